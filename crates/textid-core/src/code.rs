@@ -1,0 +1,199 @@
+//! One-time codes and keyed hashing of every stored secret (codes, session tokens).
+//!
+//! Codes are `digits` decimal digits drawn uniformly from a CSPRNG (rejection sampling in
+//! `gen_range`, so no modulo bias). They are stored only as HMAC-SHA256 under a server key,
+//! bound to their flow id, so a stolen database yields no usable code and no code can be
+//! precomputed across flows. A keyed hash, not a password hash: codes live 5 minutes and
+//! allow 5 tries, so slowness buys nothing and costs the CPU budget (DESIGN.md §5).
+//! Comparison is constant-time (`subtle`).
+
+use hmac::{Hmac, Mac};
+use rand::{CryptoRng, Rng, RngCore};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::secret::Secret;
+
+/// A one-time code as typed or sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtpCode(Secret<String>);
+
+/// Why an input is not a code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the code must be exactly {0} digits")]
+pub struct CodeFormatError(pub u8);
+
+impl OtpCode {
+    /// A new uniform code of `digits` digits (6..=10; never fewer than 6, DESIGN.md §3).
+    pub fn generate<R: RngCore + CryptoRng>(rng: &mut R, digits: u8) -> Self {
+        let digits = digits.clamp(6, 10);
+        let upper = 10u64.pow(u32::from(digits));
+        let n = rng.gen_range(0..upper);
+        Self(Secret::new(format!(
+            "{n:0width$}",
+            width = usize::from(digits)
+        )))
+    }
+
+    /// Parses typed input: surrounding whitespace is ignored, then exactly `digits` digits.
+    pub fn parse(input: &str, digits: u8) -> Result<Self, CodeFormatError> {
+        let s = input.trim();
+        if s.len() == usize::from(digits) && s.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(Secret::new(s.to_string())))
+        } else {
+            Err(CodeFormatError(digits))
+        }
+    }
+
+    /// The digits. Call only to hash the code or to put it into the message to its owner.
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+}
+
+/// A keyed digest of a secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Digest(pub [u8; 32]);
+
+impl std::fmt::Debug for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Digest(..)")
+    }
+}
+
+impl Digest {
+    /// Constant-time equality.
+    pub fn matches(&self, other: &Digest) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+
+    /// From stored bytes; `None` if the length is wrong.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(Self)
+    }
+}
+
+/// The server's hashing key for codes and tokens. Its `Debug` hides the key.
+#[derive(Clone)]
+pub struct SecretHasher {
+    key: Secret<[u8; 32]>,
+}
+
+impl std::fmt::Debug for SecretHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretHasher(..)")
+    }
+}
+
+impl SecretHasher {
+    /// A hasher with this key.
+    pub fn new(key: [u8; 32]) -> Self {
+        Self {
+            key: Secret::new(key),
+        }
+    }
+
+    /// HMAC-SHA256 over a domain label and length-prefixed parts, so that no two
+    /// different inputs (or purposes) share a digest.
+    pub fn digest(&self, domain: &str, parts: &[&[u8]]) -> Digest {
+        #[allow(clippy::expect_used)]
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose())
+            .expect("HMAC accepts keys of any length");
+        for part in std::iter::once(domain.as_bytes()).chain(parts.iter().copied()) {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        Digest(mac.finalize().into_bytes().into())
+    }
+
+    /// The stored form of a code of a flow.
+    pub fn code(&self, flow_id: uuid::Uuid, code: &OtpCode) -> Digest {
+        self.digest(
+            "textid/code/v1",
+            &[flow_id.as_bytes(), code.expose().as_bytes()],
+        )
+    }
+
+    /// The stored form of a bearer token (session, refresh, ...).
+    pub fn token(&self, token: &str) -> Digest {
+        self.digest("textid/token/v1", &[token.as_bytes()])
+    }
+
+    /// Derives a sub-key for another purpose (e.g. outbox encryption).
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        self.digest("textid/key/v1", &[purpose.as_bytes()]).0
+    }
+}
+
+/// A new random bearer token: 256 bits, URL-safe base64-like hex.
+pub fn new_token<R: RngCore + CryptoRng>(rng: &mut R) -> Secret<String> {
+    let mut bytes = [0u8; 32];
+    rng.fill_bytes(&mut bytes);
+    let mut s = String::with_capacity(64);
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    Secret::new(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    #[test]
+    fn codes_have_exactly_six_digits_and_keep_leading_zeros() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for _ in 0..1000 {
+            let c = OtpCode::generate(&mut rng, 6);
+            assert_eq!(c.expose().len(), 6);
+            assert!(c.expose().bytes().all(|b| b.is_ascii_digit()));
+        }
+        assert_eq!(
+            OtpCode::generate(&mut rng, 3).expose().len(),
+            6,
+            "never fewer than 6"
+        );
+    }
+
+    #[test]
+    fn code_digits_are_uniform() {
+        // Chi-square over the first digit of 100,000 codes: 9 degrees of freedom, the
+        // 99.9% critical value is 27.88. A biased generator (e.g. modulo of a u16) fails.
+        let mut rng = StdRng::seed_from_u64(42);
+        let mut counts = [0u32; 10];
+        let n = 100_000;
+        for _ in 0..n {
+            let c = OtpCode::generate(&mut rng, 6);
+            counts[usize::from(c.expose().as_bytes()[0] - b'0')] += 1;
+        }
+        let expected = f64::from(n) / 10.0;
+        let chi2: f64 = counts
+            .iter()
+            .map(|&c| (f64::from(c) - expected).powi(2) / expected)
+            .sum();
+        assert!(chi2 < 27.88, "chi2 = {chi2}, counts = {counts:?}");
+    }
+
+    #[test]
+    fn parse_accepts_exactly_the_configured_digits() {
+        assert!(OtpCode::parse(" 012345 ", 6).is_ok());
+        for bad in ["12345", "1234567", "12a456", "", "１２３４５６"] {
+            assert_eq!(OtpCode::parse(bad, 6), Err(CodeFormatError(6)), "{bad}");
+        }
+    }
+
+    #[test]
+    fn digests_are_keyed_bound_to_the_flow_and_separated_by_domain() {
+        let h = SecretHasher::new([1; 32]);
+        let other = SecretHasher::new([2; 32]);
+        let code = OtpCode::parse("123456", 6).unwrap();
+        let f1 = uuid::Uuid::from_u128(1);
+        let f2 = uuid::Uuid::from_u128(2);
+        assert!(h.code(f1, &code).matches(&h.code(f1, &code)));
+        assert!(!h.code(f1, &code).matches(&h.code(f2, &code)));
+        assert!(!h.code(f1, &code).matches(&other.code(f1, &code)));
+        assert!(!h.token("123456").matches(&h.code(f1, &code)));
+    }
+}

@@ -1,0 +1,24 @@
+//! textid's domain, in Entra's words: tenants, users and groups, phone authentication
+//! methods, the authentication methods policy, `smsSignInState`, one-time codes and the
+//! SMS sign-in flow (DESIGN.md §1–§3).
+//!
+//! Invariants of this crate: no I/O, no async runtime, no database. Time comes from a
+//! [`clock::Clock`], randomness from an RNG passed in, so every rule is a plain function
+//! that unit tests can pin down with a fixed clock and a seeded RNG.
+
+pub mod clock;
+pub mod code;
+pub mod directory;
+pub mod flow;
+pub mod ids;
+pub mod limits;
+pub mod message;
+pub mod methods;
+pub mod phone;
+pub mod policy;
+pub mod secret;
+pub mod sign_in_state;
+pub mod tenant;
+
+pub use ids::{FlowId, GroupId, MessageId, SessionId, TenantId, UserId};
+pub use phone::{PhoneError, PhoneNumber};

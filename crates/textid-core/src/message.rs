@@ -1,0 +1,73 @@
+//! Messages in the durable outbox (DESIGN.md §2): queued in the same transaction that
+//! creates the code, delivered by a worker, retried with backoff until a deadline.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::ids::{FlowId, MessageId, TenantId};
+
+/// Delivery tries before a message is given up.
+pub const MAX_DELIVERY_ATTEMPTS: u32 = 8;
+
+/// A queued message as the worker sees it.
+#[derive(Debug, Clone)]
+pub struct QueuedMessage {
+    /// Its id: the receiver's idempotency key, the same on every retry.
+    pub id: MessageId,
+    /// Its tenant.
+    pub tenant_id: TenantId,
+    /// The tenant's name, for the provider.
+    pub tenant_name: String,
+    /// `signInCode`, `verificationCode`, ...
+    pub kind: String,
+    /// `sms` (or `voice`).
+    pub channel: String,
+    /// E.164 recipient.
+    pub to: String,
+    /// The text, sealed by the server (it contains a code; the store never sees it in clear).
+    pub sealed_body: Vec<u8>,
+    /// Language of the text.
+    pub locale: String,
+    /// The flow it belongs to, if any.
+    pub flow_id: Option<FlowId>,
+    /// Tries so far (including the one this claim starts).
+    pub attempts: u32,
+    /// When it was queued.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A message to queue.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Its id.
+    pub id: MessageId,
+    /// `signInCode`, ...
+    pub kind: &'static str,
+    /// `sms`.
+    pub channel: &'static str,
+    /// E.164 recipient.
+    pub to: String,
+    /// The text, sealed by the server.
+    pub sealed_body: Vec<u8>,
+    /// Language.
+    pub locale: String,
+    /// When it was queued.
+    pub queued_at: DateTime<Utc>,
+}
+
+/// The wait before try number `attempts + 1`: 1 s, 2 s, 4 s, ... at most 5 minutes.
+pub fn retry_delay(attempts: u32) -> Duration {
+    let secs = 1i64 << attempts.min(9);
+    Duration::seconds(secs.min(300))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_doubles_and_is_bounded() {
+        assert_eq!(retry_delay(0), Duration::seconds(1));
+        assert_eq!(retry_delay(3), Duration::seconds(8));
+        assert_eq!(retry_delay(30), Duration::seconds(300));
+    }
+}

@@ -1,0 +1,242 @@
+//! Phone authentication methods: at most one per [`PhoneType`] per user, each with the
+//! well-known id Graph gives it (DESIGN.md §1). A method's type never changes; a `mobile`
+//! must exist before an `alternateMobile`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::{uuid, Uuid};
+
+use crate::ids::UserId;
+use crate::phone::{PhoneError, PhoneNumber};
+
+/// The three phone types of Entra. Stored by their Graph name, forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PhoneType {
+    /// The primary mobile: SMS, voice and SMS sign-in.
+    Mobile,
+    /// A second mobile: voice only.
+    AlternateMobile,
+    /// An office phone: voice only, may carry an extension.
+    Office,
+}
+
+impl PhoneType {
+    /// All types, in Graph's order.
+    pub const ALL: [PhoneType; 3] = [Self::Mobile, Self::AlternateMobile, Self::Office];
+
+    /// The method id Graph uses for this type, the same for every user.
+    pub fn method_id(self) -> Uuid {
+        match self {
+            Self::Mobile => uuid!("3179e48a-750b-4051-897c-87b9720928f7"),
+            Self::AlternateMobile => uuid!("b6332ec1-7057-4abe-9331-3d72feddfe41"),
+            Self::Office => uuid!("e37fc753-ff3b-4958-9484-eaa9425c82bc"),
+        }
+    }
+
+    /// The type whose well-known id this is.
+    pub fn from_method_id(id: Uuid) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.method_id() == id)
+    }
+
+    /// The stored and wire name (`mobile`, `alternateMobile`, `office`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mobile => "mobile",
+            Self::AlternateMobile => "alternateMobile",
+            Self::Office => "office",
+        }
+    }
+
+    /// Whether codes may be sent to this type by SMS.
+    pub fn supports_sms(self) -> bool {
+        self == Self::Mobile
+    }
+
+    /// Whether this type can ever be used for SMS sign-in.
+    pub fn supports_sms_sign_in(self) -> bool {
+        self == Self::Mobile
+    }
+
+    /// Checks that `number` may be stored as this type (only office numbers have extensions).
+    pub fn check_number(self, number: &PhoneNumber) -> Result<(), PhoneError> {
+        if number.extension().is_some() && self != Self::Office {
+            return Err(PhoneError::ExtensionNotAllowed);
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for PhoneType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown phone type name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown phoneType '{0}'; use mobile, alternateMobile or office")]
+pub struct UnknownPhoneType(pub String);
+
+impl FromStr for PhoneType {
+    type Err = UnknownPhoneType;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "mobile" => Ok(Self::Mobile),
+            "alternatemobile" | "alternate-mobile" => Ok(Self::AlternateMobile),
+            "office" => Ok(Self::Office),
+            _ => Err(UnknownPhoneType(s.to_string())),
+        }
+    }
+}
+
+/// A stored phone method of a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneMethod {
+    /// Whose method this is.
+    pub user_id: UserId,
+    /// Its type (and so its id).
+    pub phone_type: PhoneType,
+    /// The number.
+    pub number: PhoneNumber,
+    /// Whether SMS sign-in was switched on for this number (`enableSmsSignIn`).
+    pub sms_sign_in_enabled: bool,
+}
+
+/// Another user's phone method with the same number, as the uniqueness rule sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NumberHolder {
+    /// The other user.
+    pub user_id: UserId,
+    /// Their method's type.
+    pub phone_type: PhoneType,
+    /// Whether it is switched on for SMS sign-in.
+    pub sms_sign_in_enabled: bool,
+}
+
+/// Why a phone method change is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneMethodError {
+    /// The user already has a method of this type.
+    #[error("the user already has a {0} phone method; change or delete it instead")]
+    AlreadyExists(PhoneType),
+    /// No method of this type.
+    #[error("the user has no {0} phone method")]
+    NotFound(PhoneType),
+    /// `alternateMobile` needs a `mobile` first.
+    #[error("add a mobile phone method before an alternateMobile one")]
+    MobileRequired,
+    /// The mobile cannot go while an alternate mobile depends on it.
+    #[error("delete the alternateMobile phone method before the mobile one")]
+    AlternateMobileExists,
+    /// SMS sign-in on a type that does not support it.
+    #[error("SMS sign-in is not supported for {0} phone methods; only mobile numbers can be used")]
+    NotSupported(PhoneType),
+    /// The uniqueness rule (DESIGN.md §1): the number is enabled for SMS sign-in for, or
+    /// (when enabling) present on a method of, another user.
+    #[error("Phone number cannot be enabled for SMS sign-in because the number is not unique in your tenant. The provided phone number is conflicted with the target user ({other_user}).")]
+    NumberNotUnique {
+        /// The other user holding the number.
+        other_user: UserId,
+    },
+    /// The number is someone else's SMS sign-in number, so it cannot be added elsewhere.
+    #[error("Phone number cannot be added because it is enabled for SMS sign-in for another user in your tenant (the number must be unique for SMS sign-in). The provided phone number is conflicted with the target user ({other_user}).")]
+    NumberUsedForSignIn {
+        /// The user who signs in with the number.
+        other_user: UserId,
+    },
+    /// The number is not acceptable for the type.
+    #[error(transparent)]
+    Phone(#[from] PhoneError),
+}
+
+impl PhoneMethodError {
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::AlreadyExists(_) => "phoneMethodExists",
+            Self::NotFound(_) => "phoneMethodNotFound",
+            Self::MobileRequired => "mobileRequired",
+            Self::AlternateMobileExists => "alternateMobileExists",
+            Self::NotSupported(_) => "smsSignInNotSupported",
+            Self::NumberNotUnique { .. } | Self::NumberUsedForSignIn { .. } => {
+                "phoneNumberNotUnique"
+            }
+            Self::Phone(e) => e.code(),
+        }
+    }
+}
+
+/// The uniqueness rule for storing `number` on a method of a user, given the other users
+/// who hold the same number. `enable_sms_sign_in`: the stored method will be switched on
+/// for SMS sign-in (an add while in sign-in scope, an explicit enable, or a change of an
+/// enabled number).
+pub fn check_uniqueness(
+    others: &[NumberHolder],
+    enable_sms_sign_in: bool,
+) -> Result<(), PhoneMethodError> {
+    if let Some(h) = others.iter().find(|h| h.sms_sign_in_enabled) {
+        return Err(PhoneMethodError::NumberUsedForSignIn {
+            other_user: h.user_id,
+        });
+    }
+    if enable_sms_sign_in {
+        if let Some(h) = others.first() {
+            return Err(PhoneMethodError::NumberNotUnique {
+                other_user: h.user_id,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn holder(enabled: bool) -> NumberHolder {
+        NumberHolder {
+            user_id: UserId(Uuid::from_u128(2)),
+            phone_type: PhoneType::Office,
+            sms_sign_in_enabled: enabled,
+        }
+    }
+
+    #[test]
+    fn well_known_ids_round_trip() {
+        for t in PhoneType::ALL {
+            assert_eq!(PhoneType::from_method_id(t.method_id()), Some(t));
+            assert_eq!(t.as_str().parse::<PhoneType>().unwrap(), t);
+        }
+    }
+
+    #[test]
+    fn the_three_uniqueness_cases() {
+        // 1. N is someone's sign-in number: no one else may add it, in any way.
+        assert!(matches!(
+            check_uniqueness(&[holder(true)], false),
+            Err(PhoneMethodError::NumberUsedForSignIn { .. })
+        ));
+        // 2./3. Switching sign-in on (by an add in scope or by enable) needs N on nobody else.
+        assert!(matches!(
+            check_uniqueness(&[holder(false)], true),
+            Err(PhoneMethodError::NumberNotUnique { .. })
+        ));
+        // Outside sign-in scope, Entra lets several users share a number.
+        assert_eq!(check_uniqueness(&[holder(false)], false), Ok(()));
+        assert_eq!(check_uniqueness(&[], true), Ok(()));
+    }
+
+    #[test]
+    fn only_office_numbers_take_extensions() {
+        let n = PhoneNumber::parse("+1 4255550101 x12", None).unwrap();
+        assert_eq!(
+            PhoneType::Mobile.check_number(&n),
+            Err(PhoneError::ExtensionNotAllowed)
+        );
+        assert_eq!(PhoneType::Office.check_number(&n), Ok(()));
+    }
+}

@@ -1,0 +1,279 @@
+//! Phone numbers: parsed once at the edge into E.164, displayed Entra-style.
+//!
+//! Input may be written `+14255550101`, `+1 (425) 555-0101`, `+1.425.555.0101`; national
+//! forms (`(425) 555-0101`) parse only when a default region is given (the tenant's).
+//! Office numbers may carry an extension (`+1 4255550101 x123`). Parsing and validity come
+//! from `phonenumber`, a port of Google's libphonenumber: a number must be valid for its
+//! country, not merely have digits. The display form is Entra's: `+{cc} {national}`
+//! (DESIGN.md §1).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why an input is not a phone number. Each variant has a stable [`PhoneError::code`] and a
+/// message that says what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneError {
+    /// Nothing was given.
+    #[error("the phone number is empty; give it in international form, e.g. +1 4255550101")]
+    Empty,
+    /// Characters other than digits, spaces, `+ - . ( )` and an extension.
+    #[error("the phone number contains '{0}'; use digits, spaces, hyphens, dots and parentheses only, e.g. +1 4255550101")]
+    InvalidCharacter(char),
+    /// A national number without a region to interpret it in.
+    #[error("the phone number has no country code; start it with + and the country code, e.g. +1 4255550101")]
+    MissingCountryCode,
+    /// `+` followed by digits that are no country calling code.
+    #[error("the phone number's country code is not valid")]
+    InvalidCountryCode,
+    /// Digits that cannot be a number in their country (wrong length or range).
+    #[error(
+        "{0} is not a possible phone number for its country; check the digits and the country code"
+    )]
+    NotPossible(String),
+    /// An extension on a number type that cannot have one.
+    #[error("only office numbers may have an extension")]
+    ExtensionNotAllowed,
+    /// An extension that is not 1–10 digits.
+    #[error("the extension must be 1 to 10 digits")]
+    InvalidExtension,
+}
+
+impl PhoneError {
+    /// The stable machine-readable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Empty => "phoneNumberEmpty",
+            Self::InvalidCharacter(_) => "phoneNumberInvalidCharacter",
+            Self::MissingCountryCode => "phoneNumberMissingCountryCode",
+            Self::InvalidCountryCode => "phoneNumberInvalidCountryCode",
+            Self::NotPossible(_) => "phoneNumberNotPossible",
+            Self::ExtensionNotAllowed => "phoneNumberExtensionNotAllowed",
+            Self::InvalidExtension => "phoneNumberInvalidExtension",
+        }
+    }
+}
+
+/// A valid phone number in E.164, with an optional extension.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PhoneNumber {
+    country_code: u16,
+    national: String,
+    extension: Option<String>,
+}
+
+impl PhoneNumber {
+    /// Parses user input. `default_region` (ISO 3166 alpha-2, e.g. `US`) allows national
+    /// forms; without it the input must start with `+`.
+    pub fn parse(input: &str, default_region: Option<&str>) -> Result<Self, PhoneError> {
+        let (number_part, extension) = split_extension(input)?;
+        let trimmed = number_part.trim();
+        if trimmed.is_empty() {
+            return Err(PhoneError::Empty);
+        }
+        let mut digits = String::with_capacity(trimmed.len());
+        for (i, c) in trimmed.chars().enumerate() {
+            match c {
+                '0'..='9' => digits.push(c),
+                '+' if i == 0 => digits.push(c),
+                ' ' | '-' | '.' | '(' | ')' => {}
+                other => return Err(PhoneError::InvalidCharacter(other)),
+            }
+        }
+        if digits.len() > 20 {
+            return Err(PhoneError::NotPossible(trimmed.to_string()));
+        }
+        let region = match (digits.starts_with('+'), default_region) {
+            (true, _) => None,
+            (false, Some(region)) => Some(
+                region
+                    .to_ascii_uppercase()
+                    .parse::<phonenumber::country::Id>()
+                    .map_err(|_| PhoneError::MissingCountryCode)?,
+            ),
+            (false, None) => return Err(PhoneError::MissingCountryCode),
+        };
+        let parsed = phonenumber::parse(region, &digits).map_err(|e| match e {
+            phonenumber::ParseError::InvalidCountryCode => PhoneError::InvalidCountryCode,
+            _ => PhoneError::NotPossible(trimmed.to_string()),
+        })?;
+        if !parsed.is_valid() {
+            return Err(PhoneError::NotPossible(trimmed.to_string()));
+        }
+        Ok(Self {
+            country_code: parsed.code().value(),
+            national: parsed.national().to_string(),
+            extension,
+        })
+    }
+
+    /// Rebuilds a number from its stored E.164 form and extension (already validated).
+    pub fn from_stored(e164: &str, extension: Option<&str>) -> Result<Self, PhoneError> {
+        let mut n = Self::parse(e164, None)?;
+        n.extension = extension.map(str::to_string);
+        Ok(n)
+    }
+
+    /// `+14255550101`: the canonical form, without extension. Storage, uniqueness and SMS
+    /// delivery use this.
+    pub fn e164(&self) -> String {
+        format!("+{}{}", self.country_code, self.national)
+    }
+
+    /// The country calling code (1, 44, 358, ...).
+    pub fn country_code(&self) -> u16 {
+        self.country_code
+    }
+
+    /// The extension, if any.
+    pub fn extension(&self) -> Option<&str> {
+        self.extension.as_deref()
+    }
+
+    /// The same number without its extension.
+    pub fn without_extension(&self) -> Self {
+        Self {
+            extension: None,
+            ..self.clone()
+        }
+    }
+}
+
+impl fmt::Display for PhoneNumber {
+    /// Entra's display form: `+1 4255550101`, and ` x123` for an extension.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "+{} {}", self.country_code, self.national)?;
+        if let Some(ext) = &self.extension {
+            write!(f, " x{ext}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for PhoneNumber {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PhoneNumber {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s, None).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Splits `... x123` / `... ext. 123` / `...;ext=123` into the number and its extension.
+fn split_extension(input: &str) -> Result<(&str, Option<String>), PhoneError> {
+    let lower = input.to_ascii_lowercase();
+    let marker = [";ext=", "ext.", "ext", "x"]
+        .iter()
+        .find_map(|m| lower.find(m).map(|at| (at, m.len())));
+    let Some((at, len)) = marker else {
+        return Ok((input, None));
+    };
+    let ext = input[at + len..].trim();
+    if ext.is_empty() || ext.len() > 10 || !ext.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(PhoneError::InvalidExtension);
+    }
+    Ok((&input[..at], Some(ext.to_string())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn common_input_forms_normalise_to_one_e164_number() {
+        for input in [
+            "+14255550101",
+            "+1 4255550101",
+            "+1 (425) 555-0101",
+            "+1.425.555.0101",
+            " +1 425 555 0101 ",
+        ] {
+            let n = PhoneNumber::parse(input, None).unwrap();
+            assert_eq!(n.e164(), "+14255550101", "{input}");
+            assert_eq!(n.to_string(), "+1 4255550101", "{input}");
+        }
+    }
+
+    #[test]
+    fn national_form_needs_a_default_region() {
+        assert_eq!(
+            PhoneNumber::parse("(425) 555-0101", None),
+            Err(PhoneError::MissingCountryCode)
+        );
+        let n = PhoneNumber::parse("(425) 555-0101", Some("US")).unwrap();
+        assert_eq!(n.e164(), "+14255550101");
+        let fi = PhoneNumber::parse("040 1234567", Some("fi")).unwrap();
+        assert_eq!(fi.e164(), "+358401234567");
+        assert_eq!(fi.to_string(), "+358 401234567");
+    }
+
+    #[test]
+    fn impossible_numbers_are_refused_with_a_reason() {
+        assert!(matches!(
+            PhoneNumber::parse("+1 425", None),
+            Err(PhoneError::NotPossible(_))
+        ));
+        assert!(matches!(
+            PhoneNumber::parse("+1 0255550101", None),
+            Err(PhoneError::NotPossible(_))
+        ));
+        assert_eq!(PhoneNumber::parse("", None), Err(PhoneError::Empty));
+        assert_eq!(
+            PhoneNumber::parse("+1 425 555 01O1", None),
+            Err(PhoneError::InvalidCharacter('O'))
+        );
+        assert!(PhoneNumber::parse("+999 12345678", None).is_err());
+    }
+
+    #[test]
+    fn extensions_are_kept_and_shown_with_x() {
+        let n = PhoneNumber::parse("+1 4255550101 x123", None).unwrap();
+        assert_eq!(n.extension(), Some("123"));
+        assert_eq!(n.to_string(), "+1 4255550101 x123");
+        assert_eq!(n.e164(), "+14255550101");
+        let m = PhoneNumber::parse("+1 425 555 0101 ext. 77", None).unwrap();
+        assert_eq!(m.extension(), Some("77"));
+        assert_eq!(
+            PhoneNumber::parse("+1 4255550101 x", None),
+            Err(PhoneError::InvalidExtension)
+        );
+    }
+
+    #[test]
+    fn stored_form_round_trips() {
+        let n = PhoneNumber::parse("+44 20 7946 0958", None).unwrap();
+        let back = PhoneNumber::from_stored(&n.e164(), None).unwrap();
+        assert_eq!(n, back);
+    }
+
+    proptest! {
+        // Any separator layout of a valid number parses to the same E.164 form.
+        #[test]
+        fn separators_never_change_the_number(seps in proptest::collection::vec(prop_oneof![Just(""), Just(" "), Just("-"), Just(".")], 10)) {
+            let digits = "4255550101";
+            let mut input = String::from("+1");
+            for (d, s) in digits.chars().zip(seps.iter()) {
+                input.push_str(s);
+                input.push(d);
+            }
+            let n = PhoneNumber::parse(&input, None).unwrap();
+            prop_assert_eq!(n.e164(), "+14255550101");
+        }
+
+        // Parsing never panics, and whatever parses displays as `+cc national` and re-parses
+        // to itself.
+        #[test]
+        fn parse_is_total_and_display_round_trips(input in "[+0-9 ()x.-]{0,24}") {
+            if let Ok(n) = PhoneNumber::parse(&input, None) {
+                let again = PhoneNumber::parse(&n.to_string(), None).unwrap();
+                prop_assert_eq!(again, n);
+            }
+        }
+    }
+}

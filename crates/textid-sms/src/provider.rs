@@ -1,0 +1,7 @@
+//! The [`Provider`](crate::Provider) implementations, one module per carrier.
+//!
+//! - [`console`]: development default; writes the whole message, code included, to the log.
+//! - [`webhook`]: POSTs signed JSON to an operator's endpoint (Standard Webhooks).
+
+pub mod console;
+pub mod webhook;

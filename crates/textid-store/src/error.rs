@@ -1,0 +1,26 @@
+//! Store errors: what went wrong, in terms the layers above can act on.
+
+use textid_core::methods::PhoneMethodError;
+
+/// A store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row to change does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A uniqueness constraint, by name (e.g. `users_upn_unique`).
+    #[error("conflict on {0}")]
+    Conflict(String),
+    /// A phone method rule refused the change.
+    #[error(transparent)]
+    PhoneMethod(#[from] PhoneMethodError),
+    /// The database is busy beyond the timeout.
+    #[error("database busy")]
+    Busy,
+    /// A stored value that cannot be read back.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+    /// Anything else from the backend.
+    #[error("database error")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}

@@ -1,0 +1,203 @@
+//! textid's persistence: one [`Store`] interface that speaks in domain operations (claim a
+//! number for SMS sign-in, run a sign-in step exactly once, queue a message with its flow),
+//! and its backends. SQLite is the embedded default; PostgreSQL is a second implementation
+//! of the same trait, kept honest by the shared [`conformance`] suite (DESIGN.md §4).
+//!
+//! Rules that need the database to be atomic take the domain decision as a closure and
+//! run it inside the backend's write transaction on freshly read rows: the decision stays
+//! a pure function in `textid-core`, the backend guarantees that two concurrent requests
+//! cannot both win.
+
+pub mod conformance;
+mod error;
+pub mod sqlite;
+mod types;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use textid_core::directory::{Group, Upn, User};
+use textid_core::message::QueuedMessage;
+use textid_core::methods::PhoneType;
+use textid_core::policy::AuthenticationMethodsPolicy;
+use textid_core::tenant::Tenant;
+use textid_core::{GroupId, MessageId, TenantId, UserId};
+
+pub use error::StoreError;
+pub use types::*;
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Every persistence operation of textid. Implemented by each backend.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    // --- tenants ---
+
+    /// The tenant with this name, creating it (with the default policy) if missing.
+    async fn ensure_tenant(&self, name: &str, now: DateTime<Utc>) -> StoreResult<Tenant>;
+    /// The tenant with this name.
+    async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>>;
+
+    // --- users and groups ---
+
+    /// Creates a user; `Conflict("users_upn_unique")` if the UPN is taken.
+    async fn create_user(&self, user: &User, actor: &Actor, now: DateTime<Utc>) -> StoreResult<()>;
+    /// A user by id.
+    async fn user(&self, tenant: TenantId, id: UserId) -> StoreResult<Option<User>>;
+    /// A user by userPrincipalName.
+    async fn user_by_upn(&self, tenant: TenantId, upn: &Upn) -> StoreResult<Option<User>>;
+    /// Users ordered by UPN, after `after` (exclusive), at most `limit`.
+    async fn list_users(
+        &self,
+        tenant: TenantId,
+        after: Option<&Upn>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>>;
+    /// Replaces a user's profile fields; `NotFound` if missing.
+    async fn update_user(&self, user: &User, actor: &Actor, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Deletes a user with their methods, memberships and sessions.
+    async fn delete_user(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Creates a group.
+    async fn create_group(
+        &self,
+        group: &Group,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// A group by id.
+    async fn group(&self, tenant: TenantId, id: GroupId) -> StoreResult<Option<Group>>;
+    /// All groups of the tenant, by name.
+    async fn list_groups(&self, tenant: TenantId) -> StoreResult<Vec<Group>>;
+    /// Deletes a group and its memberships.
+    async fn delete_group(
+        &self,
+        tenant: TenantId,
+        id: GroupId,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Adds a member; `Conflict("group_members")` if already one.
+    async fn add_member(
+        &self,
+        tenant: TenantId,
+        group: GroupId,
+        user: UserId,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Removes a member; `NotFound` if not one.
+    async fn remove_member(
+        &self,
+        tenant: TenantId,
+        group: GroupId,
+        user: UserId,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Members of a group.
+    async fn members(&self, tenant: TenantId, group: GroupId) -> StoreResult<Vec<User>>;
+    /// The groups a user belongs to.
+    async fn groups_of(&self, tenant: TenantId, user: UserId) -> StoreResult<Vec<GroupId>>;
+
+    // --- phone methods ---
+
+    /// A user's phone methods, with whether each number is shared with another user.
+    async fn phone_methods(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> StoreResult<Vec<PhoneMethodRecord>>;
+    /// Adds, changes or deletes a phone method, or switches SMS sign-in, applying the
+    /// type rules and the uniqueness rule atomically (`StoreError::PhoneMethod`).
+    async fn change_phone_method(
+        &self,
+        change: PhoneMethodChange,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    // --- policy ---
+
+    /// The tenant's authentication methods policy.
+    async fn policy(&self, tenant: TenantId) -> StoreResult<AuthenticationMethodsPolicy>;
+    /// Replaces the policy.
+    async fn put_policy(
+        &self,
+        tenant: TenantId,
+        policy: &AuthenticationMethodsPolicy,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    // --- SMS sign-in ---
+
+    /// The user (if any) whose mobile `phone` (E.164) is switched on for SMS sign-in, with
+    /// what the server needs to decide whether they are `ready`.
+    async fn sign_in_candidate(
+        &self,
+        tenant: TenantId,
+        phone: &str,
+    ) -> StoreResult<Option<SignInCandidate>>;
+    /// Runs one step of an SMS sign-in flow atomically: loads the flow (for
+    /// [`StepTarget::Flow`]) and the number's counters, calls `decide`, and writes what it
+    /// returns (flow, counters, message, session, log) in one transaction.
+    async fn sms_sign_in_step(
+        &self,
+        tenant: TenantId,
+        target: StepTarget,
+        decide: Decide,
+    ) -> StoreResult<StepWrite>;
+    /// A session by the keyed hash of its token.
+    async fn session_by_token_hash(
+        &self,
+        hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<SessionRecord>>;
+
+    // --- outbox ---
+
+    /// Claims up to `limit` due messages and leases them until `lease_until`; a crashed
+    /// worker's lease runs out and the message is claimed again.
+    async fn claim_messages(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<QueuedMessage>>;
+    /// Records the outcome of a delivery try.
+    async fn finish_message(
+        &self,
+        id: MessageId,
+        outcome: DeliveryOutcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Outbox entries of a tenant, newest first (no bodies).
+    async fn list_messages(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<MessageRecord>>;
+
+    // --- logs ---
+
+    /// Sign-in log entries, newest first.
+    async fn sign_in_logs(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<SignInLogEntry>>;
+    /// Directory audit entries, newest first.
+    async fn directory_audits(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+
+    // --- maintenance ---
+
+    /// Deletes flows, counters and finished messages older than `before`.
+    async fn purge(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// The sign-in decision a backend runs inside its transaction.
+pub type Decide = Box<dyn FnOnce(StepInput<'_>) -> StepWrite + Send>;
+
+/// Whether a phone type string is stored correctly. Exposed for backends.
+pub fn phone_type_from_stored(s: &str) -> StoreResult<PhoneType> {
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("phone_type {s}")))
+}

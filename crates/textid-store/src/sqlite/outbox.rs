@@ -1,0 +1,153 @@
+//! The durable outbox: messages are inserted in the transaction that creates their code,
+//! claimed with a lease (so a crashed worker's messages are claimed again when the lease
+//! runs out), and finished as delivered or failed, which wipes the sealed body.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, Transaction};
+use textid_core::message::{NewMessage, QueuedMessage};
+use textid_core::{FlowId, MessageId, TenantId};
+
+use super::rows::{id, ms, opt_id, time};
+use crate::{DeliveryOutcome, MessageRecord, StoreResult};
+
+pub(super) fn insert(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    flow: Option<FlowId>,
+    m: &NewMessage,
+) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO outbox (id, tenant_id, kind, channel, recipient, sealed_body, locale, flow_id, status, attempts, next_attempt_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', 0, 0, ?9)",
+    )?
+    .execute(params![
+        m.id.to_string(), tenant.to_string(), m.kind, m.channel, m.to, m.sealed_body, m.locale,
+        flow.map(|f| f.to_string()), ms(m.queued_at)
+    ])?;
+    Ok(())
+}
+
+pub(super) fn claim(
+    tx: &Transaction<'_>,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: u32,
+) -> StoreResult<Vec<QueuedMessage>> {
+    let mut stmt = tx.prepare_cached(
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2
+         WHERE id IN (SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, created_at LIMIT ?3)
+         RETURNING id, tenant_id, (SELECT name FROM tenants t WHERE t.id = outbox.tenant_id), kind, channel, recipient,
+                   sealed_body, locale, flow_id, attempts, created_at",
+    )?;
+    let rows = stmt.query_map(params![ms(now), ms(lease_until), limit], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, Option<Vec<u8>>>(6)?,
+            r.get::<_, String>(7)?,
+            r.get::<_, Option<String>>(8)?,
+            r.get::<_, u32>(9)?,
+            r.get::<_, i64>(10)?,
+        ))
+    })?;
+    let mut out = rows
+        .map(|r| {
+            let (mid, tid, tname, kind, channel, to, body, locale, fid, attempts, created) = r?;
+            Ok(QueuedMessage {
+                id: id(&mid)?,
+                tenant_id: id(&tid)?,
+                tenant_name: tname.unwrap_or_default(),
+                kind,
+                channel,
+                to,
+                sealed_body: body.unwrap_or_default(),
+                locale,
+                flow_id: opt_id(fid)?,
+                attempts,
+                created_at: time(created),
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    out.sort_by_key(|m| m.created_at);
+    Ok(out)
+}
+
+pub(super) fn finish(
+    tx: &Transaction<'_>,
+    mid: MessageId,
+    outcome: &DeliveryOutcome,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let id = mid.to_string();
+    match outcome {
+        DeliveryOutcome::Delivered => tx.execute(
+            "UPDATE outbox SET status = 'delivered', sealed_body = NULL, finished_at = ?2, last_error = NULL WHERE id = ?1",
+            params![id, ms(now)],
+        )?,
+        DeliveryOutcome::Retry { at, error } => tx.execute(
+            "UPDATE outbox SET next_attempt_at = ?2, last_error = ?3 WHERE id = ?1 AND status = 'queued'",
+            params![id, ms(*at), error],
+        )?,
+        DeliveryOutcome::Failed { error } => tx.execute(
+            "UPDATE outbox SET status = 'failed', sealed_body = NULL, finished_at = ?2, last_error = ?3 WHERE id = ?1",
+            params![id, ms(now), error],
+        )?,
+    };
+    Ok(())
+}
+
+pub(super) fn list(
+    c: &Connection,
+    tenant: TenantId,
+    limit: u32,
+) -> StoreResult<Vec<MessageRecord>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, recipient, kind, status, attempts, last_error, created_at, flow_id FROM outbox
+         WHERE tenant_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![tenant.to_string(), limit], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, u32>(4)?,
+            r.get::<_, Option<String>>(5)?,
+            r.get::<_, i64>(6)?,
+            r.get::<_, Option<String>>(7)?,
+        ))
+    })?;
+    rows.map(|r| {
+        let (mid, to, kind, status, attempts, last_error, created, fid) = r?;
+        Ok(MessageRecord {
+            id: id(&mid)?,
+            to,
+            kind,
+            status,
+            attempts,
+            last_error,
+            created_at: time(created),
+            flow_id: opt_id(fid)?,
+        })
+    })
+    .collect()
+}
+
+pub(super) fn purge(tx: &Transaction<'_>, before: DateTime<Utc>) -> StoreResult<u64> {
+    let b = ms(before);
+    let mut n = tx.execute("DELETE FROM sms_sign_in_flows WHERE created_at < ?1", [b])?;
+    n += tx.execute(
+        "DELETE FROM phone_counters WHERE (locked_until IS NULL OR locked_until < ?1) AND (window_started_at IS NULL OR window_started_at < ?1) AND consecutive_failures = 0",
+        [b],
+    )?;
+    n += tx.execute(
+        "DELETE FROM outbox WHERE status <> 'queued' AND finished_at < ?1",
+        [b],
+    )?;
+    n += tx.execute("DELETE FROM sessions WHERE expires_at < ?1", [b])?;
+    Ok(n as u64)
+}

@@ -1,0 +1,288 @@
+//! SMS sign-in: the candidate look-up (one read), the atomic step (one write transaction),
+//! sessions and the sign-in log.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use textid_core::code::Digest;
+use textid_core::flow::sms_sign_in::FlowState;
+use textid_core::flow::{PhoneCounter, SmsSignInFlow};
+use textid_core::{FlowId, TenantId};
+
+use super::outbox;
+use super::rows::{id, ms, opt_id, time};
+use crate::{
+    Decide, SessionRecord, SignInCandidate, SignInLogEntry, StepInput, StepTarget, StepWrite,
+    StoreError, StoreResult,
+};
+
+pub(super) fn candidate(
+    c: &Connection,
+    tenant: TenantId,
+    phone: &str,
+) -> StoreResult<Option<SignInCandidate>> {
+    let row = c
+        .prepare_cached(
+            "SELECT pm.user_id, u.account_enabled, pm.needs_confirmation,
+                    EXISTS (SELECT 1 FROM phone_methods o
+                            WHERE o.tenant_id = pm.tenant_id AND o.number = pm.number AND o.user_id <> pm.user_id),
+                    (SELECT group_concat(m.group_id) FROM group_members m WHERE m.user_id = pm.user_id)
+             FROM phone_methods pm JOIN users u ON u.id = pm.user_id
+             WHERE pm.tenant_id = ?1 AND pm.number = ?2 AND pm.phone_type = 'mobile' AND pm.sms_sign_in_enabled = 1",
+        )?
+        .query_row(params![tenant.to_string(), phone], |r| {
+            Ok((
+                r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, bool>(2)?,
+                r.get::<_, bool>(3)?, r.get::<_, Option<String>>(4)?,
+            ))
+        })
+        .optional()?;
+    let Some((uid, account_enabled, needs_confirmation, number_shared, groups)) = row else {
+        return Ok(None);
+    };
+    let groups = groups
+        .unwrap_or_default()
+        .split(',')
+        .filter(|g| !g.is_empty())
+        .map(id)
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(Some(SignInCandidate {
+        user_id: id(&uid)?,
+        account_enabled,
+        groups,
+        number_shared,
+        needs_confirmation,
+    }))
+}
+
+fn load_flow(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    fid: FlowId,
+) -> StoreResult<Option<SmsSignInFlow>> {
+    let row = tx
+        .prepare_cached(
+            "SELECT phone, user_id, code_hash, code_expires_at, attempts, sends, last_sent_at, created_at, state
+             FROM sms_sign_in_flows WHERE id = ?1 AND tenant_id = ?2",
+        )?
+        .query_row(params![fid.to_string(), tenant.to_string()], |r| {
+            Ok((
+                r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<Vec<u8>>>(2)?,
+                r.get::<_, i64>(3)?, r.get::<_, u32>(4)?, r.get::<_, u32>(5)?, r.get::<_, i64>(6)?,
+                r.get::<_, i64>(7)?, r.get::<_, String>(8)?,
+            ))
+        })
+        .optional()?;
+    let Some((phone, uid, hash, expires, attempts, sends, last_sent, created, state)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(SmsSignInFlow {
+        id: fid,
+        tenant_id: tenant,
+        phone_e164: phone,
+        user_id: opt_id(uid)?,
+        code_hash: hash
+            .map(|h| Digest::from_slice(&h).ok_or_else(|| StoreError::Corrupt("code_hash".into())))
+            .transpose()?,
+        code_expires_at: time(expires),
+        attempts,
+        sends,
+        last_sent_at: time(last_sent),
+        created_at: time(created),
+        state: FlowState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("flow state {state}")))?,
+    }))
+}
+
+fn save_flow(tx: &Transaction<'_>, f: &SmsSignInFlow) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO sms_sign_in_flows (id, tenant_id, phone, user_id, code_hash, code_expires_at, attempts, sends, last_sent_at, created_at, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (id) DO UPDATE SET code_hash = excluded.code_hash, code_expires_at = excluded.code_expires_at,
+             attempts = excluded.attempts, sends = excluded.sends, last_sent_at = excluded.last_sent_at, state = excluded.state",
+    )?
+    .execute(params![
+        f.id.to_string(), f.tenant_id.to_string(), f.phone_e164, f.user_id.map(|u| u.to_string()),
+        f.code_hash.as_ref().map(|h| h.0.to_vec()), ms(f.code_expires_at), f.attempts, f.sends,
+        ms(f.last_sent_at), ms(f.created_at), f.state.as_str()
+    ])?;
+    Ok(())
+}
+
+fn load_counter(tx: &Transaction<'_>, tenant: TenantId, phone: &str) -> StoreResult<PhoneCounter> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT consecutive_failures, locked_until, window_started_at, window_sends FROM phone_counters WHERE tenant_id = ?1 AND phone = ?2",
+        )?
+        .query_row(params![tenant.to_string(), phone], |r| {
+            Ok(PhoneCounter {
+                consecutive_failures: r.get(0)?,
+                locked_until: r.get::<_, Option<i64>>(1)?.map(time),
+                window_started_at: r.get::<_, Option<i64>>(2)?.map(time),
+                window_sends: r.get(3)?,
+            })
+        })
+        .optional()?
+        .unwrap_or_default())
+}
+
+fn save_counter(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    phone: &str,
+    c: &PhoneCounter,
+) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO phone_counters (tenant_id, phone, consecutive_failures, locked_until, window_started_at, window_sends)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (tenant_id, phone) DO UPDATE SET consecutive_failures = excluded.consecutive_failures,
+             locked_until = excluded.locked_until, window_started_at = excluded.window_started_at, window_sends = excluded.window_sends",
+    )?
+    .execute(params![
+        tenant.to_string(), phone, c.consecutive_failures, c.locked_until.map(ms),
+        c.window_started_at.map(ms), c.window_sends
+    ])?;
+    Ok(())
+}
+
+pub(super) fn step(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    target: &StepTarget,
+    decide: Decide,
+) -> StoreResult<StepWrite> {
+    let flow = match target {
+        StepTarget::Flow(fid) => load_flow(tx, tenant, *fid)?,
+        StepTarget::Number(_) => None,
+    };
+    let phone = match target {
+        StepTarget::Number(p) => Some(p.clone()),
+        StepTarget::Flow(_) => flow.as_ref().map(|f| f.phone_e164.clone()),
+    };
+    let counter = phone
+        .as_deref()
+        .map(|p| load_counter(tx, tenant, p))
+        .transpose()?;
+    let write = decide(StepInput {
+        flow: flow.as_ref(),
+        counter: counter.as_ref(),
+    });
+    if let Some(f) = write.flow.as_ref().filter(|f| Some(*f) != flow.as_ref()) {
+        save_flow(tx, f)?;
+    }
+    if let (Some(c), Some(p)) = (write.counter.as_ref(), phone.as_deref()) {
+        if Some(c) != counter.as_ref() {
+            save_counter(tx, tenant, p, c)?;
+        }
+    }
+    if let Some(m) = &write.message {
+        outbox::insert(tx, tenant, write.flow.as_ref().map(|f| f.id), m)?;
+    }
+    if let Some(s) = &write.session {
+        tx.prepare_cached(
+            "INSERT INTO sessions (id, tenant_id, user_id, token_hash, amr, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            s.id.to_string(), tenant.to_string(), s.user_id.to_string(), s.token_hash.0.to_vec(),
+            s.amr.join(" "), write.log.as_ref().map(|l| ms(l.created_at)).unwrap_or_default(), ms(s.expires_at)
+        ])?;
+    }
+    if let Some(l) = &write.log {
+        insert_log(tx, l)?;
+    }
+    Ok(write)
+}
+
+fn insert_log(tx: &Transaction<'_>, l: &SignInLogEntry) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO sign_in_logs (id, tenant_id, created_at, method, event, phone, user_id, flow_id, result, failure_reason, client_ip, app_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        l.id.to_string(), l.tenant_id.to_string(), ms(l.created_at), l.method, l.event, l.phone,
+        l.user_id.map(|u| u.to_string()), l.flow_id.map(|f| f.to_string()), l.result, l.failure_reason,
+        l.client_ip, l.app_id
+    ])?;
+    Ok(())
+}
+
+pub(super) fn session_by_token_hash(
+    c: &Connection,
+    hash: &[u8],
+    now: DateTime<Utc>,
+) -> StoreResult<Option<SessionRecord>> {
+    let row = c
+        .prepare_cached(
+            "SELECT id, tenant_id, user_id, amr, created_at, expires_at FROM sessions
+             WHERE token_hash = ?1 AND revoked_at IS NULL AND expires_at > ?2",
+        )?
+        .query_row(params![hash, ms(now)], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })
+        .optional()?;
+    row.map(|(sid, tid, uid, amr, created, expires)| {
+        Ok(SessionRecord {
+            id: id(&sid)?,
+            tenant_id: id(&tid)?,
+            user_id: id(&uid)?,
+            amr: amr
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            created_at: time(created),
+            expires_at: time(expires),
+        })
+    })
+    .transpose()
+}
+
+pub(super) fn logs(
+    c: &Connection,
+    tenant: TenantId,
+    limit: u32,
+) -> StoreResult<Vec<SignInLogEntry>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, created_at, method, event, phone, user_id, flow_id, result, failure_reason, client_ip, app_id
+         FROM sign_in_logs WHERE tenant_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![tenant.to_string(), limit], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, Option<String>>(4)?,
+            r.get::<_, Option<String>>(5)?,
+            r.get::<_, Option<String>>(6)?,
+            r.get::<_, String>(7)?,
+            r.get::<_, Option<String>>(8)?,
+            r.get::<_, Option<String>>(9)?,
+            r.get::<_, Option<String>>(10)?,
+        ))
+    })?;
+    rows.map(|r| {
+        let (lid, at, method, event, phone, uid, fid, result, reason, ip, app) = r?;
+        Ok(SignInLogEntry {
+            id: id(&lid)?,
+            tenant_id: tenant,
+            created_at: time(at),
+            method,
+            event,
+            phone,
+            user_id: opt_id(uid)?,
+            flow_id: opt_id(fid)?,
+            result,
+            failure_reason: reason,
+            client_ip: ip,
+            app_id: app,
+        })
+    })
+    .collect()
+}

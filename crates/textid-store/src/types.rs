@@ -1,0 +1,268 @@
+//! Values that cross the [`crate::Store`] interface. Rows are private to each backend.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use textid_core::code::Digest;
+use textid_core::flow::sms_sign_in::SignInError;
+use textid_core::flow::{PhoneCounter, SmsSignInFlow};
+use textid_core::message::NewMessage;
+use textid_core::methods::{PhoneMethod, PhoneType};
+use textid_core::phone::PhoneNumber;
+use textid_core::{FlowId, GroupId, MessageId, SessionId, TenantId, UserId};
+
+/// Who made a change, for the directory audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Actor {
+    /// `cli`, `app`, `user`, `system`.
+    pub kind: String,
+    /// The app id, user id or OS user.
+    pub id: String,
+}
+
+impl Actor {
+    /// The command line on this machine.
+    pub fn cli() -> Self {
+        Self {
+            kind: "cli".into(),
+            id: "local".into(),
+        }
+    }
+    /// textid itself (start-up, maintenance).
+    pub fn system() -> Self {
+        Self {
+            kind: "system".into(),
+            id: "textid".into(),
+        }
+    }
+}
+
+/// A stored phone method and whether its number is also on another user's method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneMethodRecord {
+    /// The method.
+    pub method: PhoneMethod,
+    /// Another user in the tenant has the same number.
+    pub number_shared: bool,
+    /// The owner must still prove the number.
+    pub needs_confirmation: bool,
+}
+
+/// A change to one phone method of a user.
+#[derive(Debug, Clone)]
+pub struct PhoneMethodChange {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The user.
+    pub user: UserId,
+    /// Which method.
+    pub phone_type: PhoneType,
+    /// What to do.
+    pub op: PhoneMethodOp,
+}
+
+/// What to do with a phone method.
+#[derive(Debug, Clone)]
+pub enum PhoneMethodOp {
+    /// Add the method; `enable_sms_sign_in` when the owner is in sign-in scope.
+    Add {
+        /// The number.
+        number: PhoneNumber,
+        /// Switch SMS sign-in on at once.
+        enable_sms_sign_in: bool,
+    },
+    /// Change the number (an enabled method stays enabled, so the rule is re-checked).
+    Update {
+        /// The new number.
+        number: PhoneNumber,
+    },
+    /// Delete the method.
+    Delete,
+    /// Switch SMS sign-in on or off.
+    SetSmsSignIn(bool),
+}
+
+/// What the server needs to decide whether a number's owner is `ready`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInCandidate {
+    /// The owner.
+    pub user_id: UserId,
+    /// Whether the account may sign in.
+    pub account_enabled: bool,
+    /// Their groups (for the policy).
+    pub groups: Vec<GroupId>,
+    /// Another user has the same number.
+    pub number_shared: bool,
+    /// The owner must still prove the number.
+    pub needs_confirmation: bool,
+}
+
+/// What a sign-in step works on.
+#[derive(Debug, Clone)]
+pub enum StepTarget {
+    /// A new flow for this number (E.164).
+    Number(String),
+    /// An existing flow.
+    Flow(FlowId),
+}
+
+/// What a step's decision sees: fresh rows, read in the write transaction.
+#[derive(Debug)]
+pub struct StepInput<'a> {
+    /// The flow, if the target was a flow of this tenant that exists.
+    pub flow: Option<&'a SmsSignInFlow>,
+    /// The number's counters (default when none are stored); `None` without a number.
+    pub counter: Option<&'a PhoneCounter>,
+}
+
+/// What a step writes, and its outcome for the caller.
+#[derive(Debug)]
+#[must_use]
+pub struct StepWrite {
+    /// The outcome to answer with.
+    pub outcome: Result<StepOutcome, SignInError>,
+    /// The flow to insert or update.
+    pub flow: Option<SmsSignInFlow>,
+    /// The counters to save.
+    pub counter: Option<PhoneCounter>,
+    /// A message to queue.
+    pub message: Option<NewMessage>,
+    /// A session to create.
+    pub session: Option<NewSession>,
+    /// The sign-in log entry.
+    pub log: Option<SignInLogEntry>,
+}
+
+/// The successful outcome of a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// A code was (or, for an unknown number, appeared to be) sent.
+    CodeSent,
+    /// Signed in.
+    SignedIn(UserId),
+}
+
+/// A session to store.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// Its id.
+    pub id: SessionId,
+    /// Its user.
+    pub user_id: UserId,
+    /// Keyed hash of the bearer token.
+    pub token_hash: Digest,
+    /// How the user authenticated (RFC 8176 values).
+    pub amr: Vec<String>,
+    /// When it ends.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A stored session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Its id.
+    pub id: SessionId,
+    /// Its tenant.
+    pub tenant_id: TenantId,
+    /// Its user.
+    pub user_id: UserId,
+    /// RFC 8176 values.
+    pub amr: Vec<String>,
+    /// When it started.
+    pub created_at: DateTime<Utc>,
+    /// When it ends.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One sign-in attempt (DESIGN.md §2 "Logs").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInLogEntry {
+    /// Its id.
+    pub id: uuid::Uuid,
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// `sms`.
+    pub method: String,
+    /// `codeRequested`, `codeResent`, `codeVerified`.
+    pub event: String,
+    /// The number (E.164), when known.
+    pub phone: Option<String>,
+    /// The user, when known.
+    pub user_id: Option<UserId>,
+    /// The flow.
+    pub flow_id: Option<FlowId>,
+    /// `success` or `failure`.
+    pub result: String,
+    /// The error code on failure.
+    pub failure_reason: Option<String>,
+    /// The client's IP.
+    pub client_ip: Option<String>,
+    /// The app, when known.
+    pub app_id: Option<String>,
+}
+
+/// One directory change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    /// Its id.
+    pub id: uuid::Uuid,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// Who.
+    pub actor: Actor,
+    /// What, e.g. `Add phone method`.
+    pub activity: String,
+    /// `user`, `group`, `policy`.
+    pub target_type: String,
+    /// The target's id.
+    pub target_id: String,
+    /// Before (JSON), if it existed.
+    pub before: Option<serde_json::Value>,
+    /// After (JSON), if it still exists.
+    pub after: Option<serde_json::Value>,
+}
+
+/// How a delivery try ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// Delivered; the body is wiped.
+    Delivered,
+    /// Try again at this time.
+    Retry {
+        /// When.
+        at: DateTime<Utc>,
+        /// Why the try failed.
+        error: String,
+    },
+    /// Given up; the body is wiped.
+    Failed {
+        /// Why.
+        error: String,
+    },
+}
+
+/// An outbox entry as listed (no body).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageRecord {
+    /// Its id.
+    pub id: MessageId,
+    /// Recipient (E.164).
+    pub to: String,
+    /// Kind.
+    pub kind: String,
+    /// `queued`, `delivered`, `failed`.
+    pub status: String,
+    /// Tries.
+    pub attempts: u32,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// Queued at.
+    pub created_at: DateTime<Utc>,
+    /// The flow.
+    pub flow_id: Option<FlowId>,
+}
