@@ -223,7 +223,8 @@ impl SmsSignInFlow {
 
     /// Seconds until the current code expires.
     pub fn expires_in_seconds(&self, now: DateTime<Utc>) -> u64 {
-        (self.code_expires_at - now).num_seconds().max(0) as u64
+        let ms = (self.code_expires_at - now).num_milliseconds().max(0) as u64;
+        ms.div_ceil(1000)
     }
 }
 

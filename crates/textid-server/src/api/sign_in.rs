@@ -1,0 +1,138 @@
+//! The JSON sign-in API (issue #2):
+//! `POST /{tenant}/api/v1/sign-in/sms` → 202 `{flowId, expiresInSeconds, resendAfterSeconds}`,
+//! `POST .../verify` → 200 `{sessionToken, userId, expiresInSeconds}`,
+//! `POST .../resend` → 202 like start.
+//! The start answer has the same status and shape whether or not the number is registered.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use textid_core::code::OtpCode;
+use textid_core::phone::PhoneNumber;
+use textid_core::FlowId;
+
+use super::json::JsonBody;
+use crate::app::App;
+use crate::error::ApiError;
+use crate::sign_in::{self, Requester};
+
+/// Body of a start.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StartRequest {
+    phone_number: String,
+}
+
+/// Body of a verify.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerifyRequest {
+    flow_id: String,
+    code: String,
+}
+
+/// Body of a resend.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResendRequest {
+    flow_id: String,
+}
+
+/// Answer to start and resend.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowResponse {
+    flow_id: FlowId,
+    expires_in_seconds: u64,
+    resend_after_seconds: u64,
+}
+
+/// Answer to a successful verify.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionResponse {
+    session_token: String,
+    user_id: String,
+    expires_in_seconds: u64,
+}
+
+fn flow_id(s: &str) -> Result<FlowId, ApiError> {
+    s.parse().map_err(|_| {
+        ApiError::invalid(
+            "flowId",
+            "must be the flowId returned by the start request (a UUID)",
+        )
+    })
+}
+
+fn requester(addr: SocketAddr) -> Requester {
+    Requester {
+        client_ip: Some(addr.ip().to_string()),
+        app_id: None,
+    }
+}
+
+/// `POST /{tenant}/api/v1/sign-in/sms`
+pub async fn start(
+    State(app): State<App>,
+    Path(tenant): Path<String>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    JsonBody(req): JsonBody<StartRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let tenant = app.tenant(&tenant).await?;
+    let phone = PhoneNumber::parse(&req.phone_number, tenant.default_region.as_deref())
+        .map_err(|e| ApiError::invalid("phoneNumber", e))?;
+    if phone.extension().is_some() {
+        return Err(ApiError::invalid(
+            "phoneNumber",
+            "a number for SMS sign-in cannot have an extension",
+        ));
+    }
+    let started = sign_in::start(&app, &tenant, &phone, requester(addr)).await?;
+    Ok((StatusCode::ACCEPTED, Json(flow_response(&app, &started))))
+}
+
+/// `POST /{tenant}/api/v1/sign-in/sms/verify`
+pub async fn verify(
+    State(app): State<App>,
+    Path(tenant): Path<String>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    JsonBody(req): JsonBody<VerifyRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let tenant = app.tenant(&tenant).await?;
+    let flow = flow_id(&req.flow_id)?;
+    let code = OtpCode::parse(&req.code, app.config().limits.code_digits)
+        .map_err(|e| ApiError::invalid("code", e))?;
+    let session = sign_in::verify(&app, &tenant, flow, &code, requester(addr)).await?;
+    Ok(Json(SessionResponse {
+        session_token: session.token.expose().clone(),
+        user_id: session.user_id.to_string(),
+        expires_in_seconds: session.expires_in_seconds,
+    }))
+}
+
+/// `POST /{tenant}/api/v1/sign-in/sms/resend`
+pub async fn resend(
+    State(app): State<App>,
+    Path(tenant): Path<String>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    JsonBody(req): JsonBody<ResendRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let tenant = app.tenant(&tenant).await?;
+    let flow = flow_id(&req.flow_id)?;
+    let resent = sign_in::resend(&app, &tenant, flow, requester(addr)).await?;
+    Ok((StatusCode::ACCEPTED, Json(flow_response(&app, &resent))))
+}
+
+fn flow_response(app: &App, flow: &textid_core::flow::SmsSignInFlow) -> FlowResponse {
+    let now = app.clock().now();
+    FlowResponse {
+        flow_id: flow.id,
+        expires_in_seconds: flow.expires_in_seconds(now),
+        resend_after_seconds: flow.resend_after_seconds(now, &app.config().limits),
+    }
+}

@@ -1,0 +1,253 @@
+//! The application: state built once by `main` (or a test) and passed down; the router.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use textid_core::clock::Clock;
+use textid_core::code::SecretHasher;
+use textid_core::limits::SignInLimits;
+use textid_core::tenant::Tenant;
+use textid_sms::provider::console::ConsoleProvider;
+use textid_sms::provider::webhook::{WebhookConfig, WebhookProvider};
+use textid_sms::Provider;
+use textid_store::Store;
+use tokio::sync::Notify;
+
+use crate::error::ApiError;
+use crate::seal::BodySealer;
+
+/// Which SMS provider delivers messages.
+#[derive(Debug, Clone)]
+pub enum SmsProviderConfig {
+    /// Log each message (development default).
+    Console,
+    /// POST each message to a webhook.
+    Webhook(WebhookConfig),
+}
+
+/// Everything the server needs besides the store.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// The public base URL, e.g. `http://127.0.0.1:8080` (its host goes into SMS texts).
+    pub public_url: String,
+    /// Sign-in limits.
+    pub limits: SignInLimits,
+    /// The SMS provider.
+    pub sms: SmsProviderConfig,
+    /// Run the background delivery worker (tests may drain the outbox themselves).
+    pub delivery_worker: bool,
+}
+
+/// Shared application state. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    hasher: SecretHasher,
+    sealer: BodySealer,
+    config: AppConfig,
+    host: String,
+    provider: Arc<dyn Provider>,
+    outbox_wakeup: Notify,
+    tenants: RwLock<HashMap<String, Tenant>>,
+}
+
+/// A configuration that cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The public URL is not an http(s) URL with a host.
+    #[error("public URL '{0}' must be an http:// or https:// URL with a host name, e.g. https://id.contoso.example")]
+    PublicUrl(String),
+    /// A limit outside its hard cap.
+    #[error(transparent)]
+    Limit(#[from] textid_core::limits::LimitError),
+    /// The SMS text does not fit one segment with this host.
+    #[error("SMS text cannot be built for host '{host}': {source}")]
+    SmsText {
+        /// The host.
+        host: String,
+        /// Why.
+        source: textid_sms::template::TemplateError,
+    },
+    /// The webhook configuration is wrong.
+    #[error(transparent)]
+    Webhook(#[from] textid_sms::provider::webhook::WebhookConfigError),
+}
+
+/// The host of a public URL: no scheme, no port, no path.
+pub fn public_host(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if host.starts_with('[') {
+        host.split(']').next().map(|h| &h[1..])?
+    } else {
+        host.split(':').next()?
+    };
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+impl App {
+    /// Builds the application; checks the configuration.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        server_secret: [u8; 32],
+        config: AppConfig,
+    ) -> Result<Self, ConfigError> {
+        config.limits.check()?;
+        let host = public_host(&config.public_url)
+            .ok_or_else(|| ConfigError::PublicUrl(config.public_url.clone()))?;
+        let minutes = u32::try_from(config.limits.code_lifetime.num_minutes().max(1)).unwrap_or(10);
+        textid_sms::template::sign_in_code_text(&host, "000000", minutes).map_err(|source| {
+            ConfigError::SmsText {
+                host: host.clone(),
+                source,
+            }
+        })?;
+        let provider: Arc<dyn Provider> = match &config.sms {
+            SmsProviderConfig::Console => Arc::new(ConsoleProvider),
+            SmsProviderConfig::Webhook(w) => {
+                Arc::new(WebhookProvider::new(w.clone(), clock.clone())?)
+            }
+        };
+        let hasher = SecretHasher::new(server_secret);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                sealer: BodySealer::new(&hasher),
+                hasher,
+                config,
+                host,
+                provider,
+                outbox_wakeup: Notify::new(),
+                tenants: RwLock::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        &*self.inner.store
+    }
+    /// The clock.
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.inner.clock
+    }
+    /// The code and token hasher.
+    pub fn hasher(&self) -> &SecretHasher {
+        &self.inner.hasher
+    }
+    /// The outbox body sealer.
+    pub fn sealer(&self) -> &BodySealer {
+        &self.inner.sealer
+    }
+    /// The configuration.
+    pub fn config(&self) -> &AppConfig {
+        &self.inner.config
+    }
+    /// The public host (for `@host #code`).
+    pub fn host(&self) -> &str {
+        &self.inner.host
+    }
+    /// The SMS provider.
+    pub fn provider(&self) -> &dyn Provider {
+        &*self.inner.provider
+    }
+    /// Wakes the delivery worker after a message was queued.
+    pub fn wake_outbox(&self) {
+        self.inner.outbox_wakeup.notify_one();
+    }
+    pub(crate) fn outbox_wakeup(&self) -> &Notify {
+        &self.inner.outbox_wakeup
+    }
+
+    /// A tenant by name (cached: tenants are created, never renamed).
+    pub async fn tenant(&self, name: &str) -> Result<Tenant, ApiError> {
+        if let Some(t) = self
+            .inner
+            .tenants
+            .read()
+            .ok()
+            .and_then(|m| m.get(name).cloned())
+        {
+            return Ok(t);
+        }
+        let t = self
+            .store()
+            .tenant_by_name(name)
+            .await?
+            .ok_or_else(|| ApiError::tenant_not_found(name))?;
+        if let Ok(mut m) = self.inner.tenants.write() {
+            m.insert(name.to_string(), t.clone());
+        }
+        Ok(t)
+    }
+
+    /// The HTTP router.
+    pub fn router(&self) -> Router {
+        crate::api::routes()
+            .layer(DefaultBodyLimit::max(64 * 1024))
+            .with_state(self.clone())
+    }
+
+    /// Serves HTTP on `listener` until `shutdown` completes; runs the delivery worker
+    /// beside it when configured.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let worker = self
+            .config()
+            .delivery_worker
+            .then(|| tokio::spawn(crate::delivery::run(self.clone())));
+        let router = self
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        if let Some(w) = worker {
+            w.abort();
+        }
+        result
+    }
+
+    /// How often the worker looks for due retries when nothing wakes it.
+    pub(crate) fn delivery_poll(&self) -> Duration {
+        Duration::from_millis(500)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_host_drops_scheme_port_and_path() {
+        assert_eq!(
+            public_host("http://127.0.0.1:8080").as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(
+            public_host("https://ID.contoso.example/base").as_deref(),
+            Some("id.contoso.example")
+        );
+        assert_eq!(public_host("https://[::1]:8443/").as_deref(), Some("::1"));
+        assert_eq!(public_host("ftp://x"), None);
+        assert_eq!(public_host("https://"), None);
+    }
+}

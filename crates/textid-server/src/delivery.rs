@@ -1,0 +1,124 @@
+//! The outbox worker: claims due messages with a lease, opens their sealed bodies, hands
+//! them to the provider, and records the outcome. A transient failure is retried with
+//! exponential backoff up to `MAX_DELIVERY_ATTEMPTS`; a permanent one ends the message.
+//! A sign-in code that could no longer be used when it arrives is not sent at all.
+//! Messages queued before a crash or restart are claimed when the worker starts (their
+//! lease, if any, runs out), so nothing acknowledged is lost; a message whose delivery
+//! succeeded but whose outcome was not recorded before a crash is sent again, with the
+//! same id (the receiver's idempotency key).
+
+use chrono::Duration;
+use textid_core::message::{retry_delay, QueuedMessage, MAX_DELIVERY_ATTEMPTS};
+use textid_sms::{Channel, MessageKind, OutgoingMessage, SendError};
+use textid_store::DeliveryOutcome;
+use tokio::task::JoinSet;
+
+use crate::app::App;
+
+/// How long a claimed message is leased to this worker.
+const LEASE_SECONDS: i64 = 60;
+/// Messages claimed at once.
+const BATCH: u32 = 64;
+
+/// Runs until the task is aborted.
+pub async fn run(app: App) {
+    loop {
+        match drain(&app).await {
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "outbox: claim failed"),
+        }
+        let _ = tokio::time::timeout(app.delivery_poll(), app.outbox_wakeup().notified()).await;
+    }
+}
+
+/// Delivers every due message, batch after batch, until none is due. Returns how many
+/// were tried. Tests call this to step the queue explicitly.
+pub async fn drain(app: &App) -> Result<usize, textid_store::StoreError> {
+    let mut total = 0;
+    loop {
+        let now = app.clock().now();
+        let batch = app
+            .store()
+            .claim_messages(now, now + Duration::seconds(LEASE_SECONDS), BATCH)
+            .await?;
+        if batch.is_empty() {
+            return Ok(total);
+        }
+        total += batch.len();
+        let mut tasks = JoinSet::new();
+        for message in batch {
+            let app = app.clone();
+            tasks.spawn(async move { deliver(&app, message).await });
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn deliver(app: &App, m: QueuedMessage) {
+    let outcome = attempt(app, &m).await;
+    match &outcome {
+        DeliveryOutcome::Delivered => {
+            tracing::info!(message_id = %m.id, kind = %m.kind, attempts = m.attempts, "outbox: delivered")
+        }
+        DeliveryOutcome::Retry { error, .. } => {
+            tracing::warn!(message_id = %m.id, attempts = m.attempts, %error, "outbox: will retry")
+        }
+        DeliveryOutcome::Failed { error } => {
+            tracing::warn!(message_id = %m.id, attempts = m.attempts, %error, "outbox: given up")
+        }
+    }
+    if let Err(e) = app
+        .store()
+        .finish_message(m.id, outcome, app.clock().now())
+        .await
+    {
+        tracing::warn!(message_id = %m.id, error = %e, "outbox: could not record the outcome; the lease will expire and it is retried");
+    }
+}
+
+async fn attempt(app: &App, m: &QueuedMessage) -> DeliveryOutcome {
+    let now = app.clock().now();
+    let kind = MessageKind::parse(&m.kind);
+    if kind == Some(MessageKind::SignInCode)
+        && now >= m.created_at + app.config().limits.code_lifetime
+    {
+        return DeliveryOutcome::Failed {
+            error: "the code expired before it could be delivered".into(),
+        };
+    }
+    let (Some(kind), Some(channel)) = (kind, Channel::parse(&m.channel)) else {
+        return DeliveryOutcome::Failed {
+            error: format!("unknown kind {} or channel {}", m.kind, m.channel),
+        };
+    };
+    let body = match app.sealer().open(m.id.0.as_bytes(), &m.sealed_body) {
+        Ok(b) => b,
+        Err(e) => {
+            return DeliveryOutcome::Failed {
+                error: e.to_string(),
+            }
+        }
+    };
+    let outgoing = OutgoingMessage {
+        id: m.id.to_string(),
+        to: m.to.clone(),
+        body,
+        channel,
+        tenant: m.tenant_name.clone(),
+        kind,
+        locale: m.locale.clone(),
+    };
+    match app.provider().send(&outgoing).await {
+        Ok(_) => DeliveryOutcome::Delivered,
+        Err(SendError::Permanent(e)) => DeliveryOutcome::Failed { error: e },
+        Err(SendError::Transient(e)) if m.attempts >= MAX_DELIVERY_ATTEMPTS => {
+            DeliveryOutcome::Failed {
+                error: format!("gave up after {} tries: {e}", m.attempts),
+            }
+        }
+        Err(SendError::Transient(e)) => DeliveryOutcome::Retry {
+            at: now + retry_delay(m.attempts),
+            error: e,
+        },
+    }
+}

@@ -1,0 +1,419 @@
+//! Directory operations shared by the CLI and the HTTP admin surfaces: users, groups,
+//! phone methods with their derived `smsSignInState`, and the authentication methods
+//! policy. One implementation underneath every surface, so the rules of DESIGN.md §1 hold
+//! the same everywhere.
+
+use axum::http::StatusCode;
+use rand::rngs::OsRng;
+use textid_core::directory::{Group, Upn, User};
+use textid_core::methods::{PhoneMethod, PhoneType};
+use textid_core::phone::PhoneNumber;
+use textid_core::policy::{AuthenticationMethodsPolicy, SmsPermission, Subject};
+use textid_core::sign_in_state::{derive, SignInStateFacts, SmsSignInState};
+use textid_core::tenant::Tenant;
+use textid_core::{GroupId, UserId};
+use textid_store::{Actor, PhoneMethodChange, PhoneMethodOp, PhoneMethodRecord, StoreError};
+
+use crate::app::App;
+use crate::error::ApiError;
+
+/// A phone method with its derived state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneMethodView {
+    /// The method.
+    pub method: PhoneMethod,
+    /// Its `smsSignInState`.
+    pub sms_sign_in_state: SmsSignInState,
+}
+
+fn not_found(what: &str, key: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "notFound",
+        format!("{what} '{key}' not found"),
+    )
+}
+
+/// Creates a user.
+pub async fn create_user(
+    app: &App,
+    tenant: &Tenant,
+    upn: &str,
+    display_name: &str,
+    actor: &Actor,
+) -> Result<User, ApiError> {
+    let upn = Upn::parse(upn).map_err(|e| ApiError::invalid("userPrincipalName", e))?;
+    let display_name = display_name.trim();
+    if display_name.is_empty() || display_name.len() > 256 {
+        return Err(ApiError::invalid(
+            "displayName",
+            "must be 1 to 256 characters",
+        ));
+    }
+    let user = User {
+        id: UserId::random(&mut OsRng),
+        tenant_id: tenant.id,
+        upn,
+        display_name: display_name.to_string(),
+        account_enabled: true,
+        mobile_phone: None,
+        business_phones: Vec::new(),
+        on_premises_sync_enabled: false,
+    };
+    match app
+        .store()
+        .create_user(&user, actor, app.clock().now())
+        .await
+    {
+        Err(StoreError::Conflict(c)) if c == "users_upn_unique" => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "userPrincipalNameInUse",
+            format!("another user already has userPrincipalName '{}'", user.upn),
+        )),
+        other => other.map(|()| user).map_err(ApiError::from),
+    }
+}
+
+/// A user by id or userPrincipalName.
+pub async fn find_user(app: &App, tenant: &Tenant, key: &str) -> Result<User, ApiError> {
+    let found = if let Ok(id) = key.parse::<UserId>() {
+        app.store().user(tenant.id, id).await?
+    } else if let Ok(upn) = Upn::parse(key) {
+        app.store().user_by_upn(tenant.id, &upn).await?
+    } else {
+        None
+    };
+    found.ok_or_else(|| not_found("user", key))
+}
+
+/// Users by UPN, paged.
+pub async fn list_users(
+    app: &App,
+    tenant: &Tenant,
+    after: Option<&Upn>,
+    limit: u32,
+) -> Result<Vec<User>, ApiError> {
+    Ok(app.store().list_users(tenant.id, after, limit).await?)
+}
+
+/// Saves changed profile fields of a user.
+pub async fn update_user(app: &App, user: &User, actor: &Actor) -> Result<(), ApiError> {
+    match app
+        .store()
+        .update_user(user, actor, app.clock().now())
+        .await
+    {
+        Err(StoreError::Conflict(c)) if c == "users_upn_unique" => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "userPrincipalNameInUse",
+            format!("another user already has userPrincipalName '{}'", user.upn),
+        )),
+        other => Ok(other?),
+    }
+}
+
+/// Deletes a user.
+pub async fn delete_user(
+    app: &App,
+    tenant: &Tenant,
+    user: UserId,
+    actor: &Actor,
+) -> Result<(), ApiError> {
+    Ok(app
+        .store()
+        .delete_user(tenant.id, user, actor, app.clock().now())
+        .await?)
+}
+
+/// Creates a group.
+pub async fn create_group(
+    app: &App,
+    tenant: &Tenant,
+    display_name: &str,
+    actor: &Actor,
+) -> Result<Group, ApiError> {
+    let display_name = display_name.trim();
+    if display_name.is_empty() || display_name.len() > 256 {
+        return Err(ApiError::invalid(
+            "displayName",
+            "must be 1 to 256 characters",
+        ));
+    }
+    let group = Group {
+        id: GroupId::random(&mut OsRng),
+        tenant_id: tenant.id,
+        display_name: display_name.to_string(),
+    };
+    app.store()
+        .create_group(&group, actor, app.clock().now())
+        .await?;
+    Ok(group)
+}
+
+/// A group by id or (unique) display name.
+pub async fn find_group(app: &App, tenant: &Tenant, key: &str) -> Result<Group, ApiError> {
+    if let Ok(id) = key.parse::<GroupId>() {
+        return app
+            .store()
+            .group(tenant.id, id)
+            .await?
+            .ok_or_else(|| not_found("group", key));
+    }
+    let mut named: Vec<Group> = app
+        .store()
+        .list_groups(tenant.id)
+        .await?
+        .into_iter()
+        .filter(|g| g.display_name.eq_ignore_ascii_case(key))
+        .collect();
+    match named.len() {
+        0 => Err(not_found("group", key)),
+        1 => Ok(named.remove(0)),
+        _ => Err(ApiError::invalid(
+            "group",
+            format!("several groups are named '{key}'; use the group id"),
+        )),
+    }
+}
+
+/// Adds a user to a group.
+pub async fn add_member(
+    app: &App,
+    tenant: &Tenant,
+    group: GroupId,
+    user: UserId,
+    actor: &Actor,
+) -> Result<(), ApiError> {
+    match app
+        .store()
+        .add_member(tenant.id, group, user, actor, app.clock().now())
+        .await
+    {
+        Err(StoreError::Conflict(_)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "memberExists",
+            "the user is already a member of the group",
+        )),
+        other => Ok(other?),
+    }
+}
+
+/// Removes a user from a group.
+pub async fn remove_member(
+    app: &App,
+    tenant: &Tenant,
+    group: GroupId,
+    user: UserId,
+    actor: &Actor,
+) -> Result<(), ApiError> {
+    Ok(app
+        .store()
+        .remove_member(tenant.id, group, user, actor, app.clock().now())
+        .await?)
+}
+
+/// What the policy allows a user for SMS.
+pub async fn sms_permission(
+    app: &App,
+    tenant: &Tenant,
+    user: UserId,
+) -> Result<SmsPermission, ApiError> {
+    let policy = app.store().policy(tenant.id).await?;
+    let groups = app.store().groups_of(tenant.id, user).await?;
+    Ok(policy.sms.permission(Subject {
+        user_id: user,
+        groups: &groups,
+    }))
+}
+
+fn view(record: PhoneMethodRecord, permission: SmsPermission) -> PhoneMethodView {
+    let state = derive(SignInStateFacts {
+        phone_type: record.method.phone_type,
+        permission,
+        number_shared_with_another_user: record.number_shared,
+        sms_sign_in_enabled: record.method.sms_sign_in_enabled,
+        needs_confirmation: record.needs_confirmation,
+    });
+    PhoneMethodView {
+        method: record.method,
+        sms_sign_in_state: state,
+    }
+}
+
+/// A user's phone methods with their `smsSignInState`.
+pub async fn phone_methods(
+    app: &App,
+    tenant: &Tenant,
+    user: UserId,
+) -> Result<Vec<PhoneMethodView>, ApiError> {
+    let permission = sms_permission(app, tenant, user).await?;
+    let records = app.store().phone_methods(tenant.id, user).await?;
+    Ok(records.into_iter().map(|r| view(r, permission)).collect())
+}
+
+/// One phone method with its state.
+pub async fn phone_method(
+    app: &App,
+    tenant: &Tenant,
+    user: UserId,
+    phone_type: PhoneType,
+) -> Result<PhoneMethodView, ApiError> {
+    phone_methods(app, tenant, user)
+        .await?
+        .into_iter()
+        .find(|m| m.method.phone_type == phone_type)
+        .ok_or_else(|| textid_core::methods::PhoneMethodError::NotFound(phone_type).into())
+}
+
+fn parse_number(
+    tenant: &Tenant,
+    input: &str,
+    phone_type: PhoneType,
+) -> Result<PhoneNumber, ApiError> {
+    let n = PhoneNumber::parse(input, tenant.default_region.as_deref())
+        .map_err(|e| ApiError::invalid("phoneNumber", e))?;
+    phone_type
+        .check_number(&n)
+        .map_err(|e| ApiError::invalid("phoneNumber", e))?;
+    Ok(n)
+}
+
+async fn change(
+    app: &App,
+    tenant: &Tenant,
+    user: UserId,
+    phone_type: PhoneType,
+    op: PhoneMethodOp,
+    actor: &Actor,
+) -> Result<(), ApiError> {
+    let ch = PhoneMethodChange {
+        tenant: tenant.id,
+        user,
+        phone_type,
+        op,
+    };
+    Ok(app
+        .store()
+        .change_phone_method(ch, actor, app.clock().now())
+        .await?)
+}
+
+/// Adds a phone method. A `mobile` of a user whom the policy allows to sign in with SMS
+/// is switched on for SMS sign-in at once (and so must be unique in the tenant).
+pub async fn add_phone_method(
+    app: &App,
+    tenant: &Tenant,
+    user: UserId,
+    phone_type: PhoneType,
+    number: &str,
+    actor: &Actor,
+) -> Result<PhoneMethodView, ApiError> {
+    let number = parse_number(tenant, number, phone_type)?;
+    let in_scope = sms_permission(app, tenant, user).await? == SmsPermission::SignIn;
+    let op = PhoneMethodOp::Add {
+        number,
+        enable_sms_sign_in: in_scope && phone_type.supports_sms_sign_in(),
+    };
+    change(app, tenant, user, phone_type, op, actor).await?;
+    phone_method(app, tenant, user, phone_type).await
+}
+
+/// Changes the number of a phone method (its type never changes).
+pub async fn update_phone_method(
+    app: &App,
+    tenant: &Tenant,
+    user: UserId,
+    phone_type: PhoneType,
+    number: &str,
+    actor: &Actor,
+) -> Result<PhoneMethodView, ApiError> {
+    let number = parse_number(tenant, number, phone_type)?;
+    change(
+        app,
+        tenant,
+        user,
+        phone_type,
+        PhoneMethodOp::Update { number },
+        actor,
+    )
+    .await?;
+    phone_method(app, tenant, user, phone_type).await
+}
+
+/// Deletes a phone method.
+pub async fn delete_phone_method(
+    app: &App,
+    tenant: &Tenant,
+    user: UserId,
+    phone_type: PhoneType,
+    actor: &Actor,
+) -> Result<(), ApiError> {
+    change(app, tenant, user, phone_type, PhoneMethodOp::Delete, actor).await
+}
+
+/// `enableSmsSignIn` / `disableSmsSignIn`.
+pub async fn set_sms_sign_in(
+    app: &App,
+    tenant: &Tenant,
+    user: UserId,
+    phone_type: PhoneType,
+    enabled: bool,
+    actor: &Actor,
+) -> Result<PhoneMethodView, ApiError> {
+    change(
+        app,
+        tenant,
+        user,
+        phone_type,
+        PhoneMethodOp::SetSmsSignIn(enabled),
+        actor,
+    )
+    .await?;
+    phone_method(app, tenant, user, phone_type).await
+}
+
+/// The policy.
+pub async fn policy(app: &App, tenant: &Tenant) -> Result<AuthenticationMethodsPolicy, ApiError> {
+    Ok(app.store().policy(tenant.id).await?)
+}
+
+/// Replaces the policy after checking it; group targets must exist.
+pub async fn put_policy(
+    app: &App,
+    tenant: &Tenant,
+    policy: &AuthenticationMethodsPolicy,
+    actor: &Actor,
+) -> Result<(), ApiError> {
+    policy
+        .check()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
+    let groups = policy
+        .sms
+        .include_targets
+        .iter()
+        .filter(|t| t.target_type == textid_core::policy::TargetType::Group)
+        .filter_map(|t| match t.id {
+            textid_core::policy::TargetId::Id(id) => Some(id),
+            textid_core::policy::TargetId::AllUsers => None,
+        })
+        .chain(
+            policy
+                .sms
+                .exclude_targets
+                .iter()
+                .filter(|t| t.target_type == textid_core::policy::TargetType::Group)
+                .map(|t| t.id),
+        );
+    for id in groups {
+        if app.store().group(tenant.id, GroupId(id)).await?.is_none() {
+            return Err(ApiError::invalid(
+                "includeTargets",
+                format!("group {id} does not exist"),
+            ));
+        }
+    }
+    Ok(app
+        .store()
+        .put_policy(tenant.id, policy, actor, app.clock().now())
+        .await?)
+}

@@ -1,0 +1,141 @@
+//! One API error type: a 4xx answer is `{"error": {"code", "message"}}` with a stable code
+//! and a message that says what to fix; a 5xx answer says nothing, and the cause goes to
+//! the log.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use textid_core::flow::SignInError;
+use textid_core::methods::PhoneMethodError;
+use textid_store::StoreError;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// What to fix.
+    pub message: String,
+    /// Seconds for `Retry-After`.
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// A 4xx (or other) error.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 400 `invalidRequest` naming the field.
+    pub fn invalid(field: &str, why: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalidRequest",
+            format!("{field}: {why}"),
+        )
+    }
+
+    /// 404 for an unknown tenant.
+    pub fn tenant_not_found(name: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "tenantNotFound",
+            format!("there is no tenant named '{name}'"),
+        )
+    }
+
+    /// 500; the cause is logged, never sent.
+    pub fn internal(cause: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %cause, source = ?cause.source(), "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internalError",
+            "internal error",
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::PhoneMethod(p) => p.into(),
+            StoreError::NotFound(what) => Self::new(
+                StatusCode::NOT_FOUND,
+                "notFound",
+                format!("{what} not found"),
+            ),
+            StoreError::Conflict(c) => {
+                Self::new(StatusCode::CONFLICT, "conflict", format!("conflict on {c}"))
+            }
+            StoreError::Busy => {
+                let mut e = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "the database is busy; try again",
+                );
+                e.retry_after = Some(1);
+                e
+            }
+            other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<PhoneMethodError> for ApiError {
+    fn from(e: PhoneMethodError) -> Self {
+        let status = match &e {
+            PhoneMethodError::NotFound(_) => StatusCode::NOT_FOUND,
+            PhoneMethodError::AlreadyExists(_)
+            | PhoneMethodError::NumberNotUnique { .. }
+            | PhoneMethodError::NumberUsedForSignIn { .. }
+            | PhoneMethodError::AlternateMobileExists => StatusCode::CONFLICT,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self::new(status, e.code(), e.to_string())
+    }
+}
+
+impl From<SignInError> for ApiError {
+    fn from(e: SignInError) -> Self {
+        let status = match &e {
+            SignInError::FlowNotFound => StatusCode::NOT_FOUND,
+            SignInError::TooManyRequests { .. } | SignInError::TemporarilyLocked { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let mut api = Self::new(status, e.code(), e.to_string());
+        api.retry_after = e.retry_after_seconds();
+        api
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let mut res = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        res
+    }
+}

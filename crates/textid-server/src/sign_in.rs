@@ -1,0 +1,329 @@
+//! The SMS sign-in use cases: handlers call these; these load what the decision needs,
+//! hand the pure step of `textid_core::flow::sms_sign_in` to the store's transaction, and
+//! wake the outbox worker when a message was queued.
+
+use chrono::{DateTime, Utc};
+use rand::rngs::OsRng;
+use textid_core::code::{new_token, OtpCode};
+use textid_core::flow::sms_sign_in::{self, SignInError, StepContext, WithCode};
+use textid_core::flow::SmsSignInFlow;
+use textid_core::message::NewMessage;
+use textid_core::phone::PhoneNumber;
+use textid_core::policy::Subject;
+use textid_core::secret::Secret;
+use textid_core::sign_in_state::{derive, SignInStateFacts, SmsSignInState};
+use textid_core::tenant::Tenant;
+use textid_core::{FlowId, MessageId, SessionId, UserId};
+use textid_store::{NewSession, SignInLogEntry, StepOutcome, StepTarget, StepWrite};
+
+use crate::app::App;
+use crate::error::ApiError;
+
+/// Who is asking: for the sign-in log.
+#[derive(Debug, Clone, Default)]
+pub struct Requester {
+    /// The client's IP.
+    pub client_ip: Option<String>,
+    /// The app (OAuth client), when known.
+    pub app_id: Option<String>,
+}
+
+/// A session issued by a successful verify.
+#[derive(Debug)]
+pub struct IssuedSession {
+    /// The bearer token (shown once; stored only as a keyed hash).
+    pub token: Secret<String>,
+    /// The session id.
+    pub session_id: SessionId,
+    /// The user.
+    pub user_id: UserId,
+    /// Seconds until it ends.
+    pub expires_in_seconds: u64,
+}
+
+struct LogContext {
+    tenant: textid_core::TenantId,
+    now: DateTime<Utc>,
+    requester: Requester,
+}
+
+impl LogContext {
+    fn entry(
+        &self,
+        event: &str,
+        flow: Option<&SmsSignInFlow>,
+        outcome: Result<Option<UserId>, &SignInError>,
+    ) -> SignInLogEntry {
+        SignInLogEntry {
+            id: uuid::Uuid::now_v7(),
+            tenant_id: self.tenant,
+            created_at: self.now,
+            method: "sms".into(),
+            event: event.into(),
+            phone: flow.map(|f| f.phone_e164.clone()),
+            user_id: outcome
+                .ok()
+                .flatten()
+                .or_else(|| flow.and_then(|f| f.user_id)),
+            flow_id: flow.map(|f| f.id),
+            result: if outcome.is_ok() {
+                "success"
+            } else {
+                "failure"
+            }
+            .into(),
+            failure_reason: outcome.err().map(|e| e.code().to_string()),
+            client_ip: self.requester.client_ip.clone(),
+            app_id: self.requester.app_id.clone(),
+        }
+    }
+}
+
+fn refused(outcome: SignInError, log: SignInLogEntry) -> StepWrite {
+    StepWrite {
+        outcome: Err(outcome),
+        flow: None,
+        counter: None,
+        message: None,
+        session: None,
+        log: Some(log),
+    }
+}
+
+/// The owner of `phone` if their `smsSignInState` is `ready` and the account is enabled.
+pub async fn ready_owner(
+    app: &App,
+    tenant: &Tenant,
+    phone: &PhoneNumber,
+) -> Result<Option<UserId>, ApiError> {
+    let Some(c) = app
+        .store()
+        .sign_in_candidate(tenant.id, &phone.e164())
+        .await?
+    else {
+        return Ok(None);
+    };
+    if !c.account_enabled {
+        return Ok(None);
+    }
+    let policy = app.store().policy(tenant.id).await?;
+    let state = derive(SignInStateFacts {
+        phone_type: textid_core::methods::PhoneType::Mobile,
+        permission: policy.sms.permission(Subject {
+            user_id: c.user_id,
+            groups: &c.groups,
+        }),
+        number_shared_with_another_user: c.number_shared,
+        sms_sign_in_enabled: true,
+        needs_confirmation: c.needs_confirmation,
+    });
+    Ok((state == SmsSignInState::Ready).then_some(c.user_id))
+}
+
+/// The queued message of a new code, sealed.
+fn message(
+    app: &App,
+    flow: &SmsSignInFlow,
+    code: &OtpCode,
+    now: DateTime<Utc>,
+) -> Option<NewMessage> {
+    let minutes =
+        u32::try_from(app.config().limits.code_lifetime.num_minutes().max(1)).unwrap_or(10);
+    let text = textid_sms::template::sign_in_code_text(app.host(), code.expose(), minutes).ok()?;
+    let id = MessageId(uuid::Uuid::now_v7());
+    Some(NewMessage {
+        id,
+        kind: textid_sms::MessageKind::SignInCode.as_str(),
+        channel: textid_sms::Channel::Sms.as_str(),
+        to: flow.phone_e164.clone(),
+        sealed_body: app.sealer().seal(id.0.as_bytes(), &text, &mut OsRng),
+        locale: textid_sms::catalog::LOCALE.into(),
+        queued_at: now,
+    })
+}
+
+fn sent(
+    app: &App,
+    with: WithCode,
+    counter: textid_core::flow::PhoneCounter,
+    log: SignInLogEntry,
+    now: DateTime<Utc>,
+) -> StepWrite {
+    let message = with
+        .code
+        .as_ref()
+        .and_then(|c| message(app, &with.flow, c, now));
+    StepWrite {
+        outcome: Ok(StepOutcome::CodeSent),
+        flow: Some(with.flow),
+        counter: Some(counter),
+        message,
+        session: None,
+        log: Some(log),
+    }
+}
+
+async fn run_step(
+    app: &App,
+    tenant: &Tenant,
+    target: StepTarget,
+    decide: textid_store::Decide,
+) -> Result<StepWrite, ApiError> {
+    let write = app
+        .store()
+        .sms_sign_in_step(tenant.id, target, decide)
+        .await?;
+    if write.message.is_some() {
+        app.wake_outbox();
+    }
+    Ok(write)
+}
+
+/// Starts a flow: a code is generated and queued only for a `ready` owner; every other
+/// number gets the same answer and no message.
+pub async fn start(
+    app: &App,
+    tenant: &Tenant,
+    phone: &PhoneNumber,
+    requester: Requester,
+) -> Result<SmsSignInFlow, ApiError> {
+    let owner = ready_owner(app, tenant, phone).await?;
+    let now = app.clock().now();
+    let (app2, tenant_id, e164) = (app.clone(), tenant.id, phone.e164());
+    let log = LogContext {
+        tenant: tenant.id,
+        now,
+        requester,
+    };
+    let decide = Box::new(move |input: textid_store::StepInput<'_>| {
+        let limits = &app2.config().limits;
+        let cx = StepContext {
+            now,
+            limits,
+            hasher: app2.hasher(),
+        };
+        let counter = input.counter.cloned().unwrap_or_default();
+        let with = sms_sign_in::start(tenant_id, e164, owner, cx, &mut OsRng);
+        match sms_sign_in::take_send(&counter, cx) {
+            Err(e) => refused(
+                e.clone(),
+                log.entry("codeRequested", Some(&with.flow), Err(&e)),
+            ),
+            Ok(counter) => {
+                let entry = log.entry("codeRequested", Some(&with.flow), Ok(None));
+                sent(&app2, with, counter, entry, now)
+            }
+        }
+    });
+    let write = run_step(app, tenant, StepTarget::Number(phone.e164()), decide).await?;
+    write.outcome?;
+    write
+        .flow
+        .ok_or_else(|| ApiError::internal(&SignInError::FlowNotFound))
+}
+
+/// Sends a new code for a flow after its cooldown; the old code stops working.
+pub async fn resend(
+    app: &App,
+    tenant: &Tenant,
+    flow_id: FlowId,
+    requester: Requester,
+) -> Result<SmsSignInFlow, ApiError> {
+    let now = app.clock().now();
+    let app2 = app.clone();
+    let log = LogContext {
+        tenant: tenant.id,
+        now,
+        requester,
+    };
+    let decide = Box::new(move |input: textid_store::StepInput<'_>| {
+        let limits = &app2.config().limits;
+        let cx = StepContext {
+            now,
+            limits,
+            hasher: app2.hasher(),
+        };
+        let Some(flow) = input.flow else {
+            let e = SignInError::FlowNotFound;
+            return refused(e.clone(), log.entry("codeResent", None, Err(&e)));
+        };
+        let counter = input.counter.cloned().unwrap_or_default();
+        let result = sms_sign_in::resend(flow, cx, &mut OsRng)
+            .and_then(|with| sms_sign_in::take_send(&counter, cx).map(|c| (with, c)));
+        match result {
+            Err(e) => refused(e.clone(), log.entry("codeResent", Some(flow), Err(&e))),
+            Ok((with, counter)) => {
+                let entry = log.entry("codeResent", Some(flow), Ok(None));
+                sent(&app2, with, counter, entry, now)
+            }
+        }
+    });
+    let write = run_step(app, tenant, StepTarget::Flow(flow_id), decide).await?;
+    write.outcome?;
+    write
+        .flow
+        .ok_or_else(|| ApiError::internal(&SignInError::FlowNotFound))
+}
+
+/// Checks a code; on success completes the flow and creates a session, atomically.
+pub async fn verify(
+    app: &App,
+    tenant: &Tenant,
+    flow_id: FlowId,
+    code: &OtpCode,
+    requester: Requester,
+) -> Result<IssuedSession, ApiError> {
+    let now = app.clock().now();
+    let token = new_token(&mut OsRng);
+    let token_hash = app.hasher().token(token.expose());
+    let session_id = SessionId::random(&mut OsRng);
+    let lifetime = app.config().limits.session_lifetime;
+    let (app2, code) = (app.clone(), code.clone());
+    let log = LogContext {
+        tenant: tenant.id,
+        now,
+        requester,
+    };
+    let decide = Box::new(move |input: textid_store::StepInput<'_>| {
+        let cx = StepContext {
+            now,
+            limits: &app2.config().limits,
+            hasher: app2.hasher(),
+        };
+        let (Some(flow), Some(counter)) = (input.flow, input.counter) else {
+            let e = SignInError::FlowNotFound;
+            return refused(e.clone(), log.entry("codeVerified", None, Err(&e)));
+        };
+        let checked = sms_sign_in::check_code(flow, counter, &code, cx);
+        let entry = log.entry(
+            "codeVerified",
+            Some(flow),
+            checked.outcome.as_ref().map(|u| Some(*u)),
+        );
+        let session = checked.outcome.as_ref().ok().map(|user_id| NewSession {
+            id: session_id,
+            user_id: *user_id,
+            token_hash,
+            amr: vec!["sms".into()],
+            expires_at: now + lifetime,
+        });
+        StepWrite {
+            outcome: checked.outcome.map(StepOutcome::SignedIn),
+            flow: Some(checked.flow),
+            counter: Some(checked.counter),
+            message: None,
+            session,
+            log: Some(entry),
+        }
+    });
+    let write = run_step(app, tenant, StepTarget::Flow(flow_id), decide).await?;
+    match write.outcome? {
+        StepOutcome::SignedIn(user_id) => Ok(IssuedSession {
+            token,
+            session_id,
+            user_id,
+            expires_in_seconds: u64::try_from(lifetime.num_seconds()).unwrap_or(0),
+        }),
+        StepOutcome::CodeSent => Err(ApiError::internal(&SignInError::FlowNotFound)),
+    }
+}

@@ -1,0 +1,448 @@
+//! `textid user|group|phone|tenant|outbox|logs`.
+
+use anyhow::Result;
+use clap::Subcommand;
+use serde_json::{json, Value};
+use textid_core::methods::PhoneType;
+use textid_server::directory as dir;
+use textid_server::App;
+use textid_store::Actor;
+
+use super::output::{group_json, phone_json, phone_line, print_json, user_json, user_line};
+use super::Context;
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Create {
+        /// userPrincipalName, e.g. ana@contoso.example
+        #[arg(long)]
+        upn: String,
+        /// Display name.
+        #[arg(long)]
+        display_name: String,
+    },
+    /// List users.
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Show a user with their groups and phone methods.
+    Show {
+        /// Id or userPrincipalName.
+        user: String,
+    },
+    /// Block sign-in.
+    Disable {
+        /// Id or userPrincipalName.
+        user: String,
+    },
+    /// Allow sign-in again.
+    Enable {
+        /// Id or userPrincipalName.
+        user: String,
+    },
+    /// Delete a user with their methods.
+    Delete {
+        /// Id or userPrincipalName.
+        user: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Create a group.
+    Create {
+        /// Display name.
+        name: String,
+    },
+    /// List groups.
+    List,
+    /// Show a group and its members.
+    Show {
+        /// Id or display name.
+        group: String,
+    },
+    /// Add a member.
+    AddMember {
+        /// Id or display name.
+        group: String,
+        /// User id or userPrincipalName.
+        user: String,
+    },
+    /// Remove a member.
+    RemoveMember {
+        /// Id or display name.
+        group: String,
+        /// User id or userPrincipalName.
+        user: String,
+    },
+    /// Delete a group.
+    Delete {
+        /// Id or display name.
+        group: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PhoneCommand {
+    /// List a user's phone methods with their smsSignInState.
+    List {
+        /// User id or userPrincipalName.
+        user: String,
+    },
+    /// Add a phone method.
+    Add {
+        /// User id or userPrincipalName.
+        user: String,
+        /// mobile, alternateMobile or office.
+        #[arg(long = "type", default_value = "mobile")]
+        phone_type: PhoneType,
+        /// The number, e.g. "+1 4255550101" (office: "+1 4255550101 x123").
+        #[arg(long)]
+        number: String,
+    },
+    /// Change the number of a phone method.
+    Update {
+        /// User id or userPrincipalName.
+        user: String,
+        /// mobile, alternateMobile or office.
+        #[arg(long = "type", default_value = "mobile")]
+        phone_type: PhoneType,
+        /// The new number.
+        #[arg(long)]
+        number: String,
+    },
+    /// Delete a phone method.
+    Delete {
+        /// User id or userPrincipalName.
+        user: String,
+        /// mobile, alternateMobile or office.
+        #[arg(long = "type", default_value = "mobile")]
+        phone_type: PhoneType,
+    },
+    /// Switch SMS sign-in on for the user's mobile number.
+    EnableSmsSignIn {
+        /// User id or userPrincipalName.
+        user: String,
+    },
+    /// Switch SMS sign-in off for the user's mobile number.
+    DisableSmsSignIn {
+        /// User id or userPrincipalName.
+        user: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant (its SMS policy starts disabled).
+    Create {
+        /// Short name used in URLs: a-z, 0-9, '-' and '_'.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// Recent messages with their delivery status (never their text).
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogsCommand {
+    /// Recent sign-in attempts.
+    SignIns {
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Recent directory changes.
+    Audits {
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+fn emit(cx: &Context, value: Value, human: impl FnOnce()) {
+    if cx.json {
+        print_json(&value);
+    } else {
+        human();
+    }
+}
+
+pub async fn user(cx: &Context, cmd: UserCommand) -> Result<()> {
+    let (app, t, actor) = (&cx.app, &cx.tenant, Actor::cli());
+    match cmd {
+        UserCommand::Create { upn, display_name } => {
+            let u = dir::create_user(app, t, &upn, &display_name, &actor).await?;
+            emit(cx, user_json(&u), || {
+                println!("created user {}", user_line(&u))
+            });
+        }
+        UserCommand::List { limit } => {
+            let users = dir::list_users(app, t, None, limit).await?;
+            emit(
+                cx,
+                json!({"value": users.iter().map(user_json).collect::<Vec<_>>()}),
+                || {
+                    users.iter().for_each(|u| println!("{}", user_line(u)));
+                },
+            );
+        }
+        UserCommand::Show { user } => {
+            let u = dir::find_user(app, t, &user).await?;
+            let methods = dir::phone_methods(app, t, u.id).await?;
+            let groups = app.store().groups_of(t.id, u.id).await?;
+            let mut v = user_json(&u);
+            v["groups"] = json!(groups);
+            v["phoneMethods"] = json!(methods.iter().map(phone_json).collect::<Vec<_>>());
+            emit(cx, v, || {
+                println!("{}", user_line(&u));
+                groups.iter().for_each(|g| println!("  group {g}"));
+                methods.iter().for_each(|m| println!("  {}", phone_line(m)));
+            });
+        }
+        UserCommand::Disable { user } => set_enabled(cx, &user, false).await?,
+        UserCommand::Enable { user } => set_enabled(cx, &user, true).await?,
+        UserCommand::Delete { user } => {
+            let u = dir::find_user(app, t, &user).await?;
+            dir::delete_user(app, t, u.id, &actor).await?;
+            emit(cx, json!({"deleted": u.id}), || {
+                println!("deleted user {}", u.upn)
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn set_enabled(cx: &Context, key: &str, enabled: bool) -> Result<()> {
+    let mut u = dir::find_user(&cx.app, &cx.tenant, key).await?;
+    u.account_enabled = enabled;
+    dir::update_user(&cx.app, &u, &Actor::cli()).await?;
+    emit(cx, user_json(&u), || {
+        println!(
+            "{} user {}",
+            if enabled { "enabled" } else { "disabled" },
+            u.upn
+        )
+    });
+    Ok(())
+}
+
+pub async fn group(cx: &Context, cmd: GroupCommand) -> Result<()> {
+    let (app, t, actor) = (&cx.app, &cx.tenant, Actor::cli());
+    match cmd {
+        GroupCommand::Create { name } => {
+            let g = dir::create_group(app, t, &name, &actor).await?;
+            emit(cx, group_json(&g), || {
+                println!("created group {}  {}", g.id, g.display_name)
+            });
+        }
+        GroupCommand::List => {
+            let groups = app.store().list_groups(t.id).await?;
+            emit(
+                cx,
+                json!({"value": groups.iter().map(group_json).collect::<Vec<_>>()}),
+                || {
+                    groups
+                        .iter()
+                        .for_each(|g| println!("{}  {}", g.id, g.display_name));
+                },
+            );
+        }
+        GroupCommand::Show { group } => {
+            let g = dir::find_group(app, t, &group).await?;
+            let members = app.store().members(t.id, g.id).await?;
+            let mut v = group_json(&g);
+            v["members"] = json!(members.iter().map(user_json).collect::<Vec<_>>());
+            emit(cx, v, || {
+                println!("{}  {}", g.id, g.display_name);
+                members.iter().for_each(|u| println!("  {}", user_line(u)));
+            });
+        }
+        GroupCommand::AddMember { group, user } => {
+            let (g, u) = (
+                dir::find_group(app, t, &group).await?,
+                dir::find_user(app, t, &user).await?,
+            );
+            dir::add_member(app, t, g.id, u.id, &actor).await?;
+            emit(cx, json!({"groupId": g.id, "userId": u.id}), || {
+                println!("added {} to {}", u.upn, g.display_name)
+            });
+        }
+        GroupCommand::RemoveMember { group, user } => {
+            let (g, u) = (
+                dir::find_group(app, t, &group).await?,
+                dir::find_user(app, t, &user).await?,
+            );
+            dir::remove_member(app, t, g.id, u.id, &actor).await?;
+            emit(cx, json!({"groupId": g.id, "userId": u.id}), || {
+                println!("removed {} from {}", u.upn, g.display_name)
+            });
+        }
+        GroupCommand::Delete { group } => {
+            let g = dir::find_group(app, t, &group).await?;
+            app.store()
+                .delete_group(t.id, g.id, &actor, app.clock().now())
+                .await?;
+            emit(cx, json!({"deleted": g.id}), || {
+                println!("deleted group {}", g.display_name)
+            });
+        }
+    }
+    Ok(())
+}
+
+pub async fn phone(cx: &Context, cmd: PhoneCommand) -> Result<()> {
+    let (app, t, actor) = (&cx.app, &cx.tenant, Actor::cli());
+    let show = |m: &dir::PhoneMethodView, verb: &str| {
+        emit(cx, phone_json(m), || println!("{verb} {}", phone_line(m)))
+    };
+    match cmd {
+        PhoneCommand::List { user } => {
+            let u = dir::find_user(app, t, &user).await?;
+            let methods = dir::phone_methods(app, t, u.id).await?;
+            emit(
+                cx,
+                json!({"value": methods.iter().map(phone_json).collect::<Vec<_>>()}),
+                || {
+                    if methods.is_empty() {
+                        println!("{} has no phone methods", u.upn);
+                    }
+                    methods.iter().for_each(|m| println!("{}", phone_line(m)));
+                },
+            );
+        }
+        PhoneCommand::Add {
+            user,
+            phone_type,
+            number,
+        } => {
+            let u = dir::find_user(app, t, &user).await?;
+            show(
+                &dir::add_phone_method(app, t, u.id, phone_type, &number, &actor).await?,
+                "added",
+            );
+        }
+        PhoneCommand::Update {
+            user,
+            phone_type,
+            number,
+        } => {
+            let u = dir::find_user(app, t, &user).await?;
+            show(
+                &dir::update_phone_method(app, t, u.id, phone_type, &number, &actor).await?,
+                "updated",
+            );
+        }
+        PhoneCommand::Delete { user, phone_type } => {
+            let u = dir::find_user(app, t, &user).await?;
+            dir::delete_phone_method(app, t, u.id, phone_type, &actor).await?;
+            emit(cx, json!({"deleted": phone_type.method_id()}), || {
+                println!("deleted {phone_type} of {}", u.upn)
+            });
+        }
+        PhoneCommand::EnableSmsSignIn { user } => {
+            let u = dir::find_user(app, t, &user).await?;
+            show(
+                &dir::set_sms_sign_in(app, t, u.id, PhoneType::Mobile, true, &actor).await?,
+                "enabled SMS sign-in:",
+            );
+        }
+        PhoneCommand::DisableSmsSignIn { user } => {
+            let u = dir::find_user(app, t, &user).await?;
+            show(
+                &dir::set_sms_sign_in(app, t, u.id, PhoneType::Mobile, false, &actor).await?,
+                "disabled SMS sign-in:",
+            );
+        }
+    }
+    Ok(())
+}
+
+pub async fn tenant(app: &App, cmd: TenantCommand, json_out: bool) -> Result<()> {
+    match cmd {
+        TenantCommand::Create { name } => {
+            if !textid_core::tenant::is_valid_tenant_name(&name) {
+                return Err(super::UsageError(format!(
+                    "tenant name '{name}' must be 1-64 of a-z, 0-9, '-' and '_'"
+                ))
+                .into());
+            }
+            let t = app.store().ensure_tenant(&name, app.clock().now()).await?;
+            if json_out {
+                print_json(&json!({"id": t.id, "name": t.name}));
+            } else {
+                println!("tenant {}  {}", t.id, t.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn outbox(cx: &Context, cmd: OutboxCommand) -> Result<()> {
+    let OutboxCommand::List { limit } = cmd;
+    let messages = cx.app.store().list_messages(cx.tenant.id, limit).await?;
+    emit(cx, json!({"value": messages}), || {
+        for m in &messages {
+            println!(
+                "{}  {}  {:10} {:9} tries={} {}",
+                m.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                m.id,
+                m.kind,
+                m.status,
+                m.attempts,
+                m.to
+            );
+        }
+    });
+    Ok(())
+}
+
+pub async fn logs(cx: &Context, cmd: LogsCommand) -> Result<()> {
+    match cmd {
+        LogsCommand::SignIns { limit } => {
+            let entries = cx.app.store().sign_in_logs(cx.tenant.id, limit).await?;
+            emit(cx, json!({"value": entries}), || {
+                for e in &entries {
+                    println!(
+                        "{}  {:13} {:7} {:18} phone={} user={} ip={}",
+                        e.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                        e.event,
+                        e.result,
+                        e.failure_reason.as_deref().unwrap_or("-"),
+                        e.phone.as_deref().unwrap_or("-"),
+                        e.user_id
+                            .map(|u| u.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        e.client_ip.as_deref().unwrap_or("-")
+                    );
+                }
+            });
+        }
+        LogsCommand::Audits { limit } => {
+            let entries = cx.app.store().directory_audits(cx.tenant.id, limit).await?;
+            emit(cx, json!({"value": entries}), || {
+                for e in &entries {
+                    println!(
+                        "{}  {}:{}  {}  {} {}",
+                        e.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                        e.actor.kind,
+                        e.actor.id,
+                        e.activity,
+                        e.target_type,
+                        e.target_id
+                    );
+                }
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,463 @@
+//! Configuration, read once: defaults → `textid.toml` → `TEXTID_*` environment → command
+//! line flags. Two stages (after ripgrep): [`RawConfig`] holds what was given, as strings;
+//! [`Config::try_from`] turns it into checked types, and every error names the key and
+//! where it came from. Secrets may come from `*_FILE` variables.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use base64::Engine;
+use chrono::Duration;
+use textid_core::limits::SignInLimits;
+use textid_core::secret::Secret;
+use textid_server::SmsProviderConfig;
+use textid_sms::provider::webhook::WebhookConfig;
+
+/// Every configuration key: (name, default, description). The env variable is
+/// `TEXTID_` + the upper-cased name; the file key is the name.
+pub const KEYS: &[(&str, &str, &str)] = &[
+    ("listen", "127.0.0.1:8080", "address and port to listen on"),
+    (
+        "public_url",
+        "http://{listen}",
+        "the URL users and apps reach textid at (its host goes into SMS texts)",
+    ),
+    (
+        "data_dir",
+        "./data",
+        "directory for the SQLite database, the server secret and textid.toml",
+    ),
+    (
+        "database_url",
+        "sqlite://{data_dir}/textid.db",
+        "the database (sqlite://PATH)",
+    ),
+    (
+        "sqlite_synchronous",
+        "normal",
+        "normal (survives a process crash) or full (also survives power loss)",
+    ),
+    (
+        "secret_key",
+        "generated into {data_dir}/secret.key",
+        "32 bytes, base64: keys code and token hashes and outbox sealing; the same on every node",
+    ),
+    (
+        "sms_provider",
+        "console",
+        "console (log each message) or webhook",
+    ),
+    (
+        "sms_webhook_url",
+        "",
+        "where the webhook provider POSTs messages",
+    ),
+    (
+        "sms_webhook_secret",
+        "",
+        "Standard Webhooks signing secret (whsec_... or any string)",
+    ),
+    (
+        "sms_webhook_timeout_seconds",
+        "10",
+        "timeout of one delivery try",
+    ),
+    (
+        "code_lifetime_seconds",
+        "300",
+        "how long a code is valid (30..=600)",
+    ),
+    (
+        "max_attempts_per_code",
+        "5",
+        "wrong tries per code (1..=10)",
+    ),
+    (
+        "resend_cooldown_seconds",
+        "30",
+        "first resend cooldown; doubles with each resend",
+    ),
+    ("sends_per_window", "5", "codes per number per send window"),
+    ("send_window_seconds", "900", "the send window"),
+    (
+        "failures_before_lock",
+        "10",
+        "wrong codes in a row before a number is locked (1..=100)",
+    ),
+    (
+        "lock_base_seconds",
+        "60",
+        "first lock; doubles with each further failure",
+    ),
+    ("lock_max_seconds", "86400", "longest lock"),
+    (
+        "session_lifetime_seconds",
+        "28800",
+        "lifetime of a session from SMS sign-in (<= 30 days)",
+    ),
+];
+
+/// Given values with their source, before checking.
+#[derive(Debug, Default, Clone)]
+pub struct RawConfig {
+    values: BTreeMap<&'static str, (String, String)>,
+}
+
+impl RawConfig {
+    /// Reads the file (if any) and the environment.
+    pub fn load(data_dir_flag: Option<&Path>, config_flag: Option<&Path>) -> Result<Self> {
+        let mut raw = Self::default();
+        let env_data_dir = std::env::var("TEXTID_DATA_DIR").ok();
+        let data_dir = data_dir_flag
+            .map(Path::to_path_buf)
+            .or(env_data_dir.map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        let file = config_flag
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var("TEXTID_CONFIG").ok().map(PathBuf::from))
+            .unwrap_or_else(|| data_dir.join("textid.toml"));
+        if file.exists() {
+            raw.read_file(&file)?;
+        } else if config_flag.is_some() {
+            bail!("config file {} does not exist", file.display());
+        }
+        raw.read_env()?;
+        if let Some(d) = data_dir_flag {
+            raw.set("data_dir", d.display().to_string(), "--data-dir");
+        }
+        Ok(raw)
+    }
+
+    /// Sets a value from a named source.
+    pub fn set(&mut self, key: &'static str, value: String, source: &str) {
+        self.values.insert(key, (value, source.to_string()));
+    }
+
+    fn read_file(&mut self, path: &Path) -> Result<()> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let table: toml::Table = text
+            .parse()
+            .with_context(|| format!("parsing {}", path.display()))?;
+        for (k, v) in table {
+            let key = KEYS
+                .iter()
+                .find(|(name, _, _)| *name == k)
+                .map(|(name, _, _)| *name)
+                .ok_or_else(|| {
+                    anyhow!(
+                        "{}: unknown key '{k}' (see `textid config keys`)",
+                        path.display()
+                    )
+                })?;
+            let value = match v {
+                toml::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            self.set(key, value, &path.display().to_string());
+        }
+        Ok(())
+    }
+
+    fn read_env(&mut self) -> Result<()> {
+        for (key, _, _) in KEYS {
+            let var = format!("TEXTID_{}", key.to_ascii_uppercase());
+            if let Ok(v) = std::env::var(&var) {
+                self.set(key, v, &var);
+            } else if let Ok(path) = std::env::var(format!("{var}_FILE")) {
+                let v = std::fs::read_to_string(&path)
+                    .with_context(|| format!("{var}_FILE: reading {path}"))?;
+                self.set(key, v.trim().to_string(), &format!("{var}_FILE"));
+            }
+        }
+        Ok(())
+    }
+
+    fn get(&self, key: &str) -> Option<(&str, &str)> {
+        self.values.get(key).map(|(v, s)| (v.as_str(), s.as_str()))
+    }
+
+    fn number<T: std::str::FromStr>(&self, key: &'static str, default: T) -> Result<T> {
+        match self.get(key) {
+            None => Ok(default),
+            Some((v, source)) => v
+                .trim()
+                .parse()
+                .map_err(|_| anyhow!("{key} (from {source}): '{v}' is not a valid number")),
+        }
+    }
+
+    fn seconds(&self, key: &'static str, default: i64) -> Result<Duration> {
+        Ok(Duration::seconds(self.number(key, default)?))
+    }
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// An SQLite file.
+    Sqlite(PathBuf),
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub listen: String,
+    /// Public URL.
+    pub public_url: String,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Database.
+    pub database: Database,
+    /// `synchronous = FULL`.
+    pub sqlite_full_sync: bool,
+    /// The server secret, if configured (otherwise generated in the data dir).
+    pub secret_key: Option<Secret<[u8; 32]>>,
+    /// SMS provider.
+    pub sms: SmsProviderConfig,
+    /// Sign-in limits.
+    pub limits: SignInLimits,
+}
+
+impl TryFrom<&RawConfig> for Config {
+    type Error = anyhow::Error;
+
+    fn try_from(raw: &RawConfig) -> Result<Self> {
+        let listen = raw
+            .get("listen")
+            .map_or("127.0.0.1:8080", |(v, _)| v)
+            .to_string();
+        listen.parse::<std::net::SocketAddr>().map_err(|_| {
+            anyhow!(
+                "listen (from {}): '{listen}' is not an address:port like 127.0.0.1:8080",
+                raw.get("listen").map_or("default", |(_, s)| s)
+            )
+        })?;
+        let public_url = raw.get("public_url").map_or_else(
+            || format!("http://{listen}"),
+            |(v, _)| v.trim_end_matches('/').to_string(),
+        );
+        if textid_server::app::public_host(&public_url).is_none() {
+            bail!(
+                "public_url (from {}): '{public_url}' must be an http:// or https:// URL",
+                raw.get("public_url").map_or("default", |(_, s)| s)
+            );
+        }
+        let data_dir = PathBuf::from(raw.get("data_dir").map_or("./data", |(v, _)| v));
+        let database = match raw.get("database_url") {
+            None => Database::Sqlite(data_dir.join("textid.db")),
+            Some((v, source)) => match v.split_once("://") {
+                Some(("sqlite", path)) if !path.is_empty() => Database::Sqlite(PathBuf::from(path)),
+                Some(("postgres" | "postgresql", _)) => bail!("database_url (from {source}): PostgreSQL is not supported by this version yet; use sqlite://PATH"),
+                _ => bail!("database_url (from {source}): '{v}' must look like sqlite:///var/lib/textid/textid.db"),
+            },
+        };
+        let sqlite_full_sync = match raw.get("sqlite_synchronous") {
+            None => false,
+            Some((v, _)) if v.eq_ignore_ascii_case("normal") => false,
+            Some((v, _)) if v.eq_ignore_ascii_case("full") => true,
+            Some((v, source)) => {
+                bail!("sqlite_synchronous (from {source}): '{v}' must be normal or full")
+            }
+        };
+        let secret_key = raw
+            .get("secret_key")
+            .map(|(v, source)| {
+                parse_secret(v).with_context(|| format!("secret_key (from {source})"))
+            })
+            .transpose()?;
+        let sms = sms_config(raw)?;
+        let limits = SignInLimits {
+            code_digits: 6,
+            code_lifetime: raw.seconds("code_lifetime_seconds", 300)?,
+            max_attempts_per_code: raw.number("max_attempts_per_code", 5)?,
+            resend_cooldown: raw.seconds("resend_cooldown_seconds", 30)?,
+            sends_per_window: raw.number("sends_per_window", 5)?,
+            send_window: raw.seconds("send_window_seconds", 900)?,
+            failures_before_lock: raw.number("failures_before_lock", 10)?,
+            lock_base: raw.seconds("lock_base_seconds", 60)?,
+            lock_max: raw.seconds("lock_max_seconds", 86_400)?,
+            session_lifetime: raw.seconds("session_lifetime_seconds", 28_800)?,
+        };
+        limits.check().map_err(|e| {
+            anyhow!(
+                "{e} (key {} / TEXTID_{})",
+                e.key,
+                e.key.to_ascii_uppercase()
+            )
+        })?;
+        Ok(Self {
+            listen,
+            public_url,
+            data_dir,
+            database,
+            sqlite_full_sync,
+            secret_key,
+            sms,
+            limits,
+        })
+    }
+}
+
+fn sms_config(raw: &RawConfig) -> Result<SmsProviderConfig> {
+    match raw.get("sms_provider") {
+        None => Ok(SmsProviderConfig::Console),
+        Some((v, _)) if v == "console" => Ok(SmsProviderConfig::Console),
+        Some((v, _)) if v == "webhook" => {
+            let (url, _) = raw.get("sms_webhook_url").ok_or_else(|| {
+                anyhow!("sms_provider is webhook: set sms_webhook_url (TEXTID_SMS_WEBHOOK_URL)")
+            })?;
+            let secret = raw
+                .get("sms_webhook_secret")
+                .filter(|(s, _)| !s.is_empty())
+                .map(|(s, _)| Secret::new(s.to_string()));
+            let timeout = raw.number("sms_webhook_timeout_seconds", 10u64)?;
+            Ok(SmsProviderConfig::Webhook(WebhookConfig {
+                url: url.to_string(),
+                secret,
+                timeout: std::time::Duration::from_secs(timeout.max(1)),
+            }))
+        }
+        Some((v, source)) => {
+            bail!("sms_provider (from {source}): '{v}' must be console or webhook")
+        }
+    }
+}
+
+fn parse_secret(v: &str) -> Result<Secret<[u8; 32]>> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(v.trim())
+        .map_err(|_| anyhow!("must be 32 bytes in base64 (e.g. from `openssl rand -base64 32`)"))?;
+    let key: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| anyhow!("must be exactly 32 bytes in base64"))?;
+    Ok(Secret::new(key))
+}
+
+impl Config {
+    /// The server secret: configured, or read from (or generated into) the data directory.
+    pub fn server_secret(&self) -> Result<[u8; 32]> {
+        if let Some(k) = &self.secret_key {
+            return Ok(*k.expose());
+        }
+        let path = self.data_dir.join("secret.key");
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            return parse_secret(&text)
+                .map(|k| *k.expose())
+                .with_context(|| format!("{}", path.display()));
+        }
+        let mut key = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+        write_private(
+            &path,
+            &base64::engine::general_purpose::STANDARD.encode(key),
+        )?;
+        Ok(key)
+    }
+
+    /// A redacted description of the effective configuration.
+    pub fn describe(&self) -> Vec<(String, String)> {
+        let sms = match &self.sms {
+            SmsProviderConfig::Console => "console".to_string(),
+            SmsProviderConfig::Webhook(w) => {
+                format!("webhook {} (signed: {})", w.url, w.secret.is_some())
+            }
+        };
+        let Database::Sqlite(db) = &self.database;
+        vec![
+            ("listen".into(), self.listen.clone()),
+            ("public_url".into(), self.public_url.clone()),
+            ("data_dir".into(), self.data_dir.display().to_string()),
+            ("database".into(), format!("sqlite {}", db.display())),
+            (
+                "sqlite_synchronous".into(),
+                if self.sqlite_full_sync {
+                    "full"
+                } else {
+                    "normal"
+                }
+                .into(),
+            ),
+            (
+                "secret_key".into(),
+                if self.secret_key.is_some() {
+                    "<configured, redacted>"
+                } else {
+                    "<data_dir/secret.key>"
+                }
+                .into(),
+            ),
+            ("sms".into(), sms),
+            ("limits".into(), format!("{:?}", self.limits)),
+        ]
+    }
+}
+
+/// Writes a file readable only by its owner.
+fn write_private(path: &Path, contents: &str) -> Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(contents.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(pairs: &[(&'static str, &str)]) -> RawConfig {
+        let mut r = RawConfig::default();
+        for (k, v) in pairs {
+            r.set(k, v.to_string(), "test");
+        }
+        r
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let c = Config::try_from(&RawConfig::default()).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        assert!(matches!(c.sms, SmsProviderConfig::Console));
+        assert_eq!(c.limits, SignInLimits::default());
+    }
+
+    #[test]
+    fn errors_name_the_key_and_its_source() {
+        let e = Config::try_from(&raw(&[("code_lifetime_seconds", "900")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("code_lifetime_seconds"), "{e}");
+        let e = Config::try_from(&raw(&[("listen", "nowhere")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listen (from test)"), "{e}");
+        let e = Config::try_from(&raw(&[("sms_provider", "webhook")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("TEXTID_SMS_WEBHOOK_URL"), "{e}");
+        let e = Config::try_from(&raw(&[("database_url", "postgres://x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not supported"), "{e}");
+    }
+
+    #[test]
+    fn a_load_test_can_raise_budgets_but_not_remove_the_caps() {
+        let c = Config::try_from(&raw(&[("sends_per_window", "100000")])).unwrap();
+        assert_eq!(c.limits.sends_per_window, 100_000);
+        assert!(Config::try_from(&raw(&[("failures_before_lock", "1000")])).is_err());
+    }
+}
