@@ -30,7 +30,7 @@ fn reopening_keeps_data_and_does_not_rerun_migrations() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("textid.db");
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let now = chrono::Utc::now();
+    let now = textid_core::clock::Clock::now(&textid_core::clock::ManualClock::at_epoch_2026());
     let first = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
     let t = rt.block_on(first.ensure_tenant("default", now)).unwrap();
     drop(first);

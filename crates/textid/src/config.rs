@@ -304,8 +304,8 @@ impl TryFrom<&RawConfig> for Config {
 fn sms_config(raw: &RawConfig) -> Result<SmsProviderConfig> {
     match raw.get("sms_provider") {
         None => Ok(SmsProviderConfig::Console),
-        Some((v, _)) if v == "console" => Ok(SmsProviderConfig::Console),
-        Some((v, _)) if v == "webhook" => {
+        Some(("console", _)) => Ok(SmsProviderConfig::Console),
+        Some(("webhook", _)) => {
             let (url, _) = raw.get("sms_webhook_url").ok_or_else(|| {
                 anyhow!("sms_provider is webhook: set sms_webhook_url (TEXTID_SMS_WEBHOOK_URL)")
             })?;

@@ -36,19 +36,12 @@ const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0
 const READERS: usize = 4;
 
 /// Options of the SQLite backend.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SqliteOptions {
     /// `synchronous = FULL` instead of `NORMAL`.
     pub synchronous_full: bool,
 }
 
-impl Default for SqliteOptions {
-    fn default() -> Self {
-        Self {
-            synchronous_full: false,
-        }
-    }
-}
 
 /// A SQLite database file.
 #[derive(Debug, Clone)]

@@ -27,6 +27,7 @@ impl From<State> for MethodState {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+#[allow(clippy::enum_variant_names)] // Graph's names.
 pub enum Migration {
     PreMigration,
     MigrationInProgress,
