@@ -54,7 +54,8 @@ pub struct NewMessage {
     pub queued_at: DateTime<Utc>,
 }
 
-/// The wait before try number `attempts + 1`: 1 s, 2 s, 4 s, ... at most 5 minutes.
+/// The wait after `attempts` tries before the next: 2 s after the first, then 4 s, 8 s,
+/// ... at most 5 minutes.
 pub fn retry_delay(attempts: u32) -> Duration {
     let secs = 1i64 << attempts.min(9);
     Duration::seconds(secs.min(300))

@@ -210,18 +210,27 @@ impl App {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         let worker = self
             .config()
             .delivery_worker
-            .then(|| tokio::spawn(crate::delivery::run(self.clone())));
+            .then(|| tokio::spawn(crate::delivery::run(self.clone(), stopped)));
         let router = self
             .router()
             .into_make_service_with_connect_info::<SocketAddr>();
         let result = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
+        let _ = stop.send(true);
         if let Some(w) = worker {
-            w.abort();
+            // Let a delivery under way finish and record its outcome (bounded by the
+            // provider's own timeout); its lease would otherwise delay it after a restart.
+            if tokio::time::timeout(Duration::from_secs(30), w)
+                .await
+                .is_err()
+            {
+                tracing::warn!("outbox: the worker did not stop in time");
+            }
         }
         result
     }

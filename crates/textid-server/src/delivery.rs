@@ -20,14 +20,18 @@ const LEASE_SECONDS: i64 = 60;
 /// Messages claimed at once.
 const BATCH: u32 = 64;
 
-/// Runs until the task is aborted.
-pub async fn run(app: App) {
-    loop {
-        match drain(&app).await {
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "outbox: claim failed"),
+/// Runs until `stop` turns true; a batch under way is finished (and its outcomes
+/// recorded) before it returns, so a graceful shutdown leaves no message leased.
+pub async fn run(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        if let Err(e) = drain(&app).await {
+            tracing::warn!(error = %e, "outbox: claim failed");
         }
-        let _ = tokio::time::timeout(app.delivery_poll(), app.outbox_wakeup().notified()).await;
+        tokio::select! {
+            _ = tokio::time::sleep(app.delivery_poll()) => {}
+            () = app.outbox_wakeup().notified() => {}
+            _ = stop.changed() => {}
+        }
     }
 }
 

@@ -9,12 +9,15 @@ use textid_core::flow::sms_sign_in::{self, SignInError, StepContext, WithCode};
 use textid_core::flow::SmsSignInFlow;
 use textid_core::message::NewMessage;
 use textid_core::phone::PhoneNumber;
+use textid_core::policy::AuthenticationMethodsPolicy;
 use textid_core::policy::Subject;
 use textid_core::secret::Secret;
 use textid_core::sign_in_state::{derive, SignInStateFacts, SmsSignInState};
 use textid_core::tenant::Tenant;
 use textid_core::{FlowId, MessageId, SessionId, UserId};
-use textid_store::{NewSession, SignInLogEntry, StepOutcome, StepTarget, StepWrite};
+use textid_store::{
+    NewSession, SignInCandidate, SignInLogEntry, StepInput, StepOutcome, StepTarget, StepWrite,
+};
 
 use crate::app::App;
 use crate::error::ApiError;
@@ -79,8 +82,9 @@ impl LogContext {
     }
 }
 
-fn refused(outcome: SignInError, log: SignInLogEntry) -> StepWrite {
+fn refused(at: DateTime<Utc>, outcome: SignInError, log: SignInLogEntry) -> StepWrite {
     StepWrite {
+        at,
         outcome: Err(outcome),
         flow: None,
         counter: None,
@@ -90,23 +94,13 @@ fn refused(outcome: SignInError, log: SignInLogEntry) -> StepWrite {
     }
 }
 
-/// The owner of `phone` if their `smsSignInState` is `ready` and the account is enabled.
-pub async fn ready_owner(
-    app: &App,
-    tenant: &Tenant,
-    phone: &PhoneNumber,
-) -> Result<Option<UserId>, ApiError> {
-    let Some(c) = app
-        .store()
-        .sign_in_candidate(tenant.id, &phone.e164())
-        .await?
-    else {
-        return Ok(None);
-    };
-    if !c.account_enabled {
-        return Ok(None);
-    }
-    let policy = app.store().policy(tenant.id).await?;
+/// The owner of the number if their `smsSignInState` is `ready` and the account is
+/// enabled, decided on rows read in the step's transaction.
+pub fn ready_owner(
+    candidate: Option<&SignInCandidate>,
+    policy: &AuthenticationMethodsPolicy,
+) -> Option<UserId> {
+    let c = candidate.filter(|c| c.account_enabled)?;
     let state = derive(SignInStateFacts {
         phone_type: textid_core::methods::PhoneType::Mobile,
         permission: policy.sms.permission(Subject {
@@ -117,7 +111,18 @@ pub async fn ready_owner(
         sms_sign_in_enabled: true,
         needs_confirmation: c.needs_confirmation,
     });
-    Ok((state == SmsSignInState::Ready).then_some(c.user_id))
+    (state == SmsSignInState::Ready).then_some(c.user_id)
+}
+
+/// The flow as the step must see it: a flow whose owner is no longer `ready` (account
+/// disabled, number removed, policy changed) continues without owner, so it can neither
+/// sign in nor send another code, and still answers like any other flow.
+fn current(flow: &SmsSignInFlow, input: &StepInput<'_>) -> SmsSignInFlow {
+    let mut flow = flow.clone();
+    if flow.user_id.is_some() && flow.user_id != ready_owner(input.candidate, input.policy) {
+        flow.user_id = None;
+    }
+    flow
 }
 
 /// The queued message of a new code, sealed.
@@ -154,6 +159,7 @@ fn sent(
         .as_ref()
         .and_then(|c| message(app, &with.flow, c, now));
     StepWrite {
+        at: now,
         outcome: Ok(StepOutcome::CodeSent),
         flow: Some(with.flow),
         counter: Some(counter),
@@ -187,7 +193,6 @@ pub async fn start(
     phone: &PhoneNumber,
     requester: Requester,
 ) -> Result<SmsSignInFlow, ApiError> {
-    let owner = ready_owner(app, tenant, phone).await?;
     let now = app.clock().now();
     let (app2, tenant_id, e164) = (app.clone(), tenant.id, phone.e164());
     let log = LogContext {
@@ -203,9 +208,11 @@ pub async fn start(
             hasher: app2.hasher(),
         };
         let counter = input.counter.cloned().unwrap_or_default();
+        let owner = ready_owner(input.candidate, input.policy);
         let with = sms_sign_in::start(tenant_id, e164, owner, cx, &mut OsRng);
         match sms_sign_in::take_send(&counter, cx) {
             Err(e) => refused(
+                now,
                 e.clone(),
                 log.entry("codeRequested", Some(&with.flow), Err(&e)),
             ),
@@ -243,15 +250,16 @@ pub async fn resend(
             limits,
             hasher: app2.hasher(),
         };
-        let Some(flow) = input.flow else {
+        let Some(flow) = input.flow.map(|f| current(f, &input)) else {
             let e = SignInError::FlowNotFound;
-            return refused(e.clone(), log.entry("codeResent", None, Err(&e)));
+            return refused(now, e.clone(), log.entry("codeResent", None, Err(&e)));
         };
+        let flow = &flow;
         let counter = input.counter.cloned().unwrap_or_default();
         let result = sms_sign_in::resend(flow, cx, &mut OsRng)
             .and_then(|with| sms_sign_in::take_send(&counter, cx).map(|c| (with, c)));
         match result {
-            Err(e) => refused(e.clone(), log.entry("codeResent", Some(flow), Err(&e))),
+            Err(e) => refused(now, e.clone(), log.entry("codeResent", Some(flow), Err(&e))),
             Ok((with, counter)) => {
                 let entry = log.entry("codeResent", Some(flow), Ok(None));
                 sent(&app2, with, counter, entry, now)
@@ -290,9 +298,10 @@ pub async fn verify(
             limits: &app2.config().limits,
             hasher: app2.hasher(),
         };
-        let (Some(flow), Some(counter)) = (input.flow, input.counter) else {
+        let flow = input.flow.map(|f| current(f, &input));
+        let (Some(flow), Some(counter)) = (flow.as_ref(), input.counter) else {
             let e = SignInError::FlowNotFound;
-            return refused(e.clone(), log.entry("codeVerified", None, Err(&e)));
+            return refused(now, e.clone(), log.entry("codeVerified", None, Err(&e)));
         };
         let checked = sms_sign_in::check_code(flow, counter, &code, cx);
         let entry = log.entry(
@@ -308,6 +317,7 @@ pub async fn verify(
             expires_at: now + lifetime,
         });
         StepWrite {
+            at: now,
             outcome: checked.outcome.map(StepOutcome::SignedIn),
             flow: Some(checked.flow),
             counter: Some(checked.counter),

@@ -54,6 +54,8 @@ cases!(
     outbox_claims_lease_and_finish,
     policy_round_trips_and_changes_are_audited,
     deleting_a_user_removes_methods_and_memberships,
+    a_code_is_redeemed_once_and_reuse_revokes_its_family,
+    a_rotated_refresh_token_reused_revokes_its_family,
 );
 
 fn now() -> DateTime<Utc> {
@@ -413,6 +415,7 @@ fn verify_decision(code: OtpCode, limits: SignInLimits, hasher: SecretHasher) ->
         };
         let (Some(flow), Some(counter)) = (input.flow, input.counter) else {
             return StepWrite {
+                at: now(),
                 outcome: Err(SignInError::FlowNotFound),
                 flow: None,
                 counter: None,
@@ -423,6 +426,7 @@ fn verify_decision(code: OtpCode, limits: SignInLimits, hasher: SecretHasher) ->
         };
         let checked = sms_sign_in::check_code(flow, counter, &code, cx);
         StepWrite {
+            at: now(),
             outcome: checked.outcome.map(StepOutcome::SignedIn),
             flow: Some(checked.flow),
             counter: Some(checked.counter),
@@ -473,6 +477,7 @@ async fn start_flow(
             t.id,
             StepTarget::Number(flow.phone_e164.clone()),
             Box::new(move |input| StepWrite {
+                at: now(),
                 outcome: Ok(StepOutcome::CodeSent),
                 counter: input.counter.cloned(),
                 flow: Some(flow),
@@ -551,6 +556,7 @@ async fn a_step_writes_flow_counter_message_and_log_together(s: Arc<dyn Store>) 
                 assert_eq!(input.counter.unwrap().consecutive_failures, 1);
                 assert_eq!(input.counter.unwrap().window_sends, 0);
                 StepWrite {
+                    at: now(),
                     outcome: Err(SignInError::InvalidCode),
                     flow: None,
                     counter: None,
@@ -681,4 +687,98 @@ async fn deleting_a_user_removes_methods_and_memberships(s: Arc<dyn Store>) {
     )
     .await
     .unwrap();
+}
+
+fn grant(t: &Tenant) -> GrantRecord {
+    GrantRecord {
+        family_id: uuid::Uuid::new_v4().to_string(),
+        tenant_id: t.id,
+        client_id: "app".into(),
+        document: serde_json::json!({"sub": "x"}),
+    }
+}
+
+async fn a_code_is_redeemed_once_and_reuse_revokes_its_family(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let g = grant(&t);
+    let code = uuid::Uuid::new_v4().as_bytes().to_vec();
+    s.insert_code(&code, &g, now() + Duration::seconds(60))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            let (s, code) = (s.clone(), code.clone());
+            tokio::spawn(async move { s.redeem_code(&code, now()).await.unwrap() })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, Redemption::Redeemed(_)))
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(outcomes.contains(&Redemption::Reused));
+    // Tokens issued from the code before the reuse are revoked by a later reuse.
+    let refresh = uuid::Uuid::new_v4().as_bytes().to_vec();
+    s.insert_refresh_token(&refresh, &g, now(), now() + Duration::days(1))
+        .await
+        .unwrap();
+    s.record_access_token("jti-1", &g.family_id, now() + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.redeem_code(&code, now()).await.unwrap(),
+        Redemption::Reused
+    );
+    assert_eq!(
+        s.use_refresh_token(&refresh, now()).await.unwrap(),
+        Redemption::Invalid
+    );
+    assert!(s.access_token_revoked("jti-1").await.unwrap());
+    let expired = uuid::Uuid::new_v4().as_bytes().to_vec();
+    s.insert_code(&expired, &grant(&t), now() - Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.redeem_code(&expired, now()).await.unwrap(),
+        Redemption::Invalid
+    );
+    assert_eq!(
+        s.redeem_code(b"unknown", now()).await.unwrap(),
+        Redemption::Invalid
+    );
+}
+
+async fn a_rotated_refresh_token_reused_revokes_its_family(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let g = grant(&t);
+    let (first, second) = (
+        uuid::Uuid::new_v4().as_bytes().to_vec(),
+        uuid::Uuid::new_v4().as_bytes().to_vec(),
+    );
+    s.insert_refresh_token(&first, &g, now(), now() + Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.use_refresh_token(&first, now()).await.unwrap(),
+        Redemption::Redeemed(g.clone())
+    );
+    s.insert_refresh_token(&second, &g, now(), now() + Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.use_refresh_token(&first, now()).await.unwrap(),
+        Redemption::Reused
+    );
+    assert_eq!(
+        s.use_refresh_token(&second, now()).await.unwrap(),
+        Redemption::Invalid,
+        "the family is revoked"
+    );
 }

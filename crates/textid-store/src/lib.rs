@@ -10,6 +10,7 @@
 
 pub mod conformance;
 mod error;
+mod oauth;
 pub mod sqlite;
 mod types;
 
@@ -23,6 +24,7 @@ use textid_core::tenant::Tenant;
 use textid_core::{GroupId, MessageId, TenantId, UserId};
 
 pub use error::StoreError;
+pub use oauth::*;
 pub use types::*;
 
 /// Shorthand for store results.
@@ -186,6 +188,91 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn sign_in_logs(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<SignInLogEntry>>;
     /// Directory audit entries, newest first.
     async fn directory_audits(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+
+    // --- OpenID Connect ---
+
+    /// Every signing key, newest first.
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Adds a signing key and retires the others that are still active.
+    async fn add_signing_key(&self, key: &SigningKeyRecord, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Registers a client; `Conflict("oauth_clients")` if the id is taken.
+    async fn create_client(&self, client: &ClientRecord, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Replaces a client's registration.
+    async fn update_client(&self, client: &ClientRecord) -> StoreResult<()>;
+    /// A client.
+    async fn client(&self, tenant: TenantId, client_id: &str) -> StoreResult<Option<ClientRecord>>;
+    /// All clients of a tenant.
+    async fn list_clients(&self, tenant: TenantId) -> StoreResult<Vec<ClientRecord>>;
+    /// Stores a validated authorization request until `expires_at`.
+    async fn put_auth_request(
+        &self,
+        id: &str,
+        tenant: TenantId,
+        document: &serde_json::Value,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// A live authorization request and the sign-in flow attached to it.
+    async fn auth_request(
+        &self,
+        id: &str,
+        tenant: TenantId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(serde_json::Value, Option<textid_core::FlowId>)>>;
+    /// Attaches a sign-in flow to an authorization request.
+    async fn set_auth_request_flow(
+        &self,
+        id: &str,
+        flow: Option<textid_core::FlowId>,
+    ) -> StoreResult<()>;
+    /// Ends an authorization request.
+    async fn delete_auth_request(&self, id: &str) -> StoreResult<()>;
+    /// Stores an authorization code (by keyed hash) carrying `grant`.
+    async fn insert_code(
+        &self,
+        code_hash: &[u8],
+        grant: &GrantRecord,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Redeems a code exactly once; a second redemption revokes the code's family.
+    async fn redeem_code(&self, code_hash: &[u8], now: DateTime<Utc>) -> StoreResult<Redemption>;
+    /// Stores a refresh token (by keyed hash).
+    async fn insert_refresh_token(
+        &self,
+        token_hash: &[u8],
+        grant: &GrantRecord,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Uses a refresh token exactly once (rotation); a reused one revokes its family.
+    async fn use_refresh_token(
+        &self,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Redemption>;
+    /// Revokes a refresh token's whole family (RFC 7009); false if unknown.
+    async fn revoke_refresh_token(
+        &self,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Records an issued access token (so that its family can be revoked).
+    async fn record_access_token(
+        &self,
+        jti: &str,
+        family_id: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Revokes one access token.
+    async fn revoke_access_token(&self, jti: &str, expires_at: DateTime<Utc>) -> StoreResult<()>;
+    /// Whether an access token was revoked (directly or with its family).
+    async fn access_token_revoked(&self, jti: &str) -> StoreResult<bool>;
+    /// Revokes a session (sign-out).
+    async fn revoke_session(
+        &self,
+        id: textid_core::SessionId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
 
     // --- maintenance ---
 

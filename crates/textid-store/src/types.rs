@@ -113,12 +113,19 @@ pub struct StepInput<'a> {
     pub flow: Option<&'a SmsSignInFlow>,
     /// The number's counters (default when none are stored); `None` without a number.
     pub counter: Option<&'a PhoneCounter>,
+    /// Who, if anyone, has the number switched on for SMS sign-in now (read in the same
+    /// transaction, so a user disabled or a number removed mid-flow is seen).
+    pub candidate: Option<&'a SignInCandidate>,
+    /// The tenant's policy, read in the same transaction.
+    pub policy: &'a textid_core::policy::AuthenticationMethodsPolicy,
 }
 
 /// What a step writes, and its outcome for the caller.
 #[derive(Debug)]
 #[must_use]
 pub struct StepWrite {
+    /// When the step happened.
+    pub at: DateTime<Utc>,
     /// The outcome to answer with.
     pub outcome: Result<StepOutcome, SignInError>,
     /// The flow to insert or update.

@@ -201,8 +201,15 @@ pub fn start<R: RngCore + CryptoRng>(
 impl SmsSignInFlow {
     /// Whether the flow can still be used at `now`.
     pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        // A code sent near the end of the flow's life stays usable for its whole lifetime,
+        // as the answer that sent it promised.
         self.state == FlowState::Pending
-            && now < self.created_at + Duration::minutes(FLOW_MAX_AGE_MINUTES)
+            && (now < self.resumable_until() || now < self.code_expires_at)
+    }
+
+    /// Until when the flow can be resumed (resends).
+    pub fn resumable_until(&self) -> DateTime<Utc> {
+        self.created_at + Duration::minutes(FLOW_MAX_AGE_MINUTES)
     }
 
     /// When the next resend is allowed: the cooldown doubles with each send.
@@ -236,7 +243,7 @@ pub fn resend<R: RngCore + CryptoRng>(
     cx: StepContext<'_>,
     rng: &mut R,
 ) -> Result<WithCode, SignInError> {
-    if !flow.is_live(cx.now) {
+    if !flow.is_live(cx.now) || cx.now >= flow.resumable_until() {
         return Err(SignInError::FlowNotFound);
     }
     let next = flow.next_resend_at(cx.limits);

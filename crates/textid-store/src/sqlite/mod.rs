@@ -9,6 +9,7 @@
 //! the cost of an fsync per commit.
 
 mod directory;
+mod oauth;
 mod outbox;
 mod phone;
 mod rows;
@@ -27,12 +28,15 @@ use textid_core::tenant::Tenant;
 use textid_core::{GroupId, MessageId, TenantId, UserId};
 
 use crate::{
-    Actor, AuditEntry, Decide, DeliveryOutcome, MessageRecord, PhoneMethodChange,
-    PhoneMethodRecord, SessionRecord, SignInCandidate, SignInLogEntry, StepTarget, StepWrite,
-    Store, StoreError, StoreResult,
+    Actor, AuditEntry, ClientRecord, Decide, DeliveryOutcome, GrantRecord, MessageRecord,
+    PhoneMethodChange, PhoneMethodRecord, Redemption, SessionRecord, SignInCandidate,
+    SignInLogEntry, SigningKeyRecord, StepTarget, StepWrite, Store, StoreError, StoreResult,
 };
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_oauth.sql")),
+];
 const READERS: usize = 4;
 
 /// Options of the SQLite backend.
@@ -41,7 +45,6 @@ pub struct SqliteOptions {
     /// `synchronous = FULL` instead of `NORMAL`.
     pub synchronous_full: bool,
 }
-
 
 /// A SQLite database file.
 #[derive(Debug, Clone)]
@@ -374,6 +377,140 @@ impl Store for SqliteStore {
     }
     async fn directory_audits(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditEntry>> {
         self.read(move |c| directory::audits(c, tenant, limit))
+            .await
+    }
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        self.read(oauth::signing_keys).await
+    }
+    async fn add_signing_key(&self, key: &SigningKeyRecord, now: DateTime<Utc>) -> StoreResult<()> {
+        let key = key.clone();
+        self.write(move |tx| oauth::add_signing_key(tx, &key, now))
+            .await
+    }
+    async fn create_client(&self, client: &ClientRecord, now: DateTime<Utc>) -> StoreResult<()> {
+        let client = client.clone();
+        self.write(move |tx| oauth::create_client(tx, &client, now))
+            .await
+    }
+    async fn update_client(&self, client: &ClientRecord) -> StoreResult<()> {
+        let client = client.clone();
+        self.write(move |tx| oauth::update_client(tx, &client))
+            .await
+    }
+    async fn client(&self, tenant: TenantId, client_id: &str) -> StoreResult<Option<ClientRecord>> {
+        let client_id = client_id.to_string();
+        self.read(move |c| oauth::client(c, tenant, &client_id))
+            .await
+    }
+    async fn list_clients(&self, tenant: TenantId) -> StoreResult<Vec<ClientRecord>> {
+        self.read(move |c| oauth::list_clients(c, tenant)).await
+    }
+    async fn put_auth_request(
+        &self,
+        id: &str,
+        tenant: TenantId,
+        document: &serde_json::Value,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (id, document) = (id.to_string(), document.clone());
+        self.write(move |tx| oauth::put_auth_request(tx, &id, tenant, &document, now, expires_at))
+            .await
+    }
+    async fn auth_request(
+        &self,
+        id: &str,
+        tenant: TenantId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(serde_json::Value, Option<textid_core::FlowId>)>> {
+        let id = id.to_string();
+        self.read(move |c| oauth::auth_request(c, &id, tenant, now))
+            .await
+    }
+    async fn set_auth_request_flow(
+        &self,
+        id: &str,
+        flow: Option<textid_core::FlowId>,
+    ) -> StoreResult<()> {
+        let id = id.to_string();
+        self.write(move |tx| oauth::set_auth_request_flow(tx, &id, flow))
+            .await
+    }
+    async fn delete_auth_request(&self, id: &str) -> StoreResult<()> {
+        let id = id.to_string();
+        self.write(move |tx| oauth::delete_auth_request(tx, &id))
+            .await
+    }
+    async fn insert_code(
+        &self,
+        code_hash: &[u8],
+        grant: &GrantRecord,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (hash, grant) = (code_hash.to_vec(), grant.clone());
+        self.write(move |tx| oauth::insert_code(tx, &hash, &grant, expires_at))
+            .await
+    }
+    async fn redeem_code(&self, code_hash: &[u8], now: DateTime<Utc>) -> StoreResult<Redemption> {
+        let hash = code_hash.to_vec();
+        self.write(move |tx| oauth::redeem_code(tx, &hash, now))
+            .await
+    }
+    async fn insert_refresh_token(
+        &self,
+        token_hash: &[u8],
+        grant: &GrantRecord,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (hash, grant) = (token_hash.to_vec(), grant.clone());
+        self.write(move |tx| oauth::insert_refresh_token(tx, &hash, &grant, now, expires_at))
+            .await
+    }
+    async fn use_refresh_token(
+        &self,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Redemption> {
+        let hash = token_hash.to_vec();
+        self.write(move |tx| oauth::use_refresh_token(tx, &hash, now))
+            .await
+    }
+    async fn revoke_refresh_token(
+        &self,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let hash = token_hash.to_vec();
+        self.write(move |tx| oauth::revoke_refresh_token(tx, &hash, now))
+            .await
+    }
+    async fn record_access_token(
+        &self,
+        jti: &str,
+        family_id: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (jti, family) = (jti.to_string(), family_id.to_string());
+        self.write(move |tx| oauth::record_access_token(tx, &jti, &family, expires_at))
+            .await
+    }
+    async fn revoke_access_token(&self, jti: &str, expires_at: DateTime<Utc>) -> StoreResult<()> {
+        let jti = jti.to_string();
+        self.write(move |tx| oauth::revoke_access_token(tx, &jti, expires_at))
+            .await
+    }
+    async fn access_token_revoked(&self, jti: &str) -> StoreResult<bool> {
+        let jti = jti.to_string();
+        self.read(move |c| oauth::access_token_revoked(c, &jti))
+            .await
+    }
+    async fn revoke_session(
+        &self,
+        id: textid_core::SessionId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(move |tx| oauth::revoke_session(tx, id, now))
             .await
     }
     async fn purge(&self, before: DateTime<Utc>) -> StoreResult<u64> {

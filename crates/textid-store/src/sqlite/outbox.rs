@@ -27,6 +27,16 @@ pub(super) fn insert(
     Ok(())
 }
 
+pub(super) fn supersede(tx: &Transaction<'_>, flow: FlowId, now: DateTime<Utc>) -> StoreResult<()> {
+    tx.prepare_cached(
+        "UPDATE outbox SET status = 'failed', sealed_body = NULL, finished_at = ?2,
+             last_error = 'superseded: the flow has a newer code or has ended'
+         WHERE flow_id = ?1 AND status = 'queued'",
+    )?
+    .execute(params![flow.to_string(), ms(now)])?;
+    Ok(())
+}
+
 pub(super) fn claim(
     tx: &Transaction<'_>,
     now: DateTime<Utc>,

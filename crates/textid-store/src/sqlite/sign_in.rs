@@ -162,9 +162,16 @@ pub(super) fn step(
         .as_deref()
         .map(|p| load_counter(tx, tenant, p))
         .transpose()?;
+    let candidate = match phone.as_deref() {
+        Some(p) => candidate(tx, tenant, p)?,
+        None => None,
+    };
+    let policy = super::directory::policy(tx, tenant)?;
     let write = decide(StepInput {
         flow: flow.as_ref(),
         counter: counter.as_ref(),
+        candidate: candidate.as_ref(),
+        policy: &policy,
     });
     if let Some(f) = write.flow.as_ref().filter(|f| Some(*f) != flow.as_ref()) {
         save_flow(tx, f)?;
@@ -172,6 +179,12 @@ pub(super) fn step(
     if let (Some(c), Some(p)) = (write.counter.as_ref(), phone.as_deref()) {
         if Some(c) != counter.as_ref() {
             save_counter(tx, tenant, p, c)?;
+        }
+    }
+    if let Some(f) = &write.flow {
+        // A new code or a finished flow makes every code still queued for it useless.
+        if write.message.is_some() || f.state == FlowState::Completed {
+            outbox::supersede(tx, f.id, write.at)?;
         }
     }
     if let Some(m) = &write.message {
@@ -182,8 +195,13 @@ pub(super) fn step(
             "INSERT INTO sessions (id, tenant_id, user_id, token_hash, amr, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?
         .execute(params![
-            s.id.to_string(), tenant.to_string(), s.user_id.to_string(), s.token_hash.0.to_vec(),
-            s.amr.join(" "), write.log.as_ref().map(|l| ms(l.created_at)).unwrap_or_default(), ms(s.expires_at)
+            s.id.to_string(),
+            tenant.to_string(),
+            s.user_id.to_string(),
+            s.token_hash.0.to_vec(),
+            s.amr.join(" "),
+            ms(write.at),
+            ms(s.expires_at)
         ])?;
     }
     if let Some(l) = &write.log {

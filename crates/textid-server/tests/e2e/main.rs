@@ -1,0 +1,19 @@
+//! Black-box tests of the JSON SMS sign-in API (DESIGN.md §2, §3; issue #2): the real server
+//! on loopback HTTP, a real SQLite file per test, a loopback webhook receiver for SMS, and
+//! a manual clock. One test binary for the crate keeps link time low (STYLE.md).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers of a test binary, where a panic is a failed test; \
+              allow-unwrap-in-tests covers only #[test] functions"
+)]
+
+mod concurrency;
+mod helpers;
+mod limits;
+mod malformed;
+mod mid_flow;
+mod outbox;
+mod sign_in;
+mod uniqueness;
+mod unregistered;

@@ -1,0 +1,61 @@
+//! Values of the OpenID Connect part of the store. Registrations, requests and grants are
+//! stored as JSON documents: their shape belongs to the server, the store keeps them
+//! whole and enforces the single-use and rotation rules around them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use textid_core::TenantId;
+
+/// A sealed signing key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    /// Key id.
+    pub kid: String,
+    /// JOSE algorithm.
+    pub alg: String,
+    /// The private key sealed with the key-encryption key.
+    pub sealed: Vec<u8>,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it stopped signing (still published for verification).
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+/// A registered client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRecord {
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// The client id.
+    pub client_id: String,
+    /// The registration (server-defined JSON).
+    pub document: serde_json::Value,
+    /// Stored hash of the secret (confidential clients).
+    pub secret_hash: Option<String>,
+}
+
+/// A grant carried by a code or a refresh token (server-defined JSON), with its family:
+/// every token issued from one authorization code shares the family id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRecord {
+    /// The family.
+    pub family_id: String,
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// The client.
+    pub client_id: String,
+    /// The grant.
+    pub document: serde_json::Value,
+}
+
+/// The outcome of redeeming a code or rotating a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Redemption {
+    /// First use: here is the grant.
+    Redeemed(GrantRecord),
+    /// Already used: every token of its family has been revoked.
+    Reused,
+    /// Unknown, expired or revoked.
+    Invalid,
+}
