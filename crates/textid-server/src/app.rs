@@ -59,6 +59,7 @@ struct Inner {
     provider: Arc<dyn Provider>,
     outbox_wakeup: Notify,
     tenants: RwLock<HashMap<String, Tenant>>,
+    oidc: std::sync::OnceLock<crate::oidc::Oidc>,
 }
 
 /// A configuration that cannot run.
@@ -134,6 +135,7 @@ impl App {
                 provider,
                 outbox_wakeup: Notify::new(),
                 tenants: RwLock::new(HashMap::new()),
+                oidc: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -172,6 +174,28 @@ impl App {
     }
     pub(crate) fn outbox_wakeup(&self) -> &Notify {
         &self.inner.outbox_wakeup
+    }
+
+    /// Turns on the OpenID Connect provider: loads (or creates) the signing keys, sealed
+    /// with `kek`. Until then its endpoints answer 503.
+    pub async fn enable_oidc(
+        &self,
+        kek: textid_oidc::KeyEncryptionKey,
+    ) -> Result<(), crate::oidc::keys::KeyRingError> {
+        let oidc = crate::oidc::Oidc::init(self, kek).await?;
+        let _ = self.inner.oidc.set(oidc);
+        Ok(())
+    }
+
+    /// The OpenID Connect provider.
+    pub fn oidc(&self) -> Result<&crate::oidc::Oidc, ApiError> {
+        self.inner.oidc.get().ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "oidcDisabled",
+                "OpenID Connect is not enabled on this server",
+            )
+        })
     }
 
     /// A tenant by name (cached: tenants are created, never renamed).
@@ -215,6 +239,20 @@ impl App {
             .config()
             .delivery_worker
             .then(|| tokio::spawn(crate::delivery::run(self.clone(), stopped)));
+        // Keys rotated by the CLI or another node are picked up within a minute.
+        let reloader = self.inner.oidc.get().is_some().then(|| {
+            let app = self.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    if let Ok(o) = app.oidc() {
+                        if let Err(e) = o.reload(&app).await {
+                            tracing::warn!(error = %e, "could not reload the signing keys");
+                        }
+                    }
+                }
+            })
+        });
         let router = self
             .router()
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -222,6 +260,9 @@ impl App {
             .with_graceful_shutdown(shutdown)
             .await;
         let _ = stop.send(true);
+        if let Some(r) = reloader {
+            r.abort();
+        }
         if let Some(w) = worker {
             // Let a delivery under way finish and record its outcome (bounded by the
             // provider's own timeout); its lease would otherwise delay it after a restart.

@@ -7,6 +7,8 @@ pub mod app;
 pub mod delivery;
 pub mod directory;
 pub mod error;
+pub mod oidc;
+pub mod pages;
 pub mod seal;
 pub mod sign_in;
 

@@ -155,6 +155,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         target: StepTarget,
         decide: Decide,
     ) -> StoreResult<StepWrite>;
+    /// A sign-in flow of the tenant (read only; steps go through `sms_sign_in_step`).
+    async fn sms_flow(
+        &self,
+        tenant: TenantId,
+        id: textid_core::FlowId,
+    ) -> StoreResult<Option<textid_core::flow::SmsSignInFlow>>;
     /// A session by the keyed hash of its token.
     async fn session_by_token_hash(
         &self,
@@ -250,6 +256,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         token_hash: &[u8],
         now: DateTime<Utc>,
     ) -> StoreResult<Redemption>;
+    /// The client a refresh token was issued to, if it exists.
+    async fn refresh_token_client(&self, token_hash: &[u8]) -> StoreResult<Option<String>>;
     /// Revokes a refresh token's whole family (RFC 7009); false if unknown.
     async fn revoke_refresh_token(
         &self,

@@ -215,6 +215,8 @@ pub struct Config {
     pub sqlite_full_sync: bool,
     /// The server secret, if configured (otherwise generated in the data dir).
     pub secret_key: Option<Secret<[u8; 32]>>,
+    /// The key-encryption key, if configured (otherwise generated in the data dir).
+    pub key_encryption_key: Option<Secret<[u8; 32]>>,
     /// SMS provider.
     pub sms: SmsProviderConfig,
     /// Sign-in limits.
@@ -268,6 +270,12 @@ impl TryFrom<&RawConfig> for Config {
                 parse_secret(v).with_context(|| format!("secret_key (from {source})"))
             })
             .transpose()?;
+        let key_encryption_key = raw
+            .get("key_encryption_key")
+            .map(|(v, source)| {
+                parse_secret(v).with_context(|| format!("key_encryption_key (from {source})"))
+            })
+            .transpose()?;
         let sms = sms_config(raw)?;
         let limits = SignInLimits {
             code_digits: 6,
@@ -295,6 +303,7 @@ impl TryFrom<&RawConfig> for Config {
             database,
             sqlite_full_sync,
             secret_key,
+            key_encryption_key,
             sms,
             limits,
         })
@@ -339,26 +348,37 @@ fn parse_secret(v: &str) -> Result<Secret<[u8; 32]>> {
 impl Config {
     /// The server secret: configured, or read from (or generated into) the data directory.
     pub fn server_secret(&self) -> Result<[u8; 32]> {
-        if let Some(k) = &self.secret_key {
-            return Ok(*k.expose());
-        }
-        let path = self.data_dir.join("secret.key");
-        if path.exists() {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            return parse_secret(&text)
-                .map(|k| *k.expose())
-                .with_context(|| format!("{}", path.display()));
-        }
-        let mut key = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
-        write_private(
-            &path,
-            &base64::engine::general_purpose::STANDARD.encode(key),
-        )?;
-        Ok(key)
+        key_or_file(self.secret_key.as_ref(), &self.data_dir.join("secret.key"))
     }
 
+    /// The key-encryption key: configured, or read from (or generated into) the data
+    /// directory.
+    pub fn key_encryption_key(&self) -> Result<[u8; 32]> {
+        key_or_file(
+            self.key_encryption_key.as_ref(),
+            &self.data_dir.join("kek.key"),
+        )
+    }
+}
+
+fn key_or_file(configured: Option<&Secret<[u8; 32]>>, path: &Path) -> Result<[u8; 32]> {
+    if let Some(k) = configured {
+        return Ok(*k.expose());
+    }
+    if path.exists() {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return parse_secret(&text)
+            .map(|k| *k.expose())
+            .with_context(|| format!("{}", path.display()));
+    }
+    let mut key = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+    write_private(path, &base64::engine::general_purpose::STANDARD.encode(key))?;
+    Ok(key)
+}
+
+impl Config {
     /// A redacted description of the effective configuration.
     pub fn describe(&self) -> Vec<(String, String)> {
         let sms = match &self.sms {

@@ -24,6 +24,7 @@ pub fn routes() -> Router<App> {
     Router::new()
         .route("/health", get(|| async { "ok" }))
         .merge(sign_in)
+        .merge(crate::oidc::routes())
         .method_not_allowed_fallback(|| async {
             crate::error::ApiError::new(
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,

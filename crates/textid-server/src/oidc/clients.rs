@@ -73,7 +73,11 @@ impl Client {
     pub fn from_record(r: ClientRecord) -> Result<Self, ApiError> {
         let registration: Registration =
             serde_json::from_value(r.document).map_err(|e| ApiError::internal(&e))?;
-        Ok(Self { client_id: r.client_id, registration, secret_hash: r.secret_hash })
+        Ok(Self {
+            client_id: r.client_id,
+            registration,
+            secret_hash: r.secret_hash,
+        })
     }
 
     /// Whether the client may use a grant type.
@@ -100,22 +104,38 @@ pub struct NewClient {
 }
 
 /// Registers a client; returns it and, for a confidential client, its secret (shown once).
-pub async fn register(app: &App, tenant: &Tenant, new: NewClient) -> Result<(Client, Option<String>), ApiError> {
+pub async fn register(
+    app: &App,
+    tenant: &Tenant,
+    new: NewClient,
+) -> Result<(Client, Option<String>), ApiError> {
     if new.name.trim().is_empty() {
         return Err(ApiError::invalid("name", "must not be empty"));
     }
-    for uri in new.redirect_uris.iter().chain(&new.post_logout_redirect_uris) {
-        RedirectUri::parse(uri).map_err(|e| ApiError::invalid("redirectUri", format!("{uri}: {e}")))?;
+    for uri in new
+        .redirect_uris
+        .iter()
+        .chain(&new.post_logout_redirect_uris)
+    {
+        RedirectUri::parse(uri)
+            .map_err(|e| ApiError::invalid("redirectUri", format!("{uri}: {e}")))?;
     }
     let mut grant_types = new.grant_types.clone();
     if grant_types.is_empty() {
         grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
     }
     if grant_types.contains(&GrantType::AuthorizationCode) && new.redirect_uris.is_empty() {
-        return Err(ApiError::invalid("redirectUri", "the authorization_code grant needs at least one redirect URI"));
+        return Err(ApiError::invalid(
+            "redirectUri",
+            "the authorization_code grant needs at least one redirect URI",
+        ));
     }
-    if new.client_type == ClientType::Public && grant_types.contains(&GrantType::ClientCredentials) {
-        return Err(ApiError::invalid("grantTypes", "a public client cannot use client_credentials"));
+    if new.client_type == ClientType::Public && grant_types.contains(&GrantType::ClientCredentials)
+    {
+        return Err(ApiError::invalid(
+            "grantTypes",
+            "a public client cannot use client_credentials",
+        ));
     }
     let registration = Registration {
         name: new.name.trim().to_string(),
@@ -127,28 +147,48 @@ pub async fn register(app: &App, tenant: &Tenant, new: NewClient) -> Result<(Cli
         roles: Vec::new(),
     };
     let client_id = uuid::Uuid::new_v4().to_string();
-    let secret = (new.client_type == ClientType::Confidential).then(|| ClientSecret::generate(&mut OsRng));
+    let secret =
+        (new.client_type == ClientType::Confidential).then(|| ClientSecret::generate(&mut OsRng));
     let record = ClientRecord {
         tenant_id: tenant.id,
         client_id: client_id.clone(),
         document: serde_json::to_value(&registration).map_err(|e| ApiError::internal(&e))?,
         secret_hash: secret.as_ref().map(|s| s.hash().to_stored()),
     };
-    app.store().create_client(&record, app.clock().now()).await?;
-    let client = Client { client_id, registration, secret_hash: record.secret_hash };
+    app.store()
+        .create_client(&record, app.clock().now())
+        .await?;
+    let client = Client {
+        client_id,
+        registration,
+        secret_hash: record.secret_hash,
+    };
     Ok((client, secret.map(|s| s.expose().to_string())))
 }
 
 /// A client by id.
 pub async fn find(app: &App, tenant: &Tenant, client_id: &str) -> Result<Option<Client>, ApiError> {
-    app.store().client(tenant.id, client_id).await?.map(Client::from_record).transpose()
+    app.store()
+        .client(tenant.id, client_id)
+        .await?
+        .map(Client::from_record)
+        .transpose()
 }
 
 /// Grants app roles (Graph permission names) to a client.
-pub async fn set_roles(app: &App, tenant: &Tenant, client_id: &str, roles: Vec<String>) -> Result<Client, ApiError> {
-    let mut client = find(app, tenant, client_id)
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "notFound", format!("client '{client_id}' not found")))?;
+pub async fn set_roles(
+    app: &App,
+    tenant: &Tenant,
+    client_id: &str,
+    roles: Vec<String>,
+) -> Result<Client, ApiError> {
+    let mut client = find(app, tenant, client_id).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "notFound",
+            format!("client '{client_id}' not found"),
+        )
+    })?;
     client.registration.roles = roles;
     let record = ClientRecord {
         tenant_id: tenant.id,

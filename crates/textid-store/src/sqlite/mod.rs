@@ -342,6 +342,13 @@ impl Store for SqliteStore {
         self.write(move |tx| sign_in::step(tx, tenant, &target, decide))
             .await
     }
+    async fn sms_flow(
+        &self,
+        tenant: TenantId,
+        id: textid_core::FlowId,
+    ) -> StoreResult<Option<textid_core::flow::SmsSignInFlow>> {
+        self.read(move |c| sign_in::load_flow(c, tenant, id)).await
+    }
     async fn session_by_token_hash(
         &self,
         hash: &[u8],
@@ -474,6 +481,11 @@ impl Store for SqliteStore {
     ) -> StoreResult<Redemption> {
         let hash = token_hash.to_vec();
         self.write(move |tx| oauth::use_refresh_token(tx, &hash, now))
+            .await
+    }
+    async fn refresh_token_client(&self, token_hash: &[u8]) -> StoreResult<Option<String>> {
+        let hash = token_hash.to_vec();
+        self.read(move |c| oauth::refresh_token_client(c, &hash))
             .await
     }
     async fn revoke_refresh_token(

@@ -314,3 +314,11 @@ pub(super) fn revoke_session(
     )?;
     Ok(())
 }
+
+pub(super) fn refresh_token_client(c: &Connection, hash: &[u8]) -> StoreResult<Option<String>> {
+    Ok(
+        c.prepare_cached("SELECT client_id FROM refresh_tokens WHERE token_hash = ?1")?
+            .query_row([hash], |r| r.get(0))
+            .optional()?,
+    )
+}

@@ -54,8 +54,8 @@ pub(super) fn candidate(
     }))
 }
 
-fn load_flow(
-    tx: &Transaction<'_>,
+pub(super) fn load_flow(
+    tx: &Connection,
     tenant: TenantId,
     fid: FlowId,
 ) -> StoreResult<Option<SmsSignInFlow>> {

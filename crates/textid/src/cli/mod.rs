@@ -1,6 +1,7 @@
 //! The command line: global options, subcommands, and how each reaches the application.
 
 mod directory;
+mod oauth;
 mod output;
 mod policy;
 mod serve;
@@ -74,6 +75,12 @@ enum Command {
     /// Sign-in and audit logs.
     #[command(subcommand)]
     Logs(directory::LogsCommand),
+    /// OpenID Connect clients (apps).
+    #[command(subcommand)]
+    Client(oauth::ClientCommand),
+    /// OpenID Connect signing keys.
+    #[command(subcommand)]
+    Keys(oauth::KeysCommand),
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -105,7 +112,11 @@ pub struct Context {
 }
 
 /// Opens the database and builds the app.
-pub async fn open(config: &Config, delivery_worker: bool) -> Result<(App, Arc<SqliteStore>)> {
+pub async fn open(
+    config: &Config,
+    delivery_worker: bool,
+    oidc: bool,
+) -> Result<(App, Arc<SqliteStore>)> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let Database::Sqlite(path) = &config.database;
@@ -136,6 +147,12 @@ pub async fn open(config: &Config, delivery_worker: bool) -> Result<(App, Arc<Sq
             delivery_worker,
         },
     )?;
+    if oidc {
+        let kek = textid_oidc::KeyEncryptionKey::from_bytes(config.key_encryption_key()?);
+        app.enable_oidc(kek)
+            .await
+            .context("loading the OpenID Connect signing keys")?;
+    }
     Ok((app, store))
 }
 
@@ -165,7 +182,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         other => other,
     };
-    let (app, _store) = open(&config, false).await?;
+    let needs_keys = matches!(command, Command::Keys(_));
+    let (app, _store) = open(&config, false, needs_keys).await?;
     if let Command::Tenant(t) = command {
         return directory::tenant(&app, t, cli.json).await;
     }
@@ -185,6 +203,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Policy(c) => policy::run(&cx, c).await,
         Command::Outbox(c) => directory::outbox(&cx, c).await,
         Command::Logs(c) => directory::logs(&cx, c).await,
+        Command::Client(c) => oauth::client(&cx, c).await,
+        Command::Keys(c) => oauth::keys(&cx, c).await,
         Command::Serve(_) | Command::Config(_) | Command::Tenant(_) => Ok(()),
     }
 }

@@ -31,7 +31,7 @@ impl ServeArgs {
 
 /// Runs the server.
 pub async fn run(config: &Config) -> Result<()> {
-    let (app, _store) = super::open(config, true).await?;
+    let (app, _store) = super::open(config, true, true).await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -39,6 +39,10 @@ pub async fn run(config: &Config) -> Result<()> {
     let Database::Sqlite(db) = &config.database;
     println!("textid listening on http://{addr}");
     println!("public URL: {}", config.public_url);
+    println!(
+        "issuer (tenant default): {}/default/v2.0",
+        config.public_url
+    );
     println!("data directory: {}", config.data_dir.display());
     println!("database: {}", db.display());
     match &config.sms {

@@ -1,0 +1,435 @@
+//! The sign-in pages: phone number → code → back to the app. Every form carries the
+//! request id and its CSRF token, and the request only opens in the browser that began it
+//! (a binding cookie). Answers never reveal whether a number is registered: the code page
+//! reads "if this number can sign in here, we sent a code".
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Form;
+use serde::{Deserialize, Serialize};
+use textid_core::code::OtpCode;
+use textid_core::flow::sms_sign_in::SignInError;
+use textid_core::phone::PhoneNumber;
+use textid_core::tenant::Tenant;
+
+use super::authorize::{
+    browser_session, constant_eq, issue_code, load_request, see_other, AuthRequest,
+};
+use super::clients::Client;
+use super::{https, origin, session_cookie_name, set_cookie};
+use crate::app::App;
+use crate::error::ApiError;
+use crate::pages::{self, catalog::text};
+use crate::sign_in::{self, Requester};
+
+/// `?request=...`
+#[derive(Debug, Deserialize)]
+pub struct RequestQuery {
+    request: Option<String>,
+    notice: Option<String>,
+}
+
+/// The phone form.
+#[derive(Debug, Deserialize)]
+pub struct PhoneForm {
+    request: String,
+    csrf: String,
+    #[serde(rename = "phoneNumber")]
+    phone_number: String,
+}
+
+/// The code form.
+#[derive(Debug, Deserialize)]
+pub struct CodeForm {
+    request: String,
+    csrf: String,
+    code: String,
+}
+
+/// The resend form.
+#[derive(Debug, Deserialize)]
+pub struct ResendForm {
+    request: String,
+    csrf: String,
+}
+
+#[derive(Debug, Serialize)]
+struct PhonePage<'a> {
+    action: String,
+    request: &'a str,
+    csrf: &'a str,
+    app_name: &'a str,
+    phone_number: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+struct CodePage<'a> {
+    action: String,
+    resend_action: String,
+    restart: String,
+    request: &'a str,
+    csrf: &'a str,
+    phone_display: String,
+    resend_after: u64,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+}
+
+fn expired(app: &App) -> Response {
+    pages::message(
+        StatusCode::BAD_REQUEST,
+        "error.title",
+        text("error.session"),
+        https(app),
+    )
+}
+
+fn error_text(e: &ApiError) -> &'static str {
+    match e.code {
+        "invalidCode" | "codeExpired" | "tooManyAttempts" | "tooManyRequests"
+        | "temporarilyLocked" | "flowNotFound" => text(&format!("error.{}", e.code)),
+        _ => text("error.invalidRequest"),
+    }
+}
+
+fn render_phone(
+    app: &App,
+    tenant: &Tenant,
+    id: &str,
+    req: &AuthRequest,
+    client: &Client,
+    value: &str,
+    error: Option<&str>,
+) -> Response {
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let page = PhonePage {
+        action: format!("/{}/login", tenant.name),
+        request: id,
+        csrf: &req.csrf,
+        app_name: &client.registration.name,
+        phone_number: value,
+        error,
+    };
+    pages::render(status, "phone.html", page, https(app), None)
+}
+
+async fn render_code(
+    app: &App,
+    tenant: &Tenant,
+    id: &str,
+    req: &AuthRequest,
+    flow: Option<textid_core::FlowId>,
+    error: Option<&str>,
+    notice: Option<&str>,
+) -> Response {
+    let Some(flow) = flow else {
+        return see_other(&format!("/{}/login?request={id}", tenant.name));
+    };
+    let Ok(Some(flow)) = app.store().sms_flow(tenant.id, flow).await else {
+        return see_other(&format!("/{}/login?request={id}", tenant.name));
+    };
+    let now = app.clock().now();
+    let phone_display = PhoneNumber::from_stored(&flow.phone_e164, None)
+        .map(|p| p.to_string())
+        .unwrap_or(flow.phone_e164.clone());
+    let page = CodePage {
+        action: format!("/{}/login/code", tenant.name),
+        resend_action: format!("/{}/login/resend", tenant.name),
+        restart: format!("/{}/login?request={id}", tenant.name),
+        request: id,
+        csrf: &req.csrf,
+        phone_display,
+        resend_after: flow.resend_after_seconds(now, &app.config().limits),
+        error,
+        notice,
+    };
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let form_action = origin(&req.redirect_uri);
+    pages::render(
+        status,
+        "code.html",
+        page,
+        https(app),
+        form_action.as_deref(),
+    )
+}
+
+fn requester(addr: SocketAddr, client: &Client) -> Requester {
+    Requester {
+        client_ip: Some(addr.ip().to_string()),
+        app_id: Some(client.client_id.clone()),
+    }
+}
+
+/// `GET /{tenant}/login?request=...`: the phone page.
+pub async fn phone_page_get(
+    app: &App,
+    tenant: &str,
+    headers: &HeaderMap,
+    q: RequestQuery,
+) -> Response {
+    let Ok(tenant) = app.tenant(tenant).await else {
+        return expired(app);
+    };
+    let Some(id) = q.request else {
+        return expired(app);
+    };
+    let Some((req, _, client)) = load_request(app, &tenant, &id, headers).await else {
+        return expired(app);
+    };
+    let hint = req
+        .login_hint
+        .clone()
+        .filter(|h| PhoneNumber::parse(h, tenant.default_region.as_deref()).is_ok())
+        .unwrap_or_default();
+    render_phone(app, &tenant, &id, &req, &client, &hint, None)
+}
+
+/// `GET /{tenant}/login`
+pub async fn phone_page(
+    State(app): State<App>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<RequestQuery>,
+) -> Response {
+    phone_page_get(&app, &tenant, &headers, q).await
+}
+
+/// `POST /{tenant}/login`: starts the SMS flow.
+pub async fn phone_submit(
+    State(app): State<App>,
+    Path(tenant): Path<String>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<PhoneForm>,
+) -> Response {
+    let Ok(tenant) = app.tenant(&tenant).await else {
+        return expired(&app);
+    };
+    let Some((req, _, client)) = load_request(&app, &tenant, &form.request, &headers).await else {
+        return expired(&app);
+    };
+    if !constant_eq(&form.csrf, &req.csrf) {
+        return expired(&app);
+    }
+    let phone = match PhoneNumber::parse(&form.phone_number, tenant.default_region.as_deref()) {
+        Ok(p) if p.extension().is_none() => p,
+        _ => {
+            return render_phone(
+                &app,
+                &tenant,
+                &form.request,
+                &req,
+                &client,
+                &form.phone_number,
+                Some(text("error.phoneNumber")),
+            )
+        }
+    };
+    match sign_in::start(&app, &tenant, &phone, requester(addr, &client)).await {
+        Ok(flow) => {
+            if app
+                .store()
+                .set_auth_request_flow(&form.request, Some(flow.id))
+                .await
+                .is_err()
+            {
+                return expired(&app);
+            }
+            see_other(&format!(
+                "/{}/login/code?request={}",
+                tenant.name, form.request
+            ))
+        }
+        Err(e) => render_phone(
+            &app,
+            &tenant,
+            &form.request,
+            &req,
+            &client,
+            &form.phone_number,
+            Some(error_text(&e)),
+        ),
+    }
+}
+
+/// `GET /{tenant}/login/code?request=...`
+pub async fn code_page(
+    State(app): State<App>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<RequestQuery>,
+) -> Response {
+    let Ok(tenant) = app.tenant(&tenant).await else {
+        return expired(&app);
+    };
+    let Some(id) = q.request else {
+        return expired(&app);
+    };
+    let Some((req, flow, _)) = load_request(&app, &tenant, &id, &headers).await else {
+        return expired(&app);
+    };
+    let notice = q
+        .notice
+        .as_deref()
+        .filter(|n| *n == "resent")
+        .map(|_| text("code.resent"));
+    render_code(&app, &tenant, &id, &req, flow, None, notice).await
+}
+
+/// `POST /{tenant}/login/code`: checks the code; on success sets the SSO cookie (a new
+/// session each sign-in, the old one revoked) and returns to the app with a code.
+pub async fn code_submit(
+    State(app): State<App>,
+    Path(tenant): Path<String>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    let Ok(tenant) = app.tenant(&tenant).await else {
+        return expired(&app);
+    };
+    let Some((req, flow, client)) = load_request(&app, &tenant, &form.request, &headers).await
+    else {
+        return expired(&app);
+    };
+    if !constant_eq(&form.csrf, &req.csrf) {
+        return expired(&app);
+    }
+    let Some(flow_id) = flow else {
+        return see_other(&format!("/{}/login?request={}", tenant.name, form.request));
+    };
+    let Ok(code) = OtpCode::parse(&form.code, app.config().limits.code_digits) else {
+        return render_code(
+            &app,
+            &tenant,
+            &form.request,
+            &req,
+            flow,
+            Some(text("error.codeFormat")),
+            None,
+        )
+        .await;
+    };
+    let previous = browser_session(&app, &tenant, &headers).await;
+    let session =
+        match sign_in::verify(&app, &tenant, flow_id, &code, requester(addr, &client)).await {
+            Ok(s) => s,
+            Err(e) if e.code == SignInError::FlowNotFound.code() => {
+                let _ = app.store().set_auth_request_flow(&form.request, None).await;
+                return render_phone(
+                    &app,
+                    &tenant,
+                    &form.request,
+                    &req,
+                    &client,
+                    "",
+                    Some(text("error.flowNotFound")),
+                );
+            }
+            Err(e) => {
+                return render_code(
+                    &app,
+                    &tenant,
+                    &form.request,
+                    &req,
+                    flow,
+                    Some(error_text(&e)),
+                    None,
+                )
+                .await
+            }
+        };
+    if let Some(old) = previous {
+        let _ = app.store().revoke_session(old.id, app.clock().now()).await;
+    }
+    let phone = app
+        .store()
+        .sms_flow(tenant.id, flow_id)
+        .await
+        .ok()
+        .flatten()
+        .map(|f| f.phone_e164);
+    let _ = app.store().delete_auth_request(&form.request).await;
+    match issue_code(
+        &app,
+        &tenant,
+        &req,
+        session.user_id,
+        session.session_id,
+        app.clock().now(),
+        phone,
+    )
+    .await
+    {
+        Ok(location) => {
+            let mut res = see_other(&location);
+            let max_age = i64::try_from(session.expires_in_seconds).unwrap_or(0);
+            if let Ok(v) = set_cookie(
+                &app,
+                session_cookie_name(&app),
+                session.token.expose(),
+                Some(max_age),
+            )
+            .parse()
+            {
+                res.headers_mut().append(header::SET_COOKIE, v);
+            }
+            res
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /{tenant}/login/resend`
+pub async fn resend(
+    State(app): State<App>,
+    Path(tenant): Path<String>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<ResendForm>,
+) -> Response {
+    let Ok(tenant) = app.tenant(&tenant).await else {
+        return expired(&app);
+    };
+    let Some((req, flow, client)) = load_request(&app, &tenant, &form.request, &headers).await
+    else {
+        return expired(&app);
+    };
+    if !constant_eq(&form.csrf, &req.csrf) {
+        return expired(&app);
+    }
+    let Some(flow_id) = flow else {
+        return see_other(&format!("/{}/login?request={}", tenant.name, form.request));
+    };
+    match sign_in::resend(&app, &tenant, flow_id, requester(addr, &client)).await {
+        Ok(_) => see_other(&format!(
+            "/{}/login/code?request={}&notice=resent",
+            tenant.name, form.request
+        )),
+        Err(e) => {
+            render_code(
+                &app,
+                &tenant,
+                &form.request,
+                &req,
+                flow,
+                Some(error_text(&e)),
+                None,
+            )
+            .await
+        }
+    }
+}

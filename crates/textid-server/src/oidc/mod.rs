@@ -1,0 +1,172 @@
+//! OpenID Connect provider (issue #3), with Entra's URL layout so that an app moving from
+//! Entra changes only the host:
+//! issuer `{public_url}/{tenant}/v2.0`; discovery `{issuer}/.well-known/openid-configuration`;
+//! `{public_url}/{tenant}/oauth2/v2.0/{authorize,token,userinfo,logout,revoke}`;
+//! JWKS `{public_url}/{tenant}/discovery/v2.0/keys`.
+//!
+//! ```text
+//! authorize ─► (SSO session? ─yes─► code) ─no─► phone page ─► code page ─► code ─► redirect_uri
+//!                                                               token endpoint ◄── app
+//! ```
+
+pub mod authorize;
+pub mod clients;
+pub mod endpoints;
+pub mod keys;
+pub mod login;
+pub mod token;
+
+use std::sync::{Arc, RwLock};
+
+use axum::http::{header, HeaderMap};
+use axum::routing::{get, post};
+use axum::Router;
+use textid_core::tenant::Tenant;
+use textid_oidc::KeyEncryptionKey;
+
+use crate::app::App;
+use keys::KeyRing;
+
+/// State of the OpenID Connect provider.
+#[derive(Debug)]
+pub struct Oidc {
+    kek: KeyEncryptionKey,
+    keys: RwLock<Arc<KeyRing>>,
+}
+
+impl Oidc {
+    /// Loads (creating if needed) the signing keys.
+    pub async fn init(app: &App, kek: KeyEncryptionKey) -> Result<Self, keys::KeyRingError> {
+        let ring = KeyRing::load_or_create(app.store(), &kek, app.clock().now()).await?;
+        Ok(Self {
+            kek,
+            keys: RwLock::new(Arc::new(ring)),
+        })
+    }
+
+    /// The current key ring.
+    pub fn keys(&self) -> Arc<KeyRing> {
+        self.keys
+            .read()
+            .map(|k| k.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Reloads the key ring from the store (after a rotation by the CLI or another node).
+    pub async fn reload(&self, app: &App) -> Result<(), keys::KeyRingError> {
+        let ring = KeyRing::load_or_create(app.store(), &self.kek, app.clock().now()).await?;
+        if let Ok(mut k) = self.keys.write() {
+            *k = Arc::new(ring);
+        }
+        Ok(())
+    }
+
+    /// The key-encryption key.
+    pub fn kek(&self) -> &KeyEncryptionKey {
+        &self.kek
+    }
+}
+
+/// Every OpenID Connect and sign-in page route.
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(endpoints::discovery),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(endpoints::jwks))
+        .route("/{tenant}/oauth2/v2.0/authorize", get(authorize::authorize))
+        .route("/{tenant}/oauth2/v2.0/token", post(token::token))
+        .route(
+            "/{tenant}/oauth2/v2.0/userinfo",
+            get(endpoints::userinfo).post(endpoints::userinfo),
+        )
+        .route(
+            "/{tenant}/oauth2/v2.0/logout",
+            get(endpoints::logout).post(endpoints::logout),
+        )
+        .route("/{tenant}/oauth2/v2.0/revoke", post(endpoints::revoke))
+        .route(
+            "/{tenant}/login",
+            get(login::phone_page).post(login::phone_submit),
+        )
+        .route(
+            "/{tenant}/login/code",
+            get(login::code_page).post(login::code_submit),
+        )
+        .route("/{tenant}/login/resend", post(login::resend))
+        .route("/static/{name}", get(crate::pages::asset))
+}
+
+/// `{public_url}/{tenant}`.
+pub fn tenant_base(app: &App, tenant: &Tenant) -> String {
+    format!(
+        "{}/{}",
+        app.config().public_url.trim_end_matches('/'),
+        tenant.name
+    )
+}
+
+/// The issuer of a tenant: `{public_url}/{tenant}/v2.0`.
+pub fn issuer(app: &App, tenant: &Tenant) -> String {
+    format!("{}/v2.0", tenant_base(app, tenant))
+}
+
+/// The audience of access tokens: textid's own API (userinfo, the Graph-compatible API).
+pub fn api_audience(app: &App) -> String {
+    format!("{}/v1.0", app.config().public_url.trim_end_matches('/'))
+}
+
+/// Whether the public URL is https (cookies get `__Host-` and `Secure`, pages get HSTS).
+pub fn https(app: &App) -> bool {
+    app.config().public_url.starts_with("https://")
+}
+
+/// The SSO session cookie's name.
+pub fn session_cookie_name(app: &App) -> &'static str {
+    if https(app) {
+        "__Host-textid_session"
+    } else {
+        "textid_session"
+    }
+}
+
+/// The browser-binding cookie's name (ties a sign-in request to the browser that began it).
+pub fn binding_cookie_name(app: &App) -> &'static str {
+    if https(app) {
+        "__Host-textid_binding"
+    } else {
+        "textid_binding"
+    }
+}
+
+/// A cookie's value from the request.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Path=/, Secure with https.
+pub fn set_cookie(app: &App, name: &str, value: &str, max_age_seconds: Option<i64>) -> String {
+    let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+    if https(app) {
+        c.push_str("; Secure");
+    }
+    if let Some(age) = max_age_seconds {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    c
+}
+
+/// The origin (`scheme://host[:port]`) of a URL, for CSP `form-action`.
+pub fn origin(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    let origin = parsed.origin();
+    origin.is_tuple().then(|| origin.ascii_serialization())
+}

@@ -1,0 +1,464 @@
+//! The token endpoint (RFC 6749 §3.2): `authorization_code` with PKCE, `refresh_token`
+//! with rotation and reuse detection, `client_credentials`. Client authentication:
+//! `client_secret_basic` (RFC 6749 §2.3.1: form-URL-decoded after base64),
+//! `client_secret_post`, and `none` for public clients.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Duration;
+use rand::rngs::OsRng;
+use serde_json::{json, Value};
+use textid_core::code::new_token;
+use textid_core::tenant::Tenant;
+use textid_oidc::token::{self, new_jti, AccessTokenClaims, IdTokenClaims, TokenType};
+use textid_oidc::{
+    pkce, Algorithm, BasicCredentials, ClientSecretHash, ClientType, ErrorCode, OAuthError,
+};
+use textid_store::{GrantRecord, Redemption};
+
+use super::authorize::Grant;
+use super::clients::{self, Client, GrantType};
+use super::{api_audience, issuer};
+use crate::app::App;
+
+/// Access and ID tokens live one hour.
+const TOKEN_LIFETIME_SECONDS: i64 = 3600;
+/// Refresh tokens end 30 days after the sign-in at most (DESIGN.md §3: SMS-only sessions).
+const REFRESH_ABSOLUTE_DAYS: i64 = 30;
+
+/// An OAuth error answer.
+pub struct OAuthFailure {
+    error: OAuthError,
+    basic: bool,
+}
+
+impl From<OAuthError> for OAuthFailure {
+    fn from(error: OAuthError) -> Self {
+        Self {
+            error,
+            basic: false,
+        }
+    }
+}
+
+impl IntoResponse for OAuthFailure {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.error.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let mut res = (status, Json(json!({"error": self.error.error.as_str(), "error_description": self.error.error_description}))).into_response();
+        let h = res.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == StatusCode::UNAUTHORIZED && self.basic {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"textid\""),
+            );
+        }
+        res
+    }
+}
+
+fn err(code: ErrorCode, description: &str) -> OAuthFailure {
+    OAuthError::new(code, description).into()
+}
+
+/// Authenticates the client of a token or revocation request.
+pub async fn authenticate(
+    app: &App,
+    tenant: &Tenant,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<Client, OAuthFailure> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() > 6 && v[..6].eq_ignore_ascii_case("basic "));
+    let invalid = |basic: bool| OAuthFailure {
+        error: OAuthError::invalid_client("client authentication failed"),
+        basic,
+    };
+    let (client_id, secret, via_basic) = match basic {
+        Some(h) => {
+            let creds = BasicCredentials::parse(h).map_err(|_| invalid(true))?;
+            if form
+                .get("client_id")
+                .is_some_and(|id| id != creds.client_id())
+            {
+                return Err(invalid(true));
+            }
+            (
+                creds.client_id().to_string(),
+                Some(creds.client_secret().to_string()),
+                true,
+            )
+        }
+        None => {
+            let id = form
+                .get("client_id")
+                .cloned()
+                .ok_or_else(|| invalid(false))?;
+            (id, form.get("client_secret").cloned(), false)
+        }
+    };
+    let client = clients::find(app, tenant, &client_id)
+        .await
+        .map_err(|_| invalid(via_basic))?
+        .ok_or_else(|| invalid(via_basic))?;
+    match (client.registration.client_type, secret) {
+        (ClientType::Confidential, Some(s)) if !s.is_empty() => {
+            let ok = client
+                .secret_hash
+                .as_deref()
+                .and_then(|h| ClientSecretHash::parse_stored(h).ok())
+                .is_some_and(|h| h.verify(&s));
+            if ok {
+                Ok(client)
+            } else {
+                Err(invalid(via_basic))
+            }
+        }
+        (ClientType::Public, None) => Ok(client),
+        _ => Err(invalid(via_basic)),
+    }
+}
+
+/// `POST /{tenant}/oauth2/v2.0/token`
+pub async fn token(
+    State(app): State<App>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    match handle(&app, &tenant, &headers, &body).await {
+        Ok(v) => (
+            [
+                (header::CACHE_CONTROL, "no-store"),
+                (header::PRAGMA, "no-cache"),
+            ],
+            Json(v),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Parses an `application/x-www-form-urlencoded` body; a repeated parameter is an error
+/// (RFC 6749 §3.2).
+pub fn parse_form(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<HashMap<String, String>, OAuthFailure> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
+    {
+        return Err(err(
+            ErrorCode::InvalidRequest,
+            "send the parameters as application/x-www-form-urlencoded",
+        ));
+    }
+    let mut form = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(body) {
+        if form.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(err(
+                ErrorCode::InvalidRequest,
+                &format!("parameter {k} is repeated"),
+            ));
+        }
+    }
+    Ok(form)
+}
+
+async fn handle(
+    app: &App,
+    tenant: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, OAuthFailure> {
+    let tenant = app
+        .tenant(tenant)
+        .await
+        .map_err(|_| err(ErrorCode::InvalidRequest, "unknown tenant"))?;
+    let form = parse_form(headers, body)?;
+    let client = authenticate(app, &tenant, headers, &form).await?;
+    let grant_type = form.get("grant_type").map(String::as_str).unwrap_or("");
+    let grant = GrantType::parse(grant_type).ok_or_else(|| {
+        err(
+            ErrorCode::UnsupportedGrantType,
+            "grant_type must be authorization_code, refresh_token or client_credentials",
+        )
+    })?;
+    if !client.allows(grant) {
+        return Err(err(
+            ErrorCode::UnauthorizedClient,
+            &format!("this client may not use {grant_type}"),
+        ));
+    }
+    match grant {
+        GrantType::AuthorizationCode => authorization_code(app, &tenant, &client, &form).await,
+        GrantType::RefreshToken => refresh(app, &tenant, &client, &form).await,
+        GrantType::ClientCredentials => client_credentials(app, &tenant, &client, &form).await,
+    }
+}
+
+async fn authorization_code(
+    app: &App,
+    tenant: &Tenant,
+    client: &Client,
+    form: &HashMap<String, String>,
+) -> Result<Value, OAuthFailure> {
+    let code = form
+        .get("code")
+        .ok_or_else(|| err(ErrorCode::InvalidRequest, "code is required"))?;
+    let verifier = form.get("code_verifier").ok_or_else(|| {
+        err(
+            ErrorCode::InvalidRequest,
+            "code_verifier is required (PKCE)",
+        )
+    })?;
+    let redirect_uri = form
+        .get("redirect_uri")
+        .ok_or_else(|| err(ErrorCode::InvalidRequest, "redirect_uri is required"))?;
+    let now = app.clock().now();
+    let hash = app.hasher().token(code);
+    let record = match app
+        .store()
+        .redeem_code(&hash.0, now)
+        .await
+        .map_err(|_| OAuthError::server_error())?
+    {
+        Redemption::Redeemed(r) => r,
+        Redemption::Reused => {
+            return Err(err(
+                ErrorCode::InvalidGrant,
+                "the code was already used; the tokens issued from it are revoked",
+            ))
+        }
+        Redemption::Invalid => {
+            return Err(err(
+                ErrorCode::InvalidGrant,
+                "the code is invalid or expired",
+            ))
+        }
+    };
+    if record.client_id != client.client_id || record.tenant_id != tenant.id {
+        return Err(err(
+            ErrorCode::InvalidGrant,
+            "the code was issued to another client",
+        ));
+    }
+    let grant: Grant =
+        serde_json::from_value(record.document.clone()).map_err(|_| OAuthError::server_error())?;
+    if &grant.redirect_uri != redirect_uri {
+        return Err(err(
+            ErrorCode::InvalidGrant,
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    let challenge = grant.code_challenge.as_deref().unwrap_or("");
+    if !pkce::verify_s256(verifier, challenge) {
+        return Err(err(
+            ErrorCode::InvalidGrant,
+            "code_verifier does not match the code_challenge",
+        ));
+    }
+    issue(app, tenant, client, &record, &grant, None).await
+}
+
+async fn refresh(
+    app: &App,
+    tenant: &Tenant,
+    client: &Client,
+    form: &HashMap<String, String>,
+) -> Result<Value, OAuthFailure> {
+    let token = form
+        .get("refresh_token")
+        .ok_or_else(|| err(ErrorCode::InvalidRequest, "refresh_token is required"))?;
+    let now = app.clock().now();
+    let hash = app.hasher().token(token);
+    let record = match app
+        .store()
+        .use_refresh_token(&hash.0, now)
+        .await
+        .map_err(|_| OAuthError::server_error())?
+    {
+        Redemption::Redeemed(r) => r,
+        Redemption::Reused => {
+            return Err(err(
+                ErrorCode::InvalidGrant,
+                "the refresh token was already used; its whole family is revoked",
+            ))
+        }
+        Redemption::Invalid => {
+            return Err(err(
+                ErrorCode::InvalidGrant,
+                "the refresh token is invalid, expired or revoked",
+            ))
+        }
+    };
+    if record.client_id != client.client_id || record.tenant_id != tenant.id {
+        return Err(err(
+            ErrorCode::InvalidGrant,
+            "the refresh token was issued to another client",
+        ));
+    }
+    let grant: Grant =
+        serde_json::from_value(record.document.clone()).map_err(|_| OAuthError::server_error())?;
+    if let Some(requested) = form.get("scope") {
+        if !requested
+            .split(' ')
+            .all(|s| grant.scope.split(' ').any(|g| g == s))
+        {
+            return Err(err(
+                ErrorCode::InvalidScope,
+                "a refresh cannot widen the scope",
+            ));
+        }
+    }
+    issue(app, tenant, client, &record, &grant, Some(())).await
+}
+
+async fn client_credentials(
+    app: &App,
+    tenant: &Tenant,
+    client: &Client,
+    form: &HashMap<String, String>,
+) -> Result<Value, OAuthFailure> {
+    let now = app.clock().now();
+    let keys = app.oidc().map_err(|_| OAuthError::server_error())?.keys();
+    let key = keys
+        .signer(Algorithm::ES256)
+        .ok_or_else(OAuthError::server_error)?;
+    let jti = new_jti(&mut OsRng);
+    let claims = AccessTokenClaims {
+        iss: issuer(app, tenant),
+        sub: client.client_id.clone(),
+        aud: api_audience(app),
+        exp: now.timestamp() + TOKEN_LIFETIME_SECONDS,
+        iat: now.timestamp(),
+        tid: tenant.id.to_string(),
+        azp: client.client_id.clone(),
+        client_id: client.client_id.clone(),
+        scp: None,
+        roles: client.registration.roles.clone(),
+        jti: jti.clone(),
+    };
+    let access = token::sign(key, &claims, TokenType::AccessToken)
+        .map_err(|_| OAuthError::server_error())?;
+    let _ = form;
+    Ok(
+        json!({"access_token": access, "token_type": "Bearer", "expires_in": TOKEN_LIFETIME_SECONDS}),
+    )
+}
+
+/// Issues access token, ID token and (with `offline_access`) a rotated refresh token.
+async fn issue(
+    app: &App,
+    tenant: &Tenant,
+    client: &Client,
+    record: &GrantRecord,
+    grant: &Grant,
+    _refresh: Option<()>,
+) -> Result<Value, OAuthFailure> {
+    let now = app.clock().now();
+    let user = app
+        .store()
+        .user(tenant.id, grant.sub)
+        .await
+        .map_err(|_| OAuthError::server_error())?
+        .filter(|u| u.account_enabled)
+        .ok_or_else(|| {
+            err(
+                ErrorCode::InvalidGrant,
+                "the user no longer exists or is disabled",
+            )
+        })?;
+    let keys = app.oidc().map_err(|_| OAuthError::server_error())?.keys();
+    let scopes: Vec<&str> = grant.scope.split(' ').filter(|s| !s.is_empty()).collect();
+    let jti = new_jti(&mut OsRng);
+    let access_claims = AccessTokenClaims {
+        iss: issuer(app, tenant),
+        sub: user.id.to_string(),
+        aud: api_audience(app),
+        exp: now.timestamp() + TOKEN_LIFETIME_SECONDS,
+        iat: now.timestamp(),
+        tid: tenant.id.to_string(),
+        azp: client.client_id.clone(),
+        client_id: client.client_id.clone(),
+        scp: Some(grant.scope.clone()),
+        roles: Vec::new(),
+        jti: jti.clone(),
+    };
+    let at_key = keys
+        .signer(Algorithm::ES256)
+        .ok_or_else(OAuthError::server_error)?;
+    let access = token::sign(at_key, &access_claims, TokenType::AccessToken)
+        .map_err(|_| OAuthError::server_error())?;
+    app.store()
+        .record_access_token(
+            &jti,
+            &record.family_id,
+            now + Duration::seconds(TOKEN_LIFETIME_SECONDS),
+        )
+        .await
+        .map_err(|_| OAuthError::server_error())?;
+    let phone = scopes
+        .contains(&"phone")
+        .then(|| grant.phone.clone())
+        .flatten();
+    let profile = scopes.contains(&"profile");
+    let id_claims = IdTokenClaims {
+        iss: issuer(app, tenant),
+        sub: user.id.to_string(),
+        aud: client.client_id.clone(),
+        exp: now.timestamp() + TOKEN_LIFETIME_SECONDS,
+        iat: now.timestamp(),
+        auth_time: grant.auth_time,
+        nonce: grant.nonce.clone(),
+        tid: tenant.id.to_string(),
+        phone_number_verified: phone.as_ref().map(|_| true),
+        phone_number: phone,
+        amr: grant.amr.clone(),
+        name: profile.then(|| user.display_name.clone()),
+        preferred_username: profile.then(|| user.upn.to_string()),
+        sid: grant.sid.clone(),
+    };
+    let id_key = keys
+        .signer(client.registration.id_token_signed_response_alg)
+        .ok_or_else(OAuthError::server_error)?;
+    let id_token = token::sign(id_key, &id_claims, TokenType::IdToken)
+        .map_err(|_| OAuthError::server_error())?;
+    let mut answer = json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": TOKEN_LIFETIME_SECONDS,
+        "scope": grant.scope,
+        "id_token": id_token,
+    });
+    if scopes.contains(&"offline_access") && client.allows(GrantType::RefreshToken) {
+        let refresh = new_token(&mut OsRng);
+        let hash = app.hasher().token(refresh.expose());
+        let auth_time = chrono::DateTime::from_timestamp(grant.auth_time, 0).unwrap_or(now);
+        let expires = auth_time + Duration::days(REFRESH_ABSOLUTE_DAYS);
+        let mut next = record.clone();
+        next.document = serde_json::to_value(Grant {
+            code_challenge: None,
+            ..grant.clone()
+        })
+        .map_err(|_| OAuthError::server_error())?;
+        app.store()
+            .insert_refresh_token(&hash.0, &next, now, expires)
+            .await
+            .map_err(|_| OAuthError::server_error())?;
+        answer["refresh_token"] = json!(refresh.expose());
+    }
+    Ok(answer)
+}

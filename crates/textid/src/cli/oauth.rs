@@ -1,0 +1,180 @@
+//! `textid client` and `textid keys`: apps and signing keys of the OpenID Connect provider.
+
+use anyhow::Result;
+use clap::Subcommand;
+use serde_json::json;
+use textid_oidc::{Algorithm, ClientType};
+use textid_server::oidc::clients::{self, GrantType, NewClient};
+
+use super::output::print_json;
+use super::{Context, UsageError};
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register an app. A confidential client's secret is printed once.
+    Create {
+        /// Display name (shown on the sign-in page).
+        #[arg(long)]
+        name: String,
+        /// confidential (has a secret) or public (PKCE only, e.g. a single-page or mobile app).
+        #[arg(long = "type", default_value = "confidential")]
+        client_type: String,
+        /// An exact redirect URI (repeat for several).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// An exact post-logout redirect URI (repeat for several).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// authorization_code, refresh_token or client_credentials (repeat; default the first two).
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+        /// ID token algorithm: RS256 (default), ES256 or EdDSA.
+        #[arg(long)]
+        id_token_alg: Option<String>,
+    },
+    /// List registered apps.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Published signing keys.
+    List,
+    /// Make a new signing key for an algorithm; the old one stays published for overlap.
+    Rotate {
+        /// RS256, ES256 or EdDSA (default: all three).
+        #[arg(long)]
+        alg: Option<String>,
+    },
+}
+
+fn client_json(c: &clients::Client) -> serde_json::Value {
+    let r = &c.registration;
+    json!({
+        "clientId": c.client_id, "name": r.name, "type": r.client_type.as_str(),
+        "redirectUris": r.redirect_uris, "postLogoutRedirectUris": r.post_logout_redirect_uris,
+        "grantTypes": r.grant_types, "idTokenSignedResponseAlg": r.id_token_signed_response_alg, "roles": r.roles,
+    })
+}
+
+pub async fn client(cx: &Context, cmd: ClientCommand) -> Result<()> {
+    match cmd {
+        ClientCommand::Create {
+            name,
+            client_type,
+            redirect_uris,
+            post_logout_redirect_uris,
+            grants,
+            id_token_alg,
+        } => {
+            let client_type = match client_type.as_str() {
+                "confidential" => ClientType::Confidential,
+                "public" => ClientType::Public,
+                other => {
+                    return Err(
+                        UsageError(format!("--type {other}: use confidential or public")).into(),
+                    )
+                }
+            };
+            let grant_types = grants
+                .iter()
+                .map(|g| GrantType::parse(g).ok_or_else(|| UsageError(format!("--grant {g}: use authorization_code, refresh_token or client_credentials"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            let id_token_alg = id_token_alg
+                .map(|a| {
+                    Algorithm::parse(&a).map_err(|_| {
+                        UsageError(format!("--id-token-alg {a}: use RS256, ES256 or EdDSA"))
+                    })
+                })
+                .transpose()?;
+            let new = NewClient {
+                name,
+                client_type,
+                redirect_uris,
+                post_logout_redirect_uris,
+                grant_types,
+                id_token_alg,
+            };
+            let (c, secret) = clients::register(&cx.app, &cx.tenant, new).await?;
+            let mut v = client_json(&c);
+            if let Some(s) = &secret {
+                v["clientSecret"] = json!(s);
+            }
+            if cx.json {
+                print_json(&v);
+            } else {
+                println!("registered app {} ({})", c.registration.name, c.client_id);
+                if let Some(s) = secret {
+                    println!("client secret (shown once, store it now): {s}");
+                }
+            }
+        }
+        ClientCommand::List => {
+            let records = cx.app.store().list_clients(cx.tenant.id).await?;
+            let list = records
+                .into_iter()
+                .map(clients::Client::from_record)
+                .collect::<Result<Vec<_>, _>>()?;
+            if cx.json {
+                print_json(&json!({"value": list.iter().map(client_json).collect::<Vec<_>>()}));
+            } else {
+                for c in &list {
+                    println!(
+                        "{}  {:12} {}  {}",
+                        c.client_id,
+                        c.registration.client_type.as_str(),
+                        c.registration.name,
+                        c.registration.redirect_uris.join(" ")
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn keys(cx: &Context, cmd: KeysCommand) -> Result<()> {
+    let oidc = cx.app.oidc()?;
+    match cmd {
+        KeysCommand::List => {}
+        KeysCommand::Rotate { alg } => {
+            let algs = match alg {
+                Some(a) => vec![Algorithm::parse(&a)
+                    .map_err(|_| UsageError(format!("--alg {a}: use RS256, ES256 or EdDSA")))?],
+                None => Algorithm::ALL.to_vec(),
+            };
+            for alg in algs {
+                let kid = textid_server::oidc::keys::rotate(
+                    cx.app.store(),
+                    oidc.kek(),
+                    alg,
+                    cx.app.clock().now(),
+                )
+                .await?;
+                if !cx.json {
+                    println!("new {} key {kid}", alg.as_str());
+                }
+            }
+            oidc.reload(&cx.app).await?;
+        }
+    }
+    let keys = oidc.keys().describe();
+    if cx.json {
+        print_json(
+            &json!({"value": keys.iter().map(|(kid, alg, active)| json!({"kid": kid, "alg": alg, "active": active})).collect::<Vec<_>>()}),
+        );
+    } else {
+        for (kid, alg, active) in keys {
+            println!(
+                "{kid}  {:6} {}",
+                alg.as_str(),
+                if active {
+                    "active"
+                } else {
+                    "previous (still published)"
+                }
+            );
+        }
+    }
+    Ok(())
+}
