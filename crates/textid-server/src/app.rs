@@ -253,9 +253,15 @@ impl App {
                 }
             })
         });
-        let router = self
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>();
+        // Repeated slashes are collapsed before routing (Graph tolerates `//users`).
+        let service = tower::ServiceExt::<axum::extract::Request>::map_request(
+            self.router(),
+            crate::graph::normalize_path::<axum::body::Body>,
+        );
+        let router =
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                SocketAddr,
+            >(service);
         let result = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await;

@@ -7,6 +7,7 @@ pub mod app;
 pub mod delivery;
 pub mod directory;
 pub mod error;
+pub mod graph;
 pub mod oidc;
 pub mod pages;
 pub mod seal;

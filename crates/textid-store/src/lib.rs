@@ -282,6 +282,54 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
 
+    // --- admin API ---
+
+    /// Directory roles of a user.
+    async fn user_roles(&self, tenant: TenantId, user: UserId) -> StoreResult<Vec<String>>;
+    /// Assigns or removes a directory role.
+    async fn set_user_role(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        role: &str,
+        assigned: bool,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Stores a Temporary Access Pass, replacing the user's previous one.
+    async fn put_tap(&self, tap: &TapRecord, actor: &Actor, now: DateTime<Utc>) -> StoreResult<()>;
+    /// The user's Temporary Access Pass.
+    async fn tap(&self, tenant: TenantId, user: UserId) -> StoreResult<Option<TapRecord>>;
+    /// Deletes the user's pass with this id; false if none.
+    async fn delete_tap(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        id: uuid::Uuid,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Sign-in log entries between `from` and `to`, optionally of one user, newest first.
+    async fn sign_in_logs_between(
+        &self,
+        tenant: TenantId,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        user: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<SignInLogEntry>>;
+    /// Directory audits between `from` and `to`, optionally about one target, newest first.
+    async fn directory_audits_between(
+        &self,
+        tenant: TenantId,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        target: Option<String>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEntry>>;
+    /// All tenants.
+    async fn tenant_by_id(&self, id: TenantId) -> StoreResult<Option<Tenant>>;
+
     // --- maintenance ---
 
     /// Deletes flows, counters and finished messages older than `before`.

@@ -59,3 +59,26 @@ pub enum Redemption {
     /// Unknown, expired or revoked.
     Invalid,
 }
+
+/// A stored Temporary Access Pass (the pass itself only as a keyed hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TapRecord {
+    /// Its id.
+    pub id: uuid::Uuid,
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// The user.
+    pub user_id: textid_core::UserId,
+    /// Keyed hash of the pass.
+    pub pass_hash: Vec<u8>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Usable from.
+    pub start_at: DateTime<Utc>,
+    /// Minutes from `start_at`.
+    pub lifetime_minutes: u32,
+    /// One-time.
+    pub is_usable_once: bool,
+    /// When it was used (one-time passes).
+    pub used_at: Option<DateTime<Utc>>,
+}

@@ -25,6 +25,7 @@ pub fn routes() -> Router<App> {
         .route("/health", get(|| async { "ok" }))
         .merge(sign_in)
         .merge(crate::oidc::routes())
+        .merge(crate::graph::routes())
         .method_not_allowed_fallback(|| async {
             crate::error::ApiError::new(
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,

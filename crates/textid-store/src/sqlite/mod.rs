@@ -9,6 +9,7 @@
 //! the cost of an fsync per commit.
 
 mod directory;
+mod graph;
 mod oauth;
 mod outbox;
 mod phone;
@@ -36,6 +37,7 @@ use crate::{
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_oauth.sql")),
+    (3, include_str!("../../migrations/sqlite/0003_graph.sql")),
 ];
 const READERS: usize = 4;
 
@@ -524,6 +526,72 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         self.write(move |tx| oauth::revoke_session(tx, id, now))
             .await
+    }
+    async fn user_roles(&self, tenant: TenantId, user: UserId) -> StoreResult<Vec<String>> {
+        self.read(move |c| graph::user_roles(c, tenant, user)).await
+    }
+    async fn set_user_role(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        role: &str,
+        assigned: bool,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (role, actor) = (role.to_string(), actor.clone());
+        self.write(move |tx| graph::set_user_role(tx, tenant, user, &role, assigned, &actor, now))
+            .await
+    }
+    async fn put_tap(
+        &self,
+        tap: &crate::TapRecord,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (tap, actor) = (tap.clone(), actor.clone());
+        self.write(move |tx| graph::put_tap(tx, &tap, &actor, now))
+            .await
+    }
+    async fn tap(&self, tenant: TenantId, user: UserId) -> StoreResult<Option<crate::TapRecord>> {
+        self.read(move |c| graph::tap(c, tenant, user)).await
+    }
+    async fn delete_tap(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        id: uuid::Uuid,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let actor = actor.clone();
+        self.write(move |tx| graph::delete_tap(tx, tenant, user, id, &actor, now))
+            .await
+    }
+    async fn sign_in_logs_between(
+        &self,
+        tenant: TenantId,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        user: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<SignInLogEntry>> {
+        self.read(move |c| graph::sign_in_logs_between(c, tenant, from, to, user, limit))
+            .await
+    }
+    async fn directory_audits_between(
+        &self,
+        tenant: TenantId,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        target: Option<String>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        self.read(move |c| graph::audits_between(c, tenant, from, to, target, limit))
+            .await
+    }
+    async fn tenant_by_id(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
+        self.read(move |c| graph::tenant_by_id(c, id)).await
     }
     async fn purge(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         self.write(move |tx| outbox::purge(tx, before)).await

@@ -48,6 +48,21 @@ pub enum UserCommand {
         /// Id or userPrincipalName.
         user: String,
     },
+    /// Give a person a directory role for the admin API ("Global Administrator",
+    /// "Authentication Administrator", "Authentication Policy Administrator", "Global Reader").
+    GrantRole {
+        /// Id or userPrincipalName.
+        user: String,
+        /// The role.
+        role: String,
+    },
+    /// Take a directory role away.
+    RevokeRole {
+        /// Id or userPrincipalName.
+        user: String,
+        /// The role.
+        role: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -211,6 +226,39 @@ pub async fn user(cx: &Context, cmd: UserCommand) -> Result<()> {
         }
         UserCommand::Disable { user } => set_enabled(cx, &user, false).await?,
         UserCommand::Enable { user } => set_enabled(cx, &user, true).await?,
+        UserCommand::GrantRole { user, role } | UserCommand::RevokeRole { user, role }
+            if !textid_server::graph::auth::ROLES
+                .iter()
+                .any(|(r, _)| *r == role) =>
+        {
+            let known: Vec<&str> = textid_server::graph::auth::ROLES
+                .iter()
+                .map(|(r, _)| *r)
+                .collect();
+            return Err(super::UsageError(format!(
+                "unknown role '{role}' (for {user}); use one of: {}",
+                known.join(", ")
+            ))
+            .into());
+        }
+        UserCommand::GrantRole { user, role } => {
+            let u = dir::find_user(app, t, &user).await?;
+            app.store()
+                .set_user_role(t.id, u.id, &role, true, &actor, app.clock().now())
+                .await?;
+            emit(cx, json!({"userId": u.id, "role": role}), || {
+                println!("{} is now {role}", u.upn)
+            });
+        }
+        UserCommand::RevokeRole { user, role } => {
+            let u = dir::find_user(app, t, &user).await?;
+            app.store()
+                .set_user_role(t.id, u.id, &role, false, &actor, app.clock().now())
+                .await?;
+            emit(cx, json!({"userId": u.id, "role": role}), || {
+                println!("{} is no longer {role}", u.upn)
+            });
+        }
         UserCommand::Delete { user } => {
             let u = dir::find_user(app, t, &user).await?;
             dir::delete_user(app, t, u.id, &actor).await?;

@@ -31,9 +31,19 @@ pub enum ClientCommand {
         /// ID token algorithm: RS256 (default), ES256 or EdDSA.
         #[arg(long)]
         id_token_alg: Option<String>,
+        /// An app role (Graph permission) for the admin API, e.g. User.ReadWrite.All (repeat).
+        #[arg(long = "role")]
+        roles: Vec<String>,
     },
     /// List registered apps.
     List,
+    /// Set the app roles (Graph permissions) of an app for the admin API.
+    Grant {
+        /// The client id.
+        client_id: String,
+        /// Permissions, e.g. User.ReadWrite.All UserAuthenticationMethod.ReadWrite.All (none: revoke all).
+        roles: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,7 +76,9 @@ pub async fn client(cx: &Context, cmd: ClientCommand) -> Result<()> {
             post_logout_redirect_uris,
             grants,
             id_token_alg,
+            roles,
         } => {
+            check_roles(&roles)?;
             let client_type = match client_type.as_str() {
                 "confidential" => ClientType::Confidential,
                 "public" => ClientType::Public,
@@ -95,7 +107,10 @@ pub async fn client(cx: &Context, cmd: ClientCommand) -> Result<()> {
                 grant_types,
                 id_token_alg,
             };
-            let (c, secret) = clients::register(&cx.app, &cx.tenant, new).await?;
+            let (mut c, secret) = clients::register(&cx.app, &cx.tenant, new).await?;
+            if !roles.is_empty() {
+                c = clients::set_roles(&cx.app, &cx.tenant, &c.client_id, roles).await?;
+            }
             let mut v = client_json(&c);
             if let Some(s) = &secret {
                 v["clientSecret"] = json!(s);
@@ -107,6 +122,19 @@ pub async fn client(cx: &Context, cmd: ClientCommand) -> Result<()> {
                 if let Some(s) = secret {
                     println!("client secret (shown once, store it now): {s}");
                 }
+            }
+        }
+        ClientCommand::Grant { client_id, roles } => {
+            check_roles(&roles)?;
+            let c = clients::set_roles(&cx.app, &cx.tenant, &client_id, roles).await?;
+            if cx.json {
+                print_json(&client_json(&c));
+            } else {
+                println!(
+                    "{} now has: {}",
+                    c.client_id,
+                    c.registration.roles.join(", ")
+                );
             }
         }
         ClientCommand::List => {
@@ -128,6 +156,19 @@ pub async fn client(cx: &Context, cmd: ClientCommand) -> Result<()> {
                     );
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+fn check_roles(roles: &[String]) -> Result<()> {
+    for r in roles {
+        if !textid_server::graph::auth::PERMISSIONS.contains(&r.as_str()) {
+            return Err(UsageError(format!(
+                "unknown permission {r}; use one of {}",
+                textid_server::graph::auth::PERMISSIONS.join(", ")
+            ))
+            .into());
         }
     }
     Ok(())

@@ -1,0 +1,209 @@
+//! Who is calling the admin API, and what they may do. Apps: the app roles granted to the
+//! client (Graph permission names). People: their directory roles, mapped to the same
+//! permissions. A `.ReadWrite.` permission includes its `.Read.` variant.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use textid_core::tenant::Tenant;
+use textid_core::UserId;
+use textid_store::Actor;
+
+use super::error::GraphError;
+use crate::app::App;
+
+/// Every permission the admin API knows.
+pub const PERMISSIONS: &[&str] = &[
+    "User.Read.All",
+    "User.ReadWrite.All",
+    "Group.Read.All",
+    "Group.ReadWrite.All",
+    "UserAuthenticationMethod.Read.All",
+    "UserAuthenticationMethod.ReadWrite.All",
+    "Policy.Read.All",
+    "Policy.ReadWrite.AuthenticationMethod",
+    "AuditLog.Read.All",
+];
+
+/// Directory roles a person can hold, and what each grants.
+pub const ROLES: &[(&str, &[&str])] = &[
+    (
+        "Global Administrator",
+        &[
+            "User.ReadWrite.All",
+            "Group.ReadWrite.All",
+            "UserAuthenticationMethod.ReadWrite.All",
+            "Policy.ReadWrite.AuthenticationMethod",
+            "AuditLog.Read.All",
+        ],
+    ),
+    (
+        "Authentication Administrator",
+        &[
+            "User.Read.All",
+            "Group.Read.All",
+            "UserAuthenticationMethod.ReadWrite.All",
+            "AuditLog.Read.All",
+        ],
+    ),
+    (
+        "Authentication Policy Administrator",
+        &[
+            "Group.Read.All",
+            "Policy.ReadWrite.AuthenticationMethod",
+            "AuditLog.Read.All",
+        ],
+    ),
+    (
+        "Global Reader",
+        &[
+            "User.Read.All",
+            "Group.Read.All",
+            "UserAuthenticationMethod.Read.All",
+            "Policy.Read.All",
+            "AuditLog.Read.All",
+        ],
+    ),
+];
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The caller's tenant.
+    pub tenant: Tenant,
+    /// App or person.
+    pub who: Who,
+    /// Granted permissions.
+    pub permissions: Vec<String>,
+}
+
+/// App or person.
+#[derive(Debug, Clone)]
+pub enum Who {
+    /// An app (client credentials).
+    App(String),
+    /// A person (delegated).
+    User(UserId),
+}
+
+impl Caller {
+    /// The audit actor.
+    pub fn actor(&self) -> Actor {
+        match &self.who {
+            Who::App(id) => Actor {
+                kind: "app".into(),
+                id: id.clone(),
+            },
+            Who::User(id) => Actor {
+                kind: "user".into(),
+                id: id.to_string(),
+            },
+        }
+    }
+
+    /// Checks a permission (`X.ReadWrite.All` includes `X.Read.All`).
+    pub fn require(&self, permission: &str) -> Result<(), GraphError> {
+        let write_variant = permission.replace(".Read.", ".ReadWrite.");
+        let granted = self.permissions.iter().any(|p| {
+            p == permission
+                || *p == write_variant
+                || (permission == "Policy.Read.All" && p == "Policy.ReadWrite.AuthenticationMethod")
+        });
+        if granted {
+            Ok(())
+        } else {
+            Err(GraphError::new(
+                StatusCode::FORBIDDEN,
+                "Authorization_RequestDenied",
+                format!("Insufficient privileges to complete the operation. Missing permission: {permission}."),
+            ))
+        }
+    }
+}
+
+/// A 401 with the reason.
+pub struct Unauthorized(&'static str);
+
+impl IntoResponse for Unauthorized {
+    fn into_response(self) -> Response {
+        let mut res = GraphError::new(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            self.0,
+        )
+        .into_response();
+        let value = format!(
+            "Bearer error=\"invalid_token\", error_description=\"{}\"",
+            self.0
+        );
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        res
+    }
+}
+
+/// The tenant a token claims to come from (checked by the signature verification after).
+fn claimed_tenant(app: &App, token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&raw).ok()?;
+    let iss = claims.get("iss")?.as_str()?;
+    let prefix = format!("{}/", app.config().public_url.trim_end_matches('/'));
+    iss.strip_prefix(&prefix)?
+        .strip_suffix("/v2.0")
+        .map(str::to_string)
+}
+
+impl FromRequestParts<App> for Caller {
+    type Rejection = Unauthorized;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let auth = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(Unauthorized("Access token is empty."))?;
+        let token = auth
+            .strip_prefix("Bearer ")
+            .or_else(|| auth.strip_prefix("bearer "))
+            .ok_or(Unauthorized("Access token is empty."))?;
+        let name = claimed_tenant(app, token).ok_or(Unauthorized(
+            "Access token validation failure. Invalid audience or issuer.",
+        ))?;
+        let tenant = app.tenant(&name).await.map_err(|_| {
+            Unauthorized("Access token validation failure. Invalid audience or issuer.")
+        })?;
+        let claims = crate::oidc::endpoints::verify_access_token(app, &tenant, &parts.headers)
+            .await
+            .map_err(Unauthorized)?;
+        let (who, permissions) = if claims.scp.is_none() {
+            (Who::App(claims.client_id.clone()), claims.roles.clone())
+        } else {
+            let user: UserId = claims
+                .sub
+                .parse()
+                .map_err(|_| Unauthorized("Access token validation failure."))?;
+            let roles = app
+                .store()
+                .user_roles(tenant.id, user)
+                .await
+                .map_err(|_| Unauthorized("Access token validation failure."))?;
+            let perms = roles
+                .iter()
+                .filter_map(|r| ROLES.iter().find(|(name, _)| name == r))
+                .flat_map(|(_, perms)| perms.iter().map(|p| p.to_string()))
+                .collect();
+            (Who::User(user), perms)
+        };
+        Ok(Caller {
+            tenant,
+            who,
+            permissions,
+        })
+    }
+}

@@ -1,0 +1,100 @@
+//! Graph's error shape: `{"error": {"code", "message", "innerError": {"date", "request-id",
+//! "client-request-id"}}}`, with Graph's codes where they exist.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::error::ApiError;
+
+/// An error answer of the admin API.
+#[derive(Debug)]
+pub struct GraphError {
+    /// Status.
+    pub status: StatusCode,
+    /// Graph code.
+    pub code: String,
+    /// Message.
+    pub message: String,
+}
+
+impl GraphError {
+    /// A new error.
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// 404 `Request_ResourceNotFound`.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Request_ResourceNotFound", format!("Resource '{what}' does not exist or one of its queried reference-property objects are not present."))
+    }
+
+    /// 400 `badRequest`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "badRequest", message)
+    }
+}
+
+impl From<ApiError> for GraphError {
+    fn from(e: ApiError) -> Self {
+        let code = match (e.status, e.code) {
+            (StatusCode::NOT_FOUND, _) => "Request_ResourceNotFound",
+            (StatusCode::BAD_REQUEST, "invalidRequest") => "badRequest",
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, _) => "BadRequest",
+            (_, other) => other,
+        };
+        Self {
+            status: e.status,
+            code: code.to_string(),
+            message: e.message,
+        }
+    }
+}
+
+impl From<textid_store::StoreError> for GraphError {
+    fn from(e: textid_store::StoreError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+impl IntoResponse for GraphError {
+    fn into_response(self) -> Response {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let body = json!({"error": {
+            "code": self.code,
+            "message": self.message,
+            "innerError": {"request-id": request_id, "client-request-id": request_id},
+        }});
+        let mut res = (self.status, axum::Json(body)).into_response();
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            res.headers_mut().insert("request-id", v);
+        }
+        res
+    }
+}
+
+/// A JSON body for the admin API: the same rules as the sign-in API (JSON content type,
+/// 64 KiB), answered in Graph's error shape.
+#[derive(Debug)]
+pub struct GraphJson<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for GraphJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = GraphError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        crate::api::json::JsonBody::<T>::from_request(req, state)
+            .await
+            .map(|b| Self(b.0))
+            .map_err(GraphError::from)
+    }
+}

@@ -1,0 +1,413 @@
+//! `users/{id}/authentication/...`: phone methods (with `smsSignInState`), enable and
+//! disable SMS sign-in, every method, and Temporary Access Passes.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Duration, Utc};
+use rand::rngs::OsRng;
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use textid_core::methods::PhoneType;
+use textid_core::policy::{MethodState, Subject, TargetId, TargetType};
+use textid_store::TapRecord;
+
+use super::auth::Caller;
+use super::base;
+use super::error::{GraphError, GraphJson};
+use super::users::resolve_user;
+use crate::app::App;
+use crate::directory::{self as dir, PhoneMethodView};
+
+fn phone_json(m: &PhoneMethodView) -> Value {
+    json!({
+        "@odata.type": "#microsoft.graph.phoneAuthenticationMethod",
+        "id": m.method.phone_type.method_id(),
+        "phoneNumber": m.method.number.to_string(),
+        "phoneType": m.method.phone_type,
+        "smsSignInState": m.sms_sign_in_state,
+    })
+}
+
+fn phone_type_of(method: &str) -> Result<PhoneType, GraphError> {
+    method
+        .parse()
+        .ok()
+        .and_then(PhoneType::from_method_id)
+        .ok_or_else(|| GraphError::not_found(method))
+}
+
+/// `GET .../phoneMethods`
+pub async fn list_phone(
+    State(app): State<App>,
+    caller: Caller,
+    Path(user): Path<String>,
+) -> Result<Json<Value>, GraphError> {
+    caller.require("UserAuthenticationMethod.Read.All")?;
+    let u = resolve_user(&app, &caller.tenant, &user).await?;
+    let methods = dir::phone_methods(&app, &caller.tenant, u.id).await?;
+    Ok(Json(json!({
+        "@odata.context": format!("{}/$metadata#users('{}')/authentication/phoneMethods", base(&app), u.id),
+        "value": methods.iter().map(phone_json).collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET .../phoneMethods/{id}`
+pub async fn get_phone(
+    State(app): State<App>,
+    caller: Caller,
+    Path((user, method)): Path<(String, String)>,
+) -> Result<Json<Value>, GraphError> {
+    caller.require("UserAuthenticationMethod.Read.All")?;
+    let u = resolve_user(&app, &caller.tenant, &user).await?;
+    let m = dir::phone_method(&app, &caller.tenant, u.id, phone_type_of(&method)?)
+        .await
+        .map_err(|_| GraphError::not_found(&method))?;
+    Ok(Json(phone_json(&m)))
+}
+
+/// Body of a phone method create or patch.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PhoneBody {
+    #[serde(rename = "@odata.type")]
+    _odata_type: Option<String>,
+    phone_number: Option<String>,
+    phone_type: Option<String>,
+}
+
+fn parse_type(s: Option<&str>) -> Result<PhoneType, GraphError> {
+    let s = s.ok_or_else(|| {
+        GraphError::bad_request("phoneType is required: mobile, alternateMobile or office")
+    })?;
+    s.parse()
+        .map_err(|e: textid_core::methods::UnknownPhoneType| GraphError::bad_request(e.to_string()))
+}
+
+/// `POST .../phoneMethods` → 201
+pub async fn create_phone(
+    State(app): State<App>,
+    caller: Caller,
+    Path(user): Path<String>,
+    GraphJson(body): GraphJson<PhoneBody>,
+) -> Result<Response, GraphError> {
+    caller.require("UserAuthenticationMethod.ReadWrite.All")?;
+    let u = resolve_user(&app, &caller.tenant, &user).await?;
+    let phone_type = parse_type(body.phone_type.as_deref())?;
+    let number = body
+        .phone_number
+        .ok_or_else(|| GraphError::bad_request("phoneNumber is required, e.g. +1 4255550101"))?;
+    let m = dir::add_phone_method(
+        &app,
+        &caller.tenant,
+        u.id,
+        phone_type,
+        &number,
+        &caller.actor(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(phone_json(&m))).into_response())
+}
+
+/// `PATCH .../phoneMethods/{id}` → 204 (the type never changes: delete and add instead)
+pub async fn patch_phone(
+    State(app): State<App>,
+    caller: Caller,
+    Path((user, method)): Path<(String, String)>,
+    GraphJson(body): GraphJson<PhoneBody>,
+) -> Result<StatusCode, GraphError> {
+    caller.require("UserAuthenticationMethod.ReadWrite.All")?;
+    let u = resolve_user(&app, &caller.tenant, &user).await?;
+    let phone_type = phone_type_of(&method)?;
+    if let Some(t) = body.phone_type.as_deref() {
+        if parse_type(Some(t))? != phone_type {
+            return Err(GraphError::bad_request(
+                "phoneType cannot be changed; delete the method and add a new one",
+            ));
+        }
+    }
+    let number = body
+        .phone_number
+        .ok_or_else(|| GraphError::bad_request("phoneNumber is required"))?;
+    dir::update_phone_method(
+        &app,
+        &caller.tenant,
+        u.id,
+        phone_type,
+        &number,
+        &caller.actor(),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE .../phoneMethods/{id}` → 204
+pub async fn delete_phone(
+    State(app): State<App>,
+    caller: Caller,
+    Path((user, method)): Path<(String, String)>,
+) -> Result<StatusCode, GraphError> {
+    caller.require("UserAuthenticationMethod.ReadWrite.All")?;
+    let u = resolve_user(&app, &caller.tenant, &user).await?;
+    dir::delete_phone_method(
+        &app,
+        &caller.tenant,
+        u.id,
+        phone_type_of(&method)?,
+        &caller.actor(),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_sms_sign_in(
+    app: &App,
+    caller: &Caller,
+    user: &str,
+    method: &str,
+    enabled: bool,
+) -> Result<StatusCode, GraphError> {
+    caller.require("UserAuthenticationMethod.ReadWrite.All")?;
+    let u = resolve_user(app, &caller.tenant, user).await?;
+    dir::set_sms_sign_in(
+        app,
+        &caller.tenant,
+        u.id,
+        phone_type_of(method)?,
+        enabled,
+        &caller.actor(),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST .../phoneMethods/{id}/enableSmsSignIn` → 204
+pub async fn enable_sms_sign_in(
+    State(app): State<App>,
+    caller: Caller,
+    Path((user, method)): Path<(String, String)>,
+) -> Result<StatusCode, GraphError> {
+    set_sms_sign_in(&app, &caller, &user, &method, true).await
+}
+
+/// `POST .../phoneMethods/{id}/disableSmsSignIn` → 204
+pub async fn disable_sms_sign_in(
+    State(app): State<App>,
+    caller: Caller,
+    Path((user, method)): Path<(String, String)>,
+) -> Result<StatusCode, GraphError> {
+    set_sms_sign_in(&app, &caller, &user, &method, false).await
+}
+
+fn tap_json(t: &TapRecord, pass: Option<&str>, now: DateTime<Utc>) -> Value {
+    let end = t.start_at + Duration::minutes(i64::from(t.lifetime_minutes));
+    let (usable, reason) = if t.is_usable_once && t.used_at.is_some() {
+        (false, "OneTimeUsed")
+    } else if now < t.start_at {
+        (false, "NotYetValid")
+    } else if now >= end {
+        (false, "Expired")
+    } else {
+        (true, "EnabledByPolicy")
+    };
+    let mut v = json!({
+        "@odata.type": "#microsoft.graph.temporaryAccessPassAuthenticationMethod",
+        "id": t.id,
+        "temporaryAccessPass": pass,
+        "createdDateTime": t.created_at,
+        "startDateTime": t.start_at,
+        "lifetimeInMinutes": t.lifetime_minutes,
+        "isUsableOnce": t.is_usable_once,
+        "isUsable": usable,
+        "methodUsabilityReason": reason,
+    });
+    if pass.is_none() {
+        v["temporaryAccessPass"] = Value::Null;
+    }
+    v
+}
+
+/// `GET .../authentication/methods`: every method with its `@odata.type`.
+pub async fn all_methods(
+    State(app): State<App>,
+    caller: Caller,
+    Path(user): Path<String>,
+) -> Result<Json<Value>, GraphError> {
+    caller.require("UserAuthenticationMethod.Read.All")?;
+    let u = resolve_user(&app, &caller.tenant, &user).await?;
+    let mut value: Vec<Value> = dir::phone_methods(&app, &caller.tenant, u.id)
+        .await?
+        .iter()
+        .map(phone_json)
+        .collect();
+    if let Some(t) = app.store().tap(caller.tenant.id, u.id).await? {
+        value.push(tap_json(&t, None, app.clock().now()));
+    }
+    Ok(Json(
+        json!({"@odata.context": format!("{}/$metadata#users('{}')/authentication/methods", base(&app), u.id), "value": value}),
+    ))
+}
+
+/// `GET .../temporaryAccessPassMethods`
+pub async fn list_tap(
+    State(app): State<App>,
+    caller: Caller,
+    Path(user): Path<String>,
+) -> Result<Json<Value>, GraphError> {
+    caller.require("UserAuthenticationMethod.Read.All")?;
+    let u = resolve_user(&app, &caller.tenant, &user).await?;
+    let now = app.clock().now();
+    let value: Vec<Value> = app
+        .store()
+        .tap(caller.tenant.id, u.id)
+        .await?
+        .iter()
+        .map(|t| tap_json(t, None, now))
+        .collect();
+    Ok(Json(
+        json!({"@odata.context": format!("{}/$metadata#users('{}')/authentication/temporaryAccessPassMethods", base(&app), u.id), "value": value}),
+    ))
+}
+
+/// `GET .../temporaryAccessPassMethods/{id}`
+pub async fn get_tap(
+    State(app): State<App>,
+    caller: Caller,
+    Path((user, method)): Path<(String, String)>,
+) -> Result<Json<Value>, GraphError> {
+    caller.require("UserAuthenticationMethod.Read.All")?;
+    let u = resolve_user(&app, &caller.tenant, &user).await?;
+    let t = app
+        .store()
+        .tap(caller.tenant.id, u.id)
+        .await?
+        .filter(|t| t.id.to_string() == method)
+        .ok_or_else(|| GraphError::not_found(&method))?;
+    Ok(Json(tap_json(&t, None, app.clock().now())))
+}
+
+/// Body of a pass create.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateTap {
+    #[serde(rename = "@odata.type")]
+    _odata_type: Option<String>,
+    start_date_time: Option<DateTime<Utc>>,
+    lifetime_in_minutes: Option<u32>,
+    is_usable_once: Option<bool>,
+}
+
+/// Characters of a pass: no look-alikes (0/O, 1/l/I).
+const TAP_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789-@#$%&+=";
+
+/// `POST .../temporaryAccessPassMethods` → 201 with the pass (shown only here).
+pub async fn create_tap(
+    State(app): State<App>,
+    caller: Caller,
+    Path(user): Path<String>,
+    GraphJson(body): GraphJson<CreateTap>,
+) -> Result<Response, GraphError> {
+    caller.require("UserAuthenticationMethod.ReadWrite.All")?;
+    let u = resolve_user(&app, &caller.tenant, &user).await?;
+    let policy = app.store().policy(caller.tenant.id).await?;
+    let config = &policy.temporary_access_pass;
+    let groups = app.store().groups_of(caller.tenant.id, u.id).await?;
+    let subject = Subject {
+        user_id: u.id,
+        groups: &groups,
+    };
+    let included = config
+        .include_targets
+        .iter()
+        .any(|t| match (t.target_type, t.id) {
+            (_, TargetId::AllUsers) => true,
+            (TargetType::User, TargetId::Id(id)) => id == u.id.0,
+            (TargetType::Group, TargetId::Id(id)) => subject.groups.iter().any(|g| g.0 == id),
+        });
+    let excluded = config
+        .exclude_targets
+        .iter()
+        .any(|t| t.id == u.id.0 || subject.groups.iter().any(|g| g.0 == t.id));
+    if config.state != MethodState::Enabled || !included || excluded {
+        return Err(GraphError::bad_request("The Temporary Access Pass method is not enabled for this user by the authentication methods policy."));
+    }
+    let lifetime = body
+        .lifetime_in_minutes
+        .unwrap_or(config.default_lifetime_in_minutes);
+    if !(config.minimum_lifetime_in_minutes..=config.maximum_lifetime_in_minutes)
+        .contains(&lifetime)
+    {
+        return Err(GraphError::bad_request(format!(
+            "lifetimeInMinutes must be between {} and {} (the policy's bounds)",
+            config.minimum_lifetime_in_minutes, config.maximum_lifetime_in_minutes
+        )));
+    }
+    let usable_once = match (config.is_usable_once, body.is_usable_once) {
+        (true, Some(false)) => {
+            return Err(GraphError::bad_request(
+                "The policy requires one-time passes; isUsableOnce cannot be false.",
+            ))
+        }
+        (true, _) => true,
+        (false, v) => v.unwrap_or(false),
+    };
+    let now = app.clock().now();
+    let start = body.start_date_time.unwrap_or(now);
+    if start < now - Duration::minutes(5) {
+        return Err(GraphError::bad_request(
+            "startDateTime cannot be in the past",
+        ));
+    }
+    let pass: String = (0..config.default_length)
+        .map(|_| TAP_ALPHABET[OsRng.gen_range(0..TAP_ALPHABET.len())] as char)
+        .collect();
+    let record = TapRecord {
+        id: uuid::Uuid::new_v4(),
+        tenant_id: caller.tenant.id,
+        user_id: u.id,
+        pass_hash: app
+            .hasher()
+            .digest("textid/tap/v1", &[u.id.0.as_bytes(), pass.as_bytes()])
+            .0
+            .to_vec(),
+        created_at: now,
+        start_at: start,
+        lifetime_minutes: lifetime,
+        is_usable_once: usable_once,
+        used_at: None,
+    };
+    app.store().put_tap(&record, &caller.actor(), now).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(tap_json(&record, Some(&pass), now)),
+    )
+        .into_response())
+}
+
+/// `DELETE .../temporaryAccessPassMethods/{id}` → 204
+pub async fn delete_tap(
+    State(app): State<App>,
+    caller: Caller,
+    Path((user, method)): Path<(String, String)>,
+) -> Result<StatusCode, GraphError> {
+    caller.require("UserAuthenticationMethod.ReadWrite.All")?;
+    let u = resolve_user(&app, &caller.tenant, &user).await?;
+    let id = method.parse().map_err(|_| GraphError::not_found(&method))?;
+    if app
+        .store()
+        .delete_tap(
+            caller.tenant.id,
+            u.id,
+            id,
+            &caller.actor(),
+            app.clock().now(),
+        )
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(GraphError::not_found(&method))
+    }
+}
