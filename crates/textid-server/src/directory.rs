@@ -360,6 +360,17 @@ pub async fn set_sms_sign_in(
     enabled: bool,
     actor: &Actor,
 ) -> Result<PhoneMethodView, ApiError> {
+    // Graph: "The user must be enabled for SMS sign-in in the authentication methods policy."
+    if enabled
+        && phone_type.supports_sms_sign_in()
+        && sms_permission(app, tenant, user).await? != SmsPermission::SignIn
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "smsSignInNotAllowedByPolicy",
+            "SMS sign-in cannot be enabled: the authentication methods policy does not allow this user to use SMS for sign-in",
+        ));
+    }
     change(
         app,
         tenant,
@@ -387,6 +398,13 @@ pub async fn put_policy(
     policy
         .check()
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
+    // Only targets this change adds must exist: a group deleted after it was targeted must
+    // not block unrelated policy changes.
+    let current = app.store().policy(tenant.id).await?;
+    let known = |id: &uuid::Uuid| {
+        current.sms.include_targets.iter().any(|t| t.id == textid_core::policy::TargetId::Id(*id))
+            || current.sms.exclude_targets.iter().any(|t| t.id == *id)
+    };
     let groups = policy
         .sms
         .include_targets
@@ -405,7 +423,7 @@ pub async fn put_policy(
                 .map(|t| t.id),
         );
     for id in groups {
-        if app.store().group(tenant.id, GroupId(id)).await?.is_none() {
+        if !known(&id) && app.store().group(tenant.id, GroupId(id)).await?.is_none() {
             return Err(ApiError::invalid(
                 "includeTargets",
                 format!("group {id} does not exist"),
