@@ -402,7 +402,11 @@ pub async fn put_policy(
     // not block unrelated policy changes.
     let current = app.store().policy(tenant.id).await?;
     let known = |id: &uuid::Uuid| {
-        current.sms.include_targets.iter().any(|t| t.id == textid_core::policy::TargetId::Id(*id))
+        current
+            .sms
+            .include_targets
+            .iter()
+            .any(|t| t.id == textid_core::policy::TargetId::Id(*id))
             || current.sms.exclude_targets.iter().any(|t| t.id == *id)
     };
     let groups = policy

@@ -705,10 +705,18 @@ async fn a_code_is_redeemed_once_and_reuse_revokes_its_family(s: Arc<dyn Store>)
     s.insert_code(&code, &g, now() + Duration::seconds(60))
         .await
         .unwrap();
+    // Tokens issued from the code (saved before a replay) are revoked by the replay.
+    let refresh = uuid::Uuid::new_v4().as_bytes().to_vec();
+    s.insert_refresh_token(&refresh, &g, now(), now() + Duration::days(1))
+        .await
+        .unwrap();
+    s.record_access_token("jti-1", &g.family_id, now() + Duration::hours(1))
+        .await
+        .unwrap();
     let tasks: Vec<_> = (0..2)
         .map(|_| {
             let (s, code) = (s.clone(), code.clone());
-            tokio::spawn(async move { s.redeem_code(&code, now()).await.unwrap() })
+            tokio::spawn(async move { s.redeem_code(&code, "app", now()).await.unwrap() })
         })
         .collect();
     let mut outcomes = Vec::new();
@@ -724,33 +732,49 @@ async fn a_code_is_redeemed_once_and_reuse_revokes_its_family(s: Arc<dyn Store>)
         "{outcomes:?}"
     );
     assert!(outcomes.contains(&Redemption::Reused));
-    // Tokens issued from the code before the reuse are revoked by a later reuse.
-    let refresh = uuid::Uuid::new_v4().as_bytes().to_vec();
-    s.insert_refresh_token(&refresh, &g, now(), now() + Duration::days(1))
-        .await
-        .unwrap();
-    s.record_access_token("jti-1", &g.family_id, now() + Duration::hours(1))
-        .await
-        .unwrap();
     assert_eq!(
-        s.redeem_code(&code, now()).await.unwrap(),
+        s.redeem_code(&code, "app", now()).await.unwrap(),
         Redemption::Reused
     );
     assert_eq!(
-        s.use_refresh_token(&refresh, now()).await.unwrap(),
+        s.use_refresh_token(&refresh, "app", now()).await.unwrap(),
         Redemption::Invalid
     );
     assert!(s.access_token_revoked("jti-1").await.unwrap());
+    // A token saved after the revocation (a replay that raced the redemption) is refused.
+    assert!(matches!(
+        s.record_access_token("jti-late", &g.family_id, now() + Duration::hours(1)).await,
+        Err(StoreError::Conflict(c)) if c == "family_revoked"
+    ));
+    let late = uuid::Uuid::new_v4().as_bytes().to_vec();
+    assert!(s
+        .insert_refresh_token(&late, &g, now(), now() + Duration::days(1))
+        .await
+        .is_err());
+    // A code presented by another client is refused and stays usable for its own client.
+    let other = uuid::Uuid::new_v4().as_bytes().to_vec();
+    let g2 = grant(&t);
+    s.insert_code(&other, &g2, now() + Duration::seconds(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.redeem_code(&other, "intruder", now()).await.unwrap(),
+        Redemption::Invalid
+    );
+    assert!(matches!(
+        s.redeem_code(&other, "app", now()).await.unwrap(),
+        Redemption::Redeemed(_)
+    ));
     let expired = uuid::Uuid::new_v4().as_bytes().to_vec();
     s.insert_code(&expired, &grant(&t), now() - Duration::seconds(1))
         .await
         .unwrap();
     assert_eq!(
-        s.redeem_code(&expired, now()).await.unwrap(),
+        s.redeem_code(&expired, "app", now()).await.unwrap(),
         Redemption::Invalid
     );
     assert_eq!(
-        s.redeem_code(b"unknown", now()).await.unwrap(),
+        s.redeem_code(b"unknown", "app", now()).await.unwrap(),
         Redemption::Invalid
     );
 }
@@ -766,18 +790,18 @@ async fn a_rotated_refresh_token_reused_revokes_its_family(s: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(
-        s.use_refresh_token(&first, now()).await.unwrap(),
+        s.use_refresh_token(&first, "app", now()).await.unwrap(),
         Redemption::Redeemed(g.clone())
     );
     s.insert_refresh_token(&second, &g, now(), now() + Duration::days(1))
         .await
         .unwrap();
     assert_eq!(
-        s.use_refresh_token(&first, now()).await.unwrap(),
+        s.use_refresh_token(&first, "app", now()).await.unwrap(),
         Redemption::Reused
     );
     assert_eq!(
-        s.use_refresh_token(&second, now()).await.unwrap(),
+        s.use_refresh_token(&second, "app", now()).await.unwrap(),
         Redemption::Invalid,
         "the family is revoked"
     );

@@ -240,9 +240,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         grant: &GrantRecord,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()>;
-    /// Redeems a code exactly once; a second redemption revokes the code's family.
-    async fn redeem_code(&self, code_hash: &[u8], now: DateTime<Utc>) -> StoreResult<Redemption>;
-    /// Stores a refresh token (by keyed hash).
+    /// Redeems a code of `client_id` exactly once; a second redemption revokes the code's
+    /// family. A code presented by another client is `Invalid` and stays unused.
+    async fn redeem_code(
+        &self,
+        code_hash: &[u8],
+        client_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Redemption>;
+    /// Stores a refresh token (by keyed hash); `Conflict("family_revoked")` if its family
+    /// was revoked meanwhile.
     async fn insert_refresh_token(
         &self,
         token_hash: &[u8],
@@ -250,10 +257,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()>;
-    /// Uses a refresh token exactly once (rotation); a reused one revokes its family.
+    /// Uses a refresh token of `client_id` exactly once (rotation); a reused one revokes its
+    /// family. A token presented by another client is `Invalid` and stays unused.
     async fn use_refresh_token(
         &self,
         token_hash: &[u8],
+        client_id: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Redemption>;
     /// The client a refresh token was issued to, if it exists.
@@ -264,7 +273,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         token_hash: &[u8],
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
-    /// Records an issued access token (so that its family can be revoked).
+    /// Records an issued access token (so that its family can be revoked);
+    /// `Conflict("family_revoked")` if its family was revoked meanwhile.
     async fn record_access_token(
         &self,
         jti: &str,

@@ -13,6 +13,7 @@ use textid_store::Actor;
 
 use super::error::GraphError;
 use crate::app::App;
+use crate::oidc::bearer_token;
 
 /// Every permission the admin API knows.
 pub const PERMISSIONS: &[&str] = &[
@@ -168,10 +169,7 @@ impl FromRequestParts<App> for Caller {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or(Unauthorized("Access token is empty."))?;
-        let token = auth
-            .strip_prefix("Bearer ")
-            .or_else(|| auth.strip_prefix("bearer "))
-            .ok_or(Unauthorized("Access token is empty."))?;
+        let token = bearer_token(auth).ok_or(Unauthorized("Access token is empty."))?;
         let name = claimed_tenant(app, token).ok_or(Unauthorized(
             "Access token validation failure. Invalid audience or issuer.",
         ))?;

@@ -59,7 +59,11 @@ fn eq_filter(filter: &str) -> Option<(&str, &str)> {
 /// Graph answers a taken userPrincipalName with 400 `Request_BadRequest`.
 fn upn_in_use(e: crate::error::ApiError) -> GraphError {
     if e.code == "userPrincipalNameInUse" {
-        GraphError::new(StatusCode::BAD_REQUEST, "Request_BadRequest", "Another object with the same value for property userPrincipalName already exists.")
+        GraphError::new(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "Another object with the same value for property userPrincipalName already exists.",
+        )
     } else {
         e.into()
     }
@@ -167,7 +171,9 @@ pub async fn create(
     let name = body
         .display_name
         .ok_or_else(|| GraphError::bad_request("Property displayName is required."))?;
-    let mut user = dir::create_user(&app, &caller.tenant, &upn, &name, &caller.actor()).await.map_err(upn_in_use)?;
+    let mut user = dir::create_user(&app, &caller.tenant, &upn, &name, &caller.actor())
+        .await
+        .map_err(upn_in_use)?;
     if body.account_enabled == Some(false)
         || body.mobile_phone.is_some()
         || body.business_phones.is_some()
@@ -231,7 +237,9 @@ pub async fn patch(
     if let Some(phones) = body.business_phones {
         u.business_phones = phones;
     }
-    dir::update_user(&app, &u, &caller.actor()).await.map_err(upn_in_use)?;
+    dir::update_user(&app, &u, &caller.actor())
+        .await
+        .map_err(upn_in_use)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

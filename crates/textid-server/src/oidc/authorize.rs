@@ -161,6 +161,20 @@ pub async fn authorize(
     headers: HeaderMap,
     Query(q): Query<AuthorizeQuery>,
 ) -> Response {
+    run(app, tenant, headers, q).await
+}
+
+/// `POST /{tenant}/oauth2/v2.0/authorize` (OIDC Core §3.1.2.1: GET and POST alike).
+pub async fn authorize_post(
+    State(app): State<App>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    axum::Form(q): axum::Form<AuthorizeQuery>,
+) -> Response {
+    run(app, tenant, headers, q).await
+}
+
+async fn run(app: App, tenant: String, headers: HeaderMap, q: AuthorizeQuery) -> Response {
     let Ok(tenant) = app.tenant(&tenant).await else {
         return error_page(
             &app,

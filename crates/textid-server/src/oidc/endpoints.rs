@@ -11,6 +11,7 @@ use textid_oidc::token::{self, AccessTokenClaims, Expected, IdTokenClaims, Token
 use textid_oidc::{discovery, Algorithm};
 
 use super::authorize::{browser_session, see_other, with_query};
+use super::bearer_token;
 use super::token::{authenticate, parse_form, OAuthFailure};
 use super::{api_audience, clients, https, issuer, session_cookie_name, set_cookie, tenant_base};
 use crate::app::App;
@@ -70,10 +71,7 @@ pub async fn verify_access_token(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .ok_or("a bearer access token is required")?;
-    let token = auth
-        .strip_prefix("Bearer ")
-        .or_else(|| auth.strip_prefix("bearer "))
-        .ok_or("a bearer access token is required")?;
+    let token = bearer_token(auth).ok_or("a bearer access token is required")?;
     let oidc = app.oidc().map_err(|_| "the token cannot be checked")?;
     let iss = issuer(app, tenant);
     let aud = api_audience(app);

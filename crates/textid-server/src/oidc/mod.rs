@@ -75,7 +75,10 @@ pub fn routes() -> Router<App> {
             get(endpoints::discovery),
         )
         .route("/{tenant}/discovery/v2.0/keys", get(endpoints::jwks))
-        .route("/{tenant}/oauth2/v2.0/authorize", get(authorize::authorize))
+        .route(
+            "/{tenant}/oauth2/v2.0/authorize",
+            get(authorize::authorize).post(authorize::authorize_post),
+        )
         .route("/{tenant}/oauth2/v2.0/token", post(token::token))
         .route(
             "/{tenant}/oauth2/v2.0/userinfo",
@@ -164,9 +167,25 @@ pub fn set_cookie(app: &App, name: &str, value: &str, max_age_seconds: Option<i6
     c
 }
 
-/// The origin (`scheme://host[:port]`) of a URL, for CSP `form-action`.
+/// The CSP source of a redirect URI, for `form-action`: its origin
+/// (`scheme://host[:port]`), or `scheme:` for a native app's private-use scheme
+/// (RFC 8252 §7.1), which has no web origin.
 pub fn origin(url: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
     let origin = parsed.origin();
-    origin.is_tuple().then(|| origin.ascii_serialization())
+    if origin.is_tuple() {
+        Some(origin.ascii_serialization())
+    } else {
+        Some(format!("{}:", parsed.scheme()))
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header; the scheme is case-insensitive
+/// (RFC 7235 §2.1).
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }

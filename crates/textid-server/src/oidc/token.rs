@@ -231,7 +231,7 @@ async fn authorization_code(
     let hash = app.hasher().token(code);
     let record = match app
         .store()
-        .redeem_code(&hash.0, now)
+        .redeem_code(&hash.0, &client.client_id, now)
         .await
         .map_err(|_| OAuthError::server_error())?
     {
@@ -286,7 +286,7 @@ async fn refresh(
     let hash = app.hasher().token(token);
     let record = match app
         .store()
-        .use_refresh_token(&hash.0, now)
+        .use_refresh_token(&hash.0, &client.client_id, now)
         .await
         .map_err(|_| OAuthError::server_error())?
     {
@@ -323,7 +323,15 @@ async fn refresh(
             ));
         }
     }
-    issue(app, tenant, client, &record, &grant, Some(())).await
+    issue(
+        app,
+        tenant,
+        client,
+        &record,
+        &grant,
+        form.get("scope").map(String::as_str),
+    )
+    .await
 }
 
 async fn client_credentials(
@@ -359,6 +367,18 @@ async fn client_credentials(
     )
 }
 
+/// A store failure while saving tokens: a family revoked meanwhile (a replay raced this
+/// redemption) is `invalid_grant`, anything else a server error.
+fn store_failure(e: textid_store::StoreError) -> OAuthFailure {
+    match e {
+        textid_store::StoreError::Conflict(c) if c == "family_revoked" => err(
+            ErrorCode::InvalidGrant,
+            "the grant was revoked because it was used twice",
+        ),
+        _ => OAuthError::server_error().into(),
+    }
+}
+
 /// Issues access token, ID token and (with `offline_access`) a rotated refresh token.
 async fn issue(
     app: &App,
@@ -366,7 +386,7 @@ async fn issue(
     client: &Client,
     record: &GrantRecord,
     grant: &Grant,
-    _refresh: Option<()>,
+    requested_scope: Option<&str>,
 ) -> Result<Value, OAuthFailure> {
     let now = app.clock().now();
     let user = app
@@ -382,7 +402,10 @@ async fn issue(
             )
         })?;
     let keys = app.oidc().map_err(|_| OAuthError::server_error())?.keys();
-    let scopes: Vec<&str> = grant.scope.split(' ').filter(|s| !s.is_empty()).collect();
+    // RFC 6749 §6: a refresh may narrow the scope of the new access token; the rotated
+    // refresh token keeps the original grant.
+    let scope = requested_scope.unwrap_or(&grant.scope).to_string();
+    let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
     let jti = new_jti(&mut OsRng);
     let access_claims = AccessTokenClaims {
         iss: issuer(app, tenant),
@@ -393,7 +416,7 @@ async fn issue(
         tid: tenant.id.to_string(),
         azp: client.client_id.clone(),
         client_id: client.client_id.clone(),
-        scp: Some(grant.scope.clone()),
+        scp: Some(scope.clone()),
         roles: Vec::new(),
         jti: jti.clone(),
     };
@@ -409,7 +432,7 @@ async fn issue(
             now + Duration::seconds(TOKEN_LIFETIME_SECONDS),
         )
         .await
-        .map_err(|_| OAuthError::server_error())?;
+        .map_err(store_failure)?;
     let phone = scopes
         .contains(&"phone")
         .then(|| grant.phone.clone())
@@ -440,10 +463,11 @@ async fn issue(
         "access_token": access,
         "token_type": "Bearer",
         "expires_in": TOKEN_LIFETIME_SECONDS,
-        "scope": grant.scope,
+        "scope": scope,
         "id_token": id_token,
     });
-    if scopes.contains(&"offline_access") && client.allows(GrantType::RefreshToken) {
+    let offline = grant.scope.split(' ').any(|s| s == "offline_access");
+    if offline && client.allows(GrantType::RefreshToken) {
         let refresh = new_token(&mut OsRng);
         let hash = app.hasher().token(refresh.expose());
         let auth_time = chrono::DateTime::from_timestamp(grant.auth_time, 0).unwrap_or(now);
@@ -457,7 +481,7 @@ async fn issue(
         app.store()
             .insert_refresh_token(&hash.0, &next, now, expires)
             .await
-            .map_err(|_| OAuthError::server_error())?;
+            .map_err(store_failure)?;
         answer["refresh_token"] = json!(refresh.expose());
     }
     Ok(answer)

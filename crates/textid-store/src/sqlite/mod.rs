@@ -38,6 +38,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_oauth.sql")),
     (3, include_str!("../../migrations/sqlite/0003_graph.sql")),
+    (
+        4,
+        include_str!("../../migrations/sqlite/0004_revoked_families.sql"),
+    ),
 ];
 const READERS: usize = 4;
 
@@ -460,9 +464,14 @@ impl Store for SqliteStore {
         self.write(move |tx| oauth::insert_code(tx, &hash, &grant, expires_at))
             .await
     }
-    async fn redeem_code(&self, code_hash: &[u8], now: DateTime<Utc>) -> StoreResult<Redemption> {
-        let hash = code_hash.to_vec();
-        self.write(move |tx| oauth::redeem_code(tx, &hash, now))
+    async fn redeem_code(
+        &self,
+        code_hash: &[u8],
+        client_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Redemption> {
+        let (hash, client) = (code_hash.to_vec(), client_id.to_string());
+        self.write(move |tx| oauth::redeem_code(tx, &hash, &client, now))
             .await
     }
     async fn insert_refresh_token(
@@ -479,10 +488,11 @@ impl Store for SqliteStore {
     async fn use_refresh_token(
         &self,
         token_hash: &[u8],
+        client_id: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Redemption> {
-        let hash = token_hash.to_vec();
-        self.write(move |tx| oauth::use_refresh_token(tx, &hash, now))
+        let (hash, client) = (token_hash.to_vec(), client_id.to_string());
+        self.write(move |tx| oauth::use_refresh_token(tx, &hash, &client, now))
             .await
     }
     async fn refresh_token_client(&self, token_hash: &[u8]) -> StoreResult<Option<String>> {

@@ -153,7 +153,25 @@ pub(super) fn insert_code(
     Ok(())
 }
 
+fn family_revoked(c: &Connection, family: &str) -> StoreResult<bool> {
+    Ok(
+        c.prepare_cached("SELECT 1 FROM revoked_families WHERE family_id = ?1")?
+            .exists([family])?,
+    )
+}
+
+fn refuse_revoked(tx: &Transaction<'_>, family: &str) -> StoreResult<()> {
+    if family_revoked(tx, family)? {
+        return Err(crate::StoreError::Conflict("family_revoked".into()));
+    }
+    Ok(())
+}
+
 fn revoke_family(tx: &Transaction<'_>, family: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    tx.execute(
+        "INSERT OR IGNORE INTO revoked_families (family_id, revoked_at) VALUES (?1, ?2)",
+        params![family, ms(now)],
+    )?;
     tx.execute(
         "UPDATE refresh_tokens SET revoked_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL",
         params![family, ms(now)],
@@ -169,6 +187,7 @@ fn revoke_family(tx: &Transaction<'_>, family: &str, now: DateTime<Utc>) -> Stor
 pub(super) fn redeem_code(
     tx: &Transaction<'_>,
     hash: &[u8],
+    client_id: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<Redemption> {
     let row = tx
@@ -187,6 +206,9 @@ pub(super) fn redeem_code(
         return Ok(Redemption::Invalid);
     };
     let grant: GrantRecord = json(&doc)?;
+    if grant.client_id != client_id {
+        return Ok(Redemption::Invalid);
+    }
     if used.is_some() {
         // RFC 6749 §4.1.2: a code used twice revokes what it issued.
         revoke_family(tx, &grant.family_id, now)?;
@@ -209,6 +231,7 @@ pub(super) fn insert_refresh_token(
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> StoreResult<()> {
+    refuse_revoked(tx, &g.family_id)?;
     tx.prepare_cached(
         "INSERT INTO refresh_tokens (token_hash, family_id, tenant_id, client_id, grant_doc, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -220,6 +243,7 @@ pub(super) fn insert_refresh_token(
 pub(super) fn use_refresh_token(
     tx: &Transaction<'_>,
     hash: &[u8],
+    client_id: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<Redemption> {
     let row = tx
@@ -232,7 +256,7 @@ pub(super) fn use_refresh_token(
         return Ok(Redemption::Invalid);
     };
     let grant: GrantRecord = json(&doc)?;
-    if revoked.is_some() {
+    if grant.client_id != client_id || revoked.is_some() || family_revoked(tx, &grant.family_id)? {
         return Ok(Redemption::Invalid);
     }
     if used.is_some() {
@@ -277,6 +301,7 @@ pub(super) fn record_access_token(
     family: &str,
     expires_at: DateTime<Utc>,
 ) -> StoreResult<()> {
+    refuse_revoked(tx, family)?;
     tx.prepare_cached(
         "INSERT INTO issued_access_tokens (jti, family_id, expires_at) VALUES (?1, ?2, ?3)",
     )?
@@ -298,8 +323,12 @@ pub(super) fn revoke_access_token(
 
 pub(super) fn access_token_revoked(c: &Connection, jti: &str) -> StoreResult<bool> {
     Ok(
-        c.prepare_cached("SELECT 1 FROM revoked_access_tokens WHERE jti = ?1")?
-            .exists([jti])?,
+        c.prepare_cached(
+            "SELECT 1 FROM revoked_access_tokens WHERE jti = ?1
+             UNION ALL
+             SELECT 1 FROM issued_access_tokens i JOIN revoked_families f ON f.family_id = i.family_id WHERE i.jti = ?1",
+        )?
+        .exists([jti])?,
     )
 }
 

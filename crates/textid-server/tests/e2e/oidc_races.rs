@@ -1,0 +1,72 @@
+//! Replays that race the legitimate request (RFC 6749 §4.1.2, §10.4; RFC 9700 §4.14.2): a
+//! code or refresh token used twice at once must still end with everything issued from it
+//! revoked, whichever request won. Each test replays several times, so a missed revocation
+//! in any round fails it; with the invariant kept, every round passes.
+
+use serde_json::Value;
+use textid_oidc::ClientType;
+
+use crate::oidc_helpers::{spawn_oidc, Authz};
+
+/// Rounds per test: a window that a single round hits only sometimes is hit in one of them.
+const ROUNDS: usize = 10;
+
+/// The answers of two concurrent requests; `Some` is the one 200 if exactly one succeeded.
+async fn one_winner(a: reqwest::Response, b: reqwest::Response) -> Option<Value> {
+    let statuses = (a.status().as_u16(), b.status().as_u16());
+    let (a, b): (Value, Value) = (a.json().await.unwrap(), b.json().await.unwrap());
+    match statuses {
+        (200, 200) => panic!("a code or refresh token was redeemed twice: {a} {b}"),
+        (200, _) => Some(a),
+        (_, 200) => Some(b),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+
+async fn a_code_replayed_concurrently_leaves_no_live_tokens() {
+    let mut t = spawn_oidc().await;
+    let rp = t.register(ClientType::Public, None).await;
+    let browser = t.browser();
+    t.sign_in(&browser, &rp, &Authz::new("openid")).await;
+    for round in 0..ROUNDS {
+        let authz = Authz::new("openid offline_access");
+        let callback = t.sso(&browser, &rp, &authz).await;
+        let (a, b) = tokio::join!(
+            t.exchange(rp.auth(), &callback, &authz),
+            t.exchange(rp.auth(), &callback, &authz)
+        );
+        let Some(winner) = one_winner(a, b).await else {
+            continue;
+        };
+        let access = winner["access_token"].as_str().unwrap();
+        let refresh = winner["refresh_token"].as_str().unwrap();
+        assert_eq!(t.userinfo(access).await.status(), 401, "round {round}");
+        assert_eq!(t.refresh(&rp, refresh).await.status(), 400, "round {round}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+
+async fn a_refresh_token_reused_concurrently_leaves_no_live_tokens() {
+    let mut t = spawn_oidc().await;
+    let rp = t.register(ClientType::Public, None).await;
+    let browser = t.browser();
+    t.sign_in(&browser, &rp, &Authz::new("openid")).await;
+    for round in 0..ROUNDS {
+        let authz = Authz::new("openid offline_access");
+        let callback = t.sso(&browser, &rp, &authz).await;
+        let response = t.exchange(rp.auth(), &callback, &authz).await;
+        let first: Value = response.json().await.unwrap();
+        let refresh = first["refresh_token"].as_str().unwrap();
+        let (a, b) = tokio::join!(t.refresh(&rp, refresh), t.refresh(&rp, refresh));
+        let Some(winner) = one_winner(a, b).await else {
+            continue;
+        };
+        let access = winner["access_token"].as_str().unwrap();
+        let rotated = winner["refresh_token"].as_str().unwrap();
+        assert_eq!(t.userinfo(access).await.status(), 401, "round {round}");
+        assert_eq!(t.refresh(&rp, rotated).await.status(), 400, "round {round}");
+    }
+}
