@@ -9,6 +9,7 @@
 )]
 
 mod concurrency;
+mod graph;
 mod helpers;
 mod limits;
 mod malformed;

@@ -361,6 +361,11 @@ impl OidcApp {
         }
     }
 
+    /// The injected clock's time.
+    pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        textid_core::clock::Clock::now(&self.clock)
+    }
+
     /// `{base}{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
