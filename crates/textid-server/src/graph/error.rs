@@ -98,3 +98,28 @@ where
             .map_err(GraphError::from)
     }
 }
+
+/// Path parameters for the admin API: a malformed one (e.g. bad percent-encoding) is a
+/// Graph-shaped 400, not axum's plain-text answer.
+#[derive(Debug)]
+pub struct GraphPath<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for GraphPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = GraphError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Self(p.0))
+            .map_err(|e| {
+                GraphError::bad_request(format!("the URL is not valid: {}", e.body_text()))
+            })
+    }
+}

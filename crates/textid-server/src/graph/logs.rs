@@ -118,7 +118,7 @@ fn sign_in_json(e: &SignInLogEntry, user: Option<&textid_core::directory::User>)
             "authenticationMethod": "Text message",
             "authenticationMethodDetail": e.event,
             "succeeded": ok,
-            "authenticationStepResultDetail": if ok { "MFA successfully completed" } else { e.failure_reason.as_deref().map_or("Sign-in failed.", failure_text) },
+            "authenticationStepResultDetail": if ok && e.event == "codeVerified" { "MFA successfully completed" } else if ok { "Verification code requested" } else { e.failure_reason.as_deref().map_or("Sign-in failed.", failure_text) },
             "authenticationStepDateTime": e.created_at,
         }],
         "status": {

@@ -1,7 +1,7 @@
 //! `users/{id}/authentication/...`: phone methods (with `smsSignInState`), enable and
 //! disable SMS sign-in, every method, and Temporary Access Passes.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,7 +16,7 @@ use textid_store::TapRecord;
 
 use super::auth::Caller;
 use super::base;
-use super::error::{GraphError, GraphJson};
+use super::error::{GraphError, GraphJson, GraphPath};
 use super::users::resolve_user;
 use crate::app::App;
 use crate::directory::{self as dir, PhoneMethodView};
@@ -43,7 +43,7 @@ fn phone_type_of(method: &str) -> Result<PhoneType, GraphError> {
 pub async fn list_phone(
     State(app): State<App>,
     caller: Caller,
-    Path(user): Path<String>,
+    GraphPath(user): GraphPath<String>,
 ) -> Result<Json<Value>, GraphError> {
     caller.require("UserAuthenticationMethod.Read.All")?;
     let u = resolve_user(&app, &caller.tenant, &user).await?;
@@ -58,7 +58,7 @@ pub async fn list_phone(
 pub async fn get_phone(
     State(app): State<App>,
     caller: Caller,
-    Path((user, method)): Path<(String, String)>,
+    GraphPath((user, method)): GraphPath<(String, String)>,
 ) -> Result<Json<Value>, GraphError> {
     caller.require("UserAuthenticationMethod.Read.All")?;
     let u = resolve_user(&app, &caller.tenant, &user).await?;
@@ -90,7 +90,7 @@ fn parse_type(s: Option<&str>) -> Result<PhoneType, GraphError> {
 pub async fn create_phone(
     State(app): State<App>,
     caller: Caller,
-    Path(user): Path<String>,
+    GraphPath(user): GraphPath<String>,
     GraphJson(body): GraphJson<PhoneBody>,
 ) -> Result<Response, GraphError> {
     caller.require("UserAuthenticationMethod.ReadWrite.All")?;
@@ -115,7 +115,7 @@ pub async fn create_phone(
 pub async fn patch_phone(
     State(app): State<App>,
     caller: Caller,
-    Path((user, method)): Path<(String, String)>,
+    GraphPath((user, method)): GraphPath<(String, String)>,
     GraphJson(body): GraphJson<PhoneBody>,
 ) -> Result<StatusCode, GraphError> {
     caller.require("UserAuthenticationMethod.ReadWrite.All")?;
@@ -147,7 +147,7 @@ pub async fn patch_phone(
 pub async fn delete_phone(
     State(app): State<App>,
     caller: Caller,
-    Path((user, method)): Path<(String, String)>,
+    GraphPath((user, method)): GraphPath<(String, String)>,
 ) -> Result<StatusCode, GraphError> {
     caller.require("UserAuthenticationMethod.ReadWrite.All")?;
     let u = resolve_user(&app, &caller.tenant, &user).await?;
@@ -187,7 +187,7 @@ async fn set_sms_sign_in(
 pub async fn enable_sms_sign_in(
     State(app): State<App>,
     caller: Caller,
-    Path((user, method)): Path<(String, String)>,
+    GraphPath((user, method)): GraphPath<(String, String)>,
 ) -> Result<StatusCode, GraphError> {
     set_sms_sign_in(&app, &caller, &user, &method, true).await
 }
@@ -196,7 +196,7 @@ pub async fn enable_sms_sign_in(
 pub async fn disable_sms_sign_in(
     State(app): State<App>,
     caller: Caller,
-    Path((user, method)): Path<(String, String)>,
+    GraphPath((user, method)): GraphPath<(String, String)>,
 ) -> Result<StatusCode, GraphError> {
     set_sms_sign_in(&app, &caller, &user, &method, false).await
 }
@@ -233,7 +233,7 @@ fn tap_json(t: &TapRecord, pass: Option<&str>, now: DateTime<Utc>) -> Value {
 pub async fn all_methods(
     State(app): State<App>,
     caller: Caller,
-    Path(user): Path<String>,
+    GraphPath(user): GraphPath<String>,
 ) -> Result<Json<Value>, GraphError> {
     caller.require("UserAuthenticationMethod.Read.All")?;
     let u = resolve_user(&app, &caller.tenant, &user).await?;
@@ -254,7 +254,7 @@ pub async fn all_methods(
 pub async fn list_tap(
     State(app): State<App>,
     caller: Caller,
-    Path(user): Path<String>,
+    GraphPath(user): GraphPath<String>,
 ) -> Result<Json<Value>, GraphError> {
     caller.require("UserAuthenticationMethod.Read.All")?;
     let u = resolve_user(&app, &caller.tenant, &user).await?;
@@ -275,7 +275,7 @@ pub async fn list_tap(
 pub async fn get_tap(
     State(app): State<App>,
     caller: Caller,
-    Path((user, method)): Path<(String, String)>,
+    GraphPath((user, method)): GraphPath<(String, String)>,
 ) -> Result<Json<Value>, GraphError> {
     caller.require("UserAuthenticationMethod.Read.All")?;
     let u = resolve_user(&app, &caller.tenant, &user).await?;
@@ -283,7 +283,7 @@ pub async fn get_tap(
         .store()
         .tap(caller.tenant.id, u.id)
         .await?
-        .filter(|t| t.id.to_string() == method)
+        .filter(|t| method.parse::<uuid::Uuid>().is_ok_and(|id| id == t.id))
         .ok_or_else(|| GraphError::not_found(&method))?;
     Ok(Json(tap_json(&t, None, app.clock().now())))
 }
@@ -306,7 +306,7 @@ const TAP_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz2
 pub async fn create_tap(
     State(app): State<App>,
     caller: Caller,
-    Path(user): Path<String>,
+    GraphPath(user): GraphPath<String>,
     GraphJson(body): GraphJson<CreateTap>,
 ) -> Result<Response, GraphError> {
     caller.require("UserAuthenticationMethod.ReadWrite.All")?;
@@ -353,8 +353,15 @@ pub async fn create_tap(
         (true, _) => true,
         (false, v) => v.unwrap_or(false),
     };
-    let now = app.clock().now();
+    // Stored and shown with millisecond precision, the same on every read.
+    let now = chrono::DateTime::from_timestamp_millis(app.clock().now().timestamp_millis())
+        .unwrap_or_default();
     let start = body.start_date_time.unwrap_or(now);
+    if start > now + Duration::days(365) {
+        return Err(GraphError::bad_request(
+            "startDateTime must be within a year from now",
+        ));
+    }
     if start < now - Duration::minutes(5) {
         return Err(GraphError::bad_request(
             "startDateTime cannot be in the past",
@@ -390,7 +397,7 @@ pub async fn create_tap(
 pub async fn delete_tap(
     State(app): State<App>,
     caller: Caller,
-    Path((user, method)): Path<(String, String)>,
+    GraphPath((user, method)): GraphPath<(String, String)>,
 ) -> Result<StatusCode, GraphError> {
     caller.require("UserAuthenticationMethod.ReadWrite.All")?;
     let u = resolve_user(&app, &caller.tenant, &user).await?;

@@ -2,7 +2,7 @@
 //! (`Sms`, `Voice`, `TemporaryAccessPass`; ids matched case-insensitively). DELETE of a
 //! configuration restores its defaults.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use textid_core::policy::{
 
 use super::auth::Caller;
 use super::base;
-use super::error::{GraphError, GraphJson};
+use super::error::{GraphError, GraphJson, GraphPath};
 use crate::app::App;
 use crate::directory as dir;
 
@@ -143,7 +143,7 @@ pub async fn patch(
 pub async fn get_configuration(
     State(app): State<App>,
     caller: Caller,
-    Path(id): Path<String>,
+    GraphPath(id): GraphPath<String>,
 ) -> Result<Json<Value>, GraphError> {
     caller.require("Policy.Read.All")?;
     let w = which(&id)?;
@@ -222,7 +222,7 @@ fn parse_includes(list: &[TargetBody]) -> Result<Vec<IncludeTarget>, GraphError>
 pub async fn patch_configuration(
     State(app): State<App>,
     caller: Caller,
-    Path(id): Path<String>,
+    GraphPath(id): GraphPath<String>,
     GraphJson(b): GraphJson<PatchConfiguration>,
 ) -> Result<StatusCode, GraphError> {
     caller.require("Policy.ReadWrite.AuthenticationMethod")?;
@@ -325,7 +325,7 @@ pub async fn patch_configuration(
 pub async fn delete_configuration(
     State(app): State<App>,
     caller: Caller,
-    Path(id): Path<String>,
+    GraphPath(id): GraphPath<String>,
 ) -> Result<StatusCode, GraphError> {
     caller.require("Policy.ReadWrite.AuthenticationMethod")?;
     let w = which(&id)?;

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,7 +13,7 @@ use textid_core::tenant::Tenant;
 
 use super::auth::Caller;
 use super::base;
-use super::error::{GraphError, GraphJson};
+use super::error::{GraphError, GraphJson, GraphPath};
 use crate::app::App;
 use crate::directory as dir;
 
@@ -133,7 +133,7 @@ pub async fn list(
 pub async fn get(
     State(app): State<App>,
     caller: Caller,
-    Path(user): Path<String>,
+    GraphPath(user): GraphPath<String>,
 ) -> Result<Json<Value>, GraphError> {
     caller.require("User.Read.All")?;
     let u = resolve_user(&app, &caller.tenant, &user).await?;
@@ -212,7 +212,7 @@ fn double_option<'de, D: serde::Deserializer<'de>>(
 pub async fn patch(
     State(app): State<App>,
     caller: Caller,
-    Path(user): Path<String>,
+    GraphPath(user): GraphPath<String>,
     GraphJson(body): GraphJson<PatchUser>,
 ) -> Result<StatusCode, GraphError> {
     caller.require("User.ReadWrite.All")?;
@@ -221,7 +221,8 @@ pub async fn patch(
         u.upn = Upn::parse(&upn).map_err(|e| GraphError::bad_request(e.to_string()))?;
     }
     if let Some(name) = body.display_name {
-        if name.trim().is_empty() || name.len() > 256 {
+        let name = name.trim().to_string();
+        if name.is_empty() || name.len() > 256 {
             return Err(GraphError::bad_request(
                 "displayName must be 1 to 256 characters",
             ));
@@ -247,7 +248,7 @@ pub async fn patch(
 pub async fn delete(
     State(app): State<App>,
     caller: Caller,
-    Path(user): Path<String>,
+    GraphPath(user): GraphPath<String>,
 ) -> Result<StatusCode, GraphError> {
     caller.require("User.ReadWrite.All")?;
     let u = resolve_user(&app, &caller.tenant, &user).await?;
@@ -271,7 +272,7 @@ pub async fn list_groups(
 pub async fn get_group(
     State(app): State<App>,
     caller: Caller,
-    Path(group): Path<String>,
+    GraphPath(group): GraphPath<String>,
 ) -> Result<Json<Value>, GraphError> {
     caller.require("Group.Read.All")?;
     Ok(Json(group_json(
@@ -318,7 +319,7 @@ pub async fn create_group(
 pub async fn delete_group(
     State(app): State<App>,
     caller: Caller,
-    Path(group): Path<String>,
+    GraphPath(group): GraphPath<String>,
 ) -> Result<StatusCode, GraphError> {
     caller.require("Group.ReadWrite.All")?;
     let g = resolve_group(&app, &caller.tenant, &group).await?;
@@ -332,7 +333,7 @@ pub async fn delete_group(
 pub async fn members(
     State(app): State<App>,
     caller: Caller,
-    Path(group): Path<String>,
+    GraphPath(group): GraphPath<String>,
 ) -> Result<Json<Value>, GraphError> {
     caller.require("Group.Read.All")?;
     let g = resolve_group(&app, &caller.tenant, &group).await?;
@@ -354,7 +355,7 @@ pub struct MemberRef {
 pub async fn add_member(
     State(app): State<App>,
     caller: Caller,
-    Path(group): Path<String>,
+    GraphPath(group): GraphPath<String>,
     GraphJson(body): GraphJson<MemberRef>,
 ) -> Result<StatusCode, GraphError> {
     caller.require("Group.ReadWrite.All")?;
@@ -382,7 +383,7 @@ pub async fn add_member(
 pub async fn remove_member(
     State(app): State<App>,
     caller: Caller,
-    Path((group, member)): Path<(String, String)>,
+    GraphPath((group, member)): GraphPath<(String, String)>,
 ) -> Result<StatusCode, GraphError> {
     caller.require("Group.ReadWrite.All")?;
     let g = resolve_group(&app, &caller.tenant, &group).await?;

@@ -307,6 +307,20 @@ async fn graph_shapes_errors_paths_and_the_audit_trail() {
     .await;
     assert_eq!(status, 400);
     assert_graph_error(&body, "Request_BadRequest");
+    // Found by schemathesis: an array body and a malformed path segment are Graph-shaped 400s.
+    let (status, _, body) = call(
+        &t,
+        reqwest::Method::POST,
+        "/v1.0/users",
+        tok,
+        Some(json!([null, "zed@contoso.example", "Zed"])),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_graph_error(&body, "badRequest");
+    let (status, _, body) = call(&t, reqwest::Method::GET, "/v1.0/users/%FF", tok, None).await;
+    assert_eq!(status, 400);
+    assert_graph_error(&body, "badRequest");
     // Every change lands in the audit log with the calling app.
     let (status, _, audits) = call(
         &t,

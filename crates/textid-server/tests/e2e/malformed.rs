@@ -25,6 +25,8 @@ async fn a_body_that_is_not_json_is_a_400() {
         "phoneNumber=+14255550101",
         "[]",
         "null",
+        // serde would fill the request from an array by position: refused (schemathesis).
+        r#"["+1 425 555 0101"]"#,
     ] {
         let e = expect_error(
             t.post_raw(Some("application/json"), raw).await,
