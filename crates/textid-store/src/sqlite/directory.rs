@@ -8,7 +8,7 @@ use textid_core::policy::AuthenticationMethodsPolicy;
 use textid_core::tenant::Tenant;
 use textid_core::{GroupId, TenantId, UserId};
 
-use super::rows::{id, json, ms, time, to_json};
+use super::rows::{id, json, ms, to_json};
 use crate::{Actor, AuditEntry, StoreError, StoreResult};
 
 /// One audit record in the same transaction as the change it describes.
@@ -431,35 +431,5 @@ pub(super) fn put_policy(
 }
 
 pub(super) fn audits(c: &Connection, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditEntry>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT id, created_at, actor_type, actor_id, activity, target_type, target_id, before, after
-         FROM directory_audits WHERE tenant_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![tenant.to_string(), limit], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, String>(5)?,
-            r.get::<_, String>(6)?,
-            r.get::<_, Option<String>>(7)?,
-            r.get::<_, Option<String>>(8)?,
-        ))
-    })?;
-    rows.map(|r| {
-        let (aid, at, kind, actor_id, activity, target_type, target_id, before, after) = r?;
-        Ok(AuditEntry {
-            id: id(&aid)?,
-            created_at: time(at),
-            actor: Actor { kind, id: actor_id },
-            activity,
-            target_type,
-            target_id,
-            before: before.map(|b| json(&b)).transpose()?,
-            after: after.map(|a| json(&a)).transpose()?,
-        })
-    })
-    .collect()
+    super::graph::audits_between(c, tenant, None, None, None, limit)
 }

@@ -266,41 +266,5 @@ pub(super) fn logs(
     tenant: TenantId,
     limit: u32,
 ) -> StoreResult<Vec<SignInLogEntry>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT id, created_at, method, event, phone, user_id, flow_id, result, failure_reason, client_ip, app_id
-         FROM sign_in_logs WHERE tenant_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![tenant.to_string(), limit], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, Option<String>>(4)?,
-            r.get::<_, Option<String>>(5)?,
-            r.get::<_, Option<String>>(6)?,
-            r.get::<_, String>(7)?,
-            r.get::<_, Option<String>>(8)?,
-            r.get::<_, Option<String>>(9)?,
-            r.get::<_, Option<String>>(10)?,
-        ))
-    })?;
-    rows.map(|r| {
-        let (lid, at, method, event, phone, uid, fid, result, reason, ip, app) = r?;
-        Ok(SignInLogEntry {
-            id: id(&lid)?,
-            tenant_id: tenant,
-            created_at: time(at),
-            method,
-            event,
-            phone,
-            user_id: opt_id(uid)?,
-            flow_id: opt_id(fid)?,
-            result,
-            failure_reason: reason,
-            client_ip: ip,
-            app_id: app,
-        })
-    })
-    .collect()
+    super::graph::sign_in_logs_between(c, tenant, None, None, None, limit)
 }
