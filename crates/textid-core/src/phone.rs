@@ -164,6 +164,15 @@ impl<'de> Deserialize<'de> for PhoneNumber {
     }
 }
 
+/// Whether `region` is an ISO 3166 alpha-2 region libphonenumber knows (e.g. `US`, `FI`).
+pub fn is_known_region(region: &str) -> bool {
+    region.len() == 2
+        && region
+            .to_ascii_uppercase()
+            .parse::<phonenumber::country::Id>()
+            .is_ok()
+}
+
 /// Splits `... x123` / `... ext. 123` / `...;ext=123` into the number and its extension.
 fn split_extension(input: &str) -> Result<(&str, Option<String>), PhoneError> {
     let lower = input.to_ascii_lowercase();
@@ -243,6 +252,12 @@ mod tests {
             PhoneNumber::parse("+1 4255550101 x", None),
             Err(PhoneError::InvalidExtension)
         );
+    }
+
+    #[test]
+    fn regions_are_checked() {
+        assert!(is_known_region("US") && is_known_region("fi"));
+        assert!(!is_known_region("XX") && !is_known_region("USA"));
     }
 
     #[test]

@@ -58,7 +58,7 @@ struct Inner {
     host: String,
     provider: Arc<dyn Provider>,
     outbox_wakeup: Notify,
-    tenants: RwLock<HashMap<String, Tenant>>,
+    tenants: RwLock<HashMap<String, (Tenant, std::time::Instant)>>,
     oidc: std::sync::OnceLock<crate::oidc::Oidc>,
 }
 
@@ -198,14 +198,18 @@ impl App {
         })
     }
 
-    /// A tenant by name (cached: tenants are created, never renamed).
+    /// A tenant by name. Cached for a minute: tenants are never renamed, and a changed
+    /// setting (the default region) reaches every node within that minute.
     pub async fn tenant(&self, name: &str) -> Result<Tenant, ApiError> {
+        let fresh = |(t, at): &(Tenant, std::time::Instant)| {
+            (at.elapsed() < Duration::from_secs(60)).then(|| t.clone())
+        };
         if let Some(t) = self
             .inner
             .tenants
             .read()
             .ok()
-            .and_then(|m| m.get(name).cloned())
+            .and_then(|m| m.get(name).and_then(fresh))
         {
             return Ok(t);
         }
@@ -215,7 +219,7 @@ impl App {
             .await?
             .ok_or_else(|| ApiError::tenant_not_found(name))?;
         if let Ok(mut m) = self.inner.tenants.write() {
-            m.insert(name.to_string(), t.clone());
+            m.insert(name.to_string(), (t.clone(), std::time::Instant::now()));
         }
         Ok(t)
     }

@@ -37,6 +37,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The tenant with this name, creating it (with the default policy) if missing.
     async fn ensure_tenant(&self, name: &str, now: DateTime<Utc>) -> StoreResult<Tenant>;
+    /// Sets the region in which national-format numbers are parsed (`None`: international
+    /// form only).
+    async fn set_tenant_region(
+        &self,
+        tenant: TenantId,
+        region: Option<&str>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
     /// The tenant with this name.
     async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>>;
 

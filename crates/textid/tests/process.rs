@@ -317,6 +317,33 @@ fn the_cli_reports_rule_violations_with_a_clear_message_and_changes_nothing() {
     );
     let (code, _, err) = cli(d, &["--tenant", "nope", "user", "list"]);
     assert_eq!(code, 2, "{err}");
+    // National numbers parse only once the tenant has a default region.
+    let (code, _, err) = cli(
+        d,
+        &[
+            "phone",
+            "add",
+            "bo@contoso.example",
+            "--number",
+            "(425) 555-0177",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("country code"), "{err}");
+    let (code, _, err) = cli(d, &["tenant", "set-region", "default", "XX"]);
+    assert_eq!(code, 2, "{err}");
+    cli_json(d, &["tenant", "set-region", "default", "us"]);
+    let added = cli_json(
+        d,
+        &[
+            "phone",
+            "add",
+            "bo@contoso.example",
+            "--number",
+            "(425) 555-0177",
+        ],
+    );
+    assert_eq!(added["phoneNumber"], "+1 4255550177");
 }
 
 #[test]

@@ -82,6 +82,37 @@ pub(super) fn ensure_tenant(
     Ok(tenant)
 }
 
+pub(super) fn set_tenant_region(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    region: Option<&str>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let before: Option<String> = tx
+        .query_row(
+            "SELECT default_region FROM tenants WHERE id = ?1",
+            [tenant.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or(StoreError::NotFound("tenant"))?;
+    tx.execute(
+        "UPDATE tenants SET default_region = ?2 WHERE id = ?1",
+        params![tenant.to_string(), region],
+    )?;
+    let a = Audit {
+        tenant,
+        actor,
+        activity: "Update tenant default region",
+        target_type: "tenant",
+        target_id: tenant.to_string(),
+        before: Some(json!({"defaultRegion": before})),
+        after: Some(json!({"defaultRegion": region})),
+    };
+    audit(tx, a, now)
+}
+
 const USER_COLUMNS: &str =
     "id, tenant_id, upn, display_name, account_enabled, mobile_phone, business_phones, on_premises_sync";
 

@@ -196,6 +196,19 @@ impl Store for SqliteStore {
         self.write(move |tx| directory::ensure_tenant(tx, &name, now))
             .await
     }
+    async fn set_tenant_region(
+        &self,
+        tenant: TenantId,
+        region: Option<&str>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (region, actor) = (region.map(str::to_string), actor.clone());
+        self.write(move |tx| {
+            directory::set_tenant_region(tx, tenant, region.as_deref(), &actor, now)
+        })
+        .await
+    }
     async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>> {
         let name = name.to_string();
         self.read(move |c| directory::tenant_by_name(c, &name))

@@ -156,6 +156,14 @@ pub enum TenantCommand {
         /// Short name used in URLs: a-z, 0-9, '-' and '_'.
         name: String,
     },
+    /// Set the region in which numbers without a country code are read (e.g. US, FI), or
+    /// `none` to accept international numbers only (the default).
+    SetRegion {
+        /// The tenant.
+        name: String,
+        /// ISO 3166 alpha-2 region, or none.
+        region: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -429,6 +437,36 @@ pub async fn tenant(app: &App, cmd: TenantCommand, json_out: bool) -> Result<()>
                 print_json(&json!({"id": t.id, "name": t.name}));
             } else {
                 println!("tenant {}  {}", t.id, t.name);
+            }
+        }
+        TenantCommand::SetRegion { name, region } => {
+            let t = app
+                .store()
+                .tenant_by_name(&name)
+                .await?
+                .ok_or_else(|| super::UsageError(format!("no tenant named '{name}'")))?;
+            let region =
+                match region.to_ascii_uppercase().as_str() {
+                    "NONE" => None,
+                    r if textid_core::phone::is_known_region(r) => Some(r.to_string()),
+                    _ => return Err(super::UsageError(format!(
+                        "'{region}' is not a region; use an ISO 3166 code like US or FI, or none"
+                    ))
+                    .into()),
+                };
+            app.store()
+                .set_tenant_region(t.id, region.as_deref(), &Actor::cli(), app.clock().now())
+                .await?;
+            if json_out {
+                print_json(&json!({"id": t.id, "name": t.name, "defaultRegion": region}));
+            } else {
+                println!(
+                    "tenant {} reads national numbers in {}",
+                    t.name,
+                    region
+                        .as_deref()
+                        .unwrap_or("no region (international form only)")
+                );
             }
         }
     }
