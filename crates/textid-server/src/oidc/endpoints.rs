@@ -164,10 +164,13 @@ pub async fn logout(
             https(&app),
         );
     };
-    let hinted_client = params
+    let hint = params
         .get("id_token_hint")
-        .and_then(|hint| id_token_audience(&app, &tenant, hint));
-    let client_id = params.get("client_id").cloned().or(hinted_client);
+        .and_then(|hint| id_token_claims(&app, &tenant, hint));
+    let client_id = params
+        .get("client_id")
+        .cloned()
+        .or(hint.as_ref().map(|h| h.aud.clone()));
     let target = match params.get("post_logout_redirect_uri") {
         None => None,
         Some(uri) => {
@@ -189,6 +192,22 @@ pub async fn logout(
         }
     };
     if let Some(session) = browser_session(&app, &tenant, &headers).await {
+        // RP-Initiated Logout 1.0 §2: without an ID token of this very session, the user
+        // must confirm, so that a third-party page cannot sign people out.
+        let hinted =
+            hint.as_ref().and_then(|h| h.sid.as_deref()) == Some(session.id.to_string().as_str());
+        let csrf = super::authorize::hex(
+            &app.hasher()
+                .digest("textid/logout/v1", &[session.id.0.as_bytes()])
+                .0,
+        );
+        let confirmed = params.get("confirm").is_some_and(|c| c == "yes")
+            && params
+                .get("csrf")
+                .is_some_and(|c| super::authorize::constant_eq(c, &csrf));
+        if !hinted && !confirmed {
+            return confirm_page(&app, &tenant, &params, &csrf);
+        }
         let _ = app
             .store()
             .revoke_session(session.id, app.clock().now())
@@ -216,13 +235,48 @@ pub async fn logout(
     res
 }
 
-/// The audience of an ID token we issued (expired hints are fine: only the signature and
-/// issuer matter for choosing the client).
-fn id_token_audience(
+/// The sign-out confirmation page: a form that posts the same request back with
+/// `confirm=yes` and a CSRF token bound to the session.
+fn confirm_page(
+    app: &App,
+    tenant: &textid_core::tenant::Tenant,
+    params: &HashMap<String, String>,
+    csrf: &str,
+) -> Response {
+    let keep = [
+        "post_logout_redirect_uri",
+        "client_id",
+        "state",
+        "id_token_hint",
+    ];
+    let fields: Vec<(String, String)> = keep
+        .iter()
+        .filter_map(|k| params.get(*k).map(|v| (k.to_string(), v.clone())))
+        .chain([
+            ("csrf".to_string(), csrf.to_string()),
+            ("confirm".to_string(), "yes".to_string()),
+        ])
+        .collect();
+    let action = format!("/{}/oauth2/v2.0/logout", tenant.name);
+    let form_action = params
+        .get("post_logout_redirect_uri")
+        .and_then(|u| super::origin(u));
+    pages::render(
+        StatusCode::OK,
+        "logout.html",
+        minijinja::context! { action => action, fields => fields },
+        https(app),
+        form_action.as_deref(),
+    )
+}
+
+/// The claims of an ID token we issued (expired hints are fine: only the signature and
+/// issuer matter for choosing the client and the session).
+fn id_token_claims(
     app: &App,
     tenant: &textid_core::tenant::Tenant,
     hint: &str,
-) -> Option<String> {
+) -> Option<IdTokenClaims> {
     let oidc = app.oidc().ok()?;
     let iss = issuer(app, tenant);
     let expected = Expected {
@@ -236,9 +290,7 @@ fn id_token_audience(
     let unverified: Value = serde_json::from_slice(&raw).ok()?;
     let iat = unverified.get("iat")?.as_i64()?;
     let at = chrono::DateTime::from_timestamp(iat, 0)?;
-    let claims: IdTokenClaims =
-        token::verify(hint, oidc.keys().verification_keys(), &expected, at).ok()?;
-    Some(claims.aud)
+    token::verify(hint, oidc.keys().verification_keys(), &expected, at).ok()
 }
 
 /// `POST /{tenant}/oauth2/v2.0/revoke` (RFC 7009): always 200 for a token the client may

@@ -32,6 +32,9 @@ const EN: &[(&str, &str)] = &[
     ("error.session", "This sign-in page has expired or was opened in another browser. Go back to the app and start again."),
     ("error.title", "Something went wrong"),
     ("error.client", "The app that sent you here is not registered correctly, so you cannot sign in from it. Tell the app's owner."),
+    ("logout.title", "Sign out?"),
+    ("logout.text", "An app asked to sign you out of your account here. Sign out?"),
+    ("logout.submit", "Sign out"),
     ("signedout.title", "Signed out"),
     ("signedout.text", "You are signed out. You can close this window."),
 ];

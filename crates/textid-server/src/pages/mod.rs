@@ -16,6 +16,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("phone.html", include_str!("templates/phone.html")),
     ("code.html", include_str!("templates/code.html")),
     ("message.html", include_str!("templates/message.html")),
+    ("logout.html", include_str!("templates/logout.html")),
 ];
 
 /// The stylesheet.

@@ -204,8 +204,46 @@ async fn logout_returns_to_the_registered_uri_with_state_and_ends_the_session() 
         ("client_id", &rp.id),
         ("state", "s"),
     ]);
-    let answer = browser
+    // Without an ID token of this session the user must confirm (RP-Initiated Logout §2):
+    // a page that only loads the URL signs nobody out.
+    let confirm = browser
         .get(&format!("/default/oauth2/v2.0/logout?{query}"))
+        .await;
+    assert_eq!(confirm.status, 200);
+    assert!(
+        confirm.body.contains(r#"name="confirm" value="yes""#),
+        "{}",
+        confirm.body
+    );
+    let csrf = confirm.value("csrf");
+    let forged = browser
+        .post(
+            "/default/oauth2/v2.0/logout",
+            &[
+                ("post_logout_redirect_uri", LOGOUT_URI),
+                ("client_id", &rp.id),
+                ("state", "s"),
+                ("confirm", "yes"),
+                ("csrf", "forged"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        forged.status, 200,
+        "a forged confirmation shows the page again"
+    );
+    assert!(browser.cookie("textid_session").is_some());
+    let answer = browser
+        .post(
+            "/default/oauth2/v2.0/logout",
+            &[
+                ("post_logout_redirect_uri", LOGOUT_URI),
+                ("client_id", &rp.id),
+                ("state", "s"),
+                ("confirm", "yes"),
+                ("csrf", &csrf),
+            ],
+        )
         .await;
     assert_eq!(answer.location(), format!("{LOGOUT_URI}?state=s"));
     expect_login_page(&t, &browser, &rp, &Authz::new("openid")).await;

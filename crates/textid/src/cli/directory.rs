@@ -445,15 +445,16 @@ pub async fn tenant(app: &App, cmd: TenantCommand, json_out: bool) -> Result<()>
                 .tenant_by_name(&name)
                 .await?
                 .ok_or_else(|| super::UsageError(format!("no tenant named '{name}'")))?;
-            let region =
-                match region.to_ascii_uppercase().as_str() {
-                    "NONE" => None,
-                    r if textid_core::phone::is_known_region(r) => Some(r.to_string()),
-                    _ => return Err(super::UsageError(format!(
+            let region = match region.to_ascii_uppercase().as_str() {
+                "NONE" => None,
+                r if textid_core::phone::is_known_region(r) => Some(r.to_string()),
+                _ => {
+                    return Err(super::UsageError(format!(
                         "'{region}' is not a region; use an ISO 3166 code like US or FI, or none"
                     ))
-                    .into()),
-                };
+                    .into())
+                }
+            };
             app.store()
                 .set_tenant_region(t.id, region.as_deref(), &Actor::cli(), app.clock().now())
                 .await?;
