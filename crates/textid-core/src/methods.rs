@@ -65,7 +65,17 @@ impl PhoneType {
         if number.extension().is_some() && self != Self::Office {
             return Err(PhoneError::ExtensionNotAllowed);
         }
-        Ok(())
+        match (number.kind(), self) {
+            // DESIGN.md §3: premium-rate and shared-cost numbers are refused (toll fraud).
+            (crate::phone::NumberKind::Costly, _) => {
+                Err(PhoneError::CostlyNumber(number.to_string()))
+            }
+            // An office line may be a company's universal number; a mobile must be a person's.
+            (crate::phone::NumberKind::NotPersonal, Self::Mobile | Self::AlternateMobile) => {
+                Err(PhoneError::NotForSms(number.to_string()))
+            }
+            _ => Ok(()),
+        }
     }
 }
 

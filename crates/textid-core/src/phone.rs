@@ -38,6 +38,12 @@ pub enum PhoneError {
     /// An extension that is not 1–10 digits.
     #[error("the extension must be 1 to 10 digits")]
     InvalidExtension,
+    /// A premium-rate, shared-cost or similar number (DESIGN.md §3: refused).
+    #[error("{0} is a premium-rate, shared-cost or similar number; use a personal mobile or landline number")]
+    CostlyNumber(String),
+    /// A number that cannot receive a text message for its owner (pager, voicemail, UAN).
+    #[error("{0} cannot receive text messages; use a personal mobile number")]
+    NotForSms(String),
 }
 
 impl PhoneError {
@@ -51,6 +57,8 @@ impl PhoneError {
             Self::NotPossible(_) => "phoneNumberNotPossible",
             Self::ExtensionNotAllowed => "phoneNumberExtensionNotAllowed",
             Self::InvalidExtension => "phoneNumberInvalidExtension",
+            Self::CostlyNumber(_) => "phoneNumberCostly",
+            Self::NotForSms(_) => "phoneNumberNotForSms",
         }
     }
 }
@@ -61,6 +69,18 @@ pub struct PhoneNumber {
     country_code: u16,
     national: String,
     extension: Option<String>,
+    kind: NumberKind,
+}
+
+/// What libphonenumber says a number is, as far as textid cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NumberKind {
+    /// Premium-rate or shared-cost: never called or texted (toll fraud).
+    Costly,
+    /// Pager, voicemail, universal access: no person's phone to text.
+    NotPersonal,
+    /// Anything else (mobile, fixed line, VoIP, ...).
+    Ordinary,
 }
 
 impl PhoneNumber {
@@ -101,10 +121,18 @@ impl PhoneNumber {
         if !parsed.is_valid() {
             return Err(PhoneError::NotPossible(trimmed.to_string()));
         }
+        let kind = match parsed.number_type(&phonenumber::metadata::DATABASE) {
+            phonenumber::Type::PremiumRate | phonenumber::Type::SharedCost => NumberKind::Costly,
+            phonenumber::Type::Pager | phonenumber::Type::Voicemail | phonenumber::Type::Uan => {
+                NumberKind::NotPersonal
+            }
+            _ => NumberKind::Ordinary,
+        };
         Ok(Self {
             country_code: parsed.code().value(),
             national: parsed.national().to_string(),
             extension,
+            kind,
         })
     }
 
@@ -124,6 +152,16 @@ impl PhoneNumber {
     /// The country calling code (1, 44, 358, ...).
     pub fn country_code(&self) -> u16 {
         self.country_code
+    }
+
+    /// Premium-rate, pager, ... (see [`NumberKind`]).
+    pub fn kind(&self) -> NumberKind {
+        self.kind
+    }
+
+    /// Whether a code may be texted to this number.
+    pub fn can_receive_codes(&self) -> bool {
+        self.kind == NumberKind::Ordinary
     }
 
     /// The extension, if any.
@@ -252,6 +290,25 @@ mod tests {
             PhoneNumber::parse("+1 4255550101 x", None),
             Err(PhoneError::InvalidExtension)
         );
+    }
+
+    #[test]
+    fn costly_and_impersonal_numbers_are_told_apart() {
+        assert_eq!(
+            PhoneNumber::parse("+1 900 734 0101", None).unwrap().kind(),
+            NumberKind::Costly
+        );
+        assert_eq!(
+            PhoneNumber::parse("+44 871 123 4567", None).unwrap().kind(),
+            NumberKind::Costly
+        );
+        assert_eq!(
+            PhoneNumber::parse("+1 4255550101", None).unwrap().kind(),
+            NumberKind::Ordinary
+        );
+        assert!(PhoneNumber::parse("+358 40 1234567", None)
+            .unwrap()
+            .can_receive_codes());
     }
 
     #[test]

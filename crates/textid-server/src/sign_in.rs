@@ -195,6 +195,7 @@ pub async fn start(
 ) -> Result<SmsSignInFlow, ApiError> {
     let now = app.clock().now();
     let (app2, tenant_id, e164) = (app.clone(), tenant.id, phone.e164());
+    let receives_codes = phone.can_receive_codes();
     let log = LogContext {
         tenant: tenant.id,
         now,
@@ -208,7 +209,8 @@ pub async fn start(
             hasher: app2.hasher(),
         };
         let counter = input.counter.cloned().unwrap_or_default();
-        let owner = ready_owner(input.candidate, input.policy);
+        // No code is ever texted to a premium-rate or similar number (toll fraud).
+        let owner = ready_owner(input.candidate, input.policy).filter(|_| receives_codes);
         let with = sms_sign_in::start(tenant_id, e164, owner, cx, &mut OsRng);
         match sms_sign_in::take_send(&counter, cx) {
             Err(e) => refused(

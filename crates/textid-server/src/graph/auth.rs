@@ -78,6 +78,8 @@ pub struct Caller {
     pub who: Who,
     /// Granted permissions.
     pub permissions: Vec<String>,
+    /// The person's directory roles (empty for apps).
+    pub roles: Vec<String>,
 }
 
 /// App or person.
@@ -101,6 +103,26 @@ impl Caller {
                 kind: "user".into(),
                 id: id.to_string(),
             },
+        }
+    }
+
+    /// Entra's rule for authentication methods: only a Global Administrator may change the
+    /// methods of a person who holds a directory role (else a helpdesk admin could re-point
+    /// an admin's SMS sign-in number and become them). Apps are bound by their permission.
+    pub async fn may_change_methods_of(&self, app: &App, target: UserId) -> Result<(), GraphError> {
+        if matches!(self.who, Who::App(_)) || self.roles.iter().any(|r| r == "Global Administrator")
+        {
+            return Ok(());
+        }
+        let target_roles = app.store().user_roles(self.tenant.id, target).await?;
+        if target_roles.is_empty() {
+            Ok(())
+        } else {
+            Err(GraphError::new(
+                StatusCode::FORBIDDEN,
+                "Authorization_RequestDenied",
+                "Insufficient privileges to complete the operation. Only a Global Administrator can change the authentication methods of a user who holds a directory role.",
+            ))
         }
     }
 
@@ -179,29 +201,69 @@ impl FromRequestParts<App> for Caller {
         let claims = crate::oidc::endpoints::verify_access_token(app, &tenant, &parts.headers)
             .await
             .map_err(Unauthorized)?;
-        let (who, permissions) = if claims.scp.is_none() {
-            (Who::App(claims.client_id.clone()), claims.roles.clone())
+        let (who, permissions, roles) = if claims.scp.is_none() {
+            (
+                Who::App(claims.client_id.clone()),
+                claims.roles.clone(),
+                Vec::new(),
+            )
         } else {
             let user: UserId = claims
                 .sub
                 .parse()
                 .map_err(|_| Unauthorized("Access token validation failure."))?;
+            // A person who was disabled or deleted loses access at once, token or not.
+            let active = app
+                .store()
+                .user(tenant.id, user)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|u| u.account_enabled);
+            if !active {
+                return Err(Unauthorized("The user is disabled or no longer exists."));
+            }
             let roles = app
                 .store()
                 .user_roles(tenant.id, user)
                 .await
                 .map_err(|_| Unauthorized("Access token validation failure."))?;
-            let perms = roles
+            // Delegated permissions: what the token's scope asks for (and the client was
+            // allowed) AND what the person's roles grant. A sign-in token without admin API
+            // scopes has none.
+            let prefix = format!("{}/", crate::oidc::api_audience(app));
+            let scoped: Vec<&str> = claims
+                .scp
+                .as_deref()
+                .unwrap_or("")
+                .split(' ')
+                .filter_map(|s| s.strip_prefix(&prefix))
+                .collect();
+            let granted: Vec<String> = roles
                 .iter()
                 .filter_map(|r| ROLES.iter().find(|(name, _)| name == r))
                 .flat_map(|(_, perms)| perms.iter().map(|p| p.to_string()))
                 .collect();
-            (Who::User(user), perms)
+            let perms = scoped
+                .iter()
+                .filter(|s: &&&str| {
+                    let (s, write) = (**s, s.replace(".Read.", ".ReadWrite."));
+                    granted.iter().any(|g| {
+                        g.as_str() == s
+                            || *g == write
+                            || (s == "Policy.Read.All"
+                                && g.as_str() == "Policy.ReadWrite.AuthenticationMethod")
+                    })
+                })
+                .map(|s| s.to_string())
+                .collect();
+            (Who::User(user), perms, roles)
         };
         Ok(Caller {
             tenant,
             who,
             permissions,
+            roles,
         })
     }
 }

@@ -95,6 +95,7 @@ pub async fn create_phone(
 ) -> Result<Response, GraphError> {
     caller.require("UserAuthenticationMethod.ReadWrite.All")?;
     let u = resolve_user(&app, &caller.tenant, &user).await?;
+    caller.may_change_methods_of(&app, u.id).await?;
     let phone_type = parse_type(body.phone_type.as_deref())?;
     let number = body
         .phone_number
@@ -120,6 +121,7 @@ pub async fn patch_phone(
 ) -> Result<StatusCode, GraphError> {
     caller.require("UserAuthenticationMethod.ReadWrite.All")?;
     let u = resolve_user(&app, &caller.tenant, &user).await?;
+    caller.may_change_methods_of(&app, u.id).await?;
     let phone_type = phone_type_of(&method)?;
     if let Some(t) = body.phone_type.as_deref() {
         if parse_type(Some(t))? != phone_type {
@@ -151,6 +153,7 @@ pub async fn delete_phone(
 ) -> Result<StatusCode, GraphError> {
     caller.require("UserAuthenticationMethod.ReadWrite.All")?;
     let u = resolve_user(&app, &caller.tenant, &user).await?;
+    caller.may_change_methods_of(&app, u.id).await?;
     dir::delete_phone_method(
         &app,
         &caller.tenant,
@@ -171,6 +174,7 @@ async fn set_sms_sign_in(
 ) -> Result<StatusCode, GraphError> {
     caller.require("UserAuthenticationMethod.ReadWrite.All")?;
     let u = resolve_user(app, &caller.tenant, user).await?;
+    caller.may_change_methods_of(&app, u.id).await?;
     dir::set_sms_sign_in(
         app,
         &caller.tenant,
@@ -311,6 +315,7 @@ pub async fn create_tap(
 ) -> Result<Response, GraphError> {
     caller.require("UserAuthenticationMethod.ReadWrite.All")?;
     let u = resolve_user(&app, &caller.tenant, &user).await?;
+    caller.may_change_methods_of(&app, u.id).await?;
     let policy = app.store().policy(caller.tenant.id).await?;
     let config = &policy.temporary_access_pass;
     let groups = app.store().groups_of(caller.tenant.id, u.id).await?;
@@ -401,6 +406,7 @@ pub async fn delete_tap(
 ) -> Result<StatusCode, GraphError> {
     caller.require("UserAuthenticationMethod.ReadWrite.All")?;
     let u = resolve_user(&app, &caller.tenant, &user).await?;
+    caller.may_change_methods_of(&app, u.id).await?;
     let id = method.parse().map_err(|_| GraphError::not_found(&method))?;
     if app
         .store()

@@ -224,6 +224,19 @@ async fn run(app: App, tenant: String, headers: HeaderMap, q: AuthorizeQuery) ->
     if !scope.split(' ').any(|s| s == "openid") {
         return fail("invalid_scope", "scope must include openid");
     }
+    // Delegated admin API permissions (`{public_url}/v1.0/User.Read.All`, like Entra's
+    // `https://graph.microsoft.com/User.Read.All`) only for a client an admin allowed them.
+    let graph_prefix = format!("{}/", super::api_audience(&app));
+    if let Some(denied) = scope
+        .split(' ')
+        .filter_map(|s| s.strip_prefix(&graph_prefix))
+        .find(|p| !client.registration.roles.iter().any(|r| r == p))
+    {
+        return fail(
+            "invalid_scope",
+            &format!("this client may not request the admin API permission {denied}"),
+        );
+    }
     if let Err(e) = pkce::parse_challenge_method(q.code_challenge_method.as_deref()) {
         return fail("invalid_request", &e.to_string());
     }
@@ -264,7 +277,9 @@ async fn run(app: App, tenant: String, headers: HeaderMap, q: AuthorizeQuery) ->
     let login_forced = prompts.contains(&"login");
     let session = browser_session(&app, &tenant, &headers).await;
     let reusable = session.filter(|s| {
-        !login_forced && max_age.is_none_or(|m| now - s.created_at <= Duration::seconds(m))
+        !login_forced
+            && max_age
+                .is_none_or(|m| Duration::try_seconds(m).is_none_or(|m| now - s.created_at <= m))
     });
     let binding_hex = |v: &str| hex(&app.hasher().token(v).0);
     let mut req = AuthRequest {

@@ -168,15 +168,12 @@ async fn an_app_without_the_permission_gets_403_naming_it_and_nothing_changes() 
 }
 
 #[tokio::test]
-async fn a_person_acts_through_the_directory_roles_they_hold() {
+async fn a_person_acts_only_through_admin_scopes_their_roles_grant() {
     let mut t = spawn_oidc().await;
     let rp = t.register(ClientType::Confidential, None).await;
-    let tokens = t.tokens(&rp, &Authz::new("openid profile")).await;
-    let token = tokens["access_token"].as_str().unwrap().to_string();
+    let admin_scope = format!("{}/v1.0/UserAuthenticationMethod.ReadWrite.All", t.base);
     let methods = format!("/v1.0/users/{}/authentication/phoneMethods", t.ana);
-    let (status, _, body) = call(&t, reqwest::Method::GET, &methods, Some(&token), None).await;
-    assert_eq!(status, 403, "no role yet: {body}");
-
+    let actor = textid_store::Actor::cli();
     t.app
         .store()
         .set_user_role(
@@ -184,11 +181,43 @@ async fn a_person_acts_through_the_directory_roles_they_hold() {
             t.ana,
             "Authentication Administrator",
             true,
-            &textid_store::Actor::cli(),
+            &actor,
             t.clock_now(),
         )
         .await
         .unwrap();
+
+    // A sign-in token (no admin API scope) is worth nothing on the admin API, whatever the
+    // person's roles (found in review: any app's token acted as an admin token).
+    let plain = t.tokens(&rp, &Authz::new("openid profile")).await;
+    let (status, _, body) = call(
+        &t,
+        reqwest::Method::GET,
+        &methods,
+        plain["access_token"].as_str(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+
+    // A client may request admin API scopes only once an admin allowed them.
+    let asked = Authz::new(&format!("openid {admin_scope}"));
+    let refused = t.browser().get(&t.authorize_url(&rp, &asked)).await;
+    assert!(
+        refused.location().contains("error=invalid_scope"),
+        "{}",
+        refused.location()
+    );
+    clients::set_roles(
+        &t.app,
+        &t.tenant,
+        &rp.id,
+        vec!["UserAuthenticationMethod.ReadWrite.All".into()],
+    )
+    .await
+    .unwrap();
+    let scoped = t.tokens(&rp, &asked).await;
+    let token = scoped["access_token"].as_str().unwrap().to_string();
     let (status, _, body) = call(&t, reqwest::Method::GET, &methods, Some(&token), None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["value"][0]["smsSignInState"], "ready");
@@ -203,23 +232,34 @@ async fn a_person_acts_through_the_directory_roles_they_hold() {
     .await;
     assert_eq!(
         status, 403,
-        "an Authentication Administrator does not change the policy"
+        "neither the scope nor the role allows policy changes"
     );
     assert!(body["error"]["message"]
         .as_str()
         .unwrap()
         .contains("Policy.ReadWrite.AuthenticationMethod"));
-    // The change is audited with the person as the actor.
+
+    // A change to a user without a role is made and audited with the person as the actor.
+    let cy = textid_server::directory::create_user(
+        &t.app,
+        &t.tenant,
+        "cy@contoso.example",
+        "Cy",
+        &actor,
+    )
+    .await
+    .unwrap();
+    let cy_methods = format!("/v1.0/users/{}/authentication/phoneMethods", cy.id);
     let second = json!({"phoneNumber": "+1 4255550142", "phoneType": "office"});
-    let (status, _, _) = call(
+    let (status, _, body) = call(
         &t,
         reqwest::Method::POST,
-        &methods,
+        &cy_methods,
         Some(&token),
         Some(second),
     )
     .await;
-    assert_eq!(status, 201);
+    assert_eq!(status, 201, "{body}");
     let audits = t
         .app
         .store()
@@ -230,6 +270,76 @@ async fn a_person_acts_through_the_directory_roles_they_hold() {
         (audits[0].actor.kind.as_str(), audits[0].actor.id.clone()),
         ("user", t.ana.to_string())
     );
+
+    // Only a Global Administrator changes the methods of a privileged user (found in
+    // review: a helpdesk admin could re-point an admin's SMS sign-in number).
+    let boss = textid_server::directory::create_user(
+        &t.app,
+        &t.tenant,
+        "boss@contoso.example",
+        "Boss",
+        &actor,
+    )
+    .await
+    .unwrap();
+    t.app
+        .store()
+        .set_user_role(
+            t.tenant.id,
+            boss.id,
+            "Global Administrator",
+            true,
+            &actor,
+            t.clock_now(),
+        )
+        .await
+        .unwrap();
+    let boss_methods = format!("/v1.0/users/{}/authentication/phoneMethods", boss.id);
+    let (status, _, body) = call(
+        &t,
+        reqwest::Method::POST,
+        &boss_methods,
+        Some(&token),
+        Some(json!({"phoneNumber": "+1 4255550166", "phoneType": "mobile"})),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_graph_error(&body, "Authorization_RequestDenied");
+    assert!(
+        textid_server::directory::phone_methods(&t.app, &t.tenant, boss.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A person disabled since the token was issued loses access at once.
+    let mut me = t
+        .app
+        .store()
+        .user(t.tenant.id, t.ana)
+        .await
+        .unwrap()
+        .unwrap();
+    me.account_enabled = false;
+    t.app
+        .store()
+        .update_user(&me, &actor, t.clock_now())
+        .await
+        .unwrap();
+    let (status, _, _) = call(&t, reqwest::Method::GET, &methods, Some(&token), None).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn a_max_age_beyond_any_duration_is_no_limit_and_no_panic() {
+    let mut t = spawn_oidc().await;
+    let rp = t.register(ClientType::Public, None).await;
+    let browser = t.browser();
+    t.sign_in(&browser, &rp, &Authz::new("openid")).await;
+    let authz = Authz::new("openid").with("max_age", "10000000000000000");
+    let answer = browser.get(&t.authorize_url(&rp, &authz)).await;
+    assert_eq!(answer.status, 303);
+    assert!(answer.location().contains("code="), "{}", answer.location());
 }
 
 #[tokio::test]
@@ -307,6 +417,23 @@ async fn graph_shapes_errors_paths_and_the_audit_trail() {
     .await;
     assert_eq!(status, 400);
     assert_graph_error(&body, "Request_BadRequest");
+    // Premium-rate numbers are refused (DESIGN.md §3, found in review).
+    let (status, _, body) = call(
+        &t,
+        reqwest::Method::POST,
+        &bo_methods,
+        tok,
+        Some(json!({"phoneNumber": "+1 900 734 0101", "phoneType": "mobile"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("premium-rate"),
+        "{body}"
+    );
     // Found by schemathesis: an array body and a malformed path segment are Graph-shaped 400s.
     let (status, _, body) = call(
         &t,
