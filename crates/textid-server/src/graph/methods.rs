@@ -174,7 +174,7 @@ async fn set_sms_sign_in(
 ) -> Result<StatusCode, GraphError> {
     caller.require("UserAuthenticationMethod.ReadWrite.All")?;
     let u = resolve_user(app, &caller.tenant, user).await?;
-    caller.may_change_methods_of(&app, u.id).await?;
+    caller.may_change_methods_of(app, u.id).await?;
     dir::set_sms_sign_in(
         app,
         &caller.tenant,
