@@ -126,6 +126,19 @@ impl Caller {
         }
     }
 
+    /// The user whose authentication methods a write addresses, once the caller may write
+    /// methods at all and may change this user's.
+    pub async fn target_for_method_change(
+        &self,
+        app: &App,
+        user: &str,
+    ) -> Result<textid_core::directory::User, GraphError> {
+        self.require("UserAuthenticationMethod.ReadWrite.All")?;
+        let u = super::users::resolve_user(app, &self.tenant, user).await?;
+        self.may_change_methods_of(app, u.id).await?;
+        Ok(u)
+    }
+
     /// Checks a permission (`X.ReadWrite.All` includes `X.Read.All`).
     pub fn require(&self, permission: &str) -> Result<(), GraphError> {
         let write_variant = permission.replace(".Read.", ".ReadWrite.");

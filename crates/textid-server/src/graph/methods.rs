@@ -93,9 +93,7 @@ pub async fn create_phone(
     GraphPath(user): GraphPath<String>,
     GraphJson(body): GraphJson<PhoneBody>,
 ) -> Result<Response, GraphError> {
-    caller.require("UserAuthenticationMethod.ReadWrite.All")?;
-    let u = resolve_user(&app, &caller.tenant, &user).await?;
-    caller.may_change_methods_of(&app, u.id).await?;
+    let u = caller.target_for_method_change(&app, &user).await?;
     let phone_type = parse_type(body.phone_type.as_deref())?;
     let number = body
         .phone_number
@@ -119,9 +117,7 @@ pub async fn patch_phone(
     GraphPath((user, method)): GraphPath<(String, String)>,
     GraphJson(body): GraphJson<PhoneBody>,
 ) -> Result<StatusCode, GraphError> {
-    caller.require("UserAuthenticationMethod.ReadWrite.All")?;
-    let u = resolve_user(&app, &caller.tenant, &user).await?;
-    caller.may_change_methods_of(&app, u.id).await?;
+    let u = caller.target_for_method_change(&app, &user).await?;
     let phone_type = phone_type_of(&method)?;
     if let Some(t) = body.phone_type.as_deref() {
         if parse_type(Some(t))? != phone_type {
@@ -151,9 +147,7 @@ pub async fn delete_phone(
     caller: Caller,
     GraphPath((user, method)): GraphPath<(String, String)>,
 ) -> Result<StatusCode, GraphError> {
-    caller.require("UserAuthenticationMethod.ReadWrite.All")?;
-    let u = resolve_user(&app, &caller.tenant, &user).await?;
-    caller.may_change_methods_of(&app, u.id).await?;
+    let u = caller.target_for_method_change(&app, &user).await?;
     dir::delete_phone_method(
         &app,
         &caller.tenant,
@@ -172,9 +166,7 @@ async fn set_sms_sign_in(
     method: &str,
     enabled: bool,
 ) -> Result<StatusCode, GraphError> {
-    caller.require("UserAuthenticationMethod.ReadWrite.All")?;
-    let u = resolve_user(app, &caller.tenant, user).await?;
-    caller.may_change_methods_of(app, u.id).await?;
+    let u = caller.target_for_method_change(app, user).await?;
     dir::set_sms_sign_in(
         app,
         &caller.tenant,
@@ -313,9 +305,7 @@ pub async fn create_tap(
     GraphPath(user): GraphPath<String>,
     GraphJson(body): GraphJson<CreateTap>,
 ) -> Result<Response, GraphError> {
-    caller.require("UserAuthenticationMethod.ReadWrite.All")?;
-    let u = resolve_user(&app, &caller.tenant, &user).await?;
-    caller.may_change_methods_of(&app, u.id).await?;
+    let u = caller.target_for_method_change(&app, &user).await?;
     let policy = app.store().policy(caller.tenant.id).await?;
     let config = &policy.temporary_access_pass;
     let groups = app.store().groups_of(caller.tenant.id, u.id).await?;
@@ -404,9 +394,7 @@ pub async fn delete_tap(
     caller: Caller,
     GraphPath((user, method)): GraphPath<(String, String)>,
 ) -> Result<StatusCode, GraphError> {
-    caller.require("UserAuthenticationMethod.ReadWrite.All")?;
-    let u = resolve_user(&app, &caller.tenant, &user).await?;
-    caller.may_change_methods_of(&app, u.id).await?;
+    let u = caller.target_for_method_change(&app, &user).await?;
     let id = method.parse().map_err(|_| GraphError::not_found(&method))?;
     if app
         .store()

@@ -173,6 +173,40 @@ fn requester(addr: SocketAddr, client: &Client) -> Requester {
     }
 }
 
+/// A posted sign-in form's request: the tenant exists, the request is live and began in
+/// this browser, and the form's CSRF token is the request's. Anything else is the
+/// "expired" page.
+struct Posted {
+    tenant: Tenant,
+    req: AuthRequest,
+    flow: Option<textid_core::FlowId>,
+    client: Client,
+}
+
+async fn posted(
+    app: &App,
+    tenant: &str,
+    request: &str,
+    csrf: &str,
+    headers: &HeaderMap,
+) -> Result<Posted, Response> {
+    let Ok(tenant) = app.tenant(tenant).await else {
+        return Err(expired(app));
+    };
+    let Some((req, flow, client)) = load_request(app, &tenant, request, headers).await else {
+        return Err(expired(app));
+    };
+    if !constant_eq(csrf, &req.csrf) {
+        return Err(expired(app));
+    }
+    Ok(Posted {
+        tenant,
+        req,
+        flow,
+        client,
+    })
+}
+
 /// `GET /{tenant}/login?request=...`: the phone page.
 pub async fn phone_page_get(
     app: &App,
@@ -215,15 +249,15 @@ pub async fn phone_submit(
     headers: HeaderMap,
     Form(form): Form<PhoneForm>,
 ) -> Response {
-    let Ok(tenant) = app.tenant(&tenant).await else {
-        return expired(&app);
+    let Posted {
+        tenant,
+        req,
+        client,
+        ..
+    } = match posted(&app, &tenant, &form.request, &form.csrf, &headers).await {
+        Ok(p) => p,
+        Err(page) => return page,
     };
-    let Some((req, _, client)) = load_request(&app, &tenant, &form.request, &headers).await else {
-        return expired(&app);
-    };
-    if !constant_eq(&form.csrf, &req.csrf) {
-        return expired(&app);
-    }
     let phone = match PhoneNumber::parse(&form.phone_number, tenant.default_region.as_deref()) {
         Ok(p) if p.extension().is_none() => p,
         _ => {
@@ -298,16 +332,15 @@ pub async fn code_submit(
     headers: HeaderMap,
     Form(form): Form<CodeForm>,
 ) -> Response {
-    let Ok(tenant) = app.tenant(&tenant).await else {
-        return expired(&app);
+    let Posted {
+        tenant,
+        req,
+        flow,
+        client,
+    } = match posted(&app, &tenant, &form.request, &form.csrf, &headers).await {
+        Ok(p) => p,
+        Err(page) => return page,
     };
-    let Some((req, flow, client)) = load_request(&app, &tenant, &form.request, &headers).await
-    else {
-        return expired(&app);
-    };
-    if !constant_eq(&form.csrf, &req.csrf) {
-        return expired(&app);
-    }
     let Some(flow_id) = flow else {
         return see_other(&format!("/{}/login?request={}", tenant.name, form.request));
     };
@@ -401,16 +434,15 @@ pub async fn resend(
     headers: HeaderMap,
     Form(form): Form<ResendForm>,
 ) -> Response {
-    let Ok(tenant) = app.tenant(&tenant).await else {
-        return expired(&app);
+    let Posted {
+        tenant,
+        req,
+        flow,
+        client,
+    } = match posted(&app, &tenant, &form.request, &form.csrf, &headers).await {
+        Ok(p) => p,
+        Err(page) => return page,
     };
-    let Some((req, flow, client)) = load_request(&app, &tenant, &form.request, &headers).await
-    else {
-        return expired(&app);
-    };
-    if !constant_eq(&form.csrf, &req.csrf) {
-        return expired(&app);
-    }
     let Some(flow_id) = flow else {
         return see_other(&format!("/{}/login?request={}", tenant.name, form.request));
     };

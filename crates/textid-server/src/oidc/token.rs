@@ -229,34 +229,17 @@ async fn authorization_code(
         .ok_or_else(|| err(ErrorCode::InvalidRequest, "redirect_uri is required"))?;
     let now = app.clock().now();
     let hash = app.hasher().token(code);
-    let record = match app
+    let redemption = app
         .store()
         .redeem_code(&hash.0, &client.client_id, now)
         .await
-        .map_err(|_| OAuthError::server_error())?
-    {
-        Redemption::Redeemed(r) => r,
-        Redemption::Reused => {
-            return Err(err(
-                ErrorCode::InvalidGrant,
-                "the code was already used; the tokens issued from it are revoked",
-            ))
-        }
-        Redemption::Invalid => {
-            return Err(err(
-                ErrorCode::InvalidGrant,
-                "the code is invalid or expired",
-            ))
-        }
-    };
-    if record.client_id != client.client_id || record.tenant_id != tenant.id {
-        return Err(err(
-            ErrorCode::InvalidGrant,
-            "the code was issued to another client",
-        ));
-    }
-    let grant: Grant =
-        serde_json::from_value(record.document.clone()).map_err(|_| OAuthError::server_error())?;
+        .map_err(|_| OAuthError::server_error())?;
+    let (record, grant) = redeemed(
+        redemption,
+        tenant,
+        "the code was already used; the tokens issued from it are revoked",
+        "the code is invalid or expired",
+    )?;
     if &grant.redirect_uri != redirect_uri {
         return Err(err(
             ErrorCode::InvalidGrant,
@@ -273,6 +256,24 @@ async fn authorization_code(
     issue(app, tenant, client, &record, &grant, None).await
 }
 
+/// The grant of a first redemption (the store has already checked the client), or the
+/// `invalid_grant` that says why not.
+fn redeemed(
+    redemption: Redemption,
+    tenant: &Tenant,
+    reused: &str,
+    invalid: &str,
+) -> Result<(GrantRecord, Grant), OAuthFailure> {
+    let record = match redemption {
+        Redemption::Redeemed(r) if r.tenant_id == tenant.id => r,
+        Redemption::Reused => return Err(err(ErrorCode::InvalidGrant, reused)),
+        _ => return Err(err(ErrorCode::InvalidGrant, invalid)),
+    };
+    let grant =
+        serde_json::from_value(record.document.clone()).map_err(|_| OAuthError::server_error())?;
+    Ok((record, grant))
+}
+
 async fn refresh(
     app: &App,
     tenant: &Tenant,
@@ -284,34 +285,17 @@ async fn refresh(
         .ok_or_else(|| err(ErrorCode::InvalidRequest, "refresh_token is required"))?;
     let now = app.clock().now();
     let hash = app.hasher().token(token);
-    let record = match app
+    let redemption = app
         .store()
         .use_refresh_token(&hash.0, &client.client_id, now)
         .await
-        .map_err(|_| OAuthError::server_error())?
-    {
-        Redemption::Redeemed(r) => r,
-        Redemption::Reused => {
-            return Err(err(
-                ErrorCode::InvalidGrant,
-                "the refresh token was already used; its whole family is revoked",
-            ))
-        }
-        Redemption::Invalid => {
-            return Err(err(
-                ErrorCode::InvalidGrant,
-                "the refresh token is invalid, expired or revoked",
-            ))
-        }
-    };
-    if record.client_id != client.client_id || record.tenant_id != tenant.id {
-        return Err(err(
-            ErrorCode::InvalidGrant,
-            "the refresh token was issued to another client",
-        ));
-    }
-    let grant: Grant =
-        serde_json::from_value(record.document.clone()).map_err(|_| OAuthError::server_error())?;
+        .map_err(|_| OAuthError::server_error())?;
+    let (record, grant) = redeemed(
+        redemption,
+        tenant,
+        "the refresh token was already used; its whole family is revoked",
+        "the refresh token is invalid, expired or revoked",
+    )?;
     if let Some(requested) = form.get("scope") {
         if !requested
             .split(' ')
