@@ -6,10 +6,12 @@
 //! [`clock::Clock`], randomness from an RNG passed in, so every rule is a plain function
 //! that unit tests can pin down with a fixed clock and a seeded RNG.
 
+pub mod audit;
 pub mod clock;
 pub mod code;
 pub mod directory;
 pub mod flow;
+pub mod grant;
 pub mod ids;
 pub mod limits;
 pub mod message;

@@ -202,6 +202,161 @@ pub fn check_uniqueness(
     Ok(())
 }
 
+/// What to do with one phone method of a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhoneMethodOp {
+    /// Add the method; `enable_sms_sign_in` when the owner is in sign-in scope.
+    Add {
+        /// The number.
+        number: PhoneNumber,
+        /// Switch SMS sign-in on at once.
+        enable_sms_sign_in: bool,
+    },
+    /// Change the number (an enabled method stays enabled, so the rule is re-checked).
+    Update {
+        /// The new number.
+        number: PhoneNumber,
+    },
+    /// Delete the method.
+    Delete,
+    /// Switch SMS sign-in on or off.
+    SetSmsSignIn(bool),
+}
+
+/// A change to one phone method of a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneMethodChange {
+    /// The tenant.
+    pub tenant: crate::ids::TenantId,
+    /// The user.
+    pub user: UserId,
+    /// Which method.
+    pub phone_type: PhoneType,
+    /// What to do.
+    pub op: PhoneMethodOp,
+}
+
+/// What a backend writes for an accepted phone method change: the method as it was and
+/// as it will be (`None`: absent). `before == None` is an insert, `after == None` a delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct PhonePlan {
+    /// The stored method before the change.
+    pub before: Option<PhoneMethod>,
+    /// The stored method after the change.
+    pub after: Option<PhoneMethod>,
+}
+
+impl PhonePlan {
+    /// The user whose method changes.
+    pub fn user_id(&self) -> UserId {
+        self.after
+            .as_ref()
+            .or(self.before.as_ref())
+            .map_or(UserId(uuid::Uuid::nil()), |m| m.user_id)
+    }
+
+    /// The audit activity name (stored forever).
+    pub fn activity(&self) -> &'static str {
+        match (&self.before, &self.after) {
+            (None, _) => "Add phone method",
+            (Some(_), None) => "Delete phone method",
+            (Some(b), Some(a)) if b.sms_sign_in_enabled != a.sms_sign_in_enabled => {
+                if a.sms_sign_in_enabled {
+                    "Enable SMS sign-in"
+                } else {
+                    "Disable SMS sign-in"
+                }
+            }
+            (Some(_), Some(_)) => "Update phone method",
+        }
+    }
+}
+
+/// The number whose other holders [`plan_phone_change`] must see: the new number of an
+/// add or change, the current number when SMS sign-in is switched on, none otherwise.
+pub fn number_to_check<'a>(
+    current: &'a [PhoneMethod],
+    change: &'a PhoneMethodChange,
+) -> Option<&'a PhoneNumber> {
+    match &change.op {
+        PhoneMethodOp::Add { number, .. } | PhoneMethodOp::Update { number } => Some(number),
+        PhoneMethodOp::SetSmsSignIn(true) => current
+            .iter()
+            .find(|m| m.phone_type == change.phone_type)
+            .map(|m| &m.number),
+        PhoneMethodOp::SetSmsSignIn(false) | PhoneMethodOp::Delete => None,
+    }
+}
+
+/// Decides a phone method change (DESIGN.md §1: one method per type, a mobile before an
+/// alternate mobile, SMS sign-in only on mobiles, the uniqueness rule) on the user's
+/// current methods and the other holders of [`number_to_check`], read in the backend's
+/// write transaction.
+pub fn plan_phone_change(
+    current: &[PhoneMethod],
+    holders: &[NumberHolder],
+    change: &PhoneMethodChange,
+) -> Result<PhonePlan, PhoneMethodError> {
+    let t = change.phone_type;
+    let has = |ty: PhoneType| current.iter().any(|m| m.phone_type == ty);
+    let existing = current.iter().find(|m| m.phone_type == t).cloned();
+    let after = match (&change.op, &existing) {
+        (PhoneMethodOp::Add { .. }, Some(_)) => return Err(PhoneMethodError::AlreadyExists(t)),
+        (
+            PhoneMethodOp::Add {
+                number,
+                enable_sms_sign_in,
+            },
+            None,
+        ) => {
+            if t == PhoneType::AlternateMobile && !has(PhoneType::Mobile) {
+                return Err(PhoneMethodError::MobileRequired);
+            }
+            t.check_number(number)?;
+            let enable = *enable_sms_sign_in && t.supports_sms_sign_in();
+            check_uniqueness(holders, enable)?;
+            Some(PhoneMethod {
+                user_id: change.user,
+                phone_type: t,
+                number: number.clone(),
+                sms_sign_in_enabled: enable,
+            })
+        }
+        (_, None) => return Err(PhoneMethodError::NotFound(t)),
+        (PhoneMethodOp::Update { number }, Some(old)) => {
+            t.check_number(number)?;
+            check_uniqueness(holders, old.sms_sign_in_enabled)?;
+            Some(PhoneMethod {
+                number: number.clone(),
+                ..old.clone()
+            })
+        }
+        (PhoneMethodOp::Delete, Some(_)) => {
+            if t == PhoneType::Mobile && has(PhoneType::AlternateMobile) {
+                return Err(PhoneMethodError::AlternateMobileExists);
+            }
+            None
+        }
+        (PhoneMethodOp::SetSmsSignIn(enable), Some(old)) => {
+            if !t.supports_sms_sign_in() {
+                return Err(PhoneMethodError::NotSupported(t));
+            }
+            if *enable {
+                check_uniqueness(holders, true)?;
+            }
+            Some(PhoneMethod {
+                sms_sign_in_enabled: *enable,
+                ..old.clone()
+            })
+        }
+    };
+    Ok(PhonePlan {
+        before: existing,
+        after,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -89,6 +89,7 @@ fn refused(at: DateTime<Utc>, outcome: SignInError, log: SignInLogEntry) -> Step
         flow: None,
         counter: None,
         message: None,
+        supersede_queued: false,
         session: None,
         log: Some(log),
     }
@@ -147,8 +148,11 @@ fn message(
     })
 }
 
+/// A code was generated (or, without an owner, appears to be). `replaces` says whether the
+/// flow existed before: only then can a message of an older code still be queued.
 fn sent(
     app: &App,
+    replaces: bool,
     with: WithCode,
     counter: textid_core::flow::PhoneCounter,
     log: SignInLogEntry,
@@ -163,6 +167,7 @@ fn sent(
         outcome: Ok(StepOutcome::CodeSent),
         flow: Some(with.flow),
         counter: Some(counter),
+        supersede_queued: replaces && message.is_some(),
         message,
         session: None,
         log: Some(log),
@@ -220,7 +225,7 @@ pub async fn start(
             ),
             Ok(counter) => {
                 let entry = log.entry("codeRequested", Some(&with.flow), Ok(None));
-                sent(&app2, with, counter, entry, now)
+                sent(&app2, false, with, counter, entry, now)
             }
         }
     });
@@ -264,7 +269,7 @@ pub async fn resend(
             Err(e) => refused(now, e.clone(), log.entry("codeResent", Some(flow), Err(&e))),
             Ok((with, counter)) => {
                 let entry = log.entry("codeResent", Some(flow), Ok(None));
-                sent(&app2, with, counter, entry, now)
+                sent(&app2, true, with, counter, entry, now)
             }
         }
     });
@@ -318,12 +323,15 @@ pub async fn verify(
             amr: vec!["sms".into()],
             expires_at: now + lifetime,
         });
+        let finished = checked.flow.state == sms_sign_in::FlowState::Completed;
         StepWrite {
             at: now,
             outcome: checked.outcome.map(StepOutcome::SignedIn),
             flow: Some(checked.flow),
             counter: Some(checked.counter),
             message: None,
+            // A finished flow makes every code still queued for it useless.
+            supersede_queued: finished,
             session,
             log: Some(entry),
         }

@@ -32,15 +32,32 @@ pub mod futures_lite {
 }
 
 macro_rules! cases {
-    ($($name:ident),* $(,)?) => {
+    ($d:tt; $($name:ident),* $(,)?) => {
         /// Every conformance test.
         pub fn all() -> Vec<Case> {
             vec![$((stringify!($name), |s| Box::pin($name(s)))),*]
+        }
+
+        /// Expands to one `#[tokio::test]` per conformance case, each on a store made by
+        /// `$make` (an async block or expression giving an `Arc<dyn Store>`), so every
+        /// case passes or fails on its own in every backend's test binary.
+        #[macro_export]
+        macro_rules! conformance_tests {
+            ($d make:expr) => {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                    async fn $name() {
+                        let store = $d make;
+                        $crate::conformance::$name(store).await;
+                    }
+                )*
+            };
         }
     };
 }
 
 cases!(
+    $;
     ensuring_a_tenant_twice_returns_the_same_tenant,
     a_upn_is_unique_per_tenant,
     phone_type_rules_hold,
@@ -107,7 +124,8 @@ fn rule(e: StoreError) -> PhoneMethodError {
     }
 }
 
-async fn ensuring_a_tenant_twice_returns_the_same_tenant(s: Arc<dyn Store>) {
+/// Conformance case.
+pub async fn ensuring_a_tenant_twice_returns_the_same_tenant(s: Arc<dyn Store>) {
     let a = s.ensure_tenant("contoso", now()).await.unwrap();
     let b = s.ensure_tenant("contoso", now()).await.unwrap();
     assert_eq!(a, b);
@@ -115,7 +133,8 @@ async fn ensuring_a_tenant_twice_returns_the_same_tenant(s: Arc<dyn Store>) {
     assert_eq!(s.tenant_by_name("nope").await.unwrap(), None);
 }
 
-async fn a_upn_is_unique_per_tenant(s: Arc<dyn Store>) {
+/// Conformance case.
+pub async fn a_upn_is_unique_per_tenant(s: Arc<dyn Store>) {
     let t = tenant(&*s).await;
     let id = user(&*s, &t, "ana").await;
     let dup = User {
@@ -130,7 +149,8 @@ async fn a_upn_is_unique_per_tenant(s: Arc<dyn Store>) {
     user(&*s, &other_tenant, "ana").await;
 }
 
-async fn phone_type_rules_hold(s: Arc<dyn Store>) {
+/// Conformance case.
+pub async fn phone_type_rules_hold(s: Arc<dyn Store>) {
     let t = tenant(&*s).await;
     let u = user(&*s, &t, "ana").await;
     let err = s
@@ -220,7 +240,8 @@ async fn phone_type_rules_hold(s: Arc<dyn Store>) {
     );
 }
 
-async fn a_sign_in_number_cannot_be_added_to_another_user(s: Arc<dyn Store>) {
+/// Conformance case.
+pub async fn a_sign_in_number_cannot_be_added_to_another_user(s: Arc<dyn Store>) {
     let t = tenant(&*s).await;
     let (a, b) = (user(&*s, &t, "a").await, user(&*s, &t, "b").await);
     s.change_phone_method(
@@ -273,7 +294,8 @@ async fn a_sign_in_number_cannot_be_added_to_another_user(s: Arc<dyn Store>) {
     );
 }
 
-async fn adding_in_scope_fails_when_another_user_has_the_number(s: Arc<dyn Store>) {
+/// Conformance case.
+pub async fn adding_in_scope_fails_when_another_user_has_the_number(s: Arc<dyn Store>) {
     let t = tenant(&*s).await;
     let (a, b) = (user(&*s, &t, "a").await, user(&*s, &t, "b").await);
     s.change_phone_method(
@@ -301,7 +323,8 @@ async fn adding_in_scope_fails_when_another_user_has_the_number(s: Arc<dyn Store
     );
 }
 
-async fn enabling_fails_when_another_user_has_the_number(s: Arc<dyn Store>) {
+/// Conformance case.
+pub async fn enabling_fails_when_another_user_has_the_number(s: Arc<dyn Store>) {
     let t = tenant(&*s).await;
     let (a, b) = (user(&*s, &t, "a").await, user(&*s, &t, "b").await);
     s.change_phone_method(
@@ -339,7 +362,8 @@ async fn enabling_fails_when_another_user_has_the_number(s: Arc<dyn Store>) {
     );
 }
 
-async fn shared_numbers_outside_sign_in_scope_are_allowed_and_flagged(s: Arc<dyn Store>) {
+/// Conformance case.
+pub async fn shared_numbers_outside_sign_in_scope_are_allowed_and_flagged(s: Arc<dyn Store>) {
     let t = tenant(&*s).await;
     let (a, b) = (user(&*s, &t, "a").await, user(&*s, &t, "b").await);
     s.change_phone_method(
@@ -366,7 +390,8 @@ async fn shared_numbers_outside_sign_in_scope_are_allowed_and_flagged(s: Arc<dyn
     );
 }
 
-async fn two_concurrent_claims_of_one_number_have_exactly_one_winner(s: Arc<dyn Store>) {
+/// Conformance case.
+pub async fn two_concurrent_claims_of_one_number_have_exactly_one_winner(s: Arc<dyn Store>) {
     for round in 0..10 {
         let t = tenant(&*s).await;
         let users = [user(&*s, &t, "a").await, user(&*s, &t, "b").await];
@@ -420,17 +445,20 @@ fn verify_decision(code: OtpCode, limits: SignInLimits, hasher: SecretHasher) ->
                 flow: None,
                 counter: None,
                 message: None,
+                supersede_queued: false,
                 session: None,
                 log: None,
             };
         };
         let checked = sms_sign_in::check_code(flow, counter, &code, cx);
+        let finished = checked.flow.state == sms_sign_in::FlowState::Completed;
         StepWrite {
             at: now(),
             outcome: checked.outcome.map(StepOutcome::SignedIn),
             flow: Some(checked.flow),
             counter: Some(checked.counter),
             message: None,
+            supersede_queued: finished,
             session: None,
             log: None,
         }
@@ -482,6 +510,7 @@ async fn start_flow(
                 counter: input.counter.cloned(),
                 flow: Some(flow),
                 message: Some(msg),
+                supersede_queued: false,
                 session: None,
                 log: None,
             }),
@@ -491,7 +520,8 @@ async fn start_flow(
     (w.flow.unwrap().id, code)
 }
 
-async fn two_concurrent_verifications_of_one_code_have_exactly_one_winner(s: Arc<dyn Store>) {
+/// Conformance case.
+pub async fn two_concurrent_verifications_of_one_code_have_exactly_one_winner(s: Arc<dyn Store>) {
     let hasher = SecretHasher::new([5; 32]);
     for round in 0..10 {
         let t = tenant(&*s).await;
@@ -522,7 +552,8 @@ async fn two_concurrent_verifications_of_one_code_have_exactly_one_winner(s: Arc
     }
 }
 
-async fn a_step_writes_flow_counter_message_and_log_together(s: Arc<dyn Store>) {
+/// Conformance case.
+pub async fn a_step_writes_flow_counter_message_and_log_together(s: Arc<dyn Store>) {
     let hasher = SecretHasher::new([5; 32]);
     let t = tenant(&*s).await;
     let (flow_id, code) = start_flow(&*s, &t, None, &hasher).await;
@@ -561,6 +592,7 @@ async fn a_step_writes_flow_counter_message_and_log_together(s: Arc<dyn Store>) 
                     flow: None,
                     counter: None,
                     message: None,
+                    supersede_queued: false,
                     session: None,
                     log: None,
                 }
@@ -577,7 +609,8 @@ async fn a_step_writes_flow_counter_message_and_log_together(s: Arc<dyn Store>) 
     );
 }
 
-async fn outbox_claims_lease_and_finish(s: Arc<dyn Store>) {
+/// Conformance case.
+pub async fn outbox_claims_lease_and_finish(s: Arc<dyn Store>) {
     let hasher = SecretHasher::new([5; 32]);
     let t = tenant(&*s).await;
     start_flow(&*s, &t, None, &hasher).await;
@@ -623,14 +656,18 @@ async fn outbox_claims_lease_and_finish(s: Arc<dyn Store>) {
         .all(|x| x.id != m.id));
 }
 
-async fn policy_round_trips_and_changes_are_audited(s: Arc<dyn Store>) {
+/// Conformance case.
+pub async fn policy_round_trips_and_changes_are_audited(s: Arc<dyn Store>) {
     let t = tenant(&*s).await;
     let mut p = s.policy(t.id).await.unwrap();
     assert_eq!(p.sms.state, MethodState::Disabled);
     p.sms.state = MethodState::Enabled;
     s.put_policy(t.id, &p, &Actor::cli(), now()).await.unwrap();
     assert_eq!(s.policy(t.id).await.unwrap(), p);
-    let audits = s.directory_audits(t.id, 10).await.unwrap();
+    let audits = s
+        .directory_audits(t.id, &LogQuery::latest(10))
+        .await
+        .unwrap();
     assert_eq!(audits[0].activity, "Update authentication methods policy");
     assert_eq!(
         audits[0].before.as_ref().unwrap()["sms"]["state"],
@@ -639,7 +676,8 @@ async fn policy_round_trips_and_changes_are_audited(s: Arc<dyn Store>) {
     assert_eq!(audits[0].after.as_ref().unwrap()["sms"]["state"], "enabled");
 }
 
-async fn deleting_a_user_removes_methods_and_memberships(s: Arc<dyn Store>) {
+/// Conformance case.
+pub async fn deleting_a_user_removes_methods_and_memberships(s: Arc<dyn Store>) {
     let t = tenant(&*s).await;
     let u = user(&*s, &t, "ana").await;
     let g = Group {
@@ -698,7 +736,8 @@ fn grant(t: &Tenant) -> GrantRecord {
     }
 }
 
-async fn a_code_is_redeemed_once_and_reuse_revokes_its_family(s: Arc<dyn Store>) {
+/// Conformance case.
+pub async fn a_code_is_redeemed_once_and_reuse_revokes_its_family(s: Arc<dyn Store>) {
     let t = tenant(&*s).await;
     let g = grant(&t);
     let code = uuid::Uuid::new_v4().as_bytes().to_vec();
@@ -779,7 +818,8 @@ async fn a_code_is_redeemed_once_and_reuse_revokes_its_family(s: Arc<dyn Store>)
     );
 }
 
-async fn a_rotated_refresh_token_reused_revokes_its_family(s: Arc<dyn Store>) {
+/// Conformance case.
+pub async fn a_rotated_refresh_token_reused_revokes_its_family(s: Arc<dyn Store>) {
     let t = tenant(&*s).await;
     let g = grant(&t);
     let (first, second) = (

@@ -1,12 +1,15 @@
-//! textid's persistence: one [`Store`] interface that speaks in domain operations (claim a
-//! number for SMS sign-in, run a sign-in step exactly once, queue a message with its flow),
-//! and its backends. SQLite is the embedded default; PostgreSQL is a second implementation
-//! of the same trait, kept honest by the shared [`conformance`] suite (DESIGN.md §4).
+//! textid's persistence: small traits, one per aggregate (tenants, directory, phone
+//! methods, policy, sign-in, sessions, outbox, logs, keys, clients, authorization
+//! requests, tokens, roles, passes, maintenance), composed into [`Store`]. They speak in
+//! domain operations (claim a number for SMS sign-in, run a sign-in step exactly once,
+//! queue a message with its flow). SQLite is the embedded default; PostgreSQL is the
+//! second implementation for several nodes; the shared [`conformance`] suite runs
+//! unchanged against both (DESIGN.md §4).
 //!
-//! Rules that need the database to be atomic take the domain decision as a closure and
-//! run it inside the backend's write transaction on freshly read rows: the decision stays
-//! a pure function in `textid-core`, the backend guarantees that two concurrent requests
-//! cannot both win.
+//! A backend decides nothing: it loads rows, calls the pure decision of `textid-core`
+//! (`plan_phone_change`, `code_verdict`, the sign-in step passed in as a closure, the
+//! audit record), and writes what it returns in the same transaction, with the
+//! database's constraints as the backstop, so two concurrent requests cannot both win.
 
 pub mod conformance;
 mod error;
@@ -25,18 +28,31 @@ use textid_core::{GroupId, MessageId, TenantId, UserId};
 
 pub use error::StoreError;
 pub use oauth::*;
+pub use textid_core::audit::{Actor, AuditRecord as AuditEntry};
+pub use textid_core::methods::{PhoneMethodChange, PhoneMethodOp};
 pub use types::*;
+
+/// The aggregate traits, for callers that hold a `dyn Store`: `use textid_store::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        AuthRequestStore, ClientStore, DirectoryStore, KeyStore, LogStore, MaintenanceStore,
+        OutboxStore, PassStore, PhoneMethodStore, PolicyStore, RoleStore, SessionStore,
+        SignInStore, Store, TenantStore, TokenStore,
+    };
+}
 
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Every persistence operation of textid. Implemented by each backend.
+/// Tenants: the organisations, each with its own directory, policy and logs.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
-    // --- tenants ---
-
+pub trait TenantStore: Send + Sync {
     /// The tenant with this name, creating it (with the default policy) if missing.
     async fn ensure_tenant(&self, name: &str, now: DateTime<Utc>) -> StoreResult<Tenant>;
+    /// The tenant with this name.
+    async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>>;
+    /// The tenant with this id.
+    async fn tenant_by_id(&self, id: TenantId) -> StoreResult<Option<Tenant>>;
     /// Sets the region in which national-format numbers are parsed (`None`: international
     /// form only).
     async fn set_tenant_region(
@@ -46,11 +62,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
-    /// The tenant with this name.
-    async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>>;
+}
 
-    // --- users and groups ---
-
+/// Users and groups.
+#[async_trait]
+pub trait DirectoryStore: Send + Sync {
     /// Creates a user; `Conflict("users_upn_unique")` if the UPN is taken.
     async fn create_user(&self, user: &User, actor: &Actor, now: DateTime<Utc>) -> StoreResult<()>;
     /// A user by id.
@@ -115,9 +131,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn members(&self, tenant: TenantId, group: GroupId) -> StoreResult<Vec<User>>;
     /// The groups a user belongs to.
     async fn groups_of(&self, tenant: TenantId, user: UserId) -> StoreResult<Vec<GroupId>>;
+}
 
-    // --- phone methods ---
-
+/// Phone authentication methods and the uniqueness rule.
+#[async_trait]
+pub trait PhoneMethodStore: Send + Sync {
     /// A user's phone methods, with whether each number is shared with another user.
     async fn phone_methods(
         &self,
@@ -132,9 +150,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+}
 
-    // --- policy ---
-
+/// The authentication methods policy of a tenant.
+#[async_trait]
+pub trait PolicyStore: Send + Sync {
     /// The tenant's authentication methods policy.
     async fn policy(&self, tenant: TenantId) -> StoreResult<AuthenticationMethodsPolicy>;
     /// Replaces the policy.
@@ -145,9 +165,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+}
 
-    // --- SMS sign-in ---
-
+/// SMS sign-in flows and their counters, stepped atomically.
+#[async_trait]
+pub trait SignInStore: Send + Sync {
     /// The user (if any) whose mobile `phone` (E.164) is switched on for SMS sign-in, with
     /// what the server needs to decide whether they are `ready`.
     async fn sign_in_candidate(
@@ -170,15 +192,28 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         tenant: TenantId,
         id: textid_core::FlowId,
     ) -> StoreResult<Option<textid_core::flow::SmsSignInFlow>>;
+}
+
+/// Sessions created by sign-ins.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
     /// A session by the keyed hash of its token.
     async fn session_by_token_hash(
         &self,
         hash: &[u8],
         now: DateTime<Utc>,
     ) -> StoreResult<Option<SessionRecord>>;
+    /// Revokes a session (sign-out).
+    async fn revoke_session(
+        &self,
+        id: textid_core::SessionId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+}
 
-    // --- outbox ---
-
+/// The durable outbox of messages to deliver.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
     /// Claims up to `limit` due messages and leases them until `lease_until`; a crashed
     /// worker's lease runs out and the message is claimed again.
     async fn claim_messages(
@@ -196,20 +231,38 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<()>;
     /// Outbox entries of a tenant, newest first (no bodies).
     async fn list_messages(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<MessageRecord>>;
+}
 
-    // --- logs ---
+/// Sign-in logs and directory audits.
+#[async_trait]
+pub trait LogStore: Send + Sync {
+    /// Sign-in log entries in the query's time range, optionally of one user, newest first.
+    async fn sign_in_logs(
+        &self,
+        tenant: TenantId,
+        query: &LogQuery<UserId>,
+    ) -> StoreResult<Vec<SignInLogEntry>>;
+    /// Directory audits in the query's time range, optionally about one target or by one
+    /// actor (by id), newest first.
+    async fn directory_audits(
+        &self,
+        tenant: TenantId,
+        query: &LogQuery<String>,
+    ) -> StoreResult<Vec<AuditEntry>>;
+}
 
-    /// Sign-in log entries, newest first.
-    async fn sign_in_logs(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<SignInLogEntry>>;
-    /// Directory audit entries, newest first.
-    async fn directory_audits(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditEntry>>;
-
-    // --- OpenID Connect ---
-
+/// Signing keys of the OpenID Connect provider, sealed.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
     /// Every signing key, newest first.
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Adds a signing key and retires the others that are still active.
     async fn add_signing_key(&self, key: &SigningKeyRecord, now: DateTime<Utc>) -> StoreResult<()>;
+}
+
+/// Registered OAuth clients.
+#[async_trait]
+pub trait ClientStore: Send + Sync {
     /// Registers a client; `Conflict("oauth_clients")` if the id is taken.
     async fn create_client(&self, client: &ClientRecord, now: DateTime<Utc>) -> StoreResult<()>;
     /// Replaces a client's registration.
@@ -218,6 +271,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn client(&self, tenant: TenantId, client_id: &str) -> StoreResult<Option<ClientRecord>>;
     /// All clients of a tenant.
     async fn list_clients(&self, tenant: TenantId) -> StoreResult<Vec<ClientRecord>>;
+}
+
+/// Pending authorization requests of the OpenID Connect provider.
+#[async_trait]
+pub trait AuthRequestStore: Send + Sync {
     /// Stores a validated authorization request until `expires_at`.
     async fn put_auth_request(
         &self,
@@ -242,6 +300,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<()>;
     /// Ends an authorization request.
     async fn delete_auth_request(&self, id: &str) -> StoreResult<()>;
+}
+
+/// Authorization codes, refresh tokens and issued access tokens, used once.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
     /// Stores an authorization code (by keyed hash) carrying `grant`.
     async fn insert_code(
         &self,
@@ -294,15 +357,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn revoke_access_token(&self, jti: &str, expires_at: DateTime<Utc>) -> StoreResult<()>;
     /// Whether an access token was revoked (directly or with its family).
     async fn access_token_revoked(&self, jti: &str) -> StoreResult<bool>;
-    /// Revokes a session (sign-out).
-    async fn revoke_session(
-        &self,
-        id: textid_core::SessionId,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()>;
+}
 
-    // --- admin API ---
-
+/// Directory roles of people.
+#[async_trait]
+pub trait RoleStore: Send + Sync {
     /// Directory roles of a user.
     async fn user_roles(&self, tenant: TenantId, user: UserId) -> StoreResult<Vec<String>>;
     /// Assigns or removes a directory role.
@@ -315,6 +374,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+}
+
+/// Temporary Access Passes.
+#[async_trait]
+pub trait PassStore: Send + Sync {
     /// Stores a Temporary Access Pass, replacing the user's previous one.
     async fn put_tap(&self, tap: &TapRecord, actor: &Actor, now: DateTime<Utc>) -> StoreResult<()>;
     /// The user's Temporary Access Pass.
@@ -328,31 +392,117 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
-    /// Sign-in log entries between `from` and `to`, optionally of one user, newest first.
-    async fn sign_in_logs_between(
-        &self,
-        tenant: TenantId,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
-        user: Option<UserId>,
-        limit: u32,
-    ) -> StoreResult<Vec<SignInLogEntry>>;
-    /// Directory audits between `from` and `to`, optionally about one target, newest first.
-    async fn directory_audits_between(
-        &self,
-        tenant: TenantId,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
-        target: Option<String>,
-        limit: u32,
-    ) -> StoreResult<Vec<AuditEntry>>;
-    /// All tenants.
-    async fn tenant_by_id(&self, id: TenantId) -> StoreResult<Option<Tenant>>;
+}
 
-    // --- maintenance ---
-
+/// Housekeeping.
+#[async_trait]
+pub trait MaintenanceStore: Send + Sync {
     /// Deletes flows, counters and finished messages older than `before`.
     async fn purge(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+    /// Answers when the database can serve a write transaction now (readiness).
+    async fn ping(&self) -> StoreResult<()>;
+    /// The database's own clock, where several nodes share the database (so that every
+    /// expiry is decided on one time source); `None` for an embedded database.
+    async fn database_time(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Notifications of changes that cached values depend on, from this node and from
+    /// every other node on the same database.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Changed>;
+}
+
+/// Every persistence operation of textid: one trait per aggregate, composed. A backend
+/// implements each of them (one file each); callers hold `Arc<dyn Store>`.
+pub trait Store:
+    TenantStore
+    + DirectoryStore
+    + PhoneMethodStore
+    + PolicyStore
+    + SignInStore
+    + SessionStore
+    + OutboxStore
+    + LogStore
+    + KeyStore
+    + ClientStore
+    + AuthRequestStore
+    + TokenStore
+    + RoleStore
+    + PassStore
+    + MaintenanceStore
+    + std::fmt::Debug
+{
+}
+
+impl<T> Store for T where
+    T: TenantStore
+        + DirectoryStore
+        + PhoneMethodStore
+        + PolicyStore
+        + SignInStore
+        + SessionStore
+        + OutboxStore
+        + LogStore
+        + KeyStore
+        + ClientStore
+        + AuthRequestStore
+        + TokenStore
+        + RoleStore
+        + PassStore
+        + MaintenanceStore
+        + std::fmt::Debug
+{
+}
+
+/// A cached value that changed somewhere (this node, another node, the CLI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changed {
+    /// A tenant's settings (e.g. its default region).
+    Tenants,
+    /// The signing keys (a rotation).
+    SigningKeys,
+    /// The change feed lost notifications (e.g. a reconnect): drop every cache.
+    Everything,
+}
+
+impl Changed {
+    /// The stored/notified name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tenants => "tenants",
+            Self::SigningKeys => "signingKeys",
+            Self::Everything => "everything",
+        }
+    }
+
+    /// From the stored/notified name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Tenants, Self::SigningKeys, Self::Everything]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
+/// A time-ranged query of a log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogQuery<K> {
+    /// From (inclusive).
+    pub from: Option<DateTime<Utc>>,
+    /// To (inclusive).
+    pub to: Option<DateTime<Utc>>,
+    /// Only entries about this key.
+    pub about: Option<K>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+impl<K> LogQuery<K> {
+    /// The newest `limit` entries.
+    pub fn latest(limit: u32) -> Self {
+        Self {
+            from: None,
+            to: None,
+            about: None,
+            limit,
+        }
+    }
 }
 
 /// The sign-in decision a backend runs inside its transaction.

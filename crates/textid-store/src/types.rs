@@ -6,36 +6,8 @@ use textid_core::code::Digest;
 use textid_core::flow::sms_sign_in::SignInError;
 use textid_core::flow::{PhoneCounter, SmsSignInFlow};
 use textid_core::message::NewMessage;
-use textid_core::methods::{PhoneMethod, PhoneType};
-use textid_core::phone::PhoneNumber;
+use textid_core::methods::PhoneMethod;
 use textid_core::{FlowId, GroupId, MessageId, SessionId, TenantId, UserId};
-
-/// Who made a change, for the directory audit log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Actor {
-    /// `cli`, `app`, `user`, `system`.
-    pub kind: String,
-    /// The app id, user id or OS user.
-    pub id: String,
-}
-
-impl Actor {
-    /// The command line on this machine.
-    pub fn cli() -> Self {
-        Self {
-            kind: "cli".into(),
-            id: "local".into(),
-        }
-    }
-    /// textid itself (start-up, maintenance).
-    pub fn system() -> Self {
-        Self {
-            kind: "system".into(),
-            id: "textid".into(),
-        }
-    }
-}
 
 /// A stored phone method and whether its number is also on another user's method.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,40 +18,6 @@ pub struct PhoneMethodRecord {
     pub number_shared: bool,
     /// The owner must still prove the number.
     pub needs_confirmation: bool,
-}
-
-/// A change to one phone method of a user.
-#[derive(Debug, Clone)]
-pub struct PhoneMethodChange {
-    /// The tenant.
-    pub tenant: TenantId,
-    /// The user.
-    pub user: UserId,
-    /// Which method.
-    pub phone_type: PhoneType,
-    /// What to do.
-    pub op: PhoneMethodOp,
-}
-
-/// What to do with a phone method.
-#[derive(Debug, Clone)]
-pub enum PhoneMethodOp {
-    /// Add the method; `enable_sms_sign_in` when the owner is in sign-in scope.
-    Add {
-        /// The number.
-        number: PhoneNumber,
-        /// Switch SMS sign-in on at once.
-        enable_sms_sign_in: bool,
-    },
-    /// Change the number (an enabled method stays enabled, so the rule is re-checked).
-    Update {
-        /// The new number.
-        number: PhoneNumber,
-    },
-    /// Delete the method.
-    Delete,
-    /// Switch SMS sign-in on or off.
-    SetSmsSignIn(bool),
 }
 
 /// What the server needs to decide whether a number's owner is `ready`.
@@ -134,6 +72,9 @@ pub struct StepWrite {
     pub counter: Option<PhoneCounter>,
     /// A message to queue.
     pub message: Option<NewMessage>,
+    /// Fail the messages still queued for this flow: they carry a code that the step
+    /// replaced or a flow that the step finished (decided by the step, not the backend).
+    pub supersede_queued: bool,
     /// A session to create.
     pub session: Option<NewSession>,
     /// The sign-in log entry.
@@ -209,28 +150,6 @@ pub struct SignInLogEntry {
     pub client_ip: Option<String>,
     /// The app, when known.
     pub app_id: Option<String>,
-}
-
-/// One directory change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditEntry {
-    /// Its id.
-    pub id: uuid::Uuid,
-    /// When.
-    pub created_at: DateTime<Utc>,
-    /// Who.
-    pub actor: Actor,
-    /// What, e.g. `Add phone method`.
-    pub activity: String,
-    /// `user`, `group`, `policy`.
-    pub target_type: String,
-    /// The target's id.
-    pub target_id: String,
-    /// Before (JSON), if it existed.
-    pub before: Option<serde_json::Value>,
-    /// After (JSON), if it still exists.
-    pub after: Option<serde_json::Value>,
 }
 
 /// How a delivery try ended.

@@ -2,28 +2,17 @@
 
 use std::sync::Arc;
 
+use textid_store::prelude::*;
 use textid_store::sqlite::{SqliteOptions, SqliteStore};
-use textid_store::{conformance, Store};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_passes_the_conformance_suite() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(dir.path().join("textid.db"), SqliteOptions::default()).unwrap(),
-    );
-    let mut failures = Vec::new();
-    for (name, case) in conformance::all() {
-        let task = tokio::spawn(case(store.clone()));
-        match task.await {
-            Ok(()) => eprintln!("ok   {name}"),
-            Err(e) => {
-                eprintln!("FAIL {name}: {e}");
-                failures.push(name);
-            }
-        }
-    }
-    assert!(failures.is_empty(), "failed: {failures:?}");
+/// A store on a fresh file of its own (each case gets one; the directory lives as long
+/// as the process, in the system's temporary directory).
+async fn fresh() -> Arc<dyn Store> {
+    let dir = tempfile::tempdir().unwrap().keep();
+    Arc::new(SqliteStore::open(dir.join("textid.db"), SqliteOptions::default()).unwrap())
 }
+
+textid_store::conformance_tests!(fresh().await);
 
 #[test]
 fn reopening_keeps_data_and_does_not_rerun_migrations() {

@@ -10,7 +10,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use textid_core::UserId;
-use textid_store::{AuditEntry, SignInLogEntry};
+use textid_store::{AuditEntry, LogQuery, SignInLogEntry};
 
 use super::auth::Caller;
 use super::base;
@@ -149,7 +149,15 @@ pub async fn sign_ins(
     };
     let entries = app
         .store()
-        .sign_in_logs_between(caller.tenant.id, f.from, f.to, user, top(&q)?)
+        .sign_in_logs(
+            caller.tenant.id,
+            &LogQuery {
+                from: f.from,
+                to: f.to,
+                about: user,
+                limit: top(&q)?,
+            },
+        )
         .await?;
     let mut users = HashMap::new();
     for uid in entries.iter().filter_map(|e| e.user_id) {
@@ -243,7 +251,15 @@ pub async fn directory_audits(
     };
     let entries = app
         .store()
-        .directory_audits_between(caller.tenant.id, f.from, f.to, f.id, top(&q)?)
+        .directory_audits(
+            caller.tenant.id,
+            &LogQuery {
+                from: f.from,
+                to: f.to,
+                about: f.id,
+                limit: top(&q)?,
+            },
+        )
         .await?;
     Ok(Json(json!({
         "@odata.context": format!("{}/$metadata#auditLogs/directoryAudits", base(&app)),

@@ -263,7 +263,7 @@ async fn a_person_acts_only_through_admin_scopes_their_roles_grant() {
     let audits = t
         .app
         .store()
-        .directory_audits(t.tenant.id, 1)
+        .directory_audits(t.tenant.id, &textid_store::LogQuery::latest(1))
         .await
         .unwrap();
     assert_eq!(

@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use textid_store::prelude::*;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -26,7 +27,7 @@ use textid_core::UserId;
 use textid_server::{directory, App, AppConfig, SmsProviderConfig};
 use textid_sms::WebhookConfig;
 use textid_store::sqlite::{SqliteOptions, SqliteStore};
-use textid_store::{Actor, MessageRecord, SignInLogEntry, Store};
+use textid_store::{Actor, MessageRecord, SignInLogEntry};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -406,7 +407,10 @@ impl TestApp {
 
     /// The tenant's sign-in log, newest first.
     pub async fn sign_in_logs(&self) -> Vec<SignInLogEntry> {
-        self.store.sign_in_logs(self.tenant.id, 1000).await.unwrap()
+        self.store
+            .sign_in_logs(self.tenant.id, &textid_store::LogQuery::latest(1000))
+            .await
+            .unwrap()
     }
 }
 

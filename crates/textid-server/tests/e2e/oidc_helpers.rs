@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use textid_store::prelude::*;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -29,7 +30,7 @@ use textid_server::oidc::clients::{self, GrantType, NewClient};
 use textid_server::{directory, App, AppConfig, SmsProviderConfig};
 use textid_sms::WebhookConfig;
 use textid_store::sqlite::{SqliteOptions, SqliteStore};
-use textid_store::{Actor, Store};
+use textid_store::Actor;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;

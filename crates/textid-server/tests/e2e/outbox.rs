@@ -5,7 +5,7 @@
 use chrono::Duration;
 use textid_core::clock::Clock;
 use textid_core::message::{retry_delay, MAX_DELIVERY_ATTEMPTS};
-use textid_store::Store;
+use textid_store::prelude::*;
 
 use crate::helpers::spawn_app;
 

@@ -4,7 +4,7 @@
 
 use chrono::Duration;
 use textid_core::clock::Clock;
-use textid_store::Store;
+use textid_store::prelude::*;
 
 use crate::helpers::{body, expect_error, flow_id, keys, spawn_app, wrong, WEBHOOK_PATH};
 

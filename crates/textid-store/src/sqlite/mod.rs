@@ -8,31 +8,31 @@
 //! anything committed; `TEXTID_SQLITE_SYNCHRONOUS=full` adds survival of power loss at
 //! the cost of an fsync per commit.
 
+mod audit;
+mod auth_requests;
+mod clients;
 mod directory;
-mod graph;
-mod oauth;
+mod keys;
+mod logs;
+mod maintenance;
 mod outbox;
+mod passes;
 mod phone;
+mod policy;
+mod roles;
 mod rows;
+mod sessions;
 mod sign_in;
+mod tenants;
+mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
-use textid_core::directory::{Group, Upn, User};
-use textid_core::message::QueuedMessage;
-use textid_core::policy::AuthenticationMethodsPolicy;
-use textid_core::tenant::Tenant;
-use textid_core::{GroupId, MessageId, TenantId, UserId};
+use tokio::sync::broadcast;
 
-use crate::{
-    Actor, AuditEntry, ClientRecord, Decide, DeliveryOutcome, GrantRecord, MessageRecord,
-    PhoneMethodChange, PhoneMethodRecord, Redemption, SessionRecord, SignInCandidate,
-    SignInLogEntry, SigningKeyRecord, StepTarget, StepWrite, Store, StoreError, StoreResult,
-};
+use crate::{Changed, StoreError, StoreResult};
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
@@ -41,6 +41,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         4,
         include_str!("../../migrations/sqlite/0004_revoked_families.sql"),
+    ),
+    (
+        5,
+        include_str!("../../migrations/sqlite/0005_cache_versions.sql"),
     ),
 ];
 const READERS: usize = 4;
@@ -59,6 +63,8 @@ pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     options: SqliteOptions,
+    changes: broadcast::Sender<Changed>,
+    watching: Arc<std::sync::Once>,
 }
 
 fn open_connection(path: &Path, options: &SqliteOptions) -> StoreResult<Connection> {
@@ -92,6 +98,8 @@ impl SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
             options,
+            changes: broadcast::channel(64).0,
+            watching: Arc::new(std::sync::Once::new()),
         })
     }
 
@@ -186,437 +194,5 @@ fn constraint_name(message: &str) -> String {
         "phone_methods_pkey".into()
     } else {
         message.to_string()
-    }
-}
-
-#[async_trait]
-impl Store for SqliteStore {
-    async fn ensure_tenant(&self, name: &str, now: DateTime<Utc>) -> StoreResult<Tenant> {
-        let name = name.to_string();
-        self.write(move |tx| directory::ensure_tenant(tx, &name, now))
-            .await
-    }
-    async fn set_tenant_region(
-        &self,
-        tenant: TenantId,
-        region: Option<&str>,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let (region, actor) = (region.map(str::to_string), actor.clone());
-        self.write(move |tx| {
-            directory::set_tenant_region(tx, tenant, region.as_deref(), &actor, now)
-        })
-        .await
-    }
-    async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>> {
-        let name = name.to_string();
-        self.read(move |c| directory::tenant_by_name(c, &name))
-            .await
-    }
-    async fn create_user(&self, user: &User, actor: &Actor, now: DateTime<Utc>) -> StoreResult<()> {
-        let (user, actor) = (user.clone(), actor.clone());
-        self.write(move |tx| directory::create_user(tx, &user, &actor, now))
-            .await
-    }
-    async fn user(&self, tenant: TenantId, id: UserId) -> StoreResult<Option<User>> {
-        self.read(move |c| directory::user(c, tenant, id)).await
-    }
-    async fn user_by_upn(&self, tenant: TenantId, upn: &Upn) -> StoreResult<Option<User>> {
-        let upn = upn.clone();
-        self.read(move |c| directory::user_by_upn(c, tenant, &upn))
-            .await
-    }
-    async fn list_users(
-        &self,
-        tenant: TenantId,
-        after: Option<&Upn>,
-        limit: u32,
-    ) -> StoreResult<Vec<User>> {
-        let after = after.cloned();
-        self.read(move |c| directory::list_users(c, tenant, after.as_ref(), limit))
-            .await
-    }
-    async fn update_user(&self, user: &User, actor: &Actor, now: DateTime<Utc>) -> StoreResult<()> {
-        let (user, actor) = (user.clone(), actor.clone());
-        self.write(move |tx| directory::update_user(tx, &user, &actor, now))
-            .await
-    }
-    async fn delete_user(
-        &self,
-        tenant: TenantId,
-        id: UserId,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let actor = actor.clone();
-        self.write(move |tx| directory::delete_user(tx, tenant, id, &actor, now))
-            .await
-    }
-    async fn create_group(
-        &self,
-        group: &Group,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let (group, actor) = (group.clone(), actor.clone());
-        self.write(move |tx| directory::create_group(tx, &group, &actor, now))
-            .await
-    }
-    async fn group(&self, tenant: TenantId, id: GroupId) -> StoreResult<Option<Group>> {
-        self.read(move |c| directory::group(c, tenant, id)).await
-    }
-    async fn list_groups(&self, tenant: TenantId) -> StoreResult<Vec<Group>> {
-        self.read(move |c| directory::list_groups(c, tenant)).await
-    }
-    async fn delete_group(
-        &self,
-        tenant: TenantId,
-        id: GroupId,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let actor = actor.clone();
-        self.write(move |tx| directory::delete_group(tx, tenant, id, &actor, now))
-            .await
-    }
-    async fn add_member(
-        &self,
-        tenant: TenantId,
-        group: GroupId,
-        user: UserId,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let actor = actor.clone();
-        self.write(move |tx| directory::set_member(tx, tenant, group, user, true, &actor, now))
-            .await
-    }
-    async fn remove_member(
-        &self,
-        tenant: TenantId,
-        group: GroupId,
-        user: UserId,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let actor = actor.clone();
-        self.write(move |tx| directory::set_member(tx, tenant, group, user, false, &actor, now))
-            .await
-    }
-    async fn members(&self, tenant: TenantId, group: GroupId) -> StoreResult<Vec<User>> {
-        self.read(move |c| directory::members(c, tenant, group))
-            .await
-    }
-    async fn groups_of(&self, tenant: TenantId, user: UserId) -> StoreResult<Vec<GroupId>> {
-        self.read(move |c| directory::groups_of(c, tenant, user))
-            .await
-    }
-    async fn phone_methods(
-        &self,
-        tenant: TenantId,
-        user: UserId,
-    ) -> StoreResult<Vec<PhoneMethodRecord>> {
-        self.read(move |c| phone::list(c, tenant, user)).await
-    }
-    async fn change_phone_method(
-        &self,
-        change: PhoneMethodChange,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let actor = actor.clone();
-        self.write(move |tx| phone::change(tx, &change, &actor, now))
-            .await
-    }
-    async fn policy(&self, tenant: TenantId) -> StoreResult<AuthenticationMethodsPolicy> {
-        self.read(move |c| directory::policy(c, tenant)).await
-    }
-    async fn put_policy(
-        &self,
-        tenant: TenantId,
-        policy: &AuthenticationMethodsPolicy,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let (policy, actor) = (policy.clone(), actor.clone());
-        self.write(move |tx| directory::put_policy(tx, tenant, &policy, &actor, now))
-            .await
-    }
-    async fn sign_in_candidate(
-        &self,
-        tenant: TenantId,
-        phone: &str,
-    ) -> StoreResult<Option<SignInCandidate>> {
-        let phone = phone.to_string();
-        self.read(move |c| sign_in::candidate(c, tenant, &phone))
-            .await
-    }
-    async fn sms_sign_in_step(
-        &self,
-        tenant: TenantId,
-        target: StepTarget,
-        decide: Decide,
-    ) -> StoreResult<StepWrite> {
-        self.write(move |tx| sign_in::step(tx, tenant, &target, decide))
-            .await
-    }
-    async fn sms_flow(
-        &self,
-        tenant: TenantId,
-        id: textid_core::FlowId,
-    ) -> StoreResult<Option<textid_core::flow::SmsSignInFlow>> {
-        self.read(move |c| sign_in::load_flow(c, tenant, id)).await
-    }
-    async fn session_by_token_hash(
-        &self,
-        hash: &[u8],
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<SessionRecord>> {
-        let hash = hash.to_vec();
-        self.read(move |c| sign_in::session_by_token_hash(c, &hash, now))
-            .await
-    }
-    async fn claim_messages(
-        &self,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: u32,
-    ) -> StoreResult<Vec<QueuedMessage>> {
-        self.write(move |tx| outbox::claim(tx, now, lease_until, limit))
-            .await
-    }
-    async fn finish_message(
-        &self,
-        id: MessageId,
-        outcome: DeliveryOutcome,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        self.write(move |tx| outbox::finish(tx, id, &outcome, now))
-            .await
-    }
-    async fn list_messages(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<MessageRecord>> {
-        self.read(move |c| outbox::list(c, tenant, limit)).await
-    }
-    async fn sign_in_logs(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<SignInLogEntry>> {
-        self.read(move |c| sign_in::logs(c, tenant, limit)).await
-    }
-    async fn directory_audits(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<AuditEntry>> {
-        self.read(move |c| directory::audits(c, tenant, limit))
-            .await
-    }
-    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-        self.read(oauth::signing_keys).await
-    }
-    async fn add_signing_key(&self, key: &SigningKeyRecord, now: DateTime<Utc>) -> StoreResult<()> {
-        let key = key.clone();
-        self.write(move |tx| oauth::add_signing_key(tx, &key, now))
-            .await
-    }
-    async fn create_client(&self, client: &ClientRecord, now: DateTime<Utc>) -> StoreResult<()> {
-        let client = client.clone();
-        self.write(move |tx| oauth::create_client(tx, &client, now))
-            .await
-    }
-    async fn update_client(&self, client: &ClientRecord) -> StoreResult<()> {
-        let client = client.clone();
-        self.write(move |tx| oauth::update_client(tx, &client))
-            .await
-    }
-    async fn client(&self, tenant: TenantId, client_id: &str) -> StoreResult<Option<ClientRecord>> {
-        let client_id = client_id.to_string();
-        self.read(move |c| oauth::client(c, tenant, &client_id))
-            .await
-    }
-    async fn list_clients(&self, tenant: TenantId) -> StoreResult<Vec<ClientRecord>> {
-        self.read(move |c| oauth::list_clients(c, tenant)).await
-    }
-    async fn put_auth_request(
-        &self,
-        id: &str,
-        tenant: TenantId,
-        document: &serde_json::Value,
-        now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let (id, document) = (id.to_string(), document.clone());
-        self.write(move |tx| oauth::put_auth_request(tx, &id, tenant, &document, now, expires_at))
-            .await
-    }
-    async fn auth_request(
-        &self,
-        id: &str,
-        tenant: TenantId,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<(serde_json::Value, Option<textid_core::FlowId>)>> {
-        let id = id.to_string();
-        self.read(move |c| oauth::auth_request(c, &id, tenant, now))
-            .await
-    }
-    async fn set_auth_request_flow(
-        &self,
-        id: &str,
-        flow: Option<textid_core::FlowId>,
-    ) -> StoreResult<()> {
-        let id = id.to_string();
-        self.write(move |tx| oauth::set_auth_request_flow(tx, &id, flow))
-            .await
-    }
-    async fn delete_auth_request(&self, id: &str) -> StoreResult<()> {
-        let id = id.to_string();
-        self.write(move |tx| oauth::delete_auth_request(tx, &id))
-            .await
-    }
-    async fn insert_code(
-        &self,
-        code_hash: &[u8],
-        grant: &GrantRecord,
-        expires_at: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let (hash, grant) = (code_hash.to_vec(), grant.clone());
-        self.write(move |tx| oauth::insert_code(tx, &hash, &grant, expires_at))
-            .await
-    }
-    async fn redeem_code(
-        &self,
-        code_hash: &[u8],
-        client_id: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Redemption> {
-        let (hash, client) = (code_hash.to_vec(), client_id.to_string());
-        self.write(move |tx| oauth::redeem_code(tx, &hash, &client, now))
-            .await
-    }
-    async fn insert_refresh_token(
-        &self,
-        token_hash: &[u8],
-        grant: &GrantRecord,
-        now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let (hash, grant) = (token_hash.to_vec(), grant.clone());
-        self.write(move |tx| oauth::insert_refresh_token(tx, &hash, &grant, now, expires_at))
-            .await
-    }
-    async fn use_refresh_token(
-        &self,
-        token_hash: &[u8],
-        client_id: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Redemption> {
-        let (hash, client) = (token_hash.to_vec(), client_id.to_string());
-        self.write(move |tx| oauth::use_refresh_token(tx, &hash, &client, now))
-            .await
-    }
-    async fn refresh_token_client(&self, token_hash: &[u8]) -> StoreResult<Option<String>> {
-        let hash = token_hash.to_vec();
-        self.read(move |c| oauth::refresh_token_client(c, &hash))
-            .await
-    }
-    async fn revoke_refresh_token(
-        &self,
-        token_hash: &[u8],
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        let hash = token_hash.to_vec();
-        self.write(move |tx| oauth::revoke_refresh_token(tx, &hash, now))
-            .await
-    }
-    async fn record_access_token(
-        &self,
-        jti: &str,
-        family_id: &str,
-        expires_at: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let (jti, family) = (jti.to_string(), family_id.to_string());
-        self.write(move |tx| oauth::record_access_token(tx, &jti, &family, expires_at))
-            .await
-    }
-    async fn revoke_access_token(&self, jti: &str, expires_at: DateTime<Utc>) -> StoreResult<()> {
-        let jti = jti.to_string();
-        self.write(move |tx| oauth::revoke_access_token(tx, &jti, expires_at))
-            .await
-    }
-    async fn access_token_revoked(&self, jti: &str) -> StoreResult<bool> {
-        let jti = jti.to_string();
-        self.read(move |c| oauth::access_token_revoked(c, &jti))
-            .await
-    }
-    async fn revoke_session(
-        &self,
-        id: textid_core::SessionId,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        self.write(move |tx| oauth::revoke_session(tx, id, now))
-            .await
-    }
-    async fn user_roles(&self, tenant: TenantId, user: UserId) -> StoreResult<Vec<String>> {
-        self.read(move |c| graph::user_roles(c, tenant, user)).await
-    }
-    async fn set_user_role(
-        &self,
-        tenant: TenantId,
-        user: UserId,
-        role: &str,
-        assigned: bool,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let (role, actor) = (role.to_string(), actor.clone());
-        self.write(move |tx| graph::set_user_role(tx, tenant, user, &role, assigned, &actor, now))
-            .await
-    }
-    async fn put_tap(
-        &self,
-        tap: &crate::TapRecord,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let (tap, actor) = (tap.clone(), actor.clone());
-        self.write(move |tx| graph::put_tap(tx, &tap, &actor, now))
-            .await
-    }
-    async fn tap(&self, tenant: TenantId, user: UserId) -> StoreResult<Option<crate::TapRecord>> {
-        self.read(move |c| graph::tap(c, tenant, user)).await
-    }
-    async fn delete_tap(
-        &self,
-        tenant: TenantId,
-        user: UserId,
-        id: uuid::Uuid,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        let actor = actor.clone();
-        self.write(move |tx| graph::delete_tap(tx, tenant, user, id, &actor, now))
-            .await
-    }
-    async fn sign_in_logs_between(
-        &self,
-        tenant: TenantId,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
-        user: Option<UserId>,
-        limit: u32,
-    ) -> StoreResult<Vec<SignInLogEntry>> {
-        self.read(move |c| graph::sign_in_logs_between(c, tenant, from, to, user, limit))
-            .await
-    }
-    async fn directory_audits_between(
-        &self,
-        tenant: TenantId,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
-        target: Option<String>,
-        limit: u32,
-    ) -> StoreResult<Vec<AuditEntry>> {
-        self.read(move |c| graph::audits_between(c, tenant, from, to, target, limit))
-            .await
-    }
-    async fn tenant_by_id(&self, id: TenantId) -> StoreResult<Option<Tenant>> {
-        self.read(move |c| graph::tenant_by_id(c, id)).await
-    }
-    async fn purge(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        self.write(move |tx| outbox::purge(tx, before)).await
     }
 }

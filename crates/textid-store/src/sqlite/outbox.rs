@@ -2,13 +2,15 @@
 //! claimed with a lease (so a crashed worker's messages are claimed again when the lease
 //! runs out), and finished as delivered or failed, which wipes the sealed body.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, Transaction};
 use textid_core::message::{NewMessage, QueuedMessage};
 use textid_core::{FlowId, MessageId, TenantId};
 
 use super::rows::{id, ms, opt_id, time};
-use crate::{DeliveryOutcome, MessageRecord, StoreResult};
+use super::SqliteStore;
+use crate::{DeliveryOutcome, MessageRecord, OutboxStore, StoreResult};
 
 pub(super) fn insert(
     tx: &Transaction<'_>,
@@ -37,7 +39,7 @@ pub(super) fn supersede(tx: &Transaction<'_>, flow: FlowId, now: DateTime<Utc>) 
     Ok(())
 }
 
-pub(super) fn claim(
+fn claim(
     tx: &Transaction<'_>,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
@@ -86,7 +88,7 @@ pub(super) fn claim(
     Ok(out)
 }
 
-pub(super) fn finish(
+fn finish(
     tx: &Transaction<'_>,
     mid: MessageId,
     outcome: &DeliveryOutcome,
@@ -110,11 +112,7 @@ pub(super) fn finish(
     Ok(())
 }
 
-pub(super) fn list(
-    c: &Connection,
-    tenant: TenantId,
-    limit: u32,
-) -> StoreResult<Vec<MessageRecord>> {
+fn list(c: &Connection, tenant: TenantId, limit: u32) -> StoreResult<Vec<MessageRecord>> {
     let mut stmt = c.prepare_cached(
         "SELECT id, recipient, kind, status, attempts, last_error, created_at, flow_id FROM outbox
          WHERE tenant_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2",
@@ -147,17 +145,28 @@ pub(super) fn list(
     .collect()
 }
 
-pub(super) fn purge(tx: &Transaction<'_>, before: DateTime<Utc>) -> StoreResult<u64> {
-    let b = ms(before);
-    let mut n = tx.execute("DELETE FROM sms_sign_in_flows WHERE created_at < ?1", [b])?;
-    n += tx.execute(
-        "DELETE FROM phone_counters WHERE (locked_until IS NULL OR locked_until < ?1) AND (window_started_at IS NULL OR window_started_at < ?1) AND consecutive_failures = 0",
-        [b],
-    )?;
-    n += tx.execute(
-        "DELETE FROM outbox WHERE status <> 'queued' AND finished_at < ?1",
-        [b],
-    )?;
-    n += tx.execute("DELETE FROM sessions WHERE expires_at < ?1", [b])?;
-    Ok(n as u64)
+#[async_trait]
+impl OutboxStore for SqliteStore {
+    async fn claim_messages(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<QueuedMessage>> {
+        self.write(move |tx| claim(tx, now, lease_until, limit))
+            .await
+    }
+
+    async fn finish_message(
+        &self,
+        mid: MessageId,
+        outcome: DeliveryOutcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(move |tx| finish(tx, mid, &outcome, now)).await
+    }
+
+    async fn list_messages(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<MessageRecord>> {
+        self.read(move |c| list(c, tenant, limit)).await
+    }
 }

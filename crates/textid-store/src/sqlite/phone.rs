@@ -1,29 +1,27 @@
-//! Phone methods and the uniqueness rule. Every change runs in one `BEGIN IMMEDIATE`
-//! transaction: the rule (`textid_core::methods::check_uniqueness`) is decided on rows
-//! no other writer can change before the commit, and the partial unique index
+//! Phone methods and the uniqueness rule. A change runs in one `BEGIN IMMEDIATE`
+//! transaction: the rows the rule needs are read there, the decision is
+//! `textid_core::methods::plan_phone_change`, and the partial unique index
 //! `phone_methods_sms_sign_in_unique` backs it up.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, Transaction};
-use serde_json::{json, Value};
+use textid_core::audit::AuditRecord;
 use textid_core::methods::{
-    check_uniqueness, NumberHolder, PhoneMethod, PhoneMethodError, PhoneType,
+    number_to_check, plan_phone_change, NumberHolder, PhoneMethod, PhonePlan,
 };
 use textid_core::phone::PhoneNumber;
 use textid_core::{TenantId, UserId};
 
-use super::directory::{audit, user, Audit};
+use super::directory::load_user;
 use super::rows::{id, ms};
+use super::{audit, SqliteStore};
 use crate::{
-    phone_type_from_stored, Actor, PhoneMethodChange, PhoneMethodOp, PhoneMethodRecord, StoreError,
-    StoreResult,
+    phone_type_from_stored, Actor, PhoneMethodChange, PhoneMethodRecord, PhoneMethodStore,
+    StoreError, StoreResult,
 };
 
-pub(super) fn list(
-    c: &Connection,
-    tenant: TenantId,
-    uid: UserId,
-) -> StoreResult<Vec<PhoneMethodRecord>> {
+fn list(c: &Connection, tenant: TenantId, uid: UserId) -> StoreResult<Vec<PhoneMethodRecord>> {
     let mut stmt = c.prepare_cached(
         "SELECT pm.phone_type, pm.number, pm.extension, pm.sms_sign_in_enabled, pm.needs_confirmation,
                 EXISTS (SELECT 1 FROM phone_methods o
@@ -91,126 +89,78 @@ fn holders(
     .collect()
 }
 
-fn method_json(m: &PhoneMethod) -> Value {
-    json!({
-        "id": m.phone_type.method_id(), "phoneType": m.phone_type, "phoneNumber": m.number.to_string(),
-        "smsSignInEnabled": m.sms_sign_in_enabled,
-    })
-}
-
-pub(super) fn change(
+fn write_plan(
     tx: &Transaction<'_>,
-    ch: &PhoneMethodChange,
-    actor: &Actor,
+    tenant: TenantId,
+    plan: &PhonePlan,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    user(tx, ch.tenant, ch.user)?.ok_or(StoreError::NotFound("user"))?;
-    let current = list(tx, ch.tenant, ch.user)?;
-    let existing = current
-        .iter()
-        .find(|m| m.method.phone_type == ch.phone_type)
-        .map(|m| m.method.clone());
-    let t = ch.phone_type;
-    let (activity, after) = match (&ch.op, &existing) {
-        (PhoneMethodOp::Add { .. }, Some(_)) => {
-            return Err(PhoneMethodError::AlreadyExists(t).into())
-        }
-        (
-            PhoneMethodOp::Add {
-                number,
-                enable_sms_sign_in,
-            },
-            None,
-        ) => {
-            if t == PhoneType::AlternateMobile
-                && !current
-                    .iter()
-                    .any(|m| m.method.phone_type == PhoneType::Mobile)
-            {
-                return Err(PhoneMethodError::MobileRequired.into());
-            }
-            t.check_number(number).map_err(PhoneMethodError::from)?;
-            let enable = *enable_sms_sign_in && t.supports_sms_sign_in();
-            check_uniqueness(&holders(tx, ch.tenant, &number.e164(), ch.user)?, enable)?;
+    match (&plan.before, &plan.after) {
+        (None, Some(m)) => {
             tx.prepare_cached(
                 "INSERT INTO phone_methods (tenant_id, user_id, phone_type, number, extension, sms_sign_in_enabled, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
             )?
-            .execute(params![ch.tenant.to_string(), ch.user.to_string(), t.as_str(), number.e164(), number.extension(), enable, ms(now)])?;
-            let m = PhoneMethod {
-                user_id: ch.user,
-                phone_type: t,
-                number: number.clone(),
-                sms_sign_in_enabled: enable,
-            };
-            ("Add phone method", Some(m))
+            .execute(params![
+                tenant.to_string(), m.user_id.to_string(), m.phone_type.as_str(), m.number.e164(),
+                m.number.extension(), m.sms_sign_in_enabled, ms(now)
+            ])?;
         }
-        (_, None) => return Err(PhoneMethodError::NotFound(t).into()),
-        (PhoneMethodOp::Update { number }, Some(old)) => {
-            t.check_number(number).map_err(PhoneMethodError::from)?;
-            check_uniqueness(
-                &holders(tx, ch.tenant, &number.e164(), ch.user)?,
-                old.sms_sign_in_enabled,
-            )?;
-            tx.execute(
-                "UPDATE phone_methods SET number = ?4, extension = ?5, updated_at = ?6 WHERE tenant_id = ?1 AND user_id = ?2 AND phone_type = ?3",
-                params![ch.tenant.to_string(), ch.user.to_string(), t.as_str(), number.e164(), number.extension(), ms(now)],
-            )?;
-            (
-                "Update phone method",
-                Some(PhoneMethod {
-                    number: number.clone(),
-                    ..old.clone()
-                }),
-            )
+        (Some(_), Some(m)) => {
+            tx.prepare_cached(
+                "UPDATE phone_methods SET number = ?4, extension = ?5, sms_sign_in_enabled = ?6, updated_at = ?7
+                 WHERE tenant_id = ?1 AND user_id = ?2 AND phone_type = ?3",
+            )?
+            .execute(params![
+                tenant.to_string(), m.user_id.to_string(), m.phone_type.as_str(), m.number.e164(),
+                m.number.extension(), m.sms_sign_in_enabled, ms(now)
+            ])?;
         }
-        (PhoneMethodOp::Delete, Some(_)) => {
-            if t == PhoneType::Mobile
-                && current
-                    .iter()
-                    .any(|m| m.method.phone_type == PhoneType::AlternateMobile)
-            {
-                return Err(PhoneMethodError::AlternateMobileExists.into());
-            }
-            tx.execute(
+        (Some(m), None) => {
+            tx.prepare_cached(
                 "DELETE FROM phone_methods WHERE tenant_id = ?1 AND user_id = ?2 AND phone_type = ?3",
-                params![ch.tenant.to_string(), ch.user.to_string(), t.as_str()],
-            )?;
-            ("Delete phone method", None)
+            )?
+            .execute(params![tenant.to_string(), m.user_id.to_string(), m.phone_type.as_str()])?;
         }
-        (PhoneMethodOp::SetSmsSignIn(enable), Some(old)) => {
-            if !t.supports_sms_sign_in() {
-                return Err(PhoneMethodError::NotSupported(t).into());
-            }
-            if *enable {
-                check_uniqueness(&holders(tx, ch.tenant, &old.number.e164(), ch.user)?, true)?;
-            }
-            tx.execute(
-                "UPDATE phone_methods SET sms_sign_in_enabled = ?4, updated_at = ?5 WHERE tenant_id = ?1 AND user_id = ?2 AND phone_type = ?3",
-                params![ch.tenant.to_string(), ch.user.to_string(), t.as_str(), enable, ms(now)],
-            )?;
-            let activity = if *enable {
-                "Enable SMS sign-in"
-            } else {
-                "Disable SMS sign-in"
+        (None, None) => {}
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl PhoneMethodStore for SqliteStore {
+    async fn phone_methods(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> StoreResult<Vec<PhoneMethodRecord>> {
+        self.read(move |c| list(c, tenant, user)).await
+    }
+
+    async fn change_phone_method(
+        &self,
+        change: PhoneMethodChange,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let actor = actor.clone();
+        self.write(move |tx| {
+            load_user(tx, change.tenant, change.user)?.ok_or(StoreError::NotFound("user"))?;
+            let current: Vec<PhoneMethod> = list(tx, change.tenant, change.user)?
+                .into_iter()
+                .map(|r| r.method)
+                .collect();
+            let others = match number_to_check(&current, &change) {
+                Some(n) => holders(tx, change.tenant, &n.e164(), change.user)?,
+                None => Vec::new(),
             };
-            (
-                activity,
-                Some(PhoneMethod {
-                    sms_sign_in_enabled: *enable,
-                    ..old.clone()
-                }),
+            let plan = plan_phone_change(&current, &others, &change)?;
+            write_plan(tx, change.tenant, &plan, now)?;
+            audit::insert(
+                tx,
+                &AuditRecord::phone_method(change.tenant, &plan, &actor, now),
             )
-        }
-    };
-    let a = Audit {
-        tenant: ch.tenant,
-        actor,
-        activity,
-        target_type: "user",
-        target_id: ch.user.to_string(),
-        before: existing.as_ref().map(method_json),
-        after: after.as_ref().map(method_json),
-    };
-    audit(tx, a, now)
+        })
+        .await
+    }
 }

@@ -1,21 +1,22 @@
-//! SMS sign-in: the candidate look-up (one read), the atomic step (one write transaction),
-//! sessions and the sign-in log.
+//! SMS sign-in: the candidate look-up (one read) and the atomic step (one write
+//! transaction: load the flow, the number's counters, its owner and the policy; call the
+//! step's decision; write what it returns).
 
-use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use textid_core::code::Digest;
 use textid_core::flow::sms_sign_in::FlowState;
 use textid_core::flow::{PhoneCounter, SmsSignInFlow};
 use textid_core::{FlowId, TenantId};
 
-use super::outbox;
+use async_trait::async_trait;
+
 use super::rows::{id, ms, opt_id, time};
+use super::{logs, outbox, policy, SqliteStore};
 use crate::{
-    Decide, SessionRecord, SignInCandidate, SignInLogEntry, StepInput, StepTarget, StepWrite,
-    StoreError, StoreResult,
+    Decide, SignInCandidate, SignInStore, StepInput, StepTarget, StepWrite, StoreError, StoreResult,
 };
 
-pub(super) fn candidate(
+fn candidate(
     c: &Connection,
     tenant: TenantId,
     phone: &str,
@@ -54,11 +55,7 @@ pub(super) fn candidate(
     }))
 }
 
-pub(super) fn load_flow(
-    tx: &Connection,
-    tenant: TenantId,
-    fid: FlowId,
-) -> StoreResult<Option<SmsSignInFlow>> {
+fn load_flow(tx: &Connection, tenant: TenantId, fid: FlowId) -> StoreResult<Option<SmsSignInFlow>> {
     let row = tx
         .prepare_cached(
             "SELECT phone, user_id, code_hash, code_expires_at, attempts, sends, last_sent_at, created_at, state
@@ -144,7 +141,7 @@ fn save_counter(
     Ok(())
 }
 
-pub(super) fn step(
+fn step(
     tx: &Transaction<'_>,
     tenant: TenantId,
     target: &StepTarget,
@@ -166,7 +163,7 @@ pub(super) fn step(
         Some(p) => candidate(tx, tenant, p)?,
         None => None,
     };
-    let policy = super::directory::policy(tx, tenant)?;
+    let policy = policy::load(tx, tenant)?;
     let write = decide(StepInput {
         flow: flow.as_ref(),
         counter: counter.as_ref(),
@@ -181,11 +178,8 @@ pub(super) fn step(
             save_counter(tx, tenant, p, c)?;
         }
     }
-    if let Some(f) = &write.flow {
-        // A new code or a finished flow makes every code still queued for it useless.
-        if write.message.is_some() || f.state == FlowState::Completed {
-            outbox::supersede(tx, f.id, write.at)?;
-        }
+    if let (true, Some(f)) = (write.supersede_queued, &write.flow) {
+        outbox::supersede(tx, f.id, write.at)?;
     }
     if let Some(m) = &write.message {
         outbox::insert(tx, tenant, write.flow.as_ref().map(|f| f.id), m)?;
@@ -205,66 +199,33 @@ pub(super) fn step(
         ])?;
     }
     if let Some(l) = &write.log {
-        insert_log(tx, l)?;
+        logs::insert(tx, l)?;
     }
     Ok(write)
 }
 
-fn insert_log(tx: &Transaction<'_>, l: &SignInLogEntry) -> StoreResult<()> {
-    tx.prepare_cached(
-        "INSERT INTO sign_in_logs (id, tenant_id, created_at, method, event, phone, user_id, flow_id, result, failure_reason, client_ip, app_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    )?
-    .execute(params![
-        l.id.to_string(), l.tenant_id.to_string(), ms(l.created_at), l.method, l.event, l.phone,
-        l.user_id.map(|u| u.to_string()), l.flow_id.map(|f| f.to_string()), l.result, l.failure_reason,
-        l.client_ip, l.app_id
-    ])?;
-    Ok(())
-}
+#[async_trait]
+impl SignInStore for SqliteStore {
+    async fn sign_in_candidate(
+        &self,
+        tenant: TenantId,
+        phone: &str,
+    ) -> StoreResult<Option<SignInCandidate>> {
+        let phone = phone.to_string();
+        self.read(move |c| candidate(c, tenant, &phone)).await
+    }
 
-pub(super) fn session_by_token_hash(
-    c: &Connection,
-    hash: &[u8],
-    now: DateTime<Utc>,
-) -> StoreResult<Option<SessionRecord>> {
-    let row = c
-        .prepare_cached(
-            "SELECT id, tenant_id, user_id, amr, created_at, expires_at FROM sessions
-             WHERE token_hash = ?1 AND revoked_at IS NULL AND expires_at > ?2",
-        )?
-        .query_row(params![hash, ms(now)], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, i64>(5)?,
-            ))
-        })
-        .optional()?;
-    row.map(|(sid, tid, uid, amr, created, expires)| {
-        Ok(SessionRecord {
-            id: id(&sid)?,
-            tenant_id: id(&tid)?,
-            user_id: id(&uid)?,
-            amr: amr
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
-            created_at: time(created),
-            expires_at: time(expires),
-        })
-    })
-    .transpose()
-}
+    async fn sms_sign_in_step(
+        &self,
+        tenant: TenantId,
+        target: StepTarget,
+        decide: Decide,
+    ) -> StoreResult<StepWrite> {
+        self.write(move |tx| step(tx, tenant, &target, decide))
+            .await
+    }
 
-pub(super) fn logs(
-    c: &Connection,
-    tenant: TenantId,
-    limit: u32,
-) -> StoreResult<Vec<SignInLogEntry>> {
-    super::graph::sign_in_logs_between(c, tenant, None, None, None, limit)
+    async fn sms_flow(&self, tenant: TenantId, fid: FlowId) -> StoreResult<Option<SmsSignInFlow>> {
+        self.read(move |c| load_flow(c, tenant, fid)).await
+    }
 }

@@ -496,7 +496,11 @@ pub async fn outbox(cx: &Context, cmd: OutboxCommand) -> Result<()> {
 pub async fn logs(cx: &Context, cmd: LogsCommand) -> Result<()> {
     match cmd {
         LogsCommand::SignIns { limit } => {
-            let entries = cx.app.store().sign_in_logs(cx.tenant.id, limit).await?;
+            let entries = cx
+                .app
+                .store()
+                .sign_in_logs(cx.tenant.id, &textid_store::LogQuery::latest(limit))
+                .await?;
             emit(cx, json!({"value": entries}), || {
                 for e in &entries {
                     println!(
@@ -515,7 +519,11 @@ pub async fn logs(cx: &Context, cmd: LogsCommand) -> Result<()> {
             });
         }
         LogsCommand::Audits { limit } => {
-            let entries = cx.app.store().directory_audits(cx.tenant.id, limit).await?;
+            let entries = cx
+                .app
+                .store()
+                .directory_audits(cx.tenant.id, &textid_store::LogQuery::latest(limit))
+                .await?;
             emit(cx, json!({"value": entries}), || {
                 for e in &entries {
                     println!(

@@ -8,6 +8,7 @@ mod serve;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use textid_store::prelude::*;
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
@@ -15,7 +16,6 @@ use textid_core::clock::SystemClock;
 use textid_core::tenant::Tenant;
 use textid_server::{App, AppConfig};
 use textid_store::sqlite::{SqliteOptions, SqliteStore};
-use textid_store::Store;
 
 use crate::config::{Config, Database, RawConfig};
 

@@ -1,0 +1,320 @@
+//! The directory audit log (DESIGN.md §2 "Logs"): who changed what, with the state before
+//! and after. Every record is composed here, so every backend writes the same record for
+//! the same change, and a backend only inserts it in the transaction of the change.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::directory::{Group, User};
+use crate::ids::{GroupId, TenantId, UserId};
+use crate::methods::PhoneMethod;
+
+/// Who made a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Actor {
+    /// `cli`, `app`, `user`, `system`, `sync`. Stored by name.
+    pub kind: String,
+    /// The app id, user id or OS user.
+    pub id: String,
+}
+
+impl Actor {
+    /// The command line on this machine.
+    pub fn cli() -> Self {
+        Self {
+            kind: "cli".into(),
+            id: "local".into(),
+        }
+    }
+    /// textid itself (start-up, maintenance).
+    pub fn system() -> Self {
+        Self {
+            kind: "system".into(),
+            id: "textid".into(),
+        }
+    }
+}
+
+/// One directory change, ready to store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditRecord {
+    /// Its id (time-ordered).
+    pub id: uuid::Uuid,
+    /// The tenant.
+    #[serde(skip)]
+    pub tenant_id: TenantId,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// Who.
+    pub actor: Actor,
+    /// What, e.g. `Add phone method`.
+    pub activity: String,
+    /// `user`, `group`, `policy`, `tenant`.
+    pub target_type: String,
+    /// The target's id.
+    pub target_id: String,
+    /// Before, if it existed.
+    pub before: Option<Value>,
+    /// After, if it still exists.
+    pub after: Option<Value>,
+}
+
+/// What changed, with its before and after states.
+struct Change<'a> {
+    tenant: TenantId,
+    activity: &'a str,
+    target_type: &'a str,
+    target_id: String,
+    before: Option<Value>,
+    after: Option<Value>,
+}
+
+impl AuditRecord {
+    fn of(c: Change<'_>, actor: &Actor, at: DateTime<Utc>) -> Self {
+        Self {
+            // Process-monotonic within a millisecond, so the newest record sorts first even
+            // when several share a time.
+            id: uuid::Uuid::now_v7(),
+            tenant_id: c.tenant,
+            created_at: at,
+            actor: actor.clone(),
+            activity: c.activity.into(),
+            target_type: c.target_type.into(),
+            target_id: c.target_id,
+            before: c.before,
+            after: c.after,
+        }
+    }
+
+    /// A user was added.
+    pub fn user_added(u: &User, actor: &Actor, at: DateTime<Utc>) -> Self {
+        let c = Change {
+            tenant: u.tenant_id,
+            activity: "Add user",
+            target_type: "user",
+            target_id: u.id.to_string(),
+            before: None,
+            after: Some(user_json(u)),
+        };
+        Self::of(c, actor, at)
+    }
+
+    /// A user's profile changed.
+    pub fn user_updated(before: &User, after: &User, actor: &Actor, at: DateTime<Utc>) -> Self {
+        let c = Change {
+            tenant: after.tenant_id,
+            activity: "Update user",
+            target_type: "user",
+            target_id: after.id.to_string(),
+            before: Some(user_json(before)),
+            after: Some(user_json(after)),
+        };
+        Self::of(c, actor, at)
+    }
+
+    /// A user was deleted.
+    pub fn user_deleted(before: &User, actor: &Actor, at: DateTime<Utc>) -> Self {
+        let c = Change {
+            tenant: before.tenant_id,
+            activity: "Delete user",
+            target_type: "user",
+            target_id: before.id.to_string(),
+            before: Some(user_json(before)),
+            after: None,
+        };
+        Self::of(c, actor, at)
+    }
+
+    /// A group was added.
+    pub fn group_added(g: &Group, actor: &Actor, at: DateTime<Utc>) -> Self {
+        let c = Change {
+            tenant: g.tenant_id,
+            activity: "Add group",
+            target_type: "group",
+            target_id: g.id.to_string(),
+            before: None,
+            after: Some(group_json(g)),
+        };
+        Self::of(c, actor, at)
+    }
+
+    /// A group was deleted.
+    pub fn group_deleted(g: &Group, actor: &Actor, at: DateTime<Utc>) -> Self {
+        let c = Change {
+            tenant: g.tenant_id,
+            activity: "Delete group",
+            target_type: "group",
+            target_id: g.id.to_string(),
+            before: Some(group_json(g)),
+            after: None,
+        };
+        Self::of(c, actor, at)
+    }
+
+    /// A user joined (`member`) or left a group.
+    pub fn membership(
+        tenant: TenantId,
+        group: GroupId,
+        user: UserId,
+        member: bool,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let pair = Some(json!({"groupId": group, "userId": user}));
+        let (activity, before, after) = if member {
+            ("Add member to group", None, pair)
+        } else {
+            ("Remove member from group", pair, None)
+        };
+        let c = Change {
+            tenant,
+            activity,
+            target_type: "group",
+            target_id: group.to_string(),
+            before,
+            after,
+        };
+        Self::of(c, actor, at)
+    }
+
+    /// A phone method was added, changed, switched or deleted.
+    pub fn phone_method(
+        tenant: TenantId,
+        plan: &crate::methods::PhonePlan,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let c = Change {
+            tenant,
+            activity: plan.activity(),
+            target_type: "user",
+            target_id: plan.user_id().to_string(),
+            before: plan.before.as_ref().map(method_json),
+            after: plan.after.as_ref().map(method_json),
+        };
+        Self::of(c, actor, at)
+    }
+
+    /// The authentication methods policy was replaced (both as stored JSON).
+    pub fn policy(
+        tenant: TenantId,
+        before: Value,
+        after: Value,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let c = Change {
+            tenant,
+            activity: "Update authentication methods policy",
+            target_type: "policy",
+            target_id: "authenticationMethodsPolicy".into(),
+            before: Some(before),
+            after: Some(after),
+        };
+        Self::of(c, actor, at)
+    }
+
+    /// The tenant's default region changed.
+    pub fn tenant_region(
+        tenant: TenantId,
+        before: Option<&str>,
+        after: Option<&str>,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let c = Change {
+            tenant,
+            activity: "Update tenant default region",
+            target_type: "tenant",
+            target_id: tenant.to_string(),
+            before: Some(json!({"defaultRegion": before})),
+            after: Some(json!({"defaultRegion": after})),
+        };
+        Self::of(c, actor, at)
+    }
+
+    /// A directory role was assigned (`assigned`) or removed.
+    pub fn role(
+        tenant: TenantId,
+        user: UserId,
+        role: &str,
+        assigned: bool,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let r = Some(json!({"role": role}));
+        let (activity, before, after) = if assigned {
+            ("Add member to role", None, r)
+        } else {
+            ("Remove member from role", r, None)
+        };
+        let c = Change {
+            tenant,
+            activity,
+            target_type: "user",
+            target_id: user.to_string(),
+            before,
+            after,
+        };
+        Self::of(c, actor, at)
+    }
+
+    /// A Temporary Access Pass was issued (replacing `before`, if any) or deleted
+    /// (`after` is `None`). The passes are given in their audit form ([`pass_json`]).
+    pub fn pass(
+        tenant: TenantId,
+        user: UserId,
+        before: Option<Value>,
+        after: Option<Value>,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let activity = if after.is_some() {
+            "Add Temporary Access Pass"
+        } else {
+            "Delete Temporary Access Pass"
+        };
+        let c = Change {
+            tenant,
+            activity,
+            target_type: "user",
+            target_id: user.to_string(),
+            before,
+            after,
+        };
+        Self::of(c, actor, at)
+    }
+}
+
+/// The audit form of a user.
+pub fn user_json(u: &User) -> Value {
+    json!({
+        "id": u.id, "userPrincipalName": u.upn, "displayName": u.display_name,
+        "accountEnabled": u.account_enabled, "mobilePhone": u.mobile_phone,
+        "businessPhones": u.business_phones,
+    })
+}
+
+fn group_json(g: &Group) -> Value {
+    json!({"id": g.id, "displayName": g.display_name})
+}
+
+fn method_json(m: &PhoneMethod) -> Value {
+    json!({
+        "id": m.phone_type.method_id(), "phoneType": m.phone_type, "phoneNumber": m.number.to_string(),
+        "smsSignInEnabled": m.sms_sign_in_enabled,
+    })
+}
+
+/// The audit form of a Temporary Access Pass (never the pass itself).
+pub fn pass_json(
+    id: uuid::Uuid,
+    start: DateTime<Utc>,
+    lifetime_minutes: u32,
+    is_usable_once: bool,
+) -> Value {
+    json!({"id": id, "startDateTime": start, "lifetimeInMinutes": lifetime_minutes, "isUsableOnce": is_usable_once})
+}

@@ -1,0 +1,108 @@
+//! Tenants.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use textid_core::audit::AuditRecord;
+use textid_core::policy::AuthenticationMethodsPolicy;
+use textid_core::tenant::Tenant;
+use textid_core::TenantId;
+
+use super::rows::{id, ms, to_json};
+use super::{audit, SqliteStore};
+use crate::{Actor, Changed, StoreError, StoreResult, TenantStore};
+
+fn tenant_row(r: &Row<'_>) -> rusqlite::Result<(String, String, Option<String>)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+}
+
+fn to_tenant((tid, name, region): (String, String, Option<String>)) -> StoreResult<Tenant> {
+    Ok(Tenant {
+        id: id(&tid)?,
+        name,
+        default_region: region,
+    })
+}
+
+fn by_name(c: &Connection, name: &str) -> StoreResult<Option<Tenant>> {
+    c.prepare_cached("SELECT id, name, default_region FROM tenants WHERE name = ?1")?
+        .query_row([name], tenant_row)
+        .optional()?
+        .map(to_tenant)
+        .transpose()
+}
+
+#[async_trait]
+impl TenantStore for SqliteStore {
+    async fn ensure_tenant(&self, name: &str, now: DateTime<Utc>) -> StoreResult<Tenant> {
+        let name = name.to_string();
+        self.write(move |tx| {
+            if let Some(t) = by_name(tx, &name)? {
+                return Ok(t);
+            }
+            let tenant = Tenant {
+                id: TenantId(uuid::Uuid::new_v4()),
+                name: name.clone(),
+                default_region: None,
+            };
+            tx.execute(
+                "INSERT INTO tenants (id, name, default_region, policy, created_at) VALUES (?1, ?2, NULL, ?3, ?4)",
+                params![tenant.id.to_string(), name, to_json(&AuthenticationMethodsPolicy::default()), ms(now)],
+            )?;
+            Ok(tenant)
+        })
+        .await
+    }
+
+    async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>> {
+        let name = name.to_string();
+        self.read(move |c| by_name(c, &name)).await
+    }
+
+    async fn tenant_by_id(&self, tid: TenantId) -> StoreResult<Option<Tenant>> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT id, name, default_region FROM tenants WHERE id = ?1")?
+                .query_row([tid.to_string()], tenant_row)
+                .optional()?
+                .map(to_tenant)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn set_tenant_region(
+        &self,
+        tenant: TenantId,
+        region: Option<&str>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (region, actor) = (region.map(str::to_string), actor.clone());
+        self.write(move |tx| {
+            let before: Option<String> = tx
+                .query_row(
+                    "SELECT default_region FROM tenants WHERE id = ?1",
+                    [tenant.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .ok_or(StoreError::NotFound("tenant"))?;
+            tx.execute(
+                "UPDATE tenants SET default_region = ?2 WHERE id = ?1",
+                params![tenant.to_string(), region],
+            )?;
+            let record = AuditRecord::tenant_region(
+                tenant,
+                before.as_deref(),
+                region.as_deref(),
+                &actor,
+                now,
+            );
+            audit::insert(tx, &record)?;
+            audit::bump(tx, Changed::Tenants)
+        })
+        .await?;
+        self.changed(Changed::Tenants);
+        Ok(())
+    }
+}
