@@ -1,5 +1,7 @@
 //! Runs the conformance suite on a fresh SQLite file.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use textid_store::prelude::*;
