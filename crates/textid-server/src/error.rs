@@ -83,6 +83,16 @@ impl From<StoreError> for ApiError {
                 e.retry_after = Some(1);
                 e
             }
+            StoreError::Unavailable(source) => {
+                tracing::warn!(error = %source, "database unavailable");
+                let mut e = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "databaseUnavailable",
+                    "the database cannot be reached right now; nothing was changed, try again",
+                );
+                e.retry_after = Some(1);
+                e
+            }
             other => Self::internal(&other),
         }
     }

@@ -216,7 +216,7 @@ pub async fn start(
         let counter = input.counter.cloned().unwrap_or_default();
         // No code is ever texted to a premium-rate or similar number (toll fraud).
         let owner = ready_owner(input.candidate, input.policy).filter(|_| receives_codes);
-        let with = sms_sign_in::start(tenant_id, e164, owner, cx, &mut OsRng);
+        let with = sms_sign_in::start(tenant_id, e164.clone(), owner, cx, &mut OsRng);
         match sms_sign_in::take_send(&counter, cx) {
             Err(e) => refused(
                 now,
@@ -319,7 +319,7 @@ pub async fn verify(
         let session = checked.outcome.as_ref().ok().map(|user_id| NewSession {
             id: session_id,
             user_id: *user_id,
-            token_hash,
+            token_hash: token_hash.clone(),
             amr: vec!["sms".into()],
             expires_at: now + lifetime,
         });

@@ -17,6 +17,10 @@ pub enum StoreError {
     /// The database is busy beyond the timeout.
     #[error("database busy")]
     Busy,
+    /// The database cannot be reached (connection refused or lost, failover under way);
+    /// nothing was written. Callers answer 503 and may try again.
+    #[error("database unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A stored value that cannot be read back.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),

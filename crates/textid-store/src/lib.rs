@@ -505,8 +505,10 @@ impl<K> LogQuery<K> {
     }
 }
 
-/// The sign-in decision a backend runs inside its transaction.
-pub type Decide = Box<dyn FnOnce(StepInput<'_>) -> StepWrite + Send>;
+/// The sign-in decision a backend runs inside its transaction. `Fn`, not `FnOnce`: a
+/// backend may run the whole transaction again after a serialization failure or a lost
+/// connection, and the decision is then taken again on the rows read by the new try.
+pub type Decide = Box<dyn Fn(StepInput<'_>) -> StepWrite + Send + Sync>;
 
 /// Whether a phone type string is stored correctly. Exposed for backends.
 pub fn phone_type_from_stored(s: &str) -> StoreResult<PhoneType> {
