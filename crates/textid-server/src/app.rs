@@ -8,17 +8,16 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use textid_core::clock::Clock;
-use textid_core::code::SecretHasher;
 use textid_core::limits::SignInLimits;
 use textid_core::tenant::Tenant;
 use textid_sms::provider::console::ConsoleProvider;
 use textid_sms::provider::webhook::{WebhookConfig, WebhookProvider};
 use textid_sms::Provider;
 use textid_store::Store;
-use tokio::sync::Notify;
+
+use textid_usecases::{Context, ContextParts};
 
 use crate::error::ApiError;
-use crate::seal::BodySealer;
 
 /// Which SMS provider delivers messages.
 #[derive(Debug, Clone)]
@@ -50,14 +49,9 @@ pub struct App {
 
 #[derive(Debug)]
 struct Inner {
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    hasher: SecretHasher,
-    sealer: BodySealer,
+    cx: Context,
     config: AppConfig,
-    host: String,
     provider: Arc<dyn Provider>,
-    outbox_wakeup: Notify,
     tenants: RwLock<HashMap<String, (Tenant, std::time::Instant)>>,
     oidc: std::sync::OnceLock<crate::oidc::Oidc>,
 }
@@ -99,6 +93,13 @@ pub fn public_host(url: &str) -> Option<String> {
     (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
+impl std::ops::Deref for App {
+    type Target = Context;
+    fn deref(&self) -> &Context {
+        &self.inner.cx
+    }
+}
+
 impl App {
     /// Builds the application; checks the configuration.
     pub fn new(
@@ -123,59 +124,36 @@ impl App {
                 Arc::new(WebhookProvider::new(w.clone(), clock.clone())?)
             }
         };
-        let hasher = SecretHasher::new(server_secret);
+        let cx = Context::new(ContextParts {
+            store,
+            clock,
+            server_secret,
+            limits: config.limits.clone(),
+            host,
+        });
         Ok(Self {
             inner: Arc::new(Inner {
-                store,
-                clock,
-                sealer: BodySealer::new(&hasher),
-                hasher,
+                cx,
                 config,
-                host,
                 provider,
-                outbox_wakeup: Notify::new(),
                 tenants: RwLock::new(HashMap::new()),
                 oidc: std::sync::OnceLock::new(),
             }),
         })
     }
 
-    /// The store.
-    pub fn store(&self) -> &dyn Store {
-        &*self.inner.store
-    }
-    /// The clock.
-    pub fn clock(&self) -> &dyn Clock {
-        &*self.inner.clock
-    }
-    /// The code and token hasher.
-    pub fn hasher(&self) -> &SecretHasher {
-        &self.inner.hasher
-    }
-    /// The outbox body sealer.
-    pub fn sealer(&self) -> &BodySealer {
-        &self.inner.sealer
+    /// The use-case context (also reached through `Deref`).
+    pub fn cx(&self) -> &Context {
+        &self.inner.cx
     }
     /// The configuration.
     pub fn config(&self) -> &AppConfig {
         &self.inner.config
     }
-    /// The public host (for `@host #code`).
-    pub fn host(&self) -> &str {
-        &self.inner.host
-    }
     /// The SMS provider.
     pub fn provider(&self) -> &dyn Provider {
         &*self.inner.provider
     }
-    /// Wakes the delivery worker after a message was queued.
-    pub fn wake_outbox(&self) {
-        self.inner.outbox_wakeup.notify_one();
-    }
-    pub(crate) fn outbox_wakeup(&self) -> &Notify {
-        &self.inner.outbox_wakeup
-    }
-
     /// Turns on the OpenID Connect provider: loads (or creates) the signing keys, sealed
     /// with `kek`. Until then its endpoints answer 503.
     pub async fn enable_oidc(

@@ -8,6 +8,7 @@ use serde_json::json;
 use textid_core::flow::SignInError;
 use textid_core::methods::PhoneMethodError;
 use textid_store::StoreError;
+use textid_usecases::{DirectoryError, SignInFailure};
 
 /// An error answer.
 #[derive(Debug)]
@@ -94,6 +95,49 @@ impl From<StoreError> for ApiError {
                 e
             }
             other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<DirectoryError> for ApiError {
+    fn from(e: DirectoryError) -> Self {
+        match e {
+            DirectoryError::Invalid { field, message } => Self::invalid(field, message),
+            DirectoryError::NotFound { what, key } if key.is_empty() => Self::new(
+                StatusCode::NOT_FOUND,
+                "notFound",
+                format!("{what} not found"),
+            ),
+            e @ DirectoryError::NotFound { .. } => {
+                Self::new(StatusCode::NOT_FOUND, "notFound", e.to_string())
+            }
+            e @ DirectoryError::UpnInUse(_) => Self::new(
+                StatusCode::CONFLICT,
+                "userPrincipalNameInUse",
+                e.to_string(),
+            ),
+            e @ DirectoryError::MemberExists => {
+                Self::new(StatusCode::CONFLICT, "memberExists", e.to_string())
+            }
+            e @ DirectoryError::SmsSignInNotAllowedByPolicy => Self::new(
+                StatusCode::BAD_REQUEST,
+                "smsSignInNotAllowedByPolicy",
+                e.to_string(),
+            ),
+            DirectoryError::PhoneMethod(p) => p.into(),
+            DirectoryError::Policy(p) => {
+                Self::new(StatusCode::BAD_REQUEST, p.code(), p.to_string())
+            }
+            DirectoryError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<SignInFailure> for ApiError {
+    fn from(e: SignInFailure) -> Self {
+        match e {
+            SignInFailure::SignIn(e) => e.into(),
+            SignInFailure::Store(e) => e.into(),
         }
     }
 }

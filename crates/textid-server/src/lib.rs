@@ -1,16 +1,16 @@
-//! textid's server: the application state ([`app::App`]), the JSON sign-in API, the durable
-//! outbox worker, and the directory operations that the CLI and the admin API share, so
-//! that every rule of DESIGN.md §1 has one implementation underneath every surface.
+//! textid's HTTP server (axum): the application state ([`app::App`], which derefs to the
+//! use-case [`textid_usecases::Context`]), the JSON sign-in API, the sign-in pages and
+//! OpenID Connect endpoints, the Graph-compatible admin API, and the durable outbox
+//! worker. The rules live in `textid-usecases` and `textid-core`; this crate maps their
+//! errors to HTTP by variant.
 
 pub mod api;
 pub mod app;
 pub mod delivery;
-pub mod directory;
 pub mod error;
 pub mod graph;
 pub mod oidc;
 pub mod pages;
-pub mod seal;
-pub mod sign_in;
 
 pub use app::{App, AppConfig, SmsProviderConfig};
+pub use textid_usecases::{directory, seal, sign_in};

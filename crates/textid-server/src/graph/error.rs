@@ -61,6 +61,12 @@ impl From<textid_store::StoreError> for GraphError {
     }
 }
 
+impl From<textid_usecases::DirectoryError> for GraphError {
+    fn from(e: textid_usecases::DirectoryError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
 impl IntoResponse for GraphError {
     fn into_response(self) -> Response {
         let request_id = uuid::Uuid::new_v4().to_string();

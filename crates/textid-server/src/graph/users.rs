@@ -57,15 +57,14 @@ fn eq_filter(filter: &str) -> Option<(&str, &str)> {
 }
 
 /// Graph answers a taken userPrincipalName with 400 `Request_BadRequest`.
-fn upn_in_use(e: crate::error::ApiError) -> GraphError {
-    if e.code == "userPrincipalNameInUse" {
-        GraphError::new(
+fn upn_in_use(e: textid_usecases::DirectoryError) -> GraphError {
+    match e {
+        textid_usecases::DirectoryError::UpnInUse(_) => GraphError::new(
             StatusCode::BAD_REQUEST,
             "Request_BadRequest",
             "Another object with the same value for property userPrincipalName already exists.",
-        )
-    } else {
-        e.into()
+        ),
+        other => other.into(),
     }
 }
 
@@ -369,12 +368,9 @@ pub async fn add_member(
     let u = resolve_user(&app, &caller.tenant, member)
         .await
         .map_err(|_| GraphError::bad_request(format!("@odata.id: no user with id {member}")))?;
-    dir::add_member(&app, &caller.tenant, g.id, u.id, &caller.actor()).await.map_err(|e| {
-        if e.status == StatusCode::CONFLICT {
-            GraphError::bad_request("One or more added object references already exist for the following modified properties: 'members'.")
-        } else {
-            e.into()
-        }
+    dir::add_member(&app, &caller.tenant, g.id, u.id, &caller.actor()).await.map_err(|e| match e {
+        textid_usecases::DirectoryError::MemberExists => GraphError::bad_request("One or more added object references already exist for the following modified properties: 'members'."),
+        other => other.into(),
     })?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -21,9 +21,8 @@ use super::authorize::{
 use super::clients::Client;
 use super::{https, origin, session_cookie_name, set_cookie};
 use crate::app::App;
-use crate::error::ApiError;
 use crate::pages::{self, catalog::text};
-use crate::sign_in::{self, Requester};
+use crate::sign_in::{self, Requester, SignInFailure};
 
 /// `?request=...`
 #[derive(Debug, Deserialize)]
@@ -88,11 +87,10 @@ fn expired(app: &App) -> Response {
     )
 }
 
-fn error_text(e: &ApiError) -> &'static str {
-    match e.code {
-        "invalidCode" | "codeExpired" | "tooManyAttempts" | "tooManyRequests"
-        | "temporarilyLocked" | "flowNotFound" => text(&format!("error.{}", e.code)),
-        _ => text("error.invalidRequest"),
+fn error_text(e: &SignInFailure) -> &'static str {
+    match e {
+        SignInFailure::SignIn(e) => text(&format!("error.{}", e.code())),
+        SignInFailure::Store(_) => text("error.invalidRequest"),
     }
 }
 
@@ -360,7 +358,7 @@ pub async fn code_submit(
     let session =
         match sign_in::verify(&app, &tenant, flow_id, &code, requester(addr, &client)).await {
             Ok(s) => s,
-            Err(e) if e.code == SignInError::FlowNotFound.code() => {
+            Err(SignInFailure::SignIn(SignInError::FlowNotFound)) => {
                 let _ = app.store().set_auth_request_flow(&form.request, None).await;
                 return render_phone(
                     &app,

@@ -240,7 +240,7 @@ async fn a_person_acts_only_through_admin_scopes_their_roles_grant() {
         .contains("Policy.ReadWrite.AuthenticationMethod"));
 
     // A change to a user without a role is made and audited with the person as the actor.
-    let cy = textid_server::directory::create_user(
+    let cy = textid_usecases::directory::create_user(
         &t.app,
         &t.tenant,
         "cy@contoso.example",
@@ -273,7 +273,7 @@ async fn a_person_acts_only_through_admin_scopes_their_roles_grant() {
 
     // Only a Global Administrator changes the methods of a privileged user (found in
     // review: a helpdesk admin could re-point an admin's SMS sign-in number).
-    let boss = textid_server::directory::create_user(
+    let boss = textid_usecases::directory::create_user(
         &t.app,
         &t.tenant,
         "boss@contoso.example",
@@ -306,7 +306,7 @@ async fn a_person_acts_only_through_admin_scopes_their_roles_grant() {
     assert_eq!(status, 403, "{body}");
     assert_graph_error(&body, "Authorization_RequestDenied");
     assert!(
-        textid_server::directory::phone_methods(&t.app, &t.tenant, boss.id)
+        textid_usecases::directory::phone_methods(&t.app, &t.tenant, boss.id)
             .await
             .unwrap()
             .is_empty()

@@ -7,8 +7,8 @@ use chrono::Duration;
 use textid_core::methods::PhoneType;
 use textid_core::policy::MethodState;
 use textid_core::UserId;
-use textid_server::directory;
 use textid_store::Actor;
+use textid_usecases::directory;
 
 use crate::helpers::{error, spawn_app, TestApp};
 

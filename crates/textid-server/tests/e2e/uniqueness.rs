@@ -4,9 +4,9 @@
 use textid_core::methods::PhoneType;
 use textid_core::policy::MethodState;
 use textid_core::UserId;
-use textid_server::directory::{self, PhoneMethodView};
 use textid_server::error::ApiError;
 use textid_store::Actor;
+use textid_usecases::directory::{self, PhoneMethodView};
 
 use crate::helpers::{spawn_app, TestApp};
 
@@ -21,7 +21,9 @@ async fn add(
     phone_type: PhoneType,
     number: &str,
 ) -> Result<PhoneMethodView, ApiError> {
-    directory::add_phone_method(&t.app, &t.tenant, user, phone_type, number, &Actor::cli()).await
+    directory::add_phone_method(&t.app, &t.tenant, user, phone_type, number, &Actor::cli())
+        .await
+        .map_err(ApiError::from)
 }
 
 async fn state(t: &TestApp, user: UserId, phone_type: PhoneType) -> &'static str {
@@ -39,8 +41,13 @@ async fn methods(t: &TestApp, user: UserId) -> Vec<PhoneMethodView> {
 }
 
 /// A 409 `phoneNumberNotUnique` that names the other user.
-fn assert_not_unique(result: Result<PhoneMethodView, ApiError>, other: UserId) -> String {
-    let e = result.expect_err("the uniqueness rule must refuse this");
+fn assert_not_unique(
+    result: Result<PhoneMethodView, impl Into<ApiError> + std::fmt::Debug>,
+    other: UserId,
+) -> String {
+    let e: ApiError = result
+        .expect_err("the uniqueness rule must refuse this")
+        .into();
     assert_eq!(
         (e.status.as_u16(), e.code),
         (409, "phoneNumberNotUnique"),
@@ -259,6 +266,7 @@ async fn office_and_alternate_mobile_numbers_are_not_supported_for_sms_sign_in()
     )
     .await
     .expect_err("office numbers cannot be switched on");
+    let e = ApiError::from(e);
     assert_eq!(
         (e.status.as_u16(), e.code),
         (400, "smsSignInNotSupported"),

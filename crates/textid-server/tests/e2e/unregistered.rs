@@ -7,8 +7,8 @@
 use chrono::Duration;
 use textid_core::methods::PhoneType;
 use textid_core::policy::{ExcludeTarget, TargetType};
-use textid_server::directory;
 use textid_store::Actor;
+use textid_usecases::directory;
 
 use crate::helpers::{body, expect_error, keys, spawn_app, TestApp};
 

@@ -4,9 +4,9 @@ use anyhow::Result;
 use clap::Subcommand;
 use serde_json::{json, Value};
 use textid_core::methods::PhoneType;
-use textid_server::directory as dir;
 use textid_server::App;
 use textid_store::Actor;
+use textid_usecases::directory as dir;
 
 use super::output::{group_json, phone_json, phone_line, print_json, user_json, user_line};
 use super::Context;

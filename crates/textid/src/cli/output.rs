@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 use textid_core::directory::{Group, User};
-use textid_server::directory::PhoneMethodView;
+use textid_usecases::directory::PhoneMethodView;
 
 /// Prints JSON.
 pub fn print_json(v: &Value) {

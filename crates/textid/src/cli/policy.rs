@@ -5,8 +5,8 @@ use clap::{Subcommand, ValueEnum};
 use textid_core::policy::{
     ExcludeTarget, MethodState, PolicyMigrationState, SmsIncludeTarget, TargetId, TargetType,
 };
-use textid_server::directory as dir;
 use textid_store::Actor;
+use textid_usecases::directory as dir;
 
 use super::output::print_json;
 use super::{Context, UsageError};

@@ -1,21 +1,79 @@
-//! Directory operations shared by the CLI and the HTTP admin surfaces: users, groups,
+//! Directory use cases shared by the CLI and the HTTP admin surfaces: users, groups,
 //! phone methods with their derived `smsSignInState`, and the authentication methods
-//! policy. One implementation underneath every surface, so the rules of DESIGN.md §1 hold
-//! the same everywhere.
+//! policy (DESIGN.md §1).
 
-use axum::http::StatusCode;
 use rand::rngs::OsRng;
 use textid_core::directory::{Group, Upn, User};
+use textid_core::methods::PhoneMethodError;
 use textid_core::methods::{PhoneMethod, PhoneType};
 use textid_core::phone::PhoneNumber;
+use textid_core::policy::PolicyError;
 use textid_core::policy::{AuthenticationMethodsPolicy, SmsPermission, Subject};
 use textid_core::sign_in_state::{derive, SignInStateFacts, SmsSignInState};
 use textid_core::tenant::Tenant;
 use textid_core::{GroupId, UserId};
 use textid_store::{Actor, PhoneMethodChange, PhoneMethodOp, PhoneMethodRecord, StoreError};
 
-use crate::app::App;
-use crate::error::ApiError;
+use crate::Context as App;
+
+/// Why a directory use case refused or failed. Surfaces map it by variant.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    /// Malformed or out-of-range input; nothing was changed.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field (Graph's name).
+        field: &'static str,
+        /// What to fix.
+        message: String,
+    },
+    /// No such user, group or method.
+    #[error("{what} '{key}' not found")]
+    NotFound {
+        /// `user`, `group`.
+        what: &'static str,
+        /// The id or name asked for.
+        key: String,
+    },
+    /// Another user has this userPrincipalName.
+    #[error("another user already has userPrincipalName '{0}'")]
+    UpnInUse(String),
+    /// The user is already a member of the group.
+    #[error("the user is already a member of the group")]
+    MemberExists,
+    /// `enableSmsSignIn` for a user the policy does not allow to sign in with SMS.
+    #[error("SMS sign-in cannot be enabled: the authentication methods policy does not allow this user to use SMS for sign-in")]
+    SmsSignInNotAllowedByPolicy,
+    /// A phone method rule (DESIGN.md §1).
+    #[error(transparent)]
+    PhoneMethod(#[from] PhoneMethodError),
+    /// The policy document breaks a rule.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The store failed (unavailable, busy, corrupt).
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for DirectoryError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::PhoneMethod(p) => Self::PhoneMethod(p),
+            StoreError::NotFound(what) => Self::NotFound {
+                what,
+                key: String::new(),
+            },
+            other => Self::Store(other),
+        }
+    }
+}
+
+fn invalid(field: &'static str, why: impl std::fmt::Display) -> DirectoryError {
+    DirectoryError::Invalid {
+        field,
+        message: why.to_string(),
+    }
+}
 
 /// A phone method with its derived state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,12 +84,11 @@ pub struct PhoneMethodView {
     pub sms_sign_in_state: SmsSignInState,
 }
 
-fn not_found(what: &str, key: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "notFound",
-        format!("{what} '{key}' not found"),
-    )
+fn not_found(what: &'static str, key: &str) -> DirectoryError {
+    DirectoryError::NotFound {
+        what,
+        key: key.to_string(),
+    }
 }
 
 /// Creates a user.
@@ -41,14 +98,11 @@ pub async fn create_user(
     upn: &str,
     display_name: &str,
     actor: &Actor,
-) -> Result<User, ApiError> {
-    let upn = Upn::parse(upn).map_err(|e| ApiError::invalid("userPrincipalName", e))?;
+) -> Result<User, DirectoryError> {
+    let upn = Upn::parse(upn).map_err(|e| invalid("userPrincipalName", e))?;
     let display_name = display_name.trim();
     if display_name.is_empty() || display_name.len() > 256 {
-        return Err(ApiError::invalid(
-            "displayName",
-            "must be 1 to 256 characters",
-        ));
+        return Err(invalid("displayName", "must be 1 to 256 characters"));
     }
     let user = User {
         id: UserId::random(&mut OsRng),
@@ -65,17 +119,15 @@ pub async fn create_user(
         .create_user(&user, actor, app.clock().now())
         .await
     {
-        Err(StoreError::Conflict(c)) if c == "users_upn_unique" => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "userPrincipalNameInUse",
-            format!("another user already has userPrincipalName '{}'", user.upn),
-        )),
-        other => other.map(|()| user).map_err(ApiError::from),
+        Err(StoreError::Conflict(c)) if c == "users_upn_unique" => {
+            Err(DirectoryError::UpnInUse(user.upn.to_string()))
+        }
+        other => other.map(|()| user).map_err(DirectoryError::from),
     }
 }
 
 /// A user by id or userPrincipalName.
-pub async fn find_user(app: &App, tenant: &Tenant, key: &str) -> Result<User, ApiError> {
+pub async fn find_user(app: &App, tenant: &Tenant, key: &str) -> Result<User, DirectoryError> {
     let found = if let Ok(id) = key.parse::<UserId>() {
         app.store().user(tenant.id, id).await?
     } else if let Ok(upn) = Upn::parse(key) {
@@ -92,22 +144,20 @@ pub async fn list_users(
     tenant: &Tenant,
     after: Option<&Upn>,
     limit: u32,
-) -> Result<Vec<User>, ApiError> {
+) -> Result<Vec<User>, DirectoryError> {
     Ok(app.store().list_users(tenant.id, after, limit).await?)
 }
 
 /// Saves changed profile fields of a user.
-pub async fn update_user(app: &App, user: &User, actor: &Actor) -> Result<(), ApiError> {
+pub async fn update_user(app: &App, user: &User, actor: &Actor) -> Result<(), DirectoryError> {
     match app
         .store()
         .update_user(user, actor, app.clock().now())
         .await
     {
-        Err(StoreError::Conflict(c)) if c == "users_upn_unique" => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "userPrincipalNameInUse",
-            format!("another user already has userPrincipalName '{}'", user.upn),
-        )),
+        Err(StoreError::Conflict(c)) if c == "users_upn_unique" => {
+            Err(DirectoryError::UpnInUse(user.upn.to_string()))
+        }
         other => Ok(other?),
     }
 }
@@ -118,7 +168,7 @@ pub async fn delete_user(
     tenant: &Tenant,
     user: UserId,
     actor: &Actor,
-) -> Result<(), ApiError> {
+) -> Result<(), DirectoryError> {
     Ok(app
         .store()
         .delete_user(tenant.id, user, actor, app.clock().now())
@@ -131,13 +181,10 @@ pub async fn create_group(
     tenant: &Tenant,
     display_name: &str,
     actor: &Actor,
-) -> Result<Group, ApiError> {
+) -> Result<Group, DirectoryError> {
     let display_name = display_name.trim();
     if display_name.is_empty() || display_name.len() > 256 {
-        return Err(ApiError::invalid(
-            "displayName",
-            "must be 1 to 256 characters",
-        ));
+        return Err(invalid("displayName", "must be 1 to 256 characters"));
     }
     let group = Group {
         id: GroupId::random(&mut OsRng),
@@ -151,7 +198,7 @@ pub async fn create_group(
 }
 
 /// A group by id or (unique) display name.
-pub async fn find_group(app: &App, tenant: &Tenant, key: &str) -> Result<Group, ApiError> {
+pub async fn find_group(app: &App, tenant: &Tenant, key: &str) -> Result<Group, DirectoryError> {
     if let Ok(id) = key.parse::<GroupId>() {
         return app
             .store()
@@ -169,7 +216,7 @@ pub async fn find_group(app: &App, tenant: &Tenant, key: &str) -> Result<Group, 
     match named.len() {
         0 => Err(not_found("group", key)),
         1 => Ok(named.remove(0)),
-        _ => Err(ApiError::invalid(
+        _ => Err(invalid(
             "group",
             format!("several groups are named '{key}'; use the group id"),
         )),
@@ -183,17 +230,13 @@ pub async fn add_member(
     group: GroupId,
     user: UserId,
     actor: &Actor,
-) -> Result<(), ApiError> {
+) -> Result<(), DirectoryError> {
     match app
         .store()
         .add_member(tenant.id, group, user, actor, app.clock().now())
         .await
     {
-        Err(StoreError::Conflict(_)) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "memberExists",
-            "the user is already a member of the group",
-        )),
+        Err(StoreError::Conflict(_)) => Err(DirectoryError::MemberExists),
         other => Ok(other?),
     }
 }
@@ -205,7 +248,7 @@ pub async fn remove_member(
     group: GroupId,
     user: UserId,
     actor: &Actor,
-) -> Result<(), ApiError> {
+) -> Result<(), DirectoryError> {
     Ok(app
         .store()
         .remove_member(tenant.id, group, user, actor, app.clock().now())
@@ -217,7 +260,7 @@ pub async fn sms_permission(
     app: &App,
     tenant: &Tenant,
     user: UserId,
-) -> Result<SmsPermission, ApiError> {
+) -> Result<SmsPermission, DirectoryError> {
     let policy = app.store().policy(tenant.id).await?;
     let groups = app.store().groups_of(tenant.id, user).await?;
     Ok(policy.sms.permission(Subject {
@@ -245,7 +288,7 @@ pub async fn phone_methods(
     app: &App,
     tenant: &Tenant,
     user: UserId,
-) -> Result<Vec<PhoneMethodView>, ApiError> {
+) -> Result<Vec<PhoneMethodView>, DirectoryError> {
     let permission = sms_permission(app, tenant, user).await?;
     let records = app.store().phone_methods(tenant.id, user).await?;
     Ok(records.into_iter().map(|r| view(r, permission)).collect())
@@ -257,24 +300,24 @@ pub async fn phone_method(
     tenant: &Tenant,
     user: UserId,
     phone_type: PhoneType,
-) -> Result<PhoneMethodView, ApiError> {
+) -> Result<PhoneMethodView, DirectoryError> {
     phone_methods(app, tenant, user)
         .await?
         .into_iter()
         .find(|m| m.method.phone_type == phone_type)
-        .ok_or_else(|| textid_core::methods::PhoneMethodError::NotFound(phone_type).into())
+        .ok_or_else(|| PhoneMethodError::NotFound(phone_type).into())
 }
 
 fn parse_number(
     tenant: &Tenant,
     input: &str,
     phone_type: PhoneType,
-) -> Result<PhoneNumber, ApiError> {
+) -> Result<PhoneNumber, DirectoryError> {
     let n = PhoneNumber::parse(input, tenant.default_region.as_deref())
-        .map_err(|e| ApiError::invalid("phoneNumber", e))?;
+        .map_err(|e| invalid("phoneNumber", e))?;
     phone_type
         .check_number(&n)
-        .map_err(|e| ApiError::invalid("phoneNumber", e))?;
+        .map_err(|e| invalid("phoneNumber", e))?;
     Ok(n)
 }
 
@@ -285,7 +328,7 @@ async fn change(
     phone_type: PhoneType,
     op: PhoneMethodOp,
     actor: &Actor,
-) -> Result<(), ApiError> {
+) -> Result<(), DirectoryError> {
     let ch = PhoneMethodChange {
         tenant: tenant.id,
         user,
@@ -307,7 +350,7 @@ pub async fn add_phone_method(
     phone_type: PhoneType,
     number: &str,
     actor: &Actor,
-) -> Result<PhoneMethodView, ApiError> {
+) -> Result<PhoneMethodView, DirectoryError> {
     let number = parse_number(tenant, number, phone_type)?;
     let in_scope = sms_permission(app, tenant, user).await? == SmsPermission::SignIn;
     let op = PhoneMethodOp::Add {
@@ -326,7 +369,7 @@ pub async fn update_phone_method(
     phone_type: PhoneType,
     number: &str,
     actor: &Actor,
-) -> Result<PhoneMethodView, ApiError> {
+) -> Result<PhoneMethodView, DirectoryError> {
     let number = parse_number(tenant, number, phone_type)?;
     change(
         app,
@@ -347,7 +390,7 @@ pub async fn delete_phone_method(
     user: UserId,
     phone_type: PhoneType,
     actor: &Actor,
-) -> Result<(), ApiError> {
+) -> Result<(), DirectoryError> {
     change(app, tenant, user, phone_type, PhoneMethodOp::Delete, actor).await
 }
 
@@ -359,17 +402,13 @@ pub async fn set_sms_sign_in(
     phone_type: PhoneType,
     enabled: bool,
     actor: &Actor,
-) -> Result<PhoneMethodView, ApiError> {
+) -> Result<PhoneMethodView, DirectoryError> {
     // Graph: "The user must be enabled for SMS sign-in in the authentication methods policy."
     if enabled
         && phone_type.supports_sms_sign_in()
         && sms_permission(app, tenant, user).await? != SmsPermission::SignIn
     {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "smsSignInNotAllowedByPolicy",
-            "SMS sign-in cannot be enabled: the authentication methods policy does not allow this user to use SMS for sign-in",
-        ));
+        return Err(DirectoryError::SmsSignInNotAllowedByPolicy);
     }
     change(
         app,
@@ -384,7 +423,10 @@ pub async fn set_sms_sign_in(
 }
 
 /// The policy.
-pub async fn policy(app: &App, tenant: &Tenant) -> Result<AuthenticationMethodsPolicy, ApiError> {
+pub async fn policy(
+    app: &App,
+    tenant: &Tenant,
+) -> Result<AuthenticationMethodsPolicy, DirectoryError> {
     Ok(app.store().policy(tenant.id).await?)
 }
 
@@ -394,10 +436,8 @@ pub async fn put_policy(
     tenant: &Tenant,
     policy: &AuthenticationMethodsPolicy,
     actor: &Actor,
-) -> Result<(), ApiError> {
-    policy
-        .check()
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
+) -> Result<(), DirectoryError> {
+    policy.check()?;
     // Only targets this change adds must exist: a group deleted after it was targeted must
     // not block unrelated policy changes.
     let current = app.store().policy(tenant.id).await?;
@@ -428,7 +468,7 @@ pub async fn put_policy(
         );
     for id in groups {
         if !known(&id) && app.store().group(tenant.id, GroupId(id)).await?.is_none() {
-            return Err(ApiError::invalid(
+            return Err(invalid(
                 "includeTargets",
                 format!("group {id} does not exist"),
             ));

@@ -19,8 +19,21 @@ use textid_store::{
     NewSession, SignInCandidate, SignInLogEntry, StepInput, StepOutcome, StepTarget, StepWrite,
 };
 
-use crate::app::App;
-use crate::error::ApiError;
+use textid_store::StoreError;
+
+use crate::Context as App;
+
+/// Why a sign-in step did not succeed: the answer of DESIGN.md §3 for the caller, or a
+/// store failure (unavailable, busy) that changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInFailure {
+    /// The step's answer (`invalidCode`, `flowNotFound`, `tooManyRequests`, ...).
+    #[error(transparent)]
+    SignIn(#[from] SignInError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// Who is asking: for the sign-in log.
 #[derive(Debug, Clone, Default)]
@@ -133,8 +146,7 @@ fn message(
     code: &OtpCode,
     now: DateTime<Utc>,
 ) -> Option<NewMessage> {
-    let minutes =
-        u32::try_from(app.config().limits.code_lifetime.num_minutes().max(1)).unwrap_or(10);
+    let minutes = u32::try_from(app.limits().code_lifetime.num_minutes().max(1)).unwrap_or(10);
     let text = textid_sms::template::sign_in_code_text(app.host(), code.expose(), minutes).ok()?;
     let id = MessageId(uuid::Uuid::now_v7());
     Some(NewMessage {
@@ -179,7 +191,7 @@ async fn run_step(
     tenant: &Tenant,
     target: StepTarget,
     decide: textid_store::Decide,
-) -> Result<StepWrite, ApiError> {
+) -> Result<StepWrite, SignInFailure> {
     let write = app
         .store()
         .sms_sign_in_step(tenant.id, target, decide)
@@ -197,7 +209,7 @@ pub async fn start(
     tenant: &Tenant,
     phone: &PhoneNumber,
     requester: Requester,
-) -> Result<SmsSignInFlow, ApiError> {
+) -> Result<SmsSignInFlow, SignInFailure> {
     let now = app.clock().now();
     let (app2, tenant_id, e164) = (app.clone(), tenant.id, phone.e164());
     let receives_codes = phone.can_receive_codes();
@@ -207,7 +219,7 @@ pub async fn start(
         requester,
     };
     let decide = Box::new(move |input: textid_store::StepInput<'_>| {
-        let limits = &app2.config().limits;
+        let limits = app2.limits();
         let cx = StepContext {
             now,
             limits,
@@ -231,9 +243,9 @@ pub async fn start(
     });
     let write = run_step(app, tenant, StepTarget::Number(phone.e164()), decide).await?;
     write.outcome?;
-    write
-        .flow
-        .ok_or_else(|| ApiError::internal(&SignInError::FlowNotFound))
+    write.flow.ok_or(SignInFailure::Store(StoreError::Corrupt(
+        "a successful step wrote no flow".into(),
+    )))
 }
 
 /// Sends a new code for a flow after its cooldown; the old code stops working.
@@ -242,7 +254,7 @@ pub async fn resend(
     tenant: &Tenant,
     flow_id: FlowId,
     requester: Requester,
-) -> Result<SmsSignInFlow, ApiError> {
+) -> Result<SmsSignInFlow, SignInFailure> {
     let now = app.clock().now();
     let app2 = app.clone();
     let log = LogContext {
@@ -251,7 +263,7 @@ pub async fn resend(
         requester,
     };
     let decide = Box::new(move |input: textid_store::StepInput<'_>| {
-        let limits = &app2.config().limits;
+        let limits = app2.limits();
         let cx = StepContext {
             now,
             limits,
@@ -275,9 +287,9 @@ pub async fn resend(
     });
     let write = run_step(app, tenant, StepTarget::Flow(flow_id), decide).await?;
     write.outcome?;
-    write
-        .flow
-        .ok_or_else(|| ApiError::internal(&SignInError::FlowNotFound))
+    write.flow.ok_or(SignInFailure::Store(StoreError::Corrupt(
+        "a successful step wrote no flow".into(),
+    )))
 }
 
 /// Checks a code; on success completes the flow and creates a session, atomically.
@@ -287,12 +299,12 @@ pub async fn verify(
     flow_id: FlowId,
     code: &OtpCode,
     requester: Requester,
-) -> Result<IssuedSession, ApiError> {
+) -> Result<IssuedSession, SignInFailure> {
     let now = app.clock().now();
     let token = new_token(&mut OsRng);
     let token_hash = app.hasher().token(token.expose());
     let session_id = SessionId::random(&mut OsRng);
-    let lifetime = app.config().limits.session_lifetime;
+    let lifetime = app.limits().session_lifetime;
     let (app2, code) = (app.clone(), code.clone());
     let log = LogContext {
         tenant: tenant.id,
@@ -302,7 +314,7 @@ pub async fn verify(
     let decide = Box::new(move |input: textid_store::StepInput<'_>| {
         let cx = StepContext {
             now,
-            limits: &app2.config().limits,
+            limits: app2.limits(),
             hasher: app2.hasher(),
         };
         let flow = input.flow.map(|f| current(f, &input));
@@ -344,6 +356,8 @@ pub async fn verify(
             user_id,
             expires_in_seconds: u64::try_from(lifetime.num_seconds()).unwrap_or(0),
         }),
-        StepOutcome::CodeSent => Err(ApiError::internal(&SignInError::FlowNotFound)),
+        StepOutcome::CodeSent => {
+            Err(StoreError::Corrupt("a verify step answered code sent".into()).into())
+        }
     }
 }

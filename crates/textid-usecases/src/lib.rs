@@ -1,0 +1,110 @@
+//! textid's use cases: creating users and groups, changing phone methods with their
+//! derived `smsSignInState`, replacing the policy, and the SMS sign-in steps. One
+//! implementation underneath every surface (the JSON sign-in API, the sign-in pages, the
+//! Graph-compatible API, the CLI), so every rule of DESIGN.md §1–§3 holds the same
+//! everywhere. Each use case returns a domain error enum; a surface maps it by variant
+//! (HTTP status, Graph error, CLI exit), never by comparing strings. No web framework here.
+
+pub mod directory;
+pub mod seal;
+pub mod sign_in;
+
+use std::sync::Arc;
+
+use textid_core::clock::Clock;
+use textid_core::code::SecretHasher;
+use textid_core::limits::SignInLimits;
+use textid_store::Store;
+use tokio::sync::Notify;
+
+pub use directory::DirectoryError;
+pub use seal::BodySealer;
+pub use sign_in::SignInFailure;
+
+/// What the use cases need: the store, the clock, the keyed hasher, the outbox sealer,
+/// the limits and the public host. Built once by `main` (or a test); cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Context {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    hasher: SecretHasher,
+    sealer: BodySealer,
+    limits: SignInLimits,
+    host: String,
+    outbox_wakeup: Notify,
+}
+
+/// The parts of a [`Context`].
+#[derive(Debug)]
+pub struct ContextParts {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// The server secret (keys the hasher and the outbox sealer).
+    pub server_secret: [u8; 32],
+    /// The sign-in limits in force (checked by the caller).
+    pub limits: SignInLimits,
+    /// The public host that ends every SMS (`@host #code`).
+    pub host: String,
+}
+
+impl Context {
+    /// Builds the context.
+    pub fn new(parts: ContextParts) -> Self {
+        let hasher = SecretHasher::new(parts.server_secret);
+        Self {
+            inner: Arc::new(Inner {
+                store: parts.store,
+                clock: parts.clock,
+                sealer: BodySealer::new(&hasher),
+                hasher,
+                limits: parts.limits,
+                host: parts.host,
+                outbox_wakeup: Notify::new(),
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        &*self.inner.store
+    }
+    /// The store, shared.
+    pub fn store_arc(&self) -> Arc<dyn Store> {
+        self.inner.store.clone()
+    }
+    /// The clock.
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.inner.clock
+    }
+    /// The code and token hasher.
+    pub fn hasher(&self) -> &SecretHasher {
+        &self.inner.hasher
+    }
+    /// The outbox body sealer.
+    pub fn sealer(&self) -> &BodySealer {
+        &self.inner.sealer
+    }
+    /// The sign-in limits.
+    pub fn limits(&self) -> &SignInLimits {
+        &self.inner.limits
+    }
+    /// The public host (for `@host #code`).
+    pub fn host(&self) -> &str {
+        &self.inner.host
+    }
+    /// Wakes the delivery worker after a message was queued.
+    pub fn wake_outbox(&self) {
+        self.inner.outbox_wakeup.notify_one();
+    }
+    /// What the delivery worker waits on.
+    pub fn outbox_wakeup(&self) -> &Notify {
+        &self.inner.outbox_wakeup
+    }
+}
