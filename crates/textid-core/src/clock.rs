@@ -60,3 +60,64 @@ impl Clock for ManualClock {
             .unwrap_or_default()
     }
 }
+
+/// The wall clock corrected by an offset to a shared time source (the database's clock),
+/// so that several nodes decide every expiry on one time (DESIGN.md §4). Clones share the
+/// offset; whoever measures the source sets it.
+#[derive(Debug, Clone, Default)]
+pub struct OffsetClock {
+    offset_millis: Arc<AtomicI64>,
+}
+
+impl OffsetClock {
+    /// A clock with no offset yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Aligns the clock on `source`, read between `sent` and `received` on this clock's
+    /// wall time (the source is taken to have been read halfway).
+    pub fn align(&self, sent: DateTime<Utc>, source: DateTime<Utc>, received: DateTime<Utc>) {
+        let midpoint = sent + (received - sent) / 2;
+        let offset = (source - midpoint).num_milliseconds();
+        self.offset_millis.store(offset, Ordering::SeqCst);
+    }
+
+    /// The current offset to the source.
+    pub fn offset(&self) -> chrono::Duration {
+        chrono::Duration::milliseconds(self.offset_millis.load(Ordering::SeqCst))
+    }
+
+    /// The uncorrected wall clock (for measuring).
+    pub fn wall(&self) -> DateTime<Utc> {
+        SystemClock.now()
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> DateTime<Utc> {
+        SystemClock.now() + self.offset()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_offset_clock_follows_its_source_measured_at_the_midpoint() {
+        let c = OffsetClock::new();
+        let sent = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let received = sent + chrono::Duration::milliseconds(10);
+        let source = sent + chrono::Duration::milliseconds(5) + chrono::Duration::seconds(3);
+        c.align(sent, source, received);
+        assert_eq!(c.offset(), chrono::Duration::seconds(3));
+        let ahead = c.now() - c.wall();
+        assert!(
+            (ahead - chrono::Duration::seconds(3))
+                .num_milliseconds()
+                .abs()
+                < 50
+        );
+    }
+}

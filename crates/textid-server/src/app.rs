@@ -13,7 +13,7 @@ use textid_core::tenant::Tenant;
 use textid_sms::provider::console::ConsoleProvider;
 use textid_sms::provider::webhook::{WebhookConfig, WebhookProvider};
 use textid_sms::Provider;
-use textid_store::Store;
+use textid_store::{Changed, Store};
 
 use textid_usecases::{Context, ContextParts};
 
@@ -176,11 +176,13 @@ impl App {
         })
     }
 
-    /// A tenant by name. Cached for a minute: tenants are never renamed, and a changed
-    /// setting (the default region) reaches every node within that minute.
+    /// A tenant by name. Cached: tenants are never renamed, and a changed setting (the
+    /// default region) reaches every node at once through the store's change feed (see
+    /// [`App::serve`]); the cache also expires after five minutes in case a notification
+    /// was lost.
     pub async fn tenant(&self, name: &str) -> Result<Tenant, ApiError> {
         let fresh = |(t, at): &(Tenant, std::time::Instant)| {
-            (at.elapsed() < Duration::from_secs(60)).then(|| t.clone())
+            (at.elapsed() < Duration::from_secs(300)).then(|| t.clone())
         };
         if let Some(t) = self
             .inner
@@ -221,20 +223,7 @@ impl App {
             .config()
             .delivery_worker
             .then(|| tokio::spawn(crate::delivery::run(self.clone(), stopped)));
-        // Keys rotated by the CLI or another node are picked up within a minute.
-        let reloader = self.inner.oidc.get().is_some().then(|| {
-            let app = self.clone();
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(Duration::from_secs(60)).await;
-                    if let Ok(o) = app.oidc() {
-                        if let Err(e) = o.reload(&app).await {
-                            tracing::warn!(error = %e, "could not reload the signing keys");
-                        }
-                    }
-                }
-            })
-        });
+        let reloader = tokio::spawn(self.clone().follow_changes());
         // Repeated slashes are collapsed before routing (Graph tolerates `//users`).
         let service = tower::ServiceExt::<axum::extract::Request>::map_request(
             self.router(),
@@ -248,9 +237,7 @@ impl App {
             .with_graceful_shutdown(shutdown)
             .await;
         let _ = stop.send(true);
-        if let Some(r) = reloader {
-            r.abort();
-        }
+        reloader.abort();
         if let Some(w) = worker {
             // Let a delivery under way finish and record its outcome (bounded by the
             // provider's own timeout); its lease would otherwise delay it after a restart.
@@ -262,6 +249,38 @@ impl App {
             }
         }
         result
+    }
+
+    /// Drops cached tenants and reloads the signing keys when they change anywhere (this
+    /// node, another node, the CLI), as the store's change feed reports; every five
+    /// minutes regardless, in case a notification was lost.
+    async fn follow_changes(self) {
+        let mut changes = self.store().subscribe();
+        let mut fallback = tokio::time::interval(Duration::from_secs(300));
+        fallback.tick().await;
+        loop {
+            let changed = tokio::select! {
+                c = changes.recv() => match c {
+                    Ok(c) => c,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Changed::Everything,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+                _ = fallback.tick() => Changed::Everything,
+            };
+            if matches!(changed, Changed::Tenants | Changed::Everything) {
+                if let Ok(mut m) = self.inner.tenants.write() {
+                    m.clear();
+                }
+            }
+            if matches!(changed, Changed::SigningKeys | Changed::Everything) {
+                if let Ok(o) = self.oidc() {
+                    if let Err(e) = o.reload(&self).await {
+                        tracing::warn!(error = %e, "could not reload the signing keys");
+                    }
+                }
+            }
+            tracing::debug!(?changed, "caches refreshed");
+        }
     }
 
     /// How often the worker looks for due retries when nothing wakes it.

@@ -9,14 +9,19 @@
 
 use chrono::Duration;
 use textid_core::message::{retry_delay, QueuedMessage, MAX_DELIVERY_ATTEMPTS};
+use textid_core::MessageId;
 use textid_sms::{Channel, MessageKind, OutgoingMessage, SendError};
 use textid_store::DeliveryOutcome;
 use tokio::task::JoinSet;
 
 use crate::app::App;
 
-/// How long a claimed message is leased to this worker.
-const LEASE_SECONDS: i64 = 60;
+/// How long a claimed message is leased to this worker. Short, so that another node
+/// delivers a crashed node's messages within about this time; a worker still delivering
+/// renews the lease every [`HEARTBEAT`].
+const LEASE_SECONDS: i64 = 10;
+/// How often a worker renews the lease of the messages it is still delivering.
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(3);
 /// Messages claimed at once.
 const BATCH: u32 = 64;
 
@@ -29,7 +34,7 @@ pub async fn run(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
         }
         tokio::select! {
             _ = tokio::time::sleep(app.delivery_poll()) => {}
-            () = app.outbox_wakeup().notified() => {}
+            () = app.cx().outbox_wakeup().notified() => {}
             _ = stop.changed() => {}
         }
     }
@@ -49,12 +54,37 @@ pub async fn drain(app: &App) -> Result<usize, textid_store::StoreError> {
             return Ok(total);
         }
         total += batch.len();
+        let mut pending: std::collections::HashSet<MessageId> =
+            batch.iter().map(|m| m.id).collect();
         let mut tasks = JoinSet::new();
         for message in batch {
             let app = app.clone();
-            tasks.spawn(async move { deliver(&app, message).await });
+            tasks.spawn(async move {
+                let id = message.id;
+                deliver(&app, message).await;
+                id
+            });
         }
-        while tasks.join_next().await.is_some() {}
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        heartbeat.tick().await;
+        while !tasks.is_empty() {
+            tokio::select! {
+                done = tasks.join_next() => {
+                    if let Some(Ok(id)) = done {
+                        pending.remove(&id);
+                    }
+                }
+                _ = heartbeat.tick() => renew(app, &pending).await,
+            }
+        }
+    }
+}
+
+async fn renew(app: &App, pending: &std::collections::HashSet<MessageId>) {
+    let ids: Vec<MessageId> = pending.iter().copied().collect();
+    let until = app.clock().now() + Duration::seconds(LEASE_SECONDS);
+    if let Err(e) = app.store().renew_lease(&ids, until).await {
+        tracing::warn!(error = %e, "outbox: could not renew the lease");
     }
 }
 

@@ -229,6 +229,9 @@ pub trait OutboxStore: Send + Sync {
         outcome: DeliveryOutcome,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+    /// Extends the lease of messages this worker still delivers (a heartbeat: the lease
+    /// stays short, so a crashed worker's messages are claimed again soon).
+    async fn renew_lease(&self, ids: &[MessageId], lease_until: DateTime<Utc>) -> StoreResult<()>;
     /// Outbox entries of a tenant, newest first (no bodies).
     async fn list_messages(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<MessageRecord>>;
 }

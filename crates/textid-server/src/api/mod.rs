@@ -9,6 +9,20 @@ use axum::Router;
 
 use crate::app::App;
 
+async fn ready(
+    axum::extract::State(app): axum::extract::State<App>,
+) -> Result<&'static str, crate::error::ApiError> {
+    let ping = tokio::time::timeout(std::time::Duration::from_secs(2), app.store().ping());
+    match ping.await {
+        Ok(Ok(())) => Ok("ready"),
+        Ok(Err(e)) => Err(textid_store::StoreError::Unavailable(Box::new(e)).into()),
+        Err(_) => Err(textid_store::StoreError::Unavailable(
+            "the database did not answer within 2 s".into(),
+        )
+        .into()),
+    }
+}
+
 /// Every route of the server.
 pub fn routes() -> Router<App> {
     // Answers of the sign-in API carry flows and session tokens: never cached
@@ -22,7 +36,11 @@ pub fn routes() -> Router<App> {
             HeaderValue::from_static("no-store"),
         ));
     Router::new()
+        // Liveness: the process answers. Readiness: it can also reach its database, so a
+        // load balancer takes a node cut off from the database out of rotation.
         .route("/health", get(|| async { "ok" }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
         .merge(sign_in)
         .merge(crate::oidc::routes())
         .merge(crate::graph::routes())

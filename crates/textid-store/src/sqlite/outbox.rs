@@ -166,6 +166,20 @@ impl OutboxStore for SqliteStore {
         self.write(move |tx| finish(tx, mid, &outcome, now)).await
     }
 
+    async fn renew_lease(&self, ids: &[MessageId], lease_until: DateTime<Utc>) -> StoreResult<()> {
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        self.write(move |tx| {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE outbox SET next_attempt_at = ?2 WHERE id = ?1 AND status = 'queued' AND next_attempt_at < ?2",
+            )?;
+            for id in &ids {
+                stmt.execute(params![id, ms(lease_until)])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn list_messages(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<MessageRecord>> {
         self.read(move |c| list(c, tenant, limit)).await
     }
