@@ -1,5 +1,5 @@
 //! Users and groups (the group statements are in `groups`). A change reads its "before"
-//! with the row locked (`FOR UPDATE`), so the audit record shows what the change replaced
+//! with the row locked (`FOR NO KEY UPDATE`, or `FOR UPDATE` to delete it), so the audit record shows what the change replaced
 //! even when two nodes change one user. A write that adds a row pointing at a user or
 //! group (a membership, a method, a role, a pass) first reads that user or group
 //! `FOR KEY SHARE`: a concurrent delete then waits for it or has already happened
@@ -37,7 +37,10 @@ const USER_BY_ID: &str = select_users!("WHERE u.tenant_id = $1 AND u.id = $2");
 pub(super) enum RowLock {
     /// Against deletion (and key changes): the row stays while rows pointing at it are added.
     KeyShare,
-    /// Against every other writer: the row is about to change.
+    /// Against other changes, not against adding rows that point at it: the row's
+    /// non-key columns are about to change (what PostgreSQL's `UPDATE` itself takes).
+    NoKeyUpdate,
+    /// Against everything: the row is about to be deleted.
     Update,
 }
 
@@ -82,6 +85,9 @@ pub(super) async fn lock_user(
 ) -> StoreResult<User> {
     let sql = match lock {
         RowLock::KeyShare => select_users!("WHERE u.tenant_id = $1 AND u.id = $2 FOR KEY SHARE"),
+        RowLock::NoKeyUpdate => {
+            select_users!("WHERE u.tenant_id = $1 AND u.id = $2 FOR NO KEY UPDATE")
+        }
         RowLock::Update => select_users!("WHERE u.tenant_id = $1 AND u.id = $2 FOR UPDATE"),
     };
     query_opt(tx, sql, &[&tenant.0, &uid.0])
@@ -107,7 +113,7 @@ async fn create_user(tx: &Tx<'_>, u: &User, actor: &Actor, now: DateTime<Utc>) -
 }
 
 async fn update_user(tx: &Tx<'_>, u: &User, actor: &Actor, now: DateTime<Utc>) -> StoreResult<()> {
-    let before = lock_user(tx, u.tenant_id, u.id, RowLock::Update).await?;
+    let before = lock_user(tx, u.tenant_id, u.id, RowLock::NoKeyUpdate).await?;
     execute(
         tx,
         "UPDATE users SET upn = $3, display_name = $4, account_enabled = $5, mobile_phone = $6, business_phones = $7, on_premises_sync = $8

@@ -46,6 +46,7 @@ pub(super) async fn load_group<C: GenericClient>(
     let sql = match lock {
         None => group_by_id!(""),
         Some(RowLock::KeyShare) => group_by_id!(" FOR KEY SHARE"),
+        Some(RowLock::NoKeyUpdate) => group_by_id!(" FOR NO KEY UPDATE"),
         Some(RowLock::Update) => group_by_id!(" FOR UPDATE"),
     };
     query_opt(c, sql, &[&tenant.0, &gid.0])

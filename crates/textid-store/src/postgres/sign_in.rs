@@ -119,29 +119,37 @@ async fn save_flow(tx: &Tx<'_>, f: &SmsSignInFlow) -> StoreResult<()> {
 }
 
 /// The number's counters, locked for the transaction (a default row is created first, so
-/// there is always a row to lock, and concurrent first steps queue on it).
+/// there is always a row to lock, and concurrent first steps queue on it). `ON CONFLICT
+/// DO NOTHING` locks nothing, so a purge may delete an existing default row before it is
+/// locked: then the pair runs again, and if the row keeps vanishing the whole
+/// transaction does (`Busy`).
 async fn lock_counter(tx: &Tx<'_>, tenant: TenantId, phone: &str) -> StoreResult<PhoneCounter> {
-    execute(
-        tx,
-        "INSERT INTO phone_counters (tenant_id, phone, consecutive_failures, window_sends) VALUES ($1, $2, 0, 0)
-         ON CONFLICT (tenant_id, phone) DO NOTHING",
-        &[&tenant.0, &phone],
-    )
-    .await?;
-    let r = query_opt(
-        tx,
-        "SELECT consecutive_failures, locked_until, window_started_at, window_sends FROM phone_counters
-         WHERE tenant_id = $1 AND phone = $2 FOR UPDATE",
-        &[&tenant.0, &phone],
-    )
-    .await?
-    .ok_or(StoreError::NotFound("phone counter"))?;
-    Ok(PhoneCounter {
-        consecutive_failures: count(r.try_get(0)?)?,
-        locked_until: r.try_get::<_, Option<i64>>(1)?.map(time),
-        window_started_at: r.try_get::<_, Option<i64>>(2)?.map(time),
-        window_sends: count(r.try_get(3)?)?,
-    })
+    for _ in 0..3 {
+        execute(
+            tx,
+            "INSERT INTO phone_counters (tenant_id, phone, consecutive_failures, window_sends) VALUES ($1, $2, 0, 0)
+             ON CONFLICT (tenant_id, phone) DO NOTHING",
+            &[&tenant.0, &phone],
+        )
+        .await?;
+        let Some(r) = query_opt(
+            tx,
+            "SELECT consecutive_failures, locked_until, window_started_at, window_sends FROM phone_counters
+             WHERE tenant_id = $1 AND phone = $2 FOR UPDATE",
+            &[&tenant.0, &phone],
+        )
+        .await?
+        else {
+            continue;
+        };
+        return Ok(PhoneCounter {
+            consecutive_failures: count(r.try_get(0)?)?,
+            locked_until: r.try_get::<_, Option<i64>>(1)?.map(time),
+            window_started_at: r.try_get::<_, Option<i64>>(2)?.map(time),
+            window_sends: count(r.try_get(3)?)?,
+        });
+    }
+    Err(StoreError::Busy)
 }
 
 async fn save_counter(
