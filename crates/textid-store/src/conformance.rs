@@ -1,6 +1,7 @@
 //! The behaviour every backend must have, as a list of tests over `&dyn Store`.
-//! `tests/sqlite.rs` runs it on a fresh file; the PostgreSQL backend will run the same list
-//! on a fresh database. Each test creates its own tenant, so tests share nothing.
+//! `tests/sqlite.rs` runs it on a fresh file per case; `tests/postgres.rs` runs the same
+//! list on one fresh database per run, with a store (a pool) of its own per case. Each test
+//! creates its own tenant, so tests share nothing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 

@@ -14,6 +14,7 @@
 pub mod conformance;
 mod error;
 mod oauth;
+pub mod postgres;
 pub mod sqlite;
 mod types;
 

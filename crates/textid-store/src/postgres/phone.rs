@@ -1,0 +1,188 @@
+//! Phone methods and the uniqueness rule. A change runs in one transaction that takes, in
+//! this order: the user's advisory lock (so the user's current methods stay as read), the
+//! user row `FOR KEY SHARE` (a concurrent delete waits), then — for a change that stores
+//! or enables a number — the number's advisory lock, and only then reads the number's
+//! other holders. The decision is `textid_core::methods::plan_phone_change`; the partial
+//! unique index `phone_methods_sms_sign_in_unique` backs it up. So two nodes adding one
+//! number to two users at once queue on the number's lock: the second sees the first.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use textid_core::audit::AuditRecord;
+use textid_core::methods::{
+    number_to_check, plan_phone_change, NumberHolder, PhoneMethod, PhonePlan,
+};
+use textid_core::phone::PhoneNumber;
+use textid_core::{TenantId, UserId};
+
+use super::directory::{lock_user, RowLock};
+use super::retry::{Replay, Tx};
+use super::rows::{execute, ms, query};
+use super::{audit, locks, PostgresStore};
+use crate::{
+    phone_type_from_stored, Actor, PhoneMethodChange, PhoneMethodRecord, PhoneMethodStore,
+    StoreError, StoreResult,
+};
+
+async fn list<C: GenericClient>(
+    c: &C,
+    tenant: TenantId,
+    uid: UserId,
+) -> StoreResult<Vec<PhoneMethodRecord>> {
+    let rows = query(
+        c,
+        "SELECT pm.phone_type, pm.number, pm.extension, pm.sms_sign_in_enabled, pm.needs_confirmation,
+                EXISTS (SELECT 1 FROM phone_methods o
+                        WHERE o.tenant_id = pm.tenant_id AND o.number = pm.number AND o.user_id <> pm.user_id)
+         FROM phone_methods pm WHERE pm.tenant_id = $1 AND pm.user_id = $2",
+        &[&tenant.0, &uid.0],
+    )
+    .await?;
+    let mut out = rows
+        .iter()
+        .map(|r| {
+            let (t, number, ext): (String, String, Option<String>) =
+                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+            Ok(PhoneMethodRecord {
+                method: PhoneMethod {
+                    user_id: uid,
+                    phone_type: phone_type_from_stored(&t)?,
+                    number: PhoneNumber::from_stored(&number, ext.as_deref())
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    sms_sign_in_enabled: r.try_get(3)?,
+                },
+                needs_confirmation: r.try_get(4)?,
+                number_shared: r.try_get(5)?,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    out.sort_by_key(|m| m.method.phone_type);
+    Ok(out)
+}
+
+async fn holders(
+    tx: &Tx<'_>,
+    tenant: TenantId,
+    number: &str,
+    except: UserId,
+) -> StoreResult<Vec<NumberHolder>> {
+    let rows = query(
+        tx,
+        "SELECT user_id, phone_type, sms_sign_in_enabled FROM phone_methods
+         WHERE tenant_id = $1 AND number = $2 AND user_id <> $3
+         ORDER BY sms_sign_in_enabled DESC, user_id",
+        &[&tenant.0, &number, &except.0],
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let t: String = r.try_get(1)?;
+            Ok(NumberHolder {
+                user_id: UserId(r.try_get(0)?),
+                phone_type: phone_type_from_stored(&t)?,
+                sms_sign_in_enabled: r.try_get(2)?,
+            })
+        })
+        .collect()
+}
+
+async fn write_plan(
+    tx: &Tx<'_>,
+    tenant: TenantId,
+    plan: &PhonePlan,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    match (&plan.before, &plan.after) {
+        (None, Some(m)) => {
+            execute(
+                tx,
+                "INSERT INTO phone_methods (tenant_id, user_id, phone_type, number, extension, sms_sign_in_enabled, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                &[
+                    &tenant.0, &m.user_id.0, &m.phone_type.as_str(), &m.number.e164(),
+                    &m.number.extension(), &m.sms_sign_in_enabled, &ms(now),
+                ],
+            )
+            .await?;
+        }
+        (Some(_), Some(m)) => {
+            execute(
+                tx,
+                "UPDATE phone_methods SET number = $4, extension = $5, sms_sign_in_enabled = $6, updated_at = $7
+                 WHERE tenant_id = $1 AND user_id = $2 AND phone_type = $3",
+                &[
+                    &tenant.0, &m.user_id.0, &m.phone_type.as_str(), &m.number.e164(),
+                    &m.number.extension(), &m.sms_sign_in_enabled, &ms(now),
+                ],
+            )
+            .await?;
+        }
+        (Some(m), None) => {
+            execute(
+                tx,
+                "DELETE FROM phone_methods WHERE tenant_id = $1 AND user_id = $2 AND phone_type = $3",
+                &[&tenant.0, &m.user_id.0, &m.phone_type.as_str()],
+            )
+            .await?;
+        }
+        (None, None) => {}
+    }
+    Ok(())
+}
+
+async fn change(
+    tx: &Tx<'_>,
+    change: &PhoneMethodChange,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    locks::user(tx, change.tenant, change.user).await?;
+    lock_user(tx, change.tenant, change.user, RowLock::KeyShare).await?;
+    let current: Vec<PhoneMethod> = list(tx, change.tenant, change.user)
+        .await?
+        .into_iter()
+        .map(|r| r.method)
+        .collect();
+    let others = match number_to_check(&current, change) {
+        Some(n) => {
+            let e164 = n.e164();
+            locks::number(tx, change.tenant, &e164).await?;
+            holders(tx, change.tenant, &e164, change.user).await?
+        }
+        None => Vec::new(),
+    };
+    let plan = plan_phone_change(&current, &others, change)?;
+    write_plan(tx, change.tenant, &plan, now).await?;
+    audit::insert(
+        tx,
+        &AuditRecord::phone_method(change.tenant, &plan, actor, now),
+    )
+    .await
+}
+
+#[async_trait]
+impl PhoneMethodStore for PostgresStore {
+    async fn phone_methods(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> StoreResult<Vec<PhoneMethodRecord>> {
+        self.read(&(tenant, user), |c, (t, u)| Box::pin(list(c, *t, *u)))
+            .await
+    }
+
+    async fn change_phone_method(
+        &self,
+        phone_change: PhoneMethodChange,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(
+            Replay::Unsafe,
+            &(phone_change, actor, now),
+            |tx, (c, a, now)| Box::pin(change(tx, c, a, *now)),
+        )
+        .await
+    }
+}

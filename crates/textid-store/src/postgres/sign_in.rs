@@ -1,0 +1,267 @@
+//! SMS sign-in: the candidate look-up (one read) and the atomic step (one write
+//! transaction that locks everything its decision reads, then writes what it returns).
+//!
+//! The step's locks, in order:
+//! 1. the flow row `FOR UPDATE` (for a step on a flow): two verifications of one code
+//!    queue here, and the second sees the flow the first completed;
+//! 2. the number's counter row: created if missing (`INSERT ... ON CONFLICT DO NOTHING`)
+//!    and read `FOR UPDATE`, so every wrong code on the number, from any flow or node, is
+//!    counted once and the attempt limit and lock hold under any concurrency;
+//! 3. the owner's method and user rows `FOR SHARE`: a concurrent disable, number change or
+//!    user deletion waits for the step or is seen by it.
+//!
+//! The policy is read as of the statement (a concurrent policy change is ordered before
+//! or after the step, both fine). The decision is the `Decide` closure, called again if
+//! the transaction runs again (`retry`).
+
+use async_trait::async_trait;
+use deadpool_postgres::GenericClient;
+use textid_core::code::Digest;
+use textid_core::flow::sms_sign_in::FlowState;
+use textid_core::flow::{PhoneCounter, SmsSignInFlow};
+use textid_core::{FlowId, TenantId};
+use tokio_postgres::Row;
+
+use super::retry::{Replay, Tx};
+use super::rows::{count, execute, int, ms, query_opt, time};
+use super::{logs, outbox, policy, PostgresStore};
+use crate::{
+    Decide, SignInCandidate, SignInStore, StepInput, StepTarget, StepWrite, StoreError, StoreResult,
+};
+
+const CANDIDATE: &str =
+    "SELECT pm.user_id, u.account_enabled, pm.needs_confirmation,
+            EXISTS (SELECT 1 FROM phone_methods o
+                    WHERE o.tenant_id = pm.tenant_id AND o.number = pm.number AND o.user_id <> pm.user_id),
+            ARRAY(SELECT m.group_id FROM group_members m WHERE m.user_id = pm.user_id ORDER BY m.group_id)
+     FROM phone_methods pm JOIN users u ON u.id = pm.user_id
+     WHERE pm.tenant_id = $1 AND pm.number = $2 AND pm.phone_type = 'mobile' AND pm.sms_sign_in_enabled";
+
+const FLOW: &str =
+    "SELECT phone, user_id, code_hash, code_expires_at, attempts, sends, last_sent_at, created_at, state
+     FROM sms_sign_in_flows WHERE id = $1 AND tenant_id = $2";
+
+fn to_candidate(r: &Row) -> StoreResult<SignInCandidate> {
+    let groups: Vec<uuid::Uuid> = r.try_get(4)?;
+    Ok(SignInCandidate {
+        user_id: textid_core::UserId(r.try_get(0)?),
+        account_enabled: r.try_get(1)?,
+        needs_confirmation: r.try_get(2)?,
+        number_shared: r.try_get(3)?,
+        groups: groups.into_iter().map(textid_core::GroupId).collect(),
+    })
+}
+
+async fn candidate<C: GenericClient>(
+    c: &C,
+    tenant: TenantId,
+    phone: &str,
+    sql: &str,
+) -> StoreResult<Option<SignInCandidate>> {
+    query_opt(c, sql, &[&tenant.0, &phone])
+        .await?
+        .as_ref()
+        .map(to_candidate)
+        .transpose()
+}
+
+fn to_flow(fid: FlowId, tenant: TenantId, r: &Row) -> StoreResult<SmsSignInFlow> {
+    let hash: Option<Vec<u8>> = r.try_get(2)?;
+    let state: String = r.try_get(8)?;
+    Ok(SmsSignInFlow {
+        id: fid,
+        tenant_id: tenant,
+        phone_e164: r.try_get(0)?,
+        user_id: r
+            .try_get::<_, Option<uuid::Uuid>>(1)?
+            .map(textid_core::UserId),
+        code_hash: hash
+            .map(|h| Digest::from_slice(&h).ok_or_else(|| StoreError::Corrupt("code_hash".into())))
+            .transpose()?,
+        code_expires_at: time(r.try_get(3)?),
+        attempts: count(r.try_get(4)?)?,
+        sends: count(r.try_get(5)?)?,
+        last_sent_at: time(r.try_get(6)?),
+        created_at: time(r.try_get(7)?),
+        state: FlowState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("flow state {state}")))?,
+    })
+}
+
+async fn load_flow<C: GenericClient>(
+    c: &C,
+    tenant: TenantId,
+    fid: FlowId,
+    sql: &str,
+) -> StoreResult<Option<SmsSignInFlow>> {
+    query_opt(c, sql, &[&fid.0, &tenant.0])
+        .await?
+        .as_ref()
+        .map(|r| to_flow(fid, tenant, r))
+        .transpose()
+}
+
+async fn save_flow(tx: &Tx<'_>, f: &SmsSignInFlow) -> StoreResult<()> {
+    execute(
+        tx,
+        "INSERT INTO sms_sign_in_flows (id, tenant_id, phone, user_id, code_hash, code_expires_at, attempts, sends, last_sent_at, created_at, state)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (id) DO UPDATE SET code_hash = excluded.code_hash, code_expires_at = excluded.code_expires_at,
+             attempts = excluded.attempts, sends = excluded.sends, last_sent_at = excluded.last_sent_at, state = excluded.state",
+        &[
+            &f.id.0, &f.tenant_id.0, &f.phone_e164, &f.user_id.map(|u| u.0),
+            &f.code_hash.as_ref().map(|h| h.0.as_slice()), &ms(f.code_expires_at), &int(f.attempts),
+            &int(f.sends), &ms(f.last_sent_at), &ms(f.created_at), &f.state.as_str(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The number's counters, locked for the transaction (a default row is created first, so
+/// there is always a row to lock, and concurrent first steps queue on it). `ON CONFLICT
+/// DO NOTHING` locks nothing, so a purge may delete an existing default row before it is
+/// locked: then the pair runs again, and if the row keeps vanishing the whole
+/// transaction does (`Busy`).
+async fn lock_counter(tx: &Tx<'_>, tenant: TenantId, phone: &str) -> StoreResult<PhoneCounter> {
+    for _ in 0..3 {
+        execute(
+            tx,
+            "INSERT INTO phone_counters (tenant_id, phone, consecutive_failures, window_sends) VALUES ($1, $2, 0, 0)
+             ON CONFLICT (tenant_id, phone) DO NOTHING",
+            &[&tenant.0, &phone],
+        )
+        .await?;
+        let Some(r) = query_opt(
+            tx,
+            "SELECT consecutive_failures, locked_until, window_started_at, window_sends FROM phone_counters
+             WHERE tenant_id = $1 AND phone = $2 FOR UPDATE",
+            &[&tenant.0, &phone],
+        )
+        .await?
+        else {
+            continue;
+        };
+        return Ok(PhoneCounter {
+            consecutive_failures: count(r.try_get(0)?)?,
+            locked_until: r.try_get::<_, Option<i64>>(1)?.map(time),
+            window_started_at: r.try_get::<_, Option<i64>>(2)?.map(time),
+            window_sends: count(r.try_get(3)?)?,
+        });
+    }
+    Err(StoreError::Busy)
+}
+
+async fn save_counter(
+    tx: &Tx<'_>,
+    tenant: TenantId,
+    phone: &str,
+    c: &PhoneCounter,
+) -> StoreResult<()> {
+    execute(
+        tx,
+        "UPDATE phone_counters SET consecutive_failures = $3, locked_until = $4, window_started_at = $5, window_sends = $6
+         WHERE tenant_id = $1 AND phone = $2",
+        &[
+            &tenant.0, &phone, &int(c.consecutive_failures), &c.locked_until.map(ms),
+            &c.window_started_at.map(ms), &int(c.window_sends),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn step(
+    tx: &Tx<'_>,
+    tenant: TenantId,
+    target: &StepTarget,
+    decide: &Decide,
+) -> StoreResult<StepWrite> {
+    let flow = match target {
+        StepTarget::Flow(fid) => load_flow(tx, tenant, *fid, &format!("{FLOW} FOR UPDATE")).await?,
+        StepTarget::Number(_) => None,
+    };
+    let phone = match target {
+        StepTarget::Number(p) => Some(p.clone()),
+        StepTarget::Flow(_) => flow.as_ref().map(|f| f.phone_e164.clone()),
+    };
+    let (counter, candidate) = match phone.as_deref() {
+        Some(p) => (
+            Some(lock_counter(tx, tenant, p).await?),
+            candidate(tx, tenant, p, &format!("{CANDIDATE} FOR SHARE OF pm, u")).await?,
+        ),
+        None => (None, None),
+    };
+    let policy = policy::load(tx, tenant).await?;
+    let write = decide(StepInput {
+        flow: flow.as_ref(),
+        counter: counter.as_ref(),
+        candidate: candidate.as_ref(),
+        policy: &policy,
+    });
+    if let Some(f) = write.flow.as_ref().filter(|f| Some(*f) != flow.as_ref()) {
+        save_flow(tx, f).await?;
+    }
+    if let (Some(c), Some(p)) = (write.counter.as_ref(), phone.as_deref()) {
+        if Some(c) != counter.as_ref() {
+            save_counter(tx, tenant, p, c).await?;
+        }
+    }
+    if let (true, Some(f)) = (write.supersede_queued, &write.flow) {
+        outbox::supersede(tx, f.id, write.at).await?;
+    }
+    if let Some(m) = &write.message {
+        outbox::insert(tx, tenant, write.flow.as_ref().map(|f| f.id), m).await?;
+    }
+    if let Some(s) = &write.session {
+        execute(
+            tx,
+            "INSERT INTO sessions (id, tenant_id, user_id, token_hash, amr, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &s.id.0, &tenant.0, &s.user_id.0, &s.token_hash.0.as_slice(), &s.amr.join(" "),
+                &ms(write.at), &ms(s.expires_at),
+            ],
+        )
+        .await?;
+    }
+    if let Some(l) = &write.log {
+        logs::insert(tx, l).await?;
+    }
+    Ok(write)
+}
+
+#[async_trait]
+impl SignInStore for PostgresStore {
+    async fn sign_in_candidate(
+        &self,
+        tenant: TenantId,
+        phone: &str,
+    ) -> StoreResult<Option<SignInCandidate>> {
+        self.read(&(tenant, phone), |c, (t, p)| {
+            Box::pin(candidate(c, *t, p, CANDIDATE))
+        })
+        .await
+    }
+
+    async fn sms_sign_in_step(
+        &self,
+        tenant: TenantId,
+        target: StepTarget,
+        decide: Decide,
+    ) -> StoreResult<StepWrite> {
+        // Not replayed after an unknown COMMIT: a session may have been created.
+        self.write(
+            Replay::Unsafe,
+            &(tenant, target, decide),
+            |tx, (t, target, d)| Box::pin(step(tx, *t, target, d)),
+        )
+        .await
+    }
+
+    async fn sms_flow(&self, tenant: TenantId, fid: FlowId) -> StoreResult<Option<SmsSignInFlow>> {
+        self.read(&(tenant, fid), |c, (t, f)| {
+            Box::pin(load_flow(c, *t, *f, FLOW))
+        })
+        .await
+    }
+}

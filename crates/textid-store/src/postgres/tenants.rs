@@ -1,0 +1,135 @@
+//! Tenants. `ensure_tenant` is an insert that yields to a concurrent one (`ON CONFLICT DO
+//! NOTHING`, then read), so nodes starting at once agree on one tenant. A region change
+//! locks the tenant row (the audit's "before" is the value replaced) and is announced to
+//! every node (`audit::bump`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use textid_core::audit::AuditRecord;
+use textid_core::policy::AuthenticationMethodsPolicy;
+use textid_core::tenant::Tenant;
+use textid_core::TenantId;
+use tokio_postgres::Row;
+
+use super::retry::{Replay, Tx};
+use super::rows::{execute, ms, query_opt, to_json};
+use super::{audit, PostgresStore};
+use crate::{Actor, Changed, StoreError, StoreResult, TenantStore};
+
+fn to_tenant(r: &Row) -> StoreResult<Tenant> {
+    Ok(Tenant {
+        id: TenantId(r.try_get(0)?),
+        name: r.try_get(1)?,
+        default_region: r.try_get(2)?,
+    })
+}
+
+async fn by_name<C: GenericClient>(c: &C, name: &str) -> StoreResult<Option<Tenant>> {
+    query_opt(
+        c,
+        "SELECT id, name, default_region FROM tenants WHERE name = $1",
+        &[&name],
+    )
+    .await?
+    .as_ref()
+    .map(to_tenant)
+    .transpose()
+}
+
+async fn ensure(tx: &Tx<'_>, name: &str, now: DateTime<Utc>) -> StoreResult<Tenant> {
+    if let Some(t) = by_name(tx, name).await? {
+        return Ok(t);
+    }
+    execute(
+        tx,
+        "INSERT INTO tenants (id, name, default_region, policy, created_at) VALUES ($1, $2, NULL, $3, $4)
+         ON CONFLICT (name) DO NOTHING",
+        &[
+            &uuid::Uuid::new_v4(),
+            &name,
+            &to_json(&AuthenticationMethodsPolicy::default()),
+            &ms(now),
+        ],
+    )
+    .await?;
+    by_name(tx, name)
+        .await?
+        .ok_or(StoreError::NotFound("tenant"))
+}
+
+async fn set_region(
+    tx: &Tx<'_>,
+    tenant: TenantId,
+    region: Option<&str>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let before: Option<String> = query_opt(
+        tx,
+        "SELECT default_region FROM tenants WHERE id = $1 FOR UPDATE",
+        &[&tenant.0],
+    )
+    .await?
+    .ok_or(StoreError::NotFound("tenant"))?
+    .try_get(0)?;
+    execute(
+        tx,
+        "UPDATE tenants SET default_region = $2 WHERE id = $1",
+        &[&tenant.0, &region],
+    )
+    .await?;
+    let record = AuditRecord::tenant_region(tenant, before.as_deref(), region, actor, now);
+    audit::insert(tx, &record).await?;
+    audit::bump(tx, Changed::Tenants).await
+}
+
+#[async_trait]
+impl TenantStore for PostgresStore {
+    async fn ensure_tenant(&self, name: &str, now: DateTime<Utc>) -> StoreResult<Tenant> {
+        self.write(Replay::Safe, &(name, now), |tx, (name, now)| {
+            Box::pin(ensure(tx, name, *now))
+        })
+        .await
+    }
+
+    async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>> {
+        self.read(name, |c, name| Box::pin(by_name(c, name))).await
+    }
+
+    async fn tenant_by_id(&self, tid: TenantId) -> StoreResult<Option<Tenant>> {
+        self.read(&tid, |c, tid| {
+            Box::pin(async move {
+                query_opt(
+                    c,
+                    "SELECT id, name, default_region FROM tenants WHERE id = $1",
+                    &[&tid.0],
+                )
+                .await?
+                .as_ref()
+                .map(to_tenant)
+                .transpose()
+            })
+        })
+        .await
+    }
+
+    async fn set_tenant_region(
+        &self,
+        tenant: TenantId,
+        region: Option<&str>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(
+            Replay::Unsafe,
+            &(tenant, region, actor, now),
+            |tx, (tenant, region, actor, now)| {
+                Box::pin(set_region(tx, *tenant, *region, actor, *now))
+            },
+        )
+        .await?;
+        self.changed(Changed::Tenants);
+        Ok(())
+    }
+}
