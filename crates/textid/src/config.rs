@@ -31,7 +31,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "database_url",
         "sqlite://{data_dir}/textid.db",
-        "the database (sqlite://PATH)",
+        "the database: sqlite://PATH (one node) or postgres://user@host1:5432,host2:5432/db?target_session_attrs=read-write (several nodes)",
     ),
     (
         "sqlite_synchronous",
@@ -196,8 +196,40 @@ impl RawConfig {
 /// Where the data lives.
 #[derive(Debug, Clone)]
 pub enum Database {
-    /// An SQLite file.
+    /// An SQLite file (one node).
     Sqlite(PathBuf),
+    /// A PostgreSQL database shared by several nodes: a libpq-style URL, possibly with
+    /// several hosts and `target_session_attrs=read-write`. May carry a password.
+    Postgres(Secret<String>),
+}
+
+impl Database {
+    /// How the database is shown to people: never with its password.
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Sqlite(p) => format!("sqlite {}", p.display()),
+            Self::Postgres(url) => format!("postgres {}", redact_url(url.expose())),
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`; a `password=`
+/// parameter likewise.
+fn redact_url(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((userinfo, host)) = rest.split_once('@') {
+            if let Some((user, _)) = userinfo.split_once(':') {
+                out = format!("{scheme}://{user}:***@{host}");
+            }
+        }
+    }
+    out.split(['&', '?', ' '])
+        .filter(|p| p.starts_with("password="))
+        .map(str::to_string)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold(out, |acc, p| acc.replace(&p, "password=***"))
 }
 
 /// The checked configuration.
@@ -252,8 +284,10 @@ impl TryFrom<&RawConfig> for Config {
             None => Database::Sqlite(data_dir.join("textid.db")),
             Some((v, source)) => match v.split_once("://") {
                 Some(("sqlite", path)) if !path.is_empty() => Database::Sqlite(PathBuf::from(path)),
-                Some(("postgres" | "postgresql", _)) => bail!("database_url (from {source}): PostgreSQL is not supported by this version yet; use sqlite://PATH"),
-                _ => bail!("database_url (from {source}): '{v}' must look like sqlite:///var/lib/textid/textid.db"),
+                Some(("postgres" | "postgresql", rest)) if !rest.is_empty() => {
+                    Database::Postgres(Secret::new(v.to_string()))
+                }
+                _ => bail!("database_url (from {source}): '{}' must look like sqlite:///var/lib/textid/textid.db or postgres://user@host1:5432,host2:5432/textid?target_session_attrs=read-write", redact_url(v)),
             },
         };
         let sqlite_full_sync = match raw.get("sqlite_synchronous") {
@@ -387,12 +421,11 @@ impl Config {
                 format!("webhook {} (signed: {})", w.url, w.secret.is_some())
             }
         };
-        let Database::Sqlite(db) = &self.database;
         vec![
             ("listen".into(), self.listen.clone()),
             ("public_url".into(), self.public_url.clone()),
             ("data_dir".into(), self.data_dir.display().to_string()),
-            ("database".into(), format!("sqlite {}", db.display())),
+            ("database".into(), self.database.redacted()),
             (
                 "sqlite_synchronous".into(),
                 if self.sqlite_full_sync {
@@ -468,10 +501,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("TEXTID_SMS_WEBHOOK_URL"), "{e}");
-        let e = Config::try_from(&raw(&[("database_url", "postgres://x")]))
+        let e = Config::try_from(&raw(&[("database_url", "mysql://u:hunter2@x/db")]))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("not supported"), "{e}");
+        assert!(e.contains("database_url (from test)"), "{e}");
+        assert!(!e.contains("hunter2"), "the password is never shown: {e}");
+    }
+
+    #[test]
+    fn a_postgres_url_selects_postgres_and_is_shown_without_its_password() {
+        let c = Config::try_from(&raw(&[(
+            "database_url",
+            "postgres://textid:hunter2@db1:5432,db2:5432/textid?target_session_attrs=read-write",
+        )]))
+        .unwrap();
+        assert!(matches!(c.database, Database::Postgres(_)));
+        let shown = c.database.redacted();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("db1:5432,db2:5432"), "{shown}");
+        let kv = Database::Postgres(Secret::new("postgres://h/db?password=hunter2".into()));
+        assert!(!kv.redacted().contains("hunter2"));
     }
 
     #[test]

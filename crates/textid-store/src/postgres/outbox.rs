@@ -151,6 +151,24 @@ impl OutboxStore for PostgresStore {
         .await
     }
 
+    async fn renew_lease(&self, ids: &[MessageId], lease_until: DateTime<Utc>) -> StoreResult<()> {
+        let ids: Vec<uuid::Uuid> = ids.iter().map(|m| m.0).collect();
+        // Safe to replay: pushing a lease to the same time twice is the same lease.
+        self.write(Replay::Safe, &(ids, lease_until), |tx, (ids, until)| {
+            Box::pin(async move {
+                execute(
+                    tx,
+                    "UPDATE outbox SET next_attempt_at = $2
+                     WHERE id = ANY($1) AND status = 'queued' AND next_attempt_at < $2",
+                    &[ids, &ms(*until)],
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
     async fn list_messages(&self, tenant: TenantId, max: u32) -> StoreResult<Vec<MessageRecord>> {
         self.read(&(tenant, max), |c, (t, m)| {
             Box::pin(async move {

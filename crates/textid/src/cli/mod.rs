@@ -8,14 +8,16 @@ mod serve;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use textid_store::prelude::*;
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use textid_core::clock::SystemClock;
+use textid_core::clock::{Clock, OffsetClock};
 use textid_core::tenant::Tenant;
 use textid_server::{App, AppConfig};
+use textid_store::postgres::{PostgresOptions, PostgresStore};
 use textid_store::sqlite::{SqliteOptions, SqliteStore};
+use textid_store::Store;
 
 use crate::config::{Config, Database, RawConfig};
 
@@ -84,6 +86,9 @@ enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Apply pending database migrations and exit (also done by `serve` at start; safe
+    /// while other nodes start or run).
+    Migrate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,34 +116,74 @@ pub struct Context {
     pub json: bool,
 }
 
+/// Opens the database (applying pending migrations) and the clock every expiry is
+/// decided on: the wall clock for SQLite; for PostgreSQL the wall clock aligned on the
+/// database's, so that several nodes share one time source.
+pub async fn open_store(config: &Config) -> Result<(Arc<dyn Store>, Arc<dyn Clock>)> {
+    match &config.database {
+        Database::Sqlite(path) => {
+            let store = SqliteStore::open(
+                path,
+                SqliteOptions {
+                    synchronous_full: config.sqlite_full_sync,
+                },
+            )
+            .with_context(|| format!("opening database {}", path.display()))?;
+            Ok((Arc::new(store), Arc::new(SystemClock)))
+        }
+        Database::Postgres(url) => {
+            let store = PostgresStore::connect(url.expose(), PostgresOptions::default())
+                .await
+                .with_context(|| format!("opening database {}", config.database.redacted()))?;
+            let store: Arc<dyn Store> = Arc::new(store);
+            let clock = OffsetClock::new();
+            align_clock(&*store, &clock).await?;
+            tokio::spawn(keep_aligned(store.clone(), clock.clone()));
+            Ok((store, Arc::new(clock)))
+        }
+    }
+}
+
+/// Aligns `clock` on the database's clock.
+async fn align_clock(store: &dyn Store, clock: &OffsetClock) -> Result<()> {
+    let sent = clock.wall();
+    let db = store
+        .database_time()
+        .await
+        .context("reading the database's clock")?;
+    if let Some(db) = db {
+        clock.align(sent, db, clock.wall());
+    }
+    Ok(())
+}
+
+/// Re-aligns every 30 s (a node's wall clock drifts; the database's is the reference).
+async fn keep_aligned(store: Arc<dyn Store>, clock: OffsetClock) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(30));
+    loop {
+        every.tick().await;
+        if let Err(e) = align_clock(&*store, &clock).await {
+            tracing::warn!(error = %e, "could not align the clock on the database");
+        }
+    }
+}
+
 /// Opens the database and builds the app.
 pub async fn open(
     config: &Config,
     delivery_worker: bool,
     oidc: bool,
-) -> Result<(App, Arc<SqliteStore>)> {
+) -> Result<(App, Arc<dyn Store>)> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let Database::Sqlite(path) = &config.database;
-    let store = Arc::new(
-        SqliteStore::open(
-            path,
-            SqliteOptions {
-                synchronous_full: config.sqlite_full_sync,
-            },
-        )
-        .with_context(|| format!("opening database {}", path.display()))?,
-    );
+    let (store, clock) = open_store(config).await?;
     store
-        .ensure_tenant(
-            textid_core::tenant::DEFAULT_TENANT_NAME,
-            textid_core::clock::Clock::now(&SystemClock),
-        )
+        .ensure_tenant(textid_core::tenant::DEFAULT_TENANT_NAME, clock.now())
         .await
         .context("creating the default tenant")?;
     let app = App::new(
         store.clone(),
-        Arc::new(SystemClock),
+        clock,
         config.server_secret()?,
         AppConfig {
             public_url: config.public_url.clone(),
@@ -180,6 +225,14 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             return Ok(());
         }
+        Command::Migrate => {
+            std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                format!("creating data directory {}", config.data_dir.display())
+            })?;
+            open_store(&config).await?;
+            println!("migrations applied: {}", config.database.redacted());
+            return Ok(());
+        }
         other => other,
     };
     let needs_keys = matches!(command, Command::Keys(_));
@@ -205,6 +258,6 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Logs(c) => directory::logs(&cx, c).await,
         Command::Client(c) => oauth::client(&cx, c).await,
         Command::Keys(c) => oauth::keys(&cx, c).await,
-        Command::Serve(_) | Command::Config(_) | Command::Tenant(_) => Ok(()),
+        Command::Serve(_) | Command::Config(_) | Command::Tenant(_) | Command::Migrate => Ok(()),
     }
 }

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::config::{Config, Database, RawConfig};
+use crate::config::{Config, RawConfig};
 
 /// Flags of `serve` (each also a config key).
 #[derive(Debug, Args)]
@@ -36,7 +36,6 @@ pub async fn run(config: &Config) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let Database::Sqlite(db) = &config.database;
     println!("textid listening on http://{addr}");
     println!("public URL: {}", config.public_url);
     println!(
@@ -44,7 +43,7 @@ pub async fn run(config: &Config) -> Result<()> {
         config.public_url
     );
     println!("data directory: {}", config.data_dir.display());
-    println!("database: {}", db.display());
+    println!("database: {}", config.database.redacted());
     match &config.sms {
         textid_server::SmsProviderConfig::Console => {
             println!("SMS: development console outbox (codes appear in this log)")

@@ -10,7 +10,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod faults;
+mod fleet;
 mod harness;
+mod nodes;
 
 use std::io::Read as _;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
