@@ -83,7 +83,8 @@ pub trait DirectoryStore: Send + Sync {
     ) -> StoreResult<Vec<User>>;
     /// Replaces a user's profile fields; `NotFound` if missing.
     async fn update_user(&self, user: &User, actor: &Actor, now: DateTime<Utc>) -> StoreResult<()>;
-    /// Deletes a user with their methods, memberships and sessions.
+    /// Deletes a user with their methods, memberships, roles, pass and sessions; `NotFound`
+    /// if missing.
     async fn delete_user(
         &self,
         tenant: TenantId,
@@ -260,7 +261,8 @@ pub trait LogStore: Send + Sync {
 pub trait KeyStore: Send + Sync {
     /// Every signing key, newest first.
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
-    /// Adds a signing key and retires the others that are still active.
+    /// Adds a signing key and retires the active key of its algorithm (which stays
+    /// published); keys of other algorithms stay active.
     async fn add_signing_key(&self, key: &SigningKeyRecord, now: DateTime<Utc>) -> StoreResult<()>;
 }
 
@@ -269,7 +271,7 @@ pub trait KeyStore: Send + Sync {
 pub trait ClientStore: Send + Sync {
     /// Registers a client; `Conflict("oauth_clients")` if the id is taken.
     async fn create_client(&self, client: &ClientRecord, now: DateTime<Utc>) -> StoreResult<()>;
-    /// Replaces a client's registration.
+    /// Replaces a client's registration; `NotFound` if missing.
     async fn update_client(&self, client: &ClientRecord) -> StoreResult<()>;
     /// A client.
     async fn client(&self, tenant: TenantId, client_id: &str) -> StoreResult<Option<ClientRecord>>;
@@ -401,7 +403,9 @@ pub trait PassStore: Send + Sync {
 /// Housekeeping.
 #[async_trait]
 pub trait MaintenanceStore: Send + Sync {
-    /// Deletes flows, counters and finished messages older than `before`.
+    /// Deletes what ended before `before`: flows started, counters whose window and lock
+    /// ended (and that count no failures), finished messages and ended sessions. Returns
+    /// how many rows went.
     async fn purge(&self, before: DateTime<Utc>) -> StoreResult<u64>;
     /// Answers when the database can serve a write transaction now (readiness).
     async fn ping(&self) -> StoreResult<()>;

@@ -192,6 +192,8 @@ fn constraint_name(message: &str) -> String {
         "group_members".into()
     } else if message.contains("phone_methods.user_id, phone_methods.phone_type") {
         "phone_methods_pkey".into()
+    } else if message.contains("oauth_clients.tenant_id, oauth_clients.client_id") {
+        "oauth_clients".into()
     } else {
         message.to_string()
     }

@@ -1,0 +1,148 @@
+//! Housekeeping and readiness.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use textid_core::flow::PhoneCounter;
+
+use super::*;
+
+/// The purge case works in 2001, long before any other case's rows, so that its purge
+/// touches only its own rows even on a database shared with other cases.
+fn cut() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2001, 1, 1, 0, 0, 0).unwrap()
+}
+
+pub async fn purge_removes_expired_flows_counters_finished_messages_and_sessions_only(
+    s: Arc<dyn Store>,
+) {
+    let t = tenant(&*s).await;
+    let (old, young) = (cut() - Duration::days(1), cut() + Duration::days(1));
+    let u = new_user(&t, "ana");
+    s.create_user(&u, &Actor::cli(), old).await.unwrap();
+    let number = |i: u32| format!("+1425555{i:04}");
+    let target = |i| StepTarget::Number(number(i));
+
+    // Flows: by start.
+    let (f_old, f_young) = (
+        flow(&t, &number(1), None, old),
+        flow(&t, &number(1), None, young),
+    );
+    for f in [&f_old, &f_young] {
+        let p = Put::flow(f);
+        put(&*s, &t, target(1), f.created_at, p).await;
+    }
+    // Counters: kept while their window, lock or failures still count.
+    let window = |at, sends| PhoneCounter {
+        window_started_at: Some(at),
+        window_sends: sends,
+        ..PhoneCounter::default()
+    };
+    let locked = PhoneCounter {
+        consecutive_failures: 10,
+        locked_until: Some(young),
+        ..window(old, 1)
+    };
+    let counters = [(2, window(old, 5)), (3, window(young, 1)), (4, locked)];
+    for (i, c) in &counters {
+        let p = Put::counter(c);
+        put(&*s, &t, target(*i), old, p).await;
+    }
+    // Messages: finished ones by their end; queued ones stay, however old.
+    let mut msgs = Vec::new();
+    for _ in 0..4 {
+        let m = message(&number(5), old);
+        msgs.push(m.id);
+        put(&*s, &t, target(5), old, Put::message(&m)).await;
+    }
+    let outcomes = [
+        (msgs[0], DeliveryOutcome::Delivered, old),
+        (
+            msgs[1],
+            DeliveryOutcome::Failed {
+                error: "gone".into(),
+            },
+            old,
+        ),
+        (msgs[2], DeliveryOutcome::Delivered, young),
+    ];
+    for (id, outcome, at) in outcomes {
+        s.finish_message(id, outcome, at).await.unwrap();
+    }
+    // Sessions: by their end.
+    let (s_old, s_young) = (session(u.id, old), session(u.id, young));
+    for new in [&s_old, &s_young] {
+        let p = Put::session(new);
+        put(&*s, &t, target(6), old - Duration::days(1), p).await;
+    }
+    let log = log_entry(&t, Some(u.id), old);
+    put(&*s, &t, target(7), old, Put::log(&log)).await;
+    let audits_before = audits(&*s, &t).await;
+    let live = old - Duration::hours(1);
+    assert!(s
+        .session_by_token_hash(&s_old.token_hash.0, live)
+        .await
+        .unwrap()
+        .is_some());
+
+    let purged = s.purge(cut()).await.unwrap();
+    assert!(purged >= 5, "at least this case's five rows: {purged}");
+
+    assert_eq!(s.sms_flow(t.id, f_old.id).await.unwrap(), None);
+    assert_eq!(s.sms_flow(t.id, f_young.id).await.unwrap(), Some(f_young));
+    let seen = observe(&*s, &t, target(2)).await;
+    assert_eq!(
+        seen.counter,
+        Some(PhoneCounter::default()),
+        "expired window"
+    );
+    for (i, c) in &counters[1..] {
+        let seen = observe(&*s, &t, target(*i)).await;
+        assert_eq!(seen.counter.as_ref(), Some(c));
+    }
+    let left: Vec<_> = messages(&*s, &t).await.into_iter().map(|m| m.id).collect();
+    assert!(!left.contains(&msgs[0]) && !left.contains(&msgs[1]));
+    assert!(left.contains(&msgs[2]) && left.contains(&msgs[3]));
+    assert!(s
+        .session_by_token_hash(&s_old.token_hash.0, live)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .session_by_token_hash(&s_young.token_hash.0, live)
+        .await
+        .unwrap()
+        .is_some());
+    // Not the directory, the logs or the audits.
+    assert_eq!(s.user(t.id, u.id).await.unwrap(), Some(u));
+    let logs = s.sign_in_logs(t.id, &LogQuery::latest(10)).await.unwrap();
+    assert_eq!(logs, [log]);
+    assert_eq!(audits(&*s, &t).await, audits_before);
+}
+
+pub async fn ping_answers(s: Arc<dyn Store>) {
+    s.ping().await.unwrap();
+    // Also while writes are under way.
+    let t = tenant(&*s).await;
+    let writes: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let (s, t) = (s.clone(), t.clone());
+            tokio::spawn(async move { user(&*s, &t, &format!("u{i}")).await })
+        })
+        .collect();
+    s.ping().await.unwrap();
+    for w in writes {
+        w.await.unwrap();
+    }
+    s.ping().await.unwrap();
+}
+
+pub async fn database_time_is_none_or_the_current_time(s: Arc<dyn Store>) {
+    // The database's own clock (several nodes) is the real time; an embedded database
+    // has none. This is the one case that reads the wall clock.
+    if let Some(db) = s.database_time().await.unwrap() {
+        let wall = textid_core::clock::Clock::now(&textid_core::clock::SystemClock);
+        let skew = (db - wall).num_seconds().abs();
+        assert!(skew < 300, "database time {db} is {skew} s off");
+    }
+}

@@ -1,0 +1,201 @@
+//! The durable outbox. Claims are global (every tenant's due messages), so each case
+//! looks only at the messages of its own tenant in what a claim returns.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use textid_core::message::QueuedMessage;
+
+use super::*;
+
+const A_NUMBER: &str = "+14255550101";
+
+/// Claims every due message at `at` for `lease` seconds; returns this tenant's.
+async fn claim(s: &dyn Store, t: &Tenant, at: DateTime<Utc>, lease: i64) -> Vec<QueuedMessage> {
+    s.claim_messages(at, at + Duration::seconds(lease), 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.tenant_id == t.id)
+        .collect()
+}
+
+fn ids(claimed: &[QueuedMessage]) -> Vec<MessageId> {
+    claimed.iter().map(|m| m.id).collect()
+}
+
+pub async fn claimed_messages_are_not_claimed_again_until_the_lease_ends(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let (f, m) = (flow(&t, A_NUMBER, None, now()), message(A_NUMBER, now()));
+    let put_it = Put {
+        message: Some(m.clone()),
+        ..Put::flow(&f)
+    };
+    put(&*s, &t, StepTarget::Number(A_NUMBER.into()), now(), put_it).await;
+    let claimed = claim(&*s, &t, now(), 30).await;
+    assert_eq!(ids(&claimed), [m.id]);
+    let c = &claimed[0];
+    assert_eq!(
+        (
+            &c.tenant_name,
+            c.kind.as_str(),
+            c.channel.as_str(),
+            c.to.as_str()
+        ),
+        (&t.name, "signInCode", "sms", A_NUMBER)
+    );
+    assert_eq!(
+        (
+            &c.sealed_body,
+            c.locale.as_str(),
+            c.flow_id,
+            c.attempts,
+            c.created_at
+        ),
+        (&m.sealed_body, "en", Some(f.id), 1, now())
+    );
+    // Leased: not claimed again before the lease ends...
+    assert!(claim(&*s, &t, now(), 30).await.is_empty());
+    assert!(claim(&*s, &t, later(29), 30).await.is_empty());
+    // ...and claimed again once it has (the worker crashed), counting the try.
+    let again = claim(&*s, &t, later(31), 30).await;
+    assert_eq!(ids(&again), [m.id]);
+    assert_eq!(
+        (again[0].attempts, &again[0].sealed_body),
+        (2, &m.sealed_body)
+    );
+    let listed = listed(&*s, &t, m.id).await;
+    assert_eq!((listed.status.as_str(), listed.attempts), ("queued", 2));
+}
+
+pub async fn concurrent_claims_hand_out_each_message_once(s: Arc<dyn Store>) {
+    let mut wins = Vec::new();
+    for _ in 0..ROUNDS {
+        let t = tenant(&*s).await;
+        let (_, m) = queue(&*s, &t, A_NUMBER, now()).await;
+        wins.push(
+            race(|_| {
+                let (s, t) = (s.clone(), t.clone());
+                async move {
+                    let ours = claim(&*s, &t, now(), 30).await;
+                    assert!(ours.len() <= 1, "{ours:?}");
+                    ours.iter().any(|c| c.id == m)
+                }
+            })
+            .await,
+        );
+        assert_eq!(listed(&*s, &t, m).await.attempts, 1);
+    }
+    one_winner_each_round(&wins);
+}
+
+pub async fn a_claim_takes_at_most_its_limit(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let mut queued = Vec::new();
+    for i in 0..3 {
+        queued.push(queue(&*s, &t, A_NUMBER, later(i)).await.1);
+    }
+    // At least our three are due, so a claim of two takes exactly two.
+    let first = s.claim_messages(later(10), later(40), 2).await.unwrap();
+    assert_eq!(first.len(), 2);
+    let rest = claim(&*s, &t, later(10), 30).await;
+    let mut all: Vec<_> = first
+        .iter()
+        .filter(|m| m.tenant_id == t.id)
+        .chain(&rest)
+        .map(|m| m.id)
+        .collect();
+    all.sort();
+    queued.sort();
+    assert_eq!(all, queued, "every message claimed once");
+}
+
+pub async fn a_retried_message_is_claimed_again_at_its_time(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let (_, m) = queue(&*s, &t, A_NUMBER, now()).await;
+    assert_eq!(ids(&claim(&*s, &t, now(), 30).await), [m]);
+    let retry = DeliveryOutcome::Retry {
+        at: later(120),
+        error: "provider answered 503".into(),
+    };
+    s.finish_message(m, retry, later(1)).await.unwrap();
+    let listed = listed(&*s, &t, m).await;
+    assert_eq!(listed.status, "queued");
+    assert_eq!(listed.last_error.as_deref(), Some("provider answered 503"));
+    assert!(claim(&*s, &t, later(60), 30).await.is_empty());
+    assert!(claim(&*s, &t, later(119), 30).await.is_empty());
+    let again = claim(&*s, &t, later(120), 30).await;
+    assert_eq!(ids(&again), [m]);
+    assert_eq!(again[0].attempts, 2);
+}
+
+pub async fn finishing_a_message_as_delivered_wipes_its_body(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let (_, m) = queue(&*s, &t, A_NUMBER, now()).await;
+    assert_eq!(ids(&claim(&*s, &t, now(), 30).await), [m]);
+    s.finish_message(m, DeliveryOutcome::Delivered, later(5))
+        .await
+        .unwrap();
+    let listed_now = listed(&*s, &t, m).await;
+    assert_eq!(
+        (listed_now.status.as_str(), listed_now.attempts),
+        ("delivered", 1)
+    );
+    // The body (a sealed code) is never handed out again: not after the lease, not
+    // after a late retry of a worker that missed the outcome.
+    let late_retry = DeliveryOutcome::Retry {
+        at: later(40),
+        error: "timeout".into(),
+    };
+    s.finish_message(m, late_retry, later(6)).await.unwrap();
+    assert_eq!(listed(&*s, &t, m).await.status, "delivered");
+    for at in [later(31), later(40), now() + Duration::days(365)] {
+        assert!(claim(&*s, &t, at, 30).await.is_empty());
+    }
+}
+
+pub async fn a_failed_message_is_never_claimed_again_and_keeps_its_error(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let (_, m) = queue(&*s, &t, A_NUMBER, now()).await;
+    assert_eq!(ids(&claim(&*s, &t, now(), 30).await), [m]);
+    let failed = DeliveryOutcome::Failed {
+        error: "number unreachable".into(),
+    };
+    s.finish_message(m, failed, later(5)).await.unwrap();
+    let listed = listed(&*s, &t, m).await;
+    assert_eq!(listed.status, "failed");
+    assert_eq!(listed.last_error.as_deref(), Some("number unreachable"));
+    for at in [later(31), now() + Duration::days(365)] {
+        assert!(claim(&*s, &t, at, 30).await.is_empty());
+    }
+}
+
+pub async fn messages_are_listed_newest_first_per_tenant(s: Arc<dyn Store>) {
+    let (t, other) = (tenant(&*s).await, tenant(&*s).await);
+    let (f1, m1) = queue(&*s, &t, A_NUMBER, now()).await;
+    let (_, m2) = queue(&*s, &t, "+14255550199", later(1)).await;
+    // A message without a flow.
+    let m3 = message(A_NUMBER, later(2));
+    let put_it = Put::message(&m3);
+    put(
+        &*s,
+        &t,
+        StepTarget::Number(A_NUMBER.into()),
+        later(2),
+        put_it,
+    )
+    .await;
+    let (_, o1) = queue(&*s, &other, A_NUMBER, later(3)).await;
+    let all = s.list_messages(t.id, 10).await.unwrap();
+    assert_eq!(
+        all.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [m3.id, m2, m1]
+    );
+    assert_eq!((all[0].flow_id, all[2].flow_id), (None, Some(f1.id)));
+    assert_eq!(all[1].to, "+14255550199");
+    assert_eq!(all[2].created_at, now());
+    let two = s.list_messages(t.id, 2).await.unwrap();
+    assert_eq!(two.iter().map(|m| m.id).collect::<Vec<_>>(), [m3.id, m2]);
+    let theirs = s.list_messages(other.id, 10).await.unwrap();
+    assert_eq!(theirs.iter().map(|m| m.id).collect::<Vec<_>>(), [o1]);
+}
