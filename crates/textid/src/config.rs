@@ -44,6 +44,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "32 bytes, base64: keys code and token hashes and outbox sealing; the same on every node",
     ),
     (
+        "key_encryption_key",
+        "generated into {data_dir}/kek.key",
+        "32 bytes, base64: seals the OpenID Connect signing keys in the database; the same on every node",
+    ),
+    (
         "sms_provider",
         "console",
         "console (log each message) or webhook",

@@ -60,6 +60,12 @@ pub struct PostgresOptions {
     /// How long a request waits for a free pooled connection (default 5 s); then
     /// [`StoreError::Unavailable`].
     pub acquire_timeout: Duration,
+    /// How long sent data may stay unacknowledged on a connection before the kernel drops
+    /// it (`TCP_USER_TIMEOUT`, default 5 s), unless the URL sets `tcp_user_timeout`; with
+    /// TCP keepalives, so that a connection whose network path is gone (a cut link, a
+    /// primary that vanished without closing) fails within seconds instead of hanging
+    /// until the kernel's default of about 15 minutes.
+    pub tcp_user_timeout: Duration,
     /// Transport security.
     pub tls: PostgresTls,
 }
@@ -70,6 +76,7 @@ impl Default for PostgresOptions {
             pool_size: 16,
             connect_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(5),
+            tcp_user_timeout: Duration::from_secs(5),
             tls: PostgresTls::default(),
         }
     }
@@ -138,6 +145,14 @@ impl PostgresStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.connect_timeout);
         }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(options.tcp_user_timeout);
+        }
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(5))
+            .keepalives_interval(Duration::from_secs(2))
+            .keepalives_retries(2);
         if config.get_application_name().is_none() {
             config.application_name("textid");
         }

@@ -221,11 +221,17 @@ async fn queued_messages_are_delivered_exactly_once_with_both_workers_running() 
         .wait_for("24 messages", |s| s.len() >= numbers.len())
         .await;
     // Every message is finished (delivered) in the database: nothing is still claimed
-    // that could be sent a second time.
-    let listed = fleet.cli(&["outbox", "list"]);
-    let rows = listed["value"].as_array().unwrap();
-    assert_eq!(rows.len(), numbers.len());
-    assert!(rows.iter().all(|r| r["status"] == "delivered"), "{listed}");
+    // that could be sent a second time. (The receiver answers before the worker records
+    // the outcome, so the last rows may need a moment.)
+    crate::harness::wait_until(
+        "every message recorded as delivered",
+        crate::harness::DEADLINE,
+        || {
+            let listed = fleet.cli(&["outbox", "list", "--limit", "100"]);
+            let rows = listed["value"].as_array().unwrap();
+            rows.len() == numbers.len() && rows.iter().all(|r| r["status"] == "delivered")
+        },
+    );
     let mut ids: Vec<String> = fleet.sms.seen().into_iter().map(|m| m.id).collect();
     ids.sort_unstable();
     ids.dedup();
