@@ -143,46 +143,81 @@ async fn fifty_concurrent_wrong_codes_leave_the_code_dead_at_exactly_the_attempt
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn one_number_added_to_two_users_at_once_from_two_processes_has_exactly_one_winner() {
+async fn one_number_added_to_two_users_at_once_through_both_nodes_has_exactly_one_winner() {
     if needs() {
         return;
     }
     let db = fresh_database();
-    let fleet = Fleet::start(db.url(), 1).await;
+    let fleet = Fleet::start(db.url(), 2).await;
     fleet.cli(&["policy", "sms", "--state", "enabled"]);
+    let admin = fleet.cli(&[
+        "client",
+        "create",
+        "--name",
+        "Admin automation",
+        "--grant",
+        "client_credentials",
+        "--role",
+        "UserAuthenticationMethod.ReadWrite.All",
+    ]);
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(format!("{}/default/oauth2/v2.0/token", fleet.url(0)))
+        .basic_auth(
+            admin["clientId"].as_str().unwrap(),
+            admin["clientSecret"].as_str(),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_string();
     let mut rounds_with_a_winner = 0;
     for round in 0..4 {
-        let (a, b) = (
+        let upns = [
             format!("a{round}@contoso.example"),
             format!("b{round}@contoso.example"),
-        );
-        fleet.cli(&["user", "create", "--upn", &a, "--display-name", "A"]);
-        fleet.cli(&["user", "create", "--upn", &b, "--display-name", "B"]);
-        let number = format!("+1425555{:04}", 300 + round);
-        let (url, sms) = (fleet.database_url.clone(), fleet.sms.url.clone());
-        let runs: Vec<_> = [a, b]
-            .into_iter()
-            .map(|upn| {
-                let (url, sms, number) = (url.clone(), sms.clone(), number.clone());
-                std::thread::spawn(move || {
-                    let dir = tempfile::tempdir().unwrap();
-                    fleet::cli(
-                        dir.path(),
-                        &url,
-                        &sms,
-                        &["phone", "add", &upn, "--number", &number],
+        ];
+        for upn in &upns {
+            fleet.cli(&["user", "create", "--upn", upn, "--display-name", "Racer"]);
+        }
+        let number = format!("+1 425 555 {:04}", 300 + round);
+        let adds: Vec<_> = upns
+            .iter()
+            .enumerate()
+            .map(|(node, upn)| {
+                let url = format!(
+                    "{}/v1.0/users/{upn}/authentication/phoneMethods",
+                    fleet.url(node)
+                );
+                let request = http
+                    .post(url)
+                    .bearer_auth(&token)
+                    .json(&json!({"phoneNumber": number, "phoneType": "mobile"}));
+                tokio::spawn(async move {
+                    let res = request.send().await.unwrap();
+                    let status = res.status().as_u16();
+                    (
+                        status,
+                        res.json::<serde_json::Value>().await.unwrap_or_default(),
                     )
                 })
             })
             .collect();
-        let outcomes: Vec<_> = runs.into_iter().map(|r| r.join().unwrap()).collect();
-        let won = outcomes.iter().filter(|o| o.0 == 0).count();
+        let mut outcomes = Vec::new();
+        for add in adds {
+            outcomes.push(add.await.unwrap());
+        }
+        let won = outcomes.iter().filter(|o| o.0 == 201).count();
         assert_eq!(won, 1, "exactly one add wins: {outcomes:?}");
-        let lost = outcomes.iter().find(|o| o.0 != 0).unwrap();
-        assert!(
-            lost.2.contains("not unique") || lost.2.contains("unique for SMS sign-in"),
-            "the loser is told why: {}",
-            lost.2
+        let lost = outcomes.iter().find(|o| o.0 != 201).unwrap();
+        assert_eq!(lost.0, 409, "the loser is a conflict: {lost:?}");
+        assert_eq!(
+            lost.1["error"]["code"], "phoneNumberNotUnique",
+            "the loser is told why: {lost:?}"
         );
         rounds_with_a_winner += usize::from(won == 1);
     }
