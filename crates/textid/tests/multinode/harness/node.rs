@@ -77,6 +77,9 @@ pub struct Node {
     relay: Option<NsRelay>,
     dir: TempDir,
     data_dir: PathBuf,
+    /// The task copying stdout to its file: awaited after the node exits, so that
+    /// [`Node::stdout`] then holds everything it printed.
+    copier: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Starts `textid serve --listen 127.0.0.1:0` as `options` say; returns once it printed
@@ -117,7 +120,7 @@ pub async fn spawn_node(options: NodeOptions) -> Node {
     let (found, address) = tokio::sync::oneshot::channel();
     let stdout_log = dir.path().join("stdout.log");
     // Copies stdout to its file for the node's whole life; hands over the address once.
-    tokio::spawn(async move {
+    let copier = tokio::spawn(async move {
         let mut found = Some(found);
         let mut lines = BufReader::new(stdout).lines();
         let Ok(mut file) = std::fs::File::create(&stdout_log) else {
@@ -166,6 +169,7 @@ pub async fn spawn_node(options: NodeOptions) -> Node {
         relay,
         dir,
         data_dir,
+        copier: Some(copier),
     }
 }
 
@@ -211,7 +215,13 @@ impl Node {
     pub async fn terminate(&mut self) -> ExitStatus {
         assert!(signal(self.pid, "TERM"), "SIGTERM to node {}", self.pid);
         match tokio::time::timeout(DEADLINE, self.child.wait()).await {
-            Ok(status) => status.expect("wait for the node"),
+            Ok(status) => {
+                // The pipe closes with the process: the copier reaches its end promptly.
+                if let Some(copier) = self.copier.take() {
+                    let _ = tokio::time::timeout(DEADLINE, copier).await;
+                }
+                status.expect("wait for the node")
+            }
             Err(_) => panic!(
                 "node {} still runs {DEADLINE:?} after SIGTERM; log:\n{}",
                 self.pid,
