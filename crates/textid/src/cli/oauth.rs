@@ -5,6 +5,7 @@ use clap::Subcommand;
 use serde_json::json;
 use textid_oidc::{Algorithm, ClientType};
 use textid_server::oidc::clients::{self, GrantType, NewClient};
+use textid_store::Actor;
 
 use super::output::print_json;
 use super::{Context, UsageError};
@@ -109,7 +110,8 @@ pub async fn client(cx: &Context, cmd: ClientCommand) -> Result<()> {
             };
             let (mut c, secret) = clients::register(&cx.app, &cx.tenant, new).await?;
             if !roles.is_empty() {
-                c = clients::set_roles(&cx.app, &cx.tenant, &c.client_id, roles).await?;
+                c = clients::set_roles(&cx.app, &cx.tenant, &c.client_id, roles, &Actor::cli())
+                    .await?;
             }
             let mut v = client_json(&c);
             if let Some(s) = &secret {
@@ -126,7 +128,8 @@ pub async fn client(cx: &Context, cmd: ClientCommand) -> Result<()> {
         }
         ClientCommand::Grant { client_id, roles } => {
             check_roles(&roles)?;
-            let c = clients::set_roles(&cx.app, &cx.tenant, &client_id, roles).await?;
+            let c =
+                clients::set_roles(&cx.app, &cx.tenant, &client_id, roles, &Actor::cli()).await?;
             if cx.json {
                 print_json(&client_json(&c));
             } else {
