@@ -262,6 +262,49 @@ impl AuditRecord {
         Self::of(c, actor, at)
     }
 
+    /// An admin ended every session and token family of a user (Graph's
+    /// `revokeSignInSessions`).
+    pub fn sessions_revoked(
+        tenant: TenantId,
+        user: UserId,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let c = Change {
+            tenant,
+            activity: "Revoke sign-in sessions",
+            target_type: "user",
+            target_id: user.to_string(),
+            before: None,
+            after: None,
+        };
+        Self::of(c, actor, at)
+    }
+
+    /// An app registration changed: `activity` names what (`Add application`, `Delete
+    /// application`, `Disable application`, `Enable application`, `Rotate application
+    /// secret`, `Update application roles`); `before`/`after` are the audit forms (never a
+    /// secret or its hash).
+    pub fn client(
+        tenant: TenantId,
+        client_id: &str,
+        activity: &str,
+        before: Option<Value>,
+        after: Option<Value>,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let c = Change {
+            tenant,
+            activity,
+            target_type: "application",
+            target_id: client_id.to_string(),
+            before,
+            after,
+        };
+        Self::of(c, actor, at)
+    }
+
     /// A Temporary Access Pass was issued (replacing `before`, if any) or deleted
     /// (`after` is `None`). The passes are given in their audit form ([`pass_json`]).
     pub fn pass(

@@ -13,4 +13,4 @@ pub mod oidc;
 pub mod pages;
 
 pub use app::{App, AppConfig, SmsProviderConfig};
-pub use textid_usecases::{directory, seal, sign_in};
+pub use textid_usecases::{directory, seal, session, sign_in};

@@ -196,19 +196,34 @@ pub trait SignInStore: Send + Sync {
     ) -> StoreResult<Option<textid_core::flow::SmsSignInFlow>>;
 }
 
-/// Sessions created by sign-ins.
+/// Sessions created by sign-ins, of two kinds that never stand in for each other (API
+/// sessions and browser SSO sessions), and their revocation.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    /// A session by the keyed hash of its token.
+    /// A live session of this kind by the keyed hash of its token. A token of the other
+    /// kind, a revoked or an ended one is `None`, exactly as an unknown one.
     async fn session_by_token_hash(
         &self,
+        kind: textid_core::session::SessionKind,
         hash: &[u8],
         now: DateTime<Utc>,
     ) -> StoreResult<Option<SessionRecord>>;
-    /// Revokes a session (sign-out).
+    /// Revokes a session (sign-out); idempotent.
     async fn revoke_session(
         &self,
         id: textid_core::SessionId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Ends every session of a user (both kinds) and revokes every code, refresh-token and
+    /// access-token family issued to them, in one transaction, audited as `Revoke sign-in
+    /// sessions` (Graph's `revokeSignInSessions`); `NotFound("user")` if missing. The
+    /// same revocation runs inside phone method, user and pass changes when
+    /// `textid_core::session` says the change revokes.
+    async fn revoke_user_sessions(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
 }
@@ -271,8 +286,25 @@ pub trait KeyStore: Send + Sync {
 pub trait ClientStore: Send + Sync {
     /// Registers a client; `Conflict("oauth_clients")` if the id is taken.
     async fn create_client(&self, client: &ClientRecord, now: DateTime<Utc>) -> StoreResult<()>;
-    /// Replaces a client's registration; `NotFound` if missing.
-    async fn update_client(&self, client: &ClientRecord) -> StoreResult<()>;
+    /// Replaces a client's registration (document, secret hashes), audited with
+    /// `activity` and the documents before and after (never a secret hash); `NotFound` if
+    /// missing.
+    async fn update_client(
+        &self,
+        client: &ClientRecord,
+        activity: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Deletes a client and revokes every code and refresh-token family issued to it, in
+    /// one transaction, audited as `Delete application`; `NotFound` if missing.
+    async fn delete_client(
+        &self,
+        tenant: TenantId,
+        client_id: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
     /// A client.
     async fn client(&self, tenant: TenantId, client_id: &str) -> StoreResult<Option<ClientRecord>>;
     /// All clients of a tenant.
@@ -357,6 +389,7 @@ pub trait TokenStore: Send + Sync {
         &self,
         jti: &str,
         family_id: &str,
+        user: Option<UserId>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()>;
     /// Revokes one access token.

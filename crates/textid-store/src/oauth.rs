@@ -32,6 +32,11 @@ pub struct ClientRecord {
     pub document: serde_json::Value,
     /// Stored hash of the secret (confidential clients).
     pub secret_hash: Option<String>,
+    /// Stored hash of the secret before the last rotation, still accepted until
+    /// `previous_secret_expires_at` (the overlap in which deployed apps switch).
+    pub previous_secret_hash: Option<String>,
+    /// When the previous secret stops working.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
 }
 
 /// A grant carried by a code or a refresh token (server-defined JSON), with its family:
@@ -44,6 +49,10 @@ pub struct GrantRecord {
     pub tenant_id: TenantId,
     /// The client.
     pub client_id: String,
+    /// The user the grant is for (so that every family of a user can be revoked when
+    /// what proved them changes); `None` in grants stored before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<textid_core::UserId>,
     /// The grant.
     pub document: serde_json::Value,
 }

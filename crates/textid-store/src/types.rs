@@ -7,6 +7,7 @@ use textid_core::flow::sms_sign_in::SignInError;
 use textid_core::flow::{PhoneCounter, SmsSignInFlow};
 use textid_core::message::NewMessage;
 use textid_core::methods::PhoneMethod;
+use textid_core::session::SessionKind;
 use textid_core::{FlowId, GroupId, MessageId, SessionId, TenantId, UserId};
 
 /// A stored phone method and whether its number is also on another user's method.
@@ -95,6 +96,10 @@ pub enum StepOutcome {
 pub struct NewSession {
     /// Its id.
     pub id: SessionId,
+    /// API session or browser (SSO) session: each endpoint accepts only its own kind.
+    pub kind: SessionKind,
+    /// The app the API session was issued for, when the request named one.
+    pub client_id: Option<String>,
     /// Its user.
     pub user_id: UserId,
     /// Keyed hash of the bearer token.
@@ -110,6 +115,10 @@ pub struct NewSession {
 pub struct SessionRecord {
     /// Its id.
     pub id: SessionId,
+    /// Its kind (always the kind it was looked up with).
+    pub kind: SessionKind,
+    /// The app the API session was issued for, when known.
+    pub client_id: Option<String>,
     /// Its tenant.
     pub tenant_id: TenantId,
     /// Its user.

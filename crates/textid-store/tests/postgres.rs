@@ -64,6 +64,8 @@ async fn keys_named_after_their_table_conflict_under_the_interface_names() {
         client_id: "app".into(),
         document: serde_json::json!({"redirect_uris": ["https://app.example/cb"]}),
         secret_hash: None,
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
     };
     s.create_client(&client, now()).await.unwrap();
     match s.create_client(&client, now()).await {

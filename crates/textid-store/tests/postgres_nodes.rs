@@ -278,7 +278,14 @@ async fn three_nodes_migrating_one_new_database_at_once_is_safe() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
+    // Every file of migrations/postgres, each once (the numbers may have gaps).
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres");
+    let mut files: Vec<i64> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().to_str()?.get(..4)?.parse().ok())
+        .collect();
+    files.sort_unstable();
+    assert_eq!(versions, files);
     let t = tenant(&z).await;
     assert_eq!(x.tenant_by_id(t.id).await.unwrap(), Some(t));
 }

@@ -7,6 +7,7 @@
 
 pub mod directory;
 pub mod seal;
+pub mod session;
 pub mod sign_in;
 
 use std::sync::Arc;

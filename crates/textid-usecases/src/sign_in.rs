@@ -12,6 +12,7 @@ use textid_core::phone::PhoneNumber;
 use textid_core::policy::AuthenticationMethodsPolicy;
 use textid_core::policy::Subject;
 use textid_core::secret::Secret;
+use textid_core::session::SessionKind;
 use textid_core::sign_in_state::{derive, SignInStateFacts, SmsSignInState};
 use textid_core::tenant::Tenant;
 use textid_core::{FlowId, MessageId, SessionId, UserId};
@@ -292,12 +293,15 @@ pub async fn resend(
     )))
 }
 
-/// Checks a code; on success completes the flow and creates a session, atomically.
+/// Checks a code; on success completes the flow and creates a session of `kind`
+/// atomically: an API session for the JSON sign-in API, a browser (SSO) session for the
+/// sign-in pages. The two never stand in for each other (`textid_core::session`).
 pub async fn verify(
     app: &App,
     tenant: &Tenant,
     flow_id: FlowId,
     code: &OtpCode,
+    kind: SessionKind,
     requester: Requester,
 ) -> Result<IssuedSession, SignInFailure> {
     let now = app.clock().now();
@@ -306,6 +310,7 @@ pub async fn verify(
     let session_id = SessionId::random(&mut OsRng);
     let lifetime = app.limits().session_lifetime;
     let (app2, code) = (app.clone(), code.clone());
+    let client_id = requester.app_id.clone();
     let log = LogContext {
         tenant: tenant.id,
         now,
@@ -330,6 +335,8 @@ pub async fn verify(
         );
         let session = checked.outcome.as_ref().ok().map(|user_id| NewSession {
             id: session_id,
+            kind,
+            client_id: client_id.clone(),
             user_id: *user_id,
             token_hash: token_hash.clone(),
             amr: vec!["sms".into()],

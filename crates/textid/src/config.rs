@@ -101,6 +101,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "28800",
         "lifetime of a session from SMS sign-in (<= 30 days)",
     ),
+    (
+        "client_secret_overlap_seconds",
+        "86400",
+        "after `textid client secret rotate`, how long the previous secret still works (0..=2592000)",
+    ),
 ];
 
 /// Given values with their source, before checking.
@@ -258,6 +263,8 @@ pub struct Config {
     pub sms: SmsProviderConfig,
     /// Sign-in limits.
     pub limits: SignInLimits,
+    /// How long a rotated client secret keeps working next to the new one.
+    pub client_secret_overlap: Duration,
 }
 
 impl TryFrom<&RawConfig> for Config {
@@ -335,7 +342,17 @@ impl TryFrom<&RawConfig> for Config {
                 e.key.to_ascii_uppercase()
             )
         })?;
+        // The overlap lets deployed apps switch to a rotated secret without downtime; past
+        // 30 days a leaked secret that was rotated away would stay useful too long.
+        let client_secret_overlap = raw.seconds("client_secret_overlap_seconds", 86_400)?;
+        if client_secret_overlap < Duration::zero() || client_secret_overlap > Duration::days(30) {
+            let source = raw
+                .get("client_secret_overlap_seconds")
+                .map_or("default", |(_, s)| s);
+            bail!("client_secret_overlap_seconds (from {source}): must be between 0 and 2592000 (30 days)");
+        }
         Ok(Self {
+            client_secret_overlap,
             listen,
             public_url,
             data_dir,
@@ -451,6 +468,10 @@ impl Config {
             ),
             ("sms".into(), sms),
             ("limits".into(), format!("{:?}", self.limits)),
+            (
+                "client_secret_overlap_seconds".into(),
+                self.client_secret_overlap.num_seconds().to_string(),
+            ),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! HTTP surfaces. Wire types live beside their handlers and convert into core types.
 
 pub mod json;
+pub mod session;
 pub mod sign_in;
 
 use axum::http::{header, HeaderValue};
@@ -31,6 +32,10 @@ pub fn routes() -> Router<App> {
         .route("/{tenant}/api/v1/sign-in/sms", post(sign_in::start))
         .route("/{tenant}/api/v1/sign-in/sms/verify", post(sign_in::verify))
         .route("/{tenant}/api/v1/sign-in/sms/resend", post(sign_in::resend))
+        .route(
+            "/{tenant}/api/v1/session",
+            post(session::introspect).delete(session::sign_out),
+        )
         .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),

@@ -13,6 +13,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use textid_core::code::OtpCode;
 use textid_core::phone::PhoneNumber;
+use textid_core::session::SessionKind;
 use textid_core::FlowId;
 
 use super::json::JsonBody;
@@ -107,7 +108,15 @@ pub async fn verify(
     let flow = flow_id(&req.flow_id)?;
     let code = OtpCode::parse(&req.code, app.config().limits.code_digits)
         .map_err(|e| ApiError::invalid("code", e))?;
-    let session = sign_in::verify(&app, &tenant, flow, &code, requester(addr)).await?;
+    let session = sign_in::verify(
+        &app,
+        &tenant,
+        flow,
+        &code,
+        SessionKind::Api,
+        requester(addr),
+    )
+    .await?;
     Ok(Json(SessionResponse {
         session_token: session.token.expose().clone(),
         user_id: session.user_id.to_string(),

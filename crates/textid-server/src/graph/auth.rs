@@ -19,6 +19,7 @@ use crate::oidc::bearer_token;
 pub const PERMISSIONS: &[&str] = &[
     "User.Read.All",
     "User.ReadWrite.All",
+    "User.RevokeSessions.All",
     "Group.Read.All",
     "Group.ReadWrite.All",
     "UserAuthenticationMethod.Read.All",
@@ -44,6 +45,7 @@ pub const ROLES: &[(&str, &[&str])] = &[
         "Authentication Administrator",
         &[
             "User.Read.All",
+            "User.RevokeSessions.All",
             "Group.Read.All",
             "UserAuthenticationMethod.ReadWrite.All",
             "AuditLog.Read.All",
@@ -211,15 +213,21 @@ impl FromRequestParts<App> for Caller {
         let tenant = app.tenant(&name).await.map_err(|_| {
             Unauthorized("Access token validation failure. Invalid audience or issuer.")
         })?;
-        let claims = crate::oidc::endpoints::verify_access_token(app, &tenant, &parts.headers)
-            .await
-            .map_err(Unauthorized)?;
+        let (claims, client) =
+            crate::oidc::endpoints::verify_access_token(app, &tenant, &parts.headers)
+                .await
+                .map_err(Unauthorized)?;
+        // Roles are checked against the registration now, not only the token's claims: a
+        // role taken from the app is gone for the tokens it already holds (issue #14 §4).
+        let allowed = &client.registration.roles;
         let (who, permissions, roles) = if claims.scp.is_none() {
-            (
-                Who::App(claims.client_id.clone()),
-                claims.roles.clone(),
-                Vec::new(),
-            )
+            let current = claims
+                .roles
+                .iter()
+                .filter(|r| allowed.contains(r))
+                .cloned()
+                .collect();
+            (Who::App(claims.client_id.clone()), current, Vec::new())
         } else {
             let user: UserId = claims
                 .sub
@@ -251,6 +259,8 @@ impl FromRequestParts<App> for Caller {
                 .unwrap_or("")
                 .split(' ')
                 .filter_map(|s| s.strip_prefix(&prefix))
+                // An admin scope the app is no longer allowed to ask for is gone too.
+                .filter(|s| allowed.iter().any(|r| r == s))
                 .collect();
             let granted: Vec<String> = roles
                 .iter()

@@ -29,6 +29,10 @@ pub fn routes() -> Router<App> {
             get(users::get).patch(users::patch).delete(users::delete),
         )
         .route(
+            "/v1.0/users/{user}/revokeSignInSessions",
+            post(users::revoke_sign_in_sessions),
+        )
+        .route(
             "/v1.0/groups",
             get(users::list_groups).post(users::create_group),
         )

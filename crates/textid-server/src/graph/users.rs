@@ -255,6 +255,28 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST /v1.0/users/{id}/revokeSignInSessions` → 200 `{"value": true}` (Graph's shape):
+/// ends every API and browser session of the user and revokes every refresh-token family
+/// and access token issued to them; audited. Permission as Graph: `User.RevokeSessions.All`
+/// or `User.ReadWrite.All`; as for methods, only a Global Administrator may do it to a
+/// person who holds a directory role.
+pub async fn revoke_sign_in_sessions(
+    State(app): State<App>,
+    caller: Caller,
+    GraphPath(user): GraphPath<String>,
+) -> Result<Json<Value>, GraphError> {
+    if caller.require("User.ReadWrite.All").is_err() {
+        caller.require("User.RevokeSessions.All")?;
+    }
+    let u = resolve_user(&app, &caller.tenant, &user).await?;
+    caller.may_change_methods_of(&app, u.id).await?;
+    crate::session::revoke_user_sessions(&app, &caller.tenant, u.id, &caller.actor()).await?;
+    Ok(Json(json!({
+        "@odata.context": format!("{}/$metadata#Edm.Boolean", base(&app)),
+        "value": true,
+    })))
+}
+
 /// `GET /v1.0/groups`
 pub async fn list_groups(
     State(app): State<App>,

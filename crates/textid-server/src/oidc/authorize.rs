@@ -11,6 +11,7 @@ use rand::rngs::OsRng;
 use serde::{Deserialize, Serialize};
 use textid_core::code::new_token;
 use textid_core::methods::PhoneType;
+use textid_core::session::SessionKind;
 use textid_core::tenant::Tenant;
 use textid_core::{SessionId, UserId};
 use textid_oidc::client::redirect_uri_matches;
@@ -148,7 +149,7 @@ pub async fn browser_session(
     let hash = app.hasher().token(&token);
     let s = app
         .store()
-        .session_by_token_hash(&hash.0, app.clock().now())
+        .session_by_token_hash(SessionKind::Browser, &hash.0, app.clock().now())
         .await
         .ok()??;
     (s.tenant_id == tenant.id).then_some(s)
@@ -387,6 +388,7 @@ pub async fn issue_code(
         family_id: uuid::Uuid::new_v4().to_string(),
         tenant_id: tenant.id,
         client_id: req.client_id.clone(),
+        user_id: Some(user),
         document: serde_json::to_value(&grant).map_err(|e| crate::error::ApiError::internal(&e))?,
     };
     let hash = app.hasher().token(code.expose());

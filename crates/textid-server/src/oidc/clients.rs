@@ -1,13 +1,20 @@
 //! OAuth client registrations: confidential or public, exact redirect URIs, allowed grant
 //! types, the ID token algorithm, and app roles (for the admin API). The secret of a
 //! confidential client is shown once and stored only as a hash.
+//!
+//! Lifecycle (issue #14 §4): a client can be disabled (and enabled), deleted, and its
+//! secret rotated with an overlap in which the previous secret still works (deployed
+//! apps switch without downtime), then is refused. A disabled or deleted client is
+//! unknown to [`find`], which every endpoint uses (token, authorize, userinfo, the Graph
+//! API), so its tokens and its sign-ins are refused at once. Every change is audited.
 
 use axum::http::StatusCode;
+use chrono::{DateTime, Duration, Utc};
 use rand::rngs::OsRng;
 use serde::{Deserialize, Serialize};
 use textid_core::tenant::Tenant;
-use textid_oidc::{Algorithm, ClientSecret, ClientType, RedirectUri};
-use textid_store::ClientRecord;
+use textid_oidc::{Algorithm, ClientSecret, ClientSecretHash, ClientType, RedirectUri};
+use textid_store::{Actor, ClientRecord, StoreError};
 
 use crate::app::App;
 use crate::error::ApiError;
@@ -55,6 +62,9 @@ pub struct Registration {
     /// App roles granted (Graph permission names).
     #[serde(default)]
     pub roles: Vec<String>,
+    /// Disabled by an admin: the client is refused everywhere until enabled again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
 }
 
 /// A registered client.
@@ -66,6 +76,8 @@ pub struct Client {
     pub registration: Registration,
     /// Its stored secret hash (confidential).
     pub secret_hash: Option<String>,
+    /// The secret before the last rotation, and until when it still works.
+    pub previous_secret: Option<(String, DateTime<Utc>)>,
 }
 
 impl Client {
@@ -77,7 +89,35 @@ impl Client {
             client_id: r.client_id,
             registration,
             secret_hash: r.secret_hash,
+            previous_secret: r.previous_secret_hash.zip(r.previous_secret_expires_at),
         })
+    }
+
+    /// The record to store.
+    fn to_record(&self, tenant: &Tenant) -> Result<ClientRecord, ApiError> {
+        Ok(ClientRecord {
+            tenant_id: tenant.id,
+            client_id: self.client_id.clone(),
+            document: serde_json::to_value(&self.registration)
+                .map_err(|e| ApiError::internal(&e))?,
+            secret_hash: self.secret_hash.clone(),
+            previous_secret_hash: self.previous_secret.as_ref().map(|(h, _)| h.clone()),
+            previous_secret_expires_at: self.previous_secret.as_ref().map(|(_, t)| *t),
+        })
+    }
+
+    /// Whether `secret` is the client's secret, or its previous one during the overlap
+    /// after a rotation (each compared by its hash; a wrong secret costs the same).
+    pub fn verify_secret(&self, secret: &str, now: DateTime<Utc>) -> bool {
+        let matches =
+            |stored: &str| ClientSecretHash::parse_stored(stored).is_ok_and(|h| h.verify(secret));
+        let current = self.secret_hash.as_deref().is_some_and(matches);
+        let previous = self
+            .previous_secret
+            .as_ref()
+            .filter(|(_, until)| now < *until)
+            .is_some_and(|(h, _)| matches(h));
+        current || previous
     }
 
     /// Whether the client may use a grant type.
@@ -145,6 +185,7 @@ pub async fn register(
         grant_types,
         id_token_signed_response_alg: new.id_token_alg.unwrap_or(Algorithm::RS256),
         roles: Vec::new(),
+        disabled: false,
     };
     let client_id = uuid::Uuid::new_v4().to_string();
     let secret =
@@ -154,6 +195,8 @@ pub async fn register(
         client_id: client_id.clone(),
         document: serde_json::to_value(&registration).map_err(|e| ApiError::internal(&e))?,
         secret_hash: secret.as_ref().map(|s| s.hash().to_stored()),
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
     };
     app.store()
         .create_client(&record, app.clock().now())
@@ -162,12 +205,25 @@ pub async fn register(
         client_id,
         registration,
         secret_hash: record.secret_hash,
+        previous_secret: None,
     };
     Ok((client, secret.map(|s| s.expose().to_string())))
 }
 
-/// A client by id.
+/// An enabled client by id: a disabled or deleted client is unknown, so every endpoint
+/// that finds its client through here refuses it at once.
 pub async fn find(app: &App, tenant: &Tenant, client_id: &str) -> Result<Option<Client>, ApiError> {
+    Ok(find_any(app, tenant, client_id)
+        .await?
+        .filter(|c| !c.registration.disabled))
+}
+
+/// A client by id, disabled or not (for its admins).
+pub async fn find_any(
+    app: &App,
+    tenant: &Tenant,
+    client_id: &str,
+) -> Result<Option<Client>, ApiError> {
     app.store()
         .client(tenant.id, client_id)
         .await?
@@ -175,27 +231,115 @@ pub async fn find(app: &App, tenant: &Tenant, client_id: &str) -> Result<Option<
         .transpose()
 }
 
-/// Grants app roles (Graph permission names) to a client.
+fn not_found(client_id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "notFound",
+        format!("client '{client_id}' not found"),
+    )
+}
+
+async fn existing(app: &App, tenant: &Tenant, client_id: &str) -> Result<Client, ApiError> {
+    find_any(app, tenant, client_id)
+        .await?
+        .ok_or_else(|| not_found(client_id))
+}
+
+async fn save(
+    app: &App,
+    tenant: &Tenant,
+    client: &Client,
+    activity: &str,
+    actor: &Actor,
+) -> Result<(), ApiError> {
+    let record = client.to_record(tenant)?;
+    app.store()
+        .update_client(&record, activity, actor, app.clock().now())
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound(_) => not_found(&client.client_id),
+            e => e.into(),
+        })
+}
+
+/// Grants app roles (Graph permission names) to a client. A role taken away is gone for
+/// the access tokens already issued too: the admin API checks a token's roles against
+/// the registration at every request.
 pub async fn set_roles(
     app: &App,
     tenant: &Tenant,
     client_id: &str,
     roles: Vec<String>,
+    actor: &Actor,
 ) -> Result<Client, ApiError> {
-    let mut client = find(app, tenant, client_id).await?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "notFound",
-            format!("client '{client_id}' not found"),
-        )
-    })?;
+    let mut client = existing(app, tenant, client_id).await?;
     client.registration.roles = roles;
-    let record = ClientRecord {
-        tenant_id: tenant.id,
-        client_id: client.client_id.clone(),
-        document: serde_json::to_value(&client.registration).map_err(|e| ApiError::internal(&e))?,
-        secret_hash: client.secret_hash.clone(),
-    };
-    app.store().update_client(&record).await?;
+    save(app, tenant, &client, "Update application roles", actor).await?;
     Ok(client)
+}
+
+/// Disables (`enabled: false`) or enables a client. Disabled, it is refused by every
+/// endpoint, and the access tokens it holds stop working at once.
+pub async fn set_enabled(
+    app: &App,
+    tenant: &Tenant,
+    client_id: &str,
+    enabled: bool,
+    actor: &Actor,
+) -> Result<Client, ApiError> {
+    let mut client = existing(app, tenant, client_id).await?;
+    client.registration.disabled = !enabled;
+    let activity = if enabled {
+        "Enable application"
+    } else {
+        "Disable application"
+    };
+    save(app, tenant, &client, activity, actor).await?;
+    Ok(client)
+}
+
+/// Deletes a client; its codes and refresh tokens are revoked with it, and its access
+/// tokens are refused (the client is unknown).
+pub async fn delete(
+    app: &App,
+    tenant: &Tenant,
+    client_id: &str,
+    actor: &Actor,
+) -> Result<(), ApiError> {
+    app.store()
+        .delete_client(tenant.id, client_id, actor, app.clock().now())
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound(_) => not_found(client_id),
+            e => e.into(),
+        })
+}
+
+/// Gives a confidential client a new secret (returned once); the current one stays
+/// valid for `overlap` (then it is refused), and one from an earlier rotation stops at
+/// once.
+pub async fn rotate_secret(
+    app: &App,
+    tenant: &Tenant,
+    client_id: &str,
+    overlap: Duration,
+    actor: &Actor,
+) -> Result<String, ApiError> {
+    let mut client = existing(app, tenant, client_id).await?;
+    if client.registration.client_type != ClientType::Confidential {
+        return Err(ApiError::invalid(
+            "clientId",
+            "a public client has no secret to rotate",
+        ));
+    }
+    let secret = ClientSecret::generate(&mut OsRng);
+    let now = app.clock().now();
+    client.previous_secret = client
+        .secret_hash
+        .take()
+        .filter(|_| overlap > Duration::zero())
+        .map(|h| (h, now + overlap));
+    client.secret_hash = Some(secret.hash().to_stored());
+    save(app, tenant, &client, "Rotate application secret", actor).await?;
+    Ok(secret.expose().to_string())
 }

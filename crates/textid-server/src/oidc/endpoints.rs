@@ -61,12 +61,15 @@ fn bearer_error(description: &str) -> Response {
     res
 }
 
-/// Verifies a bearer access token issued by this tenant; returns its claims.
+/// Verifies a bearer access token issued by this tenant; returns its claims and its
+/// client as registered now. Refused: a revoked token or family (RFC 7009; a user whose
+/// sessions were revoked, issue #14 §4), and a token whose client was deleted or disabled
+/// since (issue #14 §4: refused at once, not at expiry).
 pub async fn verify_access_token(
     app: &App,
     tenant: &textid_core::tenant::Tenant,
     headers: &HeaderMap,
-) -> Result<AccessTokenClaims, &'static str> {
+) -> Result<(AccessTokenClaims, clients::Client), &'static str> {
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -95,7 +98,11 @@ pub async fn verify_access_token(
     {
         return Err("the access token was revoked");
     }
-    Ok(claims)
+    let client = clients::find(app, tenant, &claims.client_id)
+        .await
+        .map_err(|_| "the token cannot be checked")?
+        .ok_or("the application of the access token is disabled or no longer exists")?;
+    Ok((claims, client))
 }
 
 /// `GET|POST /{tenant}/oauth2/v2.0/userinfo`
@@ -108,7 +115,7 @@ pub async fn userinfo(
         return bearer_error("unknown tenant");
     };
     let claims = match verify_access_token(&app, &tenant, &headers).await {
-        Ok(c) => c,
+        Ok((c, _)) => c,
         Err(e) => return bearer_error(e),
     };
     let scopes: Vec<&str> = claims.scp.as_deref().unwrap_or("").split(' ').collect();

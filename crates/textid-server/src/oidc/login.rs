@@ -4,6 +4,7 @@
 //! reads "if this number can sign in here, we sent a code".
 
 use std::net::SocketAddr;
+use textid_core::session::SessionKind;
 
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -355,34 +356,42 @@ pub async fn code_submit(
         .await;
     };
     let previous = browser_session(&app, &tenant, &headers).await;
-    let session =
-        match sign_in::verify(&app, &tenant, flow_id, &code, requester(addr, &client)).await {
-            Ok(s) => s,
-            Err(SignInFailure::SignIn(SignInError::FlowNotFound)) => {
-                let _ = app.store().set_auth_request_flow(&form.request, None).await;
-                return render_phone(
-                    &app,
-                    &tenant,
-                    &form.request,
-                    &req,
-                    &client,
-                    "",
-                    Some(text("error.flowNotFound")),
-                );
-            }
-            Err(e) => {
-                return render_code(
-                    &app,
-                    &tenant,
-                    &form.request,
-                    &req,
-                    flow,
-                    Some(error_text(&e)),
-                    None,
-                )
-                .await
-            }
-        };
+    let session = match sign_in::verify(
+        &app,
+        &tenant,
+        flow_id,
+        &code,
+        SessionKind::Browser,
+        requester(addr, &client),
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(SignInFailure::SignIn(SignInError::FlowNotFound)) => {
+            let _ = app.store().set_auth_request_flow(&form.request, None).await;
+            return render_phone(
+                &app,
+                &tenant,
+                &form.request,
+                &req,
+                &client,
+                "",
+                Some(text("error.flowNotFound")),
+            );
+        }
+        Err(e) => {
+            return render_code(
+                &app,
+                &tenant,
+                &form.request,
+                &req,
+                flow,
+                Some(error_text(&e)),
+                None,
+            )
+            .await
+        }
+    };
     if let Some(old) = previous {
         let _ = app.store().revoke_session(old.id, app.clock().now()).await;
     }

@@ -15,9 +15,7 @@ use serde_json::{json, Value};
 use textid_core::code::new_token;
 use textid_core::tenant::Tenant;
 use textid_oidc::token::{self, new_jti, AccessTokenClaims, IdTokenClaims, TokenType};
-use textid_oidc::{
-    pkce, Algorithm, BasicCredentials, ClientSecretHash, ClientType, ErrorCode, OAuthError,
-};
+use textid_oidc::{pkce, Algorithm, BasicCredentials, ClientType, ErrorCode, OAuthError};
 use textid_store::{GrantRecord, Redemption};
 
 use super::authorize::Grant;
@@ -110,12 +108,7 @@ pub async fn authenticate(
         .ok_or_else(|| invalid(via_basic))?;
     match (client.registration.client_type, secret) {
         (ClientType::Confidential, Some(s)) if !s.is_empty() => {
-            let ok = client
-                .secret_hash
-                .as_deref()
-                .and_then(|h| ClientSecretHash::parse_stored(h).ok())
-                .is_some_and(|h| h.verify(&s));
-            if ok {
+            if client.verify_secret(&s, app.clock().now()) {
                 Ok(client)
             } else {
                 Err(invalid(via_basic))
@@ -413,6 +406,7 @@ async fn issue(
         .record_access_token(
             &jti,
             &record.family_id,
+            Some(user.id),
             now + Duration::seconds(TOKEN_LIFETIME_SECONDS),
         )
         .await

@@ -25,6 +25,7 @@ async fn app_token(t: &OidcApp, roles: &[&str]) -> (String, String) {
         &t.tenant,
         &rp.id,
         roles.iter().map(|r| r.to_string()).collect(),
+        &textid_store::Actor::cli(),
     )
     .await
     .unwrap();
@@ -213,6 +214,7 @@ async fn a_person_acts_only_through_admin_scopes_their_roles_grant() {
         &t.tenant,
         &rp.id,
         vec!["UserAuthenticationMethod.ReadWrite.All".into()],
+        &textid_store::Actor::cli(),
     )
     .await
     .unwrap();

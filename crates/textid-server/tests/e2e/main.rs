@@ -22,6 +22,8 @@ mod oidc_pages;
 mod oidc_races;
 mod oidc_tokens;
 mod outbox;
+mod revocation;
+mod sessions;
 mod sign_in;
 mod uniqueness;
 mod unregistered;

@@ -100,7 +100,11 @@ async fn a_registered_number_gets_one_signed_webhook_sms_and_its_code_signs_in_o
     let token = session["sessionToken"].as_str().unwrap();
     let stored = t
         .store
-        .session_by_token_hash(&t.app.hasher().token(token).0, t.clock.now())
+        .session_by_token_hash(
+            textid_core::session::SessionKind::Api,
+            &t.app.hasher().token(token).0,
+            t.clock.now(),
+        )
         .await
         .unwrap()
         .expect("the session is stored under the token's keyed hash");

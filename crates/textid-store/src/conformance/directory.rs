@@ -212,6 +212,19 @@ pub async fn deleting_a_user_removes_methods_memberships_roles_pass_and_sessions
     apply(&*s, add(&t, u, PhoneType::Mobile, "+14255550101", true))
         .await
         .unwrap();
+    // The pass first: issuing one ends the sessions before it.
+    let pass = TapRecord {
+        id: uuid::Uuid::new_v4(),
+        tenant_id: t.id,
+        user_id: u,
+        pass_hash: hash(),
+        created_at: now(),
+        start_at: now(),
+        lifetime_minutes: 60,
+        is_usable_once: false,
+        used_at: None,
+    };
+    s.put_tap(&pass, &Actor::cli(), now()).await.unwrap();
     let signed_in = session(u, later(3600));
     let put_it = Put::session(&signed_in);
     put(
@@ -232,22 +245,10 @@ pub async fn deleting_a_user_removes_methods_memberships_roles_pass_and_sessions
     )
     .await
     .unwrap();
-    let pass = TapRecord {
-        id: uuid::Uuid::new_v4(),
-        tenant_id: t.id,
-        user_id: u,
-        pass_hash: hash(),
-        created_at: now(),
-        start_at: now(),
-        lifetime_minutes: 60,
-        is_usable_once: false,
-        used_at: None,
-    };
-    s.put_tap(&pass, &Actor::cli(), now()).await.unwrap();
     let candidate = s.sign_in_candidate(t.id, "+14255550101").await.unwrap();
     assert_eq!(candidate.unwrap().groups, vec![g]);
     assert!(s
-        .session_by_token_hash(&signed_in.token_hash.0, now())
+        .session_by_token_hash(SessionKind::Browser, &signed_in.token_hash.0, now())
         .await
         .unwrap()
         .is_some());
@@ -267,7 +268,7 @@ pub async fn deleting_a_user_removes_methods_memberships_roles_pass_and_sessions
         .unwrap()
         .is_none());
     assert!(s
-        .session_by_token_hash(&signed_in.token_hash.0, now())
+        .session_by_token_hash(SessionKind::Browser, &signed_in.token_hash.0, now())
         .await
         .unwrap()
         .is_none());
@@ -525,4 +526,43 @@ pub async fn membership_changes_are_audited(s: Arc<dyn Store>) {
     )
     .await;
     assert_eq!((a.before, a.after), (Some(pair), None));
+}
+
+pub async fn disabling_a_user_revokes_their_sessions_and_token_families(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let u = user(&*s, &t, "ana").await;
+    let enabled = s.user(t.id, u).await.unwrap().unwrap();
+    // A profile change revokes nothing.
+    let held = holdings(&*s, &t, u).await;
+    let renamed = User {
+        display_name: "Ana Silva".into(),
+        ..enabled.clone()
+    };
+    s.update_user(&renamed, &Actor::cli(), later(1))
+        .await
+        .unwrap();
+    assert_eq!(held.alive(&*s, later(2)).await, [true; 5]);
+    let held = holdings(&*s, &t, u).await;
+    let disabled = User {
+        account_enabled: false,
+        ..renamed.clone()
+    };
+    s.update_user(&disabled, &Actor::cli(), later(3))
+        .await
+        .unwrap();
+    // Enabling the account again does not bring anything back.
+    s.update_user(&renamed, &Actor::cli(), later(4))
+        .await
+        .unwrap();
+    assert_eq!(held.alive(&*s, later(5)).await, [false; 5]);
+}
+
+pub async fn deleting_a_user_revokes_their_token_families(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let u = user(&*s, &t, "ana").await;
+    let held = holdings(&*s, &t, u).await;
+    s.delete_user(t.id, u, &Actor::cli(), later(1))
+        .await
+        .unwrap();
+    assert_eq!(held.alive(&*s, later(2)).await, [false; 5]);
 }

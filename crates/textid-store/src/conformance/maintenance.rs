@@ -80,7 +80,7 @@ pub async fn purge_removes_expired_flows_counters_finished_messages_and_sessions
     let audits_before = audits(&*s, &t).await;
     let live = old - Duration::hours(1);
     assert!(s
-        .session_by_token_hash(&s_old.token_hash.0, live)
+        .session_by_token_hash(SessionKind::Browser, &s_old.token_hash.0, live)
         .await
         .unwrap()
         .is_some());
@@ -104,12 +104,12 @@ pub async fn purge_removes_expired_flows_counters_finished_messages_and_sessions
     assert!(!left.contains(&msgs[0]) && !left.contains(&msgs[1]));
     assert!(left.contains(&msgs[2]) && left.contains(&msgs[3]));
     assert!(s
-        .session_by_token_hash(&s_old.token_hash.0, live)
+        .session_by_token_hash(SessionKind::Browser, &s_old.token_hash.0, live)
         .await
         .unwrap()
         .is_none());
     assert!(s
-        .session_by_token_hash(&s_young.token_hash.0, live)
+        .session_by_token_hash(SessionKind::Browser, &s_young.token_hash.0, live)
         .await
         .unwrap()
         .is_some());

@@ -49,6 +49,7 @@ use textid_core::message::NewMessage;
 use textid_core::methods::{PhoneMethodError, PhoneType};
 use textid_core::phone::PhoneNumber;
 use textid_core::policy::AuthenticationMethodsPolicy;
+use textid_core::session::SessionKind;
 use textid_core::tenant::Tenant;
 use textid_core::{FlowId, GroupId, MessageId, SessionId, UserId};
 
@@ -111,6 +112,8 @@ cases!(
     renaming_a_user_to_a_taken_upn_is_a_conflict,
     updating_a_missing_user_is_not_found,
     deleting_a_user_removes_methods_memberships_roles_pass_and_sessions,
+    disabling_a_user_revokes_their_sessions_and_token_families,
+    deleting_a_user_revokes_their_token_families,
     deleting_a_user_is_audited,
     deleting_a_missing_user_is_not_found,
     groups_are_found_by_id_and_listed_by_name,
@@ -137,6 +140,7 @@ cases!(
     deleting_a_phone_method_frees_its_number,
     changing_a_missing_phone_method_is_not_found,
     phone_method_changes_are_audited_by_activity,
+    a_phone_change_that_takes_the_number_away_revokes_the_users_sessions,
     a_refused_phone_method_change_is_neither_stored_nor_audited,
     one_number_may_sign_in_in_several_tenants,
     // SignInStore, SessionStore
@@ -150,6 +154,9 @@ cases!(
     concurrent_starts_on_one_number_spend_its_send_budget_once,
     a_supersede_queued_step_fails_older_queued_messages_of_the_flow,
     sessions_created_by_a_step_are_found_by_token_hash_and_expire,
+    a_session_is_found_only_as_its_own_kind,
+    revoking_a_users_sessions_ends_both_kinds_and_their_token_families_only,
+    revoking_the_sessions_of_a_missing_user_is_not_found,
     a_revoked_session_is_no_longer_found,
     // OutboxStore
     claimed_messages_are_not_claimed_again_until_the_lease_ends,
@@ -171,6 +178,9 @@ cases!(
     clients_are_found_and_listed_per_tenant,
     updating_a_client_replaces_its_registration,
     updating_a_missing_client_is_not_found,
+    a_rotated_client_keeps_its_previous_secret_and_changes_are_audited,
+    deleting_a_client_revokes_its_token_families_and_is_audited,
+    deleting_a_missing_client_is_not_found,
     an_authorization_request_is_found_in_its_tenant,
     an_expired_authorization_request_is_not_found,
     a_sign_in_flow_can_be_attached_to_an_authorization_request_and_detached,
@@ -201,6 +211,7 @@ cases!(
     a_new_pass_replaces_the_old_one,
     issuing_a_pass_is_audited_without_the_pass_itself,
     deleting_a_pass_removes_it_and_is_audited,
+    issuing_or_deleting_a_pass_revokes_the_users_sessions,
     deleting_a_pass_with_another_id_does_nothing,
     concurrent_deletions_of_one_pass_have_exactly_one_winner,
     // MaintenanceStore
@@ -466,6 +477,8 @@ fn message(to: &str, at: DateTime<Utc>) -> NewMessage {
 fn session(user: UserId, expires_at: DateTime<Utc>) -> NewSession {
     NewSession {
         id: SessionId(uuid::Uuid::new_v4()),
+        kind: SessionKind::Browser,
+        client_id: None,
         user_id: user,
         token_hash: digest(),
         amr: vec!["sms".into(), "mfa".into()],
@@ -656,6 +669,7 @@ fn grant(t: &Tenant) -> GrantRecord {
         family_id: uuid::Uuid::new_v4().to_string(),
         tenant_id: t.id,
         client_id: "app".into(),
+        user_id: None,
         document: serde_json::json!({"sub": "x", "scope": "openid"}),
     }
 }
@@ -676,4 +690,76 @@ async fn code(s: &dyn Store, g: &GrantRecord) -> Vec<u8> {
         .await
         .unwrap();
     h
+}
+
+// ---- Sessions and revocation -----------------------------------------------------------
+
+/// Everything a user holds: a browser session, an API session, and a token family with a
+/// code, a refresh token and an access token.
+struct Holdings {
+    browser: NewSession,
+    api: NewSession,
+    code: Vec<u8>,
+    refresh: Vec<u8>,
+    jti: String,
+}
+
+/// Signs `u` in both ways and issues them a token family.
+async fn holdings(s: &dyn Store, t: &Tenant, u: UserId) -> Holdings {
+    let browser = session(u, later(3600));
+    let api = NewSession {
+        kind: SessionKind::Api,
+        client_id: Some("app".into()),
+        ..session(u, later(3600))
+    };
+    for new in [&browser, &api] {
+        let number = StepTarget::Number("+14255550199".into());
+        put(s, t, number, now(), Put::session(new)).await;
+    }
+    let g = GrantRecord {
+        user_id: Some(u),
+        ..grant(t)
+    };
+    let code = code(s, &g).await;
+    let refresh = refresh_token(s, &g).await;
+    let jti = uuid::Uuid::new_v4().to_string();
+    s.record_access_token(&jti, &g.family_id, Some(u), later(3600))
+        .await
+        .unwrap();
+    Holdings {
+        browser,
+        api,
+        code,
+        refresh,
+        jti,
+    }
+}
+
+impl Holdings {
+    /// Which of the holdings still work at `at` (sessions found, the access token not
+    /// revoked, the code and the refresh token redeemable: those are used up by asking).
+    async fn alive(&self, s: &dyn Store, at: DateTime<Utc>) -> [bool; 5] {
+        let found = |k, h: &NewSession| {
+            let hash = h.token_hash.0;
+            async move {
+                s.session_by_token_hash(k, &hash, at)
+                    .await
+                    .unwrap()
+                    .is_some()
+            }
+        };
+        [
+            found(SessionKind::Browser, &self.browser).await,
+            found(SessionKind::Api, &self.api).await,
+            !s.access_token_revoked(&self.jti).await.unwrap(),
+            matches!(
+                s.redeem_code(&self.code, "app", at).await.unwrap(),
+                Redemption::Redeemed(_)
+            ),
+            matches!(
+                s.use_refresh_token(&self.refresh, "app", at).await.unwrap(),
+                Redemption::Redeemed(_)
+            ),
+        ]
+    }
 }

@@ -104,6 +104,8 @@ fn client(t: &Tenant, id: &str) -> ClientRecord {
         client_id: id.into(),
         document: json!({"redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "none"}),
         secret_hash: None,
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
     }
 }
 
@@ -188,20 +190,40 @@ pub async fn updating_a_client_replaces_its_registration(s: Arc<dyn Store>) {
         secret_hash: Some("$argon2id$rotated".into()),
         ..client(&t, "app")
     };
-    s.update_client(&changed).await.unwrap();
+    s.update_client(&changed, "Update application", &Actor::cli(), now())
+        .await
+        .unwrap();
     assert_eq!(s.client(t.id, "app").await.unwrap(), Some(changed.clone()));
     // And back to a public client: the secret goes.
     let public = client(&t, "app");
-    s.update_client(&public).await.unwrap();
+    s.update_client(&public, "Update application", &Actor::cli(), now())
+        .await
+        .unwrap();
     assert_eq!(s.client(t.id, "app").await.unwrap(), Some(public));
     assert_eq!(s.list_clients(t.id).await.unwrap().len(), 1);
 }
 
 pub async fn updating_a_missing_client_is_not_found(s: Arc<dyn Store>) {
     let (t, other) = (tenant(&*s).await, tenant(&*s).await);
-    not_found(s.update_client(&client(&t, "ghost")).await);
+    not_found(
+        s.update_client(
+            &client(&t, "ghost"),
+            "Update application",
+            &Actor::cli(),
+            now(),
+        )
+        .await,
+    );
     s.create_client(&client(&t, "app"), now()).await.unwrap();
-    not_found(s.update_client(&client(&other, "app")).await);
+    not_found(
+        s.update_client(
+            &client(&other, "app"),
+            "Update application",
+            &Actor::cli(),
+            now(),
+        )
+        .await,
+    );
     assert_eq!(s.client(other.id, "app").await.unwrap(), None);
 }
 
@@ -289,4 +311,81 @@ pub async fn a_deleted_authorization_request_is_not_found(s: Arc<dyn Store>) {
     assert!(s.auth_request(&kept, t.id, now()).await.unwrap().is_some());
     // Ending it twice (a double submit) is harmless.
     s.delete_auth_request(&id).await.unwrap();
+}
+
+pub async fn a_rotated_client_keeps_its_previous_secret_and_changes_are_audited(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let first = ClientRecord {
+        secret_hash: Some("$argon2id$first".into()),
+        ..client(&t, "app")
+    };
+    s.create_client(&first, now()).await.unwrap();
+    let rotated = ClientRecord {
+        secret_hash: Some("$argon2id$second".into()),
+        previous_secret_hash: Some("$argon2id$first".into()),
+        previous_secret_expires_at: Some(later(86_400)),
+        document: json!({"redirect_uris": ["https://app.example/cb"], "disabled": true}),
+        ..first.clone()
+    };
+    s.update_client(
+        &rotated,
+        "Rotate application secret",
+        &Actor::cli(),
+        later(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.client(t.id, "app").await.unwrap(), Some(rotated.clone()));
+    let a = audited(&*s, &t, "Rotate application secret", "app", later(1)).await;
+    assert_eq!(a.target_type, "application");
+    assert_eq!(a.before, Some(first.document.clone()));
+    assert_eq!(a.after, Some(rotated.document.clone()));
+    let logged = serde_json::to_string(&a).unwrap();
+    assert!(
+        !logged.contains("argon2id"),
+        "no secret hash in the audit log"
+    );
+}
+
+pub async fn deleting_a_client_revokes_its_token_families_and_is_audited(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    s.create_client(&client(&t, "app"), now()).await.unwrap();
+    s.create_client(&client(&t, "other"), now()).await.unwrap();
+    let g = grant(&t);
+    let (c, r) = (code(&*s, &g).await, refresh_token(&*s, &g).await);
+    let kept = GrantRecord {
+        client_id: "other".into(),
+        ..grant(&t)
+    };
+    let kept_refresh = refresh_token(&*s, &kept).await;
+    s.delete_client(t.id, "app", &Actor::cli(), later(1))
+        .await
+        .unwrap();
+    assert_eq!(s.client(t.id, "app").await.unwrap(), None);
+    let a = audited(&*s, &t, "Delete application", "app", later(1)).await;
+    assert_eq!((a.before.is_some(), a.after), (true, None));
+    // Re-registering the id does not bring the old grants back.
+    s.create_client(&client(&t, "app"), later(2)).await.unwrap();
+    assert_eq!(
+        s.redeem_code(&c, "app", later(3)).await.unwrap(),
+        Redemption::Invalid
+    );
+    assert_eq!(
+        s.use_refresh_token(&r, "app", later(3)).await.unwrap(),
+        Redemption::Invalid
+    );
+    assert!(matches!(
+        s.use_refresh_token(&kept_refresh, "other", later(3))
+            .await
+            .unwrap(),
+        Redemption::Redeemed(_)
+    ));
+}
+
+pub async fn deleting_a_missing_client_is_not_found(s: Arc<dyn Store>) {
+    let (t, other) = (tenant(&*s).await, tenant(&*s).await);
+    not_found(s.delete_client(t.id, "ghost", &Actor::cli(), now()).await);
+    s.create_client(&client(&t, "app"), now()).await.unwrap();
+    not_found(s.delete_client(other.id, "app", &Actor::cli(), now()).await);
+    assert!(s.client(t.id, "app").await.unwrap().is_some());
 }

@@ -172,3 +172,19 @@ pub async fn concurrent_deletions_of_one_pass_have_exactly_one_winner(s: Arc<dyn
     }
     one_winner_each_round(&wins);
 }
+
+pub async fn issuing_or_deleting_a_pass_revokes_the_users_sessions(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let (u, v) = (user(&*s, &t, "ana").await, user(&*s, &t, "vic").await);
+    let (held, bystander) = (holdings(&*s, &t, u).await, holdings(&*s, &t, v).await);
+    let p = pass(&t, u, 1);
+    s.put_tap(&p, &Actor::cli(), later(1)).await.unwrap();
+    assert_eq!(held.alive(&*s, later(2)).await, [false; 5]);
+    let held = holdings(&*s, &t, u).await;
+    assert!(s
+        .delete_tap(t.id, u, p.id, &Actor::cli(), later(3))
+        .await
+        .unwrap());
+    assert_eq!(held.alive(&*s, later(4)).await, [false; 5]);
+    assert_eq!(bystander.alive(&*s, later(4)).await, [true; 5]);
+}

@@ -459,3 +459,41 @@ pub async fn one_number_may_sign_in_in_several_tenants(s: Arc<dyn Store>) {
     assert!(!s.phone_methods(t1.id, a).await.unwrap()[0].number_shared);
     assert!(s.phone_methods(t2.id, a).await.unwrap().is_empty());
 }
+
+pub async fn a_phone_change_that_takes_the_number_away_revokes_the_users_sessions(
+    s: Arc<dyn Store>,
+) {
+    let t = tenant(&*s).await;
+    let u = user(&*s, &t, "ana").await;
+    apply(&*s, add(&t, u, PhoneType::Mobile, A_NUMBER, true))
+        .await
+        .unwrap();
+    // Adding a method takes nothing away.
+    let kept = holdings(&*s, &t, u).await;
+    apply(&*s, add(&t, u, PhoneType::Office, "+14255550150", false))
+        .await
+        .unwrap();
+    assert_eq!(kept.alive(&*s, later(1)).await, [true; 5]);
+    // A changed number, SMS sign-in switched off, a deleted method: each ends everything.
+    let changes = [
+        update(&t, u, PhoneType::Mobile, "+14255550102"),
+        op(&t, u, PhoneType::Mobile, PhoneMethodOp::SetSmsSignIn(false)),
+        op(&t, u, PhoneType::Office, PhoneMethodOp::Delete),
+    ];
+    for c in changes {
+        let held = holdings(&*s, &t, u).await;
+        s.change_phone_method(c.clone(), &Actor::cli(), later(2))
+            .await
+            .unwrap();
+        assert_eq!(held.alive(&*s, later(3)).await, [false; 5], "{c:?}");
+    }
+    // Switching SMS sign-in back on revokes nothing.
+    let held = holdings(&*s, &t, u).await;
+    apply(
+        &*s,
+        op(&t, u, PhoneType::Mobile, PhoneMethodOp::SetSmsSignIn(true)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(held.alive(&*s, later(3)).await, [true; 5]);
+}

@@ -483,13 +483,15 @@ pub async fn sessions_created_by_a_step_are_found_by_token_hash_and_expire(s: Ar
     let put_it = Put::session(&new);
     put(&*s, &t, StepTarget::Number(A_NUMBER.into()), now(), put_it).await;
     let found = s
-        .session_by_token_hash(&new.token_hash.0, now())
+        .session_by_token_hash(SessionKind::Browser, &new.token_hash.0, now())
         .await
         .unwrap();
     assert_eq!(
         found,
         Some(SessionRecord {
             id: new.id,
+            kind: SessionKind::Browser,
+            client_id: None,
             tenant_id: t.id,
             user_id: u,
             amr: vec!["sms".into(), "mfa".into()],
@@ -497,12 +499,12 @@ pub async fn sessions_created_by_a_step_are_found_by_token_hash_and_expire(s: Ar
             expires_at: later(3600),
         })
     );
-    let at = |when| s.session_by_token_hash(&new.token_hash.0, when);
+    let at = |when| s.session_by_token_hash(SessionKind::Browser, &new.token_hash.0, when);
     assert!(at(later(3599)).await.unwrap().is_some());
     assert!(at(later(3600)).await.unwrap().is_none(), "ended");
     assert!(at(now() + Duration::days(1)).await.unwrap().is_none());
     assert!(s
-        .session_by_token_hash(&digest().0, now())
+        .session_by_token_hash(SessionKind::Browser, &digest().0, now())
         .await
         .unwrap()
         .is_none());
@@ -519,7 +521,11 @@ pub async fn a_revoked_session_is_no_longer_found(s: Arc<dyn Store>) {
     s.revoke_session(gone.id, later(10)).await.unwrap();
     let find = |new: &NewSession, at| {
         let (s, hash) = (s.clone(), new.token_hash.0);
-        async move { s.session_by_token_hash(&hash, at).await.unwrap() }
+        async move {
+            s.session_by_token_hash(SessionKind::Browser, &hash, at)
+                .await
+                .unwrap()
+        }
     };
     assert!(find(&gone, later(11)).await.is_none());
     assert!(find(&kept, later(11)).await.is_some());
@@ -530,4 +536,83 @@ pub async fn a_revoked_session_is_no_longer_found(s: Arc<dyn Store>) {
         .unwrap();
     assert!(find(&gone, later(21)).await.is_none());
     assert!(find(&kept, later(21)).await.is_some());
+}
+
+pub async fn a_session_is_found_only_as_its_own_kind(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let u = user(&*s, &t, "ana").await;
+    let browser = session(u, later(3600));
+    let api = NewSession {
+        kind: SessionKind::Api,
+        client_id: Some("app".into()),
+        ..session(u, later(3600))
+    };
+    for new in [&browser, &api] {
+        put(
+            &*s,
+            &t,
+            StepTarget::Number(A_NUMBER.into()),
+            now(),
+            Put::session(new),
+        )
+        .await;
+    }
+    let find = |k, new: &NewSession| {
+        let (s, hash) = (s.clone(), new.token_hash.0);
+        async move { s.session_by_token_hash(k, &hash, now()).await.unwrap() }
+    };
+    let found = find(SessionKind::Api, &api).await.unwrap();
+    assert_eq!((found.id, found.kind), (api.id, SessionKind::Api));
+    assert_eq!(found.client_id.as_deref(), Some("app"));
+    let found = find(SessionKind::Browser, &browser).await.unwrap();
+    assert_eq!(
+        (found.id, found.kind, found.client_id),
+        (browser.id, SessionKind::Browser, None)
+    );
+    // A token of one kind presented as the other is unknown.
+    assert_eq!(find(SessionKind::Browser, &api).await, None);
+    assert_eq!(find(SessionKind::Api, &browser).await, None);
+}
+
+pub async fn revoking_a_users_sessions_ends_both_kinds_and_their_token_families_only(
+    s: Arc<dyn Store>,
+) {
+    let t = tenant(&*s).await;
+    let (u, v) = (user(&*s, &t, "ana").await, user(&*s, &t, "vic").await);
+    let (ana, vic) = (holdings(&*s, &t, u).await, holdings(&*s, &t, v).await);
+    s.revoke_user_sessions(t.id, u, &Actor::cli(), later(10))
+        .await
+        .unwrap();
+    audited(
+        &*s,
+        &t,
+        "Revoke sign-in sessions",
+        &u.to_string(),
+        later(10),
+    )
+    .await;
+    assert_eq!(ana.alive(&*s, later(11)).await, [false; 5]);
+    assert_eq!(
+        vic.alive(&*s, later(11)).await,
+        [true; 5],
+        "another user keeps theirs"
+    );
+    // The family stays revoked: a token saved for it afterwards is refused.
+    let again = s
+        .revoke_user_sessions(t.id, u, &Actor::cli(), later(12))
+        .await;
+    assert!(again.is_ok(), "revoking twice is harmless");
+}
+
+pub async fn revoking_the_sessions_of_a_missing_user_is_not_found(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let before = audits(&*s, &t).await.len();
+    not_found(
+        s.revoke_user_sessions(t.id, missing_user(), &Actor::cli(), now())
+            .await,
+    );
+    let other = tenant(&*s).await;
+    let u = user(&*s, &other, "ana").await;
+    not_found(s.revoke_user_sessions(t.id, u, &Actor::cli(), now()).await);
+    assert_eq!(audits(&*s, &t).await.len(), before);
 }

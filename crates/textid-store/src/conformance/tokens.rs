@@ -16,7 +16,7 @@ fn redeemed(r: &Redemption) -> bool {
 async fn issued(s: &dyn Store, g: &GrantRecord) -> (Vec<u8>, String) {
     let refresh = refresh_token(s, g).await;
     let jti = uuid::Uuid::new_v4().to_string();
-    s.record_access_token(&jti, &g.family_id, later(3600))
+    s.record_access_token(&jti, &g.family_id, None, later(3600))
         .await
         .unwrap();
     (refresh, jti)
@@ -306,7 +306,7 @@ pub async fn an_access_token_of_a_revoked_family_cannot_be_recorded(s: Arc<dyn S
     let late = uuid::Uuid::new_v4().to_string();
     assert_eq!(
         conflict(
-            s.record_access_token(&late, &g.family_id, later(3600))
+            s.record_access_token(&late, &g.family_id, None, later(3600))
                 .await
         ),
         "family_revoked"

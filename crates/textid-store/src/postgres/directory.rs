@@ -10,13 +10,14 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use textid_core::audit::AuditRecord;
 use textid_core::directory::{Group, Upn, User};
+use textid_core::session::{user_update_revokes, USER_DELETE_REVOKES};
 use textid_core::{GroupId, TenantId, UserId};
 use tokio_postgres::Row;
 
 use super::groups::{self, load_group};
 use super::retry::{Replay, Tx};
 use super::rows::{execute, json, limit, ms, query, query_opt, to_json};
-use super::{audit, PostgresStore};
+use super::{audit, sessions, PostgresStore};
 use crate::{Actor, DirectoryStore, StoreError, StoreResult};
 
 /// A user query: the columns `to_user` reads, then the rest of the statement.
@@ -124,6 +125,9 @@ async fn update_user(tx: &Tx<'_>, u: &User, actor: &Actor, now: DateTime<Utc>) -
         ],
     )
     .await?;
+    if user_update_revokes(&before, u) {
+        sessions::revoke_user(tx, u.tenant_id, u.id, now).await?;
+    }
     audit::insert(tx, &AuditRecord::user_updated(&before, u, actor, now)).await
 }
 
@@ -135,6 +139,11 @@ async fn delete_user(
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     let before = lock_user(tx, tenant, uid, RowLock::Update).await?;
+    if USER_DELETE_REVOKES {
+        // The sessions go with the user (ON DELETE CASCADE); the token families stay
+        // revoked.
+        sessions::revoke_user(tx, tenant, uid, now).await?;
+    }
     execute(
         tx,
         "DELETE FROM users WHERE tenant_id = $1 AND id = $2",

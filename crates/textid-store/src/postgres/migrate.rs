@@ -24,6 +24,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/postgres/0005_cache_versions.sql"),
     ),
+    // 0006 and 0007 are another change's numbers; a gap is fine (applied in order).
+    (
+        8,
+        include_str!("../../migrations/postgres/0008_session_kinds.sql"),
+    ),
+    (
+        9,
+        include_str!("../../migrations/postgres/0009_client_lifecycle.sql"),
+    ),
 ];
 
 async fn apply(tx: &Tx<'_>) -> StoreResult<()> {

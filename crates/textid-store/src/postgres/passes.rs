@@ -8,12 +8,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use textid_core::audit::{pass_json, AuditRecord};
+use textid_core::session::PASS_CHANGE_REVOKES;
 use textid_core::{TenantId, UserId};
 
 use super::directory::{lock_user, RowLock};
 use super::retry::{Replay, Tx};
 use super::rows::{count, execute, int, ms, query_opt, time};
-use super::{audit, locks, PostgresStore};
+use super::{audit, locks, sessions, PostgresStore};
 use crate::{Actor, PassStore, StoreResult, TapRecord};
 
 fn audit_form(t: &TapRecord) -> serde_json::Value {
@@ -68,6 +69,9 @@ async fn put(tx: &Tx<'_>, t: &TapRecord, actor: &Actor, now: DateTime<Utc>) -> S
         ],
     )
     .await?;
+    if PASS_CHANGE_REVOKES {
+        sessions::revoke_user(tx, t.tenant_id, t.user_id, now).await?;
+    }
     let record = AuditRecord::pass(
         t.tenant_id,
         t.user_id,
@@ -95,6 +99,9 @@ async fn delete(
         &[&tap_id],
     )
     .await?;
+    if PASS_CHANGE_REVOKES {
+        sessions::revoke_user(tx, tenant, user, now).await?;
+    }
     let record = AuditRecord::pass(tenant, user, Some(audit_form(&before)), None, actor, now);
     audit::insert(tx, &record).await?;
     Ok(true)

@@ -14,12 +14,13 @@ use textid_core::methods::{
     number_to_check, plan_phone_change, NumberHolder, PhoneMethod, PhonePlan,
 };
 use textid_core::phone::PhoneNumber;
+use textid_core::session::phone_change_revokes;
 use textid_core::{TenantId, UserId};
 
 use super::directory::{lock_user, RowLock};
 use super::retry::{Replay, Tx};
 use super::rows::{execute, ms, query};
-use super::{audit, locks, PostgresStore};
+use super::{audit, locks, sessions, PostgresStore};
 use crate::{
     phone_type_from_stored, Actor, PhoneMethodChange, PhoneMethodRecord, PhoneMethodStore,
     StoreError, StoreResult,
@@ -154,6 +155,9 @@ async fn change(
     };
     let plan = plan_phone_change(&current, &others, change)?;
     write_plan(tx, change.tenant, &plan, now).await?;
+    if phone_change_revokes(&plan) {
+        sessions::revoke_user(tx, change.tenant, change.user, now).await?;
+    }
     audit::insert(
         tx,
         &AuditRecord::phone_method(change.tenant, &plan, actor, now),

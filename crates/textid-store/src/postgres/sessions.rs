@@ -1,29 +1,81 @@
-//! Sessions created by sign-ins (stored by the sign-in step), looked up by the keyed hash
-//! of their token, and revoked (an idempotent update: safe to run again).
+//! Sessions created by sign-ins (stored by the sign-in step), of two kinds (API and
+//! browser) that never stand in for each other: every look-up names its kind. Revoked one
+//! at a time (sign-out, an idempotent update: safe to run again) or all of a user's at
+//! once, with every code, refresh-token and access-token family issued to the user, when
+//! what proved the user changed (`textid_core::session`).
+//!
+//! Locks: a user-wide revocation takes the advisory lock of each family it revokes
+//! (`locks::family`, in sorted order), as a single family's revocation does, so a token of
+//! one of these families saved concurrently is either revoked with it or refused.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use textid_core::audit::AuditRecord;
+use textid_core::session::SessionKind;
 use textid_core::{SessionId, TenantId, UserId};
 
-use super::retry::Replay;
-use super::rows::{execute, ms, query_opt, time};
-use super::PostgresStore;
-use crate::{SessionRecord, SessionStore, StoreResult};
+use super::directory::{lock_user, RowLock};
+use super::retry::{Replay, Tx};
+use super::rows::{execute, ms, query, query_opt, time};
+use super::{audit, locks, tokens, PostgresStore};
+use crate::{Actor, SessionRecord, SessionStore, StoreResult};
+
+/// Ends every session of the user and revokes every family of codes, refresh tokens and
+/// access tokens issued to them, in the caller's transaction. Run by every change that
+/// `textid_core::session` says revokes, and by [`SessionStore::revoke_user_sessions`].
+pub(super) async fn revoke_user(
+    tx: &Tx<'_>,
+    tenant: TenantId,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    execute(
+        tx,
+        "UPDATE sessions SET revoked_at = $3 WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
+        &[&tenant.0, &user.0, &ms(now)],
+    )
+    .await?;
+    let rows = query(
+        tx,
+        "SELECT family_id FROM refresh_tokens WHERE user_id = $1
+         UNION SELECT grant_doc->>'family_id' FROM oauth_codes WHERE user_id = $1
+         UNION SELECT family_id FROM issued_access_tokens WHERE user_id = $1",
+        &[&user.0],
+    )
+    .await?;
+    let mut families = rows
+        .iter()
+        .map(|r| r.try_get::<_, Option<String>>(0))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>();
+    // One order for every revoker, so two revocations of overlapping families cannot wait
+    // on each other.
+    families.sort();
+    families.dedup();
+    for family in &families {
+        locks::family(tx, family).await?;
+        tokens::revoke_family(tx, family, now).await?;
+    }
+    Ok(())
+}
 
 #[async_trait]
 impl SessionStore for PostgresStore {
     async fn session_by_token_hash(
         &self,
+        kind: SessionKind,
         hash: &[u8],
         now: DateTime<Utc>,
     ) -> StoreResult<Option<SessionRecord>> {
-        self.read(&(hash, now), |c, (hash, now)| {
+        self.read(&(kind, hash, now), |c, (kind, hash, now)| {
             Box::pin(async move {
                 let Some(r) = query_opt(
                     c,
-                    "SELECT id, tenant_id, user_id, amr, created_at, expires_at FROM sessions
-                     WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
-                    &[hash, &ms(*now)],
+                    "SELECT id, tenant_id, user_id, amr, created_at, expires_at, client_id FROM sessions
+                     WHERE token_hash = $1 AND kind = $3 AND revoked_at IS NULL AND expires_at > $2",
+                    &[hash, &ms(*now), &kind.as_str()],
                 )
                 .await?
                 else {
@@ -32,6 +84,8 @@ impl SessionStore for PostgresStore {
                 let amr: String = r.try_get(3)?;
                 Ok(Some(SessionRecord {
                     id: SessionId(r.try_get(0)?),
+                    kind: *kind,
+                    client_id: r.try_get(6)?,
                     tenant_id: TenantId(r.try_get(1)?),
                     user_id: UserId(r.try_get(2)?),
                     amr: amr.split_whitespace().map(str::to_string).collect(),
@@ -55,6 +109,32 @@ impl SessionStore for PostgresStore {
                 Ok(())
             })
         })
+        .await
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(
+            Replay::Unsafe,
+            &(tenant, user, actor, now),
+            |tx, (tenant, user, actor, now)| {
+                Box::pin(async move {
+                    locks::user(tx, *tenant, *user).await?;
+                    lock_user(tx, *tenant, *user, RowLock::KeyShare).await?;
+                    revoke_user(tx, *tenant, *user, *now).await?;
+                    audit::insert(
+                        tx,
+                        &AuditRecord::sessions_revoked(*tenant, *user, actor, *now),
+                    )
+                    .await
+                })
+            },
+        )
         .await
     }
 }

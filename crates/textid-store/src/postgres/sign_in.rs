@@ -216,10 +216,10 @@ async fn step(
     if let Some(s) = &write.session {
         execute(
             tx,
-            "INSERT INTO sessions (id, tenant_id, user_id, token_hash, amr, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO sessions (id, tenant_id, user_id, token_hash, amr, created_at, expires_at, kind, client_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             &[
                 &s.id.0, &tenant.0, &s.user_id.0, &s.token_hash.0.as_slice(), &s.amr.join(" "),
-                &ms(write.at), &ms(s.expires_at),
+                &ms(write.at), &ms(s.expires_at), &s.kind.as_str(), &s.client_id,
             ],
         )
         .await?;

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use textid_core::grant::{code_verdict, refresh_verdict, StoredUse, UseVerdict};
+use textid_core::UserId;
 
 use super::retry::{Replay, Tx};
 use super::rows::{execute, json, ms, query_opt, to_json};
@@ -45,7 +46,11 @@ async fn lock_live_family(tx: &Tx<'_>, family: &str) -> StoreResult<()> {
 }
 
 /// Revokes a family; the caller holds its lock.
-async fn revoke_family(tx: &Tx<'_>, family: &str, now: DateTime<Utc>) -> StoreResult<()> {
+pub(super) async fn revoke_family(
+    tx: &Tx<'_>,
+    family: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     execute(
         tx,
         "INSERT INTO revoked_families (family_id, revoked_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -139,9 +144,9 @@ async fn insert_refresh(
     lock_live_family(tx, &g.family_id).await?;
     execute(
         tx,
-        "INSERT INTO refresh_tokens (token_hash, family_id, tenant_id, client_id, grant_doc, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        &[&hash, &g.family_id, &g.tenant_id.0, &g.client_id, &to_json(g), &ms(now), &ms(expires_at)],
+        "INSERT INTO refresh_tokens (token_hash, family_id, tenant_id, client_id, grant_doc, created_at, expires_at, user_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[&hash, &g.family_id, &g.tenant_id.0, &g.client_id, &to_json(g), &ms(now), &ms(expires_at), &g.user_id.map(|u| u.0)],
     )
     .await?;
     Ok(())
@@ -167,13 +172,14 @@ async fn record_access(
     tx: &Tx<'_>,
     jti: &str,
     family: &str,
+    user: Option<UserId>,
     expires_at: DateTime<Utc>,
 ) -> StoreResult<()> {
     lock_live_family(tx, family).await?;
     execute(
         tx,
-        "INSERT INTO issued_access_tokens (jti, family_id, expires_at) VALUES ($1, $2, $3)",
-        &[&jti, &family, &ms(expires_at)],
+        "INSERT INTO issued_access_tokens (jti, family_id, expires_at, user_id) VALUES ($1, $2, $3, $4)",
+        &[&jti, &family, &ms(expires_at), &user.map(|u| u.0)],
     )
     .await?;
     Ok(())
@@ -191,8 +197,8 @@ impl TokenStore for PostgresStore {
             Box::pin(async move {
                 execute(
                     tx,
-                    "INSERT INTO oauth_codes (code_hash, tenant_id, client_id, grant_doc, expires_at) VALUES ($1, $2, $3, $4, $5)",
-                    &[h, &g.tenant_id.0, &g.client_id, &to_json(g), &ms(*exp)],
+                    "INSERT INTO oauth_codes (code_hash, tenant_id, client_id, grant_doc, expires_at, user_id) VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[h, &g.tenant_id.0, &g.client_id, &to_json(g), &ms(*exp), &g.user_id.map(|u| u.0)],
                 )
                 .await?;
                 Ok(())
@@ -274,12 +280,13 @@ impl TokenStore for PostgresStore {
         &self,
         jti: &str,
         family_id: &str,
+        user: Option<UserId>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
         self.write(
             Replay::Unsafe,
-            &(jti, family_id, expires_at),
-            |tx, (j, f, exp)| Box::pin(record_access(tx, j, f, *exp)),
+            &(jti, family_id, user, expires_at),
+            |tx, (j, f, u, exp)| Box::pin(record_access(tx, j, f, *u, *exp)),
         )
         .await
     }

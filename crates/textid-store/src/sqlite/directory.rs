@@ -5,10 +5,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use textid_core::audit::AuditRecord;
 use textid_core::directory::{Group, Upn, User};
+use textid_core::session::{user_update_revokes, USER_DELETE_REVOKES};
 use textid_core::{GroupId, TenantId, UserId};
 
 use super::rows::{id, json, ms, to_json};
-use super::{audit, SqliteStore};
+use super::{audit, sessions, SqliteStore};
 use crate::{Actor, DirectoryStore, StoreError, StoreResult};
 
 const USER_COLUMNS: &str =
@@ -158,6 +159,9 @@ impl DirectoryStore for SqliteStore {
                     u.mobile_phone, to_json(&u.business_phones), u.on_premises_sync_enabled
                 ],
             )?;
+            if user_update_revokes(&before, &u) {
+                sessions::revoke_user(tx, u.tenant_id, u.id, now)?;
+            }
             audit::insert(tx, &AuditRecord::user_updated(&before, &u, &actor, now))
         })
         .await
@@ -173,6 +177,11 @@ impl DirectoryStore for SqliteStore {
         let actor = actor.clone();
         self.write(move |tx| {
             let before = load_user(tx, tenant, uid)?.ok_or(StoreError::NotFound("user"))?;
+            if USER_DELETE_REVOKES {
+                // The sessions go with the user (ON DELETE CASCADE); the token families
+                // stay revoked.
+                sessions::revoke_user(tx, tenant, uid, now)?;
+            }
             tx.execute(
                 "DELETE FROM users WHERE tenant_id = ?1 AND id = ?2",
                 params![tenant.to_string(), uid.to_string()],

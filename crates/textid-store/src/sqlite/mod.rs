@@ -46,6 +46,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/sqlite/0005_cache_versions.sql"),
     ),
+    // 0006 and 0007 are another change's numbers; a gap is fine (applied in order).
+    (
+        8,
+        include_str!("../../migrations/sqlite/0008_session_kinds.sql"),
+    ),
+    (
+        9,
+        include_str!("../../migrations/sqlite/0009_client_lifecycle.sql"),
+    ),
 ];
 const READERS: usize = 4;
 

@@ -5,10 +5,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use textid_core::audit::{pass_json, AuditRecord};
+use textid_core::session::PASS_CHANGE_REVOKES;
 use textid_core::{TenantId, UserId};
 
 use super::rows::{id, ms, time};
-use super::{audit, SqliteStore};
+use super::{audit, sessions, SqliteStore};
 use crate::{Actor, PassStore, StoreResult, TapRecord};
 
 fn audit_form(t: &TapRecord) -> serde_json::Value {
@@ -67,6 +68,9 @@ impl PassStore for SqliteStore {
                     ms(t.start_at), t.lifetime_minutes, t.is_usable_once
                 ],
             )?;
+            if PASS_CHANGE_REVOKES {
+                sessions::revoke_user(tx, t.tenant_id, t.user_id, now)?;
+            }
             let record = AuditRecord::pass(
                 t.tenant_id,
                 t.user_id,
@@ -101,6 +105,9 @@ impl PassStore for SqliteStore {
                 "DELETE FROM temporary_access_passes WHERE id = ?1",
                 [tap_id.to_string()],
             )?;
+            if PASS_CHANGE_REVOKES {
+                sessions::revoke_user(tx, tenant, user, now)?;
+            }
             let record =
                 AuditRecord::pass(tenant, user, Some(audit_form(&before)), None, &actor, now);
             audit::insert(tx, &record)?;

@@ -11,11 +11,12 @@ use textid_core::methods::{
     number_to_check, plan_phone_change, NumberHolder, PhoneMethod, PhonePlan,
 };
 use textid_core::phone::PhoneNumber;
+use textid_core::session::phone_change_revokes;
 use textid_core::{TenantId, UserId};
 
 use super::directory::load_user;
 use super::rows::{id, ms};
-use super::{audit, SqliteStore};
+use super::{audit, sessions, SqliteStore};
 use crate::{
     phone_type_from_stored, Actor, PhoneMethodChange, PhoneMethodRecord, PhoneMethodStore,
     StoreError, StoreResult,
@@ -156,6 +157,9 @@ impl PhoneMethodStore for SqliteStore {
             };
             let plan = plan_phone_change(&current, &others, &change)?;
             write_plan(tx, change.tenant, &plan, now)?;
+            if phone_change_revokes(&plan) {
+                sessions::revoke_user(tx, change.tenant, change.user, now)?;
+            }
             audit::insert(
                 tx,
                 &AuditRecord::phone_method(change.tenant, &plan, &actor, now),

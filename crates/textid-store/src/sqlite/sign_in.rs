@@ -186,7 +186,7 @@ fn step(
     }
     if let Some(s) = &write.session {
         tx.prepare_cached(
-            "INSERT INTO sessions (id, tenant_id, user_id, token_hash, amr, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO sessions (id, tenant_id, user_id, token_hash, amr, created_at, expires_at, kind, client_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?
         .execute(params![
             s.id.to_string(),
@@ -195,7 +195,9 @@ fn step(
             s.token_hash.0.to_vec(),
             s.amr.join(" "),
             ms(write.at),
-            ms(s.expires_at)
+            ms(s.expires_at),
+            s.kind.as_str(),
+            s.client_id
         ])?;
     }
     if let Some(l) = &write.log {

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use textid_core::grant::{code_verdict, refresh_verdict, StoredUse, UseVerdict};
+use textid_core::UserId;
 
 use super::rows::{json, ms, to_json};
 use super::SqliteStore;
@@ -17,8 +18,8 @@ fn insert_code(
     g: &GrantRecord,
     expires_at: DateTime<Utc>,
 ) -> StoreResult<()> {
-    tx.prepare_cached("INSERT INTO oauth_codes (code_hash, tenant_id, client_id, grant_doc, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(params![hash, g.tenant_id.to_string(), g.client_id, to_json(g), ms(expires_at)])?;
+    tx.prepare_cached("INSERT INTO oauth_codes (code_hash, tenant_id, client_id, grant_doc, expires_at, user_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+        .execute(params![hash, g.tenant_id.to_string(), g.client_id, to_json(g), ms(expires_at), g.user_id.map(|u| u.to_string())])?;
     Ok(())
 }
 
@@ -129,10 +130,10 @@ fn insert_refresh_token(
 ) -> StoreResult<()> {
     refuse_revoked(tx, &g.family_id)?;
     tx.prepare_cached(
-        "INSERT INTO refresh_tokens (token_hash, family_id, tenant_id, client_id, grant_doc, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO refresh_tokens (token_hash, family_id, tenant_id, client_id, grant_doc, created_at, expires_at, user_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![hash, g.family_id, g.tenant_id.to_string(), g.client_id, to_json(g), ms(now), ms(expires_at)])?;
+    .execute(params![hash, g.family_id, g.tenant_id.to_string(), g.client_id, to_json(g), ms(now), ms(expires_at), g.user_id.map(|u| u.to_string())])?;
     Ok(())
 }
 
@@ -186,13 +187,14 @@ fn record_access_token(
     tx: &Transaction<'_>,
     jti: &str,
     family: &str,
+    user: Option<UserId>,
     expires_at: DateTime<Utc>,
 ) -> StoreResult<()> {
     refuse_revoked(tx, family)?;
     tx.prepare_cached(
-        "INSERT INTO issued_access_tokens (jti, family_id, expires_at) VALUES (?1, ?2, ?3)",
+        "INSERT INTO issued_access_tokens (jti, family_id, expires_at, user_id) VALUES (?1, ?2, ?3, ?4)",
     )?
-    .execute(params![jti, family, ms(expires_at)])?;
+    .execute(params![jti, family, ms(expires_at), user.map(|u| u.to_string())])?;
     Ok(())
 }
 
@@ -293,10 +295,11 @@ impl TokenStore for SqliteStore {
         &self,
         jti: &str,
         family_id: &str,
+        user: Option<UserId>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
         let (jti, family) = (jti.to_string(), family_id.to_string());
-        self.write(move |tx| record_access_token(tx, &jti, &family, expires_at))
+        self.write(move |tx| record_access_token(tx, &jti, &family, user, expires_at))
             .await
     }
 

@@ -105,6 +105,8 @@ pub fn verify(code: OtpCode, hasher: SecretHasher) -> Decide {
         };
         let checked = sms_sign_in::check_code(flow, counter, &code, cx);
         let session = checked.outcome.as_ref().ok().map(|u| NewSession {
+            kind: textid_core::session::SessionKind::Api,
+            client_id: None,
             id: SessionId(uuid::Uuid::new_v4()),
             user_id: *u,
             token_hash: random_digest(),

@@ -48,6 +48,12 @@ pub enum UserCommand {
         /// Id or userPrincipalName.
         user: String,
     },
+    /// End every session of a user (API and browser) and revoke every refresh token and
+    /// access token issued to them (Graph's revokeSignInSessions).
+    RevokeSessions {
+        /// Id or userPrincipalName.
+        user: String,
+    },
     /// Give a person a directory role for the admin API ("Global Administrator",
     /// "Authentication Administrator", "Authentication Policy Administrator", "Global Reader").
     GrantRole {
@@ -265,6 +271,13 @@ pub async fn user(cx: &Context, cmd: UserCommand) -> Result<()> {
                 .await?;
             emit(cx, json!({"userId": u.id, "role": role}), || {
                 println!("{} is no longer {role}", u.upn)
+            });
+        }
+        UserCommand::RevokeSessions { user } => {
+            let u = dir::find_user(app, t, &user).await?;
+            textid_server::session::revoke_user_sessions(app, t, u.id, &actor).await?;
+            emit(cx, json!({"userId": u.id, "value": true}), || {
+                println!("ended every session of {}", u.upn)
             });
         }
         UserCommand::Delete { user } => {

@@ -114,6 +114,8 @@ pub struct Context {
     pub tenant: Tenant,
     /// JSON output.
     pub json: bool,
+    /// How long a rotated client secret keeps working (`client_secret_overlap_seconds`).
+    pub secret_overlap: chrono::Duration,
 }
 
 /// Opens the database (applying pending migrations) and the clock every expiry is
@@ -248,6 +250,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         app,
         tenant,
         json: cli.json,
+        secret_overlap: config.client_secret_overlap,
     };
     match command {
         Command::User(c) => directory::user(&cx, c).await,

@@ -5,6 +5,7 @@ use clap::Subcommand;
 use serde_json::json;
 use textid_oidc::{Algorithm, ClientType};
 use textid_server::oidc::clients::{self, GrantType, NewClient};
+use textid_store::Actor;
 
 use super::output::print_json;
 use super::{Context, UsageError};
@@ -42,7 +43,39 @@ pub enum ClientCommand {
         /// The client id.
         client_id: String,
         /// Permissions, e.g. User.ReadWrite.All UserAuthenticationMethod.ReadWrite.All (none: revoke all).
+        /// A permission taken away stops working at once, also for tokens already issued.
         roles: Vec<String>,
+    },
+    /// Disable an app: its sign-ins, token requests and tokens are refused at once.
+    Disable {
+        /// The client id.
+        client_id: String,
+    },
+    /// Enable a disabled app again.
+    Enable {
+        /// The client id.
+        client_id: String,
+    },
+    /// Delete an app; its tokens are refused at once and its refresh tokens revoked.
+    Delete {
+        /// The client id.
+        client_id: String,
+    },
+    /// The app's client secret.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Make a new secret (printed once); the old one keeps working for the overlap
+    /// (`client_secret_overlap_seconds`, default 24 h), then is refused.
+    Rotate {
+        /// The client id.
+        client_id: String,
+        /// Overlap in seconds instead of the configured one (0: the old secret stops now).
+        #[arg(long)]
+        overlap_seconds: Option<u32>,
     },
 }
 
@@ -64,7 +97,16 @@ fn client_json(c: &clients::Client) -> serde_json::Value {
         "clientId": c.client_id, "name": r.name, "type": r.client_type.as_str(),
         "redirectUris": r.redirect_uris, "postLogoutRedirectUris": r.post_logout_redirect_uris,
         "grantTypes": r.grant_types, "idTokenSignedResponseAlg": r.id_token_signed_response_alg, "roles": r.roles,
+        "accountEnabled": !r.disabled,
     })
+}
+
+fn emit(cx: &Context, c: &clients::Client, human: impl FnOnce()) {
+    if cx.json {
+        print_json(&client_json(c));
+    } else {
+        human();
+    }
 }
 
 pub async fn client(cx: &Context, cmd: ClientCommand) -> Result<()> {
@@ -109,7 +151,8 @@ pub async fn client(cx: &Context, cmd: ClientCommand) -> Result<()> {
             };
             let (mut c, secret) = clients::register(&cx.app, &cx.tenant, new).await?;
             if !roles.is_empty() {
-                c = clients::set_roles(&cx.app, &cx.tenant, &c.client_id, roles).await?;
+                c = clients::set_roles(&cx.app, &cx.tenant, &c.client_id, roles, &Actor::cli())
+                    .await?;
             }
             let mut v = client_json(&c);
             if let Some(s) = &secret {
@@ -126,7 +169,8 @@ pub async fn client(cx: &Context, cmd: ClientCommand) -> Result<()> {
         }
         ClientCommand::Grant { client_id, roles } => {
             check_roles(&roles)?;
-            let c = clients::set_roles(&cx.app, &cx.tenant, &client_id, roles).await?;
+            let c =
+                clients::set_roles(&cx.app, &cx.tenant, &client_id, roles, &Actor::cli()).await?;
             if cx.json {
                 print_json(&client_json(&c));
             } else {
@@ -134,6 +178,55 @@ pub async fn client(cx: &Context, cmd: ClientCommand) -> Result<()> {
                     "{} now has: {}",
                     c.client_id,
                     c.registration.roles.join(", ")
+                );
+            }
+        }
+        ClientCommand::Disable { client_id } => {
+            let c =
+                clients::set_enabled(&cx.app, &cx.tenant, &client_id, false, &Actor::cli()).await?;
+            emit(cx, &c, || println!("disabled app {}", c.client_id));
+        }
+        ClientCommand::Enable { client_id } => {
+            let c =
+                clients::set_enabled(&cx.app, &cx.tenant, &client_id, true, &Actor::cli()).await?;
+            emit(cx, &c, || println!("enabled app {}", c.client_id));
+        }
+        ClientCommand::Delete { client_id } => {
+            clients::delete(&cx.app, &cx.tenant, &client_id, &Actor::cli()).await?;
+            if cx.json {
+                print_json(&json!({"deleted": client_id}));
+            } else {
+                println!("deleted app {client_id}");
+            }
+        }
+        ClientCommand::Secret(SecretCommand::Rotate {
+            client_id,
+            overlap_seconds,
+        }) => {
+            let overlap = match overlap_seconds {
+                Some(s) if s > 2_592_000 => {
+                    return Err(UsageError(format!(
+                        "--overlap-seconds {s}: at most 2592000 (30 days)"
+                    ))
+                    .into())
+                }
+                Some(s) => chrono::Duration::seconds(i64::from(s)),
+                None => cx.secret_overlap,
+            };
+            let secret =
+                clients::rotate_secret(&cx.app, &cx.tenant, &client_id, overlap, &Actor::cli())
+                    .await?;
+            let until = cx.app.clock().now() + overlap;
+            if cx.json {
+                print_json(&json!({
+                    "clientId": client_id, "clientSecret": secret,
+                    "previousSecretValidUntil": until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                }));
+            } else {
+                println!("new client secret (shown once, store it now): {secret}");
+                println!(
+                    "the previous secret works until {}",
+                    until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                 );
             }
         }
