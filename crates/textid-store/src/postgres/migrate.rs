@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/postgres/0005_cache_versions.sql"),
     ),
+    (6, include_str!("../../migrations/postgres/0006_abuse.sql")),
 ];
 
 async fn apply(tx: &Tx<'_>) -> StoreResult<()> {

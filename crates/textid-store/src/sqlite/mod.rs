@@ -8,6 +8,7 @@
 //! anything committed; `TEXTID_SQLITE_SYNCHRONOUS=full` adds survival of power loss at
 //! the cost of an fsync per commit.
 
+mod abuse;
 mod audit;
 mod auth_requests;
 mod clients;
@@ -46,6 +47,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/sqlite/0005_cache_versions.sql"),
     ),
+    (6, include_str!("../../migrations/sqlite/0006_abuse.sql")),
 ];
 const READERS: usize = 4;
 
