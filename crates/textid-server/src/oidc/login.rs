@@ -164,11 +164,8 @@ async fn render_code(
     )
 }
 
-fn requester(addr: SocketAddr, client: &Client) -> Requester {
-    Requester {
-        client_ip: Some(addr.ip().to_string()),
-        app_id: Some(client.client_id.clone()),
-    }
+fn requester(app: &App, addr: SocketAddr, headers: &HeaderMap, client: &Client) -> Requester {
+    app.requester(addr, headers, Some(client.client_id.clone()))
 }
 
 /// A posted sign-in form's request: the tenant exists, the request is live and began in
@@ -270,7 +267,14 @@ pub async fn phone_submit(
             )
         }
     };
-    match sign_in::start(&app, &tenant, &phone, requester(addr, &client)).await {
+    match sign_in::start(
+        &app,
+        &tenant,
+        &phone,
+        requester(&app, addr, &headers, &client),
+    )
+    .await
+    {
         Ok(flow) => {
             if app
                 .store()
@@ -355,34 +359,41 @@ pub async fn code_submit(
         .await;
     };
     let previous = browser_session(&app, &tenant, &headers).await;
-    let session =
-        match sign_in::verify(&app, &tenant, flow_id, &code, requester(addr, &client)).await {
-            Ok(s) => s,
-            Err(SignInFailure::SignIn(SignInError::FlowNotFound)) => {
-                let _ = app.store().set_auth_request_flow(&form.request, None).await;
-                return render_phone(
-                    &app,
-                    &tenant,
-                    &form.request,
-                    &req,
-                    &client,
-                    "",
-                    Some(text("error.flowNotFound")),
-                );
-            }
-            Err(e) => {
-                return render_code(
-                    &app,
-                    &tenant,
-                    &form.request,
-                    &req,
-                    flow,
-                    Some(error_text(&e)),
-                    None,
-                )
-                .await
-            }
-        };
+    let session = match sign_in::verify(
+        &app,
+        &tenant,
+        flow_id,
+        &code,
+        requester(&app, addr, &headers, &client),
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(SignInFailure::SignIn(SignInError::FlowNotFound)) => {
+            let _ = app.store().set_auth_request_flow(&form.request, None).await;
+            return render_phone(
+                &app,
+                &tenant,
+                &form.request,
+                &req,
+                &client,
+                "",
+                Some(text("error.flowNotFound")),
+            );
+        }
+        Err(e) => {
+            return render_code(
+                &app,
+                &tenant,
+                &form.request,
+                &req,
+                flow,
+                Some(error_text(&e)),
+                None,
+            )
+            .await
+        }
+    };
     if let Some(old) = previous {
         let _ = app.store().revoke_session(old.id, app.clock().now()).await;
     }
@@ -444,7 +455,14 @@ pub async fn resend(
     let Some(flow_id) = flow else {
         return see_other(&format!("/{}/login?request={}", tenant.name, form.request));
     };
-    match sign_in::resend(&app, &tenant, flow_id, requester(addr, &client)).await {
+    match sign_in::resend(
+        &app,
+        &tenant,
+        flow_id,
+        requester(&app, addr, &headers, &client),
+    )
+    .await
+    {
         Ok(_) => see_other(&format!(
             "/{}/login/code?request={}&notice=resent",
             tenant.name, form.request
