@@ -6,6 +6,7 @@
 //! [`clock::Clock`], randomness from an RNG passed in, so every rule is a plain function
 //! that unit tests can pin down with a fixed clock and a seeded RNG.
 
+pub mod abuse;
 pub mod audit;
 pub mod clock;
 pub mod code;

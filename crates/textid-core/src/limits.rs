@@ -4,6 +4,8 @@
 
 use chrono::Duration;
 
+use crate::abuse::AbuseLimits;
+
 /// Limits of the SMS sign-in flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignInLimits {
@@ -19,14 +21,19 @@ pub struct SignInLimits {
     pub sends_per_window: u32,
     /// The window of `sends_per_window`.
     pub send_window: Duration,
-    /// Consecutive failures of a number before a temporary lock (1..=100).
+    /// Consecutive failures of a number, from any client, before a temporary lock
+    /// (1..=100, NIST SP 800-63B §5.2.2): high, because anyone can add to it; the per
+    /// (number, client IP) limit in [`AbuseLimits`] stops a single guesser much earlier.
     pub failures_before_lock: u32,
     /// The first lock; each further failure while over the threshold doubles it.
     pub lock_base: Duration,
-    /// The longest lock.
+    /// The longest lock (<= 1 hour: an anonymous attacker must not lock a victim out for
+    /// long).
     pub lock_max: Duration,
     /// Lifetime of a session from an SMS sign-in (<= 30 days).
     pub session_lifetime: Duration,
+    /// The abuse budgets of sending and the per-client lockout.
+    pub abuse: AbuseLimits,
 }
 
 impl Default for SignInLimits {
@@ -38,10 +45,11 @@ impl Default for SignInLimits {
             resend_cooldown: Duration::seconds(30),
             sends_per_window: 5,
             send_window: Duration::minutes(15),
-            failures_before_lock: 10,
-            lock_base: Duration::minutes(1),
-            lock_max: Duration::hours(24),
+            failures_before_lock: 50,
+            lock_base: Duration::minutes(5),
+            lock_max: Duration::minutes(15),
             session_lifetime: Duration::hours(8),
+            abuse: AbuseLimits::default(),
         }
     }
 }
@@ -122,16 +130,16 @@ impl SignInLimits {
             "1..=100",
         )?;
         check(
-            (1..=86_400).contains(&secs(self.lock_base)),
+            (1..=3_600).contains(&secs(self.lock_base)),
             "lock_base_seconds",
             secs(self.lock_base),
-            "1..=86400",
+            "1..=3600",
         )?;
         check(
-            self.lock_max >= self.lock_base && secs(self.lock_max) <= 7 * 86_400,
+            self.lock_max >= self.lock_base && secs(self.lock_max) <= 3_600,
             "lock_max_seconds",
             secs(self.lock_max),
-            "lock_base..=604800",
+            "lock_base..=3600",
         )?;
         check(
             (60..=30 * 86_400).contains(&secs(self.session_lifetime)),
@@ -139,7 +147,80 @@ impl SignInLimits {
             secs(self.session_lifetime),
             "60..=2592000",
         )?;
-        Ok(())
+        self.check_abuse()
+    }
+
+    fn check_abuse(&self) -> Result<(), LimitError> {
+        let a = &self.abuse;
+        let secs = |d: Duration| d.num_seconds();
+        for (key, b) in [
+            ("ip_sends", a.ip),
+            ("prefix_sends", a.prefix),
+            ("country_sends", a.country),
+            ("tenant_sends", a.tenant),
+            ("global_sends", a.global),
+        ] {
+            check(
+                (1..=100_000_000).contains(&b.limit),
+                key,
+                b.limit,
+                "1..=100000000",
+            )?;
+            check(
+                (1..=86_400).contains(&secs(b.window)),
+                key,
+                secs(b.window),
+                "window 1..=86400 seconds",
+            )?;
+        }
+        check(
+            (1..=100_000_000).contains(&a.tenant_daily),
+            "tenant_daily_sends",
+            a.tenant_daily,
+            "1..=100000000",
+        )?;
+        check(
+            (60..=86_400).contains(&secs(a.watch_window)),
+            "conversion_window_seconds",
+            secs(a.watch_window),
+            "60..=86400",
+        )?;
+        check(
+            a.watch_min_sends_prefix >= 1,
+            "conversion_min_sends_prefix",
+            a.watch_min_sends_prefix,
+            "1..",
+        )?;
+        check(
+            a.watch_min_sends_country >= 1,
+            "conversion_min_sends_country",
+            a.watch_min_sends_country,
+            "1..",
+        )?;
+        check(
+            (1..=1_000).contains(&a.watch_max_sent_per_verified),
+            "conversion_max_sent_per_verified",
+            a.watch_max_sent_per_verified,
+            "1..=1000",
+        )?;
+        check(
+            (1..=86_400).contains(&secs(a.watch_pause)),
+            "conversion_pause_seconds",
+            secs(a.watch_pause),
+            "1..=86400",
+        )?;
+        check(
+            (1..=self.failures_before_lock).contains(&a.ip_failures_before_lock),
+            "client_failures_before_lock",
+            a.ip_failures_before_lock,
+            "1..=failures_before_lock",
+        )?;
+        check(
+            (1..=3_600).contains(&secs(a.ip_lock)),
+            "client_lock_seconds",
+            secs(a.ip_lock),
+            "1..=3600",
+        )
     }
 }
 

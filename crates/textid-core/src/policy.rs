@@ -111,6 +111,15 @@ pub struct SmsConfiguration {
     pub include_targets: Vec<SmsIncludeTarget>,
     /// Who may not, whatever the includes say.
     pub exclude_targets: Vec<ExcludeTarget>,
+    /// textid extension: the country calling codes codes are texted to (issue #14 §2).
+    /// `None`: the calling code of the tenant's region if it has one, otherwise every
+    /// geographic code (not +881/+882/+883 and the other non-geographic codes).
+    #[serde(
+        default,
+        rename = "textidAllowedCountryCodes",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub allowed_country_codes: Option<Vec<u16>>,
 }
 
 /// The voice method's configuration.
@@ -193,6 +202,7 @@ impl Default for SmsConfiguration {
                 is_usable_for_sign_in: true,
             }],
             exclude_targets: Vec::new(),
+            allowed_country_codes: None,
         }
     }
 }
@@ -344,6 +354,7 @@ mod tests {
 
     fn sms(targets: Vec<SmsIncludeTarget>, excludes: Vec<ExcludeTarget>) -> SmsConfiguration {
         SmsConfiguration {
+            allowed_country_codes: None,
             state: MethodState::Enabled,
             include_targets: targets,
             exclude_targets: excludes,

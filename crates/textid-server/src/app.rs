@@ -39,6 +39,11 @@ pub struct AppConfig {
     pub sms: SmsProviderConfig,
     /// Run the background delivery worker (tests may drain the outbox themselves).
     pub delivery_worker: bool,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` name the client
+    /// (`TEXTID_TRUSTED_PROXIES`).
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
+    /// Test numbers (fixed codes, no SMS) work (`TEXTID_TEST_NUMBERS_ENABLED`).
+    pub test_numbers: bool,
 }
 
 /// Shared application state. Cheap to clone.
@@ -130,6 +135,7 @@ impl App {
             server_secret,
             limits: config.limits.clone(),
             host,
+            test_numbers: config.test_numbers,
         });
         Ok(Self {
             inner: Arc::new(Inner {
@@ -149,6 +155,25 @@ impl App {
     /// The configuration.
     pub fn config(&self) -> &AppConfig {
         &self.inner.config
+    }
+    /// Who is asking, for the sign-in step: the client IP (see [`crate::client_ip`]) and
+    /// the app, if known. The one place a request's client IP is decided.
+    pub fn requester(
+        &self,
+        peer: std::net::SocketAddr,
+        headers: &axum::http::HeaderMap,
+        app_id: Option<String>,
+    ) -> textid_usecases::sign_in::Requester {
+        textid_usecases::sign_in::Requester {
+            client_ip: Some(
+                self.inner
+                    .config
+                    .trusted_proxies
+                    .client_ip(peer, headers)
+                    .to_string(),
+            ),
+            app_id,
+        }
     }
     /// The SMS provider.
     pub fn provider(&self) -> &dyn Provider {

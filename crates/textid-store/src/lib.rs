@@ -36,9 +36,9 @@ pub use types::*;
 /// The aggregate traits, for callers that hold a `dyn Store`: `use textid_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        AuthRequestStore, ClientStore, DirectoryStore, KeyStore, LogStore, MaintenanceStore,
-        OutboxStore, PassStore, PhoneMethodStore, PolicyStore, RoleStore, SessionStore,
-        SignInStore, Store, TenantStore, TokenStore,
+        AbuseStore, AuthRequestStore, ClientStore, DirectoryStore, KeyStore, LogStore,
+        MaintenanceStore, OutboxStore, PassStore, PhoneMethodStore, PolicyStore, RoleStore,
+        SessionStore, SignInStore, Store, TenantStore, TokenStore,
     };
 }
 
@@ -182,10 +182,17 @@ pub trait SignInStore: Send + Sync {
     /// Runs one step of an SMS sign-in flow atomically: loads the flow (for
     /// [`StepTarget::Flow`]) and the number's counters, calls `decide`, and writes what it
     /// returns (flow, counters, message, session, log) in one transaction.
+    ///
+    /// `abuse` says which abuse rows to load besides (the backend asks
+    /// [`textid_core::abuse::reads`] which, once it knows the number) and hands to
+    /// `decide` as [`StepInput::abuse`]; the [`StepWrite::abuse`] it returns (budget
+    /// increments in a fixed order, pauses, the (number, client IP) counter) is written in
+    /// the same transaction.
     async fn sms_sign_in_step(
         &self,
         tenant: TenantId,
         target: StepTarget,
+        abuse: textid_core::abuse::AbuseQuery,
         decide: Decide,
     ) -> StoreResult<StepWrite>;
     /// A sign-in flow of the tenant (read only; steps go through `sms_sign_in_step`).
@@ -194,6 +201,32 @@ pub trait SignInStore: Send + Sync {
         tenant: TenantId,
         id: textid_core::FlowId,
     ) -> StoreResult<Option<textid_core::flow::SmsSignInFlow>>;
+}
+
+/// What an operator sees and clears of the abuse defences: locks, conversion-watch
+/// pauses, test numbers (issue #14 §2, §3). The counters themselves are written by
+/// [`SignInStore::sms_sign_in_step`].
+#[async_trait]
+pub trait AbuseStore: Send + Sync {
+    /// Numbers locked, and (number, client IP) pairs stopped, at `now`, by number.
+    async fn locks(&self, tenant: TenantId, now: DateTime<Utc>) -> StoreResult<Vec<LockRecord>>;
+    /// Clears the lock and failure counts of a number (every client IP); whether anything
+    /// was there to clear.
+    async fn clear_lock(&self, tenant: TenantId, phone: &str) -> StoreResult<bool>;
+    /// Conversion-watch pauses of the tenant still running at `now`.
+    async fn pauses(
+        &self,
+        tenant: TenantId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<textid_core::abuse::Pause>>;
+    /// Ends a pause early; whether it existed.
+    async fn clear_pause(&self, tenant: TenantId, key: &str) -> StoreResult<bool>;
+    /// Adds or replaces a test number.
+    async fn put_test_number(&self, tenant: TenantId, number: &TestNumber) -> StoreResult<()>;
+    /// Removes a test number; whether it existed.
+    async fn delete_test_number(&self, tenant: TenantId, phone: &str) -> StoreResult<bool>;
+    /// The tenant's test numbers, by number.
+    async fn test_numbers(&self, tenant: TenantId) -> StoreResult<Vec<TestNumber>>;
 }
 
 /// Sessions created by sign-ins, of two kinds that never stand in for each other (API
@@ -454,6 +487,7 @@ pub trait MaintenanceStore: Send + Sync {
 /// implements each of them (one file each); callers hold `Arc<dyn Store>`.
 pub trait Store:
     TenantStore
+    + AbuseStore
     + DirectoryStore
     + PhoneMethodStore
     + PolicyStore
@@ -474,6 +508,7 @@ pub trait Store:
 
 impl<T> Store for T where
     T: TenantStore
+        + AbuseStore
         + DirectoryStore
         + PhoneMethodStore
         + PolicyStore

@@ -57,6 +57,9 @@ pub struct StepInput<'a> {
     pub candidate: Option<&'a SignInCandidate>,
     /// The tenant's policy, read in the same transaction.
     pub policy: &'a textid_core::policy::AuthenticationMethodsPolicy,
+    /// The abuse counters the step's [`AbuseQuery`](textid_core::abuse::AbuseQuery) asked
+    /// for (send budgets, pauses, the (number, client IP) counter, a test code).
+    pub abuse: &'a textid_core::abuse::AbuseState,
 }
 
 /// What a step writes, and its outcome for the caller.
@@ -80,6 +83,8 @@ pub struct StepWrite {
     pub session: Option<NewSession>,
     /// The sign-in log entry.
     pub log: Option<SignInLogEntry>,
+    /// Budget increments, pauses and the (number, client IP) counter to write.
+    pub abuse: textid_core::abuse::AbuseWrite,
 }
 
 /// The successful outcome of a step.
@@ -200,4 +205,30 @@ pub struct MessageRecord {
     pub created_at: DateTime<Utc>,
     /// The flow.
     pub flow_id: Option<FlowId>,
+}
+
+/// A locked number, or a client IP stopped for a number (`textid lock list`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LockRecord {
+    /// The number (E.164).
+    pub phone: String,
+    /// The client IP, for a per-(number, client IP) lock; `None` for the number's lock.
+    pub client_ip: Option<String>,
+    /// Wrong codes counted.
+    pub failures: u32,
+    /// Until when.
+    pub locked_until: DateTime<Utc>,
+}
+
+/// A test number with its fixed code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestNumber {
+    /// The number (E.164).
+    pub phone: String,
+    /// Its fixed code.
+    pub code: String,
+    /// When it was added.
+    pub created_at: DateTime<Utc>,
 }

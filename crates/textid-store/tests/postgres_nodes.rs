@@ -79,10 +79,15 @@ async fn verify_concurrently(
         .map(|i| {
             let (s, code, hasher, tid) = (nodes[i % 2].clone(), code.clone(), hasher.clone(), t.id);
             tokio::spawn(async move {
-                s.sms_sign_in_step(tid, StepTarget::Flow(flow), verify(code, hasher))
-                    .await
-                    .unwrap()
-                    .outcome
+                s.sms_sign_in_step(
+                    tid,
+                    StepTarget::Flow(flow),
+                    textid_store::conformance::no_abuse(now()),
+                    verify(code, hasher),
+                )
+                .await
+                .unwrap()
+                .outcome
             })
         })
         .collect();
@@ -166,6 +171,7 @@ async fn fifty_concurrent_wrong_codes_stop_exactly_at_the_attempt_limit() {
         .sms_sign_in_step(
             t.id,
             StepTarget::Flow(flow),
+            textid_store::conformance::no_abuse(now()),
             Box::new(move |input| {
                 *probe.lock().unwrap() = input.counter.map(|c| c.consecutive_failures);
                 nothing(Err(SignInError::InvalidCode))
@@ -307,6 +313,7 @@ async fn outbox_claims_from_two_nodes_never_overlap() {
             .sms_sign_in_step(
                 t.id,
                 StepTarget::Number(m.to.clone()),
+                textid_store::conformance::no_abuse(now()),
                 Box::new(move |_| StepWrite {
                     message: Some(m.clone()),
                     ..nothing(Ok(StepOutcome::CodeSent))

@@ -37,6 +37,7 @@ struct Inner {
     sealer: BodySealer,
     limits: SignInLimits,
     host: String,
+    test_numbers: bool,
     outbox_wakeup: Notify,
 }
 
@@ -53,6 +54,9 @@ pub struct ContextParts {
     pub limits: SignInLimits,
     /// The public host that ends every SMS (`@host #code`).
     pub host: String,
+    /// Whether test numbers (fixed codes, no SMS) work; off unless the operator enables
+    /// them (`TEXTID_TEST_NUMBERS_ENABLED`).
+    pub test_numbers: bool,
 }
 
 impl Context {
@@ -67,6 +71,7 @@ impl Context {
                 hasher,
                 limits: parts.limits,
                 host: parts.host,
+                test_numbers: parts.test_numbers,
                 outbox_wakeup: Notify::new(),
             }),
         }
@@ -99,6 +104,10 @@ impl Context {
     /// The public host (for `@host #code`).
     pub fn host(&self) -> &str {
         &self.inner.host
+    }
+    /// Whether test numbers are enabled.
+    pub fn test_numbers_enabled(&self) -> bool {
+        self.inner.test_numbers
     }
     /// Wakes the delivery worker after a message was queued.
     pub fn wake_outbox(&self) {

@@ -20,6 +20,7 @@ use textid_store::{
     NewSession, SignInCandidate, SignInLogEntry, StepInput, StepOutcome, StepTarget, StepWrite,
 };
 
+use textid_core::abuse::{self, AbuseQuery, AbuseWrite, Refusal, SendDecision};
 use textid_store::StoreError;
 
 use crate::Context as App;
@@ -94,6 +95,102 @@ impl LogContext {
             app_id: self.requester.app_id.clone(),
         }
     }
+
+    /// A refusal answered 429 because of the client IP's budget.
+    fn ip_refused(
+        &self,
+        event: &str,
+        flow: Option<&SmsSignInFlow>,
+        e: &SignInError,
+    ) -> SignInLogEntry {
+        SignInLogEntry {
+            failure_reason: Some(Refusal::IpBudget.as_str().into()),
+            ..self.entry(event, flow, Err(e))
+        }
+    }
+
+    /// A start or resend answered like a normal one, but no code sent, and why.
+    fn withheld(&self, event: &str, flow: &SmsSignInFlow, why: Refusal) -> SignInLogEntry {
+        SignInLogEntry {
+            result: "failure".into(),
+            failure_reason: Some(why.as_str().into()),
+            ..self.entry(event, Some(flow), Ok(None))
+        }
+    }
+
+    fn query(&self, app: &App, budgets: bool) -> AbuseQuery {
+        AbuseQuery {
+            now: self.now,
+            client_ip: self.requester.client_ip.clone(),
+            limits: app.limits().abuse,
+            budgets,
+            test_numbers: budgets && app.test_numbers_enabled(),
+        }
+    }
+}
+
+/// What the abuse defences say about sending a code for a start or resend.
+enum Gate {
+    /// Send (if the number has a `ready` owner); write these counters.
+    Open(AbuseWrite),
+    /// Answer like a normal start, send nothing, log why.
+    Withheld(Refusal, AbuseWrite),
+    /// The client IP's budget is spent: 429 (logged as `ipBudgetExceeded`).
+    TooMany(SignInError),
+}
+
+/// The locks first (no SMS to a locked number, nor for a client stopped for it), then
+/// the budgets, the allow-list and the conversion watch (issue #14 §2, §3).
+fn gate(
+    tenant: &Tenant,
+    phone: &str,
+    q: &AbuseQuery,
+    input: &StepInput<'_>,
+    real_send: bool,
+) -> Gate {
+    if input
+        .counter
+        .and_then(|c| c.lock_remaining(q.now))
+        .is_some()
+    {
+        return Gate::Withheld(Refusal::NumberLocked, AbuseWrite::default());
+    }
+    if input.abuse.client.lock_remaining(q.now).is_some() {
+        return Gate::Withheld(Refusal::ClientLocked, AbuseWrite::default());
+    }
+    let allowed = abuse::calling_code(phone).is_some_and(|cc| {
+        abuse::country_allowed(
+            input.policy.sms.allowed_country_codes.as_deref(),
+            tenant.default_region.as_deref(),
+            cc,
+        )
+    });
+    match abuse::decide_send(
+        tenant.id,
+        phone,
+        q,
+        input.abuse,
+        allowed,
+        real_send,
+        &mut OsRng,
+    ) {
+        SendDecision::Send(w) => Gate::Open(w),
+        SendDecision::Refuse {
+            retry_after: Some(wait),
+            ..
+        } => Gate::TooMany(SignInError::TooManyRequests {
+            retry_after_seconds: textid_core::flow::retry_after_seconds(wait),
+        }),
+        SendDecision::Refuse { reason, write, .. } => Gate::Withheld(reason, write),
+    }
+}
+
+/// A test number's fixed code, when the operator enabled test numbers and it parses.
+fn test_code(app: &App, input: &StepInput<'_>) -> Option<OtpCode> {
+    let code = input.abuse.test_code.as_deref()?;
+    app.test_numbers_enabled()
+        .then(|| OtpCode::parse(code, app.limits().code_digits).ok())
+        .flatten()
 }
 
 fn refused(at: DateTime<Utc>, outcome: SignInError, log: SignInLogEntry) -> StepWrite {
@@ -106,6 +203,7 @@ fn refused(at: DateTime<Utc>, outcome: SignInError, log: SignInLogEntry) -> Step
         supersede_queued: false,
         session: None,
         log: Some(log),
+        abuse: AbuseWrite::default(),
     }
 }
 
@@ -170,6 +268,7 @@ fn sent(
     counter: textid_core::flow::PhoneCounter,
     log: SignInLogEntry,
     now: DateTime<Utc>,
+    abuse: AbuseWrite,
 ) -> StepWrite {
     let message = with
         .code
@@ -184,6 +283,7 @@ fn sent(
         message,
         session: None,
         log: Some(log),
+        abuse,
     }
 }
 
@@ -191,11 +291,12 @@ async fn run_step(
     app: &App,
     tenant: &Tenant,
     target: StepTarget,
+    query: AbuseQuery,
     decide: textid_store::Decide,
 ) -> Result<StepWrite, SignInFailure> {
     let write = app
         .store()
-        .sms_sign_in_step(tenant.id, target, decide)
+        .sms_sign_in_step(tenant.id, target, query, decide)
         .await?;
     if write.message.is_some() {
         app.wake_outbox();
@@ -212,13 +313,15 @@ pub async fn start(
     requester: Requester,
 ) -> Result<SmsSignInFlow, SignInFailure> {
     let now = app.clock().now();
-    let (app2, tenant_id, e164) = (app.clone(), tenant.id, phone.e164());
+    let (app2, tenant2, e164) = (app.clone(), tenant.clone(), phone.e164());
     let receives_codes = phone.can_receive_codes();
     let log = LogContext {
         tenant: tenant.id,
         now,
         requester,
     };
+    let query = log.query(app, true);
+    let q = query.clone();
     let decide = Box::new(move |input: textid_store::StepInput<'_>| {
         let limits = app2.limits();
         let cx = StepContext {
@@ -229,20 +332,54 @@ pub async fn start(
         let counter = input.counter.cloned().unwrap_or_default();
         // No code is ever texted to a premium-rate or similar number (toll fraud).
         let owner = ready_owner(input.candidate, input.policy).filter(|_| receives_codes);
-        let with = sms_sign_in::start(tenant_id, e164.clone(), owner, cx, &mut OsRng);
-        match sms_sign_in::take_send(&counter, cx) {
-            Err(e) => refused(
+        // A test number: its fixed code, no SMS, no budget (nothing is sent).
+        if let Some(code) = test_code(&app2, &input) {
+            let with =
+                sms_sign_in::start_with_code(tenant2.id, e164.clone(), owner, code, cx, &mut OsRng);
+            let entry = log.entry("codeRequested", Some(&with.flow), Ok(None));
+            return sent(
+                &app2,
+                false,
+                with,
+                counter,
+                entry,
                 now,
-                e.clone(),
-                log.entry("codeRequested", Some(&with.flow), Err(&e)),
-            ),
-            Ok(counter) => {
+                AbuseWrite::default(),
+            );
+        }
+        let counter = match sms_sign_in::take_send(&counter, cx) {
+            Ok(c) => c,
+            Err(e) => {
+                let flow = sms_sign_in::start(tenant2.id, e164.clone(), None, cx, &mut OsRng).flow;
+                return refused(
+                    now,
+                    e.clone(),
+                    log.entry("codeRequested", Some(&flow), Err(&e)),
+                );
+            }
+        };
+        match gate(&tenant2, &e164, &q, &input, owner.is_some()) {
+            Gate::TooMany(e) => {
+                let flow = sms_sign_in::start(tenant2.id, e164.clone(), None, cx, &mut OsRng).flow;
+                refused(
+                    now,
+                    e.clone(),
+                    log.ip_refused("codeRequested", Some(&flow), &e),
+                )
+            }
+            Gate::Withheld(why, abuse) => {
+                let with = sms_sign_in::start(tenant2.id, e164.clone(), None, cx, &mut OsRng);
+                let entry = log.withheld("codeRequested", &with.flow, why);
+                sent(&app2, false, with, counter, entry, now, abuse)
+            }
+            Gate::Open(abuse) => {
+                let with = sms_sign_in::start(tenant2.id, e164.clone(), owner, cx, &mut OsRng);
                 let entry = log.entry("codeRequested", Some(&with.flow), Ok(None));
-                sent(&app2, false, with, counter, entry, now)
+                sent(&app2, false, with, counter, entry, now, abuse)
             }
         }
     });
-    let write = run_step(app, tenant, StepTarget::Number(phone.e164()), decide).await?;
+    let write = run_step(app, tenant, StepTarget::Number(phone.e164()), query, decide).await?;
     write.outcome?;
     write.flow.ok_or(SignInFailure::Store(StoreError::Corrupt(
         "a successful step wrote no flow".into(),
@@ -257,12 +394,14 @@ pub async fn resend(
     requester: Requester,
 ) -> Result<SmsSignInFlow, SignInFailure> {
     let now = app.clock().now();
-    let app2 = app.clone();
+    let (app2, tenant2) = (app.clone(), tenant.clone());
     let log = LogContext {
         tenant: tenant.id,
         now,
         requester,
     };
+    let query = log.query(app, true);
+    let q = query.clone();
     let decide = Box::new(move |input: textid_store::StepInput<'_>| {
         let limits = app2.limits();
         let cx = StepContext {
@@ -278,15 +417,55 @@ pub async fn resend(
         let counter = input.counter.cloned().unwrap_or_default();
         let result = sms_sign_in::resend(flow, cx, &mut OsRng)
             .and_then(|with| sms_sign_in::take_send(&counter, cx).map(|c| (with, c)));
-        match result {
-            Err(e) => refused(now, e.clone(), log.entry("codeResent", Some(flow), Err(&e))),
-            Ok((with, counter)) => {
+        let (with, counter) = match result {
+            Err(e) => return refused(now, e.clone(), log.entry("codeResent", Some(flow), Err(&e))),
+            Ok(ok) => ok,
+        };
+        if let Some(code) = test_code(&app2, &input) {
+            let mut with = with;
+            with.flow.code_hash = with
+                .flow
+                .user_id
+                .map(|_| cx.hasher.code(with.flow.id.0, &code));
+            with.code = None;
+            let entry = log.entry("codeResent", Some(flow), Ok(None));
+            return sent(
+                &app2,
+                true,
+                with,
+                counter,
+                entry,
+                now,
+                AbuseWrite::default(),
+            );
+        }
+        match gate(
+            &tenant2,
+            &flow.phone_e164,
+            &q,
+            &input,
+            flow.user_id.is_some(),
+        ) {
+            Gate::TooMany(e) => {
+                refused(now, e.clone(), log.ip_refused("codeResent", Some(flow), &e))
+            }
+            Gate::Withheld(why, abuse) => {
+                // The old code stays valid; no new one is made or sent.
+                let entry = log.withheld("codeResent", flow, why);
+                let mut with = with;
+                with.code = None;
+                with.flow.code_hash = flow.code_hash.clone();
+                with.flow.code_expires_at = flow.code_expires_at;
+                with.flow.attempts = flow.attempts;
+                sent(&app2, true, with, counter, entry, now, abuse)
+            }
+            Gate::Open(abuse) => {
                 let entry = log.entry("codeResent", Some(flow), Ok(None));
-                sent(&app2, true, with, counter, entry, now)
+                sent(&app2, true, with, counter, entry, now, abuse)
             }
         }
     });
-    let write = run_step(app, tenant, StepTarget::Flow(flow_id), decide).await?;
+    let write = run_step(app, tenant, StepTarget::Flow(flow_id), query, decide).await?;
     write.outcome?;
     write.flow.ok_or(SignInFailure::Store(StoreError::Corrupt(
         "a successful step wrote no flow".into(),
@@ -309,6 +488,7 @@ pub async fn verify(
     let token_hash = app.hasher().token(token.expose());
     let session_id = SessionId::random(&mut OsRng);
     let lifetime = app.limits().session_lifetime;
+    let tenant_id = tenant.id;
     let (app2, code) = (app.clone(), code.clone());
     let client_id = requester.app_id.clone();
     let log = LogContext {
@@ -316,6 +496,8 @@ pub async fn verify(
         now,
         requester,
     };
+    let query = log.query(app, false);
+    let q = query.clone();
     let decide = Box::new(move |input: textid_store::StepInput<'_>| {
         let cx = StepContext {
             now,
@@ -327,7 +509,32 @@ pub async fn verify(
             let e = SignInError::FlowNotFound;
             return refused(now, e.clone(), log.entry("codeVerified", None, Err(&e)));
         };
+        // A client stopped for this number (too many wrong codes from its IP) is refused
+        // like a locked number; the owner on another IP is not (issue #14 §3).
+        if let Some(wait) = input.abuse.client.lock_remaining(now) {
+            let e = SignInError::TemporarilyLocked {
+                retry_after_seconds: textid_core::flow::retry_after_seconds(wait),
+            };
+            return refused(
+                now,
+                e.clone(),
+                log.entry("codeVerified", Some(flow), Err(&e)),
+            );
+        }
         let checked = sms_sign_in::check_code(flow, counter, &code, cx);
+        let client = &input.abuse.client;
+        let abuse = match &checked.outcome {
+            Ok(_) => AbuseWrite {
+                increments: abuse::on_verified(tenant_id, &flow.phone_e164, &q),
+                client: Some(Default::default()),
+                ..AbuseWrite::default()
+            },
+            Err(SignInError::InvalidCode) => AbuseWrite {
+                client: Some(client.record_failure(now, &q.limits)),
+                ..AbuseWrite::default()
+            },
+            Err(_) => AbuseWrite::default(),
+        };
         let entry = log.entry(
             "codeVerified",
             Some(flow),
@@ -353,9 +560,10 @@ pub async fn verify(
             supersede_queued: finished,
             session,
             log: Some(entry),
+            abuse,
         }
     });
-    let write = run_step(app, tenant, StepTarget::Flow(flow_id), decide).await?;
+    let write = run_step(app, tenant, StepTarget::Flow(flow_id), query, decide).await?;
     match write.outcome? {
         StepOutcome::SignedIn(user_id) => Ok(IssuedSession {
             token,

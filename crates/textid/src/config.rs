@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine;
 use chrono::Duration;
+use textid_core::abuse::{AbuseLimits, Budget};
 use textid_core::limits::SignInLimits;
 use textid_core::secret::Secret;
+use textid_server::client_ip::TrustedProxies;
 use textid_server::SmsProviderConfig;
 use textid_sms::provider::webhook::WebhookConfig;
 
@@ -87,15 +89,83 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("send_window_seconds", "900", "the send window"),
     (
         "failures_before_lock",
-        "10",
-        "wrong codes in a row before a number is locked (1..=100)",
+        "50",
+        "wrong codes in a row for a number, from any client, before it is locked (1..=100)",
     ),
     (
         "lock_base_seconds",
-        "60",
-        "first lock; doubles with each further failure",
+        "300",
+        "first lock of a number; doubles with each further failure (1..=3600)",
     ),
-    ("lock_max_seconds", "86400", "longest lock"),
+    ("lock_max_seconds", "900", "longest lock of a number (<= 3600)"),
+    (
+        "client_failures_before_lock",
+        "10",
+        "wrong codes for one number from one client IP before that IP is stopped for it",
+    ),
+    (
+        "client_lock_seconds",
+        "900",
+        "how long a client IP stays stopped for a number (1..=3600)",
+    ),
+    (
+        "trusted_proxies",
+        "",
+        "comma-separated CIDRs of proxies whose Forwarded / X-Forwarded-For name the client",
+    ),
+    (
+        "ip_sends",
+        "30",
+        "code requests (starts and resends) per client IP (IPv6: per /64) per ip_send_window_seconds; then 429",
+    ),
+    ("ip_send_window_seconds", "3600", "the window of ip_sends"),
+    (
+        "prefix_sends",
+        "10",
+        "codes per number prefix (the number without its last 4 digits) per window, per tenant",
+    ),
+    ("prefix_send_window_seconds", "3600", "the window of prefix_sends"),
+    (
+        "country_sends",
+        "500",
+        "codes per country calling code per window, per tenant",
+    ),
+    ("country_send_window_seconds", "3600", "the window of country_sends"),
+    ("tenant_sends", "2000", "codes per tenant per window"),
+    ("tenant_send_window_seconds", "3600", "the window of tenant_sends"),
+    ("tenant_daily_sends", "10000", "codes per tenant per UTC day"),
+    ("global_sends", "10000", "codes of all tenants per window"),
+    ("global_send_window_seconds", "3600", "the window of global_sends"),
+    (
+        "conversion_window_seconds",
+        "3600",
+        "the window in which codes sent and verified are compared, per prefix and country",
+    ),
+    (
+        "conversion_min_sends_prefix",
+        "8",
+        "codes sent to a prefix in the window before its conversion is judged",
+    ),
+    (
+        "conversion_min_sends_country",
+        "50",
+        "codes sent to a country in the window before its conversion is judged",
+    ),
+    (
+        "conversion_max_sent_per_verified",
+        "4",
+        "sending pauses where codes sent exceed this many times the codes verified",
+    ),
+    (
+        "conversion_pause_seconds",
+        "3600",
+        "how long a prefix or country with a bad conversion gets no SMS",
+    ),
+    (
+        "test_numbers_enabled",
+        "false",
+        "true: test numbers (textid test-number add) sign in with their fixed code and get no SMS",
+    ),
     (
         "session_lifetime_seconds",
         "28800",
@@ -265,6 +335,52 @@ pub struct Config {
     pub limits: SignInLimits,
     /// How long a rotated client secret keeps working next to the new one.
     pub client_secret_overlap: Duration,
+    /// Trusted proxies.
+    pub trusted_proxies: TrustedProxies,
+    /// Test numbers enabled.
+    pub test_numbers: bool,
+}
+
+fn abuse_limits(raw: &RawConfig) -> Result<AbuseLimits> {
+    let d = AbuseLimits::default();
+    let budget = |n: &'static str, w: &'static str, b: Budget| -> Result<Budget> {
+        Ok(Budget {
+            limit: raw.number(n, b.limit)?,
+            window: raw.seconds(w, b.window.num_seconds())?,
+        })
+    };
+    Ok(AbuseLimits {
+        ip: budget("ip_sends", "ip_send_window_seconds", d.ip)?,
+        prefix: budget("prefix_sends", "prefix_send_window_seconds", d.prefix)?,
+        country: budget("country_sends", "country_send_window_seconds", d.country)?,
+        tenant: budget("tenant_sends", "tenant_send_window_seconds", d.tenant)?,
+        tenant_daily: raw.number("tenant_daily_sends", d.tenant_daily)?,
+        global: budget("global_sends", "global_send_window_seconds", d.global)?,
+        watch_window: raw.seconds("conversion_window_seconds", d.watch_window.num_seconds())?,
+        watch_min_sends_prefix: raw
+            .number("conversion_min_sends_prefix", d.watch_min_sends_prefix)?,
+        watch_min_sends_country: raw
+            .number("conversion_min_sends_country", d.watch_min_sends_country)?,
+        watch_max_sent_per_verified: raw.number(
+            "conversion_max_sent_per_verified",
+            d.watch_max_sent_per_verified,
+        )?,
+        watch_pause: raw.seconds("conversion_pause_seconds", d.watch_pause.num_seconds())?,
+        ip_failures_before_lock: raw
+            .number("client_failures_before_lock", d.ip_failures_before_lock)?,
+        ip_lock: raw.seconds("client_lock_seconds", d.ip_lock.num_seconds())?,
+    })
+}
+
+fn flag(raw: &RawConfig, key: &'static str) -> Result<bool> {
+    match raw.get(key) {
+        None => Ok(false),
+        Some((v, source)) => match v.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" | "" => Ok(false),
+            _ => bail!("{key} (from {source}): '{v}' must be true or false"),
+        },
+    }
 }
 
 impl TryFrom<&RawConfig> for Config {
@@ -330,10 +446,11 @@ impl TryFrom<&RawConfig> for Config {
             resend_cooldown: raw.seconds("resend_cooldown_seconds", 30)?,
             sends_per_window: raw.number("sends_per_window", 5)?,
             send_window: raw.seconds("send_window_seconds", 900)?,
-            failures_before_lock: raw.number("failures_before_lock", 10)?,
-            lock_base: raw.seconds("lock_base_seconds", 60)?,
-            lock_max: raw.seconds("lock_max_seconds", 86_400)?,
+            failures_before_lock: raw.number("failures_before_lock", 50)?,
+            lock_base: raw.seconds("lock_base_seconds", 300)?,
+            lock_max: raw.seconds("lock_max_seconds", 900)?,
             session_lifetime: raw.seconds("session_lifetime_seconds", 28_800)?,
+            abuse: abuse_limits(raw)?,
         };
         limits.check().map_err(|e| {
             anyhow!(
@@ -351,6 +468,12 @@ impl TryFrom<&RawConfig> for Config {
                 .map_or("default", |(_, s)| s);
             bail!("client_secret_overlap_seconds (from {source}): must be between 0 and 2592000 (30 days)");
         }
+        let trusted_proxies = match raw.get("trusted_proxies") {
+            None => TrustedProxies::default(),
+            Some((v, source)) => TrustedProxies::parse(v)
+                .map_err(|e| anyhow!("trusted_proxies (from {source}): {e}"))?,
+        };
+        let test_numbers = flag(raw, "test_numbers_enabled")?;
         Ok(Self {
             client_secret_overlap,
             listen,
@@ -362,6 +485,8 @@ impl TryFrom<&RawConfig> for Config {
             key_encryption_key,
             sms,
             limits,
+            trusted_proxies,
+            test_numbers,
         })
     }
 }

@@ -94,20 +94,27 @@ mod tests {
     }
 
     #[test]
-    fn tenth_failure_locks_and_each_further_failure_doubles_the_lock() {
+    fn the_threshold_failure_locks_for_minutes_and_each_further_failure_doubles_the_lock() {
         let clock = ManualClock::at_epoch_2026();
         let limits = SignInLimits::default();
         let mut c = PhoneCounter::default();
-        for _ in 0..9 {
+        for _ in 0..limits.failures_before_lock - 1 {
             c = c.record_failure(clock.now(), &limits);
         }
         assert_eq!(c.lock_remaining(clock.now()), None);
         c = c.record_failure(clock.now(), &limits);
-        assert_eq!(c.lock_remaining(clock.now()), Some(Duration::minutes(1)));
-        clock.advance(Duration::minutes(1));
+        assert_eq!(c.lock_remaining(clock.now()), Some(Duration::minutes(5)));
+        clock.advance(Duration::minutes(5));
         assert_eq!(c.lock_remaining(clock.now()), None);
         c = c.record_failure(clock.now(), &limits);
-        assert_eq!(c.lock_remaining(clock.now()), Some(Duration::minutes(2)));
+        assert_eq!(c.lock_remaining(clock.now()), Some(Duration::minutes(10)));
+        c = c.record_failure(clock.now(), &limits);
+        c = c.record_failure(clock.now(), &limits);
+        assert_eq!(
+            c.lock_remaining(clock.now()),
+            Some(Duration::minutes(15)),
+            "never longer than lock_max: minutes, not a day"
+        );
         c = c.record_success();
         assert_eq!(
             (c.consecutive_failures, c.lock_remaining(clock.now())),

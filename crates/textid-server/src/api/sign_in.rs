@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,7 @@ use textid_core::FlowId;
 use super::json::JsonBody;
 use crate::app::App;
 use crate::error::ApiError;
-use crate::sign_in::{self, Requester};
+use crate::sign_in;
 
 /// Body of a start.
 #[derive(Debug, Deserialize)]
@@ -70,18 +70,12 @@ fn flow_id(s: &str) -> Result<FlowId, ApiError> {
     })
 }
 
-fn requester(addr: SocketAddr) -> Requester {
-    Requester {
-        client_ip: Some(addr.ip().to_string()),
-        app_id: None,
-    }
-}
-
 /// `POST /{tenant}/api/v1/sign-in/sms`
 pub async fn start(
     State(app): State<App>,
     Path(tenant): Path<String>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     JsonBody(req): JsonBody<StartRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let tenant = app.tenant(&tenant).await?;
@@ -93,7 +87,8 @@ pub async fn start(
             "a number for SMS sign-in cannot have an extension",
         ));
     }
-    let started = sign_in::start(&app, &tenant, &phone, requester(addr)).await?;
+    let started =
+        sign_in::start(&app, &tenant, &phone, app.requester(addr, &headers, None)).await?;
     Ok((StatusCode::ACCEPTED, Json(flow_response(&app, &started))))
 }
 
@@ -102,6 +97,7 @@ pub async fn verify(
     State(app): State<App>,
     Path(tenant): Path<String>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     JsonBody(req): JsonBody<VerifyRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let tenant = app.tenant(&tenant).await?;
@@ -114,7 +110,7 @@ pub async fn verify(
         flow,
         &code,
         SessionKind::Api,
-        requester(addr),
+        app.requester(addr, &headers, None),
     )
     .await?;
     Ok(Json(SessionResponse {
@@ -129,11 +125,12 @@ pub async fn resend(
     State(app): State<App>,
     Path(tenant): Path<String>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     JsonBody(req): JsonBody<ResendRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let tenant = app.tenant(&tenant).await?;
     let flow = flow_id(&req.flow_id)?;
-    let resent = sign_in::resend(&app, &tenant, flow, requester(addr)).await?;
+    let resent = sign_in::resend(&app, &tenant, flow, app.requester(addr, &headers, None)).await?;
     Ok((StatusCode::ACCEPTED, Json(flow_response(&app, &resent))))
 }
 

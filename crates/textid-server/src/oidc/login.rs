@@ -165,11 +165,8 @@ async fn render_code(
     )
 }
 
-fn requester(addr: SocketAddr, client: &Client) -> Requester {
-    Requester {
-        client_ip: Some(addr.ip().to_string()),
-        app_id: Some(client.client_id.clone()),
-    }
+fn requester(app: &App, addr: SocketAddr, headers: &HeaderMap, client: &Client) -> Requester {
+    app.requester(addr, headers, Some(client.client_id.clone()))
 }
 
 /// A posted sign-in form's request: the tenant exists, the request is live and began in
@@ -271,7 +268,14 @@ pub async fn phone_submit(
             )
         }
     };
-    match sign_in::start(&app, &tenant, &phone, requester(addr, &client)).await {
+    match sign_in::start(
+        &app,
+        &tenant,
+        &phone,
+        requester(&app, addr, &headers, &client),
+    )
+    .await
+    {
         Ok(flow) => {
             if app
                 .store()
@@ -362,7 +366,7 @@ pub async fn code_submit(
         flow_id,
         &code,
         SessionKind::Browser,
-        requester(addr, &client),
+        requester(&app, addr, &headers, &client),
     )
     .await
     {
@@ -453,7 +457,14 @@ pub async fn resend(
     let Some(flow_id) = flow else {
         return see_other(&format!("/{}/login?request={}", tenant.name, form.request));
     };
-    match sign_in::resend(&app, &tenant, flow_id, requester(addr, &client)).await {
+    match sign_in::resend(
+        &app,
+        &tenant,
+        flow_id,
+        requester(&app, addr, &headers, &client),
+    )
+    .await
+    {
         Ok(_) => see_other(&format!(
             "/{}/login/code?request={}&notice=resent",
             tenant.name, form.request

@@ -201,6 +201,7 @@ pub struct TestApp {
     pub sms: Receiver,
     /// An HTTP client for the API.
     pub http: reqwest::Client,
+    configure: fn(&mut AppConfig),
     _server: AbortOnDrop,
     /// Holds the database file; removed when the test ends.
     pub _dir: TempDir,
@@ -208,19 +209,36 @@ pub struct TestApp {
 
 /// Starts the server with a fresh database.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the server with a fresh database and a configuration changed by `configure`
+/// (kept for [`TestApp::restart`]).
+pub async fn spawn_app_with(configure: fn(&mut AppConfig)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::at_epoch_2026();
     let sms = Receiver::spawn().await;
-    boot(dir, clock, sms).await
+    boot(dir, clock, sms, configure).await
 }
 
-async fn boot(dir: TempDir, clock: ManualClock, sms: Receiver) -> TestApp {
+/// Trusts the loopback peer as a proxy, so a test can speak for several client IPs with
+/// `X-Forwarded-For` (see [`TestApp::start_from`]).
+pub fn behind_loopback_proxy(c: &mut AppConfig) {
+    c.trusted_proxies = textid_server::client_ip::TrustedProxies::parse("127.0.0.1/32").unwrap();
+}
+
+async fn boot(
+    dir: TempDir,
+    clock: ManualClock,
+    sms: Receiver,
+    configure: fn(&mut AppConfig),
+) -> TestApp {
     let store = Arc::new(
         SqliteStore::open(dir.path().join("textid.db"), SqliteOptions::default()).unwrap(),
     );
     let tenant = store.ensure_tenant("default", clock.now()).await.unwrap();
     let secret = format!("whsec_{}", BASE64.encode(WEBHOOK_KEY));
-    let config = AppConfig {
+    let mut config = AppConfig {
         public_url: PUBLIC_URL.into(),
         limits: SignInLimits::default(),
         sms: SmsProviderConfig::Webhook(WebhookConfig {
@@ -229,7 +247,10 @@ async fn boot(dir: TempDir, clock: ManualClock, sms: Receiver) -> TestApp {
             timeout: Duration::from_secs(2),
         }),
         delivery_worker: false,
+        trusted_proxies: Default::default(),
+        test_numbers: false,
     };
+    configure(&mut config);
     let app = App::new(
         store.clone(),
         Arc::new(clock.clone()),
@@ -253,6 +274,7 @@ async fn boot(dir: TempDir, clock: ManualClock, sms: Receiver) -> TestApp {
         tenant,
         sms,
         http: reqwest::Client::builder().no_proxy().build().unwrap(),
+        configure,
         _server: AbortOnDrop(server),
         _dir: dir,
     }
@@ -269,16 +291,29 @@ impl TestApp {
             _dir: dir,
             app,
             store,
+            configure,
             ..
         } = self;
         drop(server);
         drop(app);
         drop(store);
-        boot(dir, clock, sms).await
+        boot(dir, clock, sms, configure).await
     }
 
     fn url(&self, tenant: &str, step: &str) -> String {
         format!("{}/{tenant}/api/v1/sign-in/sms{step}", self.base)
+    }
+
+    /// POSTs JSON to a sign-in endpoint of the default tenant as the client `ip` (through
+    /// the loopback proxy: the app must trust it, see [`behind_loopback_proxy`]).
+    pub async fn post_from(&self, ip: &str, step: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url("default", step))
+            .header("x-forwarded-for", ip)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// POSTs JSON to a sign-in endpoint of a tenant (`step`: "", "/verify", "/resend").
@@ -344,6 +379,11 @@ impl TestApp {
         let mut delivered = self.deliver().await;
         assert_eq!(delivered.len(), 1, "exactly one SMS expected");
         delivered.remove(0).code()
+    }
+
+    /// The injected clock's time.
+    pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 
     /// Moves the injected clock forward.

@@ -8,6 +8,7 @@
               allow-unwrap-in-tests covers only #[test] functions"
 )]
 
+mod abuse;
 mod concurrency;
 mod graph;
 mod helpers;

@@ -118,6 +118,8 @@ pub async fn spawn_oidc() -> OidcApp {
             timeout: Duration::from_secs(2),
         }),
         delivery_worker: false,
+        trusted_proxies: Default::default(),
+        test_numbers: false,
     };
     let app = App::new(store, Arc::new(clock.clone()), [7; 32], config).unwrap();
     app.enable_oidc(KeyEncryptionKey::from_bytes([9; 32]))

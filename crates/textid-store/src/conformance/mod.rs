@@ -20,6 +20,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod abuse;
 mod directory;
 mod logs;
 mod maintenance;
@@ -33,8 +34,8 @@ mod tenants;
 mod tokens;
 
 pub use self::{
-    directory::*, logs::*, maintenance::*, oauth::*, outbox::*, passes::*, phone::*, roles::*,
-    sign_in::*, tenants::*, tokens::*,
+    abuse::*, directory::*, logs::*, maintenance::*, oauth::*, outbox::*, passes::*, phone::*,
+    roles::*, sign_in::*, tenants::*, tokens::*,
 };
 
 use std::future::Future;
@@ -214,6 +215,12 @@ cases!(
     issuing_or_deleting_a_pass_revokes_the_users_sessions,
     deleting_a_pass_with_another_id_does_nothing,
     concurrent_deletions_of_one_pass_have_exactly_one_winner,
+    // AbuseStore (and the abuse rows of the sign-in step)
+    budget_increments_are_summed_over_shards_and_read_back,
+    without_budgets_a_step_reads_no_counters,
+    pauses_are_read_by_steps_listed_while_running_and_cleared,
+    the_client_counter_is_kept_per_number_and_ip_and_locks_are_listed_and_cleared,
+    test_numbers_are_kept_per_tenant_and_loaded_by_steps,
     // MaintenanceStore
     purge_removes_expired_flows_counters_finished_messages_and_sessions_only,
     ping_answers,
@@ -513,6 +520,7 @@ struct Put {
     supersede_queued: bool,
     session: Option<NewSession>,
     log: Option<SignInLogEntry>,
+    abuse: textid_core::abuse::AbuseWrite,
 }
 
 impl Put {
@@ -560,9 +568,33 @@ async fn try_put(
     at: DateTime<Utc>,
     p: Put,
 ) -> StoreResult<StepWrite> {
+    try_put_with(s, t, target, no_abuse(at), at, p).await
+}
+
+/// An abuse query that loads nothing (steps that test other things).
+pub fn no_abuse(at: DateTime<Utc>) -> textid_core::abuse::AbuseQuery {
+    textid_core::abuse::AbuseQuery {
+        now: at,
+        client_ip: None,
+        limits: textid_core::abuse::AbuseLimits::default(),
+        budgets: false,
+        test_numbers: false,
+    }
+}
+
+/// [`try_put`] with an abuse query.
+async fn try_put_with(
+    s: &dyn Store,
+    t: &Tenant,
+    target: StepTarget,
+    query: textid_core::abuse::AbuseQuery,
+    at: DateTime<Utc>,
+    p: Put,
+) -> StoreResult<StepWrite> {
     s.sms_sign_in_step(
         t.id,
         target,
+        query,
         Box::new(move |_| StepWrite {
             at,
             outcome: Ok(StepOutcome::CodeSent),
@@ -572,6 +604,7 @@ async fn try_put(
             supersede_queued: p.supersede_queued,
             session: p.session.clone(),
             log: p.log.clone(),
+            abuse: p.abuse.clone(),
         }),
     )
     .await
@@ -606,22 +639,35 @@ struct Seen {
     counter: Option<PhoneCounter>,
     candidate: Option<SignInCandidate>,
     policy: AuthenticationMethodsPolicy,
+    abuse: textid_core::abuse::AbuseState,
 }
 
 /// Runs a step that writes nothing and returns what its decision saw.
 async fn observe(s: &dyn Store, t: &Tenant, target: StepTarget) -> Seen {
+    observe_with(s, t, target, no_abuse(now())).await
+}
+
+/// [`observe`] with an abuse query.
+async fn observe_with(
+    s: &dyn Store,
+    t: &Tenant,
+    target: StepTarget,
+    query: textid_core::abuse::AbuseQuery,
+) -> Seen {
     let seen = Arc::new(Mutex::new(None));
     let out = seen.clone();
     let w = s
         .sms_sign_in_step(
             t.id,
             target,
+            query,
             Box::new(move |input: StepInput<'_>| {
                 *out.lock().unwrap() = Some(Seen {
                     flow: input.flow.cloned(),
                     counter: input.counter.cloned(),
                     candidate: input.candidate.cloned(),
                     policy: input.policy.clone(),
+                    abuse: input.abuse.clone(),
                 });
                 StepWrite {
                     at: now(),
@@ -632,6 +678,7 @@ async fn observe(s: &dyn Store, t: &Tenant, target: StepTarget) -> Seen {
                     supersede_queued: false,
                     session: None,
                     log: None,
+                    abuse: Default::default(),
                 }
             }),
         )

@@ -28,6 +28,7 @@ fn nothing() -> StepWrite {
         supersede_queued: false,
         session: None,
         log: None,
+        abuse: Default::default(),
     }
 }
 
@@ -54,6 +55,7 @@ fn verify_decision(code: OtpCode, hasher: SecretHasher) -> Decide {
             supersede_queued: finished,
             session: None,
             log: None,
+            abuse: Default::default(),
         }
     })
 }
@@ -344,7 +346,7 @@ pub async fn concurrent_verifications_of_one_code_have_exactly_one_winner(s: Arc
                     let target = StepTarget::Flow(flow_id);
                     let decide = verify_decision(code, hasher);
                     match s
-                        .sms_sign_in_step(t.id, target, decide)
+                        .sms_sign_in_step(t.id, target, super::no_abuse(now()), decide)
                         .await
                         .unwrap()
                         .outcome
@@ -404,7 +406,7 @@ pub async fn concurrent_starts_on_one_number_spend_its_send_budget_once(s: Arc<d
                     });
                     let target = StepTarget::Number(A_NUMBER.into());
                     match s
-                        .sms_sign_in_step(t.id, target, decide)
+                        .sms_sign_in_step(t.id, target, super::no_abuse(now()), decide)
                         .await
                         .unwrap()
                         .outcome

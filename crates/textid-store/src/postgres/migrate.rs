@@ -24,7 +24,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/postgres/0005_cache_versions.sql"),
     ),
-    // 0006 and 0007 are another change's numbers; a gap is fine (applied in order).
+    (6, include_str!("../../migrations/postgres/0006_abuse.sql")),
+    // 0007 is unused; a gap is fine (applied in order).
     (
         8,
         include_str!("../../migrations/postgres/0008_session_kinds.sql"),

@@ -15,6 +15,7 @@
 //! `NOTIFY textid_changes` in the changing transaction and fanned out by a listener
 //! connection (module `listen`).
 
+mod abuse;
 mod audit;
 mod auth_requests;
 mod clients;

@@ -24,10 +24,11 @@ use tokio_postgres::Row;
 
 use super::retry::{Replay, Tx};
 use super::rows::{count, execute, int, ms, query_opt, time};
-use super::{logs, outbox, policy, PostgresStore};
+use super::{abuse, logs, outbox, policy, PostgresStore};
 use crate::{
     Decide, SignInCandidate, SignInStore, StepInput, StepTarget, StepWrite, StoreError, StoreResult,
 };
+use textid_core::abuse::{AbuseQuery, AbuseState};
 
 const CANDIDATE: &str =
     "SELECT pm.user_id, u.account_enabled, pm.needs_confirmation,
@@ -175,6 +176,7 @@ async fn step(
     tx: &Tx<'_>,
     tenant: TenantId,
     target: &StepTarget,
+    query: &AbuseQuery,
     decide: &Decide,
 ) -> StoreResult<StepWrite> {
     let flow = match target {
@@ -193,12 +195,33 @@ async fn step(
         None => (None, None),
     };
     let policy = policy::load(tx, tenant).await?;
+    // 4. the abuse rows the query names (read after the number's counter is locked, so
+    //    the (number, client IP) counter is exact; budgets are rate bounds, see abuse.rs).
+    let reads = phone
+        .as_deref()
+        .map(|p| textid_core::abuse::reads(tenant, p, query));
+    let abuse_state = match (phone.as_deref(), &reads) {
+        (Some(p), Some(r)) => abuse::load(tx, tenant, p, r).await?,
+        _ => AbuseState::default(),
+    };
     let write = decide(StepInput {
         flow: flow.as_ref(),
         counter: counter.as_ref(),
         candidate: candidate.as_ref(),
         policy: &policy,
+        abuse: &abuse_state,
     });
+    if let (Some(p), Some(r)) = (phone.as_deref(), &reads) {
+        abuse::save(
+            tx,
+            tenant,
+            p,
+            r.client_ip.as_deref(),
+            &abuse_state,
+            &write.abuse,
+        )
+        .await?;
+    }
     if let Some(f) = write.flow.as_ref().filter(|f| Some(*f) != flow.as_ref()) {
         save_flow(tx, f).await?;
     }
@@ -247,13 +270,14 @@ impl SignInStore for PostgresStore {
         &self,
         tenant: TenantId,
         target: StepTarget,
+        query: AbuseQuery,
         decide: Decide,
     ) -> StoreResult<StepWrite> {
         // Not replayed after an unknown COMMIT: a session may have been created.
         self.write(
             Replay::Unsafe,
-            &(tenant, target, decide),
-            |tx, (t, target, d)| Box::pin(step(tx, *t, target, d)),
+            &(tenant, target, query, decide),
+            |tx, (t, target, q, d)| Box::pin(step(tx, *t, target, q, d)),
         )
         .await
     }

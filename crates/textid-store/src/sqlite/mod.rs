@@ -8,6 +8,7 @@
 //! anything committed; `TEXTID_SQLITE_SYNCHRONOUS=full` adds survival of power loss at
 //! the cost of an fsync per commit.
 
+mod abuse;
 mod audit;
 mod auth_requests;
 mod clients;
@@ -46,7 +47,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/sqlite/0005_cache_versions.sql"),
     ),
-    // 0006 and 0007 are another change's numbers; a gap is fine (applied in order).
+    (6, include_str!("../../migrations/sqlite/0006_abuse.sql")),
+    // 0007 is unused; a gap is fine (applied in order).
     (
         8,
         include_str!("../../migrations/sqlite/0008_session_kinds.sql"),

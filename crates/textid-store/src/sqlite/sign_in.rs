@@ -11,10 +11,11 @@ use textid_core::{FlowId, TenantId};
 use async_trait::async_trait;
 
 use super::rows::{id, ms, opt_id, time};
-use super::{logs, outbox, policy, SqliteStore};
+use super::{abuse, logs, outbox, policy, SqliteStore};
 use crate::{
     Decide, SignInCandidate, SignInStore, StepInput, StepTarget, StepWrite, StoreError, StoreResult,
 };
+use textid_core::abuse::{AbuseQuery, AbuseState};
 
 fn candidate(
     c: &Connection,
@@ -145,6 +146,7 @@ fn step(
     tx: &Transaction<'_>,
     tenant: TenantId,
     target: &StepTarget,
+    query: &AbuseQuery,
     decide: Decide,
 ) -> StoreResult<StepWrite> {
     let flow = match target {
@@ -164,12 +166,30 @@ fn step(
         None => None,
     };
     let policy = policy::load(tx, tenant)?;
+    let reads = phone
+        .as_deref()
+        .map(|p| textid_core::abuse::reads(tenant, p, query));
+    let abuse_state = match (phone.as_deref(), &reads) {
+        (Some(p), Some(r)) => abuse::load(tx, tenant, p, r)?,
+        _ => AbuseState::default(),
+    };
     let write = decide(StepInput {
         flow: flow.as_ref(),
         counter: counter.as_ref(),
         candidate: candidate.as_ref(),
         policy: &policy,
+        abuse: &abuse_state,
     });
+    if let (Some(p), Some(r)) = (phone.as_deref(), &reads) {
+        abuse::save(
+            tx,
+            tenant,
+            p,
+            r.client_ip.as_deref(),
+            &abuse_state,
+            &write.abuse,
+        )?;
+    }
     if let Some(f) = write.flow.as_ref().filter(|f| Some(*f) != flow.as_ref()) {
         save_flow(tx, f)?;
     }
@@ -221,9 +241,10 @@ impl SignInStore for SqliteStore {
         &self,
         tenant: TenantId,
         target: StepTarget,
+        query: AbuseQuery,
         decide: Decide,
     ) -> StoreResult<StepWrite> {
-        self.write(move |tx| step(tx, tenant, &target, decide))
+        self.write(move |tx| step(tx, tenant, &target, &query, decide))
             .await
     }
 

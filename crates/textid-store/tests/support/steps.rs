@@ -32,6 +32,7 @@ pub fn nothing(outcome: Result<StepOutcome, SignInError>) -> StepWrite {
         supersede_queued: false,
         session: None,
         log: None,
+        abuse: Default::default(),
     }
 }
 
@@ -72,6 +73,7 @@ pub async fn start_flow(
         .sms_sign_in_step(
             t.id,
             StepTarget::Number(NUMBER.into()),
+            textid_store::conformance::no_abuse(now()),
             Box::new(move |input| StepWrite {
                 counter: input.counter.cloned(),
                 flow: Some(flow.clone()),

@@ -192,6 +192,8 @@ pub async fn open(
             limits: config.limits.clone(),
             sms: config.sms.clone(),
             delivery_worker,
+            trusted_proxies: config.trusted_proxies.clone(),
+            test_numbers: config.test_numbers,
         },
     )?;
     if oidc {

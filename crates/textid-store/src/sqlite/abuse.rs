@@ -1,0 +1,232 @@
+//! Abuse rows (issue #14 §2, §3): the send-budget counters, conversion-watch pauses, the
+//! (number, client IP) failure counters and test numbers. The sign-in step loads what
+//! `textid_core::abuse::reads` names and writes the decision's `AbuseWrite` in its own
+//! transaction (`load`, `save`); the `AbuseStore` methods are the operator's view.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use textid_core::abuse::{self, AbuseReads, AbuseState, AbuseWrite, ClientCounter, Pause};
+use textid_core::TenantId;
+
+use super::rows::{ms, time};
+use super::SqliteStore;
+use crate::{AbuseStore, LockRecord, StoreResult, TestNumber};
+
+/// Loads the rows a step's decision asked for.
+pub(super) fn load(
+    c: &Connection,
+    tenant: TenantId,
+    phone: &str,
+    reads: &AbuseReads,
+) -> StoreResult<AbuseState> {
+    let mut state = AbuseState::default();
+    if !reads.counters.is_empty() {
+        let mut stmt = c.prepare_cached(
+            "SELECT COALESCE(SUM(count), 0) FROM send_counters WHERE key = ?1 AND bucket = ?2",
+        )?;
+        for r in &reads.counters {
+            let n: i64 = stmt.query_row(params![r.key, r.bucket], |row| row.get(0))?;
+            state
+                .counts
+                .insert(r.clone(), u64::try_from(n).unwrap_or(0));
+        }
+    }
+    if !reads.pauses.is_empty() {
+        let mut stmt = c.prepare_cached(
+            "SELECT key, until, reason, created_at FROM send_pauses WHERE key = ?1",
+        )?;
+        for key in &reads.pauses {
+            if let Some(p) = stmt
+                .query_row([key], |r| {
+                    Ok(Pause {
+                        key: r.get(0)?,
+                        until: time(r.get(1)?),
+                        reason: r.get(2)?,
+                        created_at: time(r.get(3)?),
+                    })
+                })
+                .optional()?
+            {
+                state.pauses.push(p);
+            }
+        }
+    }
+    if let Some(ip) = &reads.client_ip {
+        state.client = c
+            .prepare_cached(
+                "SELECT failures, locked_until FROM client_counters
+                 WHERE tenant_id = ?1 AND phone = ?2 AND client_ip = ?3",
+            )?
+            .query_row(params![tenant.to_string(), phone, ip], |r| {
+                Ok(ClientCounter {
+                    failures: r.get(0)?,
+                    locked_until: r.get::<_, Option<i64>>(1)?.map(time),
+                })
+            })
+            .optional()?
+            .unwrap_or_default();
+    }
+    if reads.test_number {
+        state.test_code = c
+            .prepare_cached("SELECT code FROM test_numbers WHERE tenant_id = ?1 AND phone = ?2")?
+            .query_row(params![tenant.to_string(), phone], |r| r.get(0))
+            .optional()?;
+    }
+    Ok(state)
+}
+
+/// Writes a step decision's abuse rows.
+pub(super) fn save(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    phone: &str,
+    client_ip: Option<&str>,
+    loaded: &AbuseState,
+    w: &AbuseWrite,
+) -> StoreResult<()> {
+    if !w.increments.is_empty() {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO send_counters (key, bucket, shard, count, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (key, bucket, shard) DO UPDATE SET count = count + excluded.count",
+        )?;
+        for i in abuse::sorted(w.increments.clone()) {
+            stmt.execute(params![i.key, i.bucket, i.shard, i.by, i.expires_at])?;
+        }
+    }
+    for p in &w.pauses {
+        tx.prepare_cached(
+            "INSERT INTO send_pauses (key, tenant_id, until, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (key) DO UPDATE SET until = excluded.until, reason = excluded.reason, created_at = excluded.created_at",
+        )?
+        .execute(params![p.key, tenant.to_string(), ms(p.until), p.reason, ms(p.created_at)])?;
+    }
+    if let (Some(c), Some(ip)) = (w.client.as_ref(), client_ip) {
+        if *c != loaded.client {
+            tx.prepare_cached(
+                "INSERT INTO client_counters (tenant_id, phone, client_ip, failures, locked_until) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (tenant_id, phone, client_ip) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until",
+            )?
+            .execute(params![tenant.to_string(), phone, ip, c.failures, c.locked_until.map(ms)])?;
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl AbuseStore for SqliteStore {
+    async fn locks(&self, tenant: TenantId, now: DateTime<Utc>) -> StoreResult<Vec<LockRecord>> {
+        self.read(move |c| {
+            let mut out = Vec::new();
+            let mut stmt = c.prepare_cached(
+                "SELECT phone, NULL, consecutive_failures, locked_until FROM phone_counters
+                 WHERE tenant_id = ?1 AND locked_until > ?2
+                 UNION ALL
+                 SELECT phone, client_ip, failures, locked_until FROM client_counters
+                 WHERE tenant_id = ?1 AND locked_until > ?2
+                 ORDER BY 1, 2",
+            )?;
+            let rows = stmt.query_map(params![tenant.to_string(), ms(now)], |r| {
+                Ok(LockRecord {
+                    phone: r.get(0)?,
+                    client_ip: r.get(1)?,
+                    failures: r.get(2)?,
+                    locked_until: time(r.get(3)?),
+                })
+            })?;
+            for r in rows {
+                out.push(r?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn clear_lock(&self, tenant: TenantId, phone: &str) -> StoreResult<bool> {
+        let phone = phone.to_string();
+        self.write(move |tx| {
+            let a = tx.execute(
+                "UPDATE phone_counters SET consecutive_failures = 0, locked_until = NULL
+                 WHERE tenant_id = ?1 AND phone = ?2 AND (consecutive_failures > 0 OR locked_until IS NOT NULL)",
+                params![tenant.to_string(), phone],
+            )?;
+            let b = tx.execute(
+                "DELETE FROM client_counters WHERE tenant_id = ?1 AND phone = ?2",
+                params![tenant.to_string(), phone],
+            )?;
+            Ok(a + b > 0)
+        })
+        .await
+    }
+
+    async fn pauses(&self, tenant: TenantId, now: DateTime<Utc>) -> StoreResult<Vec<Pause>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT key, until, reason, created_at FROM send_pauses
+                 WHERE tenant_id = ?1 AND until > ?2 ORDER BY key",
+            )?;
+            let rows = stmt.query_map(params![tenant.to_string(), ms(now)], |r| {
+                Ok(Pause {
+                    key: r.get(0)?,
+                    until: time(r.get(1)?),
+                    reason: r.get(2)?,
+                    created_at: time(r.get(3)?),
+                })
+            })?;
+            rows.map(|r| r.map_err(Into::into)).collect()
+        })
+        .await
+    }
+
+    async fn clear_pause(&self, tenant: TenantId, key: &str) -> StoreResult<bool> {
+        let key = key.to_string();
+        self.write(move |tx| {
+            Ok(tx.execute(
+                "DELETE FROM send_pauses WHERE tenant_id = ?1 AND key = ?2",
+                params![tenant.to_string(), key],
+            )? > 0)
+        })
+        .await
+    }
+
+    async fn put_test_number(&self, tenant: TenantId, n: &TestNumber) -> StoreResult<()> {
+        let n = n.clone();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO test_numbers (tenant_id, phone, code, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (tenant_id, phone) DO UPDATE SET code = excluded.code, created_at = excluded.created_at",
+                params![tenant.to_string(), n.phone, n.code, ms(n.created_at)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_test_number(&self, tenant: TenantId, phone: &str) -> StoreResult<bool> {
+        let phone = phone.to_string();
+        self.write(move |tx| {
+            Ok(tx.execute(
+                "DELETE FROM test_numbers WHERE tenant_id = ?1 AND phone = ?2",
+                params![tenant.to_string(), phone],
+            )? > 0)
+        })
+        .await
+    }
+
+    async fn test_numbers(&self, tenant: TenantId) -> StoreResult<Vec<TestNumber>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT phone, code, created_at FROM test_numbers WHERE tenant_id = ?1 ORDER BY phone",
+            )?;
+            let rows = stmt.query_map([tenant.to_string()], |r| {
+                Ok(TestNumber {
+                    phone: r.get(0)?,
+                    code: r.get(1)?,
+                    created_at: time(r.get(2)?),
+                })
+            })?;
+            rows.map(|r| r.map_err(Into::into)).collect()
+        })
+        .await
+    }
+}
