@@ -18,6 +18,7 @@ pub mod message;
 pub mod methods;
 pub mod phone;
 pub mod policy;
+pub mod retention;
 pub mod secret;
 pub mod sign_in_state;
 pub mod tenant;

@@ -214,13 +214,31 @@ pub async fn spawn_app() -> TestApp {
     boot(dir, clock, sms).await
 }
 
+/// Starts the server with a fresh database and the configuration `tweak` leaves (e.g.
+/// short HTTP timeouts, or budgets raised for a load of anonymous requests).
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut AppConfig)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at_epoch_2026();
+    let sms = Receiver::spawn().await;
+    boot_with(dir, clock, sms, tweak).await
+}
+
 async fn boot(dir: TempDir, clock: ManualClock, sms: Receiver) -> TestApp {
+    boot_with(dir, clock, sms, |_| {}).await
+}
+
+async fn boot_with(
+    dir: TempDir,
+    clock: ManualClock,
+    sms: Receiver,
+    tweak: impl FnOnce(&mut AppConfig),
+) -> TestApp {
     let store = Arc::new(
         SqliteStore::open(dir.path().join("textid.db"), SqliteOptions::default()).unwrap(),
     );
     let tenant = store.ensure_tenant("default", clock.now()).await.unwrap();
     let secret = format!("whsec_{}", BASE64.encode(WEBHOOK_KEY));
-    let config = AppConfig {
+    let mut config = AppConfig {
         public_url: PUBLIC_URL.into(),
         limits: SignInLimits::default(),
         sms: SmsProviderConfig::Webhook(WebhookConfig {
@@ -229,7 +247,14 @@ async fn boot(dir: TempDir, clock: ManualClock, sms: Receiver) -> TestApp {
             timeout: Duration::from_secs(2),
         }),
         delivery_worker: false,
+        http: textid_server::HttpLimits::default(),
+        // The purge is stepped by the tests themselves (`App::purge`).
+        retention: textid_server::Retention {
+            purge_every: None,
+            ..textid_server::Retention::default()
+        },
     };
+    tweak(&mut config);
     let app = App::new(
         store.clone(),
         Arc::new(clock.clone()),

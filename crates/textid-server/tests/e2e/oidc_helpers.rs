@@ -118,6 +118,12 @@ pub async fn spawn_oidc() -> OidcApp {
             timeout: Duration::from_secs(2),
         }),
         delivery_worker: false,
+        http: textid_server::HttpLimits::default(),
+        // The purge is stepped by the tests themselves (`App::purge`).
+        retention: textid_server::Retention {
+            purge_every: None,
+            ..textid_server::Retention::default()
+        },
     };
     let app = App::new(store, Arc::new(clock.clone()), [7; 32], config).unwrap();
     app.enable_oidc(KeyEncryptionKey::from_bytes([9; 32]))

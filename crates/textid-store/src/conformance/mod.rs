@@ -205,6 +205,8 @@ cases!(
     concurrent_deletions_of_one_pass_have_exactly_one_winner,
     // MaintenanceStore
     purge_removes_expired_flows_counters_finished_messages_and_sessions_only,
+    purge_removes_expired_requests_codes_tokens_and_ended_families_only,
+    purge_logs_removes_sign_in_logs_and_audits_before_the_cut_only,
     ping_answers,
     database_time_is_none_or_the_current_time,
 );

@@ -24,6 +24,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/postgres/0005_cache_versions.sql"),
     ),
+    (
+        10,
+        include_str!("../../migrations/postgres/0010_purge_indexes.sql"),
+    ),
 ];
 
 async fn apply(tx: &Tx<'_>) -> StoreResult<()> {
