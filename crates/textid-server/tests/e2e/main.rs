@@ -8,9 +8,11 @@
               allow-unwrap-in-tests covers only #[test] functions"
 )]
 
+mod bounds;
 mod concurrency;
 mod graph;
 mod helpers;
+mod hygiene;
 mod limits;
 mod malformed;
 mod mid_flow;
