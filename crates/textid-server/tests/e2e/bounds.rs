@@ -287,3 +287,24 @@ async fn the_purge_keeps_the_logs_for_their_retention() {
     t.app.purge().await.unwrap();
     assert!(t.sign_in_logs().await.is_empty());
 }
+
+#[tokio::test]
+async fn the_purge_job_runs_in_the_background_of_the_server() {
+    let t = spawn_app_with(|c| c.retention.purge_every = Some(Duration::from_millis(20))).await;
+    assert_eq!(t.start("+14255550101").await.status(), 202);
+    t.advance(chrono::Duration::days(31));
+    // Waits for the job's effect (bounded, so a failure cannot hang).
+    let emptied = tokio::time::timeout(BOUND, async {
+        while !t.sign_in_logs().await.is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(emptied.is_ok(), "the job purged the old log");
+    let left = counts(&t);
+    assert!(
+        left.iter()
+            .all(|(table, n)| *n == 0 || *table == "directory_audits"),
+        "{left:?}"
+    );
+}
