@@ -19,6 +19,7 @@ pub mod message;
 pub mod methods;
 pub mod phone;
 pub mod policy;
+pub mod retention;
 pub mod secret;
 pub mod session;
 pub mod sign_in_state;

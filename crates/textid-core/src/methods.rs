@@ -87,7 +87,7 @@ impl fmt::Display for PhoneType {
 
 /// An unknown phone type name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown phoneType '{0}'; use mobile, alternateMobile or office")]
+#[error("unknown phoneType; use mobile, alternateMobile or office")]
 pub struct UnknownPhoneType(pub String);
 
 impl FromStr for PhoneType {

@@ -19,7 +19,7 @@ pub enum PhoneError {
     #[error("the phone number is empty; give it in international form, e.g. +1 4255550101")]
     Empty,
     /// Characters other than digits, spaces, `+ - . ( )` and an extension.
-    #[error("the phone number contains '{0}'; use digits, spaces, hyphens, dots and parentheses only, e.g. +1 4255550101")]
+    #[error("the phone number contains a character that is not allowed; use digits, spaces, hyphens, dots and parentheses only, e.g. +1 4255550101")]
     InvalidCharacter(char),
     /// A national number without a region to interpret it in.
     #[error("the phone number has no country code; start it with + and the country code, e.g. +1 4255550101")]
@@ -29,7 +29,7 @@ pub enum PhoneError {
     InvalidCountryCode,
     /// Digits that cannot be a number in their country (wrong length or range).
     #[error(
-        "{0} is not a possible phone number for its country; check the digits and the country code"
+        "the number is not a possible phone number for its country; check the digits and the country code"
     )]
     NotPossible(String),
     /// An extension on a number type that cannot have one.
@@ -39,10 +39,10 @@ pub enum PhoneError {
     #[error("the extension must be 1 to 10 digits")]
     InvalidExtension,
     /// A premium-rate, shared-cost or similar number (DESIGN.md §3: refused).
-    #[error("{0} is a premium-rate, shared-cost or similar number; use a personal mobile or landline number")]
+    #[error("the number is a premium-rate, shared-cost or similar number; use a personal mobile or landline number")]
     CostlyNumber(String),
     /// A number that cannot receive a text message for its owner (pager, voicemail, UAN).
-    #[error("{0} cannot receive text messages; use a personal mobile number")]
+    #[error("the number cannot receive text messages; use a personal mobile number")]
     NotForSms(String),
 }
 

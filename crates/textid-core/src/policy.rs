@@ -52,9 +52,8 @@ impl Serialize for TargetId {
 impl<'de> Deserialize<'de> for TargetId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Self::parse(&s).ok_or_else(|| {
-            serde::de::Error::custom(format!("target id '{s}' is neither all_users nor a UUID"))
-        })
+        Self::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom("a target id is neither all_users nor a UUID"))
     }
 }
 

@@ -22,7 +22,7 @@ pub enum PkceError {
     #[error("code_challenge_method plain is not allowed; use S256")]
     PlainNotAllowed,
     /// Any other method.
-    #[error("code_challenge_method {0:?} is not supported; use S256")]
+    #[error("this code_challenge_method is not supported; use S256")]
     UnsupportedMethod(String),
 }
 

@@ -7,6 +7,9 @@
 //! its `kid` names, and `typ` must be the expected one (RFC 9068 §4, RFC 8725 §3.11: an ID
 //! token is not accepted as an access token). Time checks use the `now` argument, not the
 //! system clock, with no leeway: textid verifies its own tokens, on synchronised nodes.
+//! The one allowance is [`MAX_IAT_SKEW_SECONDS`] for `iat`: a token that claims to be
+//! issued further in the future was not issued by a node sharing our clock (a forged
+//! or replayed-from-the-future token, or a node whose clock ran ahead), so it is refused.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -191,6 +194,9 @@ pub enum TokenError {
     /// `nbf` is after now.
     #[error("token not yet valid")]
     NotYetValid,
+    /// `iat` is further in the future than [`MAX_IAT_SKEW_SECONDS`].
+    #[error("token issued in the future")]
+    IssuedInFuture,
     /// `iss` is not the expected issuer.
     #[error("wrong issuer")]
     WrongIssuer,
@@ -207,6 +213,10 @@ pub enum TokenError {
     #[error("signing failed: {0}")]
     Signing(String),
 }
+
+/// How far in the future an `iat` may lie (seconds): nodes align their clocks on the
+/// database's, so a minute covers any honest drift between them.
+pub const MAX_IAT_SKEW_SECONDS: i64 = 60;
 
 /// Signs `claims` with `key` as a compact JWS whose header has `alg`, `typ` and `kid`.
 pub fn sign(
@@ -225,7 +235,7 @@ pub fn sign(
 ///
 /// Checks, in order: shape; header `alg` (one of [`Algorithm`]), no `crit`; `kid` names one of
 /// `keys` and that key's algorithm is the header's; `typ`; signature; `exp > now` (required);
-/// `nbf <= now` (if present); `iss`; `aud` (if expected).
+/// `nbf <= now` (if present); `iat <= now + 60 s` (if present); `iss`; `aud` (if expected).
 pub fn verify<T: DeserializeOwned>(
     token: &str,
     keys: &[VerificationKey],
@@ -324,6 +334,12 @@ fn check_claims(
         let nbf = nbf.as_f64().ok_or(TokenError::MissingClaim("nbf"))?;
         if nbf > now {
             return Err(TokenError::NotYetValid);
+        }
+    }
+    if let Some(iat) = claims.get("iat") {
+        let iat = iat.as_f64().ok_or(TokenError::MissingClaim("iat"))?;
+        if iat > now + MAX_IAT_SKEW_SECONDS as f64 {
+            return Err(TokenError::IssuedInFuture);
         }
     }
     let iss = claims
@@ -634,6 +650,17 @@ mod tests {
             t0() + Duration::seconds(10)
         )
         .is_ok());
+    }
+
+    #[test]
+    fn token_issued_in_the_future_beyond_the_skew_is_rejected() {
+        let iat = t0().timestamp() + MAX_IAT_SKEW_SECONDS + 1;
+        let claims = json!({"iss": ISS, "aud": "app-1", "exp": iat + 600, "iat": iat});
+        let token = sign(key(Algorithm::EdDSA), &claims, TokenType::IdToken).unwrap();
+        let at = |now| verify::<Value>(&token, &all_verification_keys(), &expect_id(), now);
+        assert!(matches!(at(t0()), Err(TokenError::IssuedInFuture)));
+        // Within the skew: accepted.
+        assert!(at(t0() + Duration::seconds(1)).is_ok());
     }
 
     #[test]

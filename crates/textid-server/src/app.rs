@@ -1,7 +1,6 @@
 //! The application: state built once by `main` (or a test) and passed down; the router.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -44,6 +43,29 @@ pub struct AppConfig {
     pub trusted_proxies: crate::client_ip::TrustedProxies,
     /// Test numbers (fixed codes, no SMS) work (`TEXTID_TEST_NUMBERS_ENABLED`).
     pub test_numbers: bool,
+    /// Timeouts, connection cap and shutdown deadline of the HTTP server.
+    pub http: crate::http::HttpLimits,
+    /// What is kept how long, and how often the purge job runs.
+    pub retention: Retention,
+}
+
+/// Retention: the background purge job and how long the logs are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    /// How often the purge job runs; `None`: never (a test steps it with
+    /// [`App::purge`]).
+    pub purge_every: Option<Duration>,
+    /// How long sign-in and audit logs are kept (Entra's free tier: 30 days).
+    pub log_retention: chrono::Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            purge_every: Some(Duration::from_secs(300)),
+            log_retention: chrono::Duration::days(30),
+        }
+    }
 }
 
 /// Shared application state. Cheap to clone.
@@ -249,20 +271,23 @@ impl App {
             .delivery_worker
             .then(|| tokio::spawn(crate::delivery::run(self.clone(), stopped)));
         let reloader = tokio::spawn(self.clone().follow_changes());
+        let purger = self
+            .config()
+            .retention
+            .purge_every
+            .map(|every| tokio::spawn(self.clone().purge_every(every)));
         // Repeated slashes are collapsed before routing (Graph tolerates `//users`).
         let service = tower::ServiceExt::<axum::extract::Request>::map_request(
             self.router(),
             crate::graph::normalize_path::<axum::body::Body>,
         );
-        let router =
-            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-                SocketAddr,
-            >(service);
-        let result = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let result =
+            crate::http::serve(listener, service, self.config().http.clone(), shutdown).await;
         let _ = stop.send(true);
         reloader.abort();
+        if let Some(p) = purger {
+            p.abort();
+        }
         if let Some(w) = worker {
             // Let a delivery under way finish and record its outcome (bounded by the
             // provider's own timeout); its lease would otherwise delay it after a restart.
@@ -274,6 +299,28 @@ impl App {
             }
         }
         result
+    }
+
+    /// Runs [`App::purge`] every `every` (the first time at once), logging what went.
+    async fn purge_every(self, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match self.purge().await {
+                Ok(n) => tracing::debug!(rows = n.total(), ?n, "purge"),
+                Err(e) => tracing::warn!(error = %e, "purge failed; will try again"),
+            }
+        }
+    }
+
+    /// Deletes what has ended (flows, authorization requests and codes, counters,
+    /// finished messages, expired tokens and sessions) and the logs older than the
+    /// retention. Idempotent, and safe on several nodes at once.
+    pub async fn purge(
+        &self,
+    ) -> Result<textid_usecases::maintenance::Purged, textid_store::StoreError> {
+        textid_usecases::maintenance::purge(self.cx(), self.config().retention.log_retention).await
     }
 
     /// Drops cached tenants and reloads the signing keys when they change anywhere (this

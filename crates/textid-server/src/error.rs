@@ -43,12 +43,12 @@ impl ApiError {
         )
     }
 
-    /// 404 for an unknown tenant.
-    pub fn tenant_not_found(name: &str) -> Self {
+    /// 404 for an unknown tenant (its name is not repeated).
+    pub fn tenant_not_found(_name: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "tenantNotFound",
-            format!("there is no tenant named '{name}'"),
+            "there is no tenant by this name",
         )
     }
 
@@ -103,18 +103,16 @@ impl From<DirectoryError> for ApiError {
     fn from(e: DirectoryError) -> Self {
         match e {
             DirectoryError::Invalid { field, message } => Self::invalid(field, message),
-            DirectoryError::NotFound { what, key } if key.is_empty() => Self::new(
+            // The key asked for and the UPN are not repeated in answers.
+            DirectoryError::NotFound { what, .. } => Self::new(
                 StatusCode::NOT_FOUND,
                 "notFound",
                 format!("{what} not found"),
             ),
-            e @ DirectoryError::NotFound { .. } => {
-                Self::new(StatusCode::NOT_FOUND, "notFound", e.to_string())
-            }
-            e @ DirectoryError::UpnInUse(_) => Self::new(
+            DirectoryError::UpnInUse(_) => Self::new(
                 StatusCode::CONFLICT,
                 "userPrincipalNameInUse",
-                e.to_string(),
+                "another user already has this userPrincipalName",
             ),
             e @ DirectoryError::MemberExists => {
                 Self::new(StatusCode::CONFLICT, "memberExists", e.to_string())

@@ -10,8 +10,10 @@ pub mod client_ip;
 pub mod delivery;
 pub mod error;
 pub mod graph;
+pub mod http;
 pub mod oidc;
 pub mod pages;
 
-pub use app::{App, AppConfig, SmsProviderConfig};
+pub use app::{App, AppConfig, Retention, SmsProviderConfig};
+pub use http::HttpLimits;
 pub use textid_usecases::{directory, seal, session, sign_in};

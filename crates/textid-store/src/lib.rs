@@ -15,6 +15,7 @@ pub mod conformance;
 mod error;
 mod oauth;
 pub mod postgres;
+mod purge;
 pub mod sqlite;
 mod types;
 
@@ -470,9 +471,15 @@ pub trait PassStore: Send + Sync {
 #[async_trait]
 pub trait MaintenanceStore: Send + Sync {
     /// Deletes what ended before `before`: flows started, counters whose window and lock
-    /// ended (and that count no failures), finished messages and ended sessions. Returns
-    /// how many rows went.
+    /// ended (and that count no failures), finished messages, ended sessions, expired
+    /// authorization requests, authorization codes, refresh tokens and access-token
+    /// records, and revoked token families none of whose tokens is left. Never the
+    /// directory, the logs or queued messages. Returns how many rows went. (The list is
+    /// `purge::ENDED`, shared by both backends.)
     async fn purge(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+    /// Deletes the sign-in logs and directory audits written before `before` (the
+    /// retention). Returns how many rows went.
+    async fn purge_logs(&self, before: DateTime<Utc>) -> StoreResult<u64>;
     /// Answers when the database can serve a write transaction now (readiness).
     async fn ping(&self) -> StoreResult<()>;
     /// The database's own clock, where several nodes share the database (so that every

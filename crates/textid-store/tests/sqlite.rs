@@ -31,3 +31,48 @@ fn reopening_keeps_data_and_does_not_rerun_migrations() {
         Some(t)
     );
 }
+
+#[test]
+fn a_database_from_before_schema_migrations_gets_the_newer_files_once() {
+    // Before `schema_migrations`, `user_version` was the highest file applied (files were
+    // contiguous). Such a database keeps what it has and gets every later file, once.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("textid.db");
+    drop(SqliteStore::open(&path, SqliteOptions::default()).unwrap());
+    let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch(
+        "DROP TABLE schema_migrations; DROP INDEX auth_requests_expires; PRAGMA user_version = 9;",
+    )
+    .unwrap();
+    drop(db);
+    drop(SqliteStore::open(&path, SqliteOptions::default()).unwrap());
+    drop(SqliteStore::open(&path, SqliteOptions::default()).unwrap());
+    let db = rusqlite::Connection::open(&path).unwrap();
+    let versions: Vec<i64> = db
+        .prepare("SELECT version FROM schema_migrations ORDER BY version")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut files: Vec<i64> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter_map(|name| name.split('_').next()?.parse().ok())
+            .collect();
+    files.sort_unstable();
+    assert_eq!(versions, files);
+    let index: bool = db
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'auth_requests_expires')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(index, "0010 was applied again on the old-format database");
+    let top: i64 = db
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(top, *files.last().unwrap());
+}

@@ -100,10 +100,8 @@ pub async fn create_user(
     actor: &Actor,
 ) -> Result<User, DirectoryError> {
     let upn = Upn::parse(upn).map_err(|e| invalid("userPrincipalName", e))?;
-    let display_name = display_name.trim();
-    if display_name.is_empty() || display_name.len() > 256 {
-        return Err(invalid("displayName", "must be 1 to 256 characters"));
-    }
+    let display_name = textid_core::directory::display_name(display_name)
+        .map_err(|e| invalid("displayName", e))?;
     let user = User {
         id: UserId::random(&mut OsRng),
         tenant_id: tenant.id,
@@ -182,10 +180,8 @@ pub async fn create_group(
     display_name: &str,
     actor: &Actor,
 ) -> Result<Group, DirectoryError> {
-    let display_name = display_name.trim();
-    if display_name.is_empty() || display_name.len() > 256 {
-        return Err(invalid("displayName", "must be 1 to 256 characters"));
-    }
+    let display_name = textid_core::directory::display_name(display_name)
+        .map_err(|e| invalid("displayName", e))?;
     let group = Group {
         id: GroupId::random(&mut OsRng),
         tenant_id: tenant.id,

@@ -6,6 +6,7 @@
 //! (HTTP status, Graph error, CLI exit), never by comparing strings. No web framework here.
 
 pub mod directory;
+pub mod maintenance;
 pub mod seal;
 pub mod session;
 pub mod sign_in;

@@ -176,7 +176,45 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "86400",
         "after `textid client secret rotate`, how long the previous secret still works (0..=2592000)",
     ),
+    (
+        "http_header_read_timeout_seconds",
+        "10",
+        "time for a request's head to arrive (1..=300)",
+    ),
+    (
+        "http_body_read_timeout_seconds",
+        "30",
+        "time for a request's body to arrive, else 408 (1..=300)",
+    ),
+    (
+        "http_idle_timeout_seconds",
+        "60",
+        "how long a kept-alive connection may wait for its next request (1..=3600)",
+    ),
+    (
+        "http_max_connections",
+        "512",
+        "connections open at once; more wait in the listen backlog (1..=100000)",
+    ),
+    (
+        "http_shutdown_deadline_seconds",
+        "10",
+        "after Ctrl-C or SIGTERM, how long requests under way may finish (0..=300)",
+    ),
+    (
+        "purge_interval_seconds",
+        "300",
+        "how often expired flows, codes, requests, tokens and old logs are purged (0: never)",
+    ),
+    (
+        "log_retention_days",
+        "30",
+        "how long sign-in and audit logs are kept (1..=3650)",
+    ),
 ];
+
+/// The keys whose values are secrets: never shown, and also read from `TEXTID_<KEY>_FILE`.
+pub const SECRET_KEYS: &[&str] = &["secret_key", "key_encryption_key", "sms_webhook_secret"];
 
 /// Given values with their source, before checking.
 #[derive(Debug, Default, Clone)]
@@ -271,6 +309,40 @@ impl RawConfig {
     fn seconds(&self, key: &'static str, default: i64) -> Result<Duration> {
         Ok(Duration::seconds(self.number(key, default)?))
     }
+
+    /// A number that must lie in `range`; the error names the key, its source and the
+    /// range.
+    fn bounded<T>(
+        &self,
+        key: &'static str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let v = self.number(key, default)?;
+        if !range.contains(&v) {
+            let source = self.get(key).map_or("default", |(_, s)| s);
+            bail!(
+                "{key} (from {source}): {v} must be between {} and {}",
+                range.start(),
+                range.end()
+            );
+        }
+        Ok(v)
+    }
+
+    fn std_seconds(
+        &self,
+        key: &'static str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<std::time::Duration> {
+        Ok(std::time::Duration::from_secs(
+            self.bounded(key, default, range)?,
+        ))
+    }
 }
 
 /// Where the data lives.
@@ -339,6 +411,10 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// Test numbers enabled.
     pub test_numbers: bool,
+    /// HTTP timeouts, connection cap and shutdown deadline.
+    pub http: textid_server::HttpLimits,
+    /// The purge job and the log retention.
+    pub retention: textid_server::Retention,
 }
 
 fn abuse_limits(raw: &RawConfig) -> Result<AbuseLimits> {
@@ -474,6 +550,26 @@ impl TryFrom<&RawConfig> for Config {
                 .map_err(|e| anyhow!("trusted_proxies (from {source}): {e}"))?,
         };
         let test_numbers = flag(raw, "test_numbers_enabled")?;
+        let http = textid_server::HttpLimits {
+            header_read_timeout: raw.std_seconds(
+                "http_header_read_timeout_seconds",
+                10,
+                1..=300,
+            )?,
+            body_read_timeout: raw.std_seconds("http_body_read_timeout_seconds", 30, 1..=300)?,
+            idle_timeout: raw.std_seconds("http_idle_timeout_seconds", 60, 1..=3600)?,
+            max_connections: raw.bounded("http_max_connections", 512, 1..=100_000)?,
+            shutdown_deadline: raw.std_seconds("http_shutdown_deadline_seconds", 10, 0..=300)?,
+        };
+        let purge_every = raw.std_seconds("purge_interval_seconds", 300, 0..=86_400)?;
+        let retention = textid_server::Retention {
+            purge_every: (!purge_every.is_zero()).then_some(purge_every),
+            log_retention: Duration::days(raw.bounded(
+                "log_retention_days",
+                textid_core::retention::DEFAULT_LOG_RETENTION_DAYS,
+                1..=textid_core::retention::MAX_LOG_RETENTION_DAYS,
+            )?),
+        };
         Ok(Self {
             client_secret_overlap,
             listen,
@@ -487,6 +583,8 @@ impl TryFrom<&RawConfig> for Config {
             limits,
             trusted_proxies,
             test_numbers,
+            http,
+            retention,
         })
     }
 }
@@ -560,21 +658,39 @@ fn key_or_file(configured: Option<&Secret<[u8; 32]>>, path: &Path) -> Result<[u8
 }
 
 impl Config {
-    /// A redacted description of the effective configuration.
-    pub fn describe(&self) -> Vec<(String, String)> {
-        let sms = match &self.sms {
-            SmsProviderConfig::Console => "console".to_string(),
-            SmsProviderConfig::Webhook(w) => {
-                format!("webhook {} (signed: {})", w.url, w.secret.is_some())
+    /// The effective value of every key of [`KEYS`], in its order, secrets redacted (a
+    /// configured secret shows as `<configured>`, never its value).
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let secs = |d: std::time::Duration| d.as_secs().to_string();
+        let generated =
+            |file: &str| format!("<generated into {}>", self.data_dir.join(file).display());
+        let (provider, url, secret, timeout) = match &self.sms {
+            SmsProviderConfig::Console => {
+                ("console", String::new(), String::new(), "10".to_string())
             }
+            SmsProviderConfig::Webhook(w) => (
+                "webhook",
+                w.url.clone(),
+                if w.secret.is_some() {
+                    "<configured>".to_string()
+                } else {
+                    String::new()
+                },
+                secs(w.timeout),
+            ),
+        };
+        let l = &self.limits;
+        let database = match &self.database {
+            Database::Sqlite(p) => format!("sqlite://{}", p.display()),
+            Database::Postgres(url) => redact_url(url.expose()),
         };
         vec![
-            ("listen".into(), self.listen.clone()),
-            ("public_url".into(), self.public_url.clone()),
-            ("data_dir".into(), self.data_dir.display().to_string()),
-            ("database".into(), self.database.redacted()),
+            ("listen", self.listen.clone()),
+            ("public_url", self.public_url.clone()),
+            ("data_dir", self.data_dir.display().to_string()),
+            ("database_url", database),
             (
-                "sqlite_synchronous".into(),
+                "sqlite_synchronous",
                 if self.sqlite_full_sync {
                     "full"
                 } else {
@@ -583,19 +699,140 @@ impl Config {
                 .into(),
             ),
             (
-                "secret_key".into(),
+                "secret_key",
                 if self.secret_key.is_some() {
-                    "<configured, redacted>"
+                    "<configured>".into()
                 } else {
-                    "<data_dir/secret.key>"
-                }
-                .into(),
+                    generated("secret.key")
+                },
             ),
-            ("sms".into(), sms),
-            ("limits".into(), format!("{:?}", self.limits)),
             (
-                "client_secret_overlap_seconds".into(),
+                "key_encryption_key",
+                if self.key_encryption_key.is_some() {
+                    "<configured>".into()
+                } else {
+                    generated("kek.key")
+                },
+            ),
+            ("sms_provider", provider.into()),
+            ("sms_webhook_url", url),
+            ("sms_webhook_secret", secret),
+            ("sms_webhook_timeout_seconds", timeout),
+            (
+                "code_lifetime_seconds",
+                l.code_lifetime.num_seconds().to_string(),
+            ),
+            ("max_attempts_per_code", l.max_attempts_per_code.to_string()),
+            (
+                "resend_cooldown_seconds",
+                l.resend_cooldown.num_seconds().to_string(),
+            ),
+            ("sends_per_window", l.sends_per_window.to_string()),
+            (
+                "send_window_seconds",
+                l.send_window.num_seconds().to_string(),
+            ),
+            ("failures_before_lock", l.failures_before_lock.to_string()),
+            ("lock_base_seconds", l.lock_base.num_seconds().to_string()),
+            ("lock_max_seconds", l.lock_max.num_seconds().to_string()),
+            (
+                "client_failures_before_lock",
+                l.abuse.ip_failures_before_lock.to_string(),
+            ),
+            (
+                "client_lock_seconds",
+                l.abuse.ip_lock.num_seconds().to_string(),
+            ),
+            (
+                "trusted_proxies",
+                self.trusted_proxies
+                    .0
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            ("ip_sends", l.abuse.ip.limit.to_string()),
+            (
+                "ip_send_window_seconds",
+                l.abuse.ip.window.num_seconds().to_string(),
+            ),
+            ("prefix_sends", l.abuse.prefix.limit.to_string()),
+            (
+                "prefix_send_window_seconds",
+                l.abuse.prefix.window.num_seconds().to_string(),
+            ),
+            ("country_sends", l.abuse.country.limit.to_string()),
+            (
+                "country_send_window_seconds",
+                l.abuse.country.window.num_seconds().to_string(),
+            ),
+            ("tenant_sends", l.abuse.tenant.limit.to_string()),
+            (
+                "tenant_send_window_seconds",
+                l.abuse.tenant.window.num_seconds().to_string(),
+            ),
+            ("tenant_daily_sends", l.abuse.tenant_daily.to_string()),
+            ("global_sends", l.abuse.global.limit.to_string()),
+            (
+                "global_send_window_seconds",
+                l.abuse.global.window.num_seconds().to_string(),
+            ),
+            (
+                "conversion_window_seconds",
+                l.abuse.watch_window.num_seconds().to_string(),
+            ),
+            (
+                "conversion_min_sends_prefix",
+                l.abuse.watch_min_sends_prefix.to_string(),
+            ),
+            (
+                "conversion_min_sends_country",
+                l.abuse.watch_min_sends_country.to_string(),
+            ),
+            (
+                "conversion_max_sent_per_verified",
+                l.abuse.watch_max_sent_per_verified.to_string(),
+            ),
+            (
+                "conversion_pause_seconds",
+                l.abuse.watch_pause.num_seconds().to_string(),
+            ),
+            ("test_numbers_enabled", self.test_numbers.to_string()),
+            (
+                "session_lifetime_seconds",
+                l.session_lifetime.num_seconds().to_string(),
+            ),
+            (
+                "client_secret_overlap_seconds",
                 self.client_secret_overlap.num_seconds().to_string(),
+            ),
+            (
+                "http_header_read_timeout_seconds",
+                secs(self.http.header_read_timeout),
+            ),
+            (
+                "http_body_read_timeout_seconds",
+                secs(self.http.body_read_timeout),
+            ),
+            ("http_idle_timeout_seconds", secs(self.http.idle_timeout)),
+            (
+                "http_max_connections",
+                self.http.max_connections.to_string(),
+            ),
+            (
+                "http_shutdown_deadline_seconds",
+                secs(self.http.shutdown_deadline),
+            ),
+            (
+                "purge_interval_seconds",
+                self.retention
+                    .purge_every
+                    .map_or_else(|| "0".to_string(), secs),
+            ),
+            (
+                "log_retention_days",
+                self.retention.log_retention.num_days().to_string(),
             ),
         ]
     }
@@ -614,6 +851,36 @@ fn write_private(path: &Path, contents: &str) -> Result<()> {
     f.write_all(contents.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     f.sync_all()?;
+    // The umask only narrows the mode given at creation: set it explicitly.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("making {} private", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Creates the data directory (and its parents) if missing; a directory created here is
+/// accessible to its owner only (0700, whatever the umask): it holds the database and
+/// the keys.
+pub fn create_data_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("creating data directory {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("making data directory {} private", dir.display()))?;
+    }
     Ok(())
 }
 
@@ -672,6 +939,63 @@ mod tests {
         assert!(shown.contains("db1:5432,db2:5432"), "{shown}");
         let kv = Database::Postgres(Secret::new("postgres://h/db?password=hunter2".into()));
         assert!(!kv.redacted().contains("hunter2"));
+    }
+
+    #[test]
+    fn check_describes_every_key_in_order_and_never_a_secret() {
+        let k = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let c = Config::try_from(&raw(&[
+            ("secret_key", k),
+            ("key_encryption_key", k),
+            ("sms_provider", "webhook"),
+            ("sms_webhook_url", "http://127.0.0.1:9/hook"),
+            ("sms_webhook_secret", "hunter2"),
+        ]))
+        .unwrap();
+        let described: Vec<_> = c.describe().into_iter().map(|(k, _)| k).collect();
+        let keys: Vec<_> = KEYS.iter().map(|(k, _, _)| *k).collect();
+        assert_eq!(described, keys);
+        let shown = format!("{:?}", c.describe());
+        assert!(!shown.contains(k) && !shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn the_key_encryption_key_is_validated_like_the_secret_key() {
+        for (key, value) in [
+            ("key_encryption_key", "not base64!"),
+            ("key_encryption_key", "c2hvcnQ="),
+            ("secret_key", "c2hvcnQ="),
+        ] {
+            let e = Config::try_from(&raw(&[(key, value)])).unwrap_err();
+            let e = format!("{e:#}");
+            assert!(e.contains(&format!("{key} (from test)")), "{e}");
+            assert!(e.contains("32 bytes"), "{e}");
+            assert!(!e.contains(value), "the value is never shown: {e}");
+        }
+    }
+
+    #[test]
+    fn http_and_retention_keys_are_bounded() {
+        let c = Config::try_from(&raw(&[
+            ("http_max_connections", "10"),
+            ("purge_interval_seconds", "0"),
+            ("log_retention_days", "90"),
+        ]))
+        .unwrap();
+        assert_eq!(c.http.max_connections, 10);
+        assert_eq!(c.retention.purge_every, None);
+        assert_eq!(c.retention.log_retention, Duration::days(90));
+        for (key, value) in [
+            ("http_max_connections", "0"),
+            ("http_header_read_timeout_seconds", "0"),
+            ("log_retention_days", "0"),
+            ("log_retention_days", "100000"),
+        ] {
+            let e = Config::try_from(&raw(&[(key, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("{key} (from test)")), "{e}");
+        }
     }
 
     #[test]

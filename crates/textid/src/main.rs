@@ -34,7 +34,8 @@ fn main() -> ExitCode {
     match runtime.block_on(cli::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // The message may quote what was stored or typed: escaped like all output.
+            eprintln!("error: {}", cli::output::escape(&format!("{e:#}"), true));
             ExitCode::from(if e.downcast_ref::<cli::UsageError>().is_some() {
                 2
             } else {

@@ -359,3 +359,437 @@ fn a_bad_configuration_names_the_key_and_its_source() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("code_lifetime_seconds"), "{err}");
 }
+
+// ---- Configuration, files, output and shutdown (issue #14 §5–§7) ----------------------
+
+/// 32 bytes in base64, different per `seed`.
+fn key_b64(seed: u8) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode([seed; 32])
+}
+
+/// Runs `textid` with exactly these environment variables (no inherited `TEXTID_*`).
+fn run(args: &[&str], env: &[(String, String)]) -> (i32, String, String) {
+    let mut cmd = std::process::Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TEXTID_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// For every key: the values to give (the key itself, plus what it needs beside it) and
+/// how `config check` shows the key then. A key without a sample fails the test below, so
+/// a new key cannot go untested.
+fn sample(key: &str, dir: &Path) -> Option<(Vec<(&'static str, String)>, String)> {
+    let same = |k: &'static str, v: &str| Some((vec![(k, v.to_string())], v.to_string()));
+    // The webhook keys need the provider and its URL beside them; the key under test
+    // comes last.
+    let webhook = |k: &'static str, v: &str, shown: &str| {
+        let mut given: Vec<_> = [
+            ("sms_provider", "webhook".to_string()),
+            ("sms_webhook_url", "http://127.0.0.1:9/hook".to_string()),
+        ]
+        .into_iter()
+        .filter(|(other, _)| *other != k)
+        .collect();
+        given.push((k, v.to_string()));
+        Some((given, shown.to_string()))
+    };
+    match key {
+        "listen" => same("listen", "127.0.0.1:18081"),
+        "public_url" => same("public_url", "https://id.contoso.example"),
+        "data_dir" => {
+            let d = dir.join("elsewhere").display().to_string();
+            same("data_dir", &d)
+        }
+        "database_url" => {
+            let url = format!("sqlite://{}", dir.join("other.db").display());
+            same("database_url", &url)
+        }
+        "sqlite_synchronous" => same("sqlite_synchronous", "full"),
+        "secret_key" => Some((vec![("secret_key", key_b64(1))], "<configured>".into())),
+        "key_encryption_key" => Some((
+            vec![("key_encryption_key", key_b64(2))],
+            "<configured>".into(),
+        )),
+        "sms_provider" => webhook("sms_provider", "webhook", "webhook"),
+        "sms_webhook_url" => webhook(
+            "sms_webhook_url",
+            "http://127.0.0.1:7/other",
+            "http://127.0.0.1:7/other",
+        ),
+        "sms_webhook_secret" => webhook("sms_webhook_secret", "whsec_c2VjcmV0", "<configured>"),
+        "sms_webhook_timeout_seconds" => webhook("sms_webhook_timeout_seconds", "7", "7"),
+        "code_lifetime_seconds" => same(key_static(key), "240"),
+        "max_attempts_per_code" => same(key_static(key), "4"),
+        "resend_cooldown_seconds" => same(key_static(key), "45"),
+        "sends_per_window" => same(key_static(key), "9"),
+        "send_window_seconds" => same(key_static(key), "1800"),
+        "failures_before_lock" => same(key_static(key), "20"),
+        "lock_base_seconds" => same(key_static(key), "120"),
+        "lock_max_seconds" => same(key_static(key), "3600"),
+        "session_lifetime_seconds" => same(key_static(key), "7200"),
+        "http_header_read_timeout_seconds" => same(key_static(key), "5"),
+        "http_body_read_timeout_seconds" => same(key_static(key), "15"),
+        "http_idle_timeout_seconds" => same(key_static(key), "30"),
+        "http_max_connections" => same(key_static(key), "64"),
+        "http_shutdown_deadline_seconds" => same(key_static(key), "3"),
+        "purge_interval_seconds" => same(key_static(key), "60"),
+        "log_retention_days" => same(key_static(key), "90"),
+        "client_failures_before_lock" => same(key_static(key), "7"),
+        "client_lock_seconds" => same(key_static(key), "600"),
+        "trusted_proxies" => same(key_static(key), "10.0.0.0/8,192.0.2.1/32"),
+        "ip_sends" => same(key_static(key), "40"),
+        "ip_send_window_seconds" => same(key_static(key), "1800"),
+        "prefix_sends" => same(key_static(key), "12"),
+        "prefix_send_window_seconds" => same(key_static(key), "1800"),
+        "country_sends" => same(key_static(key), "600"),
+        "country_send_window_seconds" => same(key_static(key), "1800"),
+        "tenant_sends" => same(key_static(key), "2500"),
+        "tenant_send_window_seconds" => same(key_static(key), "1800"),
+        "tenant_daily_sends" => same(key_static(key), "20000"),
+        "global_sends" => same(key_static(key), "12000"),
+        "global_send_window_seconds" => same(key_static(key), "1800"),
+        "conversion_window_seconds" => same(key_static(key), "1800"),
+        "conversion_min_sends_prefix" => same(key_static(key), "9"),
+        "conversion_min_sends_country" => same(key_static(key), "60"),
+        "conversion_max_sent_per_verified" => same(key_static(key), "5"),
+        "conversion_pause_seconds" => same(key_static(key), "1800"),
+        "test_numbers_enabled" => same(key_static(key), "true"),
+        "client_secret_overlap_seconds" => same(key_static(key), "3600"),
+        _ => None,
+    }
+}
+
+fn key_static(key: &str) -> &'static str {
+    Box::leak(key.to_string().into_boxed_str())
+}
+
+#[test]
+fn every_documented_key_is_read_from_the_environment_and_from_textid_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let (code, keys, err) = run(&["config", "keys", "--json"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let keys: Value = serde_json::from_str(&keys).unwrap();
+    let keys = keys.as_array().unwrap();
+    assert!(keys.len() >= 27, "{keys:?}");
+    let kek = keys
+        .iter()
+        .find(|k| k["key"] == "key_encryption_key")
+        .unwrap();
+    assert_eq!(kek["env"], "TEXTID_KEY_ENCRYPTION_KEY");
+    assert_eq!(kek["file"], "TEXTID_KEY_ENCRYPTION_KEY_FILE");
+    let check = |env: &[(String, String)], extra: &[&str]| -> Value {
+        let mut args = vec!["config", "check", "--json"];
+        args.extend_from_slice(extra);
+        let (code, out, err) = run(&args, env);
+        assert_eq!(code, 0, "{env:?} {extra:?}: {err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let data_arg = data.display().to_string();
+    let defaults = check(&[], &["--data-dir", &data_arg]);
+    for k in keys {
+        let key = k["key"].as_str().unwrap();
+        let (given, shown) =
+            sample(key, dir.path()).unwrap_or_else(|| panic!("no test value for key {key}"));
+        assert_ne!(
+            defaults[key],
+            shown.as_str(),
+            "{key}: pick a value other than the default"
+        );
+        // Through the environment: TEXTID_<KEY>.
+        let env: Vec<_> = given
+            .iter()
+            .map(|(k, v)| (format!("TEXTID_{}", k.to_ascii_uppercase()), v.clone()))
+            .collect();
+        let extra: &[&str] = if key == "data_dir" {
+            &[]
+        } else {
+            &["--data-dir", &data_arg]
+        };
+        assert_eq!(
+            check(&env, extra)[key],
+            shown.as_str(),
+            "{key} from the environment"
+        );
+        // Through textid.toml.
+        let file = dir.path().join(format!("{key}.toml"));
+        let text: String = given
+            .iter()
+            .map(|(k, v)| format!("{k} = {}\n", toml_value(v)))
+            .collect();
+        std::fs::write(&file, text).unwrap();
+        let file_arg = file.display().to_string();
+        let mut extra = extra.to_vec();
+        extra.extend(["--config", file_arg.as_str()]);
+        assert_eq!(
+            check(&[], &extra)[key],
+            shown.as_str(),
+            "{key} from textid.toml"
+        );
+        // Secrets also through TEXTID_<KEY>_FILE.
+        if k["file"].is_string() {
+            let secret_file = dir.path().join(format!("{key}.secret"));
+            let mut env = env.clone();
+            let (var, value) = env.pop().unwrap();
+            std::fs::write(&secret_file, format!("{value}\n")).unwrap();
+            env.push((format!("{var}_FILE"), secret_file.display().to_string()));
+            assert_eq!(
+                check(&env, &["--data-dir", &data_arg])[key],
+                shown.as_str(),
+                "{key} from {var}_FILE"
+            );
+        }
+    }
+}
+
+/// A TOML value: numbers bare, everything else a string.
+fn toml_value(v: &str) -> String {
+    if v.parse::<i64>().is_ok() {
+        v.to_string()
+    } else {
+        format!("{v:?}")
+    }
+}
+
+#[test]
+fn a_key_encryption_key_from_the_environment_seals_the_signing_keys_and_is_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let with = |var: &str, v: String| vec![(var.to_string(), v)];
+    let (code, _, err) = run(
+        &["keys", "rotate", "--data-dir", &data],
+        &with("TEXTID_KEY_ENCRYPTION_KEY", key_b64(3)),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !dir.path().join("kek.key").exists(),
+        "no key is generated when one is configured"
+    );
+    // Another key cannot open them: the configured one was used.
+    let (code, _, err) = run(
+        &["keys", "list", "--data-dir", &data],
+        &with("TEXTID_KEY_ENCRYPTION_KEY", key_b64(4)),
+    );
+    assert_eq!(code, 1, "a wrong key is refused: {err}");
+    // The same key from a file opens them.
+    let file = dir.path().join("kek.secret");
+    std::fs::write(&file, key_b64(3)).unwrap();
+    let (code, out, err) = run(
+        &["keys", "list", "--data-dir", &data],
+        &with("TEXTID_KEY_ENCRYPTION_KEY_FILE", file.display().to_string()),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.is_empty());
+    // Validated like secret_key: the error names the key and its source, never the value.
+    for bad in ["c2hvcnQ=", "not base64!"] {
+        let (code, _, err) = run(
+            &["config", "check", "--data-dir", &data],
+            &with("TEXTID_KEY_ENCRYPTION_KEY", bad.into()),
+        );
+        assert_eq!(code, 1);
+        assert!(
+            err.contains("key_encryption_key (from TEXTID_KEY_ENCRYPTION_KEY)"),
+            "{err}"
+        );
+        assert!(!err.contains(bad), "{err}");
+    }
+}
+
+/// Starts `textid serve` under `umask 000` (so that only explicit modes protect the
+/// files) with `env`; returns the child and its base URL.
+async fn serve_open_umask(data: &Path, env: &[(&str, &str)]) -> (Child, String) {
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "umask 000 && exec \"$@\"",
+            "sh",
+            BIN,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(data)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next_line().await.unwrap().expect("the server starts");
+        if let Some(addr) = line.strip_prefix("textid listening on ") {
+            break addr.to_string();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, base)
+}
+
+#[cfg(unix)]
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_is_created_0700_and_the_database_files_0600_whatever_the_umask() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("new").join("data");
+    let (mut child, base) = serve_open_umask(&data, &[]).await;
+    // A write, so that the WAL exists.
+    let (status, _) = post(&base, "", json!({"phoneNumber": "+14255550101"})).await;
+    assert_eq!(status, 202);
+    assert_eq!(mode(&data), 0o700, "data directory");
+    for file in [
+        "textid.db",
+        "textid.db-wal",
+        "textid.db-shm",
+        "secret.key",
+        "kek.key",
+    ] {
+        assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+    }
+    child.kill().await.unwrap();
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_stops_the_server_within_the_deadline_although_a_client_holds_half_a_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base) = serve_open_umask(
+        dir.path(),
+        &[
+            ("TEXTID_HTTP_SHUTDOWN_DEADLINE_SECONDS", "1"),
+            // Long enough that the header timeout does not end the connection first.
+            ("TEXTID_HTTP_HEADER_READ_TIMEOUT_SECONDS", "120"),
+        ],
+    )
+    .await;
+    let mut half = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut half,
+        b"POST /default/api/v1/sign-in/sms HTTP/1.1\r\nHost: x\r\nContent-Le",
+    )
+    .await
+    .unwrap();
+    // The connection is accepted (a full request on another one is answered after it).
+    assert_eq!(
+        reqwest::get(format!("{base}/healthz"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let pid = child.id().unwrap().to_string();
+    let started = std::time::Instant::now();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the server exits")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn the_cli_escapes_control_characters_in_everything_it_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    // Refused at the door, and the refusal does not print the name raw.
+    let (code, out, err) = cli(
+        data,
+        &[
+            "user",
+            "create",
+            "--upn",
+            "eve@contoso.example",
+            "--display-name",
+            "Eve\u{1b}[2J",
+        ],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        !err.contains('\u{1b}') && !out.contains('\u{1b}'),
+        "{err:?}"
+    );
+    cli_json(
+        data,
+        &[
+            "user",
+            "create",
+            "--upn",
+            "eve@contoso.example",
+            "--display-name",
+            "Eve",
+        ],
+    );
+    // A row written before the rule (or by hand) still never reaches the terminal raw.
+    let evil = "Eve\u{1b}]0;pwned\u{7}\u{1b}[2J\r\u{202e}nimda\u{200b}";
+    let db = rusqlite::Connection::open(data.join("textid.db")).unwrap();
+    db.execute("UPDATE users SET display_name = ?1", [evil])
+        .unwrap();
+    drop(db);
+    for args in [
+        &["user", "list"][..],
+        &["user", "show", "eve@contoso.example"][..],
+        &["logs", "audits"][..],
+    ] {
+        let (code, out, err) = cli(data, args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        for c in ['\u{1b}', '\u{7}', '\r', '\u{202e}', '\u{200b}'] {
+            assert!(!out.contains(c), "{args:?} printed {c:?} raw: {out:?}");
+        }
+        if args[0] == "user" {
+            assert!(out.contains("Eve\\u{1b}]0;pwned"), "{out:?}");
+        }
+    }
+    // JSON output stays JSON with the same value, written with escapes only.
+    let (code, out, _) = cli(data, &["user", "list", "--json"]);
+    assert_eq!(code, 0);
+    for c in ['\u{1b}', '\u{7}', '\r', '\u{202e}', '\u{200b}'] {
+        assert!(!out.contains(c), "--json printed {c:?} raw");
+    }
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let users = v.get("value").unwrap_or(&v);
+    assert!(users.to_string().contains("pwned"));
+    assert!(
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["displayName"] == evil),
+        "{v}"
+    );
+}

@@ -4,4 +4,4 @@ pub mod group;
 pub mod user;
 
 pub use group::Group;
-pub use user::{Upn, UpnError, User};
+pub use user::{display_name, is_deceptive_char, DisplayNameError, Upn, UpnError, User};

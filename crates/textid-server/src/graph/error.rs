@@ -28,9 +28,10 @@ impl GraphError {
         }
     }
 
-    /// 404 `Request_ResourceNotFound`.
-    pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "Request_ResourceNotFound", format!("Resource '{what}' does not exist or one of its queried reference-property objects are not present."))
+    /// 404 `Request_ResourceNotFound`. Graph quotes the id asked for; textid does not
+    /// repeat submitted values in answers (docs/design.md §3).
+    pub fn not_found(_what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Request_ResourceNotFound", "Resource does not exist or one of its queried reference-property objects are not present.")
     }
 
     /// 400 `badRequest`.
@@ -124,8 +125,7 @@ where
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| Self(p.0))
-            .map_err(|e| {
-                GraphError::bad_request(format!("the URL is not valid: {}", e.body_text()))
-            })
+            // axum's message quotes the offending segment: not repeated.
+            .map_err(|_| GraphError::bad_request("the URL is not valid"))
     }
 }

@@ -32,9 +32,9 @@ fn unquote(v: &str) -> &str {
 /// `id_props` the properties that name a user.
 fn parse_filter(filter: &str, time_prop: &str, id_props: &[&str]) -> Result<Filter, GraphError> {
     let mut f = Filter::default();
-    let bad = |clause: &str| {
+    let bad = |_clause: &str| {
         GraphError::bad_request(format!(
-            "$filter clause '{clause}' is not supported; use {time_prop} ge|le <ISO 8601 time> and {} eq '<id>'",
+            "a $filter clause is not supported; use {time_prop} ge|le <ISO 8601 time> and {} eq '<id>'",
             id_props[0]
         ))
     };

@@ -185,12 +185,8 @@ pub struct PatchConfiguration {
 }
 
 fn parse_target_id(t: &TargetBody) -> Result<TargetId, GraphError> {
-    TargetId::parse(&t.id).ok_or_else(|| {
-        GraphError::bad_request(format!(
-            "target id '{}' is neither all_users nor a GUID",
-            t.id
-        ))
-    })
+    TargetId::parse(&t.id)
+        .ok_or_else(|| GraphError::bad_request("a target id is neither all_users nor a GUID"))
 }
 
 fn parse_excludes(list: &[TargetBody]) -> Result<Vec<ExcludeTarget>, GraphError> {

@@ -99,9 +99,9 @@ pub async fn list(
                 Err(_) => None,
             },
             _ => {
-                return Err(GraphError::bad_request(format!(
-                    "$filter on {prop} is not supported; use userPrincipalName or id"
-                )))
+                return Err(GraphError::bad_request(
+                    "$filter supports userPrincipalName and id only",
+                ))
             }
         };
         return Ok(Json(
@@ -220,13 +220,9 @@ pub async fn patch(
         u.upn = Upn::parse(&upn).map_err(|e| GraphError::bad_request(e.to_string()))?;
     }
     if let Some(name) = body.display_name {
-        let name = name.trim().to_string();
-        if name.is_empty() || name.len() > 256 {
-            return Err(GraphError::bad_request(
-                "displayName must be 1 to 256 characters",
-            ));
-        }
-        u.display_name = name.trim().to_string();
+        u.display_name = textid_core::directory::display_name(&name)
+            .map_err(|e| GraphError::bad_request(e.to_string()))?
+            .to_string();
     }
     if let Some(enabled) = body.account_enabled {
         u.account_enabled = enabled;
@@ -389,7 +385,7 @@ pub async fn add_member(
         .ok_or_else(|| GraphError::bad_request("@odata.id must end with the member's id"))?;
     let u = resolve_user(&app, &caller.tenant, member)
         .await
-        .map_err(|_| GraphError::bad_request(format!("@odata.id: no user with id {member}")))?;
+        .map_err(|_| GraphError::bad_request("@odata.id: no such user"))?;
     dir::add_member(&app, &caller.tenant, g.id, u.id, &caller.actor()).await.map_err(|e| match e {
         textid_usecases::DirectoryError::MemberExists => GraphError::bad_request("One or more added object references already exist for the following modified properties: 'members'."),
         other => other.into(),

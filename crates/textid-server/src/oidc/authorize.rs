@@ -228,14 +228,14 @@ async fn run(app: App, tenant: String, headers: HeaderMap, q: AuthorizeQuery) ->
     // Delegated admin API permissions (`{public_url}/v1.0/User.Read.All`, like Entra's
     // `https://graph.microsoft.com/User.Read.All`) only for a client an admin allowed them.
     let graph_prefix = format!("{}/", super::api_audience(&app));
-    if let Some(denied) = scope
+    if scope
         .split(' ')
         .filter_map(|s| s.strip_prefix(&graph_prefix))
-        .find(|p| !client.registration.roles.iter().any(|r| r == p))
+        .any(|p| !client.registration.roles.iter().any(|r| r == p))
     {
         return fail(
             "invalid_scope",
-            &format!("this client may not request the admin API permission {denied}"),
+            "this client may not request one of the admin API permissions in scope",
         );
     }
     if let Err(e) = pkce::parse_challenge_method(q.code_challenge_method.as_deref()) {

@@ -161,10 +161,7 @@ pub fn parse_form(
     let mut form = HashMap::new();
     for (k, v) in url::form_urlencoded::parse(body) {
         if form.insert(k.to_string(), v.to_string()).is_some() {
-            return Err(err(
-                ErrorCode::InvalidRequest,
-                &format!("parameter {k} is repeated"),
-            ));
+            return Err(err(ErrorCode::InvalidRequest, "a parameter is repeated"));
         }
     }
     Ok(form)
@@ -192,7 +189,7 @@ async fn handle(
     if !client.allows(grant) {
         return Err(err(
             ErrorCode::UnauthorizedClient,
-            &format!("this client may not use {grant_type}"),
+            "this client may not use this grant_type",
         ));
     }
     match grant {

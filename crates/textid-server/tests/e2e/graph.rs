@@ -12,7 +12,7 @@ use textid_server::oidc::clients::{self, GrantType};
 use crate::oidc_helpers::{spawn_oidc, Auth, Authz, OidcApp};
 
 /// A client-credentials token for an app holding `roles`.
-async fn app_token(t: &OidcApp, roles: &[&str]) -> (String, String) {
+pub(crate) async fn app_token(t: &OidcApp, roles: &[&str]) -> (String, String) {
     let rp = t
         .register_with(
             ClientType::Confidential,
@@ -43,7 +43,7 @@ async fn app_token(t: &OidcApp, roles: &[&str]) -> (String, String) {
     )
 }
 
-async fn call(
+pub(crate) async fn call(
     t: &OidcApp,
     method: reqwest::Method,
     path: &str,

@@ -249,6 +249,12 @@ async fn boot(
         delivery_worker: false,
         trusted_proxies: Default::default(),
         test_numbers: false,
+        http: textid_server::HttpLimits::default(),
+        // The purge is stepped by the tests themselves (`App::purge`).
+        retention: textid_server::Retention {
+            purge_every: None,
+            ..textid_server::Retention::default()
+        },
     };
     configure(&mut config);
     let app = App::new(

@@ -9,9 +9,11 @@
 )]
 
 mod abuse;
+mod bounds;
 mod concurrency;
 mod graph;
 mod helpers;
+mod hygiene;
 mod limits;
 mod malformed;
 mod mid_flow;

@@ -120,6 +120,12 @@ pub async fn spawn_oidc() -> OidcApp {
         delivery_worker: false,
         trusted_proxies: Default::default(),
         test_numbers: false,
+        http: textid_server::HttpLimits::default(),
+        // The purge is stepped by the tests themselves (`App::purge`).
+        retention: textid_server::Retention {
+            purge_every: None,
+            ..textid_server::Retention::default()
+        },
     };
     let app = App::new(store, Arc::new(clock.clone()), [7; 32], config).unwrap();
     app.enable_oidc(KeyEncryptionKey::from_bytes([9; 32]))

@@ -146,3 +146,154 @@ pub async fn database_time_is_none_or_the_current_time(s: Arc<dyn Store>) {
         assert!(skew < 300, "database time {db} is {skew} s off");
     }
 }
+
+/// The era of the OAuth and log purge cases: before the first purge case's rows (all
+/// after 2000), so a purge at this cut touches no other case's rows; the first case's
+/// purge (cut 2001) removes only rows these cases expect gone anyway; and rows that must
+/// stay end in [`far`], after every cut of the suite.
+fn early() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(1991, 1, 1, 0, 0, 0).unwrap()
+}
+
+fn far() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap()
+}
+
+pub async fn purge_removes_expired_requests_codes_tokens_and_ended_families_only(
+    s: Arc<dyn Store>,
+) {
+    let t = tenant(&*s).await;
+    let old = early() - Duration::days(1);
+    let before_old = old - Duration::hours(1);
+    // Authorization requests, by expiry.
+    let (r_old, r_far) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    );
+    let doc = serde_json::json!({"client_id": "app"});
+    s.put_auth_request(&r_old, t.id, &doc, before_old, old)
+        .await
+        .unwrap();
+    s.put_auth_request(&r_far, t.id, &doc, before_old, far())
+        .await
+        .unwrap();
+    // Codes, by expiry.
+    let g = grant(&t);
+    let (c_old, c_far) = (hash(), hash());
+    s.insert_code(&c_old, &g, old).await.unwrap();
+    s.insert_code(&c_far, &g, far()).await.unwrap();
+    // A revoked family all of whose tokens expired: it goes with them.
+    let ended = grant(&t);
+    let rt_ended = hash();
+    s.insert_refresh_token(&rt_ended, &ended, old - Duration::days(2), old)
+        .await
+        .unwrap();
+    let jti_ended = uuid::Uuid::new_v4().to_string();
+    s.record_access_token(&jti_ended, &ended.family_id, None, old)
+        .await
+        .unwrap();
+    assert!(s
+        .revoke_refresh_token(&rt_ended, old - Duration::days(1))
+        .await
+        .unwrap());
+    assert!(s.access_token_revoked(&jti_ended).await.unwrap());
+    // A revoked family with a token that may still be presented: it stays revoked.
+    let live = grant(&t);
+    let rt_live = hash();
+    s.insert_refresh_token(&rt_live, &live, old - Duration::days(2), far())
+        .await
+        .unwrap();
+    assert!(s
+        .revoke_refresh_token(&rt_live, old - Duration::days(1))
+        .await
+        .unwrap());
+    // Access tokens revoked one by one, by expiry.
+    let (jti_old, jti_far) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    );
+    s.revoke_access_token(&jti_old, old).await.unwrap();
+    s.revoke_access_token(&jti_far, far()).await.unwrap();
+
+    // The count is not asserted: on a database shared by concurrent cases another
+    // case's purge may already have taken these rows; each row is checked below.
+    s.purge(early()).await.unwrap();
+
+    assert!(s
+        .auth_request(&r_old, t.id, before_old)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .auth_request(&r_far, t.id, before_old)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        s.redeem_code(&c_old, "app", before_old).await.unwrap(),
+        Redemption::Invalid,
+        "the expired code is gone"
+    );
+    assert_eq!(
+        s.redeem_code(&c_far, "app", before_old).await.unwrap(),
+        Redemption::Redeemed(g.clone())
+    );
+    assert_eq!(s.refresh_token_client(&rt_ended).await.unwrap(), None);
+    assert_eq!(
+        s.refresh_token_client(&rt_live).await.unwrap().as_deref(),
+        Some("app")
+    );
+    assert!(!s.access_token_revoked(&jti_ended).await.unwrap());
+    assert!(!s.access_token_revoked(&jti_old).await.unwrap());
+    assert!(s.access_token_revoked(&jti_far).await.unwrap());
+    // The family with a live token is still revoked; the ended one is forgotten.
+    assert!(matches!(
+        s.insert_refresh_token(&hash(), &live, old, far()).await,
+        Err(StoreError::Conflict(c)) if c == "family_revoked"
+    ));
+    s.insert_refresh_token(&hash(), &ended, old, far())
+        .await
+        .unwrap();
+}
+
+pub async fn purge_logs_removes_sign_in_logs_and_audits_before_the_cut_only(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let old = early() - Duration::days(1);
+    let (u_old, u_far) = (new_user(&t, "old"), new_user(&t, "far"));
+    s.create_user(&u_old, &Actor::cli(), old).await.unwrap();
+    s.create_user(&u_far, &Actor::cli(), far()).await.unwrap();
+    let (l_old, l_far) = (
+        log_entry(&t, Some(u_old.id), old),
+        log_entry(&t, Some(u_far.id), far()),
+    );
+    let number = |i: u32| format!("+1425556{i:04}");
+    put(
+        &*s,
+        &t,
+        StepTarget::Number(number(1)),
+        old,
+        Put::log(&l_old),
+    )
+    .await;
+    put(
+        &*s,
+        &t,
+        StepTarget::Number(number(2)),
+        far(),
+        Put::log(&l_far),
+    )
+    .await;
+    let audits_before = audits(&*s, &t).await;
+    assert!(audits_before.iter().any(|a| a.created_at == old));
+
+    let purged = s.purge_logs(early()).await.unwrap();
+    assert!(purged >= 2, "at least this case's log and audit: {purged}");
+
+    let logs = s.sign_in_logs(t.id, &LogQuery::latest(10)).await.unwrap();
+    assert_eq!(logs, [l_far]);
+    let left = audits(&*s, &t).await;
+    assert!(!left.is_empty());
+    assert!(left.iter().all(|a| a.created_at >= far()), "{left:?}");
+    // Never the directory.
+    assert_eq!(s.user(t.id, u_old.id).await.unwrap(), Some(u_old));
+}

@@ -223,6 +223,8 @@ cases!(
     test_numbers_are_kept_per_tenant_and_loaded_by_steps,
     // MaintenanceStore
     purge_removes_expired_flows_counters_finished_messages_and_sessions_only,
+    purge_removes_expired_requests_codes_tokens_and_ended_families_only,
+    purge_logs_removes_sign_in_logs_and_audits_before_the_cut_only,
     ping_answers,
     database_time_is_none_or_the_current_time,
 );

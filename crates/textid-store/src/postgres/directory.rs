@@ -50,7 +50,7 @@ fn to_user(r: &Row) -> StoreResult<User> {
     Ok(User {
         id: UserId(r.try_get(0)?),
         tenant_id: TenantId(r.try_get(1)?),
-        upn: Upn::parse(&upn).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        upn: Upn::stored(upn),
         display_name: r.try_get(3)?,
         account_enabled: r.try_get(4)?,
         mobile_phone: r.try_get(5)?,

@@ -10,33 +10,18 @@ use tokio::sync::broadcast;
 use super::retry::{Replay, Tx};
 use super::rows::{execute, ms, query_opt};
 use super::{listen, PostgresStore};
+use crate::purge::{statement, Rule, ENDED, LOGS};
 use crate::{Changed, MaintenanceStore, StoreError, StoreResult};
 
 /// How long readiness may take.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
-async fn purge(tx: &Tx<'_>, before: DateTime<Utc>) -> StoreResult<u64> {
+async fn purge(tx: &Tx<'_>, rules: &[Rule], before: DateTime<Utc>) -> StoreResult<u64> {
     let b = ms(before);
-    let mut n = execute(
-        tx,
-        "DELETE FROM sms_sign_in_flows WHERE created_at < $1",
-        &[&b],
-    )
-    .await?;
-    n += execute(
-        tx,
-        "DELETE FROM phone_counters WHERE (locked_until IS NULL OR locked_until < $1)
-             AND (window_started_at IS NULL OR window_started_at < $1) AND consecutive_failures = 0",
-        &[&b],
-    )
-    .await?;
-    n += execute(
-        tx,
-        "DELETE FROM outbox WHERE status <> 'queued' AND finished_at < $1",
-        &[&b],
-    )
-    .await?;
-    n += execute(tx, "DELETE FROM sessions WHERE expires_at < $1", &[&b]).await?;
+    let mut n = 0;
+    for rule in rules {
+        n += execute(tx, &statement(rule, "$1"), &[&b]).await?;
+    }
     Ok(n)
 }
 
@@ -48,7 +33,14 @@ fn not_ready(why: &str) -> StoreError {
 #[async_trait]
 impl MaintenanceStore for PostgresStore {
     async fn purge(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        self.write(Replay::Safe, &before, |tx, b| Box::pin(purge(tx, *b)))
+        self.write(Replay::Safe, &before, |tx, b| {
+            Box::pin(purge(tx, ENDED, *b))
+        })
+        .await
+    }
+
+    async fn purge_logs(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        self.write(Replay::Safe, &before, |tx, b| Box::pin(purge(tx, LOGS, *b)))
             .await
     }
 

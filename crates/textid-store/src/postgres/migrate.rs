@@ -34,6 +34,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../../migrations/postgres/0009_client_lifecycle.sql"),
     ),
+    (
+        10,
+        include_str!("../../migrations/postgres/0010_purge_indexes.sql"),
+    ),
 ];
 
 async fn apply(tx: &Tx<'_>) -> StoreResult<()> {

@@ -43,7 +43,7 @@ fn to_user((uid, tid, upn, name, enabled, mobile, business, sync): UserRow) -> S
     Ok(User {
         id: id(&uid)?,
         tenant_id: id(&tid)?,
-        upn: Upn::parse(&upn).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        upn: Upn::stored(upn),
         display_name: name,
         account_enabled: enabled,
         mobile_phone: mobile,

@@ -14,22 +14,17 @@ use tokio::sync::broadcast;
 
 use super::rows::ms;
 use super::{open_connection, SqliteStore};
+use crate::purge::{statement, Rule, ENDED, LOGS};
 use crate::{Changed, MaintenanceStore, StoreResult};
 
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 
-fn purge(tx: &Transaction<'_>, before: DateTime<Utc>) -> StoreResult<u64> {
+fn purge(tx: &Transaction<'_>, rules: &[Rule], before: DateTime<Utc>) -> StoreResult<u64> {
     let b = ms(before);
-    let mut n = tx.execute("DELETE FROM sms_sign_in_flows WHERE created_at < ?1", [b])?;
-    n += tx.execute(
-        "DELETE FROM phone_counters WHERE (locked_until IS NULL OR locked_until < ?1) AND (window_started_at IS NULL OR window_started_at < ?1) AND consecutive_failures = 0",
-        [b],
-    )?;
-    n += tx.execute(
-        "DELETE FROM outbox WHERE status <> 'queued' AND finished_at < ?1",
-        [b],
-    )?;
-    n += tx.execute("DELETE FROM sessions WHERE expires_at < ?1", [b])?;
+    let mut n = 0;
+    for rule in rules {
+        n += tx.execute(&statement(rule, "?1"), [b])?;
+    }
     Ok(n as u64)
 }
 
@@ -73,7 +68,11 @@ impl SqliteStore {
 #[async_trait]
 impl MaintenanceStore for SqliteStore {
     async fn purge(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        self.write(move |tx| purge(tx, before)).await
+        self.write(move |tx| purge(tx, ENDED, before)).await
+    }
+
+    async fn purge_logs(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        self.write(move |tx| purge(tx, LOGS, before)).await
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -57,6 +57,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../../migrations/sqlite/0009_client_lifecycle.sql"),
     ),
+    (
+        10,
+        include_str!("../../migrations/sqlite/0010_purge_indexes.sql"),
+    ),
 ];
 const READERS: usize = 4;
 
@@ -100,10 +104,24 @@ fn open_connection(path: &Path, options: &SqliteOptions) -> StoreResult<Connecti
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    ///
+    /// The database and its `-wal` and `-shm` files are readable by their owner only
+    /// (0600, whatever the umask): they hold keyed hashes, sealed messages and the
+    /// directory. SQLite gives the `-wal` and `-shm` files the mode of the database file,
+    /// which is created here first.
     pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> StoreResult<Self> {
         let path = path.as_ref().to_path_buf();
+        private_file(&path)?;
         let mut writer = open_connection(&path, &options)?;
         migrate(&mut writer)?;
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.clone().into_os_string();
+            side.push(suffix);
+            let side = std::path::PathBuf::from(side);
+            if side.exists() {
+                owner_only(&side)?;
+            }
+        }
         Ok(Self {
             path,
             writer: Arc::new(Mutex::new(writer)),
@@ -159,19 +177,81 @@ impl SqliteStore {
     }
 }
 
+/// Creates `path` (empty) if missing, and makes it owner-only.
+fn private_file(path: &Path) -> StoreResult<()> {
+    if path.as_os_str().is_empty() || path.to_str() == Some(":memory:") {
+        return Ok(());
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)
+        .map_err(|e| StoreError::Backend(Box::new(e)))?;
+    owner_only(path)
+}
+
+/// Mode 0600, set explicitly (the umask only narrows the mode given at creation).
+fn owner_only(path: &Path) -> StoreResult<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 fn poisoned() -> StoreError {
     StoreError::Corrupt("connection lock poisoned by an earlier panic".into())
 }
 
+/// Applies every file not applied yet, each in its own exclusive transaction, recorded
+/// in `schema_migrations` (as on PostgreSQL): numbers may have gaps, and a file merged
+/// with a lower number than one already applied (branches numbered in parallel) is still
+/// applied. `user_version` keeps the highest number, for tools that read it.
 fn migrate(conn: &mut Connection) -> StoreResult<()> {
-    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (version, sql) in MIGRATIONS {
-        if *version > current {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
-            tx.execute_batch(sql)?;
-            tx.execute_batch(&format!("PRAGMA user_version = {version}"))?;
-            tx.commit()?;
+    {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+        let has_table: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_table {
+            tx.execute_batch(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY) WITHOUT ROWID",
+            )?;
+            // Before this table, files were contiguous and `user_version` the highest applied.
+            let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            for (version, _) in MIGRATIONS.iter().filter(|(v, _)| *v <= current) {
+                tx.execute(
+                    "INSERT INTO schema_migrations (version) VALUES (?1)",
+                    [version],
+                )?;
+            }
         }
+        tx.commit()?;
+    }
+    for (version, sql) in MIGRATIONS {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+        let applied: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
+            [version],
+            |r| r.get(0),
+        )?;
+        if !applied {
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version) VALUES (?1)",
+                [version],
+            )?;
+            let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            tx.execute_batch(&format!("PRAGMA user_version = {}", current.max(*version)))?;
+        }
+        tx.commit()?;
     }
     Ok(())
 }

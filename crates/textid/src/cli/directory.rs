@@ -212,7 +212,7 @@ pub async fn user(cx: &Context, cmd: UserCommand) -> Result<()> {
         UserCommand::Create { upn, display_name } => {
             let u = dir::create_user(app, t, &upn, &display_name, &actor).await?;
             emit(cx, user_json(&u), || {
-                println!("created user {}", user_line(&u))
+                crate::out!("created user {}", user_line(&u))
             });
         }
         UserCommand::List { limit } => {
@@ -221,7 +221,7 @@ pub async fn user(cx: &Context, cmd: UserCommand) -> Result<()> {
                 cx,
                 json!({"value": users.iter().map(user_json).collect::<Vec<_>>()}),
                 || {
-                    users.iter().for_each(|u| println!("{}", user_line(u)));
+                    users.iter().for_each(|u| crate::out!("{}", user_line(u)));
                 },
             );
         }
@@ -233,9 +233,11 @@ pub async fn user(cx: &Context, cmd: UserCommand) -> Result<()> {
             v["groups"] = json!(groups);
             v["phoneMethods"] = json!(methods.iter().map(phone_json).collect::<Vec<_>>());
             emit(cx, v, || {
-                println!("{}", user_line(&u));
-                groups.iter().for_each(|g| println!("  group {g}"));
-                methods.iter().for_each(|m| println!("  {}", phone_line(m)));
+                crate::out!("{}", user_line(&u));
+                groups.iter().for_each(|g| crate::out!("  group {g}"));
+                methods
+                    .iter()
+                    .for_each(|m| crate::out!("  {}", phone_line(m)));
             });
         }
         UserCommand::Disable { user } => set_enabled(cx, &user, false).await?,
@@ -261,7 +263,7 @@ pub async fn user(cx: &Context, cmd: UserCommand) -> Result<()> {
                 .set_user_role(t.id, u.id, &role, true, &actor, app.clock().now())
                 .await?;
             emit(cx, json!({"userId": u.id, "role": role}), || {
-                println!("{} is now {role}", u.upn)
+                crate::out!("{} is now {role}", u.upn)
             });
         }
         UserCommand::RevokeRole { user, role } => {
@@ -270,7 +272,7 @@ pub async fn user(cx: &Context, cmd: UserCommand) -> Result<()> {
                 .set_user_role(t.id, u.id, &role, false, &actor, app.clock().now())
                 .await?;
             emit(cx, json!({"userId": u.id, "role": role}), || {
-                println!("{} is no longer {role}", u.upn)
+                crate::out!("{} is no longer {role}", u.upn)
             });
         }
         UserCommand::RevokeSessions { user } => {
@@ -284,7 +286,7 @@ pub async fn user(cx: &Context, cmd: UserCommand) -> Result<()> {
             let u = dir::find_user(app, t, &user).await?;
             dir::delete_user(app, t, u.id, &actor).await?;
             emit(cx, json!({"deleted": u.id}), || {
-                println!("deleted user {}", u.upn)
+                crate::out!("deleted user {}", u.upn)
             });
         }
     }
@@ -296,7 +298,7 @@ async fn set_enabled(cx: &Context, key: &str, enabled: bool) -> Result<()> {
     u.account_enabled = enabled;
     dir::update_user(&cx.app, &u, &Actor::cli()).await?;
     emit(cx, user_json(&u), || {
-        println!(
+        crate::out!(
             "{} user {}",
             if enabled { "enabled" } else { "disabled" },
             u.upn
@@ -311,7 +313,7 @@ pub async fn group(cx: &Context, cmd: GroupCommand) -> Result<()> {
         GroupCommand::Create { name } => {
             let g = dir::create_group(app, t, &name, &actor).await?;
             emit(cx, group_json(&g), || {
-                println!("created group {}  {}", g.id, g.display_name)
+                crate::out!("created group {}  {}", g.id, g.display_name)
             });
         }
         GroupCommand::List => {
@@ -322,7 +324,7 @@ pub async fn group(cx: &Context, cmd: GroupCommand) -> Result<()> {
                 || {
                     groups
                         .iter()
-                        .for_each(|g| println!("{}  {}", g.id, g.display_name));
+                        .for_each(|g| crate::out!("{}  {}", g.id, g.display_name));
                 },
             );
         }
@@ -332,8 +334,10 @@ pub async fn group(cx: &Context, cmd: GroupCommand) -> Result<()> {
             let mut v = group_json(&g);
             v["members"] = json!(members.iter().map(user_json).collect::<Vec<_>>());
             emit(cx, v, || {
-                println!("{}  {}", g.id, g.display_name);
-                members.iter().for_each(|u| println!("  {}", user_line(u)));
+                crate::out!("{}  {}", g.id, g.display_name);
+                members
+                    .iter()
+                    .for_each(|u| crate::out!("  {}", user_line(u)));
             });
         }
         GroupCommand::AddMember { group, user } => {
@@ -343,7 +347,7 @@ pub async fn group(cx: &Context, cmd: GroupCommand) -> Result<()> {
             );
             dir::add_member(app, t, g.id, u.id, &actor).await?;
             emit(cx, json!({"groupId": g.id, "userId": u.id}), || {
-                println!("added {} to {}", u.upn, g.display_name)
+                crate::out!("added {} to {}", u.upn, g.display_name)
             });
         }
         GroupCommand::RemoveMember { group, user } => {
@@ -353,7 +357,7 @@ pub async fn group(cx: &Context, cmd: GroupCommand) -> Result<()> {
             );
             dir::remove_member(app, t, g.id, u.id, &actor).await?;
             emit(cx, json!({"groupId": g.id, "userId": u.id}), || {
-                println!("removed {} from {}", u.upn, g.display_name)
+                crate::out!("removed {} from {}", u.upn, g.display_name)
             });
         }
         GroupCommand::Delete { group } => {
@@ -362,7 +366,7 @@ pub async fn group(cx: &Context, cmd: GroupCommand) -> Result<()> {
                 .delete_group(t.id, g.id, &actor, app.clock().now())
                 .await?;
             emit(cx, json!({"deleted": g.id}), || {
-                println!("deleted group {}", g.display_name)
+                crate::out!("deleted group {}", g.display_name)
             });
         }
     }
@@ -372,7 +376,9 @@ pub async fn group(cx: &Context, cmd: GroupCommand) -> Result<()> {
 pub async fn phone(cx: &Context, cmd: PhoneCommand) -> Result<()> {
     let (app, t, actor) = (&cx.app, &cx.tenant, Actor::cli());
     let show = |m: &dir::PhoneMethodView, verb: &str| {
-        emit(cx, phone_json(m), || println!("{verb} {}", phone_line(m)))
+        emit(cx, phone_json(m), || {
+            crate::out!("{verb} {}", phone_line(m))
+        })
     };
     match cmd {
         PhoneCommand::List { user } => {
@@ -383,9 +389,11 @@ pub async fn phone(cx: &Context, cmd: PhoneCommand) -> Result<()> {
                 json!({"value": methods.iter().map(phone_json).collect::<Vec<_>>()}),
                 || {
                     if methods.is_empty() {
-                        println!("{} has no phone methods", u.upn);
+                        crate::out!("{} has no phone methods", u.upn);
                     }
-                    methods.iter().for_each(|m| println!("{}", phone_line(m)));
+                    methods
+                        .iter()
+                        .for_each(|m| crate::out!("{}", phone_line(m)));
                 },
             );
         }
@@ -415,7 +423,7 @@ pub async fn phone(cx: &Context, cmd: PhoneCommand) -> Result<()> {
             let u = dir::find_user(app, t, &user).await?;
             dir::delete_phone_method(app, t, u.id, phone_type, &actor).await?;
             emit(cx, json!({"deleted": phone_type.method_id()}), || {
-                println!("deleted {phone_type} of {}", u.upn)
+                crate::out!("deleted {phone_type} of {}", u.upn)
             });
         }
         PhoneCommand::EnableSmsSignIn { user } => {
@@ -449,7 +457,7 @@ pub async fn tenant(app: &App, cmd: TenantCommand, json_out: bool) -> Result<()>
             if json_out {
                 print_json(&json!({"id": t.id, "name": t.name}));
             } else {
-                println!("tenant {}  {}", t.id, t.name);
+                crate::out!("tenant {}  {}", t.id, t.name);
             }
         }
         TenantCommand::SetRegion { name, region } => {
@@ -474,7 +482,7 @@ pub async fn tenant(app: &App, cmd: TenantCommand, json_out: bool) -> Result<()>
             if json_out {
                 print_json(&json!({"id": t.id, "name": t.name, "defaultRegion": region}));
             } else {
-                println!(
+                crate::out!(
                     "tenant {} reads national numbers in {}",
                     t.name,
                     region
@@ -492,7 +500,7 @@ pub async fn outbox(cx: &Context, cmd: OutboxCommand) -> Result<()> {
     let messages = cx.app.store().list_messages(cx.tenant.id, limit).await?;
     emit(cx, json!({"value": messages}), || {
         for m in &messages {
-            println!(
+            crate::out!(
                 "{}  {}  {:10} {:9} tries={} {}",
                 m.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
                 m.id,
@@ -516,7 +524,7 @@ pub async fn logs(cx: &Context, cmd: LogsCommand) -> Result<()> {
                 .await?;
             emit(cx, json!({"value": entries}), || {
                 for e in &entries {
-                    println!(
+                    crate::out!(
                         "{}  {:13} {:7} {:18} phone={} user={} ip={}",
                         e.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
                         e.event,
@@ -539,7 +547,7 @@ pub async fn logs(cx: &Context, cmd: LogsCommand) -> Result<()> {
                 .await?;
             emit(cx, json!({"value": entries}), || {
                 for e in &entries {
-                    println!(
+                    crate::out!(
                         "{}  {}:{}  {}  {} {}",
                         e.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
                         e.actor.kind,

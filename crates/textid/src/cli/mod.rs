@@ -2,7 +2,7 @@
 
 mod directory;
 mod oauth;
-mod output;
+pub(crate) mod output;
 mod policy;
 mod serve;
 
@@ -176,8 +176,7 @@ pub async fn open(
     delivery_worker: bool,
     oidc: bool,
 ) -> Result<(App, Arc<dyn Store>)> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    crate::config::create_data_dir(&config.data_dir)?;
     let (store, clock) = open_store(config).await?;
     store
         .ensure_tenant(textid_core::tenant::DEFAULT_TENANT_NAME, clock.now())
@@ -194,6 +193,12 @@ pub async fn open(
             delivery_worker,
             trusted_proxies: config.trusted_proxies.clone(),
             test_numbers: config.test_numbers,
+            http: config.http.clone(),
+            // Only the server purges; an admin command runs too briefly.
+            retention: textid_server::Retention {
+                purge_every: config.retention.purge_every.filter(|_| delivery_worker),
+                ..config.retention.clone()
+            },
         },
     )?;
     if oidc {
@@ -215,26 +220,54 @@ pub async fn run(cli: Cli) -> Result<()> {
     let command = match cli.command {
         Command::Serve(_) => return serve::run(&config).await,
         Command::Config(ConfigCommand::Check) => {
-            for (k, v) in config.describe() {
-                println!("{k:20} {v}");
+            let described = config.describe();
+            if cli.json {
+                let map: serde_json::Map<String, serde_json::Value> = described
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), serde_json::Value::String(v)))
+                    .collect();
+                crate::out!("{}", serde_json::Value::Object(map));
+            } else {
+                for (k, v) in described {
+                    crate::out!("{k:34} {}", output::clean(&v));
+                }
             }
             return Ok(());
         }
         Command::Config(ConfigCommand::Keys) => {
+            if cli.json {
+                let keys: Vec<_> = crate::config::KEYS
+                    .iter()
+                    .map(|(k, default, about)| {
+                        let env = format!("TEXTID_{}", k.to_ascii_uppercase());
+                        let secret = crate::config::SECRET_KEYS.contains(k);
+                        serde_json::json!({
+                            "key": k,
+                            "env": env,
+                            "file": secret.then(|| format!("{env}_FILE")),
+                            "default": default,
+                            "about": about,
+                        })
+                    })
+                    .collect();
+                crate::out!("{}", serde_json::Value::Array(keys));
+                return Ok(());
+            }
             for (k, default, about) in crate::config::KEYS {
-                println!(
-                    "{k:30} TEXTID_{:30} default {default}\n    {about}",
-                    k.to_ascii_uppercase()
-                );
+                let env = format!("TEXTID_{}", k.to_ascii_uppercase());
+                let file = if crate::config::SECRET_KEYS.contains(k) {
+                    format!(" (or {env}_FILE)")
+                } else {
+                    String::new()
+                };
+                crate::out!("{k:34} {env}{file}\n    default {default}; {about}");
             }
             return Ok(());
         }
         Command::Migrate => {
-            std::fs::create_dir_all(&config.data_dir).with_context(|| {
-                format!("creating data directory {}", config.data_dir.display())
-            })?;
+            crate::config::create_data_dir(&config.data_dir)?;
             open_store(&config).await?;
-            println!("migrations applied: {}", config.database.redacted());
+            crate::out!("migrations applied: {}", config.database.redacted());
             return Ok(());
         }
         other => other,

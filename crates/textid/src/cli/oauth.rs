@@ -161,9 +161,9 @@ pub async fn client(cx: &Context, cmd: ClientCommand) -> Result<()> {
             if cx.json {
                 print_json(&v);
             } else {
-                println!("registered app {} ({})", c.registration.name, c.client_id);
+                crate::out!("registered app {} ({})", c.registration.name, c.client_id);
                 if let Some(s) = secret {
-                    println!("client secret (shown once, store it now): {s}");
+                    crate::out!("client secret (shown once, store it now): {s}");
                 }
             }
         }
@@ -174,7 +174,7 @@ pub async fn client(cx: &Context, cmd: ClientCommand) -> Result<()> {
             if cx.json {
                 print_json(&client_json(&c));
             } else {
-                println!(
+                crate::out!(
                     "{} now has: {}",
                     c.client_id,
                     c.registration.roles.join(", ")
@@ -240,7 +240,7 @@ pub async fn client(cx: &Context, cmd: ClientCommand) -> Result<()> {
                 print_json(&json!({"value": list.iter().map(client_json).collect::<Vec<_>>()}));
             } else {
                 for c in &list {
-                    println!(
+                    crate::out!(
                         "{}  {:12} {}  {}",
                         c.client_id,
                         c.registration.client_type.as_str(),
@@ -286,7 +286,7 @@ pub async fn keys(cx: &Context, cmd: KeysCommand) -> Result<()> {
                 )
                 .await?;
                 if !cx.json {
-                    println!("new {} key {kid}", alg.as_str());
+                    crate::out!("new {} key {kid}", alg.as_str());
                 }
             }
             oidc.reload(&cx.app).await?;
@@ -299,7 +299,7 @@ pub async fn keys(cx: &Context, cmd: KeysCommand) -> Result<()> {
         );
     } else {
         for (kid, alg, active) in keys {
-            println!(
+            crate::out!(
                 "{kid}  {:6} {}",
                 alg.as_str(),
                 if active {

@@ -100,9 +100,9 @@ pub async fn run(cx: &Context, cmd: PolicyCommand) -> Result<()> {
             if cx.json {
                 print_json(&v);
             } else {
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                crate::out!("{}", serde_json::to_string_pretty(&v)?);
                 if p.sms.state == MethodState::Enabled {
-                    println!("\nnote: SMS is a \"restricted\" authenticator (NIST SP 800-63B); offer a stronger method beside it where you can.");
+                    crate::out!("\nnote: SMS is a \"restricted\" authenticator (NIST SP 800-63B); offer a stronger method beside it where you can.");
                 }
             }
             return Ok(());
@@ -193,7 +193,7 @@ pub async fn run(cx: &Context, cmd: PolicyCommand) -> Result<()> {
     if cx.json {
         print_json(&v);
     } else {
-        println!("policy updated:\n{}", serde_json::to_string_pretty(&v)?);
+        crate::out!("policy updated:\n{}", serde_json::to_string_pretty(&v)?);
     }
     Ok(())
 }

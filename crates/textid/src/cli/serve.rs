@@ -36,24 +36,24 @@ pub async fn run(config: &Config) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    println!("textid listening on http://{addr}");
-    println!("public URL: {}", config.public_url);
-    println!(
+    crate::out!("textid listening on http://{addr}");
+    crate::out!("public URL: {}", config.public_url);
+    crate::out!(
         "issuer (tenant default): {}/default/v2.0",
         config.public_url
     );
-    println!("data directory: {}", config.data_dir.display());
-    println!("database: {}", config.database.redacted());
+    crate::out!("data directory: {}", config.data_dir.display());
+    crate::out!("database: {}", config.database.redacted());
     match &config.sms {
         textid_server::SmsProviderConfig::Console => {
-            println!("SMS: development console outbox (codes appear in this log)")
+            crate::out!("SMS: development console outbox (codes appear in this log)")
         }
-        textid_server::SmsProviderConfig::Webhook(w) => println!("SMS: webhook {}", w.url),
+        textid_server::SmsProviderConfig::Webhook(w) => crate::out!("SMS: webhook {}", w.url),
     }
     app.serve(listener, shutdown_signal())
         .await
         .context("serving HTTP")?;
-    println!("textid stopped");
+    crate::out!("textid stopped");
     Ok(())
 }
 

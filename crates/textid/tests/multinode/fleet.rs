@@ -157,7 +157,16 @@ impl Fleet {
             ("TEXTID_SMS_PROVIDER", "webhook"),
             ("TEXTID_SMS_WEBHOOK_URL", sms_url),
             ("TEXTID_SMS_WEBHOOK_TIMEOUT_SECONDS", "30"),
-            // A load from one test process: per-number budgets stay as they are.
+            // A load from one test process to numbers of one prefix: the abuse budgets are
+            // raised (as an operator does for a load test), the per-number ones stay.
+            ("TEXTID_IP_SENDS", "1000000"),
+            ("TEXTID_PREFIX_SENDS", "1000000"),
+            ("TEXTID_COUNTRY_SENDS", "1000000"),
+            ("TEXTID_TENANT_SENDS", "1000000"),
+            ("TEXTID_TENANT_DAILY_SENDS", "1000000"),
+            ("TEXTID_GLOBAL_SENDS", "1000000"),
+            ("TEXTID_CONVERSION_MIN_SENDS_PREFIX", "1000000"),
+            ("TEXTID_CONVERSION_MIN_SENDS_COUNTRY", "1000000"),
             ("RUST_LOG", "info"),
         ]
         .into_iter()
