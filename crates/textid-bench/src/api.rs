@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::procfs::{clock_ticks, ProcSample};
+use crate::procfs::{clock_ticks, MachineCpu, ProcSample};
 use crate::receiver::{self, Waiters};
 use crate::stats::{ms, summarize, Summary};
 
@@ -362,10 +362,22 @@ pub async fn run(args: ApiArgs) -> Result<()> {
             tokio::time::sleep_until(window_start.into()).await;
             let server_before = server_pid.as_deref().map(ProcSample::read);
             let bench_before = ProcSample::read("self");
+            let machine_before = MachineCpu::read();
             tokio::time::sleep_until(window_end.into()).await;
             let server_after = server_pid.as_deref().map(ProcSample::read);
             let bench_after = ProcSample::read("self");
-            (server_before, server_after, bench_before, bench_after)
+            let machine_after = MachineCpu::read();
+            let machine = match (machine_before, machine_after) {
+                (Ok(b), Ok(a)) => Some(a.busy.saturating_sub(b.busy)),
+                _ => None,
+            };
+            (
+                server_before,
+                server_after,
+                bench_before,
+                bench_after,
+                machine,
+            )
         })
     };
 
@@ -377,7 +389,7 @@ pub async fn run(args: ApiArgs) -> Result<()> {
     while let Some(log) = tasks.join_next().await {
         logs.push(log.context("a client task failed")?);
     }
-    let (server_before, server_after, bench_before, bench_after) =
+    let (server_before, server_after, bench_before, bench_after, machine_busy) =
         monitor.await.context("the /proc monitor failed")?;
 
     let mut samples: Vec<Sample> = Vec::new();
@@ -435,6 +447,17 @@ pub async fn run(args: ApiArgs) -> Result<()> {
         (Ok(b), Ok(a)) => Some(usage(&b, &a, signins, window)),
         _ => None,
     };
+    // The whole machine over the window, and what neither the server nor the bench used:
+    // on a shared machine, other work skews the figures; this says how much there was.
+    let cores = |ticks: u64| ticks as f64 / clock_ticks() as f64 / window.as_secs_f64();
+    let machine_cores = machine_busy.map(cores);
+    let other_cores = match (machine_cores, server, bench) {
+        (Some(m), Some(s), Some(b)) => {
+            Some((m - s.cpu_ms_per_s / 1000.0 - b.cpu_ms_per_s / 1000.0).max(0.0))
+        }
+        _ => None,
+    };
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
 
     // The readable table.
     println!();
@@ -495,6 +518,14 @@ pub async fn run(args: ApiArgs) -> Result<()> {
             u.peak_rss_mb
         );
     }
+    if let Some(m) = machine_cores {
+        match other_cores {
+            Some(o) => {
+                println!("machine: {m:.2} of {cpus} cores busy, {o:.2} of them by other processes")
+            }
+            None => println!("machine: {m:.2} of {cpus} cores busy (server included)"),
+        }
+    }
     println!();
     if errors.is_empty() {
         println!("errors in the window: none");
@@ -532,7 +563,7 @@ pub async fn run(args: ApiArgs) -> Result<()> {
     };
     println!();
     println!(
-        "BENCH scenario=api label={label} concurrency={} duration_s={:.1} signins={signins} signins_per_s={rate:.1} p50_ms={:.2} p99_ms={:.2} cpu_ms_per_signin={} ctxsw_per_signin={} rss_mb={} errors={errors_total}",
+        "BENCH scenario=api label={label} concurrency={} duration_s={:.1} signins={signins} signins_per_s={rate:.1} p50_ms={:.2} p99_ms={:.2} cpu_ms_per_signin={} ctxsw_per_signin={} rss_mb={} errors={errors_total} other_cores={}",
         args.concurrency,
         window.as_secs_f64(),
         ms(total.p50),
@@ -540,6 +571,7 @@ pub async fn run(args: ApiArgs) -> Result<()> {
         fmt(server.and_then(|u| u.cpu_ms_per_signin), 3),
         fmt(server.and_then(|u| u.ctxsw_per_signin), 2),
         fmt(server.map(|u| u.peak_rss_mb), 1),
+        fmt(other_cores, 2),
     );
 
     if let Some(path) = &args.json {
@@ -582,6 +614,7 @@ pub async fn run(args: ApiArgs) -> Result<()> {
             "cpu_ms_per_signin": server.and_then(|u| u.cpu_ms_per_signin),
             "ctxsw_per_signin": server.and_then(|u| u.ctxsw_per_signin),
             "rss_mb": server.map(|u| u.peak_rss_mb),
+            "machine": {"cpus": cpus, "busy_cores": machine_cores, "other_cores": other_cores},
             "bench": bench.map(|u| json!({
                 "cpu_ms_per_signin": u.cpu_ms_per_signin,
                 "cores": u.cpu_ms_per_s / 1000.0,

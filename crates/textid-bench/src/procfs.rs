@@ -111,6 +111,48 @@ pub fn parse_status(status: &str) -> Result<ProcSample> {
     Ok(sample)
 }
 
+/// The whole machine's CPU time from `/proc/stat`, in clock ticks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MachineCpu {
+    /// Ticks spent on anything but idle and I/O wait, all CPUs together.
+    pub busy: u64,
+    /// All ticks, all CPUs together.
+    pub total: u64,
+}
+
+impl MachineCpu {
+    /// Reads `/proc/stat`.
+    pub fn read() -> Result<Self> {
+        let text = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+        parse_machine_cpu(&text)
+    }
+}
+
+/// The first (`cpu `) line of `/proc/stat`: user nice system idle iowait irq softirq
+/// steal guest guest_nice. Guest time is already counted in user and nice.
+pub fn parse_machine_cpu(stat: &str) -> Result<MachineCpu> {
+    let line = stat
+        .lines()
+        .find(|l| l.starts_with("cpu "))
+        .ok_or_else(|| anyhow!("/proc/stat: no 'cpu ' line"))?;
+    let fields = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|f| f.parse::<u64>())
+        .collect::<Result<Vec<u64>, _>>()
+        .context("/proc/stat: a cpu field is not a number")?;
+    if fields.len() < 5 {
+        return Err(anyhow!("/proc/stat: too few cpu fields"));
+    }
+    let total: u64 = fields.iter().sum();
+    let idle = fields[3] + fields[4];
+    Ok(MachineCpu {
+        busy: total - idle,
+        total,
+    })
+}
+
 /// `(voluntary, nonvoluntary)` context switches from a status text; zero when absent.
 pub fn parse_ctxt(status: &str) -> (u64, u64) {
     let mut out = (0, 0);
@@ -171,6 +213,22 @@ mod tests {
         assert!(parse_status("Name:\tx\nVmRSS:\t1 kB\n").is_err());
         assert_eq!(parse_ctxt(STATUS), (15321, 842));
         assert_eq!(parse_ctxt("Name:\tx\n"), (0, 0));
+    }
+
+    #[test]
+    fn machine_cpu_leaves_out_idle_and_iowait() {
+        let stat = "cpu  100 5 50 1000 20 3 2 1 0 0\ncpu0 50 2 25 500 10 1 1 0 0 0\nintr 1 2 3\n";
+        assert_eq!(
+            parse_machine_cpu(stat).unwrap(),
+            MachineCpu {
+                busy: 161,
+                total: 1181
+            }
+        );
+        assert!(parse_machine_cpu("intr 1 2 3\n").is_err());
+        assert!(parse_machine_cpu("cpu  1 2 x 4 5\n").is_err());
+        let now = MachineCpu::read().unwrap();
+        assert!(now.total >= now.busy);
     }
 
     #[test]
