@@ -81,8 +81,9 @@ pub fn generate(prefix: &str, first: u64, count: usize) -> Result<Vec<String>> {
             .map_err(|e| e.to_string())?;
         Ok(parsed.e164())
     };
-    let mut last_error = String::new();
-    for width in min_width..=(15usize.saturating_sub(rest.len())).max(min_width) {
+    let mut first_error = None;
+    let max_width = (15usize.saturating_sub(rest.len())).max(min_width);
+    for width in min_width..=max_width {
         let make = |i: u64| format!("{digits}{i:0width$}");
         match (valid(&make(first)), valid(&make(last))) {
             (Ok(_), Ok(_)) => {
@@ -95,11 +96,14 @@ pub fn generate(prefix: &str, first: u64, count: usize) -> Result<Vec<String>> {
                 }
                 return Ok(out);
             }
-            (Err(e), _) | (_, Err(e)) => last_error = e,
+            (Err(e), _) | (_, Err(e)) => {
+                first_error.get_or_insert(e);
+            }
         }
     }
     bail!(
-        "no counter width after {prefix} gives {count} valid mobile numbers from {first}: {last_error} (try another --prefix, e.g. +1425555 or +61491570, or fewer users)"
+        "no counter of {min_width} to {max_width} digits after {prefix} gives {count} valid mobile numbers from {first} (the first refused: {}); try another --prefix, e.g. +1425555 or +61491570, or fewer users",
+        first_error.unwrap_or_default()
     )
 }
 
