@@ -116,14 +116,7 @@ async fn sign_ins_resume_on_a_promoted_standby_and_nothing_acknowledged_is_lost(
     pair.wait_sync();
     let url = format!("{}&connect_timeout=2", pair.multi_host_url("textid"));
     let fleet = Fleet::start(&url, 2).await;
-    let numbers: Vec<String> = (0..8).map(|i| format!("+1425555{:04}", 500 + i)).collect();
-    let names: Vec<String> = (0..8).map(|i| format!("w{i}")).collect();
-    let pairs: Vec<(&str, &str)> = names
-        .iter()
-        .zip(&numbers)
-        .map(|(n, p)| (n.as_str(), p.as_str()))
-        .collect();
-    fleet.provision(&pairs);
+    let numbers = fleet.provision_many("w", 500, 8);
     let client = reqwest::Client::new();
 
     // A load run: sign-ins one after another over both nodes, each acknowledged session

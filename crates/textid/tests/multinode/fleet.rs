@@ -225,6 +225,22 @@ impl Fleet {
             .collect()
     }
 
+    /// Provisions `n` users `{stem}0`, `{stem}1`, … with the numbers +1 425 555 `first`,
+    /// `first + 1`, …; returns the numbers (E.164).
+    pub fn provision_many(&self, stem: &str, first: u32, n: u32) -> Vec<String> {
+        let numbers: Vec<String> = (0..n)
+            .map(|i| format!("+1425555{:04}", first + i))
+            .collect();
+        let names: Vec<String> = (0..n).map(|i| format!("{stem}{i}")).collect();
+        let pairs: Vec<(&str, &str)> = names
+            .iter()
+            .zip(&numbers)
+            .map(|(n, p)| (n.as_str(), p.as_str()))
+            .collect();
+        self.provision(&pairs);
+        numbers
+    }
+
     pub fn url(&self, node: usize) -> &str {
         self.nodes[node].url()
     }

@@ -54,14 +54,7 @@ async fn twenty_concurrent_right_codes_across_two_nodes_give_exactly_one_session
     }
     let db = fresh_database();
     let fleet = Fleet::start(db.url(), 2).await;
-    let numbers: Vec<String> = (0..3).map(|i| format!("+1425555{:04}", 200 + i)).collect();
-    let names: Vec<String> = (0..3).map(|i| format!("racer{i}")).collect();
-    let pairs: Vec<(&str, &str)> = names
-        .iter()
-        .zip(&numbers)
-        .map(|(n, p)| (n.as_str(), p.as_str()))
-        .collect();
-    fleet.provision(&pairs);
+    let numbers = fleet.provision_many("racer", 200, 3);
     let client = reqwest::Client::new();
     let mut rounds_with_a_winner = 0;
     for number in &numbers {
@@ -231,14 +224,7 @@ async fn queued_messages_are_delivered_exactly_once_with_both_workers_running() 
     }
     let db = fresh_database();
     let fleet = Fleet::start(db.url(), 2).await;
-    let numbers: Vec<String> = (0..24).map(|i| format!("+1425555{:04}", 400 + i)).collect();
-    let names: Vec<String> = (0..24).map(|i| format!("u{i}")).collect();
-    let pairs: Vec<(&str, &str)> = names
-        .iter()
-        .zip(&numbers)
-        .map(|(n, p)| (n.as_str(), p.as_str()))
-        .collect();
-    fleet.provision(&pairs);
+    let numbers = fleet.provision_many("u", 400, 24);
     let client = reqwest::Client::new();
     let starts: Vec<_> = numbers
         .iter()
