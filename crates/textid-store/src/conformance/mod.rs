@@ -167,6 +167,8 @@ cases!(
     finishing_a_message_as_delivered_wipes_its_body,
     a_failed_message_is_never_claimed_again_and_keeps_its_error,
     messages_are_listed_newest_first_per_tenant,
+    outbox_stats_count_waiting_messages_and_name_the_oldest,
+    an_empty_outbox_has_no_depth_and_no_oldest,
     // LogStore
     sign_in_logs_filter_by_time_and_user_newest_first,
     directory_audits_filter_by_time_and_subject_newest_first,
