@@ -409,6 +409,7 @@ fn sample(key: &str, dir: &Path) -> Option<(Vec<(&'static str, String)>, String)
     };
     match key {
         "listen" => same("listen", "127.0.0.1:18081"),
+        "metrics_listen" => same("metrics_listen", "127.0.0.1:19091"),
         "public_url" => same("public_url", "https://id.contoso.example"),
         "data_dir" => {
             let d = dir.join("elsewhere").display().to_string();
