@@ -609,7 +609,8 @@ fn metrics_listen(raw: &RawConfig, listen: &str) -> Result<Option<String>> {
     let addr: std::net::SocketAddr = v.trim().parse().map_err(|_| {
         anyhow!("metrics_listen (from {source}): '{v}' is not an address:port like 127.0.0.1:9090")
     })?;
-    if listen.parse::<std::net::SocketAddr>().ok() == Some(addr) {
+    // Port 0 (any free port, as tests use) is never a clash.
+    if addr.port() != 0 && listen.parse::<std::net::SocketAddr>().ok() == Some(addr) {
         bail!("metrics_listen (from {source}): '{v}' is the main listen address; give the metrics another port, or leave it empty to serve /metrics on the main listener");
     }
     Ok(Some(addr.to_string()))
@@ -953,6 +954,12 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("is the main listen address"), "{e}");
+        let c = Config::try_from(&raw(&[
+            ("listen", "127.0.0.1:0"),
+            ("metrics_listen", "127.0.0.1:0"),
+        ]))
+        .unwrap();
+        assert_eq!(c.metrics_listen.as_deref(), Some("127.0.0.1:0"));
     }
 
     #[test]
