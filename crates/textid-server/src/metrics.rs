@@ -92,9 +92,8 @@ impl Default for Metrics {
 impl Metrics {
     /// A registry with every metric at zero.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("textid");
         let m = Self {
-            registry: Registry::default(),
+            registry: Registry::with_prefix("textid"),
             requested: Family::default(),
             sent: Family::default(),
             verified: Family::default(),
@@ -105,53 +104,59 @@ impl Metrics {
             outbox_oldest_age: Gauge::default(),
             http: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
         };
-        // Counters get their `_total` suffix from the encoder.
-        registry.register(
+        m.registered()
+    }
+
+    /// Registers every metric under its documented name (counters get their `_total`
+    /// suffix from the encoder). The registry holds clones: each shares its value.
+    fn registered(mut self) -> Self {
+        let r = &mut self.registry;
+        r.register(
             "sms_codes_requested",
             "Sign-in codes asked for (starts and resends), by the number's country",
-            m.requested.clone(),
+            self.requested.clone(),
         );
-        registry.register(
+        r.register(
             "sms_codes_sent",
             "Sign-in codes the SMS provider accepted, by country",
-            m.sent.clone(),
+            self.sent.clone(),
         );
-        registry.register(
+        r.register(
             "sms_codes_verified",
             "Sign-in codes accepted, by country",
-            m.verified.clone(),
+            self.verified.clone(),
         );
-        registry.register(
+        r.register(
             "sms_codes_failed",
             "Code checks that failed, by country and reason (invalidCode, codeExpired, ...)",
-            m.failed.clone(),
+            self.failed.clone(),
         );
-        registry.register(
+        r.register(
             "sms_codes_refused",
             "Code requests that got no code, by country and reason (budgets, locks, ...)",
-            m.refused.clone(),
+            self.refused.clone(),
         );
-        registry.register(
+        r.register(
             "sms_provider_errors",
             "Messages the SMS provider refused, by provider and kind (transient, permanent)",
-            m.provider_errors.clone(),
+            self.provider_errors.clone(),
         );
-        registry.register(
+        r.register(
             "outbox_depth",
             "Messages waiting in the outbox (due, being delivered, or waiting for a retry)",
-            m.outbox_depth.clone(),
+            self.outbox_depth.clone(),
         );
-        registry.register(
+        r.register(
             "outbox_oldest_age_seconds",
             "Age of the oldest message waiting in the outbox; 0 when none waits",
-            m.outbox_oldest_age.clone(),
+            self.outbox_oldest_age.clone(),
         );
-        registry.register(
+        r.register(
             "http_request_duration_seconds",
             "Time to answer an HTTP request, by method, route template and status",
-            m.http.clone(),
+            self.http.clone(),
         );
-        Self { registry, ..m }
+        self
     }
 
     /// A code the provider accepted, to a number in `country` (its ISO region).
