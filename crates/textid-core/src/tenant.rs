@@ -19,11 +19,85 @@ pub struct Tenant {
     pub default_region: Option<String>,
 }
 
-/// Checks a tenant name: 1–64 of `a-z 0-9 - _`.
-pub fn is_valid_tenant_name(name: &str) -> bool {
-    !name.is_empty()
+/// First path segments of textid's own routes, and Entra's multi-tenant aliases: a tenant
+/// named like one would be shadowed by the route (`/static/login` serves an asset, issue
+/// #19) or confuse apps written for Entra (`common`, `organizations`, `consumers`).
+pub const RESERVED_TENANT_NAMES: [&str; 10] = [
+    "static",
+    "health",
+    "healthz",
+    "readyz",
+    "metrics",
+    "api",
+    "admin",
+    "common",
+    "organizations",
+    "consumers",
+];
+
+/// Why a name cannot be a tenant's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TenantNameError {
+    /// Not 1–64 of `a-z 0-9 - _`.
+    #[error("tenant name '{0}' must be 1-64 of a-z, 0-9, '-' and '_'")]
+    Malformed(String),
+    /// One of [`RESERVED_TENANT_NAMES`].
+    #[error("tenant name '{0}' is reserved: it is the name of one of textid's own routes or an Entra alias")]
+    Reserved(String),
+}
+
+impl TenantNameError {
+    /// A stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TenantNameError::Malformed(_) => "invalidTenantName",
+            TenantNameError::Reserved(_) => "reservedTenantName",
+        }
+    }
+}
+
+/// Checks a new tenant's name: 1–64 of `a-z 0-9 - _`, and not reserved.
+pub fn check_tenant_name(name: &str) -> Result<(), TenantNameError> {
+    let well_formed = !name.is_empty()
         && name.len() <= 64
         && name
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !well_formed {
+        return Err(TenantNameError::Malformed(name.to_string()));
+    }
+    if RESERVED_TENANT_NAMES.contains(&name) {
+        return Err(TenantNameError::Reserved(name.to_string()));
+    }
+    Ok(())
+}
+
+/// Whether a name can be a new tenant's (see [`check_tenant_name`]).
+pub fn is_valid_tenant_name(name: &str) -> bool {
+    check_tenant_name(name).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_of_textids_own_routes_are_refused_as_tenant_names() {
+        for name in RESERVED_TENANT_NAMES {
+            assert_eq!(
+                check_tenant_name(name),
+                Err(TenantNameError::Reserved(name.to_string()))
+            );
+        }
+        assert_eq!(check_tenant_name("static-site"), Ok(()));
+        assert_eq!(check_tenant_name(DEFAULT_TENANT_NAME), Ok(()));
+        assert_eq!(
+            check_tenant_name("Static").map_err(|e| e.code()),
+            Err("invalidTenantName")
+        );
+        assert_eq!(
+            check_tenant_name("").map_err(|e| e.code()),
+            Err("invalidTenantName")
+        );
+    }
 }

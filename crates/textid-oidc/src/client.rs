@@ -228,7 +228,7 @@ impl RedirectUri {
     }
 }
 
-fn is_loopback(host: Option<Host<&str>>) -> bool {
+pub(crate) fn is_loopback(host: Option<Host<&str>>) -> bool {
     match host {
         Some(Host::Ipv4(ip)) => ip == Ipv4Addr::LOCALHOST,
         Some(Host::Ipv6(ip)) => ip == Ipv6Addr::LOCALHOST,

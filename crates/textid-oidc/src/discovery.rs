@@ -24,6 +24,12 @@ pub const CLAIMS_SUPPORTED: [&str; 14] = [
     "sid",
 ];
 
+/// The scopes textid knows; an authorization request may name others (OAuth lets a
+/// server ignore them), but they are not granted, so never echoed back (RFC 6749 §3.3).
+/// Delegated admin API permissions (`{public_url}/v1.0/{permission}`) come on top, per
+/// client.
+pub const SCOPES_SUPPORTED: [&str; 4] = ["openid", "profile", "phone", "offline_access"];
+
 /// The discovery document. `issuer` is the tenant's issuer; `base` is `{public_url}/{tenant}`
 /// without a trailing slash; `algs` are the algorithms with a current signing key, listed
 /// RS256 first (OIDC Discovery §3 requires RS256 to be among them; the caller keeps an
@@ -46,7 +52,7 @@ pub fn discovery_document(issuer: &str, base: &str, algs: &[Algorithm]) -> Value
         "token_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "code_challenge_methods_supported": ["S256"],
-        "scopes_supported": ["openid", "profile", "phone", "offline_access"],
+        "scopes_supported": SCOPES_SUPPORTED,
         "claims_supported": CLAIMS_SUPPORTED,
         "authorization_response_iss_parameter_supported": true,
         "prompt_values_supported": ["login", "none"],

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod app;
 pub mod client_ip;
+pub mod cors;
 pub mod delivery;
 pub mod error;
 pub mod graph;

@@ -15,6 +15,7 @@ use textid_core::session::SessionKind;
 use textid_core::tenant::Tenant;
 use textid_core::{SessionId, UserId};
 use textid_oidc::client::redirect_uri_matches;
+use textid_oidc::discovery::SCOPES_SUPPORTED;
 use textid_oidc::pkce;
 use textid_store::{GrantRecord, SessionRecord};
 
@@ -238,6 +239,18 @@ async fn run(app: App, tenant: String, headers: HeaderMap, q: AuthorizeQuery) ->
             "this client may not request one of the admin API permissions in scope",
         );
     }
+    // RFC 6749 §3.3: the server may grant less than requested; scopes it does not know
+    // are left out of the grant, so the token answer does not claim them.
+    let scope = scope
+        .split(' ')
+        .filter(|s| SCOPES_SUPPORTED.contains(s) || s.starts_with(&graph_prefix))
+        .fold(Vec::<&str>::new(), |mut kept, s| {
+            if !kept.contains(&s) {
+                kept.push(s);
+            }
+            kept
+        })
+        .join(" ");
     if let Err(e) = pkce::parse_challenge_method(q.code_challenge_method.as_deref()) {
         return fail("invalid_request", &e.to_string());
     }
@@ -272,6 +285,14 @@ async fn run(app: App, tenant: String, headers: HeaderMap, q: AuthorizeQuery) ->
         return fail(
             "invalid_request",
             "prompt=none cannot be combined with other values",
+        );
+    }
+    // OIDC Core §3.1.2.1: textid records no consent (an admin registers each app), so
+    // it cannot obtain one: `prompt=consent` gets `consent_required`.
+    if prompts.contains(&"consent") {
+        return fail(
+            "consent_required",
+            "this server does not ask users for consent; an admin registers each app",
         );
     }
     let now = app.clock().now();

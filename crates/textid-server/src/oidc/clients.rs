@@ -13,7 +13,9 @@ use chrono::{DateTime, Duration, Utc};
 use rand::rngs::OsRng;
 use serde::{Deserialize, Serialize};
 use textid_core::tenant::Tenant;
-use textid_oidc::{Algorithm, ClientSecret, ClientSecretHash, ClientType, RedirectUri};
+use textid_oidc::{
+    Algorithm, ClientSecret, ClientSecretHash, ClientType, RedirectUri, WebOrigin,
+};
 use textid_store::{Actor, ClientRecord, StoreError};
 
 use crate::app::App;
@@ -65,6 +67,11 @@ pub struct Registration {
     /// Disabled by an admin: the client is refused everywhere until enabled again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disabled: bool,
+    /// Web origins set by an admin (`--allowed-origin`) that may call the token,
+    /// userinfo and revocation endpoints from a browser, besides those derived from a
+    /// public client's redirect URIs (see [`Client::web_origins`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<WebOrigin>,
 }
 
 /// A registered client.
@@ -120,6 +127,29 @@ impl Client {
         current || previous
     }
 
+    /// The web origins whose pages may call the token, userinfo and revocation endpoints
+    /// for this client (CORS): the ones set explicitly, and for a public client the
+    /// origins of its http(s) redirect URIs (a single-page app redeems its code from the
+    /// page it was redirected to, as Entra's SPA platform does). A confidential client
+    /// gets none derived: its secret must not be in a browser.
+    pub fn web_origins(&self) -> Vec<WebOrigin> {
+        let r = &self.registration;
+        let derived = (r.client_type == ClientType::Public)
+            .then(|| r.redirect_uris.iter().filter_map(|u| WebOrigin::of_redirect_uri(u)))
+            .into_iter()
+            .flatten();
+        let mut all: Vec<WebOrigin> = r.allowed_origins.iter().cloned().chain(derived).collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// Whether a page of `origin` (the request's `Origin` header) may call the token,
+    /// userinfo and revocation endpoints for this client.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.web_origins().iter().any(|o| o.as_str() == origin)
+    }
+
     /// Whether the client may use a grant type.
     pub fn allows(&self, grant: GrantType) -> bool {
         self.registration.grant_types.contains(&grant)
@@ -141,6 +171,22 @@ pub struct NewClient {
     pub grant_types: Vec<GrantType>,
     /// ID token algorithm (default RS256, OIDC's default).
     pub id_token_alg: Option<Algorithm>,
+    /// Web origins allowed to call the token, userinfo and revocation endpoints
+    /// (`--allowed-origin`), besides those of a public client's redirect URIs.
+    pub allowed_origins: Vec<String>,
+}
+
+/// Parses the allowed origins given by an admin.
+fn parse_origins(origins: &[String]) -> Result<Vec<WebOrigin>, ApiError> {
+    let mut parsed = origins
+        .iter()
+        .map(|o| {
+            WebOrigin::parse(o).map_err(|e| ApiError::invalid("allowedOrigin", format!("{o}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    parsed.sort();
+    parsed.dedup();
+    Ok(parsed)
 }
 
 /// Registers a client; returns it and, for a confidential client, its secret (shown once).
@@ -160,6 +206,7 @@ pub async fn register(
         RedirectUri::parse(uri)
             .map_err(|e| ApiError::invalid("redirectUri", format!("{uri}: {e}")))?;
     }
+    let allowed_origins = parse_origins(&new.allowed_origins)?;
     let mut grant_types = new.grant_types.clone();
     if grant_types.is_empty() {
         grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
@@ -186,6 +233,7 @@ pub async fn register(
         id_token_signed_response_alg: new.id_token_alg.unwrap_or(Algorithm::RS256),
         roles: Vec::new(),
         disabled: false,
+        allowed_origins,
     };
     let client_id = uuid::Uuid::new_v4().to_string();
     let secret =
@@ -276,6 +324,36 @@ pub async fn set_roles(
     client.registration.roles = roles;
     save(app, tenant, &client, "Update application roles", actor).await?;
     Ok(client)
+}
+
+/// Replaces the web origins an admin allowed for a client (CORS; none: only those derived
+/// from a public client's redirect URIs remain).
+pub async fn set_allowed_origins(
+    app: &App,
+    tenant: &Tenant,
+    client_id: &str,
+    origins: &[String],
+    actor: &Actor,
+) -> Result<Client, ApiError> {
+    let origins = parse_origins(origins)?;
+    let mut client = existing(app, tenant, client_id).await?;
+    client.registration.allowed_origins = origins;
+    save(app, tenant, &client, "Update application allowed origins", actor).await?;
+    Ok(client)
+}
+
+/// Whether any enabled client of the tenant allows pages of `origin` (a CORS preflight
+/// names no client, so it is answered for the origin; the request itself is then
+/// answered for its own client only).
+pub async fn any_allows_origin(app: &App, tenant: &Tenant, origin: &str) -> Result<bool, ApiError> {
+    let records = app.store().list_clients(tenant.id).await?;
+    for r in records {
+        let c = Client::from_record(r)?;
+        if !c.registration.disabled && c.allows_origin(origin) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Disables (`enabled: false`) or enables a client. Disabled, it is refused by every

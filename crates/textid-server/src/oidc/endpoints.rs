@@ -111,16 +111,41 @@ pub async fn userinfo(
     Path(tenant): Path<String>,
     headers: HeaderMap,
 ) -> Response {
+    // RFC 6750 §3.1: a request without any authentication gets the bare challenge, no
+    // error code.
+    if !headers.contains_key(header::AUTHORIZATION) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [
+                (header::WWW_AUTHENTICATE, "Bearer"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+        )
+            .into_response();
+    }
     let Ok(tenant) = app.tenant(&tenant).await else {
         return bearer_error("unknown tenant");
     };
-    let claims = match verify_access_token(&app, &tenant, &headers).await {
-        Ok((c, _)) => c,
+    let (claims, client) = match verify_access_token(&app, &tenant, &headers).await {
+        Ok(c) => c,
         Err(e) => return bearer_error(e),
     };
+    let res = match user_info(&app, &tenant, &claims).await {
+        Ok(info) => ([(header::CACHE_CONTROL, "no-store")], Json(info)).into_response(),
+        Err(e) => bearer_error(e),
+    };
+    crate::cors::for_client(res, Some(&client))
+}
+
+/// The claims userinfo answers for a verified access token.
+async fn user_info(
+    app: &App,
+    tenant: &textid_core::tenant::Tenant,
+    claims: &AccessTokenClaims,
+) -> Result<Value, &'static str> {
     let scopes: Vec<&str> = claims.scp.as_deref().unwrap_or("").split(' ').collect();
     if !scopes.contains(&"openid") {
-        return bearer_error("the access token was not issued for openid");
+        return Err("the access token was not issued for openid");
     }
     let user = match claims.sub.parse().ok() {
         Some(id) => app
@@ -133,7 +158,7 @@ pub async fn userinfo(
         None => None,
     };
     let Some(user) = user else {
-        return bearer_error("the user no longer exists or is disabled");
+        return Err("the user no longer exists or is disabled");
     };
     let mut info = json!({"sub": user.id, "tid": tenant.id});
     if scopes.contains(&"profile") {
@@ -141,12 +166,12 @@ pub async fn userinfo(
         info["preferred_username"] = json!(user.upn);
     }
     if scopes.contains(&"phone") {
-        if let Some(phone) = super::authorize::mobile_number(&app, &tenant, user.id).await {
+        if let Some(phone) = super::authorize::mobile_number(app, tenant, user.id).await {
             info["phone_number"] = json!(phone);
             info["phone_number_verified"] = json!(true);
         }
     }
-    ([(header::CACHE_CONTROL, "no-store")], Json(info)).into_response()
+    Ok(info)
 }
 
 /// `GET|POST /{tenant}/oauth2/v2.0/logout` (OpenID Connect RP-Initiated Logout 1.0).
@@ -174,6 +199,18 @@ pub async fn logout(
     let hint = params
         .get("id_token_hint")
         .and_then(|hint| id_token_claims(&app, &tenant, hint));
+    // RP-Initiated Logout 1.0 §2: with both, the client must be the audience of the ID
+    // token, or one app could sign the user out and send them to another app's URI.
+    if let (Some(h), Some(id)) = (&hint, params.get("client_id")) {
+        if &h.aud != id {
+            return pages::message(
+                StatusCode::BAD_REQUEST,
+                "error.title",
+                "The sign-out request names an app (client_id) that the ID token (id_token_hint) was not issued to.",
+                https(&app),
+            );
+        }
+    }
     let client_id = params
         .get("client_id")
         .cloned()
@@ -308,54 +345,68 @@ pub async fn revoke(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    let mut authenticated = None;
     let result: Result<(), OAuthFailure> = async {
         let tenant = app.tenant(&tenant).await.map_err(|_| {
             OAuthFailure::from(textid_oidc::OAuthError::invalid_request("unknown tenant"))
         })?;
         let form = parse_form(&headers, &body)?;
         let client = authenticate(&app, &tenant, &headers, &form).await?;
+        authenticated = Some(client.clone());
         let token = form.get("token").ok_or_else(|| {
             OAuthFailure::from(textid_oidc::OAuthError::invalid_request(
                 "token is required",
             ))
         })?;
-        let now = app.clock().now();
-        let hash = app.hasher().token(token);
-        let belongs = app
-            .store()
-            .refresh_token_client(&hash.0)
-            .await
-            .ok()
-            .flatten();
-        if belongs.as_deref() == Some(client.client_id.as_str()) {
-            let _ = app.store().revoke_refresh_token(&hash.0, now).await;
-            return Ok(());
-        }
-        if let Ok(oidc) = app.oidc() {
-            let iss = issuer(&app, &tenant);
-            let aud = api_audience(&app);
-            let expected = Expected {
-                issuer: &iss,
-                audience: Some(&aud),
-                typ: TokenType::AccessToken,
-            };
-            if let Ok(claims) = token::verify::<AccessTokenClaims>(
-                token,
-                oidc.keys().verification_keys(),
-                &expected,
-                now,
-            ) {
-                if claims.client_id == client.client_id {
-                    let exp = chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
-                    let _ = app.store().revoke_access_token(&claims.jti, exp).await;
-                }
-            }
-        }
+        revoke_token(&app, &tenant, &client, token).await;
         Ok(())
     }
     .await;
-    match result {
+    let res = match result {
         Ok(()) => (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response(),
         Err(e) => e.into_response(),
+    };
+    crate::cors::for_client(res, authenticated.as_ref())
+}
+
+/// Revokes `token` if it is a refresh token (its whole family) or an access token of
+/// `client`; anything else is ignored (RFC 7009 §2.2).
+async fn revoke_token(
+    app: &App,
+    tenant: &textid_core::tenant::Tenant,
+    client: &clients::Client,
+    token: &str,
+) {
+    let now = app.clock().now();
+    let hash = app.hasher().token(token);
+    let belongs = app
+        .store()
+        .refresh_token_client(&hash.0)
+        .await
+        .ok()
+        .flatten();
+    if belongs.as_deref() == Some(client.client_id.as_str()) {
+        let _ = app.store().revoke_refresh_token(&hash.0, now).await;
+        return;
+    }
+    if let Ok(oidc) = app.oidc() {
+        let iss = issuer(app, tenant);
+        let aud = api_audience(app);
+        let expected = Expected {
+            issuer: &iss,
+            audience: Some(&aud),
+            typ: TokenType::AccessToken,
+        };
+        if let Ok(claims) = token::verify::<AccessTokenClaims>(
+            token,
+            oidc.keys().verification_keys(),
+            &expected,
+            now,
+        ) {
+            if claims.client_id == client.client_id {
+                let exp = chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
+                let _ = app.store().revoke_access_token(&claims.jti, exp).await;
+            }
+        }
     }
 }

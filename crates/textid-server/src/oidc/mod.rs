@@ -18,9 +18,10 @@ pub mod token;
 
 use std::sync::{Arc, RwLock};
 
-use axum::http::{header, HeaderMap};
-use axum::routing::{get, post};
-use axum::Router;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, MethodRouter};
+use axum::{Json, Router};
 use textid_core::tenant::Tenant;
 use textid_oidc::KeyEncryptionKey;
 
@@ -69,26 +70,39 @@ impl Oidc {
 
 /// Every OpenID Connect and sign-in page route.
 pub fn routes() -> Router<App> {
+    // The endpoints an app calls directly: CORS per client (see `crate::cors`), and every
+    // answer in OAuth's error shape, a wrong method included.
+    let per_client = |m: MethodRouter<App>| {
+        m.options(crate::cors::preflight)
+            .fallback(method_not_allowed)
+            .layer(axum::middleware::from_fn(crate::cors::per_client))
+    };
     Router::new()
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
-            get(endpoints::discovery),
+            get(endpoints::discovery).layer(crate::cors::any_origin()),
         )
-        .route("/{tenant}/discovery/v2.0/keys", get(endpoints::jwks))
+        .route(
+            "/{tenant}/discovery/v2.0/keys",
+            get(endpoints::jwks).layer(crate::cors::any_origin()),
+        )
         .route(
             "/{tenant}/oauth2/v2.0/authorize",
             get(authorize::authorize).post(authorize::authorize_post),
         )
-        .route("/{tenant}/oauth2/v2.0/token", post(token::token))
+        .route("/{tenant}/oauth2/v2.0/token", per_client(post(token::token)))
         .route(
             "/{tenant}/oauth2/v2.0/userinfo",
-            get(endpoints::userinfo).post(endpoints::userinfo),
+            per_client(get(endpoints::userinfo).post(endpoints::userinfo)),
         )
         .route(
             "/{tenant}/oauth2/v2.0/logout",
             get(endpoints::logout).post(endpoints::logout),
         )
-        .route("/{tenant}/oauth2/v2.0/revoke", post(endpoints::revoke))
+        .route(
+            "/{tenant}/oauth2/v2.0/revoke",
+            per_client(post(endpoints::revoke)),
+        )
         .route(
             "/{tenant}/login",
             get(login::phone_page).post(login::phone_submit),
@@ -99,6 +113,19 @@ pub fn routes() -> Router<App> {
         )
         .route("/{tenant}/login/resend", post(login::resend))
         .route("/static/{name}", get(crate::pages::asset))
+}
+
+/// 405 in OAuth's error shape (RFC 6749 §5.2), for the endpoints apps call directly.
+pub async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(serde_json::json!({
+            "error": "invalid_request",
+            "error_description": "this endpoint does not accept that HTTP method",
+        })),
+    )
+        .into_response()
 }
 
 /// `{public_url}/{tenant}`.

@@ -126,7 +126,8 @@ pub async fn token(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    match handle(&app, &tenant, &headers, &body).await {
+    let (client, result) = handle(&app, &tenant, &headers, &body).await;
+    let res = match result {
         Ok(v) => (
             [
                 (header::CACHE_CONTROL, "no-store"),
@@ -136,7 +137,8 @@ pub async fn token(
         )
             .into_response(),
         Err(e) => e.into_response(),
-    }
+    };
+    crate::cors::for_client(res, client.as_ref())
 }
 
 /// Parses an `application/x-www-form-urlencoded` body; a repeated parameter is an error
@@ -167,18 +169,39 @@ pub fn parse_form(
     Ok(form)
 }
 
+/// Answers a token request; returns the authenticated client too (its web origins decide
+/// the CORS answer, for errors after authentication as well).
 async fn handle(
     app: &App,
     tenant: &str,
     headers: &HeaderMap,
     body: &[u8],
+) -> (Option<Client>, Result<Value, OAuthFailure>) {
+    let authenticated = async {
+        let tenant = app
+            .tenant(tenant)
+            .await
+            .map_err(|_| err(ErrorCode::InvalidRequest, "unknown tenant"))?;
+        let form = parse_form(headers, body)?;
+        let client = authenticate(app, &tenant, headers, &form).await?;
+        Ok::<_, OAuthFailure>((tenant, form, client))
+    }
+    .await;
+    match authenticated {
+        Ok((tenant, form, client)) => {
+            let result = grant(app, &tenant, &client, &form).await;
+            (Some(client), result)
+        }
+        Err(e) => (None, Err(e)),
+    }
+}
+
+async fn grant(
+    app: &App,
+    tenant: &Tenant,
+    client: &Client,
+    form: &HashMap<String, String>,
 ) -> Result<Value, OAuthFailure> {
-    let tenant = app
-        .tenant(tenant)
-        .await
-        .map_err(|_| err(ErrorCode::InvalidRequest, "unknown tenant"))?;
-    let form = parse_form(headers, body)?;
-    let client = authenticate(app, &tenant, headers, &form).await?;
     let grant_type = form.get("grant_type").map(String::as_str).unwrap_or("");
     let grant = GrantType::parse(grant_type).ok_or_else(|| {
         err(
@@ -193,9 +216,9 @@ async fn handle(
         ));
     }
     match grant {
-        GrantType::AuthorizationCode => authorization_code(app, &tenant, &client, &form).await,
-        GrantType::RefreshToken => refresh(app, &tenant, &client, &form).await,
-        GrantType::ClientCredentials => client_credentials(app, &tenant, &client, &form).await,
+        GrantType::AuthorizationCode => authorization_code(app, tenant, client, form).await,
+        GrantType::RefreshToken => refresh(app, tenant, client, form).await,
+        GrantType::ClientCredentials => client_credentials(app, tenant, client, form).await,
     }
 }
 

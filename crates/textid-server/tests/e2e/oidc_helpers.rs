@@ -360,6 +360,7 @@ impl OidcApp {
             post_logout_redirect_uris: vec![LOGOUT_URI.into()],
             grant_types,
             id_token_alg: alg,
+            allowed_origins: Vec::new(),
         };
         let (client, secret) = clients::register(&self.app, &self.tenant, new)
             .await

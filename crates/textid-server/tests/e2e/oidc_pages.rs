@@ -358,6 +358,7 @@ async fn the_code_page_lets_the_browser_return_to_a_native_app() {
         post_logout_redirect_uris: Vec::new(),
         grant_types: Vec::new(),
         id_token_alg: None,
+        allowed_origins: Vec::new(),
     };
     let (client, _) = clients::register(&t.app, &t.tenant, new).await.unwrap();
     let rp = Rp {

@@ -447,11 +447,8 @@ pub async fn phone(cx: &Context, cmd: PhoneCommand) -> Result<()> {
 pub async fn tenant(app: &App, cmd: TenantCommand, json_out: bool) -> Result<()> {
     match cmd {
         TenantCommand::Create { name } => {
-            if !textid_core::tenant::is_valid_tenant_name(&name) {
-                return Err(super::UsageError(format!(
-                    "tenant name '{name}' must be 1-64 of a-z, 0-9, '-' and '_'"
-                ))
-                .into());
+            if let Err(e) = textid_core::tenant::check_tenant_name(&name) {
+                return Err(super::UsageError(e.to_string()).into());
             }
             let t = app.store().ensure_tenant(&name, app.clock().now()).await?;
             if json_out {

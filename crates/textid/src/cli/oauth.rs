@@ -35,6 +35,23 @@ pub enum ClientCommand {
         /// An app role (Graph permission) for the admin API, e.g. User.ReadWrite.All (repeat).
         #[arg(long = "role")]
         roles: Vec<String>,
+        /// A web origin (https://app.contoso.example) whose pages may call the token,
+        /// userinfo and revocation endpoints (CORS; repeat). A public client's redirect
+        /// URIs give theirs without this.
+        #[arg(long = "allowed-origin")]
+        allowed_origins: Vec<String>,
+    },
+    /// Change an app's settings.
+    Update {
+        /// The client id.
+        client_id: String,
+        /// Replace the web origins allowed to call the token, userinfo and revocation
+        /// endpoints (CORS; repeat). A public client's redirect URIs give theirs anyway.
+        #[arg(long = "allowed-origin", conflicts_with = "clear_allowed_origins")]
+        allowed_origins: Vec<String>,
+        /// Remove every origin set with --allowed-origin.
+        #[arg(long)]
+        clear_allowed_origins: bool,
     },
     /// List registered apps.
     List,
@@ -97,7 +114,8 @@ fn client_json(c: &clients::Client) -> serde_json::Value {
         "clientId": c.client_id, "name": r.name, "type": r.client_type.as_str(),
         "redirectUris": r.redirect_uris, "postLogoutRedirectUris": r.post_logout_redirect_uris,
         "grantTypes": r.grant_types, "idTokenSignedResponseAlg": r.id_token_signed_response_alg, "roles": r.roles,
-        "accountEnabled": !r.disabled,
+        "accountEnabled": !r.disabled, "allowedOrigins": r.allowed_origins,
+        "webOrigins": c.web_origins(),
     })
 }
 
@@ -119,6 +137,7 @@ pub async fn client(cx: &Context, cmd: ClientCommand) -> Result<()> {
             grants,
             id_token_alg,
             roles,
+            allowed_origins,
         } => {
             check_roles(&roles)?;
             let client_type = match client_type.as_str() {
@@ -148,6 +167,7 @@ pub async fn client(cx: &Context, cmd: ClientCommand) -> Result<()> {
                 post_logout_redirect_uris,
                 grant_types,
                 id_token_alg,
+                allowed_origins,
             };
             let (mut c, secret) = clients::register(&cx.app, &cx.tenant, new).await?;
             if !roles.is_empty() {
@@ -180,6 +200,34 @@ pub async fn client(cx: &Context, cmd: ClientCommand) -> Result<()> {
                     c.registration.roles.join(", ")
                 );
             }
+        }
+        ClientCommand::Update {
+            client_id,
+            allowed_origins,
+            clear_allowed_origins,
+        } => {
+            if allowed_origins.is_empty() && !clear_allowed_origins {
+                return Err(UsageError(
+                    "nothing to change: give --allowed-origin or --clear-allowed-origins".into(),
+                )
+                .into());
+            }
+            let c = clients::set_allowed_origins(
+                &cx.app,
+                &cx.tenant,
+                &client_id,
+                &allowed_origins,
+                &Actor::cli(),
+            )
+            .await?;
+            emit(cx, &c, || {
+                let origins: Vec<String> = c.web_origins().iter().map(|o| o.to_string()).collect();
+                println!(
+                    "app {} accepts browser requests from: {}",
+                    c.client_id,
+                    if origins.is_empty() { "no origin".to_string() } else { origins.join(", ") }
+                );
+            });
         }
         ClientCommand::Disable { client_id } => {
             let c =

@@ -1,0 +1,141 @@
+//! Cross-origin requests from browser apps (CORS, issue #19), answered per endpoint:
+//!
+//! | endpoints | origins allowed |
+//! |---|---|
+//! | discovery, JWKS | any (`*`): public documents, no credentials |
+//! | token, userinfo, revocation | the web origins of the client in the request ([`Client::web_origins`]) |
+//! | sign-in pages, the admin API, everything else | none: no CORS headers, so a browser refuses the answer to a foreign page |
+//!
+//! A preflight (`OPTIONS` with `Access-Control-Request-Method`) names no client, so it is
+//! allowed for an origin that some enabled client of the tenant allows; the request itself
+//! then carries `Access-Control-Allow-Origin` only when its own client (authenticated at
+//! the token and revocation endpoints, the access token's client at userinfo) allows the
+//! origin. No endpoint allows credentials (cookies): the browser session is never reachable
+//! cross-origin.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::app::App;
+use crate::oidc::clients::{self, Client};
+
+/// How long a browser may cache a preflight answer (seconds).
+const PREFLIGHT_MAX_AGE: u32 = 600;
+
+/// CORS for the public documents (discovery, JWKS): any origin, `GET` only, no credentials.
+pub fn any_origin() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET])
+        .max_age(std::time::Duration::from_secs(PREFLIGHT_MAX_AGE.into()))
+}
+
+/// The `Origin` of a request, if it sent one.
+fn origin(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
+}
+
+/// The web origins the answer may be read from: set by the token, userinfo and
+/// revocation handlers once they know the client ([`for_client`]), read by
+/// [`per_client`].
+#[derive(Debug, Clone)]
+struct AllowedOrigins(Vec<textid_oidc::WebOrigin>);
+
+/// Marks an answer of the token, userinfo or revocation endpoint as readable by the pages
+/// of `client`'s web origins (none without a client: an unauthenticated request's answer
+/// stays unreadable cross-origin).
+pub fn for_client(mut res: Response, client: Option<&Client>) -> Response {
+    if let Some(c) = client {
+        res.extensions_mut().insert(AllowedOrigins(c.web_origins()));
+    }
+    res
+}
+
+/// Middleware of the per-client endpoints: `Access-Control-Allow-Origin` when the handler
+/// allowed the request's origin ([`for_client`]); `Vary: Origin` in every case, since the
+/// answer depends on it.
+pub async fn per_client(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let request_origin = origin(req.headers()).map(str::to_string);
+    let mut res = next.run(req).await;
+    let allowed = res
+        .extensions()
+        .get::<AllowedOrigins>()
+        .is_some_and(|a| {
+            request_origin
+                .as_deref()
+                .is_some_and(|o| a.0.iter().any(|w| w.as_str() == o))
+        });
+    let h = res.headers_mut();
+    h.append(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(v) = request_origin
+        .filter(|_| allowed)
+        .and_then(|o| HeaderValue::from_str(&o).ok())
+    {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        // So that the app can read why a bearer token was refused (RFC 6750 §3).
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("WWW-Authenticate"),
+        );
+    }
+    res
+}
+
+/// `OPTIONS` on the token, userinfo and revocation endpoints: a preflight from an origin
+/// that some enabled client of the tenant allows gets `204` with the allowed methods and
+/// headers; any other `OPTIONS` is refused in OAuth's error shape, without CORS headers
+/// (so the browser stops there).
+pub async fn preflight(
+    State(app): State<App>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let requested = headers
+        .get(header::ACCESS_CONTROL_REQUEST_METHOD)
+        .and_then(|v| v.to_str().ok());
+    let (Some(origin), Some(requested)) = (origin(&headers), requested) else {
+        return crate::oidc::method_not_allowed().await;
+    };
+    let allowed = match app.tenant(&tenant).await {
+        Ok(t) => clients::any_allows_origin(&app, &t, origin)
+            .await
+            .unwrap_or(false),
+        Err(_) => false,
+    };
+    if !allowed || !matches!(requested, "GET" | "POST") {
+        return refused();
+    }
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(origin) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+    }
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("authorization, content-type"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from(PREFLIGHT_MAX_AGE),
+    );
+    res
+}
+
+fn refused() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        Json(json!({
+            "error": "invalid_request",
+            "error_description": "no app of this tenant allows requests from this origin",
+        })),
+    )
+        .into_response()
+}
