@@ -71,6 +71,6 @@ pub use client::{ClientSecret, ClientSecretHash, ClientType, RedirectUri};
 pub use client_auth::BasicCredentials;
 pub use error::{ErrorCode, OAuthError};
 pub use kek::KeyEncryptionKey;
-pub use origin::{WebOrigin, WebOriginError};
 pub use keys::{Algorithm, KeyError, SigningKey, StoredKey, VerificationKey};
+pub use origin::{WebOrigin, WebOriginError};
 pub use token::{AccessTokenClaims, Expected, IdTokenClaims, TokenError, TokenType};

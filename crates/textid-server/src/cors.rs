@@ -61,14 +61,11 @@ pub fn for_client(mut res: Response, client: Option<&Client>) -> Response {
 pub async fn per_client(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let request_origin = origin(req.headers()).map(str::to_string);
     let mut res = next.run(req).await;
-    let allowed = res
-        .extensions()
-        .get::<AllowedOrigins>()
-        .is_some_and(|a| {
-            request_origin
-                .as_deref()
-                .is_some_and(|o| a.0.iter().any(|w| w.as_str() == o))
-        });
+    let allowed = res.extensions().get::<AllowedOrigins>().is_some_and(|a| {
+        request_origin
+            .as_deref()
+            .is_some_and(|o| a.0.iter().any(|w| w.as_str() == o))
+    });
     let h = res.headers_mut();
     h.append(header::VARY, HeaderValue::from_static("Origin"));
     if let Some(v) = request_origin

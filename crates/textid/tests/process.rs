@@ -879,3 +879,82 @@ async fn without_metrics_listen_metrics_are_on_the_main_listener() {
     assert!(s.contains_key("textid_outbox_oldest_age_seconds"), "{s:?}");
     child.kill().await.unwrap();
 }
+
+#[test]
+fn a_tenant_cannot_be_named_like_one_of_textids_routes() {
+    // Issue #19: a tenant called `static` was shadowed by the page assets.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for name in ["static", "healthz", "metrics"] {
+        let (code, out, err) = cli(d, &["tenant", "create", name]);
+        assert_eq!(code, 2, "{name}: {out}{err}");
+        assert!(err.contains("reserved"), "{err}");
+    }
+    let (code, _, err) = cli(d, &["--tenant", "static", "user", "list"]);
+    assert_eq!(code, 2, "nothing was created: {err}");
+    cli_json(d, &["tenant", "create", "static-site"]);
+}
+
+#[test]
+fn allowed_origins_are_set_on_create_and_replaced_on_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let created = cli_json(
+        d,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Shifts",
+            "--type",
+            "public",
+            "--redirect-uri",
+            "https://shifts.contoso.example/cb",
+            "--allowed-origin",
+            "https://admin.contoso.example/",
+        ],
+    );
+    assert_eq!(
+        created["allowedOrigins"],
+        serde_json::json!(["https://admin.contoso.example"])
+    );
+    assert_eq!(
+        created["webOrigins"],
+        serde_json::json!([
+            "https://admin.contoso.example",
+            "https://shifts.contoso.example"
+        ])
+    );
+    let id = created["clientId"].as_str().unwrap();
+    let (code, out, err) = cli(
+        d,
+        &[
+            "client",
+            "update",
+            id,
+            "--allowed-origin",
+            "http://evil.example",
+        ],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("http origins are allowed only"), "{err}");
+    let updated = cli_json(
+        d,
+        &[
+            "client",
+            "update",
+            id,
+            "--allowed-origin",
+            "https://other.example",
+        ],
+    );
+    assert_eq!(
+        updated["allowedOrigins"],
+        serde_json::json!(["https://other.example"])
+    );
+    let cleared = cli_json(d, &["client", "update", id, "--clear-allowed-origins"]);
+    assert_eq!(
+        cleared["webOrigins"],
+        serde_json::json!(["https://shifts.contoso.example"])
+    );
+}

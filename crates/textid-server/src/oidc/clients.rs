@@ -13,9 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::rngs::OsRng;
 use serde::{Deserialize, Serialize};
 use textid_core::tenant::Tenant;
-use textid_oidc::{
-    Algorithm, ClientSecret, ClientSecretHash, ClientType, RedirectUri, WebOrigin,
-};
+use textid_oidc::{Algorithm, ClientSecret, ClientSecretHash, ClientType, RedirectUri, WebOrigin};
 use textid_store::{Actor, ClientRecord, StoreError};
 
 use crate::app::App;
@@ -135,7 +133,11 @@ impl Client {
     pub fn web_origins(&self) -> Vec<WebOrigin> {
         let r = &self.registration;
         let derived = (r.client_type == ClientType::Public)
-            .then(|| r.redirect_uris.iter().filter_map(|u| WebOrigin::of_redirect_uri(u)))
+            .then(|| {
+                r.redirect_uris
+                    .iter()
+                    .filter_map(|u| WebOrigin::of_redirect_uri(u))
+            })
             .into_iter()
             .flatten();
         let mut all: Vec<WebOrigin> = r.allowed_origins.iter().cloned().chain(derived).collect();
@@ -338,7 +340,14 @@ pub async fn set_allowed_origins(
     let origins = parse_origins(origins)?;
     let mut client = existing(app, tenant, client_id).await?;
     client.registration.allowed_origins = origins;
-    save(app, tenant, &client, "Update application allowed origins", actor).await?;
+    save(
+        app,
+        tenant,
+        &client,
+        "Update application allowed origins",
+        actor,
+    )
+    .await?;
     Ok(client)
 }
 

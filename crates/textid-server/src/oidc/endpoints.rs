@@ -352,6 +352,7 @@ pub async fn revoke(
         })?;
         let form = parse_form(&headers, &body)?;
         let client = authenticate(&app, &tenant, &headers, &form).await?;
+        super::token::check_origin(&headers, &client)?;
         authenticated = Some(client.clone());
         let token = form.get("token").ok_or_else(|| {
             OAuthFailure::from(textid_oidc::OAuthError::invalid_request(

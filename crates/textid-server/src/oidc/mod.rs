@@ -77,20 +77,29 @@ pub fn routes() -> Router<App> {
             .fallback(method_not_allowed)
             .layer(axum::middleware::from_fn(crate::cors::per_client))
     };
+    // Discovery and JWKS: any origin. The `OPTIONS` route exists so that the CORS layer
+    // sees the preflight (a method without a route goes to the router's 405 fallback).
+    let public_document = |m: MethodRouter<App>| {
+        m.options(|| async { StatusCode::NO_CONTENT })
+            .layer(crate::cors::any_origin())
+    };
     Router::new()
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
-            get(endpoints::discovery).layer(crate::cors::any_origin()),
+            public_document(get(endpoints::discovery)),
         )
         .route(
             "/{tenant}/discovery/v2.0/keys",
-            get(endpoints::jwks).layer(crate::cors::any_origin()),
+            public_document(get(endpoints::jwks)),
         )
         .route(
             "/{tenant}/oauth2/v2.0/authorize",
             get(authorize::authorize).post(authorize::authorize_post),
         )
-        .route("/{tenant}/oauth2/v2.0/token", per_client(post(token::token)))
+        .route(
+            "/{tenant}/oauth2/v2.0/token",
+            per_client(post(token::token)),
+        )
         .route(
             "/{tenant}/oauth2/v2.0/userinfo",
             per_client(get(endpoints::userinfo).post(endpoints::userinfo)),

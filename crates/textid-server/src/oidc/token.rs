@@ -119,6 +119,23 @@ pub async fn authenticate(
     }
 }
 
+/// A request sent by a browser page (it carries `Origin`) is refused unless the page's
+/// origin is one of the client's web origins: a form post is a "simple" cross-origin
+/// request that no preflight stops, so the browser alone would only hide the answer, not
+/// prevent the redemption (Entra refuses the same, AADSTS9002326).
+pub fn check_origin(headers: &HeaderMap, client: &Client) -> Result<(), OAuthFailure> {
+    match headers
+        .get(header::ORIGIN)
+        .map(|v| v.to_str().unwrap_or(""))
+    {
+        Some(origin) if !client.allows_origin(origin) => Err(err(
+            ErrorCode::InvalidRequest,
+            "requests from a browser are accepted only from the app's registered web origins",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// `POST /{tenant}/oauth2/v2.0/token`
 pub async fn token(
     State(app): State<App>,
@@ -184,6 +201,7 @@ async fn handle(
             .map_err(|_| err(ErrorCode::InvalidRequest, "unknown tenant"))?;
         let form = parse_form(headers, body)?;
         let client = authenticate(app, &tenant, headers, &form).await?;
+        check_origin(headers, &client)?;
         Ok::<_, OAuthFailure>((tenant, form, client))
     }
     .await;

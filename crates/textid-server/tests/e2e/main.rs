@@ -20,6 +20,8 @@ mod metrics;
 mod mid_flow;
 mod oidc_authorize;
 mod oidc_browser;
+mod oidc_cors;
+mod oidc_details;
 mod oidc_flow;
 mod oidc_helpers;
 mod oidc_pages;

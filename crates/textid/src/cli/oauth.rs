@@ -225,7 +225,11 @@ pub async fn client(cx: &Context, cmd: ClientCommand) -> Result<()> {
                 println!(
                     "app {} accepts browser requests from: {}",
                     c.client_id,
-                    if origins.is_empty() { "no origin".to_string() } else { origins.join(", ") }
+                    if origins.is_empty() {
+                        "no origin".to_string()
+                    } else {
+                        origins.join(", ")
+                    }
                 );
             });
         }

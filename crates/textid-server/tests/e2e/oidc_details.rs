@@ -1,0 +1,121 @@
+//! OpenID Connect details app developers trip on (issue #19): the end-session endpoint
+//! checks `client_id` against the `id_token_hint`; unknown scopes are not granted;
+//! `prompt=consent`; the bare `Bearer` challenge; OAuth's error shape for a wrong method
+//! and an unknown tenant.
+
+use reqwest::Method;
+use textid_oidc::ClientType;
+
+use crate::oidc_helpers::{
+    expect_oauth_error, form_body, jwt_part, ok_json, spawn_oidc, Authz, Callback, LOGOUT_URI,
+    REDIRECT_URI,
+};
+
+#[tokio::test]
+async fn end_session_refuses_a_client_id_that_is_not_the_id_tokens_audience() {
+    let mut t = spawn_oidc().await;
+    let ours = t.register(ClientType::Public, None).await;
+    let theirs = t.register(ClientType::Public, None).await;
+    let browser = t.browser();
+    let authz = Authz::new("openid");
+    let callback = t.sign_in(&browser, &ours, &authz).await;
+    let tokens = ok_json(t.exchange(ours.auth(), &callback, &authz).await).await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let query = form_body(&[
+        ("post_logout_redirect_uri", LOGOUT_URI),
+        ("id_token_hint", id_token),
+        ("client_id", &theirs.id),
+    ]);
+    let page = browser
+        .get(&format!("/default/oauth2/v2.0/logout?{query}"))
+        .await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(page.headers.get("location").is_none());
+    // The session is untouched: the next sign-in needs no code.
+    t.sso(&browser, &ours, &Authz::new("openid")).await;
+    // With the right client the same hint signs out.
+    let query = form_body(&[
+        ("post_logout_redirect_uri", LOGOUT_URI),
+        ("id_token_hint", id_token),
+        ("client_id", &ours.id),
+    ]);
+    let answer = browser
+        .get(&format!("/default/oauth2/v2.0/logout?{query}"))
+        .await;
+    assert_eq!(answer.location(), LOGOUT_URI);
+}
+
+#[tokio::test]
+async fn scopes_the_provider_does_not_know_are_not_granted() {
+    let mut t = spawn_oidc().await;
+    let rp = t.register(ClientType::Public, None).await;
+    let tokens = t
+        .tokens(&rp, &Authz::new("openid foo phone foo profile"))
+        .await;
+    assert_eq!(tokens["scope"], "openid phone profile");
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(jwt_part(access, 1)["scp"], "openid phone profile");
+}
+
+#[tokio::test]
+async fn prompt_consent_answers_consent_required() {
+    let mut t = spawn_oidc().await;
+    let rp = t.register(ClientType::Public, None).await;
+    let browser = t.browser();
+    // Also with a live session: textid never records a consent, so it cannot have one.
+    t.sign_in(&browser, &rp, &Authz::new("openid")).await;
+    let authz = Authz::new("openid").with("prompt", "consent");
+    let answer = browser.get(&t.authorize_url(&rp, &authz)).await;
+    let callback = Callback::parse(REDIRECT_URI, answer.location());
+    assert_eq!(callback.get("error"), "consent_required");
+    assert_eq!(callback.get("state"), authz.state);
+    assert!(!callback.params.contains_key("code"));
+}
+
+#[tokio::test]
+async fn userinfo_without_any_token_answers_a_bare_bearer_challenge() {
+    let t = spawn_oidc().await;
+    for method in [Method::GET, Method::POST] {
+        let r = t
+            .http
+            .request(method.clone(), t.url("/default/oauth2/v2.0/userinfo"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{method}");
+        assert_eq!(
+            r.headers()["www-authenticate"].to_str().unwrap(),
+            "Bearer",
+            "RFC 6750 §3.1: no error code without authentication"
+        );
+    }
+    // A token that is there but wrong still gets the error code.
+    let r = t.userinfo("not-a-token").await;
+    crate::oidc_helpers::assert_invalid_token(&r);
+}
+
+#[tokio::test]
+async fn token_and_revocation_errors_are_oauth_shaped_for_a_wrong_method_and_an_unknown_tenant() {
+    let t = spawn_oidc().await;
+    for (method, path) in [
+        (Method::GET, "/default/oauth2/v2.0/token"),
+        (Method::PUT, "/default/oauth2/v2.0/token"),
+        (Method::OPTIONS, "/default/oauth2/v2.0/token"),
+        (Method::GET, "/default/oauth2/v2.0/revoke"),
+        (Method::DELETE, "/default/oauth2/v2.0/revoke"),
+    ] {
+        let r = t.http.request(method, t.url(path)).send().await.unwrap();
+        expect_oauth_error(r, 405, "invalid_request").await;
+    }
+    for path in ["/nosuch/oauth2/v2.0/token", "/nosuch/oauth2/v2.0/revoke"] {
+        let r = t
+            .http
+            .post(t.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials&client_id=x&token=y")
+            .send()
+            .await
+            .unwrap();
+        expect_oauth_error(r, 400, "invalid_request").await;
+    }
+}
