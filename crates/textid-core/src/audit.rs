@@ -236,6 +236,25 @@ impl AuditRecord {
         Self::of(c, actor, at)
     }
 
+    /// The web origins allowed to call the tenant's sign-in API changed.
+    pub fn tenant_sign_in_origins(
+        tenant: TenantId,
+        before: &[String],
+        after: &[String],
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let c = Change {
+            tenant,
+            activity: "Update tenant sign-in API origins",
+            target_type: "tenant",
+            target_id: tenant.to_string(),
+            before: Some(json!({"signInOrigins": before})),
+            after: Some(json!({"signInOrigins": after})),
+        };
+        Self::of(c, actor, at)
+    }
+
     /// A directory role was assigned (`assigned`) or removed.
     pub fn role(
         tenant: TenantId,

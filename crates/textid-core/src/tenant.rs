@@ -17,6 +17,24 @@ pub struct Tenant {
     /// The region in which national-format numbers are parsed (ISO 3166 alpha-2), if any.
     /// Without one, only international (`+…`) input is accepted.
     pub default_region: Option<String>,
+    /// Web origins (`https://app.example`, serialised as browsers send them) whose pages
+    /// may call the tenant's sign-in API directly (CORS); none by default.
+    #[serde(default)]
+    pub sign_in_origins: Vec<String>,
+}
+
+/// The stored form of a list of origins: space-separated (an origin has no space).
+pub fn origins_to_stored(origins: &[String]) -> String {
+    origins.join(" ")
+}
+
+/// Reads [`origins_to_stored`]'s form back.
+pub fn origins_from_stored(stored: &str) -> Vec<String> {
+    stored
+        .split(' ')
+        .filter(|o| !o.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// First path segments of textid's own routes, and Entra's multi-tenant aliases: a tenant

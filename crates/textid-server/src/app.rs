@@ -266,7 +266,7 @@ impl App {
 
     /// The HTTP router.
     pub fn router(&self) -> Router {
-        let routes = crate::api::routes();
+        let routes = crate::api::routes(self);
         let routes = if self.config().metrics_on_main_listener {
             routes.route("/metrics", axum::routing::get(crate::metrics::scrape))
         } else {

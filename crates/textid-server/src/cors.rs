@@ -4,6 +4,7 @@
 //! |---|---|
 //! | discovery, JWKS | any (`*`): public documents, no credentials |
 //! | token, userinfo, revocation | the web origins of the client in the request ([`Client::web_origins`]) |
+//! | the JSON sign-in API | the origins the tenant allows (`textid tenant set-sign-in-origins`; none by default) |
 //! | sign-in pages, the admin API, everything else | none: no CORS headers, so a browser refuses the answer to a foreign page |
 //!
 //! A preflight (`OPTIONS` with `Access-Control-Request-Method`) names no client, so it is
@@ -135,4 +136,82 @@ fn refused() -> Response {
         })),
     )
         .into_response()
+}
+
+/// Whether a request is a CORS preflight.
+fn is_preflight(req: &axum::extract::Request) -> bool {
+    req.method() == Method::OPTIONS
+        && req.headers().contains_key(header::ORIGIN)
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+/// `OPTIONS` on the sign-in API that is not a preflight (a preflight is answered by
+/// [`sign_in_api`] before it gets here): 405, as any other method the route lacks.
+pub async fn not_a_preflight() -> crate::error::ApiError {
+    crate::error::ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "methodNotAllowed",
+        "this endpoint does not accept that HTTP method",
+    )
+}
+
+/// CORS of the JSON sign-in API: for the origins the tenant allows (a browser app that
+/// calls the API itself instead of using the OpenID Connect pages), none by default. A
+/// preflight from another origin gets 403 `originNotAllowed` and no CORS headers.
+pub async fn sign_in_api(
+    State(app): State<App>,
+    Path(tenant): Path<String>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(request_origin) = origin(req.headers()).map(str::to_string) else {
+        return next.run(req).await;
+    };
+    let allowed = match app.tenant(&tenant).await {
+        Ok(t) => t.sign_in_origins.iter().any(|o| *o == request_origin),
+        Err(_) => false,
+    };
+    let mut res = if is_preflight(&req) {
+        if !allowed {
+            return crate::error::ApiError::new(
+                StatusCode::FORBIDDEN,
+                "originNotAllowed",
+                "this tenant does not let pages of this origin call its sign-in API",
+            )
+            .into_response();
+        }
+        let mut res = StatusCode::NO_CONTENT.into_response();
+        let h = res.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("POST, DELETE"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from(PREFLIGHT_MAX_AGE),
+        );
+        res
+    } else {
+        next.run(req).await
+    };
+    let h = res.headers_mut();
+    h.append(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(v) = Some(request_origin)
+        .filter(|_| allowed)
+        .and_then(|o| HeaderValue::from_str(&o).ok())
+    {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        // A browser app must see how long to wait after a 429.
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("Retry-After"),
+        );
+    }
+    res
 }

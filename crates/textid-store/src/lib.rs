@@ -64,6 +64,15 @@ pub trait TenantStore: Send + Sync {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+    /// Replaces the web origins whose pages may call the tenant's sign-in API (CORS),
+    /// given in their serialised form; audited, and announced as [`Changed::Tenants`].
+    async fn set_tenant_sign_in_origins(
+        &self,
+        tenant: TenantId,
+        origins: &[String],
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
 }
 
 /// Users and groups.

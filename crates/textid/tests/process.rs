@@ -958,3 +958,36 @@ fn allowed_origins_are_set_on_create_and_replaced_on_update() {
         serde_json::json!(["https://shifts.contoso.example"])
     );
 }
+
+#[test]
+fn the_sign_in_api_origins_of_a_tenant_are_set_checked_and_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let set = cli_json(
+        d,
+        &[
+            "tenant",
+            "set-sign-in-origins",
+            "default",
+            "https://Kiosk.contoso.example:443",
+            "http://127.0.0.1:5173",
+        ],
+    );
+    assert_eq!(
+        set["signInOrigins"],
+        serde_json::json!(["http://127.0.0.1:5173", "https://kiosk.contoso.example"])
+    );
+    let (code, _, err) = cli(
+        d,
+        &[
+            "tenant",
+            "set-sign-in-origins",
+            "default",
+            "https://a.example/path",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("origin 'https://a.example/path'"), "{err}");
+    let cleared = cli_json(d, &["tenant", "set-sign-in-origins", "default"]);
+    assert_eq!(cleared["signInOrigins"], serde_json::json!([]));
+}

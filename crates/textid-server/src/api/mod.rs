@@ -25,17 +25,34 @@ async fn ready(
 }
 
 /// Every route of the server.
-pub fn routes() -> Router<App> {
+pub fn routes(app: &App) -> Router<App> {
     // Answers of the sign-in API carry flows and session tokens: never cached
     // (RFC 6749 §5.1 asks the same of token answers).
+    // The `OPTIONS` routes let the per-tenant CORS layer see preflights (see
+    // `crate::cors::sign_in_api`).
     let sign_in = Router::new()
-        .route("/{tenant}/api/v1/sign-in/sms", post(sign_in::start))
-        .route("/{tenant}/api/v1/sign-in/sms/verify", post(sign_in::verify))
-        .route("/{tenant}/api/v1/sign-in/sms/resend", post(sign_in::resend))
+        .route(
+            "/{tenant}/api/v1/sign-in/sms",
+            post(sign_in::start).options(crate::cors::not_a_preflight),
+        )
+        .route(
+            "/{tenant}/api/v1/sign-in/sms/verify",
+            post(sign_in::verify).options(crate::cors::not_a_preflight),
+        )
+        .route(
+            "/{tenant}/api/v1/sign-in/sms/resend",
+            post(sign_in::resend).options(crate::cors::not_a_preflight),
+        )
         .route(
             "/{tenant}/api/v1/session",
-            post(session::introspect).delete(session::sign_out),
+            post(session::introspect)
+                .delete(session::sign_out)
+                .options(crate::cors::not_a_preflight),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            crate::cors::sign_in_api,
+        ))
         .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),

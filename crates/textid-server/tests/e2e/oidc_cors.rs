@@ -7,7 +7,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::Method;
 use textid_oidc::ClientType;
 use textid_server::oidc::clients;
-use textid_store::Actor;
+use textid_store::{Actor, TenantStore};
 
 use crate::oidc_helpers::{expect_oauth_error, ok_json, spawn_oidc, Authz, OidcApp, Rp};
 
@@ -228,4 +228,59 @@ async fn pages_and_the_admin_api_send_no_cors_headers() {
             .unwrap();
         assert_eq!(allow_origin(&r), None, "{method} {path}");
     }
+}
+
+/// The tenant's sign-in API, called from a browser app's own page (issue #19: "configurable
+/// per tenant for browser apps that call it directly").
+#[tokio::test]
+async fn the_sign_in_api_answers_only_the_origins_its_tenant_allows() {
+    let t = crate::helpers::spawn_app().await;
+    let allowed = "https://kiosk.contoso.example";
+    // Set before the first request, so that no cached tenant predates it.
+    t.store
+        .set_tenant_sign_in_origins(
+            t.tenant.id,
+            &[allowed.to_string()],
+            &Actor::cli(),
+            t.clock_now(),
+        )
+        .await
+        .unwrap();
+    let url = format!("{}/default/api/v1/sign-in/sms", t.base);
+    let preflight = |origin: &'static str| {
+        t.http
+            .request(Method::OPTIONS, &url)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let ok = preflight(allowed).await.unwrap();
+    assert_eq!(
+        (ok.status().as_u16(), allow_origin(&ok)),
+        (204, Some(allowed))
+    );
+    let headers = ok.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap();
+    assert!(headers.contains("content-type"), "{headers}");
+    let refused = preflight(FOREIGN_ORIGIN).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(allow_origin(&refused), None);
+    let error = crate::helpers::error(refused).await;
+    assert_eq!(error.code, "originNotAllowed");
+    for (origin, want) in [(allowed, Some(allowed)), (FOREIGN_ORIGIN, None)] {
+        let r = from_origin(origin)
+            .post(&url)
+            .json(&serde_json::json!({"phoneNumber": "+14255550199"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "{origin}");
+        assert_eq!(allow_origin(&r), want, "{origin}");
+        assert!(varies_by_origin(&r));
+    }
+    // An OPTIONS that is not a preflight is a method the API does not take.
+    let plain = t.http.request(Method::OPTIONS, &url).send().await.unwrap();
+    assert_eq!(crate::helpers::error(plain).await.code, "methodNotAllowed");
 }

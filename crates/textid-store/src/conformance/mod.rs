@@ -98,6 +98,7 @@ cases!(
     a_tenant_is_found_by_its_id,
     a_new_tenant_has_the_default_policy_and_no_region,
     changing_the_tenant_region_is_audited_and_notified,
+    the_sign_in_api_origins_are_replaced_audited_and_notified,
     the_tenant_region_can_be_cleared,
     changing_the_region_of_a_missing_tenant_is_not_found,
     policy_round_trips_and_changes_are_audited,

@@ -55,6 +55,44 @@ pub async fn a_new_tenant_has_the_default_policy_and_no_region(s: Arc<dyn Store>
     assert!(audits(&*s, &t).await.is_empty(), "creating is not audited");
 }
 
+pub async fn the_sign_in_api_origins_are_replaced_audited_and_notified(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    assert!(t.sign_in_origins.is_empty(), "none by default");
+    let mut changes = s.subscribe();
+    let origins = vec![
+        "https://app.contoso.example".to_string(),
+        "http://127.0.0.1:5173".to_string(),
+    ];
+    s.set_tenant_sign_in_origins(t.id, &origins, &Actor::cli(), later(1))
+        .await
+        .unwrap();
+    expect_change(&mut changes, Changed::Tenants).await;
+    let stored = s.tenant_by_id(t.id).await.unwrap().unwrap();
+    assert_eq!(stored.sign_in_origins, origins);
+    assert_eq!(s.tenant_by_name(&t.name).await.unwrap(), Some(stored));
+    s.set_tenant_sign_in_origins(t.id, &[], &Actor::cli(), later(2))
+        .await
+        .unwrap();
+    let cleared = s.tenant_by_id(t.id).await.unwrap().unwrap();
+    assert!(cleared.sign_in_origins.is_empty());
+    let a = audited(
+        &*s,
+        &t,
+        "Update tenant sign-in API origins",
+        &t.id.to_string(),
+        later(2),
+    )
+    .await;
+    assert_eq!(a.before, Some(json!({"signInOrigins": origins})));
+    assert_eq!(a.after, Some(json!({"signInOrigins": []})));
+    let unknown = TenantId(uuid::Uuid::new_v4());
+    assert!(matches!(
+        s.set_tenant_sign_in_origins(unknown, &origins, &Actor::cli(), later(3))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
 pub async fn changing_the_tenant_region_is_audited_and_notified(s: Arc<dyn Store>) {
     let t = tenant(&*s).await;
     let mut changes = s.subscribe();

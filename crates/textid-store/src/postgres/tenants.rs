@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use textid_core::audit::AuditRecord;
 use textid_core::policy::AuthenticationMethodsPolicy;
-use textid_core::tenant::Tenant;
+use textid_core::tenant::{origins_from_stored, origins_to_stored, Tenant};
 use textid_core::TenantId;
 use tokio_postgres::Row;
 
@@ -22,13 +22,14 @@ fn to_tenant(r: &Row) -> StoreResult<Tenant> {
         id: TenantId(r.try_get(0)?),
         name: r.try_get(1)?,
         default_region: r.try_get(2)?,
+        sign_in_origins: origins_from_stored(r.try_get(3)?),
     })
 }
 
 async fn by_name<C: GenericClient>(c: &C, name: &str) -> StoreResult<Option<Tenant>> {
     query_opt(
         c,
-        "SELECT id, name, default_region FROM tenants WHERE name = $1",
+        "SELECT id, name, default_region, sign_in_origins FROM tenants WHERE name = $1",
         &[&name],
     )
     .await?
@@ -84,6 +85,38 @@ async fn set_region(
     audit::bump(tx, Changed::Tenants).await
 }
 
+async fn set_sign_in_origins(
+    tx: &Tx<'_>,
+    tenant: TenantId,
+    origins: &[String],
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let before: String = query_opt(
+        tx,
+        "SELECT sign_in_origins FROM tenants WHERE id = $1 FOR UPDATE",
+        &[&tenant.0],
+    )
+    .await?
+    .ok_or(StoreError::NotFound("tenant"))?
+    .try_get(0)?;
+    execute(
+        tx,
+        "UPDATE tenants SET sign_in_origins = $2 WHERE id = $1",
+        &[&tenant.0, &origins_to_stored(origins)],
+    )
+    .await?;
+    let record = AuditRecord::tenant_sign_in_origins(
+        tenant,
+        &origins_from_stored(&before),
+        origins,
+        actor,
+        now,
+    );
+    audit::insert(tx, &record).await?;
+    audit::bump(tx, Changed::Tenants).await
+}
+
 #[async_trait]
 impl TenantStore for PostgresStore {
     async fn ensure_tenant(&self, name: &str, now: DateTime<Utc>) -> StoreResult<Tenant> {
@@ -102,7 +135,7 @@ impl TenantStore for PostgresStore {
             Box::pin(async move {
                 query_opt(
                     c,
-                    "SELECT id, name, default_region FROM tenants WHERE id = $1",
+                    "SELECT id, name, default_region, sign_in_origins FROM tenants WHERE id = $1",
                     &[&tid.0],
                 )
                 .await?
@@ -126,6 +159,25 @@ impl TenantStore for PostgresStore {
             &(tenant, region, actor, now),
             |tx, (tenant, region, actor, now)| {
                 Box::pin(set_region(tx, *tenant, *region, actor, *now))
+            },
+        )
+        .await?;
+        self.changed(Changed::Tenants);
+        Ok(())
+    }
+
+    async fn set_tenant_sign_in_origins(
+        &self,
+        tenant: TenantId,
+        origins: &[String],
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(
+            Replay::Unsafe,
+            &(tenant, origins, actor, now),
+            |tx, (tenant, origins, actor, now)| {
+                Box::pin(set_sign_in_origins(tx, *tenant, origins, actor, *now))
             },
         )
         .await?;

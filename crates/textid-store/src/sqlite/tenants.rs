@@ -5,31 +5,36 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use textid_core::audit::AuditRecord;
 use textid_core::policy::AuthenticationMethodsPolicy;
-use textid_core::tenant::Tenant;
+use textid_core::tenant::{origins_from_stored, origins_to_stored, Tenant};
 use textid_core::TenantId;
 
 use super::rows::{id, ms, to_json};
 use super::{audit, SqliteStore};
 use crate::{Actor, Changed, StoreError, StoreResult, TenantStore};
 
-fn tenant_row(r: &Row<'_>) -> rusqlite::Result<(String, String, Option<String>)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+type TenantRow = (String, String, Option<String>, String);
+
+fn tenant_row(r: &Row<'_>) -> rusqlite::Result<TenantRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
 }
 
-fn to_tenant((tid, name, region): (String, String, Option<String>)) -> StoreResult<Tenant> {
+fn to_tenant((tid, name, region, origins): TenantRow) -> StoreResult<Tenant> {
     Ok(Tenant {
         id: id(&tid)?,
         name,
         default_region: region,
+        sign_in_origins: origins_from_stored(&origins),
     })
 }
 
 fn by_name(c: &Connection, name: &str) -> StoreResult<Option<Tenant>> {
-    c.prepare_cached("SELECT id, name, default_region FROM tenants WHERE name = ?1")?
-        .query_row([name], tenant_row)
-        .optional()?
-        .map(to_tenant)
-        .transpose()
+    c.prepare_cached(
+        "SELECT id, name, default_region, sign_in_origins FROM tenants WHERE name = ?1",
+    )?
+    .query_row([name], tenant_row)
+    .optional()?
+    .map(to_tenant)
+    .transpose()
 }
 
 #[async_trait]
@@ -44,6 +49,7 @@ impl TenantStore for SqliteStore {
                 id: TenantId(uuid::Uuid::new_v4()),
                 name: name.clone(),
                 default_region: None,
+                sign_in_origins: Vec::new(),
             };
             tx.execute(
                 "INSERT INTO tenants (id, name, default_region, policy, created_at) VALUES (?1, ?2, NULL, ?3, ?4)",
@@ -61,11 +67,13 @@ impl TenantStore for SqliteStore {
 
     async fn tenant_by_id(&self, tid: TenantId) -> StoreResult<Option<Tenant>> {
         self.read(move |c| {
-            c.prepare_cached("SELECT id, name, default_region FROM tenants WHERE id = ?1")?
-                .query_row([tid.to_string()], tenant_row)
-                .optional()?
-                .map(to_tenant)
-                .transpose()
+            c.prepare_cached(
+                "SELECT id, name, default_region, sign_in_origins FROM tenants WHERE id = ?1",
+            )?
+            .query_row([tid.to_string()], tenant_row)
+            .optional()?
+            .map(to_tenant)
+            .transpose()
         })
         .await
     }
@@ -95,6 +103,42 @@ impl TenantStore for SqliteStore {
                 tenant,
                 before.as_deref(),
                 region.as_deref(),
+                &actor,
+                now,
+            );
+            audit::insert(tx, &record)?;
+            audit::bump(tx, Changed::Tenants)
+        })
+        .await?;
+        self.changed(Changed::Tenants);
+        Ok(())
+    }
+
+    async fn set_tenant_sign_in_origins(
+        &self,
+        tenant: TenantId,
+        origins: &[String],
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (origins, actor) = (origins.to_vec(), actor.clone());
+        self.write(move |tx| {
+            let before: String = tx
+                .query_row(
+                    "SELECT sign_in_origins FROM tenants WHERE id = ?1",
+                    [tenant.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .ok_or(StoreError::NotFound("tenant"))?;
+            tx.execute(
+                "UPDATE tenants SET sign_in_origins = ?2 WHERE id = ?1",
+                params![tenant.to_string(), origins_to_stored(&origins)],
+            )?;
+            let record = AuditRecord::tenant_sign_in_origins(
+                tenant,
+                &origins_from_stored(&before),
+                &origins,
                 &actor,
                 now,
             );

@@ -170,6 +170,15 @@ pub enum TenantCommand {
         /// ISO 3166 alpha-2 region, or none.
         region: String,
     },
+    /// Set the web origins whose pages may call the tenant's JSON sign-in API directly
+    /// (CORS), e.g. https://app.contoso.example; none (the default): no browser page of
+    /// another origin may. The OpenID Connect endpoints take their origins from each app.
+    SetSignInOrigins {
+        /// The tenant.
+        name: String,
+        /// Origins (scheme://host[:port]); give none to remove them all.
+        origins: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -455,6 +464,40 @@ pub async fn tenant(app: &App, cmd: TenantCommand, json_out: bool) -> Result<()>
                 print_json(&json!({"id": t.id, "name": t.name}));
             } else {
                 crate::out!("tenant {}  {}", t.id, t.name);
+            }
+        }
+        TenantCommand::SetSignInOrigins { name, origins } => {
+            let t = app
+                .store()
+                .tenant_by_name(&name)
+                .await?
+                .ok_or_else(|| super::UsageError(format!("no tenant named '{name}'")))?;
+            let mut parsed = origins
+                .iter()
+                .map(|o| {
+                    textid_oidc::WebOrigin::parse(o)
+                        .map(String::from)
+                        .map_err(|e| super::UsageError(format!("origin '{o}': {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            parsed.sort();
+            parsed.dedup();
+            app.store()
+                .set_tenant_sign_in_origins(t.id, &parsed, &Actor::cli(), app.clock().now())
+                .await?;
+            if json_out {
+                print_json(&json!({"id": t.id, "name": t.name, "signInOrigins": parsed}));
+            } else if parsed.is_empty() {
+                crate::out!(
+                    "tenant {}: no page of another origin may call the sign-in API",
+                    t.name
+                );
+            } else {
+                crate::out!(
+                    "tenant {}: the sign-in API accepts pages of {}",
+                    t.name,
+                    parsed.join(", ")
+                );
             }
         }
         TenantCommand::SetRegion { name, region } => {
