@@ -119,3 +119,32 @@ async fn token_and_revocation_errors_are_oauth_shaped_for_a_wrong_method_and_an_
         expect_oauth_error(r, 400, "invalid_request").await;
     }
 }
+
+#[tokio::test]
+async fn ending_the_browser_session_leaves_an_offline_access_refresh_token_working() {
+    // Refresh tokens are issued only for `offline_access` (as Entra does), which asks for
+    // access while the user is not there, independent of the browser session: signing out
+    // of textid does not end it; the app revokes it itself (README, "For app developers").
+    let mut t = spawn_oidc().await;
+    let rp = t.register(ClientType::Public, None).await;
+    let browser = t.browser();
+    let authz = Authz::new("openid offline_access");
+    let callback = t.sign_in(&browser, &rp, &authz).await;
+    let tokens = ok_json(t.exchange(rp.auth(), &callback, &authz).await).await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let query = form_body(&[
+        ("post_logout_redirect_uri", LOGOUT_URI),
+        ("id_token_hint", id_token),
+    ]);
+    let answer = browser
+        .get(&format!("/default/oauth2/v2.0/logout?{query}"))
+        .await;
+    assert_eq!(answer.location(), LOGOUT_URI);
+    let refreshed = ok_json(t.refresh(&rp, refresh).await).await;
+    assert!(refreshed["refresh_token"].is_string());
+    // The app's own sign-out: revocation ends it.
+    let next = refreshed["refresh_token"].as_str().unwrap();
+    assert_eq!(t.revoke(rp.auth(), next).await.status(), 200);
+    expect_oauth_error(t.refresh(&rp, next).await, 400, "invalid_grant").await;
+}
