@@ -170,7 +170,7 @@ pub async fn sign_in_api(
         return next.run(req).await;
     };
     let allowed = match app.tenant(&tenant).await {
-        Ok(t) => t.sign_in_origins.iter().any(|o| *o == request_origin),
+        Ok(t) => t.sign_in_origins.contains(&request_origin),
         Err(_) => false,
     };
     let mut res = if is_preflight(&req) {

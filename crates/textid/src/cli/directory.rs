@@ -171,12 +171,12 @@ pub enum TenantCommand {
         region: String,
     },
     /// Set the web origins whose pages may call the tenant's JSON sign-in API directly
-    /// (CORS), e.g. https://app.contoso.example; none (the default): no browser page of
+    /// (CORS), e.g. `https://app.contoso.example`; none (the default): no browser page of
     /// another origin may. The OpenID Connect endpoints take their origins from each app.
     SetSignInOrigins {
         /// The tenant.
         name: String,
-        /// Origins (scheme://host[:port]); give none to remove them all.
+        /// Origins (`scheme://host[:port]`); give none to remove them all.
         origins: Vec<String>,
     },
 }

@@ -35,7 +35,7 @@ pub enum ClientCommand {
         /// An app role (Graph permission) for the admin API, e.g. User.ReadWrite.All (repeat).
         #[arg(long = "role")]
         roles: Vec<String>,
-        /// A web origin (https://app.contoso.example) whose pages may call the token,
+        /// A web origin (`https://app.contoso.example`) whose pages may call the token,
         /// userinfo and revocation endpoints (CORS; repeat). A public client's redirect
         /// URIs give theirs without this.
         #[arg(long = "allowed-origin")]
