@@ -52,6 +52,10 @@ pub struct AppConfig {
     /// listener of their own (`TEXTID_METRICS_LISTEN`, see [`App::serve_metrics`]): then
     /// the main listener answers 404 for it.
     pub metrics_on_main_listener: bool,
+    /// Web origins whose pages may call the admin API (`/v1.0`) from a browser
+    /// (`TEXTID_ADMIN_ALLOWED_ORIGINS`, serialised origins; empty: none). See
+    /// [`crate::cors::admin_api`].
+    pub admin_allowed_origins: Vec<String>,
 }
 
 /// Retention: the background purge job and how long the logs are kept.
@@ -274,6 +278,12 @@ impl App {
         };
         routes
             .layer(DefaultBodyLimit::max(64 * 1024))
+            // Outside the router, so that it answers preflights for every admin route
+            // (no route has an `OPTIONS` method).
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                crate::cors::admin_api,
+            ))
             // Outermost, so that it times every answer, the fallback's 404 included.
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),

@@ -5,7 +5,8 @@
 //! | discovery, JWKS | any (`*`): public documents, no credentials |
 //! | token, userinfo, revocation | the web origins of the client in the request ([`Client::web_origins`]) |
 //! | the JSON sign-in API | the origins the tenant allows (`textid tenant set-sign-in-origins`; none by default) |
-//! | sign-in pages, the admin API, everything else | none: no CORS headers, so a browser refuses the answer to a foreign page |
+//! | the admin API (`/v1.0`) | the origins of `TEXTID_ADMIN_ALLOWED_ORIGINS` (none by default) |
+//! | sign-in pages, everything else | none: no CORS headers, so a browser refuses the answer to a foreign page |
 //!
 //! A preflight (`OPTIONS` with `Access-Control-Request-Method`) names no client, so it is
 //! allowed for an origin that some enabled client of the tenant allows; the request itself
@@ -211,6 +212,63 @@ pub async fn sign_in_api(
         h.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
             HeaderValue::from_static("Retry-After"),
+        );
+    }
+    res
+}
+
+/// CORS of the admin API (`/v1.0/...`): for the origins the operator configured
+/// (`TEXTID_ADMIN_ALLOWED_ORIGINS`, e.g. an admin web app on its own origin), none by
+/// default, when nothing is done at all. Bearer tokens only, no cookies: no credentials.
+pub async fn admin_api(
+    State(app): State<App>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let origins = &app.config().admin_allowed_origins;
+    let request_origin = origin(req.headers()).map(str::to_string);
+    let admin = req.uri().path().starts_with("/v1.0/") || req.uri().path() == "/v1.0";
+    let (Some(request_origin), true, false) = (request_origin, admin, origins.is_empty()) else {
+        return next.run(req).await;
+    };
+    let allowed = origins.contains(&request_origin);
+    let mut res = if is_preflight(&req) {
+        if !allowed {
+            return crate::error::ApiError::new(
+                StatusCode::FORBIDDEN,
+                "originNotAllowed",
+                "pages of this origin may not call the admin API",
+            )
+            .into_response();
+        }
+        let mut res = StatusCode::NO_CONTENT.into_response();
+        let h = res.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, PATCH, PUT, DELETE"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from(PREFLIGHT_MAX_AGE),
+        );
+        res
+    } else {
+        next.run(req).await
+    };
+    let h = res.headers_mut();
+    h.append(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(v) = Some(request_origin)
+        .filter(|_| allowed)
+        .and_then(|o| HeaderValue::from_str(&o).ok())
+    {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("WWW-Authenticate, Retry-After, Location"),
         );
     }
     res

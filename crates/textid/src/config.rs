@@ -119,6 +119,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "comma-separated CIDRs of proxies whose Forwarded / X-Forwarded-For name the client",
     ),
     (
+        "admin_allowed_origins",
+        "",
+        "comma-separated web origins (https://admin.contoso.example) whose pages may call the admin API (/v1.0) from a browser (CORS); empty: none",
+    ),
+    (
         "ip_sends",
         "30",
         "code requests (starts and resends) per client IP (IPv6: per /64) per ip_send_window_seconds; then 429",
@@ -416,6 +421,8 @@ pub struct Config {
     pub client_secret_overlap: Duration,
     /// Trusted proxies.
     pub trusted_proxies: TrustedProxies,
+    /// Web origins whose pages may call the admin API (CORS).
+    pub admin_allowed_origins: Vec<String>,
     /// Test numbers enabled.
     pub test_numbers: bool,
     /// HTTP timeouts, connection cap and shutdown deadline.
@@ -557,6 +564,7 @@ impl TryFrom<&RawConfig> for Config {
             Some((v, source)) => TrustedProxies::parse(v)
                 .map_err(|e| anyhow!("trusted_proxies (from {source}): {e}"))?,
         };
+        let admin_allowed_origins = admin_allowed_origins(raw)?;
         let test_numbers = flag(raw, "test_numbers_enabled")?;
         let http = textid_server::HttpLimits {
             header_read_timeout: raw.std_seconds(
@@ -591,11 +599,32 @@ impl TryFrom<&RawConfig> for Config {
             sms,
             limits,
             trusted_proxies,
+            admin_allowed_origins,
             test_numbers,
             http,
             retention,
         })
     }
+}
+
+/// `admin_allowed_origins`: comma-separated web origins, normalised and deduplicated.
+fn admin_allowed_origins(raw: &RawConfig) -> Result<Vec<String>> {
+    let Some((v, source)) = raw.get("admin_allowed_origins") else {
+        return Ok(Vec::new());
+    };
+    let mut origins = v
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            textid_oidc::WebOrigin::parse(o)
+                .map(String::from)
+                .map_err(|e| anyhow!("admin_allowed_origins (from {source}): '{o}': {e}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    origins.sort();
+    origins.dedup();
+    Ok(origins)
 }
 
 /// `metrics_listen`: empty or absent for none; else an address other than `listen`.
@@ -783,6 +812,10 @@ impl Config {
                     .collect::<Vec<_>>()
                     .join(","),
             ),
+            (
+                "admin_allowed_origins",
+                self.admin_allowed_origins.join(","),
+            ),
             ("ip_sends", l.abuse.ip.limit.to_string()),
             (
                 "ip_send_window_seconds",
@@ -935,6 +968,27 @@ mod tests {
         assert!(matches!(c.sms, SmsProviderConfig::Console));
         assert_eq!(c.limits, SignInLimits::default());
         assert_eq!(c.metrics_listen, None);
+    }
+
+    #[test]
+    fn admin_allowed_origins_are_normalised_and_a_bad_one_names_the_key() {
+        let c = Config::try_from(&raw(&[(
+            "admin_allowed_origins",
+            "https://Admin.contoso.example:443/, http://127.0.0.1:5173",
+        )]))
+        .unwrap();
+        assert_eq!(
+            c.admin_allowed_origins,
+            ["http://127.0.0.1:5173", "https://admin.contoso.example"]
+        );
+        let e = Config::try_from(&raw(&[("admin_allowed_origins", "http://admin.example")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("admin_allowed_origins (from test)"), "{e}");
+        assert!(Config::try_from(&raw(&[]))
+            .unwrap()
+            .admin_allowed_origins
+            .is_empty());
     }
 
     #[test]

@@ -452,6 +452,10 @@ fn sample(key: &str, dir: &Path) -> Option<(Vec<(&'static str, String)>, String)
         "client_failures_before_lock" => same(key_static(key), "7"),
         "client_lock_seconds" => same(key_static(key), "600"),
         "trusted_proxies" => same(key_static(key), "10.0.0.0/8,192.0.2.1/32"),
+        "admin_allowed_origins" => same(
+            "admin_allowed_origins",
+            "http://127.0.0.1:5173,https://admin.contoso.example",
+        ),
         "ip_sends" => same(key_static(key), "40"),
         "ip_send_window_seconds" => same(key_static(key), "1800"),
         "prefix_sends" => same(key_static(key), "12"),

@@ -256,6 +256,7 @@ async fn boot(
             ..textid_server::Retention::default()
         },
         metrics_on_main_listener: true,
+        admin_allowed_origins: Vec::new(),
     };
     configure(&mut config);
     let app = App::new(

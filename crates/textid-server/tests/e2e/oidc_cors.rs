@@ -284,3 +284,50 @@ async fn the_sign_in_api_answers_only_the_origins_its_tenant_allows() {
     let plain = t.http.request(Method::OPTIONS, &url).send().await.unwrap();
     assert_eq!(crate::helpers::error(plain).await.code, "methodNotAllowed");
 }
+
+fn admin_origin_configured(c: &mut textid_server::AppConfig) {
+    c.admin_allowed_origins = vec!["https://admin.contoso.example".into()];
+}
+
+#[tokio::test]
+async fn the_admin_api_answers_only_the_configured_origins() {
+    let t = crate::helpers::spawn_app_with(admin_origin_configured).await;
+    let allowed = "https://admin.contoso.example";
+    let url = format!("{}/v1.0/users", t.base);
+    let preflight = |origin: &'static str| {
+        t.http
+            .request(Method::OPTIONS, &url)
+            .header("origin", origin)
+            .header("access-control-request-method", "PATCH")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let ok = preflight(allowed).await.unwrap();
+    assert_eq!(
+        (ok.status().as_u16(), allow_origin(&ok)),
+        (204, Some(allowed))
+    );
+    let methods = ok.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap();
+    assert!(methods.contains("PATCH"), "{methods}");
+    let refused = preflight(FOREIGN_ORIGIN).await.unwrap();
+    assert_eq!(allow_origin(&refused), None);
+    assert_eq!(
+        crate::helpers::error(refused).await.code,
+        "originNotAllowed"
+    );
+    // The answer itself (here: no token) is readable by the allowed page only.
+    for (origin, want) in [(allowed, Some(allowed)), (FOREIGN_ORIGIN, None)] {
+        let r = from_origin(origin).get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{origin}");
+        assert_eq!(allow_origin(&r), want, "{origin}");
+    }
+    // Only the admin API: the sign-in pages stay closed.
+    let page = from_origin(allowed)
+        .get(format!("{}/default/login", t.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allow_origin(&page), None);
+}

@@ -127,6 +127,7 @@ pub async fn spawn_oidc() -> OidcApp {
             ..textid_server::Retention::default()
         },
         metrics_on_main_listener: true,
+        admin_allowed_origins: Vec::new(),
     };
     let app = App::new(store, Arc::new(clock.clone()), [7; 32], config).unwrap();
     app.enable_oidc(KeyEncryptionKey::from_bytes([9; 32]))

@@ -200,6 +200,7 @@ pub async fn open(
                 ..config.retention.clone()
             },
             metrics_on_main_listener: config.metrics_listen.is_none(),
+            admin_allowed_origins: config.admin_allowed_origins.clone(),
         },
     )?;
     if oidc {
