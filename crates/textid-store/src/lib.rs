@@ -251,7 +251,8 @@ pub trait SessionStore: Send + Sync {
         hash: &[u8],
         now: DateTime<Utc>,
     ) -> StoreResult<Option<SessionRecord>>;
-    /// Revokes a session (sign-out); idempotent.
+    /// Revokes a session (sign-out) and the access tokens bound to it
+    /// ([`TokenStore::record_access_token`]); idempotent.
     async fn revoke_session(
         &self,
         id: textid_core::SessionId,
@@ -429,13 +430,15 @@ pub trait TokenStore: Send + Sync {
         token_hash: &[u8],
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
-    /// Records an issued access token (so that its family can be revoked);
-    /// `Conflict("family_revoked")` if its family was revoked meanwhile.
+    /// Records an issued access token (so that its family can be revoked), bound to the
+    /// browser session it was issued in if `session` is given (then [`SessionStore::revoke_session`]
+    /// revokes it); `Conflict("family_revoked")` if its family was revoked meanwhile.
     async fn record_access_token(
         &self,
         jti: &str,
         family_id: &str,
         user: Option<UserId>,
+        session: Option<textid_core::SessionId>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()>;
     /// Revokes one access token.

@@ -43,7 +43,9 @@ fn a_database_from_before_schema_migrations_gets_the_newer_files_once() {
     // Undo what the files after 9 did, so that the database is as one of that time.
     db.execute_batch(
         "DROP TABLE schema_migrations; DROP INDEX auth_requests_expires;
-         ALTER TABLE tenants DROP COLUMN sign_in_origins; PRAGMA user_version = 9;",
+         ALTER TABLE tenants DROP COLUMN sign_in_origins;
+         DROP INDEX issued_access_tokens_session;
+         ALTER TABLE issued_access_tokens DROP COLUMN session_id; PRAGMA user_version = 9;",
     )
     .unwrap();
     drop(db);

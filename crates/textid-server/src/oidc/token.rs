@@ -440,11 +440,22 @@ async fn issue(
         .ok_or_else(OAuthError::server_error)?;
     let access = token::sign(at_key, &access_claims, TokenType::AccessToken)
         .map_err(|_| OAuthError::server_error())?;
+    // Issue #19: a grant without offline_access lives in the browser session it was made
+    // in, so ending that session (sign-out) revokes its access tokens too; offline_access
+    // asks for access independent of the session, so its tokens are not bound.
+    let offline = grant.scope.split(' ').any(|s| s == "offline_access");
+    let session = grant
+        .sid
+        .as_deref()
+        .filter(|_| !offline)
+        .and_then(|s| s.parse().ok())
+        .map(textid_core::SessionId);
     app.store()
         .record_access_token(
             &jti,
             &record.family_id,
             Some(user.id),
+            session,
             now + Duration::seconds(TOKEN_LIFETIME_SECONDS),
         )
         .await
@@ -482,7 +493,6 @@ async fn issue(
         "scope": scope,
         "id_token": id_token,
     });
-    let offline = grant.scope.split(' ').any(|s| s == "offline_access");
     if offline && client.allows(GrantType::RefreshToken) {
         let refresh = new_token(&mut OsRng);
         let hash = app.hasher().token(refresh.expose());

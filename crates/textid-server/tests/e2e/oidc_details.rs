@@ -121,30 +121,47 @@ async fn token_and_revocation_errors_are_oauth_shaped_for_a_wrong_method_and_an_
 }
 
 #[tokio::test]
-async fn ending_the_browser_session_leaves_an_offline_access_refresh_token_working() {
-    // Refresh tokens are issued only for `offline_access` (as Entra does), which asks for
-    // access while the user is not there, independent of the browser session: signing out
-    // of textid does not end it; the app revokes it itself (README, "For app developers").
+async fn ending_the_browser_session_revokes_what_it_issued_except_offline_access() {
+    // Issue #19. Without offline_access a grant lives in the browser session: signing out
+    // of textid revokes its access tokens. With offline_access the app asked for access
+    // independent of the session (refresh tokens are issued only then, as in Entra):
+    // signing out leaves it; the app revokes it itself (README, "For app developers").
     let mut t = spawn_oidc().await;
     let rp = t.register(ClientType::Public, None).await;
     let browser = t.browser();
-    let authz = Authz::new("openid offline_access");
-    let callback = t.sign_in(&browser, &rp, &authz).await;
-    let tokens = ok_json(t.exchange(rp.auth(), &callback, &authz).await).await;
-    let id_token = tokens["id_token"].as_str().unwrap();
-    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let online = Authz::new("openid profile");
+    let callback = t.sign_in(&browser, &rp, &online).await;
+    let session_bound = ok_json(t.exchange(rp.auth(), &callback, &online).await).await;
+    let offline = Authz::new("openid offline_access");
+    let callback = t.sso(&browser, &rp, &offline).await;
+    let independent = ok_json(t.exchange(rp.auth(), &callback, &offline).await).await;
+    let token = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap().to_string();
+    assert_eq!(
+        t.userinfo(&token(&session_bound, "access_token"))
+            .await
+            .status(),
+        200
+    );
     let query = form_body(&[
         ("post_logout_redirect_uri", LOGOUT_URI),
-        ("id_token_hint", id_token),
+        ("id_token_hint", &token(&session_bound, "id_token")),
     ]);
     let answer = browser
         .get(&format!("/default/oauth2/v2.0/logout?{query}"))
         .await;
     assert_eq!(answer.location(), LOGOUT_URI);
-    let refreshed = ok_json(t.refresh(&rp, refresh).await).await;
-    assert!(refreshed["refresh_token"].is_string());
+    crate::oidc_helpers::assert_invalid_token(
+        &t.userinfo(&token(&session_bound, "access_token")).await,
+    );
+    assert_eq!(
+        t.userinfo(&token(&independent, "access_token"))
+            .await
+            .status(),
+        200
+    );
+    let refreshed = ok_json(t.refresh(&rp, &token(&independent, "refresh_token")).await).await;
     // The app's own sign-out: revocation ends it.
-    let next = refreshed["refresh_token"].as_str().unwrap();
-    assert_eq!(t.revoke(rp.auth(), next).await.status(), 200);
-    expect_oauth_error(t.refresh(&rp, next).await, 400, "invalid_grant").await;
+    let next = token(&refreshed, "refresh_token");
+    assert_eq!(t.revoke(rp.auth(), &next).await.status(), 200);
+    expect_oauth_error(t.refresh(&rp, &next).await, 400, "invalid_grant").await;
 }

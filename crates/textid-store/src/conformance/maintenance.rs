@@ -189,7 +189,7 @@ pub async fn purge_removes_expired_requests_codes_tokens_and_ended_families_only
         .await
         .unwrap();
     let jti_ended = uuid::Uuid::new_v4().to_string();
-    s.record_access_token(&jti_ended, &ended.family_id, None, old)
+    s.record_access_token(&jti_ended, &ended.family_id, None, None, old)
         .await
         .unwrap();
     assert!(s

@@ -191,6 +191,7 @@ cases!(
     a_deleted_authorization_request_is_not_found,
     // TokenStore
     a_code_is_redeemed_once_and_reuse_revokes_its_family,
+    revoking_a_session_revokes_the_access_tokens_bound_to_it_only,
     concurrent_redemptions_of_one_code_have_exactly_one_winner,
     a_code_presented_by_another_client_is_invalid_and_stays_usable,
     an_expired_code_is_spent,
@@ -775,7 +776,7 @@ async fn holdings(s: &dyn Store, t: &Tenant, u: UserId) -> Holdings {
     let code = code(s, &g).await;
     let refresh = refresh_token(s, &g).await;
     let jti = uuid::Uuid::new_v4().to_string();
-    s.record_access_token(&jti, &g.family_id, Some(u), later(3600))
+    s.record_access_token(&jti, &g.family_id, Some(u), None, later(3600))
         .await
         .unwrap();
     Holdings {

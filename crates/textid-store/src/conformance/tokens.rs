@@ -16,7 +16,7 @@ fn redeemed(r: &Redemption) -> bool {
 async fn issued(s: &dyn Store, g: &GrantRecord) -> (Vec<u8>, String) {
     let refresh = refresh_token(s, g).await;
     let jti = uuid::Uuid::new_v4().to_string();
-    s.record_access_token(&jti, &g.family_id, None, later(3600))
+    s.record_access_token(&jti, &g.family_id, None, None, later(3600))
         .await
         .unwrap();
     (refresh, jti)
@@ -306,7 +306,7 @@ pub async fn an_access_token_of_a_revoked_family_cannot_be_recorded(s: Arc<dyn S
     let late = uuid::Uuid::new_v4().to_string();
     assert_eq!(
         conflict(
-            s.record_access_token(&late, &g.family_id, None, later(3600))
+            s.record_access_token(&late, &g.family_id, None, None, later(3600))
                 .await
         ),
         "family_revoked"
@@ -334,4 +334,34 @@ pub async fn an_access_token_can_be_revoked_on_its_own(s: Arc<dyn Store>) {
     assert!(s.access_token_revoked(&unrecorded).await.unwrap());
     let unknown = uuid::Uuid::new_v4().to_string();
     assert!(!s.access_token_revoked(&unknown).await.unwrap());
+}
+
+pub async fn revoking_a_session_revokes_the_access_tokens_bound_to_it_only(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let (g, other) = (grant(&t), grant(&t));
+    let sid = textid_core::SessionId(uuid::Uuid::new_v4());
+    let another = textid_core::SessionId(uuid::Uuid::new_v4());
+    let jti = || uuid::Uuid::new_v4().to_string();
+    let (bound, unbound, elsewhere) = (jti(), jti(), jti());
+    s.record_access_token(&bound, &g.family_id, None, Some(sid), later(3600))
+        .await
+        .unwrap();
+    s.record_access_token(&unbound, &other.family_id, None, None, later(3600))
+        .await
+        .unwrap();
+    s.record_access_token(
+        &elsewhere,
+        &other.family_id,
+        None,
+        Some(another),
+        later(3600),
+    )
+    .await
+    .unwrap();
+    s.revoke_session(sid, later(1)).await.unwrap();
+    assert!(s.access_token_revoked(&bound).await.unwrap());
+    assert!(!s.access_token_revoked(&unbound).await.unwrap());
+    assert!(!s.access_token_revoked(&elsewhere).await.unwrap());
+    s.revoke_session(sid, later(2)).await.unwrap();
+    assert!(s.access_token_revoked(&bound).await.unwrap());
 }

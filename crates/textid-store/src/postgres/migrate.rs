@@ -42,6 +42,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("../../migrations/postgres/0011_sign_in_origins.sql"),
     ),
+    (
+        12,
+        include_str!("../../migrations/postgres/0012_session_bound_tokens.sql"),
+    ),
 ];
 
 async fn apply(tx: &Tx<'_>) -> StoreResult<()> {

@@ -106,6 +106,14 @@ impl SessionStore for PostgresStore {
                     &[&sid.0, &ms(*now)],
                 )
                 .await?;
+                execute(
+                    tx,
+                    "INSERT INTO revoked_access_tokens (jti, family_id, expires_at)
+                     SELECT jti, family_id, expires_at FROM issued_access_tokens WHERE session_id = $1
+                     ON CONFLICT DO NOTHING",
+                    &[&sid.0],
+                )
+                .await?;
                 Ok(())
             })
         })

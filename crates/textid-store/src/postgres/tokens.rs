@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use textid_core::grant::{code_verdict, refresh_verdict, StoredUse, UseVerdict};
-use textid_core::UserId;
+use textid_core::{SessionId, UserId};
 
 use super::retry::{Replay, Tx};
 use super::rows::{execute, json, ms, query_opt, to_json};
@@ -173,13 +173,14 @@ async fn record_access(
     jti: &str,
     family: &str,
     user: Option<UserId>,
+    session: Option<SessionId>,
     expires_at: DateTime<Utc>,
 ) -> StoreResult<()> {
     lock_live_family(tx, family).await?;
     execute(
         tx,
-        "INSERT INTO issued_access_tokens (jti, family_id, expires_at, user_id) VALUES ($1, $2, $3, $4)",
-        &[&jti, &family, &ms(expires_at), &user.map(|u| u.0)],
+        "INSERT INTO issued_access_tokens (jti, family_id, expires_at, user_id, session_id) VALUES ($1, $2, $3, $4, $5)",
+        &[&jti, &family, &ms(expires_at), &user.map(|u| u.0), &session.map(|s| s.0)],
     )
     .await?;
     Ok(())
@@ -281,12 +282,13 @@ impl TokenStore for PostgresStore {
         jti: &str,
         family_id: &str,
         user: Option<UserId>,
+        session: Option<SessionId>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
         self.write(
             Replay::Unsafe,
-            &(jti, family_id, user, expires_at),
-            |tx, (j, f, u, exp)| Box::pin(record_access(tx, j, f, *u, *exp)),
+            &(jti, family_id, user, session, expires_at),
+            |tx, (j, f, u, s, exp)| Box::pin(record_access(tx, j, f, *u, *s, *exp)),
         )
         .await
     }

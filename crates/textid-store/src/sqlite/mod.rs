@@ -65,6 +65,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("../../migrations/sqlite/0011_sign_in_origins.sql"),
     ),
+    (
+        12,
+        include_str!("../../migrations/sqlite/0012_session_bound_tokens.sql"),
+    ),
 ];
 const READERS: usize = 4;
 

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use textid_core::grant::{code_verdict, refresh_verdict, StoredUse, UseVerdict};
-use textid_core::UserId;
+use textid_core::{SessionId, UserId};
 
 use super::rows::{json, ms, to_json};
 use super::SqliteStore;
@@ -188,13 +188,20 @@ fn record_access_token(
     jti: &str,
     family: &str,
     user: Option<UserId>,
+    session: Option<SessionId>,
     expires_at: DateTime<Utc>,
 ) -> StoreResult<()> {
     refuse_revoked(tx, family)?;
     tx.prepare_cached(
-        "INSERT INTO issued_access_tokens (jti, family_id, expires_at, user_id) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO issued_access_tokens (jti, family_id, expires_at, user_id, session_id) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![jti, family, ms(expires_at), user.map(|u| u.to_string())])?;
+    .execute(params![
+        jti,
+        family,
+        ms(expires_at),
+        user.map(|u| u.to_string()),
+        session.map(|s| s.to_string())
+    ])?;
     Ok(())
 }
 
@@ -296,10 +303,11 @@ impl TokenStore for SqliteStore {
         jti: &str,
         family_id: &str,
         user: Option<UserId>,
+        session: Option<SessionId>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()> {
         let (jti, family) = (jti.to_string(), family_id.to_string());
-        self.write(move |tx| record_access_token(tx, &jti, &family, user, expires_at))
+        self.write(move |tx| record_access_token(tx, &jti, &family, user, session, expires_at))
             .await
     }
 
