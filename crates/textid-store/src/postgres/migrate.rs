@@ -39,12 +39,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres/0010_purge_indexes.sql"),
     ),
     (
-        11,
-        include_str!("../../migrations/postgres/0011_sign_in_origins.sql"),
+        13,
+        include_str!("../../migrations/postgres/0013_sign_in_origins.sql"),
     ),
     (
-        12,
-        include_str!("../../migrations/postgres/0012_session_bound_tokens.sql"),
+        14,
+        include_str!("../../migrations/postgres/0014_session_bound_tokens.sql"),
     ),
 ];
 

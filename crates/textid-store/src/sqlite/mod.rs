@@ -62,12 +62,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0010_purge_indexes.sql"),
     ),
     (
-        11,
-        include_str!("../../migrations/sqlite/0011_sign_in_origins.sql"),
+        13,
+        include_str!("../../migrations/sqlite/0013_sign_in_origins.sql"),
     ),
     (
-        12,
-        include_str!("../../migrations/sqlite/0012_session_bound_tokens.sql"),
+        14,
+        include_str!("../../migrations/sqlite/0014_session_bound_tokens.sql"),
     ),
 ];
 const READERS: usize = 4;
