@@ -273,13 +273,22 @@ pub trait OutboxStore: Send + Sync {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<QueuedMessage>>;
-    /// Records the outcome of a delivery try.
+    /// Records the outcomes of delivery tries, all at once (a worker finishes the
+    /// deliveries that completed together in one write).
+    async fn finish_messages(
+        &self,
+        outcomes: &[(MessageId, DeliveryOutcome)],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Records the outcome of one delivery try.
     async fn finish_message(
         &self,
         id: MessageId,
         outcome: DeliveryOutcome,
         now: DateTime<Utc>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        self.finish_messages(&[(id, outcome)], now).await
+    }
     /// Extends the lease of messages this worker still delivers (a heartbeat: the lease
     /// stays short, so a crashed worker's messages are claimed again soon).
     async fn renew_lease(&self, ids: &[MessageId], lease_until: DateTime<Utc>) -> StoreResult<()>;

@@ -9,8 +9,8 @@
 //! rule must hold under concurrency (single use, uniqueness), a race releases `RACERS`
 //! attempts together for `ROUNDS` rounds and asserts one winner in each; nothing here
 //! knows a backend. Two things are global by nature: outbox claims (a case looks only at
-//! its own tenant's messages in what it claims, but may lease other cases' messages, so
-//! give each case a fresh store, as `conformance_tests!` does) and signing keys (each case
+//! its own tenant's messages in what it claims, but would lease other cases' messages on
+//! a shared database, so the cases that claim take turns: [`claiming`]) and signing keys (each case
 //! uses algorithm names of its own).
 //!
 //! The cases, by aggregate: `tenants` (tenants, policy), `directory` (users, groups,
@@ -166,6 +166,7 @@ cases!(
     a_retried_message_is_claimed_again_at_its_time,
     finishing_a_message_as_delivered_wipes_its_body,
     a_failed_message_is_never_claimed_again_and_keeps_its_error,
+    a_batch_of_outcomes_is_recorded_at_once,
     messages_are_listed_newest_first_per_tenant,
     // LogStore
     sign_in_logs_filter_by_time_and_user_newest_first,
@@ -232,6 +233,14 @@ cases!(
 // ---- Time ------------------------------------------------------------------------------
 
 /// The fixed clock of the suite.
+/// The turn of a case that claims outbox messages: claims are global, so on a database
+/// that several cases share (PostgreSQL) one case's claim would lease another's messages.
+static CLAIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn claiming() -> tokio::sync::MutexGuard<'static, ()> {
+    CLAIMING.lock().await
+}
+
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
 }

@@ -430,6 +430,7 @@ pub async fn concurrent_starts_on_one_number_spend_its_send_budget_once(s: Arc<d
 }
 
 pub async fn a_supersede_queued_step_fails_older_queued_messages_of_the_flow(s: Arc<dyn Store>) {
+    let _turn = claiming().await;
     let t = tenant(&*s).await;
     let (f, first) = queue(&*s, &t, A_NUMBER, now()).await;
     let (_, other_flow) = queue(&*s, &t, "+14255550199", later(1)).await;

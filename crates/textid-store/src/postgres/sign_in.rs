@@ -10,6 +10,9 @@
 //! 3. the owner's method and user rows `FOR SHARE`: a concurrent disable, number change or
 //!    user deletion waits for the step or is seen by it.
 //!
+//! The send counters of the decision are written after the step commits, in a transaction
+//! of their own (`abuse::add_increments` says why).
+//!
 //! The policy is read as of the statement (a concurrent policy change is ordered before
 //! or after the step, both fine). The decision is the `Decide` closure, called again if
 //! the transaction runs again (`retry`).
@@ -274,12 +277,28 @@ impl SignInStore for PostgresStore {
         decide: Decide,
     ) -> StoreResult<StepWrite> {
         // Not replayed after an unknown COMMIT: a session may have been created.
-        self.write(
-            Replay::Unsafe,
-            &(tenant, target, query, decide),
-            |tx, (t, target, q, d)| Box::pin(step(tx, *t, target, q, d)),
-        )
-        .await
+        let write = self
+            .write(
+                Replay::Unsafe,
+                &(tenant, target, query, decide),
+                |tx, (t, target, q, d)| Box::pin(step(tx, *t, target, q, d)),
+            )
+            .await?;
+        // The send counters, once the step committed (see `abuse::add_increments`). Not
+        // replayed after an unknown COMMIT (it would count twice); a failure leaves the
+        // step as it is, committed: its answer stands, a budget misses one count.
+        let increments = &write.abuse.increments;
+        if !increments.is_empty() {
+            if let Err(e) = self
+                .write(Replay::Unsafe, increments, |tx, inc| {
+                    Box::pin(abuse::add_increments(tx, inc))
+                })
+                .await
+            {
+                tracing::warn!(error = %e, "postgres: a step's send counters were not written");
+            }
+        }
+        Ok(write)
     }
 
     async fn sms_flow(&self, tenant: TenantId, fid: FlowId) -> StoreResult<Option<SmsSignInFlow>> {
