@@ -207,7 +207,10 @@ pub async fn a_batch_of_outcomes_is_recorded_at_once(s: Arc<dyn Store>) {
     .unwrap();
     s.finish_messages(&[], later(6)).await.unwrap();
     let status = |r: MessageRecord| (r.status, r.last_error);
-    assert_eq!(status(listed(&*s, &t, delivered).await), ("delivered".into(), None));
+    assert_eq!(
+        status(listed(&*s, &t, delivered).await),
+        ("delivered".into(), None)
+    );
     assert_eq!(
         status(listed(&*s, &t, retried).await),
         ("queued".into(), Some("provider answered 503".into()))
@@ -216,7 +219,10 @@ pub async fn a_batch_of_outcomes_is_recorded_at_once(s: Arc<dyn Store>) {
         status(listed(&*s, &t, failed).await),
         ("failed".into(), Some("number unreachable".into()))
     );
-    assert_eq!(status(listed(&*s, &t, untouched).await), ("queued".into(), None));
+    assert_eq!(
+        status(listed(&*s, &t, untouched).await),
+        ("queued".into(), None)
+    );
     // The untouched one comes back when its lease ends, the retried one at its time.
     assert_eq!(ids(&claim(&*s, &t, later(31), 300).await), [untouched]);
     assert_eq!(ids(&claim(&*s, &t, later(120), 30).await), [retried]);

@@ -26,76 +26,88 @@ use super::rows::{count, execute, int, ms, query, query_opt, time};
 use super::PostgresStore;
 use crate::{AbuseStore, LockRecord, StoreResult, TestNumber};
 
-/// Loads the rows a step's decision asked for.
+const COUNTS: &str = "SELECT key, bucket, SUM(count)::BIGINT FROM send_counters
+     WHERE key = ANY($1) AND bucket = ANY($2) GROUP BY key, bucket";
+const PAUSES: &str = "SELECT key, until, reason, created_at FROM send_pauses WHERE key = ANY($1)";
+const CLIENT: &str = "SELECT failures, locked_until FROM client_counters
+     WHERE tenant_id = $1 AND phone = $2 AND client_ip = $3";
+const TEST_CODE: &str = "SELECT code FROM test_numbers WHERE tenant_id = $1 AND phone = $2";
+
+/// The statements [`load`] runs, so that the step can have them all prepared before it
+/// sends its reads together (a statement still to prepare would go out late).
+pub(super) fn statements(reads: &AbuseReads) -> Vec<&'static str> {
+    [
+        (!reads.counters.is_empty()).then_some(COUNTS),
+        (!reads.pauses.is_empty()).then_some(PAUSES),
+        reads.client_ip.is_some().then_some(CLIENT),
+        reads.test_number.then_some(TEST_CODE),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Loads the rows a step's decision asked for: one statement per kind, sent together
+/// (pipelined: one round trip), in this order.
 pub(super) async fn load(
     tx: &Tx<'_>,
     tenant: TenantId,
     phone: &str,
     reads: &AbuseReads,
 ) -> StoreResult<AbuseState> {
+    let keys: Vec<&str> = reads.counters.iter().map(|r| r.key.as_str()).collect();
+    let buckets: Vec<i64> = reads.counters.iter().map(|r| r.bucket).collect();
+    let counts = async {
+        if reads.counters.is_empty() {
+            return Ok(Vec::new());
+        }
+        query(tx, COUNTS, &[&keys, &buckets]).await
+    };
+    let pauses = async {
+        if reads.pauses.is_empty() {
+            return Ok(Vec::new());
+        }
+        query(tx, PAUSES, &[&reads.pauses]).await
+    };
+    let client = async {
+        match &reads.client_ip {
+            Some(ip) => query_opt(tx, CLIENT, &[&tenant.0, &phone, ip]).await,
+            None => Ok(None),
+        }
+    };
+    let test_code = async {
+        if !reads.test_number {
+            return Ok(None);
+        }
+        query_opt(tx, TEST_CODE, &[&tenant.0, &phone]).await
+    };
+    let (counts, pauses, client, test_code) = tokio::try_join!(counts, pauses, client, test_code)?;
     let mut state = AbuseState::default();
-    if !reads.counters.is_empty() {
-        let keys: Vec<&str> = reads.counters.iter().map(|r| r.key.as_str()).collect();
-        let buckets: Vec<i64> = reads.counters.iter().map(|r| r.bucket).collect();
-        for row in query(
-            tx,
-            "SELECT key, bucket, SUM(count)::BIGINT FROM send_counters
-             WHERE key = ANY($1) AND bucket = ANY($2) GROUP BY key, bucket",
-            &[&keys, &buckets],
-        )
-        .await?
-        {
-            let r = CounterRef {
-                key: row.try_get(0)?,
-                bucket: row.try_get(1)?,
-            };
-            if reads.counters.contains(&r) {
-                let n: i64 = row.try_get(2)?;
-                state.counts.insert(r, u64::try_from(n).unwrap_or(0));
-            }
+    for row in counts {
+        let r = CounterRef {
+            key: row.try_get(0)?,
+            bucket: row.try_get(1)?,
+        };
+        if reads.counters.contains(&r) {
+            let n: i64 = row.try_get(2)?;
+            state.counts.insert(r, u64::try_from(n).unwrap_or(0));
         }
     }
-    if !reads.pauses.is_empty() {
-        for row in query(
-            tx,
-            "SELECT key, until, reason, created_at FROM send_pauses WHERE key = ANY($1)",
-            &[&reads.pauses],
-        )
-        .await?
-        {
-            state.pauses.push(Pause {
-                key: row.try_get(0)?,
-                until: time(row.try_get(1)?),
-                reason: row.try_get(2)?,
-                created_at: time(row.try_get(3)?),
-            });
-        }
+    for row in pauses {
+        state.pauses.push(Pause {
+            key: row.try_get(0)?,
+            until: time(row.try_get(1)?),
+            reason: row.try_get(2)?,
+            created_at: time(row.try_get(3)?),
+        });
     }
-    if let Some(ip) = &reads.client_ip {
-        if let Some(r) = query_opt(
-            tx,
-            "SELECT failures, locked_until FROM client_counters
-             WHERE tenant_id = $1 AND phone = $2 AND client_ip = $3",
-            &[&tenant.0, &phone, ip],
-        )
-        .await?
-        {
-            state.client = ClientCounter {
-                failures: count(r.try_get(0)?)?,
-                locked_until: r.try_get::<_, Option<i64>>(1)?.map(time),
-            };
-        }
+    if let Some(r) = client {
+        state.client = ClientCounter {
+            failures: count(r.try_get(0)?)?,
+            locked_until: r.try_get::<_, Option<i64>>(1)?.map(time),
+        };
     }
-    if reads.test_number {
-        state.test_code = query_opt(
-            tx,
-            "SELECT code FROM test_numbers WHERE tenant_id = $1 AND phone = $2",
-            &[&tenant.0, &phone],
-        )
-        .await?
-        .map(|r| r.try_get(0))
-        .transpose()?;
-    }
+    state.test_code = test_code.map(|r| r.try_get(0)).transpose()?;
     Ok(state)
 }
 
@@ -132,7 +144,10 @@ pub(super) async fn add_increments(
          ON CONFLICT (key, bucket, shard) DO UPDATE SET count = send_counters.count + excluded.count",
         &params,
     );
-    tokio::try_join!(async { relaxed.await.map_err(crate::StoreError::from) }, add)?;
+    tokio::try_join!(
+        async { relaxed.await.map_err(crate::StoreError::from) },
+        add
+    )?;
     Ok(())
 }
 

@@ -38,6 +38,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../../migrations/postgres/0010_purge_indexes.sql"),
     ),
+    // PostgreSQL only (SQLite has no 0011).
+    (
+        11,
+        include_str!("../../migrations/postgres/0011_hot_tenant_keys.sql"),
+    ),
 ];
 
 async fn apply(tx: &Tx<'_>) -> StoreResult<()> {

@@ -37,13 +37,25 @@ pub(super) async fn insert(
     Ok(())
 }
 
-pub(super) async fn supersede(tx: &Tx<'_>, flow: FlowId, now: DateTime<Utc>) -> StoreResult<()> {
+/// Ends the queued messages of a flow, except `except` (the step's own new message, which
+/// may be written before or after this statement: the step sends its writes together). A message whose row a worker holds (being claimed,
+/// its lease renewed or its outcome recorded) is skipped, not waited for: it is already on
+/// its way, exactly as if the worker had claimed it a moment before, and waiting would hold
+/// the step's locks through that worker's commit.
+pub(super) async fn supersede(
+    tx: &Tx<'_>,
+    flow: FlowId,
+    except: Option<MessageId>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     execute(
         tx,
         "UPDATE outbox SET status = 'failed', sealed_body = NULL, finished_at = $2,
              last_error = 'superseded: the flow has a newer code or has ended'
-         WHERE flow_id = $1 AND status = 'queued'",
-        &[&flow.0, &ms(now)],
+         WHERE id IN (SELECT id FROM outbox WHERE flow_id = $1 AND status = 'queued'
+                        AND ($3::UUID IS NULL OR id <> $3)
+                      FOR UPDATE SKIP LOCKED)",
+        &[&flow.0, &ms(now), &except.map(|m| m.0)],
     )
     .await?;
     Ok(())
