@@ -181,6 +181,11 @@ impl Refusal {
         }
     }
 
+    /// The refusal named `s` by [`Refusal::as_str`] (as a sign-in log records it).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
     /// Every refusal, for metrics.
     pub const ALL: [Refusal; 10] = [
         Self::IpBudget,
@@ -772,6 +777,30 @@ pub fn sorted(mut increments: Vec<Increment>) -> Vec<Increment> {
 mod tests {
     use super::*;
     use crate::clock::{Clock, ManualClock};
+
+    #[test]
+    fn refusal_names_are_pinned_and_parse_back() {
+        let names: Vec<_> = Refusal::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "ipBudgetExceeded",
+                "prefixBudgetExceeded",
+                "countryBudgetExceeded",
+                "tenantBudgetExceeded",
+                "tenantDailyCapExceeded",
+                "globalBudgetExceeded",
+                "countryNotAllowed",
+                "conversionPaused",
+                "numberLocked",
+                "clientLocked",
+            ]
+        );
+        for r in Refusal::ALL {
+            assert_eq!(Refusal::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Refusal::parse("invalidCode"), None);
+    }
     use rand::rngs::StdRng;
     use rand::SeedableRng;
     use uuid::Uuid;

@@ -211,6 +211,14 @@ pub fn is_known_region(region: &str) -> bool {
             .is_ok()
 }
 
+/// The ISO 3166 alpha-2 region of an E.164 number (`+14255550101` → `US`), as
+/// libphonenumber assigns it; `None` when it cannot tell. A label for counting by country
+/// (metrics), never the number itself.
+pub fn region_of(e164: &str) -> Option<String> {
+    let n = phonenumber::parse(None, e164).ok()?;
+    n.country().id().map(|id| id.as_ref().to_string())
+}
+
 /// Splits `... x123` / `... ext. 123` / `...;ext=123` into the number and its extension.
 fn split_extension(input: &str) -> Result<(&str, Option<String>), PhoneError> {
     let lower = input.to_ascii_lowercase();
@@ -315,6 +323,15 @@ mod tests {
     fn regions_are_checked() {
         assert!(is_known_region("US") && is_known_region("fi"));
         assert!(!is_known_region("XX") && !is_known_region("USA"));
+    }
+
+    #[test]
+    fn the_region_of_a_number_is_its_iso_code() {
+        assert_eq!(region_of("+14255550101").as_deref(), Some("US"));
+        assert_eq!(region_of("+16135550123").as_deref(), Some("CA"));
+        assert_eq!(region_of("+358401234567").as_deref(), Some("FI"));
+        assert_eq!(region_of("+442079460958").as_deref(), Some("GB"));
+        assert_eq!(region_of("not a number"), None);
     }
 
     #[test]

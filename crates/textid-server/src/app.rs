@@ -17,6 +17,7 @@ use textid_store::{Changed, Store};
 use textid_usecases::{Context, ContextParts};
 
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 
 /// Which SMS provider delivers messages.
 #[derive(Debug, Clone)]
@@ -47,6 +48,10 @@ pub struct AppConfig {
     pub http: crate::http::HttpLimits,
     /// What is kept how long, and how often the purge job runs.
     pub retention: Retention,
+    /// Serve `/metrics` on the main listener. Off when the operator gave the metrics a
+    /// listener of their own (`TEXTID_METRICS_LISTEN`, see [`App::serve_metrics`]): then
+    /// the main listener answers 404 for it.
+    pub metrics_on_main_listener: bool,
 }
 
 /// Retention: the background purge job and how long the logs are kept.
@@ -81,6 +86,7 @@ struct Inner {
     provider: Arc<dyn Provider>,
     tenants: RwLock<HashMap<String, (Tenant, std::time::Instant)>>,
     oidc: std::sync::OnceLock<crate::oidc::Oidc>,
+    metrics: Arc<Metrics>,
 }
 
 /// A configuration that cannot run.
@@ -151,6 +157,7 @@ impl App {
                 Arc::new(WebhookProvider::new(w.clone(), clock.clone())?)
             }
         };
+        let metrics = Arc::new(Metrics::new());
         let cx = Context::new(ContextParts {
             store,
             clock,
@@ -158,6 +165,7 @@ impl App {
             limits: config.limits.clone(),
             host,
             test_numbers: config.test_numbers,
+            observer: metrics.clone(),
         });
         Ok(Self {
             inner: Arc::new(Inner {
@@ -166,6 +174,7 @@ impl App {
                 provider,
                 tenants: RwLock::new(HashMap::new()),
                 oidc: std::sync::OnceLock::new(),
+                metrics,
             }),
         })
     }
@@ -196,6 +205,10 @@ impl App {
             ),
             app_id,
         }
+    }
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
     /// The SMS provider.
     pub fn provider(&self) -> &dyn Provider {
@@ -253,9 +266,32 @@ impl App {
 
     /// The HTTP router.
     pub fn router(&self) -> Router {
-        crate::api::routes()
+        let routes = crate::api::routes();
+        let routes = if self.config().metrics_on_main_listener {
+            routes.route("/metrics", axum::routing::get(crate::metrics::scrape))
+        } else {
+            routes
+        };
+        routes
             .layer(DefaultBodyLimit::max(64 * 1024))
+            // Outermost, so that it times every answer, the fallback's 404 included.
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                crate::metrics::track,
+            ))
             .with_state(self.clone())
+    }
+
+    /// Serves `/metrics` alone on `listener` (`TEXTID_METRICS_LISTEN`: an address that
+    /// only the monitoring network reaches) until `shutdown` completes, with the same
+    /// HTTP limits as the main listener.
+    pub async fn serve_metrics(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let router = crate::metrics::router(&self);
+        crate::http::serve(listener, router, self.config().http.clone(), shutdown).await
     }
 
     /// Serves HTTP on `listener` until `shutdown` completes; runs the delivery worker

@@ -12,6 +12,7 @@ use textid_core::message::{retry_delay, QueuedMessage, MAX_DELIVERY_ATTEMPTS};
 use textid_core::MessageId;
 use textid_sms::{Channel, MessageKind, OutgoingMessage, SendError};
 use textid_store::DeliveryOutcome;
+use textid_usecases::observe::UNKNOWN_COUNTRY;
 use tokio::task::JoinSet;
 
 use crate::app::App;
@@ -110,6 +111,11 @@ async fn deliver(app: &App, m: QueuedMessage) -> DeliveryOutcome {
     let outcome = attempt(app, &m).await;
     match &outcome {
         DeliveryOutcome::Delivered => {
+            if MessageKind::parse(&m.kind) == Some(MessageKind::SignInCode) {
+                let country = textid_core::phone::region_of(&m.to);
+                app.metrics()
+                    .code_sent(country.as_deref().unwrap_or(UNKNOWN_COUNTRY));
+            }
             tracing::info!(message_id = %m.id, kind = %m.kind, attempts = m.attempts, "outbox: delivered")
         }
         DeliveryOutcome::Retry { error, .. } => {
@@ -154,7 +160,12 @@ async fn attempt(app: &App, m: &QueuedMessage) -> DeliveryOutcome {
         kind,
         locale: m.locale.clone(),
     };
-    match app.provider().send(&outgoing).await {
+    let sent = app.provider().send(&outgoing).await;
+    if let Err(e) = &sent {
+        app.metrics()
+            .provider_error(app.provider().name(), e.is_transient());
+    }
+    match sent {
         Ok(_) => DeliveryOutcome::Delivered,
         Err(SendError::Permanent(e)) => DeliveryOutcome::Failed { error: e },
         Err(SendError::Transient(e)) if m.attempts >= MAX_DELIVERY_ATTEMPTS => {

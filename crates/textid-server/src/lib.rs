@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod error;
 pub mod graph;
 pub mod http;
+pub mod metrics;
 pub mod oidc;
 pub mod pages;
 

@@ -294,6 +294,9 @@ pub trait OutboxStore: Send + Sync {
     async fn renew_lease(&self, ids: &[MessageId], lease_until: DateTime<Utc>) -> StoreResult<()>;
     /// Outbox entries of a tenant, newest first (no bodies).
     async fn list_messages(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<MessageRecord>>;
+    /// How many messages wait (queued, whether due, leased or waiting for a retry) across
+    /// every tenant, and when the oldest of them was queued: the outbox metrics.
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats>;
 }
 
 /// Sign-in logs and directory audits.

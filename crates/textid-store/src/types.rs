@@ -207,6 +207,15 @@ pub struct MessageRecord {
     pub flow_id: Option<FlowId>,
 }
 
+/// The outbox at a glance (every tenant): what the metrics report as its depth and age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxStats {
+    /// Messages still queued (due, leased, or waiting for a retry).
+    pub queued: u64,
+    /// When the oldest of them was queued; `None` when none is.
+    pub oldest_queued_at: Option<DateTime<Utc>>,
+}
+
 /// A locked number, or a client IP stopped for a number (`textid lock list`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -7,6 +7,7 @@
 
 pub mod directory;
 pub mod maintenance;
+pub mod observe;
 pub mod seal;
 pub mod session;
 pub mod sign_in;
@@ -20,6 +21,7 @@ use textid_store::Store;
 use tokio::sync::Notify;
 
 pub use directory::DirectoryError;
+pub use observe::{Observer, SignInEvent, SignInEventKind};
 pub use seal::BodySealer;
 pub use sign_in::SignInFailure;
 
@@ -40,6 +42,7 @@ struct Inner {
     host: String,
     test_numbers: bool,
     outbox_wakeup: Notify,
+    observer: Arc<dyn Observer>,
 }
 
 /// The parts of a [`Context`].
@@ -58,6 +61,9 @@ pub struct ContextParts {
     /// Whether test numbers (fixed codes, no SMS) work; off unless the operator enables
     /// them (`TEXTID_TEST_NUMBERS_ENABLED`).
     pub test_numbers: bool,
+    /// Who hears of sign-in events (the server's metrics; [`observe::Unobserved`]
+    /// elsewhere).
+    pub observer: Arc<dyn Observer>,
 }
 
 impl Context {
@@ -74,6 +80,7 @@ impl Context {
                 host: parts.host,
                 test_numbers: parts.test_numbers,
                 outbox_wakeup: Notify::new(),
+                observer: parts.observer,
             }),
         }
     }
@@ -113,6 +120,10 @@ impl Context {
     /// Wakes the delivery worker after a message was queued.
     pub fn wake_outbox(&self) {
         self.inner.outbox_wakeup.notify_one();
+    }
+    /// Who hears of sign-in events.
+    pub fn observer(&self) -> &dyn Observer {
+        &*self.inner.observer
     }
     /// What the delivery worker waits on.
     pub fn outbox_wakeup(&self) -> &Notify {

@@ -23,6 +23,7 @@ use textid_store::{
 use textid_core::abuse::{self, AbuseQuery, AbuseWrite, Refusal, SendDecision};
 use textid_store::StoreError;
 
+use crate::observe::{self, Step};
 use crate::Context as App;
 
 /// Why a sign-in step did not succeed: the answer of DESIGN.md §3 for the caller, or a
@@ -289,6 +290,7 @@ fn sent(
 
 async fn run_step(
     app: &App,
+    step: Step,
     tenant: &Tenant,
     target: StepTarget,
     query: AbuseQuery,
@@ -300,6 +302,9 @@ async fn run_step(
         .await?;
     if write.message.is_some() {
         app.wake_outbox();
+    }
+    for event in observe::events(step, &write) {
+        app.observer().sign_in(&event);
     }
     Ok(write)
 }
@@ -379,7 +384,15 @@ pub async fn start(
             }
         }
     });
-    let write = run_step(app, tenant, StepTarget::Number(phone.e164()), query, decide).await?;
+    let write = run_step(
+        app,
+        Step::Request,
+        tenant,
+        StepTarget::Number(phone.e164()),
+        query,
+        decide,
+    )
+    .await?;
     write.outcome?;
     write.flow.ok_or(SignInFailure::Store(StoreError::Corrupt(
         "a successful step wrote no flow".into(),
@@ -465,7 +478,15 @@ pub async fn resend(
             }
         }
     });
-    let write = run_step(app, tenant, StepTarget::Flow(flow_id), query, decide).await?;
+    let write = run_step(
+        app,
+        Step::Request,
+        tenant,
+        StepTarget::Flow(flow_id),
+        query,
+        decide,
+    )
+    .await?;
     write.outcome?;
     write.flow.ok_or(SignInFailure::Store(StoreError::Corrupt(
         "a successful step wrote no flow".into(),
@@ -563,7 +584,15 @@ pub async fn verify(
             abuse,
         }
     });
-    let write = run_step(app, tenant, StepTarget::Flow(flow_id), query, decide).await?;
+    let write = run_step(
+        app,
+        Step::Verify,
+        tenant,
+        StepTarget::Flow(flow_id),
+        query,
+        decide,
+    )
+    .await?;
     match write.outcome? {
         StepOutcome::SignedIn(user_id) => Ok(IssuedSession {
             token,

@@ -21,6 +21,11 @@ use textid_sms::provider::webhook::WebhookConfig;
 pub const KEYS: &[(&str, &str, &str)] = &[
     ("listen", "127.0.0.1:8080", "address and port to listen on"),
     (
+        "metrics_listen",
+        "",
+        "a separate address:port that alone serves /metrics (then the main listener answers 404 for it); empty: /metrics on the main listener",
+    ),
+    (
         "public_url",
         "http://{listen}",
         "the URL users and apps reach textid at (its host goes into SMS texts)",
@@ -389,6 +394,8 @@ fn redact_url(url: &str) -> String {
 pub struct Config {
     /// Listen address.
     pub listen: String,
+    /// The separate metrics listener, if any.
+    pub metrics_listen: Option<String>,
     /// Public URL.
     pub public_url: String,
     /// Data directory.
@@ -473,6 +480,7 @@ impl TryFrom<&RawConfig> for Config {
                 raw.get("listen").map_or("default", |(_, s)| s)
             )
         })?;
+        let metrics_listen = metrics_listen(raw, &listen)?;
         let public_url = raw.get("public_url").map_or_else(
             || format!("http://{listen}"),
             |(v, _)| v.trim_end_matches('/').to_string(),
@@ -573,6 +581,7 @@ impl TryFrom<&RawConfig> for Config {
         Ok(Self {
             client_secret_overlap,
             listen,
+            metrics_listen,
             public_url,
             data_dir,
             database,
@@ -587,6 +596,24 @@ impl TryFrom<&RawConfig> for Config {
             retention,
         })
     }
+}
+
+/// `metrics_listen`: empty or absent for none; else an address other than `listen`.
+fn metrics_listen(raw: &RawConfig, listen: &str) -> Result<Option<String>> {
+    let Some((v, source)) = raw
+        .get("metrics_listen")
+        .filter(|(v, _)| !v.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let addr: std::net::SocketAddr = v.trim().parse().map_err(|_| {
+        anyhow!("metrics_listen (from {source}): '{v}' is not an address:port like 127.0.0.1:9090")
+    })?;
+    // Port 0 (any free port, as tests use) is never a clash.
+    if addr.port() != 0 && listen.parse::<std::net::SocketAddr>().ok() == Some(addr) {
+        bail!("metrics_listen (from {source}): '{v}' is the main listen address; give the metrics another port, or leave it empty to serve /metrics on the main listener");
+    }
+    Ok(Some(addr.to_string()))
 }
 
 fn sms_config(raw: &RawConfig) -> Result<SmsProviderConfig> {
@@ -686,6 +713,10 @@ impl Config {
         };
         vec![
             ("listen", self.listen.clone()),
+            (
+                "metrics_listen",
+                self.metrics_listen.clone().unwrap_or_default(),
+            ),
             ("public_url", self.public_url.clone()),
             ("data_dir", self.data_dir.display().to_string()),
             ("database_url", database),
@@ -903,6 +934,32 @@ mod tests {
         assert_eq!(c.public_url, "http://127.0.0.1:8080");
         assert!(matches!(c.sms, SmsProviderConfig::Console));
         assert_eq!(c.limits, SignInLimits::default());
+        assert_eq!(c.metrics_listen, None);
+    }
+
+    #[test]
+    fn the_metrics_listener_is_an_address_other_than_the_main_one() {
+        let c = Config::try_from(&raw(&[("metrics_listen", "127.0.0.1:9090")])).unwrap();
+        assert_eq!(c.metrics_listen.as_deref(), Some("127.0.0.1:9090"));
+        let c = Config::try_from(&raw(&[("metrics_listen", "")])).unwrap();
+        assert_eq!(c.metrics_listen, None);
+        let e = Config::try_from(&raw(&[("metrics_listen", "metrics")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("metrics_listen (from test)"), "{e}");
+        let e = Config::try_from(&raw(&[
+            ("listen", "127.0.0.1:8080"),
+            ("metrics_listen", "127.0.0.1:8080"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("is the main listen address"), "{e}");
+        let c = Config::try_from(&raw(&[
+            ("listen", "127.0.0.1:0"),
+            ("metrics_listen", "127.0.0.1:0"),
+        ]))
+        .unwrap();
+        assert_eq!(c.metrics_listen.as_deref(), Some("127.0.0.1:0"));
     }
 
     #[test]

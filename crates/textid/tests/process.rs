@@ -409,6 +409,7 @@ fn sample(key: &str, dir: &Path) -> Option<(Vec<(&'static str, String)>, String)
     };
     match key {
         "listen" => same("listen", "127.0.0.1:18081"),
+        "metrics_listen" => same("metrics_listen", "127.0.0.1:19091"),
         "public_url" => same("public_url", "https://id.contoso.example"),
         "data_dir" => {
             let d = dir.join("elsewhere").display().to_string();
@@ -792,4 +793,89 @@ fn the_cli_escapes_control_characters_in_everything_it_prints() {
             .any(|u| u["displayName"] == evil),
         "{v}"
     );
+}
+
+/// The samples of an OpenMetrics exposition: `name{labels}` (as written) → value.
+fn samples(text: &str) -> std::collections::BTreeMap<String, f64> {
+    assert_eq!(text.lines().last(), Some("# EOF"), "{text}");
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').expect("a sample has a value");
+            (series.to_string(), value.parse().expect("a number"))
+        })
+        .collect()
+}
+
+/// Starts `textid serve` with `env`; returns the child, its base URL, and the base URL
+/// it prints for `/metrics`.
+async fn serve_with_metrics(data: &Path, env: &[(&str, &str)]) -> (Child, String, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(data)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut base, mut metrics) = (None, None);
+    while base.is_none() || metrics.is_none() {
+        let line = lines.next_line().await.unwrap().expect("the server starts");
+        if let Some(addr) = line.strip_prefix("textid listening on ") {
+            base = Some(addr.to_string());
+        }
+        if let Some(url) = line.strip_prefix("metrics: ") {
+            metrics = Some(url.trim_end_matches("/metrics").to_string());
+        }
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, base.unwrap(), metrics.unwrap())
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn with_metrics_listen_metrics_are_served_only_on_that_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base, metrics) =
+        serve_with_metrics(dir.path(), &[("TEXTID_METRICS_LISTEN", "127.0.0.1:0")]).await;
+    assert_ne!(base, metrics);
+    let (status, _) = post(&base, "", json!({"phoneNumber": "+14255550101"})).await;
+    assert_eq!(status, 202);
+    let main = reqwest::get(format!("{base}/metrics")).await.unwrap();
+    assert_eq!(main.status(), 404);
+    let scraped = reqwest::get(format!("{metrics}/metrics")).await.unwrap();
+    assert_eq!(scraped.status(), 200);
+    let s = samples(&scraped.text().await.unwrap());
+    assert_eq!(
+        s.get(r#"textid_sms_codes_requested_total{country="US"}"#),
+        Some(&1.0)
+    );
+    assert_eq!(s.get("textid_outbox_depth"), Some(&0.0));
+    // One SIGTERM stops both listeners.
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the server exits")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn without_metrics_listen_metrics_are_on_the_main_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base, metrics) = serve_with_metrics(dir.path(), &[]).await;
+    assert_eq!(base, metrics);
+    let scraped = reqwest::get(format!("{base}/metrics")).await.unwrap();
+    assert_eq!(scraped.status(), 200);
+    let s = samples(&scraped.text().await.unwrap());
+    assert!(s.contains_key("textid_outbox_oldest_age_seconds"), "{s:?}");
+    child.kill().await.unwrap();
 }

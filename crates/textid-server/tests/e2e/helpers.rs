@@ -255,6 +255,7 @@ async fn boot(
             purge_every: None,
             ..textid_server::Retention::default()
         },
+        metrics_on_main_listener: true,
     };
     configure(&mut config);
     let app = App::new(

@@ -126,6 +126,7 @@ pub async fn spawn_oidc() -> OidcApp {
             purge_every: None,
             ..textid_server::Retention::default()
         },
+        metrics_on_main_listener: true,
     };
     let app = App::new(store, Arc::new(clock.clone()), [7; 32], config).unwrap();
     app.enable_oidc(KeyEncryptionKey::from_bytes([9; 32]))

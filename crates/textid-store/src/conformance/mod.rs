@@ -168,6 +168,8 @@ cases!(
     a_failed_message_is_never_claimed_again_and_keeps_its_error,
     a_batch_of_outcomes_is_recorded_at_once,
     messages_are_listed_newest_first_per_tenant,
+    outbox_stats_count_waiting_messages_and_name_the_oldest,
+    an_empty_outbox_has_no_depth_and_no_oldest,
     // LogStore
     sign_in_logs_filter_by_time_and_user_newest_first,
     directory_audits_filter_by_time_and_subject_newest_first,

@@ -258,3 +258,58 @@ pub async fn messages_are_listed_newest_first_per_tenant(s: Arc<dyn Store>) {
     let theirs = s.list_messages(other.id, 10).await.unwrap();
     assert_eq!(theirs.iter().map(|m| m.id).collect::<Vec<_>>(), [o1]);
 }
+
+/// The era of the outbox-stats case: before every other case's messages (the earliest
+/// are the purge cases' of 1991), so that on a database shared with other cases the
+/// oldest queued message is this case's while it waits. Counts across the database are
+/// only bounded below, as other cases queue and finish messages at the same time.
+fn stats_era() -> DateTime<Utc> {
+    chrono::TimeZone::with_ymd_and_hms(&Utc, 1981, 1, 1, 0, 0, 0).unwrap()
+}
+
+pub async fn outbox_stats_count_waiting_messages_and_name_the_oldest(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let (first, second) = (stats_era(), stats_era() + Duration::minutes(1));
+    let (_, m1) = queue(&*s, &t, A_NUMBER, first).await;
+    let (_, m2) = queue(&*s, &t, "+14255550199", second).await;
+    let stats = s.outbox_stats().await.unwrap();
+    assert!(stats.queued >= 2, "{stats:?}");
+    assert_eq!(stats.oldest_queued_at, Some(first));
+    // A message waiting for a retry still waits.
+    let retry = DeliveryOutcome::Retry {
+        at: now() + Duration::days(365),
+        error: "provider answered 503".into(),
+    };
+    s.finish_message(m1, retry, later(1)).await.unwrap();
+    let stats = s.outbox_stats().await.unwrap();
+    assert!(stats.queued >= 2, "{stats:?}");
+    assert_eq!(stats.oldest_queued_at, Some(first));
+    // Delivered and failed messages no longer count.
+    s.finish_message(m1, DeliveryOutcome::Delivered, later(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.outbox_stats().await.unwrap().oldest_queued_at,
+        Some(second)
+    );
+    let failed = DeliveryOutcome::Failed {
+        error: "number unreachable".into(),
+    };
+    s.finish_message(m2, failed, later(3)).await.unwrap();
+    let stats = s.outbox_stats().await.unwrap();
+    assert!(
+        stats.oldest_queued_at.is_none_or(|at| at > second),
+        "{stats:?}"
+    );
+}
+
+pub async fn an_empty_outbox_has_no_depth_and_no_oldest(s: Arc<dyn Store>) {
+    // On a fresh store (SQLite) nothing waits; on a shared database another case's
+    // messages may, and then they are not older than the first case's era.
+    let stats = s.outbox_stats().await.unwrap();
+    if stats.queued == 0 {
+        assert_eq!(stats, OutboxStats::default());
+    } else {
+        assert!(stats.oldest_queued_at.is_some(), "{stats:?}");
+    }
+}

@@ -14,9 +14,9 @@ use textid_core::{FlowId, MessageId, TenantId};
 use super::retry::{Replay, Tx};
 use deadpool_postgres::GenericClient;
 
-use super::rows::{count, execute, limit, ms, query, time};
+use super::rows::{count, execute, limit, ms, query, query_opt, time};
 use super::PostgresStore;
-use crate::{DeliveryOutcome, MessageRecord, OutboxStore, StoreResult};
+use crate::{DeliveryOutcome, MessageRecord, OutboxStats, OutboxStore, StoreResult};
 
 pub(super) async fn insert(
     tx: &Tx<'_>,
@@ -219,6 +219,29 @@ impl OutboxStore for PostgresStore {
                         })
                     })
                     .collect()
+            })
+        })
+        .await
+    }
+
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
+        self.read(&(), |c, ()| {
+            Box::pin(async move {
+                // The partial index `outbox_due` (status = 'queued') answers this.
+                let row = query_opt(
+                    c,
+                    "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE status = 'queued'",
+                    &[],
+                )
+                .await?;
+                let (queued, oldest) = match row {
+                    Some(r) => (r.try_get::<_, i64>(0)?, r.try_get::<_, Option<i64>>(1)?),
+                    None => (0, None),
+                };
+                Ok(OutboxStats {
+                    queued: u64::try_from(queued).unwrap_or(0),
+                    oldest_queued_at: oldest.map(time),
+                })
             })
         })
         .await

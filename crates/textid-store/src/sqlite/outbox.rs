@@ -10,7 +10,7 @@ use textid_core::{FlowId, MessageId, TenantId};
 
 use super::rows::{id, ms, opt_id, time};
 use super::SqliteStore;
-use crate::{DeliveryOutcome, MessageRecord, OutboxStore, StoreResult};
+use crate::{DeliveryOutcome, MessageRecord, OutboxStats, OutboxStore, StoreResult};
 
 pub(super) fn insert(
     tx: &Transaction<'_>,
@@ -191,5 +191,22 @@ impl OutboxStore for SqliteStore {
 
     async fn list_messages(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<MessageRecord>> {
         self.read(move |c| list(c, tenant, limit)).await
+    }
+
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
+        self.read(|c| {
+            let (queued, oldest) = c
+                .prepare_cached(
+                    "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE status = 'queued'",
+                )?
+                .query_row([], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?))
+                })?;
+            Ok(OutboxStats {
+                queued: u64::try_from(queued).unwrap_or(0),
+                oldest_queued_at: oldest.map(time),
+            })
+        })
+        .await
     }
 }

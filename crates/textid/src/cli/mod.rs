@@ -199,6 +199,7 @@ pub async fn open(
                 purge_every: config.retention.purge_every.filter(|_| delivery_worker),
                 ..config.retention.clone()
             },
+            metrics_on_main_listener: config.metrics_listen.is_none(),
         },
     )?;
     if oidc {

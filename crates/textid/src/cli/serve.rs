@@ -36,7 +36,19 @@ pub async fn run(config: &Config) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let metrics_listener = match &config.metrics_listen {
+        Some(m) => Some(
+            tokio::net::TcpListener::bind(m)
+                .await
+                .with_context(|| format!("cannot listen on {m} (metrics_listen)"))?,
+        ),
+        None => None,
+    };
     crate::out!("textid listening on http://{addr}");
+    match &metrics_listener {
+        Some(l) => crate::out!("metrics: http://{}/metrics", l.local_addr()?),
+        None => crate::out!("metrics: http://{addr}/metrics"),
+    }
     crate::out!("public URL: {}", config.public_url);
     crate::out!(
         "issuer (tenant default): {}/default/v2.0",
@@ -50,9 +62,30 @@ pub async fn run(config: &Config) -> Result<()> {
         }
         textid_server::SmsProviderConfig::Webhook(w) => crate::out!("SMS: webhook {}", w.url),
     }
-    app.serve(listener, shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    // One signal stops both listeners; so does the main listener's end.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stop = std::sync::Arc::new(stop);
+    let until_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let metrics =
+        metrics_listener.map(|l| tokio::spawn(app.clone().serve_metrics(l, until_stopped())));
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = on_signal.send(true);
+    });
+    let served = app.serve(listener, until_stopped()).await;
+    let _ = stop.send(true);
+    if let Some(m) = metrics {
+        m.await
+            .context("the metrics listener")?
+            .context("serving metrics")?;
+    }
+    served.context("serving HTTP")?;
     crate::out!("textid stopped");
     Ok(())
 }
