@@ -1,10 +1,9 @@
 //! Abuse rows (issue #14 §2, §3): send-budget counters, conversion-watch pauses, the
 //! (number, client IP) failure counters and test numbers. The sign-in step reads them with
 //! one statement per kind (arrays, not a round trip per counter). The decision's increments
-//! are written after the step committed, in a transaction of their own
-//! ([`add_increments`]), with one `INSERT ... SELECT FROM unnest(...)` in the decision's
-//! sorted order, so concurrent writers take the counter rows' locks in one order and
-//! cannot deadlock.
+//! are written after the step committed, by the node's counter writer (module `counters`),
+//! with one `INSERT ... SELECT FROM unnest(...)` in the rows' sorted order, so concurrent
+//! writers take the counter rows' locks in one order and cannot deadlock.
 //!
 //! Concurrency: the budget rows are read without locks (READ COMMITTED), so under
 //! concurrent starts a budget may be overshot by at most the number of starts in flight at
@@ -16,9 +15,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use textid_core::abuse::{
-    self, AbuseReads, AbuseState, AbuseWrite, ClientCounter, CounterRef, Pause,
-};
+use textid_core::abuse::{AbuseReads, AbuseState, AbuseWrite, ClientCounter, CounterRef, Pause};
 use textid_core::TenantId;
 
 use super::retry::{Replay, Tx};
@@ -111,24 +108,14 @@ pub(super) async fn load(
     Ok(state)
 }
 
-/// Adds a step decision's increments to the send counters, in their own transaction,
-/// after the step committed.
-///
-/// The budget rows are the hottest rows of the schema: every start of a country or a
-/// number range charges the same few rows. A row lock is held until COMMIT, and a durable
-/// COMMIT waits for the WAL flush (milliseconds on a plain disk), so increments inside the
-/// step's transaction serialised every start of a range behind one flush each (about 400
-/// sign-ins/s here, whatever the hardware's CPU). This transaction commits asynchronously
-/// (`synchronous_commit = off`): its locks are released without waiting for the flush.
-/// What that gives up: after a crash of the database server (not of a node), up to
-/// `wal_writer_delay` (200 ms by default) of increments may be missing, so a budget may
-/// allow that many more sends in its window; budgets are rate bounds (above), and a flow,
-/// code, session or message is never written this way.
+/// Adds increments (of one or many steps, already in row order) to the send counters, in
+/// a transaction that commits asynchronously: module `counters` says why and what that
+/// gives up.
 pub(super) async fn add_increments(
     tx: &Tx<'_>,
     increments: &[textid_core::abuse::Increment],
 ) -> StoreResult<()> {
-    let inc = abuse::sorted(increments.to_vec());
+    let inc = increments;
     let keys: Vec<&str> = inc.iter().map(|i| i.key.as_str()).collect();
     let buckets: Vec<i64> = inc.iter().map(|i| i.bucket).collect();
     let shards: Vec<i32> = inc.iter().map(|i| int(i.shard)).collect();

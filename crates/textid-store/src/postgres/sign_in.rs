@@ -10,8 +10,8 @@
 //! 3. the owner's method and user rows `FOR SHARE`: a concurrent disable, number change or
 //!    user deletion waits for the step or is seen by it.
 //!
-//! The send counters of the decision are written after the step commits, in a transaction
-//! of their own (`abuse::add_increments` says why).
+//! The send counters of the decision are written after the step commits, by the node's
+//! counter writer (module `counters` says why).
 //!
 //! The policy is read as of the statement (a concurrent policy change is ordered before
 //! or after the step, both fine). The decision is the `Decide` closure, called again if
@@ -339,19 +339,17 @@ impl SignInStore for PostgresStore {
                 |tx, (t, target, q, d)| Box::pin(step(tx, *t, target, q, d)),
             )
             .await?;
-        // The send counters, once the step committed (see `abuse::add_increments`). Not
-        // replayed after an unknown COMMIT (it would count twice); a failure leaves the
-        // step as it is, committed: its answer stands, a budget misses one count.
-        let increments = &write.abuse.increments;
-        if !increments.is_empty() {
-            if let Err(e) = self
-                .write(Replay::Unsafe, increments, |tx, inc| {
-                    Box::pin(abuse::add_increments(tx, inc))
-                })
+        // The send counters, once the step committed, by the node's counter writer (see
+        // `counters`). A failure leaves the step as it is, committed: its answer stands,
+        // a budget misses its counts.
+        if !write.abuse.increments.is_empty()
+            && !self
+                .inner
+                .counters
+                .add(write.abuse.increments.clone())
                 .await
-            {
-                tracing::warn!(error = %e, "postgres: a step's send counters were not written");
-            }
+        {
+            tracing::warn!("postgres: a step's send counters were not written");
         }
         Ok(write)
     }
