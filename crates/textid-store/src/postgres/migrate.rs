@@ -38,10 +38,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../../migrations/postgres/0010_purge_indexes.sql"),
     ),
-    // PostgreSQL only (SQLite has no 0011).
+    // PostgreSQL only (SQLite has no 0012).
     (
-        11,
-        include_str!("../../migrations/postgres/0011_hot_tenant_keys.sql"),
+        12,
+        include_str!("../../migrations/postgres/0012_hot_tenant_keys.sql"),
     ),
 ];
 
