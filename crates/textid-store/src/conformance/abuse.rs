@@ -249,3 +249,73 @@ pub async fn test_numbers_are_kept_per_tenant_and_loaded_by_steps(s: Arc<dyn Sto
     assert!(!s.delete_test_number(t.id, A_NUMBER).await.unwrap());
     assert!(s.test_numbers(t.id).await.unwrap().is_empty());
 }
+
+/// Issue #14: a (number, client IP) counter that counts wrong codes but never reached a
+/// lock was never purged. It goes once it was last written before the cut-off; a running
+/// lock keeps its row, however old the write.
+pub async fn purge_removes_unlocked_client_counters_written_before_the_cut_and_keeps_locked_ones(
+    s: Arc<dyn Store>,
+) {
+    // The era of the first purge case (2001), so this purge touches no other case's rows.
+    let cut = Utc.with_ymd_and_hms(2001, 1, 1, 0, 0, 0).unwrap();
+    let (old, young) = (cut - Duration::days(1), cut + Duration::days(1));
+    let t = tenant(&*s).await;
+    let counting = ClientCounter {
+        failures: 3,
+        locked_until: None,
+    };
+    let rows = [
+        ("unlocked, old", counting, old, false),
+        (
+            "locked past the cut, old",
+            ClientCounter {
+                failures: 0,
+                locked_until: Some(young),
+            },
+            old,
+            true,
+        ),
+        ("unlocked, young", counting, young, true),
+        (
+            "lock ended, old",
+            ClientCounter {
+                failures: 0,
+                locked_until: Some(old),
+            },
+            old,
+            false,
+        ),
+    ];
+    let ips: Vec<String> = rows.iter().map(|_| fresh_ip()).collect();
+    for ((_, counter, at, _), ip) in rows.iter().zip(&ips) {
+        let p = Put {
+            abuse: AbuseWrite {
+                client: Some(*counter),
+                ..AbuseWrite::default()
+            },
+            ..Put::default()
+        };
+        let q = AbuseQuery {
+            now: *at,
+            budgets: false,
+            ..query(ip)
+        };
+        let _written = try_put_with(&*s, &t, StepTarget::Number(A_NUMBER.into()), q, *at, p)
+            .await
+            .unwrap();
+    }
+    s.purge(cut).await.unwrap();
+    for ((what, counter, _, stays), ip) in rows.iter().zip(&ips) {
+        let q = AbuseQuery {
+            budgets: false,
+            ..query(ip)
+        };
+        let seen = observe_with(&*s, &t, StepTarget::Number(A_NUMBER.into()), q).await;
+        let expected = if *stays {
+            *counter
+        } else {
+            ClientCounter::default()
+        };
+        assert_eq!(seen.abuse.client, expected, "{what}");
+    }
+}

@@ -221,6 +221,7 @@ cases!(
     pauses_are_read_by_steps_listed_while_running_and_cleared,
     the_client_counter_is_kept_per_number_and_ip_and_locks_are_listed_and_cleared,
     test_numbers_are_kept_per_tenant_and_loaded_by_steps,
+    purge_removes_unlocked_client_counters_written_before_the_cut_and_keeps_locked_ones,
     // MaintenanceStore
     purge_removes_expired_flows_counters_finished_messages_and_sessions_only,
     purge_removes_expired_requests_codes_tokens_and_ended_families_only,

@@ -105,6 +105,7 @@ pub(super) async fn save(
     client_ip: Option<&str>,
     loaded: &AbuseState,
     w: &AbuseWrite,
+    at: DateTime<Utc>,
 ) -> StoreResult<()> {
     if !w.increments.is_empty() {
         let inc = abuse::sorted(w.increments.clone());
@@ -135,9 +136,9 @@ pub(super) async fn save(
         if *c != loaded.client {
             execute(
                 tx,
-                "INSERT INTO client_counters (tenant_id, phone, client_ip, failures, locked_until) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (tenant_id, phone, client_ip) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until",
-                &[&tenant.0, &phone, &ip, &int(c.failures), &c.locked_until.map(ms)],
+                "INSERT INTO client_counters (tenant_id, phone, client_ip, failures, locked_until, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (tenant_id, phone, client_ip) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until, updated_at = excluded.updated_at",
+                &[&tenant.0, &phone, &ip, &int(c.failures), &c.locked_until.map(ms), &ms(at)],
             )
             .await?;
         }

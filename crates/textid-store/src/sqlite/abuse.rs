@@ -84,6 +84,7 @@ pub(super) fn save(
     client_ip: Option<&str>,
     loaded: &AbuseState,
     w: &AbuseWrite,
+    at: DateTime<Utc>,
 ) -> StoreResult<()> {
     if !w.increments.is_empty() {
         let mut stmt = tx.prepare_cached(
@@ -104,10 +105,10 @@ pub(super) fn save(
     if let (Some(c), Some(ip)) = (w.client.as_ref(), client_ip) {
         if *c != loaded.client {
             tx.prepare_cached(
-                "INSERT INTO client_counters (tenant_id, phone, client_ip, failures, locked_until) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (tenant_id, phone, client_ip) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until",
+                "INSERT INTO client_counters (tenant_id, phone, client_ip, failures, locked_until, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (tenant_id, phone, client_ip) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until, updated_at = excluded.updated_at",
             )?
-            .execute(params![tenant.to_string(), phone, ip, c.failures, c.locked_until.map(ms)])?;
+            .execute(params![tenant.to_string(), phone, ip, c.failures, c.locked_until.map(ms), ms(at)])?;
         }
     }
     Ok(())
