@@ -139,8 +139,28 @@ pub async fn pauses_are_read_by_steps_listed_while_running_and_cleared(s: Arc<dy
         .await
         .unwrap()
         .is_empty());
-    assert!(s.clear_pause(t.id, &key).await.unwrap());
-    assert!(!s.clear_pause(t.id, &key).await.unwrap());
+    let other = tenant(&*s).await;
+    assert!(
+        !s.clear_pause(other.id, &key, &Actor::cli(), now())
+            .await
+            .unwrap(),
+        "another tenant's pause"
+    );
+    let before = audits(&*s, &t).await.len();
+    assert!(s
+        .clear_pause(t.id, &key, &Actor::cli(), later(1))
+        .await
+        .unwrap());
+    let a = audited(&*s, &t, "Resume SMS sending", &key, later(1)).await;
+    assert_eq!(
+        a.before.unwrap()["reason"],
+        serde_json::json!("10 codes sent and 0 verified")
+    );
+    assert!(!s
+        .clear_pause(t.id, &key, &Actor::cli(), later(2))
+        .await
+        .unwrap());
+    assert_eq!(audits(&*s, &t).await.len(), before + 1, "nothing cleared, nothing audited");
     assert!(s.pauses(t.id, now()).await.unwrap().is_empty());
 }
 
@@ -204,9 +224,18 @@ pub async fn the_client_counter_is_kept_per_number_and_ip_and_locks_are_listed_a
         1,
         "the number's lock ended"
     );
-    assert!(s.clear_lock(t.id, A_NUMBER).await.unwrap());
+    let before = audits(&*s, &t).await.len();
+    assert!(s
+        .clear_lock(t.id, A_NUMBER, &Actor::cli(), later(1))
+        .await
+        .unwrap());
+    audited(&*s, &t, "Clear sign-in lock", A_NUMBER, later(1)).await;
     assert!(s.locks(t.id, now()).await.unwrap().is_empty());
-    assert!(!s.clear_lock(t.id, A_NUMBER).await.unwrap());
+    assert!(!s
+        .clear_lock(t.id, A_NUMBER, &Actor::cli(), later(2))
+        .await
+        .unwrap());
+    assert_eq!(audits(&*s, &t).await.len(), before + 1, "nothing cleared, nothing audited");
     let seen = observe_with(&*s, &t, StepTarget::Number(A_NUMBER.into()), query(&ip)).await;
     assert_eq!(seen.abuse.client, ClientCounter::default());
     assert_eq!(seen.counter.unwrap().lock_remaining(now()), None);
@@ -318,4 +347,65 @@ pub async fn purge_removes_unlocked_client_counters_written_before_the_cut_and_k
         };
         assert_eq!(seen.abuse.client, expected, "{what}");
     }
+}
+
+pub async fn budget_counters_are_read_by_key_prefix_and_bucket_summed_over_shards(
+    s: Arc<dyn Store>,
+) {
+    let t = tenant(&*s).await;
+    let q = query(&fresh_ip());
+    let reads = textid_core::abuse_view::usage_reads(t.id, &q.limits, now());
+    let refs = tenant_refs(&t, &q);
+    let prefix_ref = refs
+        .iter()
+        .find(|r| r.key.starts_with("prefix:"))
+        .unwrap()
+        .clone();
+    let old_bucket = CounterRef {
+        bucket: reads.since - 1,
+        ..prefix_ref.clone()
+    };
+    let mut increments: Vec<Increment> = (0..2)
+        .map(|shard| Increment {
+            key: prefix_ref.key.clone(),
+            bucket: prefix_ref.bucket,
+            shard,
+            by: 2,
+            expires_at: prefix_ref.bucket + 1,
+        })
+        .collect();
+    increments.push(Increment {
+        key: old_bucket.key.clone(),
+        bucket: old_bucket.bucket,
+        shard: 0,
+        by: 5,
+        expires_at: old_bucket.bucket + 1,
+    });
+    // Another tenant's counter of the same prefix is not this tenant's.
+    let other = tenant(&*s).await;
+    let other_key = prefix_ref.key.replace(&t.id.to_string(), &other.id.to_string());
+    increments.push(Increment {
+        key: other_key.clone(),
+        bucket: prefix_ref.bucket,
+        shard: 0,
+        by: 7,
+        expires_at: prefix_ref.bucket + 1,
+    });
+    let p = Put {
+        abuse: AbuseWrite {
+            increments,
+            ..AbuseWrite::default()
+        },
+        ..Put::default()
+    };
+    let _written = try_put_with(&*s, &t, StepTarget::Number(A_NUMBER.into()), q, now(), p)
+        .await
+        .unwrap();
+    let rows = s.budget_counters(&reads).await.unwrap();
+    let mine: Vec<_> = rows
+        .iter()
+        .filter(|(r, _)| r.key.contains(&t.id.to_string()))
+        .collect();
+    assert_eq!(mine, vec![&(prefix_ref, 4)], "{rows:?}");
+    assert!(rows.iter().all(|(r, _)| r.key != other_key));
 }

@@ -6,11 +6,15 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use textid_core::abuse::{self, AbuseReads, AbuseState, AbuseWrite, ClientCounter, Pause};
+use textid_core::abuse::{
+    self, AbuseReads, AbuseState, AbuseWrite, ClientCounter, CounterRef, Pause,
+};
+use textid_core::abuse_view::UsageReads;
+use textid_core::audit::{Actor, AuditRecord};
 use textid_core::TenantId;
 
 use super::rows::{ms, time};
-use super::SqliteStore;
+use super::{audit, SqliteStore};
 use crate::{AbuseStore, LockRecord, StoreResult, TestNumber};
 
 /// Loads the rows a step's decision asked for.
@@ -143,8 +147,14 @@ impl AbuseStore for SqliteStore {
         .await
     }
 
-    async fn clear_lock(&self, tenant: TenantId, phone: &str) -> StoreResult<bool> {
-        let phone = phone.to_string();
+    async fn clear_lock(
+        &self,
+        tenant: TenantId,
+        phone: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (phone, actor) = (phone.to_string(), actor.clone());
         self.write(move |tx| {
             let a = tx.execute(
                 "UPDATE phone_counters SET consecutive_failures = 0, locked_until = NULL
@@ -155,7 +165,11 @@ impl AbuseStore for SqliteStore {
                 "DELETE FROM client_counters WHERE tenant_id = ?1 AND phone = ?2",
                 params![tenant.to_string(), phone],
             )?;
-            Ok(a + b > 0)
+            let cleared = a + b > 0;
+            if cleared {
+                audit::insert(tx, &AuditRecord::lock_cleared(tenant, &phone, &actor, now))?;
+            }
+            Ok(cleared)
         })
         .await
     }
@@ -179,13 +193,55 @@ impl AbuseStore for SqliteStore {
         .await
     }
 
-    async fn clear_pause(&self, tenant: TenantId, key: &str) -> StoreResult<bool> {
-        let key = key.to_string();
+    async fn clear_pause(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (key, actor) = (key.to_string(), actor.clone());
         self.write(move |tx| {
-            Ok(tx.execute(
-                "DELETE FROM send_pauses WHERE tenant_id = ?1 AND key = ?2",
-                params![tenant.to_string(), key],
-            )? > 0)
+            let gone: Option<(i64, String)> = tx
+                .prepare_cached(
+                    "DELETE FROM send_pauses WHERE tenant_id = ?1 AND key = ?2 RETURNING until, reason",
+                )?
+                .query_row(params![tenant.to_string(), key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((until, reason)) = gone else {
+                return Ok(false);
+            };
+            let a = AuditRecord::pause_cleared(tenant, &key, time(until), &reason, &actor, now);
+            audit::insert(tx, &a)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn budget_counters(&self, reads: &UsageReads) -> StoreResult<Vec<(CounterRef, u64)>> {
+        let reads = reads.clone();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT key, bucket, SUM(count) FROM send_counters
+                 WHERE substr(key, 1, length(?1)) = ?1 AND bucket >= ?2
+                 GROUP BY key, bucket ORDER BY key, bucket",
+            )?;
+            let mut out = Vec::new();
+            for p in &reads.prefixes {
+                let rows = stmt.query_map(params![p, reads.since], |r| {
+                    Ok((
+                        CounterRef {
+                            key: r.get(0)?,
+                            bucket: r.get(1)?,
+                        },
+                        u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                    ))
+                })?;
+                for r in rows {
+                    out.push(r?);
+                }
+            }
+            Ok(out)
         })
         .await
     }
