@@ -206,16 +206,13 @@ pub fn withheld(
         PauseSubject::Prefix(prefix(e164).to_string()),
         PauseSubject::Country(code),
     ];
-    pauses
-        .iter()
-        .filter(|p| p.until > now)
-        .find_map(|p| {
-            let subject = PauseSubject::from_key(tenant, &p.key)?;
-            mine.contains(&subject).then_some(Withheld::Paused {
-                subject,
-                until: p.until,
-            })
+    pauses.iter().filter(|p| p.until > now).find_map(|p| {
+        let subject = PauseSubject::from_key(tenant, &p.key)?;
+        mine.contains(&subject).then_some(Withheld::Paused {
+            subject,
+            until: p.until,
         })
+    })
 }
 
 /// The counter rows the budget view reads: keys starting with one of `prefixes`, in

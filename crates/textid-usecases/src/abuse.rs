@@ -67,7 +67,10 @@ impl AbuseError {
 
     /// Whether the caller's input is at fault (a usage error), not the system.
     pub fn is_input(&self) -> bool {
-        !matches!(self, Self::Store(_) | Self::Policy(DirectoryError::Store(_)))
+        !matches!(
+            self,
+            Self::Store(_) | Self::Policy(DirectoryError::Store(_))
+        )
     }
 }
 
@@ -233,7 +236,12 @@ pub enum AllowListChange {
 
 /// The countries codes go to: the explicit list, or `None` (the default).
 pub async fn allowed_countries(app: &App, tenant: &Tenant) -> Result<Option<Vec<u16>>, AbuseError> {
-    Ok(app.store().policy(tenant.id).await?.sms.allowed_country_codes)
+    Ok(app
+        .store()
+        .policy(tenant.id)
+        .await?
+        .sms
+        .allowed_country_codes)
 }
 
 fn countries(inputs: &[String]) -> Result<Vec<u16>, AbuseError> {

@@ -160,7 +160,11 @@ pub async fn pauses_are_read_by_steps_listed_while_running_and_cleared(s: Arc<dy
         .clear_pause(t.id, &key, &Actor::cli(), later(2))
         .await
         .unwrap());
-    assert_eq!(audits(&*s, &t).await.len(), before + 1, "nothing cleared, nothing audited");
+    assert_eq!(
+        audits(&*s, &t).await.len(),
+        before + 1,
+        "nothing cleared, nothing audited"
+    );
     assert!(s.pauses(t.id, now()).await.unwrap().is_empty());
 }
 
@@ -235,7 +239,11 @@ pub async fn the_client_counter_is_kept_per_number_and_ip_and_locks_are_listed_a
         .clear_lock(t.id, A_NUMBER, &Actor::cli(), later(2))
         .await
         .unwrap());
-    assert_eq!(audits(&*s, &t).await.len(), before + 1, "nothing cleared, nothing audited");
+    assert_eq!(
+        audits(&*s, &t).await.len(),
+        before + 1,
+        "nothing cleared, nothing audited"
+    );
     let seen = observe_with(&*s, &t, StepTarget::Number(A_NUMBER.into()), query(&ip)).await;
     assert_eq!(seen.abuse.client, ClientCounter::default());
     assert_eq!(seen.counter.unwrap().lock_remaining(now()), None);
@@ -383,7 +391,9 @@ pub async fn budget_counters_are_read_by_key_prefix_and_bucket_summed_over_shard
     });
     // Another tenant's counter of the same prefix is not this tenant's.
     let other = tenant(&*s).await;
-    let other_key = prefix_ref.key.replace(&t.id.to_string(), &other.id.to_string());
+    let other_key = prefix_ref
+        .key
+        .replace(&t.id.to_string(), &other.id.to_string());
     increments.push(Increment {
         key: other_key.clone(),
         bucket: prefix_ref.bucket,

@@ -651,7 +651,9 @@ pub async fn a_code_issued_at_the_instant_of_revocation_is_never_redeemable(s: A
         Redemption::Invalid
     );
     // Issued at the same instant, just after it in commit order: refused.
-    let after = s.insert_code(&hash(), &g(), now() + Duration::minutes(1)).await;
+    let after = s
+        .insert_code(&hash(), &g(), now() + Duration::minutes(1))
+        .await;
     assert!(
         matches!(&after, Err(StoreError::Conflict(c)) if c == "session_revoked"),
         "{after:?}"

@@ -14,7 +14,7 @@ use textid_usecases::abuse::{self as ab, AbuseError, AllowListChange};
 use textid_usecases::directory::PhoneMethodView;
 
 use super::output::print_json;
-use super::{Context, UsageError};
+use super::Context;
 
 #[derive(Debug, Subcommand)]
 pub enum LockCommand {
@@ -214,7 +214,11 @@ pub async fn abuse(cx: &Context, cmd: AbuseCommand) -> Result<()> {
                 "locks": s.locks,
             });
             emit(cx, v, || {
-                crate::out!("tenant {} at {}", t.name, s.at.format("%Y-%m-%d %H:%M:%S UTC"));
+                crate::out!(
+                    "tenant {} at {}",
+                    t.name,
+                    s.at.format("%Y-%m-%d %H:%M:%S UTC")
+                );
                 crate::out!("budgets (sends counted / limit):");
                 s.budgets
                     .iter()
@@ -242,9 +246,11 @@ pub async fn abuse(cx: &Context, cmd: AbuseCommand) -> Result<()> {
             let subject = ab::resume(app, t, &key, &Actor::cli())
                 .await
                 .map_err(fail)?;
-            emit(cx, json!({ "key": subject.to_string(), "resumed": true }), || {
-                crate::out!("resumed sending to {subject}")
-            });
+            emit(
+                cx,
+                json!({ "key": subject.to_string(), "resumed": true }),
+                || crate::out!("resumed sending to {subject}"),
+            );
         }
     }
     Ok(())
@@ -253,9 +259,7 @@ pub async fn abuse(cx: &Context, cmd: AbuseCommand) -> Result<()> {
 pub async fn test_number(cx: &Context, cmd: TestNumberCommand) -> Result<()> {
     let (app, t) = (&cx.app, &cx.tenant);
     let enabled = app.test_numbers_enabled();
-    let n_json = |n: &textid_store::TestNumber| {
-        json!({"phoneNumber": n.phone, "code": n.code, "createdAt": n.created_at})
-    };
+    let n_json = |n: &textid_store::TestNumber| json!({"phoneNumber": n.phone, "code": n.code, "createdAt": n.created_at});
     match cmd {
         TestNumberCommand::Add { number, code } => {
             let n = ab::add_test_number(app, t, &number, code.as_deref())
@@ -335,10 +339,7 @@ pub async fn allowed_countries(cx: &Context, cmd: AllowedCountriesCommand) -> Re
     };
     let list = ab::change_allowed_countries(app, t, change, &Actor::cli())
         .await
-        .map_err(|e| match e {
-            AbuseError::Policy(p) => UsageError(p.to_string()).into(),
-            other => fail(other),
-        })?;
+        .map_err(fail)?;
     emit(cx, list_json(list.as_deref()), || {
         crate::out!("{}", list_line(cx, list.as_deref()))
     });

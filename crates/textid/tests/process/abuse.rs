@@ -56,7 +56,10 @@ async fn a_lock_made_by_wrong_codes_is_listed_in_full_and_cleared_with_an_audit(
     let locks = cli_json(d, &["lock", "list"])["value"].clone();
     let locks = locks.as_array().unwrap();
     assert!(!locks.is_empty(), "{locks:?}");
-    assert!(locks.iter().all(|l| l["phoneNumber"] == NUMBER), "{locks:?}");
+    assert!(
+        locks.iter().all(|l| l["phoneNumber"] == NUMBER),
+        "{locks:?}"
+    );
     assert!(
         locks.iter().any(|l| l["clientIp"].is_null()),
         "the number's lock: {locks:?}"
@@ -70,7 +73,13 @@ async fn a_lock_made_by_wrong_codes_is_listed_in_full_and_cleared_with_an_audit(
     let before = audits(d).len();
     refused(d, &["lock", "clear", "+1 425"], "invalidPhoneNumber");
     refused(d, &["lock", "clear", "+1 425 555 0199"], "notFound");
-    assert_eq!(cli_json(d, &["lock", "list"])["value"].as_array().unwrap().len(), locks.len());
+    assert_eq!(
+        cli_json(d, &["lock", "list"])["value"]
+            .as_array()
+            .unwrap()
+            .len(),
+        locks.len()
+    );
     assert_eq!(audits(d).len(), before);
 
     let cleared = cli_json(d, &["lock", "clear", "+1 (425) 555-0101"]);
@@ -143,7 +152,10 @@ async fn a_conversion_pause_is_shown_with_the_budgets_noted_on_the_phone_and_res
 
     refused(d, &["abuse", "resume", "nonsense"], "invalidPauseKey");
     refused(d, &["abuse", "resume", "country:44"], "notFound");
-    assert_eq!(cli_json(d, &["abuse", "status"])["pauses"], status["pauses"]);
+    assert_eq!(
+        cli_json(d, &["abuse", "status"])["pauses"],
+        status["pauses"]
+    );
 
     let resumed = cli_json(d, &["abuse", "resume", "+1425555"]);
     assert_eq!(resumed, json!({"key": "prefix:+1425555", "resumed": true}));
@@ -174,7 +186,11 @@ fn test_numbers_are_added_listed_and_removed_and_say_when_they_are_off() {
         &["test-number", "add", "+14255550103", "--code", "12"],
         "invalidCode",
     );
-    refused(d, &["test-number", "add", "not a number"], "invalidPhoneNumber");
+    refused(
+        d,
+        &["test-number", "add", "not a number"],
+        "invalidPhoneNumber",
+    );
     let listed = cli_json(d, &["test-number", "list"]);
     let numbers: Vec<&str> = listed["value"]
         .as_array()
@@ -209,7 +225,10 @@ fn the_allow_list_is_edited_audited_and_explains_a_phone_that_gets_no_code() {
         cli_json(d, &["policy", "show"])["sms"]["textidAllowedCountryCodes"],
         json!([44, 49])
     );
-    assert_eq!(audits(d)[0]["activity"], "Update authentication methods policy");
+    assert_eq!(
+        audits(d)[0]["activity"],
+        "Update authentication methods policy"
+    );
 
     let phones = cli_json(d, &["phone", "list", ANA]);
     assert_eq!(
@@ -217,7 +236,10 @@ fn the_allow_list_is_edited_audited_and_explains_a_phone_that_gets_no_code() {
         "no codes are sent: country US (+1) is not on this tenant's allow-list"
     );
     let (_, shown, _) = cli(d, &["user", "show", ANA]);
-    assert!(shown.contains("country US (+1) is not on this tenant's allow-list"), "{shown}");
+    assert!(
+        shown.contains("country US (+1) is not on this tenant's allow-list"),
+        "{shown}"
+    );
 
     assert_eq!(run(&["add", "+1"]), json!([1, 44, 49]));
     let phones = cli_json(d, &["phone", "list", ANA]);
