@@ -277,6 +277,32 @@ impl AuditRecord {
         Self::of(c, actor, at)
     }
 
+    /// An operator added or replaced (`added`) or removed a test number. Never its code:
+    /// the fixed code signs in as the number's owner.
+    pub fn test_number(
+        tenant: TenantId,
+        phone: &str,
+        added: bool,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let n = Some(json!({ "phoneNumber": phone }));
+        let (activity, before, after) = if added {
+            ("Add test number", None, n)
+        } else {
+            ("Remove test number", n, None)
+        };
+        let c = Change {
+            tenant,
+            activity,
+            target_type: "testNumber",
+            target_id: phone.to_string(),
+            before,
+            after,
+        };
+        Self::of(c, actor, at)
+    }
+
     /// An operator ended a conversion-watch pause early (`key` as stored).
     pub fn pause_cleared(
         tenant: TenantId,

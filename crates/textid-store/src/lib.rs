@@ -243,10 +243,23 @@ pub trait AbuseStore: Send + Sync {
         &self,
         reads: &textid_core::abuse_view::UsageReads,
     ) -> StoreResult<Vec<(textid_core::abuse::CounterRef, u64)>>;
-    /// Adds or replaces a test number.
-    async fn put_test_number(&self, tenant: TenantId, number: &TestNumber) -> StoreResult<()>;
-    /// Removes a test number; whether it existed.
-    async fn delete_test_number(&self, tenant: TenantId, phone: &str) -> StoreResult<bool>;
+    /// Adds or replaces a test number (at its `created_at`), audited (`Add test number`,
+    /// never the code).
+    async fn put_test_number(
+        &self,
+        tenant: TenantId,
+        number: &TestNumber,
+        actor: &Actor,
+    ) -> StoreResult<()>;
+    /// Removes a test number; whether it existed. Audited (`Remove test number`) when it
+    /// did.
+    async fn delete_test_number(
+        &self,
+        tenant: TenantId,
+        phone: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// The tenant's test numbers, by number.
     async fn test_numbers(&self, tenant: TenantId) -> StoreResult<Vec<TestNumber>>;
 }

@@ -176,14 +176,15 @@ pub async fn resume(
     Ok(subject)
 }
 
-/// Adds (or replaces) a test number with its fixed code; a random code when none is
-/// given. Test numbers get no SMS and work only while the operator enables them
+/// Adds (or replaces) a test number with its fixed code, audited (never the code); a
+/// random code when none is given. Test numbers get no SMS and work only while the operator enables them
 /// (`TEXTID_TEST_NUMBERS_ENABLED`).
 pub async fn add_test_number(
     app: &App,
     tenant: &Tenant,
     number: &str,
     code: Option<&str>,
+    actor: &Actor,
 ) -> Result<TestNumber, AbuseError> {
     let digits = app.limits().code_digits;
     let phone = e164(tenant, number)?;
@@ -196,18 +197,24 @@ pub async fn add_test_number(
         code: code.expose().to_string(),
         created_at: app.clock().now(),
     };
-    app.store().put_test_number(tenant.id, &n).await?;
+    app.store().put_test_number(tenant.id, &n, actor).await?;
     Ok(n)
 }
 
-/// Removes a test number; returns it (E.164).
+/// Removes a test number, audited; returns it (E.164).
 pub async fn remove_test_number(
     app: &App,
     tenant: &Tenant,
     number: &str,
+    actor: &Actor,
 ) -> Result<String, AbuseError> {
     let phone = e164(tenant, number)?;
-    if !app.store().delete_test_number(tenant.id, &phone).await? {
+    let now = app.clock().now();
+    if !app
+        .store()
+        .delete_test_number(tenant.id, &phone, actor, now)
+        .await?
+    {
         return Err(AbuseError::NotFound {
             what: "test number",
             key: phone,

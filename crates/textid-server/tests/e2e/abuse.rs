@@ -313,6 +313,7 @@ async fn add_test_number(t: &TestApp, phone: &str) {
                 code: "424242".into(),
                 created_at: t.clock_now(),
             },
+            &textid_store::Actor::cli(),
         )
         .await
         .unwrap();

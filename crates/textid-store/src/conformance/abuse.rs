@@ -256,12 +256,19 @@ pub async fn test_numbers_are_kept_per_tenant_and_loaded_by_steps(s: Arc<dyn Sto
         code: "123456".into(),
         created_at: now(),
     };
-    s.put_test_number(t.id, &n).await.unwrap();
+    s.put_test_number(t.id, &n, &Actor::cli()).await.unwrap();
+    let a = audited(&*s, &t, "Add test number", A_NUMBER, now()).await;
+    assert!(
+        !serde_json::to_string(&a).unwrap().contains("123456"),
+        "never the code"
+    );
     let replaced = TestNumber {
         code: "654321".into(),
         ..n.clone()
     };
-    s.put_test_number(t.id, &replaced).await.unwrap();
+    s.put_test_number(t.id, &replaced, &Actor::cli())
+        .await
+        .unwrap();
     assert_eq!(s.test_numbers(t.id).await.unwrap(), vec![replaced]);
     let seen = observe_with(
         &*s,
@@ -282,8 +289,21 @@ pub async fn test_numbers_are_kept_per_tenant_and_loaded_by_steps(s: Arc<dyn Sto
         .await
         .unwrap()
         .is_empty());
-    assert!(s.delete_test_number(t.id, A_NUMBER).await.unwrap());
-    assert!(!s.delete_test_number(t.id, A_NUMBER).await.unwrap());
+    assert!(s
+        .delete_test_number(t.id, A_NUMBER, &Actor::cli(), later(1))
+        .await
+        .unwrap());
+    audited(&*s, &t, "Remove test number", A_NUMBER, later(1)).await;
+    let before = audits(&*s, &t).await.len();
+    assert!(!s
+        .delete_test_number(t.id, A_NUMBER, &Actor::cli(), later(2))
+        .await
+        .unwrap());
+    assert_eq!(
+        audits(&*s, &t).await.len(),
+        before,
+        "nothing removed, nothing audited"
+    );
     assert!(s.test_numbers(t.id).await.unwrap().is_empty());
 }
 

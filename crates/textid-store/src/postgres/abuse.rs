@@ -293,8 +293,13 @@ impl AbuseStore for PostgresStore {
         .await
     }
 
-    async fn put_test_number(&self, tenant: TenantId, n: &TestNumber) -> StoreResult<()> {
-        self.write(Replay::Safe, &(tenant, n), |tx, (t, n)| {
+    async fn put_test_number(
+        &self,
+        tenant: TenantId,
+        n: &TestNumber,
+        actor: &Actor,
+    ) -> StoreResult<()> {
+        self.write(Replay::Unsafe, &(tenant, n, actor), |tx, (t, n, actor)| {
             Box::pin(async move {
                 execute(
                     tx,
@@ -303,22 +308,35 @@ impl AbuseStore for PostgresStore {
                     &[&t.0, &n.phone, &n.code, &ms(n.created_at)],
                 )
                 .await?;
-                Ok(())
+                let a = AuditRecord::test_number(*t, &n.phone, true, actor, n.created_at);
+                audit::insert(tx, &a).await
             })
         })
         .await
     }
 
-    async fn delete_test_number(&self, tenant: TenantId, phone: &str) -> StoreResult<bool> {
-        self.write(Replay::Safe, &(tenant, phone), |tx, (t, p)| {
+    async fn delete_test_number(
+        &self,
+        tenant: TenantId,
+        phone: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let env = (tenant, phone, actor, now);
+        self.write(Replay::Unsafe, &env, |tx, (t, p, actor, now)| {
             Box::pin(async move {
-                Ok(execute(
+                let gone = execute(
                     tx,
                     "DELETE FROM test_numbers WHERE tenant_id = $1 AND phone = $2",
                     &[&t.0, p],
                 )
                 .await?
-                    > 0)
+                    > 0;
+                if gone {
+                    let a = AuditRecord::test_number(*t, p, false, actor, *now);
+                    audit::insert(tx, &a).await?;
+                }
+                Ok(gone)
             })
         })
         .await

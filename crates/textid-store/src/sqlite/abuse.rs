@@ -246,26 +246,45 @@ impl AbuseStore for SqliteStore {
         .await
     }
 
-    async fn put_test_number(&self, tenant: TenantId, n: &TestNumber) -> StoreResult<()> {
-        let n = n.clone();
+    async fn put_test_number(
+        &self,
+        tenant: TenantId,
+        n: &TestNumber,
+        actor: &Actor,
+    ) -> StoreResult<()> {
+        let (n, actor) = (n.clone(), actor.clone());
         self.write(move |tx| {
             tx.execute(
                 "INSERT INTO test_numbers (tenant_id, phone, code, created_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (tenant_id, phone) DO UPDATE SET code = excluded.code, created_at = excluded.created_at",
                 params![tenant.to_string(), n.phone, n.code, ms(n.created_at)],
             )?;
-            Ok(())
+            let a = AuditRecord::test_number(tenant, &n.phone, true, &actor, n.created_at);
+            audit::insert(tx, &a)
         })
         .await
     }
 
-    async fn delete_test_number(&self, tenant: TenantId, phone: &str) -> StoreResult<bool> {
-        let phone = phone.to_string();
+    async fn delete_test_number(
+        &self,
+        tenant: TenantId,
+        phone: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (phone, actor) = (phone.to_string(), actor.clone());
         self.write(move |tx| {
-            Ok(tx.execute(
+            let gone = tx.execute(
                 "DELETE FROM test_numbers WHERE tenant_id = ?1 AND phone = ?2",
                 params![tenant.to_string(), phone],
-            )? > 0)
+            )? > 0;
+            if gone {
+                audit::insert(
+                    tx,
+                    &AuditRecord::test_number(tenant, &phone, false, &actor, now),
+                )?;
+            }
+            Ok(gone)
         })
         .await
     }

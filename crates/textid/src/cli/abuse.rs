@@ -262,7 +262,7 @@ pub async fn test_number(cx: &Context, cmd: TestNumberCommand) -> Result<()> {
     let n_json = |n: &textid_store::TestNumber| json!({"phoneNumber": n.phone, "code": n.code, "createdAt": n.created_at});
     match cmd {
         TestNumberCommand::Add { number, code } => {
-            let n = ab::add_test_number(app, t, &number, code.as_deref())
+            let n = ab::add_test_number(app, t, &number, code.as_deref(), &Actor::cli())
                 .await
                 .map_err(fail)?;
             let mut v = n_json(&n);
@@ -275,7 +275,7 @@ pub async fn test_number(cx: &Context, cmd: TestNumberCommand) -> Result<()> {
             });
         }
         TestNumberCommand::Remove { number } => {
-            let phone = ab::remove_test_number(app, t, &number)
+            let phone = ab::remove_test_number(app, t, &number, &Actor::cli())
                 .await
                 .map_err(fail)?;
             emit(cx, json!({ "phoneNumber": phone, "removed": true }), || {

@@ -178,6 +178,12 @@ fn test_numbers_are_added_listed_and_removed_and_say_when_they_are_off() {
     assert_eq!(added["phoneNumber"], "+14255550100");
     assert_eq!(added["code"], "123456");
     assert_eq!(added["testNumbersEnabled"], false);
+    let audit = &audits(d)[0];
+    assert_eq!(audit["activity"], "Add test number");
+    assert!(
+        !audit.to_string().contains("123456"),
+        "never the code: {audit}"
+    );
     let (status, human, _) = cli(d, &["test-number", "add", "+14255550102"]);
     assert_eq!(status, 0);
     assert!(human.contains("TEXTID_TEST_NUMBERS_ENABLED"), "{human}");
@@ -201,6 +207,7 @@ fn test_numbers_are_added_listed_and_removed_and_say_when_they_are_off() {
     assert_eq!(numbers, ["+14255550100", "+14255550102"]);
     let removed = cli_json(d, &["test-number", "remove", "+1 425 555 0100"]);
     assert_eq!(removed["removed"], true);
+    assert_eq!(audits(d)[0]["activity"], "Remove test number");
     refused(d, &["test-number", "remove", "+14255550100"], "notFound");
     assert_eq!(
         cli_json(d, &["test-number", "list"])["value"]
