@@ -158,6 +158,7 @@ cases!(
     a_session_is_found_only_as_its_own_kind,
     revoking_a_users_sessions_ends_both_kinds_and_their_token_families_only,
     revoking_the_sessions_of_a_missing_user_is_not_found,
+    a_code_issued_at_the_instant_of_revocation_is_never_redeemable,
     a_revoked_session_is_no_longer_found,
     // OutboxStore
     claimed_messages_are_not_claimed_again_until_the_lease_ends,
@@ -224,6 +225,8 @@ cases!(
     pauses_are_read_by_steps_listed_while_running_and_cleared,
     the_client_counter_is_kept_per_number_and_ip_and_locks_are_listed_and_cleared,
     test_numbers_are_kept_per_tenant_and_loaded_by_steps,
+    purge_removes_unlocked_client_counters_written_before_the_cut_and_keeps_locked_ones,
+    budget_counters_are_read_by_key_prefix_and_bucket_summed_over_shards,
     // MaintenanceStore
     purge_removes_expired_flows_counters_finished_messages_and_sessions_only,
     purge_removes_expired_requests_codes_tokens_and_ended_families_only,
@@ -730,6 +733,7 @@ fn grant(t: &Tenant) -> GrantRecord {
         tenant_id: t.id,
         client_id: "app".into(),
         user_id: None,
+        session_id: None,
         document: serde_json::json!({"sub": "x", "scope": "openid"}),
     }
 }

@@ -16,11 +16,13 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use textid_core::abuse::{AbuseReads, AbuseState, AbuseWrite, ClientCounter, CounterRef, Pause};
+use textid_core::abuse_view::UsageReads;
+use textid_core::audit::{Actor, AuditRecord};
 use textid_core::TenantId;
 
 use super::retry::{Replay, Tx};
 use super::rows::{count, execute, int, ms, query, query_opt, time};
-use super::PostgresStore;
+use super::{audit, PostgresStore};
 use crate::{AbuseStore, LockRecord, StoreResult, TestNumber};
 
 const COUNTS: &str = "SELECT key, bucket, SUM(count)::BIGINT FROM send_counters
@@ -147,6 +149,7 @@ pub(super) async fn save(
     client_ip: Option<&str>,
     loaded: &AbuseState,
     w: &AbuseWrite,
+    at: DateTime<Utc>,
 ) -> StoreResult<()> {
     for p in &w.pauses {
         execute(
@@ -161,9 +164,9 @@ pub(super) async fn save(
         if *c != loaded.client {
             execute(
                 tx,
-                "INSERT INTO client_counters (tenant_id, phone, client_ip, failures, locked_until) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (tenant_id, phone, client_ip) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until",
-                &[&tenant.0, &phone, &ip, &int(c.failures), &c.locked_until.map(ms)],
+                "INSERT INTO client_counters (tenant_id, phone, client_ip, failures, locked_until, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (tenant_id, phone, client_ip) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until, updated_at = excluded.updated_at",
+                &[&tenant.0, &phone, &ip, &int(c.failures), &c.locked_until.map(ms), &ms(at)],
             )
             .await?;
         }
@@ -202,8 +205,15 @@ impl AbuseStore for PostgresStore {
         .await
     }
 
-    async fn clear_lock(&self, tenant: TenantId, phone: &str) -> StoreResult<bool> {
-        self.write(Replay::Safe, &(tenant, phone), |tx, (t, p)| {
+    async fn clear_lock(
+        &self,
+        tenant: TenantId,
+        phone: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let env = (tenant, phone, actor, now);
+        self.write(Replay::Unsafe, &env, |tx, (t, p, actor, now)| {
             Box::pin(async move {
                 let a = execute(
                     tx,
@@ -218,7 +228,11 @@ impl AbuseStore for PostgresStore {
                     &[&t.0, p],
                 )
                 .await?;
-                Ok(a + b > 0)
+                let cleared = a + b > 0;
+                if cleared {
+                    audit::insert(tx, &AuditRecord::lock_cleared(*t, p, actor, *now)).await?;
+                }
+                Ok(cleared)
             })
         })
         .await
@@ -249,23 +263,69 @@ impl AbuseStore for PostgresStore {
         .await
     }
 
-    async fn clear_pause(&self, tenant: TenantId, key: &str) -> StoreResult<bool> {
-        self.write(Replay::Safe, &(tenant, key), |tx, (t, k)| {
+    async fn clear_pause(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let env = (tenant, key, actor, now);
+        self.write(Replay::Unsafe, &env, |tx, (t, k, actor, now)| {
             Box::pin(async move {
-                Ok(execute(
+                let Some(row) = query_opt(
                     tx,
-                    "DELETE FROM send_pauses WHERE tenant_id = $1 AND key = $2",
+                    "DELETE FROM send_pauses WHERE tenant_id = $1 AND key = $2 RETURNING until, reason",
                     &[&t.0, k],
                 )
                 .await?
-                    > 0)
+                else {
+                    return Ok(false);
+                };
+                let (until, reason): (i64, String) = (row.try_get(0)?, row.try_get(1)?);
+                let a = AuditRecord::pause_cleared(*t, k, time(until), &reason, actor, *now);
+                audit::insert(tx, &a).await?;
+                Ok(true)
             })
         })
         .await
     }
 
-    async fn put_test_number(&self, tenant: TenantId, n: &TestNumber) -> StoreResult<()> {
-        self.write(Replay::Safe, &(tenant, n), |tx, (t, n)| {
+    async fn budget_counters(&self, reads: &UsageReads) -> StoreResult<Vec<(CounterRef, u64)>> {
+        self.read(reads, |c, reads| {
+            Box::pin(async move {
+                query(
+                    c,
+                    "SELECT key, bucket, SUM(count)::BIGINT FROM send_counters
+                     WHERE key ^@ ANY($1::TEXT[]) AND bucket >= $2
+                     GROUP BY key, bucket ORDER BY key, bucket",
+                    &[&reads.prefixes, &reads.since],
+                )
+                .await?
+                .iter()
+                .map(|r| {
+                    let n: i64 = r.try_get(2)?;
+                    Ok((
+                        CounterRef {
+                            key: r.try_get(0)?,
+                            bucket: r.try_get(1)?,
+                        },
+                        u64::try_from(n).unwrap_or(0),
+                    ))
+                })
+                .collect()
+            })
+        })
+        .await
+    }
+
+    async fn put_test_number(
+        &self,
+        tenant: TenantId,
+        n: &TestNumber,
+        actor: &Actor,
+    ) -> StoreResult<()> {
+        self.write(Replay::Unsafe, &(tenant, n, actor), |tx, (t, n, actor)| {
             Box::pin(async move {
                 execute(
                     tx,
@@ -274,22 +334,35 @@ impl AbuseStore for PostgresStore {
                     &[&t.0, &n.phone, &n.code, &ms(n.created_at)],
                 )
                 .await?;
-                Ok(())
+                let a = AuditRecord::test_number(*t, &n.phone, true, actor, n.created_at);
+                audit::insert(tx, &a).await
             })
         })
         .await
     }
 
-    async fn delete_test_number(&self, tenant: TenantId, phone: &str) -> StoreResult<bool> {
-        self.write(Replay::Safe, &(tenant, phone), |tx, (t, p)| {
+    async fn delete_test_number(
+        &self,
+        tenant: TenantId,
+        phone: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let env = (tenant, phone, actor, now);
+        self.write(Replay::Unsafe, &env, |tx, (t, p, actor, now)| {
             Box::pin(async move {
-                Ok(execute(
+                let gone = execute(
                     tx,
                     "DELETE FROM test_numbers WHERE tenant_id = $1 AND phone = $2",
                     &[&t.0, p],
                 )
                 .await?
-                    > 0)
+                    > 0;
+                if gone {
+                    let a = AuditRecord::test_number(*t, p, false, actor, *now);
+                    audit::insert(tx, &a).await?;
+                }
+                Ok(gone)
             })
         })
         .await

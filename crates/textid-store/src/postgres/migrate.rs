@@ -38,6 +38,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../../migrations/postgres/0010_purge_indexes.sql"),
     ),
+    (
+        11,
+        include_str!("../../migrations/postgres/0011_client_counter_age.sql"),
+    ),
     // PostgreSQL only (SQLite has no 0012).
     (
         12,

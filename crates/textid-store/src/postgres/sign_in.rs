@@ -244,6 +244,7 @@ async fn step(
                     r.client_ip.as_deref(),
                     &abuse_state,
                     &write.abuse,
+                    write.at,
                 )
                 .await
             }

@@ -61,6 +61,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../../migrations/sqlite/0010_purge_indexes.sql"),
     ),
+    (
+        11,
+        include_str!("../../migrations/sqlite/0011_client_counter_age.sql"),
+    ),
 ];
 const READERS: usize = 4;
 
