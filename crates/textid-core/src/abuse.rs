@@ -378,12 +378,12 @@ fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-fn bucket_start(now: DateTime<Utc>, window: Duration) -> i64 {
+pub(crate) fn bucket_start(now: DateTime<Utc>, window: Duration) -> i64 {
     let w = window.num_milliseconds().max(1);
     ms(now).div_euclid(w) * w
 }
 
-fn key(scope: Scope, tenant: TenantId, subject: &str) -> String {
+pub(crate) fn key(scope: Scope, tenant: TenantId, subject: &str) -> String {
     match scope {
         Scope::Ip => format!("ip:{subject}"),
         Scope::Global => "global".into(),
@@ -533,7 +533,7 @@ pub fn reads(tenant: TenantId, phone: &str, q: &AbuseQuery) -> AbuseReads {
 
 /// The sliding estimate of a counter at `now`: the current bucket plus the previous one
 /// weighted by the part of the window not yet elapsed.
-fn estimate(
+pub(crate) fn estimate(
     state: &AbuseState,
     key: &str,
     window: Duration,

@@ -281,6 +281,67 @@ impl AuditRecord {
         Self::of(c, actor, at)
     }
 
+    /// An operator cleared the wrong-code lock of a number (and every client IP stopped
+    /// for it). The number is the target, as in the phone method audits: the directory
+    /// audit is an admin record, never a log line.
+    pub fn lock_cleared(tenant: TenantId, phone: &str, actor: &Actor, at: DateTime<Utc>) -> Self {
+        let c = Change {
+            tenant,
+            activity: "Clear sign-in lock",
+            target_type: "phoneNumber",
+            target_id: phone.to_string(),
+            before: None,
+            after: None,
+        };
+        Self::of(c, actor, at)
+    }
+
+    /// An operator added or replaced (`added`) or removed a test number. Never its code:
+    /// the fixed code signs in as the number's owner.
+    pub fn test_number(
+        tenant: TenantId,
+        phone: &str,
+        added: bool,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let n = Some(json!({ "phoneNumber": phone }));
+        let (activity, before, after) = if added {
+            ("Add test number", None, n)
+        } else {
+            ("Remove test number", n, None)
+        };
+        let c = Change {
+            tenant,
+            activity,
+            target_type: "testNumber",
+            target_id: phone.to_string(),
+            before,
+            after,
+        };
+        Self::of(c, actor, at)
+    }
+
+    /// An operator ended a conversion-watch pause early (`key` as stored).
+    pub fn pause_cleared(
+        tenant: TenantId,
+        key: &str,
+        until: DateTime<Utc>,
+        reason: &str,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let c = Change {
+            tenant,
+            activity: "Resume SMS sending",
+            target_type: "sendPause",
+            target_id: key.to_string(),
+            before: Some(json!({"until": until, "reason": reason})),
+            after: None,
+        };
+        Self::of(c, actor, at)
+    }
+
     /// An admin ended every session and token family of a user (Graph's
     /// `revokeSignInSessions`).
     pub fn sessions_revoked(

@@ -7,6 +7,7 @@
 //! that unit tests can pin down with a fixed clock and a seeded RNG.
 
 pub mod abuse;
+pub mod abuse_view;
 pub mod audit;
 pub mod clock;
 pub mod code;

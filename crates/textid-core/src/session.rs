@@ -11,6 +11,13 @@
 //! the change, so every backend and every surface revokes on the same changes: whatever
 //! proved the user (their SMS sign-in number, their Temporary Access Pass, their enabled
 //! account) changed, so what it proved no longer holds.
+//!
+//! A revocation and the issue of an authorization code can meet at one instant (the SSO
+//! session was read live, then revoked, then the code stored). Comparing times cannot
+//! order them (both carry the same `now`), so the order is the database's: a code
+//! carries the id of the browser session that authorised it and is stored only while that
+//! session is live, in the insert's own transaction; a revocation committed first makes the
+//! insert fail, one committed after it finds the code and revokes its family (issue #14 §4).
 
 use crate::directory::User;
 use crate::methods::PhonePlan;

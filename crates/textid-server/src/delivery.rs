@@ -62,8 +62,7 @@ pub async fn drain(app: &App) -> Result<usize, textid_store::StoreError> {
             let app = app.clone();
             tasks.spawn(async move {
                 let id = message.id;
-                deliver(&app, message).await;
-                id
+                (id, deliver(&app, message).await)
             });
         }
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
@@ -71,13 +70,32 @@ pub async fn drain(app: &App) -> Result<usize, textid_store::StoreError> {
         while !tasks.is_empty() {
             tokio::select! {
                 done = tasks.join_next() => {
-                    if let Some(Ok(id)) = done {
-                        pending.remove(&id);
+                    // The deliveries that completed meanwhile are recorded with this one, in
+                    // one write.
+                    let mut outcomes = Vec::new();
+                    let mut next = done;
+                    while let Some(joined) = next {
+                        if let Ok((id, outcome)) = joined {
+                            pending.remove(&id);
+                            outcomes.push((id, outcome));
+                        }
+                        next = tasks.try_join_next();
                     }
+                    finish(app, &outcomes).await;
                 }
                 _ = heartbeat.tick() => renew(app, &pending).await,
             }
         }
+    }
+}
+
+async fn finish(app: &App, outcomes: &[(MessageId, DeliveryOutcome)]) {
+    if let Err(e) = app
+        .store()
+        .finish_messages(outcomes, app.clock().now())
+        .await
+    {
+        tracing::warn!(messages = outcomes.len(), error = %e, "outbox: could not record the outcomes; the leases will expire and the messages are retried");
     }
 }
 
@@ -89,7 +107,7 @@ async fn renew(app: &App, pending: &std::collections::HashSet<MessageId>) {
     }
 }
 
-async fn deliver(app: &App, m: QueuedMessage) {
+async fn deliver(app: &App, m: QueuedMessage) -> DeliveryOutcome {
     let outcome = attempt(app, &m).await;
     match &outcome {
         DeliveryOutcome::Delivered => {
@@ -107,13 +125,7 @@ async fn deliver(app: &App, m: QueuedMessage) {
             tracing::warn!(message_id = %m.id, attempts = m.attempts, %error, "outbox: given up")
         }
     }
-    if let Err(e) = app
-        .store()
-        .finish_message(m.id, outcome, app.clock().now())
-        .await
-    {
-        tracing::warn!(message_id = %m.id, error = %e, "outbox: could not record the outcome; the lease will expire and it is retried");
-    }
+    outcome
 }
 
 async fn attempt(app: &App, m: &QueuedMessage) -> DeliveryOutcome {

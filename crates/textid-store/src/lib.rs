@@ -221,20 +221,54 @@ pub trait AbuseStore: Send + Sync {
     /// Numbers locked, and (number, client IP) pairs stopped, at `now`, by number.
     async fn locks(&self, tenant: TenantId, now: DateTime<Utc>) -> StoreResult<Vec<LockRecord>>;
     /// Clears the lock and failure counts of a number (every client IP); whether anything
-    /// was there to clear.
-    async fn clear_lock(&self, tenant: TenantId, phone: &str) -> StoreResult<bool>;
+    /// was there to clear. A clear is audited (`Clear sign-in lock`) in the same
+    /// transaction; clearing nothing writes nothing.
+    async fn clear_lock(
+        &self,
+        tenant: TenantId,
+        phone: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Conversion-watch pauses of the tenant still running at `now`.
     async fn pauses(
         &self,
         tenant: TenantId,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<textid_core::abuse::Pause>>;
-    /// Ends a pause early; whether it existed.
-    async fn clear_pause(&self, tenant: TenantId, key: &str) -> StoreResult<bool>;
-    /// Adds or replaces a test number.
-    async fn put_test_number(&self, tenant: TenantId, number: &TestNumber) -> StoreResult<()>;
-    /// Removes a test number; whether it existed.
-    async fn delete_test_number(&self, tenant: TenantId, phone: &str) -> StoreResult<bool>;
+    /// Ends a pause early; whether it existed. Audited (`Resume SMS sending`) in the same
+    /// transaction when it did.
+    async fn clear_pause(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// The send-budget counters whose key starts with one of `reads.prefixes`, in buckets
+    /// from `reads.since`, summed over shards (the operator's view of the budgets;
+    /// `textid_core::abuse_view::usage` turns them into numbers against limits).
+    async fn budget_counters(
+        &self,
+        reads: &textid_core::abuse_view::UsageReads,
+    ) -> StoreResult<Vec<(textid_core::abuse::CounterRef, u64)>>;
+    /// Adds or replaces a test number (at its `created_at`), audited (`Add test number`,
+    /// never the code).
+    async fn put_test_number(
+        &self,
+        tenant: TenantId,
+        number: &TestNumber,
+        actor: &Actor,
+    ) -> StoreResult<()>;
+    /// Removes a test number; whether it existed. Audited (`Remove test number`) when it
+    /// did.
+    async fn delete_test_number(
+        &self,
+        tenant: TenantId,
+        phone: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// The tenant's test numbers, by number.
     async fn test_numbers(&self, tenant: TenantId) -> StoreResult<Vec<TestNumber>>;
 }
@@ -283,13 +317,22 @@ pub trait OutboxStore: Send + Sync {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<QueuedMessage>>;
-    /// Records the outcome of a delivery try.
+    /// Records the outcomes of delivery tries, all at once (a worker finishes the
+    /// deliveries that completed together in one write).
+    async fn finish_messages(
+        &self,
+        outcomes: &[(MessageId, DeliveryOutcome)],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Records the outcome of one delivery try.
     async fn finish_message(
         &self,
         id: MessageId,
         outcome: DeliveryOutcome,
         now: DateTime<Utc>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        self.finish_messages(&[(id, outcome)], now).await
+    }
     /// Extends the lease of messages this worker still delivers (a heartbeat: the lease
     /// stays short, so a crashed worker's messages are claimed again soon).
     async fn renew_lease(&self, ids: &[MessageId], lease_until: DateTime<Utc>) -> StoreResult<()>;

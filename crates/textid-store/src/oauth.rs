@@ -53,6 +53,12 @@ pub struct GrantRecord {
     /// what proved them changes); `None` in grants stored before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<textid_core::UserId>,
+    /// The browser session that authorised an authorization code, if one did: the code is
+    /// stored only while that session is live, checked in the insert's own transaction,
+    /// so a code issued at the instant the user's sessions are revoked is either refused
+    /// or revoked with them (issue #14 §4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<textid_core::SessionId>,
     /// The grant.
     pub document: serde_json::Value,
 }

@@ -39,10 +39,13 @@ pub(crate) const ENDED: &[Rule] = &[
         table: "send_pauses",
         condition: "until < :before",
     },
-    // A (number, client IP) counter whose lock has ended starts again from nothing.
+    // A (number, client IP) counter goes when its lock (if any) has ended and it was last
+    // written before the cut-off: a client that paused longer than the look-back starts
+    // counting wrong codes from nothing, and counters that never reached a lock do not
+    // pile up (issue #14).
     Rule {
         table: "client_counters",
-        condition: "locked_until IS NOT NULL AND locked_until < :before",
+        condition: "(locked_until IS NULL OR locked_until < :before) AND updated_at < :before",
     },
     // Queued messages stay, however old: the worker decides their fate.
     Rule {

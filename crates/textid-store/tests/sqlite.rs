@@ -40,9 +40,10 @@ fn a_database_from_before_schema_migrations_gets_the_newer_files_once() {
     let path = dir.path().join("textid.db");
     drop(SqliteStore::open(&path, SqliteOptions::default()).unwrap());
     let db = rusqlite::Connection::open(&path).unwrap();
-    // Undo what the files after 9 did, so that the database is as one of that time.
+    // What a database of that era looked like: without what 0010 and later files added.
     db.execute_batch(
         "DROP TABLE schema_migrations; DROP INDEX auth_requests_expires;
+         DROP INDEX client_counters_updated; ALTER TABLE client_counters DROP COLUMN updated_at;
          ALTER TABLE tenants DROP COLUMN sign_in_origins;
          DROP INDEX issued_access_tokens_session;
          ALTER TABLE issued_access_tokens DROP COLUMN session_id; PRAGMA user_version = 9;",
@@ -75,6 +76,14 @@ fn a_database_from_before_schema_migrations_gets_the_newer_files_once() {
         )
         .unwrap();
     assert!(index, "0010 was applied again on the old-format database");
+    let column: bool = db
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('client_counters') WHERE name = 'updated_at')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(column, "0011 was applied on the old-format database");
     let top: i64 = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();

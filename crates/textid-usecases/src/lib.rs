@@ -5,6 +5,7 @@
 //! everywhere. Each use case returns a domain error enum; a surface maps it by variant
 //! (HTTP status, Graph error, CLI exit), never by comparing strings. No web framework here.
 
+pub mod abuse;
 pub mod directory;
 pub mod maintenance;
 pub mod observe;

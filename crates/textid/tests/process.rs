@@ -15,6 +15,10 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
+/// The operator's abuse commands (issue #14).
+#[path = "process/abuse.rs"]
+mod abuse;
+
 const BIN: &str = env!("CARGO_BIN_EXE_textid");
 
 /// Runs a CLI command against `data`; returns (exit code, stdout, stderr).
@@ -83,6 +87,11 @@ struct Server {
 
 /// Starts `textid serve` on a free port; returns once it prints where it listens.
 async fn serve(data: &Path, webhook: &str) -> Server {
+    serve_with(data, webhook, &[]).await
+}
+
+/// [`serve`] with more environment (limits, switches).
+async fn serve_with(data: &Path, webhook: &str, env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(BIN)
         .args([
             "serve",
@@ -99,6 +108,7 @@ async fn serve(data: &Path, webhook: &str) -> Server {
             "TEXTID_SMS_WEBHOOK_SECRET",
             "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         )
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(
             std::fs::File::options()

@@ -17,7 +17,7 @@ use textid_core::{SessionId, UserId};
 use textid_oidc::client::redirect_uri_matches;
 use textid_oidc::discovery::SCOPES_SUPPORTED;
 use textid_oidc::pkce;
-use textid_store::{GrantRecord, SessionRecord};
+use textid_store::{GrantRecord, SessionRecord, StoreError};
 
 use super::clients::{self, Client, GrantType};
 use super::{binding_cookie_name, cookie, https, issuer, session_cookie_name, set_cookie};
@@ -325,10 +325,12 @@ async fn run(app: App, tenant: String, headers: HeaderMap, q: AuthorizeQuery) ->
             .filter(|u| u.account_enabled)
         {
             let phone = mobile_number(&app, &tenant, user.id).await;
-            return match issue_code(&app, &tenant, &req, user.id, s.id, s.created_at, phone).await {
-                Ok(location) => see_other(&location),
-                Err(_) => fail("server_error", "the code could not be issued; try again"),
-            };
+            match issue_code(&app, &tenant, &req, user.id, s.id, s.created_at, phone).await {
+                Ok(Some(location)) => return see_other(&location),
+                // Revoked since it was read: as if there were no session.
+                Ok(None) => {}
+                Err(_) => return fail("server_error", "the code could not be issued; try again"),
+            }
         }
     }
     if prompts.contains(&"none") {
@@ -382,7 +384,8 @@ pub async fn mobile_number(app: &App, tenant: &Tenant, user: UserId) -> Option<S
         .map(|m| m.method.number.e164())
 }
 
-/// Issues an authorization code for a signed-in user; returns the redirect location.
+/// Issues an authorization code for a signed-in user; returns the redirect location, or
+/// `None` when the session was revoked meanwhile (the user must sign in again).
 pub async fn issue_code(
     app: &App,
     tenant: &Tenant,
@@ -391,7 +394,7 @@ pub async fn issue_code(
     session: SessionId,
     auth_time: DateTime<Utc>,
     phone: Option<String>,
-) -> Result<String, crate::error::ApiError> {
+) -> Result<Option<String>, crate::error::ApiError> {
     let now = app.clock().now();
     let code = new_token(&mut OsRng);
     let grant = Grant {
@@ -410,23 +413,29 @@ pub async fn issue_code(
         tenant_id: tenant.id,
         client_id: req.client_id.clone(),
         user_id: Some(user),
+        session_id: Some(session),
         document: serde_json::to_value(&grant).map_err(|e| crate::error::ApiError::internal(&e))?,
     };
     let hash = app.hasher().token(code.expose());
-    app.store()
+    match app
+        .store()
         .insert_code(
             &hash.0,
             &record,
             now + Duration::seconds(CODE_LIFETIME_SECONDS),
         )
-        .await?;
+        .await
+    {
+        Err(StoreError::Conflict(c)) if c == "session_revoked" => return Ok(None),
+        other => other?,
+    }
     let iss = issuer(app, tenant);
     let mut params = vec![("code", code.expose().as_str())];
     if let Some(s) = &req.state {
         params.push(("state", s));
     }
     params.push(("iss", &iss));
-    Ok(with_query(&req.redirect_uri, &params))
+    Ok(Some(with_query(&req.redirect_uri, &params)))
 }
 
 /// Loads a stored request and checks that this browser began it.

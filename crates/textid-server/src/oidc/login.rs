@@ -418,7 +418,7 @@ pub async fn code_submit(
     )
     .await
     {
-        Ok(location) => {
+        Ok(Some(location)) => {
             let mut res = see_other(&location);
             let max_age = i64::try_from(session.expires_in_seconds).unwrap_or(0);
             if let Ok(v) = set_cookie(
@@ -433,6 +433,14 @@ pub async fn code_submit(
             }
             res
         }
+        // The new session was revoked before its code was stored (an admin revoked the
+        // user's sessions at that instant): no code, and no cookie for a dead session.
+        Ok(None) => crate::error::ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "sessionRevoked",
+            "the session was revoked; sign in again",
+        )
+        .into_response(),
         Err(e) => e.into_response(),
     }
 }

@@ -313,6 +313,7 @@ async fn add_test_number(t: &TestApp, phone: &str) {
                 code: "424242".into(),
                 created_at: t.clock_now(),
             },
+            &textid_store::Actor::cli(),
         )
         .await
         .unwrap();
@@ -423,7 +424,16 @@ async fn the_number_lock_needs_fifty_failures_lasts_minutes_and_sends_no_sms_mea
     assert!(left <= Duration::minutes(15), "minutes, not a day: {left}");
     let _ = flow;
     // An admin clears it; the owner signs in.
-    assert!(t.store.clear_lock(t.tenant.id, &ana).await.unwrap());
+    assert!(t
+        .store
+        .clear_lock(
+            t.tenant.id,
+            &ana,
+            &textid_store::Actor::cli(),
+            t.clock_now()
+        )
+        .await
+        .unwrap());
     let flow = flow_id(start_from(&t, owner, &ana).await).await;
     let code = t.last_code().await;
     assert_eq!(verify_from(&t, owner, &flow, &code).await.status(), 200);

@@ -139,8 +139,32 @@ pub async fn pauses_are_read_by_steps_listed_while_running_and_cleared(s: Arc<dy
         .await
         .unwrap()
         .is_empty());
-    assert!(s.clear_pause(t.id, &key).await.unwrap());
-    assert!(!s.clear_pause(t.id, &key).await.unwrap());
+    let other = tenant(&*s).await;
+    assert!(
+        !s.clear_pause(other.id, &key, &Actor::cli(), now())
+            .await
+            .unwrap(),
+        "another tenant's pause"
+    );
+    let before = audits(&*s, &t).await.len();
+    assert!(s
+        .clear_pause(t.id, &key, &Actor::cli(), later(1))
+        .await
+        .unwrap());
+    let a = audited(&*s, &t, "Resume SMS sending", &key, later(1)).await;
+    assert_eq!(
+        a.before.unwrap()["reason"],
+        serde_json::json!("10 codes sent and 0 verified")
+    );
+    assert!(!s
+        .clear_pause(t.id, &key, &Actor::cli(), later(2))
+        .await
+        .unwrap());
+    assert_eq!(
+        audits(&*s, &t).await.len(),
+        before + 1,
+        "nothing cleared, nothing audited"
+    );
     assert!(s.pauses(t.id, now()).await.unwrap().is_empty());
 }
 
@@ -204,9 +228,22 @@ pub async fn the_client_counter_is_kept_per_number_and_ip_and_locks_are_listed_a
         1,
         "the number's lock ended"
     );
-    assert!(s.clear_lock(t.id, A_NUMBER).await.unwrap());
+    let before = audits(&*s, &t).await.len();
+    assert!(s
+        .clear_lock(t.id, A_NUMBER, &Actor::cli(), later(1))
+        .await
+        .unwrap());
+    audited(&*s, &t, "Clear sign-in lock", A_NUMBER, later(1)).await;
     assert!(s.locks(t.id, now()).await.unwrap().is_empty());
-    assert!(!s.clear_lock(t.id, A_NUMBER).await.unwrap());
+    assert!(!s
+        .clear_lock(t.id, A_NUMBER, &Actor::cli(), later(2))
+        .await
+        .unwrap());
+    assert_eq!(
+        audits(&*s, &t).await.len(),
+        before + 1,
+        "nothing cleared, nothing audited"
+    );
     let seen = observe_with(&*s, &t, StepTarget::Number(A_NUMBER.into()), query(&ip)).await;
     assert_eq!(seen.abuse.client, ClientCounter::default());
     assert_eq!(seen.counter.unwrap().lock_remaining(now()), None);
@@ -219,12 +256,19 @@ pub async fn test_numbers_are_kept_per_tenant_and_loaded_by_steps(s: Arc<dyn Sto
         code: "123456".into(),
         created_at: now(),
     };
-    s.put_test_number(t.id, &n).await.unwrap();
+    s.put_test_number(t.id, &n, &Actor::cli()).await.unwrap();
+    let a = audited(&*s, &t, "Add test number", A_NUMBER, now()).await;
+    assert!(
+        !serde_json::to_string(&a).unwrap().contains("123456"),
+        "never the code"
+    );
     let replaced = TestNumber {
         code: "654321".into(),
         ..n.clone()
     };
-    s.put_test_number(t.id, &replaced).await.unwrap();
+    s.put_test_number(t.id, &replaced, &Actor::cli())
+        .await
+        .unwrap();
     assert_eq!(s.test_numbers(t.id).await.unwrap(), vec![replaced]);
     let seen = observe_with(
         &*s,
@@ -245,7 +289,153 @@ pub async fn test_numbers_are_kept_per_tenant_and_loaded_by_steps(s: Arc<dyn Sto
         .await
         .unwrap()
         .is_empty());
-    assert!(s.delete_test_number(t.id, A_NUMBER).await.unwrap());
-    assert!(!s.delete_test_number(t.id, A_NUMBER).await.unwrap());
+    assert!(s
+        .delete_test_number(t.id, A_NUMBER, &Actor::cli(), later(1))
+        .await
+        .unwrap());
+    audited(&*s, &t, "Remove test number", A_NUMBER, later(1)).await;
+    let before = audits(&*s, &t).await.len();
+    assert!(!s
+        .delete_test_number(t.id, A_NUMBER, &Actor::cli(), later(2))
+        .await
+        .unwrap());
+    assert_eq!(
+        audits(&*s, &t).await.len(),
+        before,
+        "nothing removed, nothing audited"
+    );
     assert!(s.test_numbers(t.id).await.unwrap().is_empty());
+}
+
+/// Issue #14: a (number, client IP) counter that counts wrong codes but never reached a
+/// lock was never purged. It goes once it was last written before the cut-off; a running
+/// lock keeps its row, however old the write.
+pub async fn purge_removes_unlocked_client_counters_written_before_the_cut_and_keeps_locked_ones(
+    s: Arc<dyn Store>,
+) {
+    // The era of the first purge case (2001), so this purge touches no other case's rows.
+    let cut = Utc.with_ymd_and_hms(2001, 1, 1, 0, 0, 0).unwrap();
+    let (old, young) = (cut - Duration::days(1), cut + Duration::days(1));
+    let t = tenant(&*s).await;
+    let counting = ClientCounter {
+        failures: 3,
+        locked_until: None,
+    };
+    let rows = [
+        ("unlocked, old", counting, old, false),
+        (
+            "locked past the cut, old",
+            ClientCounter {
+                failures: 0,
+                locked_until: Some(young),
+            },
+            old,
+            true,
+        ),
+        ("unlocked, young", counting, young, true),
+        (
+            "lock ended, old",
+            ClientCounter {
+                failures: 0,
+                locked_until: Some(old),
+            },
+            old,
+            false,
+        ),
+    ];
+    let ips: Vec<String> = rows.iter().map(|_| fresh_ip()).collect();
+    for ((_, counter, at, _), ip) in rows.iter().zip(&ips) {
+        let p = Put {
+            abuse: AbuseWrite {
+                client: Some(*counter),
+                ..AbuseWrite::default()
+            },
+            ..Put::default()
+        };
+        let q = AbuseQuery {
+            now: *at,
+            budgets: false,
+            ..query(ip)
+        };
+        let _written = try_put_with(&*s, &t, StepTarget::Number(A_NUMBER.into()), q, *at, p)
+            .await
+            .unwrap();
+    }
+    s.purge(cut).await.unwrap();
+    for ((what, counter, _, stays), ip) in rows.iter().zip(&ips) {
+        let q = AbuseQuery {
+            budgets: false,
+            ..query(ip)
+        };
+        let seen = observe_with(&*s, &t, StepTarget::Number(A_NUMBER.into()), q).await;
+        let expected = if *stays {
+            *counter
+        } else {
+            ClientCounter::default()
+        };
+        assert_eq!(seen.abuse.client, expected, "{what}");
+    }
+}
+
+pub async fn budget_counters_are_read_by_key_prefix_and_bucket_summed_over_shards(
+    s: Arc<dyn Store>,
+) {
+    let t = tenant(&*s).await;
+    let q = query(&fresh_ip());
+    let reads = textid_core::abuse_view::usage_reads(t.id, &q.limits, now());
+    let refs = tenant_refs(&t, &q);
+    let prefix_ref = refs
+        .iter()
+        .find(|r| r.key.starts_with("prefix:"))
+        .unwrap()
+        .clone();
+    let old_bucket = CounterRef {
+        bucket: reads.since - 1,
+        ..prefix_ref.clone()
+    };
+    let mut increments: Vec<Increment> = (0..2)
+        .map(|shard| Increment {
+            key: prefix_ref.key.clone(),
+            bucket: prefix_ref.bucket,
+            shard,
+            by: 2,
+            expires_at: prefix_ref.bucket + 1,
+        })
+        .collect();
+    increments.push(Increment {
+        key: old_bucket.key.clone(),
+        bucket: old_bucket.bucket,
+        shard: 0,
+        by: 5,
+        expires_at: old_bucket.bucket + 1,
+    });
+    // Another tenant's counter of the same prefix is not this tenant's.
+    let other = tenant(&*s).await;
+    let other_key = prefix_ref
+        .key
+        .replace(&t.id.to_string(), &other.id.to_string());
+    increments.push(Increment {
+        key: other_key.clone(),
+        bucket: prefix_ref.bucket,
+        shard: 0,
+        by: 7,
+        expires_at: prefix_ref.bucket + 1,
+    });
+    let p = Put {
+        abuse: AbuseWrite {
+            increments,
+            ..AbuseWrite::default()
+        },
+        ..Put::default()
+    };
+    let _written = try_put_with(&*s, &t, StepTarget::Number(A_NUMBER.into()), q, now(), p)
+        .await
+        .unwrap();
+    let rows = s.budget_counters(&reads).await.unwrap();
+    let mine: Vec<_> = rows
+        .iter()
+        .filter(|(r, _)| r.key.contains(&t.id.to_string()))
+        .collect();
+    assert_eq!(mine, vec![&(prefix_ref, 4)], "{rows:?}");
+    assert!(rows.iter().all(|(r, _)| r.key != other_key));
 }

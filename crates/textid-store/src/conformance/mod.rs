@@ -9,8 +9,8 @@
 //! rule must hold under concurrency (single use, uniqueness), a race releases `RACERS`
 //! attempts together for `ROUNDS` rounds and asserts one winner in each; nothing here
 //! knows a backend. Two things are global by nature: outbox claims (a case looks only at
-//! its own tenant's messages in what it claims, but may lease other cases' messages, so
-//! give each case a fresh store, as `conformance_tests!` does) and signing keys (each case
+//! its own tenant's messages in what it claims, but would lease other cases' messages on
+//! a shared database, so the cases that claim take turns: [`claiming`]) and signing keys (each case
 //! uses algorithm names of its own).
 //!
 //! The cases, by aggregate: `tenants` (tenants, policy), `directory` (users, groups,
@@ -159,6 +159,7 @@ cases!(
     a_session_is_found_only_as_its_own_kind,
     revoking_a_users_sessions_ends_both_kinds_and_their_token_families_only,
     revoking_the_sessions_of_a_missing_user_is_not_found,
+    a_code_issued_at_the_instant_of_revocation_is_never_redeemable,
     a_revoked_session_is_no_longer_found,
     // OutboxStore
     claimed_messages_are_not_claimed_again_until_the_lease_ends,
@@ -167,6 +168,7 @@ cases!(
     a_retried_message_is_claimed_again_at_its_time,
     finishing_a_message_as_delivered_wipes_its_body,
     a_failed_message_is_never_claimed_again_and_keeps_its_error,
+    a_batch_of_outcomes_is_recorded_at_once,
     messages_are_listed_newest_first_per_tenant,
     outbox_stats_count_waiting_messages_and_name_the_oldest,
     an_empty_outbox_has_no_depth_and_no_oldest,
@@ -225,6 +227,8 @@ cases!(
     pauses_are_read_by_steps_listed_while_running_and_cleared,
     the_client_counter_is_kept_per_number_and_ip_and_locks_are_listed_and_cleared,
     test_numbers_are_kept_per_tenant_and_loaded_by_steps,
+    purge_removes_unlocked_client_counters_written_before_the_cut_and_keeps_locked_ones,
+    budget_counters_are_read_by_key_prefix_and_bucket_summed_over_shards,
     // MaintenanceStore
     purge_removes_expired_flows_counters_finished_messages_and_sessions_only,
     purge_removes_expired_requests_codes_tokens_and_ended_families_only,
@@ -236,6 +240,14 @@ cases!(
 // ---- Time ------------------------------------------------------------------------------
 
 /// The fixed clock of the suite.
+/// The turn of a case that claims outbox messages: claims are global, so on a database
+/// that several cases share (PostgreSQL) one case's claim would lease another's messages.
+static CLAIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn claiming() -> tokio::sync::MutexGuard<'static, ()> {
+    CLAIMING.lock().await
+}
+
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
 }
@@ -723,6 +735,7 @@ fn grant(t: &Tenant) -> GrantRecord {
         tenant_id: t.id,
         client_id: "app".into(),
         user_id: None,
+        session_id: None,
         document: serde_json::json!({"sub": "x", "scope": "openid"}),
     }
 }

@@ -25,6 +25,7 @@ fn ids(claimed: &[QueuedMessage]) -> Vec<MessageId> {
 }
 
 pub async fn claimed_messages_are_not_claimed_again_until_the_lease_ends(s: Arc<dyn Store>) {
+    let _turn = claiming().await;
     let t = tenant(&*s).await;
     let (f, m) = (flow(&t, A_NUMBER, None, now()), message(A_NUMBER, now()));
     let put_it = Put {
@@ -69,6 +70,7 @@ pub async fn claimed_messages_are_not_claimed_again_until_the_lease_ends(s: Arc<
 }
 
 pub async fn concurrent_claims_hand_out_each_message_once(s: Arc<dyn Store>) {
+    let _turn = claiming().await;
     let mut wins = Vec::new();
     for _ in 0..ROUNDS {
         let t = tenant(&*s).await;
@@ -90,6 +92,7 @@ pub async fn concurrent_claims_hand_out_each_message_once(s: Arc<dyn Store>) {
 }
 
 pub async fn a_claim_takes_at_most_its_limit(s: Arc<dyn Store>) {
+    let _turn = claiming().await;
     let t = tenant(&*s).await;
     let mut queued = Vec::new();
     for i in 0..3 {
@@ -111,6 +114,7 @@ pub async fn a_claim_takes_at_most_its_limit(s: Arc<dyn Store>) {
 }
 
 pub async fn a_retried_message_is_claimed_again_at_its_time(s: Arc<dyn Store>) {
+    let _turn = claiming().await;
     let t = tenant(&*s).await;
     let (_, m) = queue(&*s, &t, A_NUMBER, now()).await;
     assert_eq!(ids(&claim(&*s, &t, now(), 30).await), [m]);
@@ -130,6 +134,7 @@ pub async fn a_retried_message_is_claimed_again_at_its_time(s: Arc<dyn Store>) {
 }
 
 pub async fn finishing_a_message_as_delivered_wipes_its_body(s: Arc<dyn Store>) {
+    let _turn = claiming().await;
     let t = tenant(&*s).await;
     let (_, m) = queue(&*s, &t, A_NUMBER, now()).await;
     assert_eq!(ids(&claim(&*s, &t, now(), 30).await), [m]);
@@ -155,6 +160,7 @@ pub async fn finishing_a_message_as_delivered_wipes_its_body(s: Arc<dyn Store>) 
 }
 
 pub async fn a_failed_message_is_never_claimed_again_and_keeps_its_error(s: Arc<dyn Store>) {
+    let _turn = claiming().await;
     let t = tenant(&*s).await;
     let (_, m) = queue(&*s, &t, A_NUMBER, now()).await;
     assert_eq!(ids(&claim(&*s, &t, now(), 30).await), [m]);
@@ -170,7 +176,60 @@ pub async fn a_failed_message_is_never_claimed_again_and_keeps_its_error(s: Arc<
     }
 }
 
+pub async fn a_batch_of_outcomes_is_recorded_at_once(s: Arc<dyn Store>) {
+    let _turn = claiming().await;
+    let t = tenant(&*s).await;
+    let (_, delivered) = queue(&*s, &t, A_NUMBER, now()).await;
+    let (_, retried) = queue(&*s, &t, "+14255550102", now()).await;
+    let (_, failed) = queue(&*s, &t, "+14255550103", now()).await;
+    let (_, untouched) = queue(&*s, &t, "+14255550104", now()).await;
+    assert_eq!(claim(&*s, &t, now(), 30).await.len(), 4);
+    s.finish_messages(
+        &[
+            (delivered, DeliveryOutcome::Delivered),
+            (
+                retried,
+                DeliveryOutcome::Retry {
+                    at: later(120),
+                    error: "provider answered 503".into(),
+                },
+            ),
+            (
+                failed,
+                DeliveryOutcome::Failed {
+                    error: "number unreachable".into(),
+                },
+            ),
+        ],
+        later(5),
+    )
+    .await
+    .unwrap();
+    s.finish_messages(&[], later(6)).await.unwrap();
+    let status = |r: MessageRecord| (r.status, r.last_error);
+    assert_eq!(
+        status(listed(&*s, &t, delivered).await),
+        ("delivered".into(), None)
+    );
+    assert_eq!(
+        status(listed(&*s, &t, retried).await),
+        ("queued".into(), Some("provider answered 503".into()))
+    );
+    assert_eq!(
+        status(listed(&*s, &t, failed).await),
+        ("failed".into(), Some("number unreachable".into()))
+    );
+    assert_eq!(
+        status(listed(&*s, &t, untouched).await),
+        ("queued".into(), None)
+    );
+    // The untouched one comes back when its lease ends, the retried one at its time.
+    assert_eq!(ids(&claim(&*s, &t, later(31), 300).await), [untouched]);
+    assert_eq!(ids(&claim(&*s, &t, later(120), 30).await), [retried]);
+}
+
 pub async fn messages_are_listed_newest_first_per_tenant(s: Arc<dyn Store>) {
+    let _turn = claiming().await;
     let (t, other) = (tenant(&*s).await, tenant(&*s).await);
     let (f1, m1) = queue(&*s, &t, A_NUMBER, now()).await;
     let (_, m2) = queue(&*s, &t, "+14255550199", later(1)).await;

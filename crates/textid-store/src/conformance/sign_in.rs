@@ -430,6 +430,7 @@ pub async fn concurrent_starts_on_one_number_spend_its_send_budget_once(s: Arc<d
 }
 
 pub async fn a_supersede_queued_step_fails_older_queued_messages_of_the_flow(s: Arc<dyn Store>) {
+    let _turn = claiming().await;
     let t = tenant(&*s).await;
     let (f, first) = queue(&*s, &t, A_NUMBER, now()).await;
     let (_, other_flow) = queue(&*s, &t, "+14255550199", later(1)).await;
@@ -617,4 +618,79 @@ pub async fn revoking_the_sessions_of_a_missing_user_is_not_found(s: Arc<dyn Sto
     let u = user(&*s, &other, "ana").await;
     not_found(s.revoke_user_sessions(t.id, u, &Actor::cli(), now()).await);
     assert_eq!(audits(&*s, &t).await.len(), before);
+}
+
+/// Issue #14 §4: a code issued for a browser session at the instant its user's sessions
+/// are revoked was redeemable once (the code's family was new, so the revocation had not
+/// seen it). Now the code is stored only while its session is live, in the insert's own
+/// transaction: issued at the revocation's instant, after it, or racing it, the code
+/// never redeems.
+pub async fn a_code_issued_at_the_instant_of_revocation_is_never_redeemable(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let u = user(&*s, &t, "ana").await;
+    let sso = session(u, later(3600));
+    put(
+        &*s,
+        &t,
+        StepTarget::Number("+14255550198".into()),
+        now(),
+        Put::session(&sso),
+    )
+    .await;
+    let g = || GrantRecord {
+        user_id: Some(u),
+        session_id: Some(sso.id),
+        ..grant(&t)
+    };
+    // Issued at the instant of the revocation, just before it in commit order.
+    let before = code(&*s, &g()).await;
+    s.revoke_user_sessions(t.id, u, &Actor::cli(), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.redeem_code(&before, "app", now()).await.unwrap(),
+        Redemption::Invalid
+    );
+    // Issued at the same instant, just after it in commit order: refused.
+    let after = s
+        .insert_code(&hash(), &g(), now() + Duration::minutes(1))
+        .await;
+    assert!(
+        matches!(&after, Err(StoreError::Conflict(c)) if c == "session_revoked"),
+        "{after:?}"
+    );
+    // Racing: whichever commits first, no code survives.
+    for _ in 0..RACERS {
+        let fresh = session(u, later(3600));
+        put(
+            &*s,
+            &t,
+            StepTarget::Number("+14255550198".into()),
+            now(),
+            Put::session(&fresh),
+        )
+        .await;
+        let grant = GrantRecord {
+            session_id: Some(fresh.id),
+            ..g()
+        };
+        let (h, cli) = (hash(), Actor::cli());
+        let (issue, revoke) = tokio::join!(
+            s.insert_code(&h, &grant, now() + Duration::minutes(1)),
+            s.revoke_user_sessions(t.id, u, &cli, now()),
+        );
+        revoke.unwrap();
+        if issue.is_ok() {
+            assert_eq!(
+                s.redeem_code(&h, "app", now()).await.unwrap(),
+                Redemption::Invalid
+            );
+        }
+    }
+    // A grant without a session (stored before sessions were recorded) is unaffected.
+    let plain = code(&*s, &grant(&t)).await;
+    assert!(matches!(
+        s.redeem_code(&plain, "app", now()).await.unwrap(),
+        Redemption::Redeemed(_)
+    ));
 }

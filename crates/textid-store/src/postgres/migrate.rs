@@ -39,6 +39,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres/0010_purge_indexes.sql"),
     ),
     (
+        11,
+        include_str!("../../migrations/postgres/0011_client_counter_age.sql"),
+    ),
+    // PostgreSQL only (SQLite has no 0012).
+    (
+        12,
+        include_str!("../../migrations/postgres/0012_hot_tenant_keys.sql"),
+    ),
+    (
         13,
         include_str!("../../migrations/postgres/0013_sign_in_origins.sql"),
     ),

@@ -19,6 +19,7 @@ mod abuse;
 mod audit;
 mod auth_requests;
 mod clients;
+mod counters;
 mod directory;
 mod errors;
 mod groups;
@@ -114,6 +115,7 @@ struct Inner {
     options: PostgresOptions,
     changes: broadcast::Sender<Changed>,
     listener: Mutex<Option<tokio::task::AbortHandle>>,
+    counters: counters::CounterWriter,
 }
 
 impl Drop for Inner {
@@ -178,12 +180,13 @@ impl PostgresStore {
             .build()
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
         let store = Self {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|inner| Inner {
                 pool,
                 config,
                 options,
                 changes: broadcast::channel(64).0,
                 listener: Mutex::new(None),
+                counters: counters::CounterWriter::start(inner.clone()),
             }),
         };
         store.migrate().await?;

@@ -12,6 +12,8 @@ use textid_core::message::{NewMessage, QueuedMessage};
 use textid_core::{FlowId, MessageId, TenantId};
 
 use super::retry::{Replay, Tx};
+use deadpool_postgres::GenericClient;
+
 use super::rows::{count, execute, limit, ms, query, query_opt, time};
 use super::PostgresStore;
 use crate::{DeliveryOutcome, MessageRecord, OutboxStats, OutboxStore, StoreResult};
@@ -35,26 +37,38 @@ pub(super) async fn insert(
     Ok(())
 }
 
-pub(super) async fn supersede(tx: &Tx<'_>, flow: FlowId, now: DateTime<Utc>) -> StoreResult<()> {
+/// Ends the queued messages of a flow, except `except` (the step's own new message, which
+/// may be written before or after this statement: the step sends its writes together). A message whose row a worker holds (being claimed,
+/// its lease renewed or its outcome recorded) is skipped, not waited for: it is already on
+/// its way, exactly as if the worker had claimed it a moment before, and waiting would hold
+/// the step's locks through that worker's commit.
+pub(super) async fn supersede(
+    tx: &Tx<'_>,
+    flow: FlowId,
+    except: Option<MessageId>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     execute(
         tx,
         "UPDATE outbox SET status = 'failed', sealed_body = NULL, finished_at = $2,
              last_error = 'superseded: the flow has a newer code or has ended'
-         WHERE flow_id = $1 AND status = 'queued'",
-        &[&flow.0, &ms(now)],
+         WHERE id IN (SELECT id FROM outbox WHERE flow_id = $1 AND status = 'queued'
+                        AND ($3::UUID IS NULL OR id <> $3)
+                      FOR UPDATE SKIP LOCKED)",
+        &[&flow.0, &ms(now), &except.map(|m| m.0)],
     )
     .await?;
     Ok(())
 }
 
-async fn claim(
-    tx: &Tx<'_>,
+async fn claim<C: GenericClient>(
+    c: &C,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
     max: u32,
 ) -> StoreResult<Vec<QueuedMessage>> {
     let rows = query(
-        tx,
+        c,
         "WITH due AS (
              SELECT id, next_attempt_at FROM outbox
              WHERE status = 'queued' AND next_attempt_at <= $1
@@ -94,32 +108,41 @@ async fn claim(
     Ok(out.into_iter().map(|(_, m)| m).collect())
 }
 
-async fn finish(
-    tx: &Tx<'_>,
-    mid: MessageId,
-    outcome: &DeliveryOutcome,
+/// One statement records every outcome of a batch: a delivered or failed message ends
+/// (its sealed body wiped); a retry sets the next attempt of a message still queued.
+async fn finish<C: GenericClient>(
+    c: &C,
+    outcomes: &[(MessageId, DeliveryOutcome)],
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    match outcome {
-        DeliveryOutcome::Delivered => execute(
-            tx,
-            "UPDATE outbox SET status = 'delivered', sealed_body = NULL, finished_at = $2, last_error = NULL WHERE id = $1",
-            &[&mid.0, &ms(now)],
-        )
-        .await?,
-        DeliveryOutcome::Retry { at, error } => execute(
-            tx,
-            "UPDATE outbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1 AND status = 'queued'",
-            &[&mid.0, &ms(*at), error],
-        )
-        .await?,
-        DeliveryOutcome::Failed { error } => execute(
-            tx,
-            "UPDATE outbox SET status = 'failed', sealed_body = NULL, finished_at = $2, last_error = $3 WHERE id = $1",
-            &[&mid.0, &ms(now), error],
-        )
-        .await?,
-    };
+    let mut ids = Vec::with_capacity(outcomes.len());
+    let mut kinds = Vec::with_capacity(outcomes.len());
+    let mut ats: Vec<Option<i64>> = Vec::with_capacity(outcomes.len());
+    let mut errors: Vec<Option<&str>> = Vec::with_capacity(outcomes.len());
+    for (id, outcome) in outcomes {
+        ids.push(id.0);
+        let (kind, at, error) = match outcome {
+            DeliveryOutcome::Delivered => ("delivered", None, None),
+            DeliveryOutcome::Retry { at, error } => ("retry", Some(ms(*at)), Some(error.as_str())),
+            DeliveryOutcome::Failed { error } => ("failed", None, Some(error.as_str())),
+        };
+        kinds.push(kind);
+        ats.push(at);
+        errors.push(error);
+    }
+    execute(
+        c,
+        "UPDATE outbox o SET
+             status = CASE WHEN v.kind = 'retry' THEN o.status ELSE v.kind END,
+             sealed_body = CASE WHEN v.kind = 'retry' THEN o.sealed_body END,
+             finished_at = CASE WHEN v.kind = 'retry' THEN o.finished_at ELSE $2 END,
+             next_attempt_at = CASE WHEN v.kind = 'retry' THEN v.at ELSE o.next_attempt_at END,
+             last_error = v.error
+         FROM unnest($1::UUID[], $3::TEXT[], $4::BIGINT[], $5::TEXT[]) AS v(id, kind, at, error)
+         WHERE o.id = v.id AND (v.kind <> 'retry' OR o.status = 'queued')",
+        &[&ids, &ms(now), &kinds, &ats, &errors],
+    )
+    .await?;
     Ok(())
 }
 
@@ -133,20 +156,23 @@ impl OutboxStore for PostgresStore {
     ) -> StoreResult<Vec<QueuedMessage>> {
         // Not replayed after an unknown COMMIT: the claim may have taken the messages, which
         // then wait for their lease to end.
-        self.write(Replay::Unsafe, &(now, lease_until, max), |tx, (n, l, m)| {
-            Box::pin(claim(tx, *n, *l, *m))
+        self.write_statement(Replay::Unsafe, &(now, lease_until, max), |c, (n, l, m)| {
+            Box::pin(claim(c, *n, *l, *m))
         })
         .await
     }
 
-    async fn finish_message(
+    async fn finish_messages(
         &self,
-        mid: MessageId,
-        outcome: DeliveryOutcome,
+        outcomes: &[(MessageId, DeliveryOutcome)],
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.write(Replay::Safe, &(mid, outcome, now), |tx, (m, o, n)| {
-            Box::pin(finish(tx, *m, o, *n))
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        // Safe to replay: the same outcomes recorded twice are the same outcomes.
+        self.write_statement(Replay::Safe, &(outcomes, now), |c, (o, n)| {
+            Box::pin(finish(c, o, *n))
         })
         .await
     }
@@ -154,10 +180,10 @@ impl OutboxStore for PostgresStore {
     async fn renew_lease(&self, ids: &[MessageId], lease_until: DateTime<Utc>) -> StoreResult<()> {
         let ids: Vec<uuid::Uuid> = ids.iter().map(|m| m.0).collect();
         // Safe to replay: pushing a lease to the same time twice is the same lease.
-        self.write(Replay::Safe, &(ids, lease_until), |tx, (ids, until)| {
+        self.write_statement(Replay::Safe, &(ids, lease_until), |c, (ids, until)| {
             Box::pin(async move {
                 execute(
-                    tx,
+                    c,
                     "UPDATE outbox SET next_attempt_at = $2
                      WHERE id = ANY($1) AND status = 'queued' AND next_attempt_at < $2",
                     &[ids, &ms(*until)],

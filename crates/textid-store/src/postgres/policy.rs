@@ -13,12 +13,15 @@ use super::rows::{execute, json, query_opt, to_json};
 use super::{audit, PostgresStore};
 use crate::{Actor, PolicyStore, StoreError, StoreResult};
 
+/// The statement of [`load`].
+pub(super) const LOAD: &str = "SELECT policy FROM tenants WHERE id = $1";
+
 /// The tenant's policy (read as of this statement; the sign-in step reads it so).
 pub(super) async fn load<C: GenericClient>(
     c: &C,
     tenant: TenantId,
 ) -> StoreResult<AuthenticationMethodsPolicy> {
-    let row = query_opt(c, "SELECT policy FROM tenants WHERE id = $1", &[&tenant.0])
+    let row = query_opt(c, LOAD, &[&tenant.0])
         .await?
         .ok_or(StoreError::NotFound("tenant"))?;
     json(row.try_get(0)?)

@@ -163,6 +163,53 @@ impl PostgresStore {
         outcome
     }
 
+    /// Runs `body`, ONE statement, on a pooled connection outside an explicit transaction:
+    /// the statement is its own transaction (PostgreSQL commits it before it answers), so
+    /// it costs one round trip instead of three. Retried as [`Self::write`]: a rolled-back
+    /// statement (`Busy`) runs again; a lost connection leaves the outcome unknown, so only a
+    /// [`Replay::Safe`] statement runs again.
+    pub(super) async fn write_statement<E, T, F>(
+        &self,
+        replay: Replay,
+        env: &E,
+        body: F,
+    ) -> StoreResult<T>
+    where
+        E: Sync + ?Sized,
+        T: Send,
+        F: for<'t> Fn(&'t Conn, &'t E) -> Fut<'t, T> + Sync,
+    {
+        let mut attempt = 1;
+        loop {
+            let failure = match self.pooled().await {
+                Ok(conn) => match body(&conn, env).await {
+                    Ok(value) => return Ok(value),
+                    Err(e) => {
+                        let failure = match e {
+                            StoreError::Busy => Failure::Retry(e),
+                            e @ StoreError::Unavailable(_) => match replay {
+                                Replay::Safe => Failure::Retry(e),
+                                Replay::Unsafe => Failure::Final(e),
+                            },
+                            other => Failure::Final(other),
+                        };
+                        discard_if_broken(conn, &failure);
+                        failure
+                    }
+                },
+                Err(failure) => failure,
+            };
+            match failure {
+                Failure::Retry(e) if attempt < ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "postgres: statement runs again");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Failure::Retry(e) | Failure::Final(e) => return Err(e),
+            }
+        }
+    }
+
     /// Runs `body` (reads only) on a pooled connection, again on another one if the
     /// connection fails.
     pub(super) async fn read<E, T, F>(&self, env: &E, body: F) -> StoreResult<T>

@@ -10,6 +10,9 @@
 //! 3. the owner's method and user rows `FOR SHARE`: a concurrent disable, number change or
 //!    user deletion waits for the step or is seen by it.
 //!
+//! The send counters of the decision are written after the step commits, by the node's
+//! counter writer (module `counters` says why).
+//!
 //! The policy is read as of the statement (a concurrent policy change is ordered before
 //! or after the step, both fine). The decision is the `Decide` closure, called again if
 //! the transaction runs again (`retry`).
@@ -30,17 +33,37 @@ use crate::{
 };
 use textid_core::abuse::{AbuseQuery, AbuseState};
 
-const CANDIDATE: &str =
-    "SELECT pm.user_id, u.account_enabled, pm.needs_confirmation,
+macro_rules! candidate_sql {
+    () => {
+        "SELECT pm.user_id, u.account_enabled, pm.needs_confirmation,
             EXISTS (SELECT 1 FROM phone_methods o
                     WHERE o.tenant_id = pm.tenant_id AND o.number = pm.number AND o.user_id <> pm.user_id),
             ARRAY(SELECT m.group_id FROM group_members m WHERE m.user_id = pm.user_id ORDER BY m.group_id)
      FROM phone_methods pm JOIN users u ON u.id = pm.user_id
-     WHERE pm.tenant_id = $1 AND pm.number = $2 AND pm.phone_type = 'mobile' AND pm.sms_sign_in_enabled";
+     WHERE pm.tenant_id = $1 AND pm.number = $2 AND pm.phone_type = 'mobile' AND pm.sms_sign_in_enabled"
+    };
+}
+macro_rules! flow_sql {
+    () => {
+        "SELECT phone, user_id, code_hash, code_expires_at, attempts, sends, last_sent_at, created_at, state
+     FROM sms_sign_in_flows WHERE id = $1 AND tenant_id = $2"
+    };
+}
 
-const FLOW: &str =
-    "SELECT phone, user_id, code_hash, code_expires_at, attempts, sends, last_sent_at, created_at, state
-     FROM sms_sign_in_flows WHERE id = $1 AND tenant_id = $2";
+const CANDIDATE: &str = candidate_sql!();
+/// The candidate as the step reads it: its method and user rows locked (lock 3).
+const CANDIDATE_LOCKED: &str = concat!(candidate_sql!(), " FOR SHARE OF pm, u");
+const FLOW: &str = flow_sql!();
+/// The flow as the step reads it: locked (lock 1).
+const FLOW_LOCKED: &str = concat!(flow_sql!(), " FOR UPDATE");
+/// Lock 2, in two statements sent together: the number's counter row, created if missing,
+/// then read locked.
+const NEW_COUNTER: &str =
+    "INSERT INTO phone_counters (tenant_id, phone, consecutive_failures, window_sends) VALUES ($1, $2, 0, 0)
+     ON CONFLICT (tenant_id, phone) DO NOTHING";
+const LOCK_COUNTER: &str =
+    "SELECT consecutive_failures, locked_until, window_started_at, window_sends FROM phone_counters
+     WHERE tenant_id = $1 AND phone = $2 FOR UPDATE";
 
 fn to_candidate(r: &Row) -> StoreResult<SignInCandidate> {
     let groups: Vec<uuid::Uuid> = r.try_get(4)?;
@@ -122,35 +145,20 @@ async fn save_flow(tx: &Tx<'_>, f: &SmsSignInFlow) -> StoreResult<()> {
 /// The number's counters, locked for the transaction (a default row is created first, so
 /// there is always a row to lock, and concurrent first steps queue on it). `ON CONFLICT
 /// DO NOTHING` locks nothing, so a purge may delete an existing default row before it is
-/// locked: then the pair runs again, and if the row keeps vanishing the whole
-/// transaction does (`Busy`).
+/// locked: then the whole transaction runs again (`Busy`).
 async fn lock_counter(tx: &Tx<'_>, tenant: TenantId, phone: &str) -> StoreResult<PhoneCounter> {
-    for _ in 0..3 {
-        execute(
-            tx,
-            "INSERT INTO phone_counters (tenant_id, phone, consecutive_failures, window_sends) VALUES ($1, $2, 0, 0)
-             ON CONFLICT (tenant_id, phone) DO NOTHING",
-            &[&tenant.0, &phone],
-        )
-        .await?;
-        let Some(r) = query_opt(
-            tx,
-            "SELECT consecutive_failures, locked_until, window_started_at, window_sends FROM phone_counters
-             WHERE tenant_id = $1 AND phone = $2 FOR UPDATE",
-            &[&tenant.0, &phone],
-        )
-        .await?
-        else {
-            continue;
-        };
-        return Ok(PhoneCounter {
-            consecutive_failures: count(r.try_get(0)?)?,
-            locked_until: r.try_get::<_, Option<i64>>(1)?.map(time),
-            window_started_at: r.try_get::<_, Option<i64>>(2)?.map(time),
-            window_sends: count(r.try_get(3)?)?,
-        });
-    }
-    Err(StoreError::Busy)
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant.0, &phone];
+    let (_, row) = tokio::try_join!(
+        execute(tx, NEW_COUNTER, &params),
+        query_opt(tx, LOCK_COUNTER, &params),
+    )?;
+    let r = row.ok_or(StoreError::Busy)?;
+    Ok(PhoneCounter {
+        consecutive_failures: count(r.try_get(0)?)?,
+        locked_until: r.try_get::<_, Option<i64>>(1)?.map(time),
+        window_started_at: r.try_get::<_, Option<i64>>(2)?.map(time),
+        window_sends: count(r.try_get(3)?)?,
+    })
 }
 
 async fn save_counter(
@@ -180,29 +188,43 @@ async fn step(
     decide: &Decide,
 ) -> StoreResult<StepWrite> {
     let flow = match target {
-        StepTarget::Flow(fid) => load_flow(tx, tenant, *fid, &format!("{FLOW} FOR UPDATE")).await?,
+        StepTarget::Flow(fid) => load_flow(tx, tenant, *fid, FLOW_LOCKED).await?,
         StepTarget::Number(_) => None,
     };
     let phone = match target {
         StepTarget::Number(p) => Some(p.clone()),
         StepTarget::Flow(_) => flow.as_ref().map(|f| f.phone_e164.clone()),
     };
-    let (counter, candidate) = match phone.as_deref() {
-        Some(p) => (
-            Some(lock_counter(tx, tenant, p).await?),
-            candidate(tx, tenant, p, &format!("{CANDIDATE} FOR SHARE OF pm, u")).await?,
-        ),
-        None => (None, None),
-    };
-    let policy = policy::load(tx, tenant).await?;
-    // 4. the abuse rows the query names (read after the number's counter is locked, so
-    //    the (number, client IP) counter is exact; budgets are rate bounds, see abuse.rs).
     let reads = phone
         .as_deref()
         .map(|p| textid_core::abuse::reads(tenant, p, query));
-    let abuse_state = match (phone.as_deref(), &reads) {
-        (Some(p), Some(r)) => abuse::load(tx, tenant, p, r).await?,
-        _ => AbuseState::default(),
+    let (counter, candidate, policy, abuse_state) = match (phone.as_deref(), &reads) {
+        (Some(p), Some(r)) => {
+            // The reads go out together (one round trip) and run in this order: lock 2,
+            // lock 3, the policy, then 4. the abuse rows the query names (after the
+            // number's counter is locked, so the (number, client IP) counter is exact;
+            // budgets are rate bounds, see abuse.rs). Every statement is prepared first:
+            // one still to prepare would be sent after the others.
+            for sql in [NEW_COUNTER, LOCK_COUNTER, CANDIDATE_LOCKED, policy::LOAD]
+                .into_iter()
+                .chain(abuse::statements(r))
+            {
+                tx.prepare_cached(sql).await?;
+            }
+            let (counter, candidate, policy, abuse_state) = tokio::try_join!(
+                lock_counter(tx, tenant, p),
+                candidate(tx, tenant, p, CANDIDATE_LOCKED),
+                policy::load(tx, tenant),
+                abuse::load(tx, tenant, p, r),
+            )?;
+            (Some(counter), candidate, policy, abuse_state)
+        }
+        _ => (
+            None,
+            None,
+            policy::load(tx, tenant).await?,
+            AbuseState::default(),
+        ),
     };
     let write = decide(StepInput {
         flow: flow.as_ref(),
@@ -211,45 +233,82 @@ async fn step(
         policy: &policy,
         abuse: &abuse_state,
     });
-    if let (Some(p), Some(r)) = (phone.as_deref(), &reads) {
-        abuse::save(
-            tx,
-            tenant,
-            p,
-            r.client_ip.as_deref(),
-            &abuse_state,
-            &write.abuse,
-        )
-        .await?;
-    }
-    if let Some(f) = write.flow.as_ref().filter(|f| Some(*f) != flow.as_ref()) {
-        save_flow(tx, f).await?;
-    }
-    if let (Some(c), Some(p)) = (write.counter.as_ref(), phone.as_deref()) {
-        if Some(c) != counter.as_ref() {
-            save_counter(tx, tenant, p, c).await?;
+    // The writes touch rows this transaction holds or new ones: they go out together too.
+    let abuse_rows = async {
+        match (phone.as_deref(), &reads) {
+            (Some(p), Some(r)) => {
+                abuse::save(
+                    tx,
+                    tenant,
+                    p,
+                    r.client_ip.as_deref(),
+                    &abuse_state,
+                    &write.abuse,
+                    write.at,
+                )
+                .await
+            }
+            _ => Ok(()),
         }
-    }
-    if let (true, Some(f)) = (write.supersede_queued, &write.flow) {
-        outbox::supersede(tx, f.id, write.at).await?;
-    }
-    if let Some(m) = &write.message {
-        outbox::insert(tx, tenant, write.flow.as_ref().map(|f| f.id), m).await?;
-    }
-    if let Some(s) = &write.session {
-        execute(
-            tx,
-            "INSERT INTO sessions (id, tenant_id, user_id, token_hash, amr, created_at, expires_at, kind, client_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            &[
-                &s.id.0, &tenant.0, &s.user_id.0, &s.token_hash.0.as_slice(), &s.amr.join(" "),
-                &ms(write.at), &ms(s.expires_at), &s.kind.as_str(), &s.client_id,
-            ],
-        )
-        .await?;
-    }
-    if let Some(l) = &write.log {
-        logs::insert(tx, l).await?;
-    }
+    };
+    let flow_row = async {
+        match write.flow.as_ref().filter(|f| Some(*f) != flow.as_ref()) {
+            Some(f) => save_flow(tx, f).await,
+            None => Ok(()),
+        }
+    };
+    let counter_row = async {
+        match (write.counter.as_ref(), phone.as_deref()) {
+            (Some(c), Some(p)) if Some(c) != counter.as_ref() => {
+                save_counter(tx, tenant, p, c).await
+            }
+            _ => Ok(()),
+        }
+    };
+    let superseded = async {
+        match (write.supersede_queued, &write.flow) {
+            (true, Some(f)) => {
+                let new = write.message.as_ref().map(|m| m.id);
+                outbox::supersede(tx, f.id, new, write.at).await
+            }
+            _ => Ok(()),
+        }
+    };
+    let message = async {
+        match &write.message {
+            Some(m) => outbox::insert(tx, tenant, write.flow.as_ref().map(|f| f.id), m).await,
+            None => Ok(()),
+        }
+    };
+    let session = async {
+        if let Some(s) = &write.session {
+            execute(
+                tx,
+                "INSERT INTO sessions (id, tenant_id, user_id, token_hash, amr, created_at, expires_at, kind, client_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[
+                    &s.id.0, &tenant.0, &s.user_id.0, &s.token_hash.0.as_slice(), &s.amr.join(" "),
+                    &ms(write.at), &ms(s.expires_at), &s.kind.as_str(), &s.client_id,
+                ],
+            )
+            .await?;
+        }
+        Ok(())
+    };
+    let log = async {
+        match &write.log {
+            Some(l) => logs::insert(tx, l).await,
+            None => Ok(()),
+        }
+    };
+    tokio::try_join!(
+        abuse_rows,
+        flow_row,
+        counter_row,
+        superseded,
+        message,
+        session,
+        log
+    )?;
     Ok(write)
 }
 
@@ -274,12 +333,26 @@ impl SignInStore for PostgresStore {
         decide: Decide,
     ) -> StoreResult<StepWrite> {
         // Not replayed after an unknown COMMIT: a session may have been created.
-        self.write(
-            Replay::Unsafe,
-            &(tenant, target, query, decide),
-            |tx, (t, target, q, d)| Box::pin(step(tx, *t, target, q, d)),
-        )
-        .await
+        let write = self
+            .write(
+                Replay::Unsafe,
+                &(tenant, target, query, decide),
+                |tx, (t, target, q, d)| Box::pin(step(tx, *t, target, q, d)),
+            )
+            .await?;
+        // The send counters, once the step committed, by the node's counter writer (see
+        // `counters`). A failure leaves the step as it is, committed: its answer stands,
+        // a budget misses its counts.
+        if !write.abuse.increments.is_empty()
+            && !self
+                .inner
+                .counters
+                .add(write.abuse.increments.clone())
+                .await
+        {
+            tracing::warn!("postgres: a step's send counters were not written");
+        }
+        Ok(write)
     }
 
     async fn sms_flow(&self, tenant: TenantId, fid: FlowId) -> StoreResult<Option<SmsSignInFlow>> {

@@ -196,6 +196,21 @@ impl TokenStore for PostgresStore {
     ) -> StoreResult<()> {
         self.write(Replay::Unsafe, &(code_hash, grant, expires_at), |tx, (h, g, exp)| {
             Box::pin(async move {
+                // FOR SHARE holds the session row until commit: a concurrent revocation
+                // (`UPDATE sessions SET revoked_at`) waits for this insert and then finds
+                // the code among the user's, or committed first and this read (re-checked
+                // on the new row version) finds the session revoked.
+                if let Some(sid) = g.session_id {
+                    let live = query_opt(
+                        tx,
+                        "SELECT 1 FROM sessions WHERE id = $1 AND revoked_at IS NULL FOR SHARE",
+                        &[&sid.0],
+                    )
+                    .await?;
+                    if live.is_none() {
+                        return Err(StoreError::Conflict("session_revoked".into()));
+                    }
+                }
                 execute(
                     tx,
                     "INSERT INTO oauth_codes (code_hash, tenant_id, client_id, grant_doc, expires_at, user_id) VALUES ($1, $2, $3, $4, $5, $6)",

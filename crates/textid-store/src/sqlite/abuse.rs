@@ -6,11 +6,15 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use textid_core::abuse::{self, AbuseReads, AbuseState, AbuseWrite, ClientCounter, Pause};
+use textid_core::abuse::{
+    self, AbuseReads, AbuseState, AbuseWrite, ClientCounter, CounterRef, Pause,
+};
+use textid_core::abuse_view::UsageReads;
+use textid_core::audit::{Actor, AuditRecord};
 use textid_core::TenantId;
 
 use super::rows::{ms, time};
-use super::SqliteStore;
+use super::{audit, SqliteStore};
 use crate::{AbuseStore, LockRecord, StoreResult, TestNumber};
 
 /// Loads the rows a step's decision asked for.
@@ -84,6 +88,7 @@ pub(super) fn save(
     client_ip: Option<&str>,
     loaded: &AbuseState,
     w: &AbuseWrite,
+    at: DateTime<Utc>,
 ) -> StoreResult<()> {
     if !w.increments.is_empty() {
         let mut stmt = tx.prepare_cached(
@@ -104,10 +109,10 @@ pub(super) fn save(
     if let (Some(c), Some(ip)) = (w.client.as_ref(), client_ip) {
         if *c != loaded.client {
             tx.prepare_cached(
-                "INSERT INTO client_counters (tenant_id, phone, client_ip, failures, locked_until) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (tenant_id, phone, client_ip) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until",
+                "INSERT INTO client_counters (tenant_id, phone, client_ip, failures, locked_until, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (tenant_id, phone, client_ip) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until, updated_at = excluded.updated_at",
             )?
-            .execute(params![tenant.to_string(), phone, ip, c.failures, c.locked_until.map(ms)])?;
+            .execute(params![tenant.to_string(), phone, ip, c.failures, c.locked_until.map(ms), ms(at)])?;
         }
     }
     Ok(())
@@ -142,8 +147,14 @@ impl AbuseStore for SqliteStore {
         .await
     }
 
-    async fn clear_lock(&self, tenant: TenantId, phone: &str) -> StoreResult<bool> {
-        let phone = phone.to_string();
+    async fn clear_lock(
+        &self,
+        tenant: TenantId,
+        phone: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (phone, actor) = (phone.to_string(), actor.clone());
         self.write(move |tx| {
             let a = tx.execute(
                 "UPDATE phone_counters SET consecutive_failures = 0, locked_until = NULL
@@ -154,7 +165,11 @@ impl AbuseStore for SqliteStore {
                 "DELETE FROM client_counters WHERE tenant_id = ?1 AND phone = ?2",
                 params![tenant.to_string(), phone],
             )?;
-            Ok(a + b > 0)
+            let cleared = a + b > 0;
+            if cleared {
+                audit::insert(tx, &AuditRecord::lock_cleared(tenant, &phone, &actor, now))?;
+            }
+            Ok(cleared)
         })
         .await
     }
@@ -178,37 +193,98 @@ impl AbuseStore for SqliteStore {
         .await
     }
 
-    async fn clear_pause(&self, tenant: TenantId, key: &str) -> StoreResult<bool> {
-        let key = key.to_string();
+    async fn clear_pause(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (key, actor) = (key.to_string(), actor.clone());
         self.write(move |tx| {
-            Ok(tx.execute(
-                "DELETE FROM send_pauses WHERE tenant_id = ?1 AND key = ?2",
-                params![tenant.to_string(), key],
-            )? > 0)
+            let gone: Option<(i64, String)> = tx
+                .prepare_cached(
+                    "DELETE FROM send_pauses WHERE tenant_id = ?1 AND key = ?2 RETURNING until, reason",
+                )?
+                .query_row(params![tenant.to_string(), key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((until, reason)) = gone else {
+                return Ok(false);
+            };
+            let a = AuditRecord::pause_cleared(tenant, &key, time(until), &reason, &actor, now);
+            audit::insert(tx, &a)?;
+            Ok(true)
         })
         .await
     }
 
-    async fn put_test_number(&self, tenant: TenantId, n: &TestNumber) -> StoreResult<()> {
-        let n = n.clone();
+    async fn budget_counters(&self, reads: &UsageReads) -> StoreResult<Vec<(CounterRef, u64)>> {
+        let reads = reads.clone();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT key, bucket, SUM(count) FROM send_counters
+                 WHERE substr(key, 1, length(?1)) = ?1 AND bucket >= ?2
+                 GROUP BY key, bucket ORDER BY key, bucket",
+            )?;
+            let mut out = Vec::new();
+            for p in &reads.prefixes {
+                let rows = stmt.query_map(params![p, reads.since], |r| {
+                    Ok((
+                        CounterRef {
+                            key: r.get(0)?,
+                            bucket: r.get(1)?,
+                        },
+                        u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                    ))
+                })?;
+                for r in rows {
+                    out.push(r?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn put_test_number(
+        &self,
+        tenant: TenantId,
+        n: &TestNumber,
+        actor: &Actor,
+    ) -> StoreResult<()> {
+        let (n, actor) = (n.clone(), actor.clone());
         self.write(move |tx| {
             tx.execute(
                 "INSERT INTO test_numbers (tenant_id, phone, code, created_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (tenant_id, phone) DO UPDATE SET code = excluded.code, created_at = excluded.created_at",
                 params![tenant.to_string(), n.phone, n.code, ms(n.created_at)],
             )?;
-            Ok(())
+            let a = AuditRecord::test_number(tenant, &n.phone, true, &actor, n.created_at);
+            audit::insert(tx, &a)
         })
         .await
     }
 
-    async fn delete_test_number(&self, tenant: TenantId, phone: &str) -> StoreResult<bool> {
-        let phone = phone.to_string();
+    async fn delete_test_number(
+        &self,
+        tenant: TenantId,
+        phone: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (phone, actor) = (phone.to_string(), actor.clone());
         self.write(move |tx| {
-            Ok(tx.execute(
+            let gone = tx.execute(
                 "DELETE FROM test_numbers WHERE tenant_id = ?1 AND phone = ?2",
                 params![tenant.to_string(), phone],
-            )? > 0)
+            )? > 0;
+            if gone {
+                audit::insert(
+                    tx,
+                    &AuditRecord::test_number(tenant, &phone, false, &actor, now),
+                )?;
+            }
+            Ok(gone)
         })
         .await
     }

@@ -62,6 +62,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0010_purge_indexes.sql"),
     ),
     (
+        11,
+        include_str!("../../migrations/sqlite/0011_client_counter_age.sql"),
+    ),
+    // 0012 is PostgreSQL's only.
+    (
         13,
         include_str!("../../migrations/sqlite/0013_sign_in_origins.sql"),
     ),

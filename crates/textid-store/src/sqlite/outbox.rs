@@ -157,13 +157,22 @@ impl OutboxStore for SqliteStore {
             .await
     }
 
-    async fn finish_message(
+    async fn finish_messages(
         &self,
-        mid: MessageId,
-        outcome: DeliveryOutcome,
+        outcomes: &[(MessageId, DeliveryOutcome)],
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.write(move |tx| finish(tx, mid, &outcome, now)).await
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let outcomes = outcomes.to_vec();
+        self.write(move |tx| {
+            for (mid, outcome) in &outcomes {
+                finish(tx, *mid, outcome, now)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn renew_lease(&self, ids: &[MessageId], lease_until: DateTime<Utc>) -> StoreResult<()> {

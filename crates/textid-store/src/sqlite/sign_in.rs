@@ -188,6 +188,7 @@ fn step(
             r.client_ip.as_deref(),
             &abuse_state,
             &write.abuse,
+            write.at,
         )?;
     }
     if let Some(f) = write.flow.as_ref().filter(|f| Some(*f) != flow.as_ref()) {

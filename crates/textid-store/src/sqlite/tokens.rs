@@ -18,6 +18,17 @@ fn insert_code(
     g: &GrantRecord,
     expires_at: DateTime<Utc>,
 ) -> StoreResult<()> {
+    // One write transaction at a time (SQLite): a revocation either committed before
+    // this check (the session is revoked: refused) or runs after this insert (and finds
+    // the code among the user's, revoking its family).
+    if let Some(sid) = g.session_id {
+        let live = tx
+            .prepare_cached("SELECT 1 FROM sessions WHERE id = ?1 AND revoked_at IS NULL")?
+            .exists([sid.to_string()])?;
+        if !live {
+            return Err(StoreError::Conflict("session_revoked".into()));
+        }
+    }
     tx.prepare_cached("INSERT INTO oauth_codes (code_hash, tenant_id, client_id, grant_doc, expires_at, user_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
         .execute(params![hash, g.tenant_id.to_string(), g.client_id, to_json(g), ms(expires_at), g.user_id.map(|u| u.to_string())])?;
     Ok(())

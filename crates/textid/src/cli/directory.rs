@@ -3,6 +3,7 @@
 use anyhow::Result;
 use clap::Subcommand;
 use serde_json::{json, Value};
+use textid_core::abuse_view::Withheld;
 use textid_core::methods::PhoneType;
 use textid_server::App;
 use textid_store::Actor;
@@ -207,6 +208,32 @@ pub enum LogsCommand {
     },
 }
 
+/// Phone methods, Graph-shaped, each with `textidNote` when no code goes to its number
+/// (the admin view's note; Graph's own phone method stays Entra-shaped).
+fn phones_json(methods: &[dir::PhoneMethodView], notes: &[Option<Withheld>]) -> Value {
+    let all: Vec<Value> = methods
+        .iter()
+        .zip(notes)
+        .map(|(m, note)| {
+            let mut v = phone_json(m);
+            if let Some(n) = note {
+                v["textidNote"] = json!(n.to_string());
+            }
+            v
+        })
+        .collect();
+    json!(all)
+}
+
+fn print_phones(methods: &[dir::PhoneMethodView], notes: &[Option<Withheld>], indent: &str) {
+    for (m, note) in methods.iter().zip(notes) {
+        crate::out!("{indent}{}", phone_line(m));
+        if let Some(n) = note {
+            crate::out!("{indent}    {n}");
+        }
+    }
+}
+
 fn emit(cx: &Context, value: Value, human: impl FnOnce()) {
     if cx.json {
         print_json(&value);
@@ -238,15 +265,14 @@ pub async fn user(cx: &Context, cmd: UserCommand) -> Result<()> {
             let u = dir::find_user(app, t, &user).await?;
             let methods = dir::phone_methods(app, t, u.id).await?;
             let groups = app.store().groups_of(t.id, u.id).await?;
+            let notes = super::abuse::notes(cx, &methods).await?;
             let mut v = user_json(&u);
             v["groups"] = json!(groups);
-            v["phoneMethods"] = json!(methods.iter().map(phone_json).collect::<Vec<_>>());
+            v["phoneMethods"] = phones_json(&methods, &notes);
             emit(cx, v, || {
                 crate::out!("{}", user_line(&u));
                 groups.iter().for_each(|g| crate::out!("  group {g}"));
-                methods
-                    .iter()
-                    .for_each(|m| crate::out!("  {}", phone_line(m)));
+                print_phones(&methods, &notes, "  ");
             });
         }
         UserCommand::Disable { user } => set_enabled(cx, &user, false).await?,
@@ -393,18 +419,13 @@ pub async fn phone(cx: &Context, cmd: PhoneCommand) -> Result<()> {
         PhoneCommand::List { user } => {
             let u = dir::find_user(app, t, &user).await?;
             let methods = dir::phone_methods(app, t, u.id).await?;
-            emit(
-                cx,
-                json!({"value": methods.iter().map(phone_json).collect::<Vec<_>>()}),
-                || {
-                    if methods.is_empty() {
-                        crate::out!("{} has no phone methods", u.upn);
-                    }
-                    methods
-                        .iter()
-                        .for_each(|m| crate::out!("{}", phone_line(m)));
-                },
-            );
+            let notes = super::abuse::notes(cx, &methods).await?;
+            emit(cx, json!({"value": phones_json(&methods, &notes)}), || {
+                if methods.is_empty() {
+                    crate::out!("{} has no phone methods", u.upn);
+                }
+                print_phones(&methods, &notes, "");
+            });
         }
         PhoneCommand::Add {
             user,

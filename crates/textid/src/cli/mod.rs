@@ -1,5 +1,6 @@
 //! The command line: global options, subcommands, and how each reaches the application.
 
+mod abuse;
 mod directory;
 mod oauth;
 pub(crate) mod output;
@@ -83,6 +84,16 @@ enum Command {
     /// OpenID Connect signing keys.
     #[command(subcommand)]
     Keys(oauth::KeysCommand),
+    /// Numbers locked after too many wrong codes: list, clear.
+    #[command(subcommand)]
+    Lock(abuse::LockCommand),
+    /// SMS abuse defences: budgets in use, conversion-watch pauses; resume a pause.
+    #[command(subcommand)]
+    Abuse(abuse::AbuseCommand),
+    /// Test numbers with fixed codes (no SMS); they work only while the server runs
+    /// with TEXTID_TEST_NUMBERS_ENABLED=true.
+    #[command(subcommand)]
+    TestNumber(abuse::TestNumberCommand),
     /// Configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -298,6 +309,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Logs(c) => directory::logs(&cx, c).await,
         Command::Client(c) => oauth::client(&cx, c).await,
         Command::Keys(c) => oauth::keys(&cx, c).await,
+        Command::Lock(c) => abuse::lock(&cx, c).await,
+        Command::Abuse(c) => abuse::abuse(&cx, c).await,
+        Command::TestNumber(c) => abuse::test_number(&cx, c).await,
         Command::Serve(_) | Command::Config(_) | Command::Tenant(_) | Command::Migrate => Ok(()),
     }
 }

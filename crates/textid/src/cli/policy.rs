@@ -35,6 +35,13 @@ pub enum Migration {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum SmsCommand {
+    /// The countries codes are sent to: show, set, add, remove, clear.
+    #[command(subcommand)]
+    AllowedCountries(super::abuse::AllowedCountriesCommand),
+}
+
+#[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// Print the whole policy (JSON, Graph names).
     Show,
@@ -50,6 +57,9 @@ pub enum PolicyCommand {
         /// Replace the exclude targets with these groups (id or name); `--exclude none` clears.
         #[arg(long = "exclude")]
         exclude: Vec<String>,
+        /// The countries codes are sent to (`textidAllowedCountryCodes`).
+        #[command(subcommand)]
+        countries: Option<SmsCommand>,
     },
     /// Change the voice method.
     Voice {
@@ -93,6 +103,21 @@ async fn group_id(cx: &Context, key: &str) -> Result<uuid::Uuid> {
 }
 
 pub async fn run(cx: &Context, cmd: PolicyCommand) -> Result<()> {
+    if let PolicyCommand::Sms {
+        countries: Some(SmsCommand::AllowedCountries(c)),
+        state,
+        include,
+        exclude,
+    } = cmd
+    {
+        if state.is_some() || !include.is_empty() || !exclude.is_empty() {
+            return Err(UsageError(
+                "change the allowed countries and the other SMS settings in two commands".into(),
+            )
+            .into());
+        }
+        return super::abuse::allowed_countries(cx, c).await;
+    }
     let mut p = dir::policy(&cx.app, &cx.tenant).await?;
     match cmd {
         PolicyCommand::Show => {
@@ -111,6 +136,7 @@ pub async fn run(cx: &Context, cmd: PolicyCommand) -> Result<()> {
             state,
             include,
             exclude,
+            countries: _,
         } => {
             if let Some(s) = state {
                 p.sms.state = s.into();
