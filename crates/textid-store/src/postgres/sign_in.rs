@@ -4,8 +4,8 @@
 //! The step's locks, in order:
 //! 1. the flow row `FOR UPDATE` (for a step on a flow): two verifications of one code
 //!    queue here, and the second sees the flow the first completed;
-//! 2. the number's counter row: created if missing (`INSERT ... ON CONFLICT DO NOTHING`)
-//!    and read `FOR UPDATE`, so every wrong code on the number, from any flow or node, is
+//! 2. the number's counter row: created if missing, locked and read by one upsert
+//!    (`INSERT ... ON CONFLICT DO UPDATE ... RETURNING`), so every wrong code on the number, from any flow or node, is
 //!    counted once and the attempt limit and lock hold under any concurrency;
 //! 3. the owner's method and user rows `FOR SHARE`: a concurrent disable, number change or
 //!    user deletion waits for the step or is seen by it.
@@ -13,7 +13,8 @@
 //! The send counters of the decision are written after the step commits, by the node's
 //! counter writer (module `counters` says why).
 //!
-//! The policy is read as of the statement (a concurrent policy change is ordered before
+//! The step sends its reads together, and then its writes together (pipelined: a round
+//! trip each). The policy is read as of the statement (a concurrent policy change is ordered before
 //! or after the step, both fine). The decision is the `Decide` closure, called again if
 //! the transaction runs again (`retry`).
 
@@ -22,11 +23,12 @@ use deadpool_postgres::GenericClient;
 use textid_core::code::Digest;
 use textid_core::flow::sms_sign_in::FlowState;
 use textid_core::flow::{PhoneCounter, SmsSignInFlow};
+use textid_core::policy::AuthenticationMethodsPolicy;
 use textid_core::{FlowId, TenantId};
 use tokio_postgres::Row;
 
 use super::retry::{Replay, Tx};
-use super::rows::{count, execute, int, ms, query_opt, time};
+use super::rows::{count, execute, int, json, ms, query_opt, time};
 use super::{abuse, logs, outbox, policy, PostgresStore};
 use crate::{
     Decide, SignInCandidate, SignInStore, StepInput, StepTarget, StepWrite, StoreError, StoreResult,
@@ -51,19 +53,24 @@ macro_rules! flow_sql {
 }
 
 const CANDIDATE: &str = candidate_sql!();
-/// The candidate as the step reads it: its method and user rows locked (lock 3).
-const CANDIDATE_LOCKED: &str = concat!(candidate_sql!(), " FOR SHARE OF pm, u");
+/// What the step reads of the owner and the tenant, in one statement: the tenant's policy
+/// (as of this statement) and the candidate, its method and user rows locked (lock 3).
+/// No row: no such tenant.
+const POLICY_AND_CANDIDATE: &str = concat!(
+    "SELECT t.policy, c.* FROM tenants t LEFT JOIN LATERAL (",
+    candidate_sql!(),
+    " FOR SHARE OF pm, u) c ON true WHERE t.id = $1"
+);
 const FLOW: &str = flow_sql!();
 /// The flow as the step reads it: locked (lock 1).
 const FLOW_LOCKED: &str = concat!(flow_sql!(), " FOR UPDATE");
-/// Lock 2, in two statements sent together: the number's counter row, created if missing,
-/// then read locked.
-const NEW_COUNTER: &str =
-    "INSERT INTO phone_counters (tenant_id, phone, consecutive_failures, window_sends) VALUES ($1, $2, 0, 0)
-     ON CONFLICT (tenant_id, phone) DO NOTHING";
+/// Lock 2: the number's counter row, created if missing, locked and read in one statement
+/// (`DO UPDATE` locks an existing row and returns its current version; it writes a version
+/// that changes nothing, which HOT keeps on its page).
 const LOCK_COUNTER: &str =
-    "SELECT consecutive_failures, locked_until, window_started_at, window_sends FROM phone_counters
-     WHERE tenant_id = $1 AND phone = $2 FOR UPDATE";
+    "INSERT INTO phone_counters (tenant_id, phone, consecutive_failures, window_sends) VALUES ($1, $2, 0, 0)
+     ON CONFLICT (tenant_id, phone) DO UPDATE SET consecutive_failures = phone_counters.consecutive_failures
+     RETURNING consecutive_failures, locked_until, window_started_at, window_sends";
 
 fn to_candidate(r: &Row) -> StoreResult<SignInCandidate> {
     let groups: Vec<uuid::Uuid> = r.try_get(4)?;
@@ -143,22 +150,43 @@ async fn save_flow(tx: &Tx<'_>, f: &SmsSignInFlow) -> StoreResult<()> {
 }
 
 /// The number's counters, locked for the transaction (a default row is created first, so
-/// there is always a row to lock, and concurrent first steps queue on it). `ON CONFLICT
-/// DO NOTHING` locks nothing, so a purge may delete an existing default row before it is
-/// locked: then the whole transaction runs again (`Busy`).
+/// there is always a row to lock, and concurrent first steps queue on it).
 async fn lock_counter(tx: &Tx<'_>, tenant: TenantId, phone: &str) -> StoreResult<PhoneCounter> {
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant.0, &phone];
-    let (_, row) = tokio::try_join!(
-        execute(tx, NEW_COUNTER, &params),
-        query_opt(tx, LOCK_COUNTER, &params),
-    )?;
-    let r = row.ok_or(StoreError::Busy)?;
+    let r = query_opt(tx, LOCK_COUNTER, &[&tenant.0, &phone])
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("the counter upsert returned no row".into()))?;
     Ok(PhoneCounter {
         consecutive_failures: count(r.try_get(0)?)?,
         locked_until: r.try_get::<_, Option<i64>>(1)?.map(time),
         window_started_at: r.try_get::<_, Option<i64>>(2)?.map(time),
         window_sends: count(r.try_get(3)?)?,
     })
+}
+
+/// The tenant's policy and the number's candidate (lock 3), in one statement.
+async fn policy_and_candidate(
+    tx: &Tx<'_>,
+    tenant: TenantId,
+    phone: &str,
+) -> StoreResult<(AuthenticationMethodsPolicy, Option<SignInCandidate>)> {
+    let r = query_opt(tx, POLICY_AND_CANDIDATE, &[&tenant.0, &phone])
+        .await?
+        .ok_or(StoreError::NotFound("tenant"))?;
+    let policy = json(r.try_get(0)?)?;
+    let candidate = match r.try_get::<_, Option<uuid::Uuid>>(1)? {
+        Some(user) => {
+            let groups: Vec<uuid::Uuid> = r.try_get(5)?;
+            Some(SignInCandidate {
+                user_id: textid_core::UserId(user),
+                account_enabled: r.try_get(2)?,
+                needs_confirmation: r.try_get(3)?,
+                number_shared: r.try_get(4)?,
+                groups: groups.into_iter().map(textid_core::GroupId).collect(),
+            })
+        }
+        None => None,
+    };
+    Ok((policy, candidate))
 }
 
 async fn save_counter(
@@ -201,20 +229,19 @@ async fn step(
     let (counter, candidate, policy, abuse_state) = match (phone.as_deref(), &reads) {
         (Some(p), Some(r)) => {
             // The reads go out together (one round trip) and run in this order: lock 2,
-            // lock 3, the policy, then 4. the abuse rows the query names (after the
+            // lock 3 with the policy, then 4. the abuse rows the query names (after the
             // number's counter is locked, so the (number, client IP) counter is exact;
             // budgets are rate bounds, see abuse.rs). Every statement is prepared first:
             // one still to prepare would be sent after the others.
-            for sql in [NEW_COUNTER, LOCK_COUNTER, CANDIDATE_LOCKED, policy::LOAD]
+            for sql in [LOCK_COUNTER, POLICY_AND_CANDIDATE]
                 .into_iter()
                 .chain(abuse::statements(r))
             {
                 tx.prepare_cached(sql).await?;
             }
-            let (counter, candidate, policy, abuse_state) = tokio::try_join!(
+            let (counter, (policy, candidate), abuse_state) = tokio::try_join!(
                 lock_counter(tx, tenant, p),
-                candidate(tx, tenant, p, CANDIDATE_LOCKED),
-                policy::load(tx, tenant),
+                policy_and_candidate(tx, tenant, p),
                 abuse::load(tx, tenant, p, r),
             )?;
             (Some(counter), candidate, policy, abuse_state)
