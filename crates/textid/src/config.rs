@@ -297,6 +297,12 @@ impl RawConfig {
         Ok(())
     }
 
+    /// Where `key`'s value came from (`TEXTID_LISTEN`, a file's path, `--listen`); `None`
+    /// for a default.
+    pub fn source(&self, key: &str) -> Option<&str> {
+        self.get(key).map(|(_, s)| s)
+    }
+
     fn get(&self, key: &str) -> Option<(&str, &str)> {
         self.values.get(key).map(|(v, s)| (v.as_str(), s.as_str()))
     }
@@ -351,6 +357,20 @@ impl RawConfig {
 }
 
 /// Where the data lives.
+/// A source as `config check` shows it: `default`, `env TEXTID_X`, `_FILE TEXTID_X_FILE`,
+/// `flag --x` or `file PATH`.
+pub fn source_label(source: &str) -> String {
+    if source.starts_with("--") {
+        format!("flag {source}")
+    } else if source.starts_with("TEXTID_") && source.ends_with("_FILE") {
+        format!("_FILE {source}")
+    } else if source.starts_with("TEXTID_") {
+        format!("env {source}")
+    } else {
+        format!("file {source}")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Database {
     /// An SQLite file (one node).
@@ -538,9 +558,11 @@ impl TryFrom<&RawConfig> for Config {
         };
         limits.check().map_err(|e| {
             anyhow!(
-                "{e} (key {} / TEXTID_{})",
+                "{} (from {}): {} is outside its allowed range {}",
                 e.key,
-                e.key.to_ascii_uppercase()
+                raw.source(e.key).unwrap_or("default"),
+                e.value,
+                e.range
             )
         })?;
         // The overlap lets deployed apps switch to a rotated secret without downtime; past
@@ -620,9 +642,9 @@ fn sms_config(raw: &RawConfig) -> Result<SmsProviderConfig> {
     match raw.get("sms_provider") {
         None => Ok(SmsProviderConfig::Console),
         Some(("console", _)) => Ok(SmsProviderConfig::Console),
-        Some(("webhook", _)) => {
+        Some(("webhook", source)) => {
             let (url, _) = raw.get("sms_webhook_url").ok_or_else(|| {
-                anyhow!("sms_provider is webhook: set sms_webhook_url (TEXTID_SMS_WEBHOOK_URL)")
+                anyhow!("sms_provider (from {source}) is webhook: set sms_webhook_url (TEXTID_SMS_WEBHOOK_URL)")
             })?;
             let secret = raw
                 .get("sms_webhook_secret")
