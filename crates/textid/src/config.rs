@@ -236,14 +236,22 @@ impl RawConfig {
             .map(Path::to_path_buf)
             .or(env_data_dir.map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("./data"));
-        let file = config_flag
-            .map(Path::to_path_buf)
-            .or_else(|| std::env::var("TEXTID_CONFIG").ok().map(PathBuf::from))
-            .unwrap_or_else(|| data_dir.join("textid.toml"));
+        // A file named by the operator must exist; only the default one is optional.
+        let named = match (config_flag, std::env::var_os("TEXTID_CONFIG")) {
+            (Some(f), _) => Some((f.to_path_buf(), "--config")),
+            (None, Some(f)) => Some((PathBuf::from(f), "TEXTID_CONFIG")),
+            (None, None) => None,
+        };
+        let file = named
+            .as_ref()
+            .map_or_else(|| data_dir.join("textid.toml"), |(f, _)| f.clone());
         if file.exists() {
             raw.read_file(&file)?;
-        } else if config_flag.is_some() {
-            bail!("config file {} does not exist", file.display());
+        } else if let Some((_, source)) = named {
+            bail!(
+                "config file {} (from {source}) does not exist",
+                file.display()
+            );
         }
         raw.read_env()?;
         if let Some(d) = data_dir_flag {

@@ -313,3 +313,25 @@ fn a_value_out_of_range_is_reported_with_its_source() {
         "{err}"
     );
 }
+
+#[test]
+fn a_named_config_file_that_does_not_exist_is_an_error_naming_where_it_was_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let missing = dir.path().join("nope.toml").display().to_string();
+    let (code, _, err) = run(
+        &["config", "check", "--data-dir", &data],
+        &[("TEXTID_CONFIG".to_string(), missing.clone())],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("{missing} (from TEXTID_CONFIG)")),
+        "{err}"
+    );
+    let (code, _, err) = run(
+        &["config", "check", "--data-dir", &data, "--config", &missing],
+        &[],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("(from --config)"), "{err}");
+}
