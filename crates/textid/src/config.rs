@@ -241,14 +241,22 @@ impl RawConfig {
             .map(Path::to_path_buf)
             .or(env_data_dir.map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("./data"));
-        let file = config_flag
-            .map(Path::to_path_buf)
-            .or_else(|| std::env::var("TEXTID_CONFIG").ok().map(PathBuf::from))
-            .unwrap_or_else(|| data_dir.join("textid.toml"));
+        // A file named by the operator must exist; only the default one is optional.
+        let named = match (config_flag, std::env::var_os("TEXTID_CONFIG")) {
+            (Some(f), _) => Some((f.to_path_buf(), "--config")),
+            (None, Some(f)) => Some((PathBuf::from(f), "TEXTID_CONFIG")),
+            (None, None) => None,
+        };
+        let file = named
+            .as_ref()
+            .map_or_else(|| data_dir.join("textid.toml"), |(f, _)| f.clone());
         if file.exists() {
             raw.read_file(&file)?;
-        } else if config_flag.is_some() {
-            bail!("config file {} does not exist", file.display());
+        } else if let Some((_, source)) = named {
+            bail!(
+                "config file {} (from {source}) does not exist",
+                file.display()
+            );
         }
         raw.read_env()?;
         if let Some(d) = data_dir_flag {
@@ -300,6 +308,12 @@ impl RawConfig {
             }
         }
         Ok(())
+    }
+
+    /// Where `key`'s value came from (`TEXTID_LISTEN`, a file's path, `--listen`); `None`
+    /// for a default.
+    pub fn source(&self, key: &str) -> Option<&str> {
+        self.get(key).map(|(_, s)| s)
     }
 
     fn get(&self, key: &str) -> Option<(&str, &str)> {
@@ -356,6 +370,20 @@ impl RawConfig {
 }
 
 /// Where the data lives.
+/// A source as `config check` shows it: `default`, `env TEXTID_X`, `_FILE TEXTID_X_FILE`,
+/// `flag --x` or `file PATH`.
+pub fn source_label(source: &str) -> String {
+    if source.starts_with("--") {
+        format!("flag {source}")
+    } else if source.starts_with("TEXTID_") && source.ends_with("_FILE") {
+        format!("_FILE {source}")
+    } else if source.starts_with("TEXTID_") {
+        format!("env {source}")
+    } else {
+        format!("file {source}")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Database {
     /// An SQLite file (one node).
@@ -545,9 +573,11 @@ impl TryFrom<&RawConfig> for Config {
         };
         limits.check().map_err(|e| {
             anyhow!(
-                "{e} (key {} / TEXTID_{})",
+                "{} (from {}): {} is outside its allowed range {}",
                 e.key,
-                e.key.to_ascii_uppercase()
+                raw.source(e.key).unwrap_or("default"),
+                e.value,
+                e.range
             )
         })?;
         // The overlap lets deployed apps switch to a rotated secret without downtime; past
@@ -649,9 +679,9 @@ fn sms_config(raw: &RawConfig) -> Result<SmsProviderConfig> {
     match raw.get("sms_provider") {
         None => Ok(SmsProviderConfig::Console),
         Some(("console", _)) => Ok(SmsProviderConfig::Console),
-        Some(("webhook", _)) => {
+        Some(("webhook", source)) => {
             let (url, _) = raw.get("sms_webhook_url").ok_or_else(|| {
-                anyhow!("sms_provider is webhook: set sms_webhook_url (TEXTID_SMS_WEBHOOK_URL)")
+                anyhow!("sms_provider (from {source}) is webhook: set sms_webhook_url (TEXTID_SMS_WEBHOOK_URL)")
             })?;
             let secret = raw
                 .get("sms_webhook_secret")

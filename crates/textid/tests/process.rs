@@ -19,6 +19,10 @@ use tokio::sync::mpsc;
 #[path = "process/abuse.rs"]
 mod abuse;
 
+/// Backup, restore and the CLI's edges (issue #19).
+#[path = "process/deploy.rs"]
+mod deploy;
+
 const BIN: &str = env!("CARGO_BIN_EXE_textid");
 
 /// Runs a CLI command against `data`; returns (exit code, stdout, stderr).
@@ -155,7 +159,14 @@ async fn post(base: &str, path: &str, body: Value) -> (u16, Value) {
     )
 }
 
+/// `textid init`: the admin commands refuse a data directory without a database.
+fn init(data: &Path) {
+    let (code, _, err) = cli(data, &["init"]);
+    assert_eq!(code, 0, "{err}");
+}
+
 fn provision(data: &Path) -> String {
+    init(data);
     let user = cli_json(
         data,
         &[
@@ -325,7 +336,7 @@ fn the_cli_reports_rule_violations_with_a_clear_message_and_changes_nothing() {
         audits["value"][0]["activity"],
         "Update authentication methods policy"
     );
-    let (code, _, err) = cli(d, &["--tenant", "nope", "user", "list"]);
+    let (code, _, err) = cli(d, &["user", "list", "--tenant", "nope"]);
     assert_eq!(code, 2, "{err}");
     // National numbers parse only once the tenant has a default region.
     let (code, _, err) = cli(
@@ -367,7 +378,10 @@ fn a_bad_configuration_names_the_key_and_its_source() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("code_lifetime_seconds"), "{err}");
+    assert!(
+        err.contains("code_lifetime_seconds (from TEXTID_CODE_LIFETIME_SECONDS): 3600"),
+        "{err}"
+    );
 }
 
 // ---- Configuration, files, output and shutdown (issue #14 §5–§7) ----------------------
@@ -521,8 +535,11 @@ fn every_documented_key_is_read_from_the_environment_and_from_textid_toml() {
         let key = k["key"].as_str().unwrap();
         let (given, shown) =
             sample(key, dir.path()).unwrap_or_else(|| panic!("no test value for key {key}"));
+        if key != "data_dir" {
+            assert_eq!(defaults[key]["source"], "default", "{key}");
+        }
         assert_ne!(
-            defaults[key],
+            defaults[key]["value"],
             shown.as_str(),
             "{key}: pick a value other than the default"
         );
@@ -536,11 +553,14 @@ fn every_documented_key_is_read_from_the_environment_and_from_textid_toml() {
         } else {
             &["--data-dir", &data_arg]
         };
+        let from_env = check(&env, extra);
         assert_eq!(
-            check(&env, extra)[key],
+            from_env[key]["value"],
             shown.as_str(),
             "{key} from the environment"
         );
+        let var = format!("TEXTID_{}", key.to_ascii_uppercase());
+        assert_eq!(from_env[key]["source"], format!("env {var}"), "{key}");
         // Through textid.toml.
         let file = dir.path().join(format!("{key}.toml"));
         let text: String = given
@@ -551,10 +571,16 @@ fn every_documented_key_is_read_from_the_environment_and_from_textid_toml() {
         let file_arg = file.display().to_string();
         let mut extra = extra.to_vec();
         extra.extend(["--config", file_arg.as_str()]);
+        let from_file = check(&[], &extra);
         assert_eq!(
-            check(&[], &extra)[key],
+            from_file[key]["value"],
             shown.as_str(),
             "{key} from textid.toml"
+        );
+        assert_eq!(
+            from_file[key]["source"],
+            format!("file {}", file.display()),
+            "{key}"
         );
         // Secrets also through TEXTID_<KEY>_FILE.
         if k["file"].is_string() {
@@ -563,10 +589,16 @@ fn every_documented_key_is_read_from_the_environment_and_from_textid_toml() {
             let (var, value) = env.pop().unwrap();
             std::fs::write(&secret_file, format!("{value}\n")).unwrap();
             env.push((format!("{var}_FILE"), secret_file.display().to_string()));
+            let from_secret_file = check(&env, &["--data-dir", &data_arg]);
             assert_eq!(
-                check(&env, &["--data-dir", &data_arg])[key],
+                from_secret_file[key]["value"],
                 shown.as_str(),
                 "{key} from {var}_FILE"
+            );
+            assert_eq!(
+                from_secret_file[key]["source"],
+                format!("_FILE {var}_FILE"),
+                "{key}"
             );
         }
     }
@@ -586,6 +618,11 @@ fn a_key_encryption_key_from_the_environment_seals_the_signing_keys_and_is_valid
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().display().to_string();
     let with = |var: &str, v: String| vec![(var.to_string(), v)];
+    let (code, _, err) = run(
+        &["init", "--data-dir", &data],
+        &with("TEXTID_KEY_ENCRYPTION_KEY", key_b64(3)),
+    );
+    assert_eq!(code, 0, "{err}");
     let (code, _, err) = run(
         &["keys", "rotate", "--data-dir", &data],
         &with("TEXTID_KEY_ENCRYPTION_KEY", key_b64(3)),
@@ -742,6 +779,7 @@ async fn sigterm_stops_the_server_within_the_deadline_although_a_client_holds_ha
 fn the_cli_escapes_control_characters_in_everything_it_prints() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
+    init(data);
     // Refused at the door, and the refusal does not print the name raw.
     let (code, out, err) = cli(
         data,

@@ -11,6 +11,7 @@
 mod abuse;
 mod audit;
 mod auth_requests;
+pub mod backup;
 mod clients;
 mod directory;
 mod keys;

@@ -314,7 +314,7 @@ pub async fn user(cx: &Context, cmd: UserCommand) -> Result<()> {
             let u = dir::find_user(app, t, &user).await?;
             textid_server::session::revoke_user_sessions(app, t, u.id, &actor).await?;
             emit(cx, json!({"userId": u.id, "value": true}), || {
-                println!("ended every session of {}", u.upn)
+                crate::out!("ended every session of {}", u.upn)
             });
         }
         UserCommand::Delete { user } => {

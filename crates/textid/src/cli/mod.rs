@@ -1,6 +1,7 @@
 //! The command line: global options, subcommands, and how each reaches the application.
 
 mod abuse;
+mod backup;
 mod directory;
 mod oauth;
 pub(crate) mod output;
@@ -11,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use textid_core::clock::SystemClock;
 use textid_core::clock::{Clock, OffsetClock};
 use textid_core::tenant::Tenant;
@@ -33,9 +34,16 @@ impl std::fmt::Display for UsageError {
 }
 impl std::error::Error for UsageError {}
 
+/// Where every command finds its database, shown under `--help`.
+const DATABASE_HELP: &str = "\
+Database: every command acts on the database named by database_url (TEXTID_DATABASE_URL);
+by default the SQLite file DATA_DIR/textid.db, where DATA_DIR is --data-dir, else
+TEXTID_DATA_DIR, else ./data. Only `serve`, `init` and `migrate` create it; the other
+commands refuse a data directory without one. `textid config check` shows which is used.";
+
 /// textid: SMS sign-in identity provider.
 #[derive(Debug, Parser)]
-#[command(name = "textid", version, about)]
+#[command(name = "textid", version, about, after_help = DATABASE_HELP)]
 pub struct Cli {
     /// Data directory (database, secret, textid.toml). Env: TEXTID_DATA_DIR.
     #[arg(long, global = true)]
@@ -43,68 +51,95 @@ pub struct Cli {
     /// Config file (default: DATA_DIR/textid.toml if it exists). Env: TEXTID_CONFIG.
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The options of the commands that act on one tenant's data.
+#[derive(Debug, Args)]
+struct Scope {
     /// Tenant to act on.
     #[arg(long, global = true, default_value = "default")]
     tenant: String,
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     json: bool,
+}
+
+/// `--json` alone, for the commands that span tenants or act on none.
+#[derive(Debug, Args)]
+struct Json {
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+/// A command group acting on one tenant: `textid user list --tenant contoso`.
+#[derive(Debug, Args)]
+struct Scoped<C: Subcommand> {
+    #[command(flatten)]
+    scope: Scope,
     #[command(subcommand)]
-    command: Command,
+    command: C,
+}
+
+/// A command group with `--json` only.
+#[derive(Debug, Args)]
+struct WithJson<C: Subcommand> {
+    #[command(flatten)]
+    json: Json,
+    #[command(subcommand)]
+    command: C,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the server.
+    /// Run the server (creates the data directory and database on first start).
     Serve(serve::ServeArgs),
+    /// Create the data directory, the database and the keys, then exit (before
+    /// provisioning users with the CLI, when the server has not run yet).
+    Init,
     /// Users: create, list, show, enable, disable, delete.
-    #[command(subcommand)]
-    User(directory::UserCommand),
+    User(Scoped<directory::UserCommand>),
     /// Groups and membership.
-    #[command(subcommand)]
-    Group(directory::GroupCommand),
+    Group(Scoped<directory::GroupCommand>),
     /// A user's phone authentication methods.
-    #[command(subcommand)]
-    Phone(directory::PhoneCommand),
+    Phone(Scoped<directory::PhoneCommand>),
     /// The authentication methods policy.
-    #[command(subcommand)]
-    Policy(policy::PolicyCommand),
+    Policy(Scoped<policy::PolicyCommand>),
     /// Tenants.
-    #[command(subcommand)]
-    Tenant(directory::TenantCommand),
+    Tenant(WithJson<directory::TenantCommand>),
     /// The SMS outbox.
-    #[command(subcommand)]
-    Outbox(directory::OutboxCommand),
+    Outbox(Scoped<directory::OutboxCommand>),
     /// Sign-in and audit logs.
-    #[command(subcommand)]
-    Logs(directory::LogsCommand),
+    Logs(Scoped<directory::LogsCommand>),
     /// OpenID Connect clients (apps).
-    #[command(subcommand)]
-    Client(oauth::ClientCommand),
+    Client(Scoped<oauth::ClientCommand>),
     /// OpenID Connect signing keys.
-    #[command(subcommand)]
-    Keys(oauth::KeysCommand),
+    Keys(Scoped<oauth::KeysCommand>),
     /// Numbers locked after too many wrong codes: list, clear.
-    #[command(subcommand)]
-    Lock(abuse::LockCommand),
+    Lock(Scoped<abuse::LockCommand>),
     /// SMS abuse defences: budgets in use, conversion-watch pauses; resume a pause.
-    #[command(subcommand)]
-    Abuse(abuse::AbuseCommand),
+    Abuse(Scoped<abuse::AbuseCommand>),
     /// Test numbers with fixed codes (no SMS); they work only while the server runs
     /// with TEXTID_TEST_NUMBERS_ENABLED=true.
-    #[command(subcommand)]
-    TestNumber(abuse::TestNumberCommand),
+    TestNumber(Scoped<abuse::TestNumberCommand>),
     /// Configuration.
-    #[command(subcommand)]
-    Config(ConfigCommand),
+    Config(WithJson<ConfigCommand>),
     /// Apply pending database migrations and exit (also done by `serve` at start; safe
-    /// while other nodes start or run).
+    /// while other nodes start or run). Creates the database if missing.
     Migrate,
+    /// Copy the SQLite database to a new file while the server runs (a consistent
+    /// snapshot). On PostgreSQL use pg_dump.
+    Backup(backup::BackupArgs),
+    /// Replace the SQLite database with a backup; refused while a server runs on it.
+    Restore(backup::RestoreArgs),
 }
 
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
-    /// Print the effective configuration, secrets redacted.
+    /// Print the effective configuration and where each value comes from, secrets
+    /// redacted.
     Check,
     /// List every configuration key with its default.
     Keys,
@@ -230,88 +265,174 @@ pub async fn run(cli: Cli) -> Result<()> {
         args.apply(&mut raw);
     }
     let config = Config::try_from(&raw)?;
-    let command = match cli.command {
-        Command::Serve(_) => return serve::run(&config).await,
-        Command::Config(ConfigCommand::Check) => {
-            let described = config.describe();
-            if cli.json {
-                let map: serde_json::Map<String, serde_json::Value> = described
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), serde_json::Value::String(v)))
-                    .collect();
-                crate::out!("{}", serde_json::Value::Object(map));
-            } else {
-                for (k, v) in described {
-                    crate::out!("{k:34} {}", output::clean(&v));
-                }
-            }
-            return Ok(());
-        }
-        Command::Config(ConfigCommand::Keys) => {
-            if cli.json {
-                let keys: Vec<_> = crate::config::KEYS
-                    .iter()
-                    .map(|(k, default, about)| {
-                        let env = format!("TEXTID_{}", k.to_ascii_uppercase());
-                        let secret = crate::config::SECRET_KEYS.contains(k);
-                        serde_json::json!({
-                            "key": k,
-                            "env": env,
-                            "file": secret.then(|| format!("{env}_FILE")),
-                            "default": default,
-                            "about": about,
-                        })
-                    })
-                    .collect();
-                crate::out!("{}", serde_json::Value::Array(keys));
-                return Ok(());
-            }
-            for (k, default, about) in crate::config::KEYS {
-                let env = format!("TEXTID_{}", k.to_ascii_uppercase());
-                let file = if crate::config::SECRET_KEYS.contains(k) {
-                    format!(" (or {env}_FILE)")
-                } else {
-                    String::new()
-                };
-                crate::out!("{k:34} {env}{file}\n    default {default}; {about}");
-            }
-            return Ok(());
-        }
+    match cli.command {
+        Command::Serve(_) => serve::run(&config).await,
+        Command::Init => backup::init(&config).await,
         Command::Migrate => {
             crate::config::create_data_dir(&config.data_dir)?;
             open_store(&config).await?;
             crate::out!("migrations applied: {}", config.database.redacted());
-            return Ok(());
+            Ok(())
         }
-        other => other,
-    };
-    let needs_keys = matches!(command, Command::Keys(_));
-    let (app, _store) = open(&config, false, needs_keys).await?;
-    if let Command::Tenant(t) = command {
-        return directory::tenant(&app, t, cli.json).await;
+        Command::Backup(args) => backup::backup(&config, &raw, &args),
+        Command::Restore(args) => backup::restore(&config, &raw, &args).await,
+        Command::Config(c) => match c.command {
+            ConfigCommand::Check => config_check(&config, &raw, c.json.json),
+            ConfigCommand::Keys => config_keys(c.json.json),
+        },
+        Command::Tenant(t) => {
+            let (app, _store) = open_existing(&config, &raw, false).await?;
+            directory::tenant(&app, t.command, t.json.json).await
+        }
+        Command::User(c) => {
+            directory::user(&context(&config, &raw, &c.scope, false).await?, c.command).await
+        }
+        Command::Group(c) => {
+            directory::group(&context(&config, &raw, &c.scope, false).await?, c.command).await
+        }
+        Command::Phone(c) => {
+            directory::phone(&context(&config, &raw, &c.scope, false).await?, c.command).await
+        }
+        Command::Policy(c) => {
+            policy::run(&context(&config, &raw, &c.scope, false).await?, c.command).await
+        }
+        Command::Outbox(c) => {
+            directory::outbox(&context(&config, &raw, &c.scope, false).await?, c.command).await
+        }
+        Command::Logs(c) => {
+            directory::logs(&context(&config, &raw, &c.scope, false).await?, c.command).await
+        }
+        Command::Client(c) => {
+            oauth::client(&context(&config, &raw, &c.scope, false).await?, c.command).await
+        }
+        Command::Keys(c) => {
+            oauth::keys(&context(&config, &raw, &c.scope, true).await?, c.command).await
+        }
+        Command::Lock(c) => {
+            abuse::lock(&context(&config, &raw, &c.scope, false).await?, c.command).await
+        }
+        Command::Abuse(c) => {
+            abuse::abuse(&context(&config, &raw, &c.scope, false).await?, c.command).await
+        }
+        Command::TestNumber(c) => {
+            abuse::test_number(&context(&config, &raw, &c.scope, false).await?, c.command).await
+        }
     }
+}
+
+/// Refuses a SQLite database that does not exist (or is not textid's): an admin command
+/// run from the wrong directory would otherwise create an empty database there, and the
+/// users it provisions would never reach the server (issue #19).
+fn require_database(config: &Config, raw: &RawConfig) -> Result<()> {
+    let Database::Sqlite(path) = &config.database else {
+        // A PostgreSQL database is created by its administrator; `migrate` fills it.
+        return Ok(());
+    };
+    let found = textid_store::sqlite::backup::schema_version(path)
+        .with_context(|| format!("opening database {}", path.display()))?;
+    if found.is_none() {
+        let what = if path.exists() {
+            "is not a textid database"
+        } else {
+            "does not exist"
+        };
+        anyhow::bail!(
+            "database {} {what} (data directory {}, from {}).\n\
+             Point --data-dir (or TEXTID_DATA_DIR) at the server's data directory, \
+             or run `textid init` to create a new one there.",
+            path.display(),
+            config.data_dir.display(),
+            raw.source("data_dir").unwrap_or("default"),
+        );
+    }
+    Ok(())
+}
+
+/// Opens an existing database for an admin command.
+async fn open_existing(
+    config: &Config,
+    raw: &RawConfig,
+    oidc: bool,
+) -> Result<(App, Arc<dyn Store>)> {
+    require_database(config, raw)?;
+    open(config, false, oidc).await
+}
+
+/// The app and tenant an admin command acts on.
+async fn context(config: &Config, raw: &RawConfig, scope: &Scope, oidc: bool) -> Result<Context> {
+    let (app, _store) = open_existing(config, raw, oidc).await?;
     let tenant = app
-        .tenant(&cli.tenant)
+        .tenant(&scope.tenant)
         .await
         .map_err(|e| UsageError(e.message))?;
-    let cx = Context {
+    Ok(Context {
         app,
         tenant,
-        json: cli.json,
+        json: scope.json,
         secret_overlap: config.client_secret_overlap,
+    })
+}
+
+/// `config check`: each key's effective value and its source.
+fn config_check(config: &Config, raw: &RawConfig, json: bool) -> Result<()> {
+    let described = config.describe();
+    let source = |k: &str| {
+        raw.source(k)
+            .map_or_else(|| "default".to_string(), crate::config::source_label)
     };
-    match command {
-        Command::User(c) => directory::user(&cx, c).await,
-        Command::Group(c) => directory::group(&cx, c).await,
-        Command::Phone(c) => directory::phone(&cx, c).await,
-        Command::Policy(c) => policy::run(&cx, c).await,
-        Command::Outbox(c) => directory::outbox(&cx, c).await,
-        Command::Logs(c) => directory::logs(&cx, c).await,
-        Command::Client(c) => oauth::client(&cx, c).await,
-        Command::Keys(c) => oauth::keys(&cx, c).await,
-        Command::Lock(c) => abuse::lock(&cx, c).await,
-        Command::Abuse(c) => abuse::abuse(&cx, c).await,
-        Command::TestNumber(c) => abuse::test_number(&cx, c).await,
-        Command::Serve(_) | Command::Config(_) | Command::Tenant(_) | Command::Migrate => Ok(()),
+    if json {
+        let map: serde_json::Map<String, serde_json::Value> = described
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    serde_json::json!({"value": v, "source": source(k)}),
+                )
+            })
+            .collect();
+        output::print_json(&serde_json::Value::Object(map));
+        return Ok(());
     }
+    crate::out!("{:34} {:40} SOURCE", "KEY", "VALUE");
+    for (k, v) in described {
+        let v = if v.is_empty() {
+            "-".to_string()
+        } else {
+            output::clean(&v).into_owned()
+        };
+        crate::out!("{k:34} {v:40} {}", source(k));
+    }
+    Ok(())
+}
+
+/// `config keys`: every key, its variables and default.
+fn config_keys(json: bool) -> Result<()> {
+    if json {
+        let keys: Vec<_> = crate::config::KEYS
+            .iter()
+            .map(|(k, default, about)| {
+                let env = format!("TEXTID_{}", k.to_ascii_uppercase());
+                let secret = crate::config::SECRET_KEYS.contains(k);
+                serde_json::json!({
+                    "key": k,
+                    "env": env,
+                    "file": secret.then(|| format!("{env}_FILE")),
+                    "default": default,
+                    "about": about,
+                })
+            })
+            .collect();
+        output::print_json(&serde_json::Value::Array(keys));
+        return Ok(());
+    }
+    for (k, default, about) in crate::config::KEYS {
+        let env = format!("TEXTID_{}", k.to_ascii_uppercase());
+        let file = if crate::config::SECRET_KEYS.contains(k) {
+            format!(" (or {env}_FILE)")
+        } else {
+            String::new()
+        };
+        crate::out!("{k:34} {env}{file}\n    default {default}; {about}");
+    }
+    Ok(())
 }

@@ -66,7 +66,24 @@ pub fn print_json(v: &Value) {
             out.push(c);
         }
     }
-    println!("{out}");
+    write_line(&out);
+}
+
+/// Writes one line to stdout. When the reader has gone (`textid config keys | head -1`),
+/// the process ends quietly with success, as ripgrep does: nobody is left to read the
+/// rest, and `println!` would panic.
+pub fn write_line(line: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        // Another failure (a full disk behind a redirect): say so, as `println!` would
+        // have, without a panic's backtrace.
+        eprintln!("error: writing to stdout: {e}");
+        std::process::exit(1);
+    }
 }
 
 /// A user, Graph-shaped.
@@ -122,9 +139,9 @@ pub fn phone_line(m: &PhoneMethodView) -> String {
 /// breaks of the format itself kept).
 #[macro_export]
 macro_rules! out {
-    () => { println!() };
+    () => { $crate::cli::output::write_line("") };
     ($($arg:tt)*) => {
-        println!("{}", $crate::cli::output::escape(&format!($($arg)*), true))
+        $crate::cli::output::write_line(&$crate::cli::output::escape(&format!($($arg)*), true))
     };
 }
 

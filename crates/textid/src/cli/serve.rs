@@ -31,6 +31,17 @@ impl ServeArgs {
 
 /// Runs the server.
 pub async fn run(config: &Config) -> Result<()> {
+    // Held until the process ends: `textid restore` refuses to replace the database
+    // under a running server.
+    let _lock = match &config.database {
+        crate::config::Database::Sqlite(path) => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                crate::config::create_data_dir(parent)?;
+            }
+            Some(textid_store::sqlite::backup::ServerLock::serving(path)?)
+        }
+        crate::config::Database::Postgres(_) => None,
+    };
     let (app, _store) = super::open(config, true, true).await?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
