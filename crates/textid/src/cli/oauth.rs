@@ -222,7 +222,7 @@ pub async fn client(cx: &Context, cmd: ClientCommand) -> Result<()> {
             .await?;
             emit(cx, &c, || {
                 let origins: Vec<String> = c.web_origins().iter().map(|o| o.to_string()).collect();
-                println!(
+                crate::out!(
                     "app {} accepts browser requests from: {}",
                     c.client_id,
                     if origins.is_empty() {
@@ -236,19 +236,19 @@ pub async fn client(cx: &Context, cmd: ClientCommand) -> Result<()> {
         ClientCommand::Disable { client_id } => {
             let c =
                 clients::set_enabled(&cx.app, &cx.tenant, &client_id, false, &Actor::cli()).await?;
-            emit(cx, &c, || println!("disabled app {}", c.client_id));
+            emit(cx, &c, || crate::out!("disabled app {}", c.client_id));
         }
         ClientCommand::Enable { client_id } => {
             let c =
                 clients::set_enabled(&cx.app, &cx.tenant, &client_id, true, &Actor::cli()).await?;
-            emit(cx, &c, || println!("enabled app {}", c.client_id));
+            emit(cx, &c, || crate::out!("enabled app {}", c.client_id));
         }
         ClientCommand::Delete { client_id } => {
             clients::delete(&cx.app, &cx.tenant, &client_id, &Actor::cli()).await?;
             if cx.json {
                 print_json(&json!({"deleted": client_id}));
             } else {
-                println!("deleted app {client_id}");
+                crate::out!("deleted app {client_id}");
             }
         }
         ClientCommand::Secret(SecretCommand::Rotate {
@@ -275,8 +275,8 @@ pub async fn client(cx: &Context, cmd: ClientCommand) -> Result<()> {
                     "previousSecretValidUntil": until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 }));
             } else {
-                println!("new client secret (shown once, store it now): {secret}");
-                println!(
+                crate::out!("new client secret (shown once, store it now): {secret}");
+                crate::out!(
                     "the previous secret works until {}",
                     until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                 );
