@@ -10,7 +10,7 @@
 //! attempts together for `ROUNDS` rounds and asserts one winner in each; nothing here
 //! knows a backend. Two things are global by nature: outbox claims (a case looks only at
 //! its own tenant's messages in what it claims, but would lease other cases' messages on
-//! a shared database, so the cases that claim take turns: [`claiming`]) and signing keys (each case
+//! a shared database, so the cases that claim take turns, see `claiming`) and signing keys (each case
 //! uses algorithm names of its own).
 //!
 //! The cases, by aggregate: `tenants` (tenants, policy), `directory` (users, groups,
