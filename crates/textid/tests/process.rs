@@ -937,12 +937,13 @@ fn a_tenant_cannot_be_named_like_one_of_textids_routes() {
     // Issue #19: a tenant called `static` was shadowed by the page assets.
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    init(d);
     for name in ["static", "healthz", "metrics"] {
         let (code, out, err) = cli(d, &["tenant", "create", name]);
         assert_eq!(code, 2, "{name}: {out}{err}");
         assert!(err.contains("reserved"), "{err}");
     }
-    let (code, _, err) = cli(d, &["--tenant", "static", "user", "list"]);
+    let (code, _, err) = cli(d, &["user", "list", "--tenant", "static"]);
     assert_eq!(code, 2, "nothing was created: {err}");
     cli_json(d, &["tenant", "create", "static-site"]);
 }
@@ -951,6 +952,7 @@ fn a_tenant_cannot_be_named_like_one_of_textids_routes() {
 fn allowed_origins_are_set_on_create_and_replaced_on_update() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    init(d);
     let created = cli_json(
         d,
         &[
@@ -1015,6 +1017,7 @@ fn allowed_origins_are_set_on_create_and_replaced_on_update() {
 fn the_sign_in_api_origins_of_a_tenant_are_set_checked_and_cleared() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    init(d);
     let set = cli_json(
         d,
         &[
