@@ -68,19 +68,84 @@ pub async fn per_client(req: axum::extract::Request, next: axum::middleware::Nex
             .as_deref()
             .is_some_and(|o| a.0.iter().any(|w| w.as_str() == o))
     });
+    // So that the app can read why a bearer token was refused (RFC 6750 §3).
+    allow(
+        &mut res,
+        request_origin.filter(|_| allowed),
+        "WWW-Authenticate",
+    );
+    res
+}
+
+/// `Vary: Origin` (the answer depends on it), and for an allowed origin
+/// `Access-Control-Allow-Origin` with the headers its page may read.
+fn allow(res: &mut Response, allowed_origin: Option<String>, exposed: &'static str) {
     let h = res.headers_mut();
     h.append(header::VARY, HeaderValue::from_static("Origin"));
-    if let Some(v) = request_origin
-        .filter(|_| allowed)
-        .and_then(|o| HeaderValue::from_str(&o).ok())
-    {
+    if let Some(v) = allowed_origin.and_then(|o| HeaderValue::from_str(&o).ok()) {
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-        // So that the app can read why a bearer token was refused (RFC 6750 §3).
         h.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("WWW-Authenticate"),
+            HeaderValue::from_static(exposed),
         );
     }
+}
+
+/// The `204` answer to an allowed preflight: these methods, the two request headers an
+/// app sends, cacheable for [`PREFLIGHT_MAX_AGE`].
+fn preflight_answer(methods: &'static str) -> Response {
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(methods),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("authorization, content-type"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from(PREFLIGHT_MAX_AGE),
+    );
+    res
+}
+
+/// What a middleware for a set of origins allows ([`sign_in_api`], [`admin_api`]).
+struct Rule {
+    methods: &'static str,
+    exposed: &'static str,
+    refusal: &'static str,
+}
+
+/// A request under a middleware that decided `allowed` for `request_origin`: a preflight
+/// is answered here (`204`, or `403 originNotAllowed` without CORS headers); any other
+/// request runs, its answer readable by the origin if allowed.
+async fn guarded(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+    request_origin: String,
+    allowed: bool,
+    rule: Rule,
+) -> Response {
+    let mut res = if is_preflight(&req) {
+        if !allowed {
+            return crate::error::ApiError::new(
+                StatusCode::FORBIDDEN,
+                "originNotAllowed",
+                rule.refusal,
+            )
+            .into_response();
+        }
+        preflight_answer(rule.methods)
+    } else {
+        next.run(req).await
+    };
+    allow(
+        &mut res,
+        Some(request_origin).filter(|_| allowed),
+        rule.exposed,
+    );
     res
 }
 
@@ -108,23 +173,11 @@ pub async fn preflight(
     if !allowed || !matches!(requested, "GET" | "POST") {
         return refused();
     }
-    let mut res = StatusCode::NO_CONTENT.into_response();
-    let h = res.headers_mut();
+    let mut res = preflight_answer("GET, POST");
     if let Ok(v) = HeaderValue::from_str(origin) {
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        res.headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
     }
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, POST"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("authorization, content-type"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from(PREFLIGHT_MAX_AGE),
-    );
     res
 }
 
@@ -174,47 +227,13 @@ pub async fn sign_in_api(
         Ok(t) => t.sign_in_origins.contains(&request_origin),
         Err(_) => false,
     };
-    let mut res = if is_preflight(&req) {
-        if !allowed {
-            return crate::error::ApiError::new(
-                StatusCode::FORBIDDEN,
-                "originNotAllowed",
-                "this tenant does not let pages of this origin call its sign-in API",
-            )
-            .into_response();
-        }
-        let mut res = StatusCode::NO_CONTENT.into_response();
-        let h = res.headers_mut();
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("POST, DELETE"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization, content-type"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from(PREFLIGHT_MAX_AGE),
-        );
-        res
-    } else {
-        next.run(req).await
-    };
-    let h = res.headers_mut();
-    h.append(header::VARY, HeaderValue::from_static("Origin"));
-    if let Some(v) = Some(request_origin)
-        .filter(|_| allowed)
-        .and_then(|o| HeaderValue::from_str(&o).ok())
-    {
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+    let rule = Rule {
+        methods: "POST, DELETE",
         // A browser app must see how long to wait after a 429.
-        h.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("Retry-After"),
-        );
-    }
-    res
+        exposed: "Retry-After",
+        refusal: "this tenant does not let pages of this origin call its sign-in API",
+    };
+    guarded(req, next, request_origin, allowed, rule).await
 }
 
 /// CORS of the admin API (`/v1.0/...`): for the origins the operator configured
@@ -232,44 +251,10 @@ pub async fn admin_api(
         return next.run(req).await;
     };
     let allowed = origins.contains(&request_origin);
-    let mut res = if is_preflight(&req) {
-        if !allowed {
-            return crate::error::ApiError::new(
-                StatusCode::FORBIDDEN,
-                "originNotAllowed",
-                "pages of this origin may not call the admin API",
-            )
-            .into_response();
-        }
-        let mut res = StatusCode::NO_CONTENT.into_response();
-        let h = res.headers_mut();
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, PATCH, PUT, DELETE"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization, content-type"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from(PREFLIGHT_MAX_AGE),
-        );
-        res
-    } else {
-        next.run(req).await
+    let rule = Rule {
+        methods: "GET, POST, PATCH, PUT, DELETE",
+        exposed: "WWW-Authenticate, Retry-After, Location",
+        refusal: "pages of this origin may not call the admin API",
     };
-    let h = res.headers_mut();
-    h.append(header::VARY, HeaderValue::from_static("Origin"));
-    if let Some(v) = Some(request_origin)
-        .filter(|_| allowed)
-        .and_then(|o| HeaderValue::from_str(&o).ok())
-    {
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-        h.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("WWW-Authenticate, Retry-After, Location"),
-        );
-    }
-    res
+    guarded(req, next, request_origin, allowed, rule).await
 }
