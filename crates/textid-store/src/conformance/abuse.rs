@@ -313,6 +313,7 @@ pub async fn test_numbers_are_kept_per_tenant_and_loaded_by_steps(s: Arc<dyn Sto
 pub async fn purge_removes_unlocked_client_counters_written_before_the_cut_and_keeps_locked_ones(
     s: Arc<dyn Store>,
 ) {
+    let _turn = purging().await;
     // The era of the first purge case (2001), so this purge touches no other case's rows.
     let cut = Utc.with_ymd_and_hms(2001, 1, 1, 0, 0, 0).unwrap();
     let (old, young) = (cut - Duration::days(1), cut + Duration::days(1));

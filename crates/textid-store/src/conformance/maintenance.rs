@@ -16,6 +16,7 @@ fn cut() -> DateTime<Utc> {
 pub async fn purge_removes_expired_flows_counters_finished_messages_and_sessions_only(
     s: Arc<dyn Store>,
 ) {
+    let _turn = purging().await;
     let t = tenant(&*s).await;
     let (old, young) = (cut() - Duration::days(1), cut() + Duration::days(1));
     let u = new_user(&t, "ana");
@@ -162,6 +163,7 @@ fn far() -> DateTime<Utc> {
 pub async fn purge_removes_expired_requests_codes_tokens_and_ended_families_only(
     s: Arc<dyn Store>,
 ) {
+    let _turn = purging().await;
     let t = tenant(&*s).await;
     let old = early() - Duration::days(1);
     let before_old = old - Duration::hours(1);
@@ -257,6 +259,7 @@ pub async fn purge_removes_expired_requests_codes_tokens_and_ended_families_only
 }
 
 pub async fn purge_logs_removes_sign_in_logs_and_audits_before_the_cut_only(s: Arc<dyn Store>) {
+    let _turn = purging().await;
     let t = tenant(&*s).await;
     let old = early() - Duration::days(1);
     let (u_old, u_far) = (new_user(&t, "old"), new_user(&t, "far"));

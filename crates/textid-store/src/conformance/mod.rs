@@ -239,7 +239,6 @@ cases!(
 
 // ---- Time ------------------------------------------------------------------------------
 
-/// The fixed clock of the suite.
 /// The turn of a case that claims outbox messages: claims are global, so on a database
 /// that several cases share (PostgreSQL) one case's claim would lease another's messages.
 static CLAIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -247,6 +246,18 @@ static CLAIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 async fn claiming() -> tokio::sync::MutexGuard<'static, ()> {
     CLAIMING.lock().await
 }
+
+/// The turn of a case that purges: a purge is global, so on a shared database (PostgreSQL)
+/// one case's purge could remove rows another case is still checking between its writes.
+/// Each purge case also keeps its rows in an era of its own; the turn makes that
+/// independence structural rather than a matter of choosing dates.
+static PURGING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn purging() -> tokio::sync::MutexGuard<'static, ()> {
+    PURGING.lock().await
+}
+
+/// The fixed clock of the suite.
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
