@@ -15,11 +15,13 @@
 pub mod catalog;
 pub mod message;
 pub mod provider;
+pub mod receipt;
 pub mod template;
 
 pub use message::{Channel, MessageKind, OutgoingMessage};
 pub use provider::console::ConsoleProvider;
 pub use provider::webhook::{WebhookConfig, WebhookConfigError, WebhookProvider};
+pub use receipt::{Receipt, ReceiptSink, ReceiptStatus};
 pub use template::TemplateError;
 
 /// A carrier of SMS (and later voice) messages.
