@@ -14,6 +14,9 @@ pub enum StoreError {
     /// A phone method rule refused the change.
     #[error(transparent)]
     PhoneMethod(#[from] PhoneMethodError),
+    /// A bulk import was refused: every problem, by line; nothing was written.
+    #[error("the import was refused: {} problem(s)", .0.len())]
+    Import(Vec<textid_core::directory::import::ImportProblem>),
     /// The database is busy beyond the timeout.
     #[error("database busy")]
     Busy,

@@ -21,6 +21,7 @@ mod types;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use textid_core::directory::import::ImportedUser;
 use textid_core::directory::{Group, Upn, User};
 use textid_core::message::QueuedMessage;
 use textid_core::methods::PhoneType;
@@ -102,6 +103,20 @@ pub trait DirectoryStore: Send + Sync {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+    /// Imports a batch of new users with their phone methods in one transaction: loads
+    /// what the tenant already holds of the batch's userPrincipalNames and numbers, asks
+    /// [`textid_core::directory::import::plan_import`] (with `sms_sign_in`: whether the
+    /// policy lets a new user sign in with SMS), and writes the users, their methods and
+    /// the audit records one-by-one creation would have written. Returns the number of
+    /// users; `StoreError::Import` with every problem, and nothing written, if refused.
+    async fn import_users(
+        &self,
+        tenant: TenantId,
+        rows: Vec<ImportedUser>,
+        sms_sign_in: bool,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<usize>;
     /// Creates a group.
     async fn create_group(
         &self,

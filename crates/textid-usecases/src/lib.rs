@@ -7,6 +7,7 @@
 
 pub mod abuse;
 pub mod directory;
+pub mod import;
 pub mod maintenance;
 pub mod observe;
 pub mod seal;

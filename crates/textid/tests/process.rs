@@ -23,6 +23,10 @@ mod abuse;
 #[path = "process/deploy.rs"]
 mod deploy;
 
+/// `textid import` (issue #20).
+#[path = "process/import.rs"]
+mod import;
+
 const BIN: &str = env!("CARGO_BIN_EXE_textid");
 
 /// Runs a CLI command against `data`; returns (exit code, stdout, stderr).

@@ -1,6 +1,7 @@
 //! The directory: users and groups of a tenant.
 
 pub mod group;
+pub mod import;
 pub mod user;
 
 pub use group::Group;

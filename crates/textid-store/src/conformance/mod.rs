@@ -14,7 +14,7 @@
 //! uses algorithm names of its own).
 //!
 //! The cases, by aggregate: `tenants` (tenants, policy), `directory` (users, groups,
-//! members), `phone` (phone methods), `sign_in` (candidates, steps, flows, sessions),
+//! members), `import` (bulk import), `phone` (phone methods), `sign_in` (candidates, steps, flows, sessions),
 //! `outbox`, `logs`, `oauth` (signing keys, clients, authorization requests), `tokens`
 //! (codes, refresh and access tokens), `roles`, `passes`, `maintenance`.
 
@@ -22,6 +22,7 @@
 
 mod abuse;
 mod directory;
+mod import;
 mod logs;
 mod maintenance;
 mod oauth;
@@ -34,8 +35,8 @@ mod tenants;
 mod tokens;
 
 pub use self::{
-    abuse::*, directory::*, logs::*, maintenance::*, oauth::*, outbox::*, passes::*, phone::*,
-    roles::*, sign_in::*, tenants::*, tokens::*,
+    abuse::*, directory::*, import::*, logs::*, maintenance::*, oauth::*, outbox::*, passes::*,
+    phone::*, roles::*, sign_in::*, tenants::*, tokens::*,
 };
 
 use std::future::Future;
@@ -128,6 +129,10 @@ cases!(
     adding_a_missing_member_or_to_a_missing_group_is_not_found,
     removing_a_member_who_is_not_one_is_not_found,
     membership_changes_are_audited,
+    an_import_writes_users_methods_and_audits_as_one_by_one_creation_would,
+    an_import_without_sms_sign_in_leaves_mobiles_disabled,
+    a_refused_import_names_every_problem_and_writes_nothing,
+    an_import_and_a_single_claim_of_one_number_have_exactly_one_winner,
     // PhoneMethodStore
     phone_type_rules_hold,
     a_sign_in_number_cannot_be_added_to_another_user,
@@ -258,7 +263,6 @@ async fn purging() -> tokio::sync::MutexGuard<'static, ()> {
 }
 
 /// The fixed clock of the suite.
-
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
 }

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use textid_core::audit::AuditRecord;
+use textid_core::directory::import::ImportedUser;
 use textid_core::directory::{Group, Upn, User};
 use textid_core::session::{user_update_revokes, USER_DELETE_REVOKES};
 use textid_core::{GroupId, TenantId, UserId};
@@ -159,6 +160,24 @@ impl DirectoryStore for PostgresStore {
         self.write(Replay::Unsafe, &(user, actor, now), |tx, (u, a, now)| {
             Box::pin(create_user(tx, u, a, *now))
         })
+        .await
+    }
+
+    async fn import_users(
+        &self,
+        tenant: TenantId,
+        rows: Vec<ImportedUser>,
+        sms_sign_in: bool,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<usize> {
+        self.write(
+            Replay::Unsafe,
+            &(tenant, rows, sms_sign_in, actor, now),
+            |tx, (t, rows, sms, a, now)| {
+                Box::pin(super::import::import(tx, *t, rows, *sms, a, *now))
+            },
+        )
         .await
     }
 

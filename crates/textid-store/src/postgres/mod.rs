@@ -23,6 +23,7 @@ mod counters;
 mod directory;
 mod errors;
 mod groups;
+mod import;
 mod keys;
 mod listen;
 mod locks;

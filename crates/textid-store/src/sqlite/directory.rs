@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use textid_core::audit::AuditRecord;
+use textid_core::directory::import::ImportedUser;
 use textid_core::directory::{Group, Upn, User};
 use textid_core::session::{user_update_revokes, USER_DELETE_REVOKES};
 use textid_core::{GroupId, TenantId, UserId};
@@ -111,6 +112,19 @@ impl DirectoryStore for SqliteStore {
             audit::insert(tx, &AuditRecord::user_added(&u, &actor, now))
         })
         .await
+    }
+
+    async fn import_users(
+        &self,
+        tenant: TenantId,
+        rows: Vec<ImportedUser>,
+        sms_sign_in: bool,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<usize> {
+        let actor = actor.clone();
+        self.write(move |tx| super::import::import(tx, tenant, rows, sms_sign_in, &actor, now))
+            .await
     }
 
     async fn user(&self, tenant: TenantId, uid: UserId) -> StoreResult<Option<User>> {

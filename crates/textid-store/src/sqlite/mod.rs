@@ -14,6 +14,7 @@ mod auth_requests;
 pub mod backup;
 mod clients;
 mod directory;
+mod import;
 mod keys;
 mod logs;
 mod maintenance;

@@ -59,7 +59,7 @@ fn list(c: &Connection, tenant: TenantId, uid: UserId) -> StoreResult<Vec<PhoneM
     Ok(out)
 }
 
-fn holders(
+pub(super) fn holders(
     tx: &Transaction<'_>,
     tenant: TenantId,
     number: &str,
@@ -90,7 +90,7 @@ fn holders(
     .collect()
 }
 
-fn write_plan(
+pub(super) fn write_plan(
     tx: &Transaction<'_>,
     tenant: TenantId,
     plan: &PhonePlan,

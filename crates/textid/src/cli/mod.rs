@@ -3,6 +3,7 @@
 mod abuse;
 mod backup;
 mod directory;
+mod import;
 mod oauth;
 pub(crate) mod output;
 mod policy;
@@ -83,6 +84,15 @@ struct Scoped<C: Subcommand> {
     command: C,
 }
 
+/// `textid import FILE --tenant contoso`.
+#[derive(Debug, Args)]
+struct ImportScoped {
+    #[command(flatten)]
+    scope: Scope,
+    #[command(flatten)]
+    args: import::ImportArgs,
+}
+
 /// A command group with `--json` only.
 #[derive(Debug, Args)]
 struct WithJson<C: Subcommand> {
@@ -101,6 +111,9 @@ enum Command {
     Init,
     /// Users: create, list, show, enable, disable, delete.
     User(Scoped<directory::UserCommand>),
+    /// Import users with their phone numbers from CSV or JSON lines: all rows are
+    /// checked first, then written in one transaction (all or nothing).
+    Import(ImportScoped),
     /// Groups and membership.
     Group(Scoped<directory::GroupCommand>),
     /// A user's phone authentication methods.
@@ -286,6 +299,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::User(c) => {
             directory::user(&context(&config, &raw, &c.scope, false).await?, c.command).await
+        }
+        Command::Import(c) => {
+            import::run(&context(&config, &raw, &c.scope, false).await?, c.args).await
         }
         Command::Group(c) => {
             directory::group(&context(&config, &raw, &c.scope, false).await?, c.command).await

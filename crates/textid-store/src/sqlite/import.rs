@@ -1,0 +1,68 @@
+//! Bulk import (`DirectoryStore::import_users`): one `BEGIN IMMEDIATE` transaction holds
+//! SQLite's write lock while what the tenant holds of the batch is read, the batch is
+//! checked by `textid_core::directory::import::plan_import`, and the rows are written, so
+//! no concurrent change can slip between the check and the write.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Transaction};
+use textid_core::audit::AuditRecord;
+use textid_core::directory::import::{plan_import, Existing, ImportedUser};
+use textid_core::{TenantId, UserId};
+
+use super::rows::{ms, to_json};
+use super::{audit, phone};
+use crate::{Actor, StoreError, StoreResult};
+
+pub(super) fn import(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    rows: Vec<ImportedUser>,
+    sms_sign_in: bool,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> StoreResult<usize> {
+    let t = tenant.to_string();
+    let mut existing = Existing::default();
+    {
+        let mut taken =
+            tx.prepare_cached("SELECT 1 FROM users WHERE tenant_id = ?1 AND upn = ?2")?;
+        for r in &rows {
+            if taken.exists(params![t, r.user.upn.as_str()])? {
+                existing.upns.insert(r.user.upn.as_str().to_string());
+            }
+            for (_, n) in &r.numbers {
+                if let std::collections::hash_map::Entry::Vacant(e) =
+                    existing.holders.entry(n.e164())
+                {
+                    // New users hold nothing yet: no user to leave out.
+                    let held = phone::holders(tx, tenant, e.key(), UserId(uuid::Uuid::nil()))?;
+                    e.insert(held);
+                }
+            }
+        }
+    }
+    let plan = plan_import(&rows, &existing, sms_sign_in).map_err(StoreError::Import)?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO users (id, tenant_id, upn, display_name, account_enabled, mobile_phone, business_phones, on_premises_sync, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for (u, plans) in &plan.users {
+        insert.execute(params![
+            u.id.to_string(),
+            t,
+            u.upn.as_str(),
+            u.display_name,
+            u.account_enabled,
+            u.mobile_phone,
+            to_json(&u.business_phones),
+            u.on_premises_sync_enabled,
+            ms(now)
+        ])?;
+        audit::insert(tx, &AuditRecord::user_added(u, actor, now))?;
+        for p in plans {
+            phone::write_plan(tx, tenant, p, now)?;
+            audit::insert(tx, &AuditRecord::phone_method(tenant, p, actor, now))?;
+        }
+    }
+    Ok(plan.users.len())
+}
