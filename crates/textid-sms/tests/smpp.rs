@@ -22,7 +22,7 @@ use textid_sms::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
 const BODY: &str = "123456 is your sign-in code. It expires in 5 minutes. Do not share it.\n\n\
                     @login.example.com #123456";
@@ -284,6 +284,21 @@ impl ReceiptSink for ChannelSink {
     }
 }
 
+/// A sink that records, then holds the provider until the test opens the gate.
+#[derive(Debug)]
+struct GatedSink {
+    receipts: mpsc::UnboundedSender<Receipt>,
+    gate: Arc<Semaphore>,
+}
+
+#[async_trait::async_trait]
+impl ReceiptSink for GatedSink {
+    async fn receipt(&self, receipt: Receipt) {
+        self.receipts.send(receipt).unwrap();
+        self.gate.acquire().await.unwrap().forget();
+    }
+}
+
 fn config(port: u16) -> SmppConfig {
     let mut config = SmppConfig::new(
         "127.0.0.1",
@@ -402,9 +417,15 @@ async fn a_body_longer_than_one_segment_goes_in_message_payload() {
 }
 
 #[tokio::test]
-async fn receipts_reach_the_sink_before_the_deliver_sm_is_acknowledged() {
+async fn a_receipt_reaches_the_sink_before_the_deliver_sm_is_acknowledged() {
     let smsc = Smsc::start().await;
-    let (_provider, mut receipts) = start(config(smsc.port()));
+    let (tx, mut receipts) = mpsc::unbounded_channel();
+    let gate = Arc::new(Semaphore::new(0));
+    let sink = GatedSink {
+        receipts: tx,
+        gate: gate.clone(),
+    };
+    let _provider = SmppProvider::new(config(smsc.port()), Arc::new(sink)).unwrap();
     let mut connection = smsc.accept_bound().await;
 
     let text = "id:smsc-42 sub:001 dlvrd:001 submit date:2601011200 done date:2601011201 \
@@ -412,23 +433,32 @@ async fn receipts_reach_the_sink_before_the_deliver_sm_is_acknowledged() {
     connection
         .write(DELIVER_SM, 0, 77, &deliver_sm(0x04, text.as_bytes(), &[]))
         .await;
+    let receipt = tokio::time::timeout(GUARD, receipts.recv()).await.unwrap();
+    // The sink is still recording: nothing may have been acknowledged yet (loopback TCP
+    // delivers a written PDU into this socket's buffer before write returns).
+    let mut probe = [0u8; 1];
+    let early = connection.stream.try_read(&mut probe);
+    assert!(
+        matches!(&early, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "deliver_sm acknowledged before its receipt was recorded: {early:?}"
+    );
+    gate.add_permits(1);
     let ack = connection.read().await;
 
+    assert_eq!(
+        receipt,
+        Some(Receipt {
+            provider: "smpp",
+            provider_message_id: "smsc-42".into(),
+            status: ReceiptStatus::Delivered,
+            reason: None,
+        })
+    );
     assert_eq!(
         (ack.command_id, ack.status, ack.sequence),
         (DELIVER_SM_RESP, 0, 77)
     );
     assert_eq!(ack.body, [0], "message_id is NULL");
-    // Recorded before the acknowledgement was written: already in the channel.
-    assert_eq!(
-        receipts.try_recv().unwrap(),
-        Receipt {
-            provider: "smpp",
-            provider_message_id: "smsc-42".into(),
-            status: ReceiptStatus::Delivered,
-            reason: None,
-        }
-    );
 }
 
 #[tokio::test]

@@ -1,18 +1,20 @@
 //! The SMPP 3.4 provider: textid as an ESME bound as transceiver to a carrier's SMSC
 //! (issue #18).
 //!
-//! One background task owns the TCP connection ([`session`]); [`SmppProvider::send`] hands it
+//! One background task owns the TCP connection (`session.rs`); [`SmppProvider::send`] hands it
 //! a `submit_sm` and waits for the matching `submit_sm_resp`:
 //!
 //! ```text
-//!            connect + bind_transceiver
-//!   ┌──────────► Binding ───────────── bound ──────────► Bound ─── link lost / unbind ──┐
-//!   │               │ refused / no answer / cannot connect   │  submit_sm ⇄ _resp        │
-//!   │               ▼                                        │  deliver_sm → receipt     │
-//!   └─ backoff ── Waiting (sends fail at once with          │  enquire_link both ways   │
-//!      1 s … 60 s    the reason: "link down: ...")           ▼                           │
-//!   ◄────────────────────────────── reconnect at once ◄──────────────────────────────────┘
+//!   Binding ── bound ──► Bound ── link lost, unbind, enquire_link unanswered ──┐
+//!    ▲ ▲   │                                        (in-flight sends: transient) │
+//!    │ │   │ refused, no answer, cannot connect                                  │
+//!    │ │   ▼                                                                     │
+//!    │ └─ Waiting 1 s, 2 s, … 60 s ◄──────────── a second loss within a minute ──┤
+//!    │    (sends fail at once, transient, with the reason)                       │
+//!    └──────────────────────────────────────────── a first loss: at once ────────┘
 //! ```
+//!
+//! While Binding, sends wait (within their response timeout) for the bind.
 //!
 //! - Bodies go as GSM-7 (`data_coding` 0, unpacked septets) when every character is in the
 //!   GSM 03.38 alphabet, as UCS-2 (`data_coding` 8) otherwise; a body longer than one segment
@@ -27,7 +29,7 @@
 //! - A refused bind (`ESME_RINVPASWD`, `ESME_RINVSYSID`, ...) is logged at `ERROR` once per
 //!   attempt, and sends fail *transient* with the reason: the operator fixes the credentials,
 //!   and the messages wait in the outbox meanwhile instead of being dropped.
-//! - Receipts arrive as `deliver_sm` on the same connection ([`report`]); each final one goes
+//! - Receipts arrive as `deliver_sm` on the same connection (`report.rs`); each final one goes
 //!   to the [`ReceiptSink`] before the `deliver_sm_resp`, so a receipt is acknowledged only
 //!   once it has been recorded.
 //!
@@ -53,8 +55,8 @@ use crate::{Channel, Delivery, OutgoingMessage, Provider, ReceiptSink, SendError
 /// The port SMSCs listen on unless told otherwise (IANA `smpp`).
 pub const DEFAULT_PORT: u16 = 2775;
 
-/// How long a request may wait for a place in the session's queue: a burst larger than this
-/// waits for the window instead of being refused.
+/// How many requests may wait for the session's window; a sender past this waits for a place
+/// (within its response timeout) instead of being refused.
 const QUEUE_CAPACITY: usize = 256;
 
 /// How to reach and bind to the SMSC, and how to address messages.
@@ -360,7 +362,9 @@ mod tests {
 
     #[test]
     fn each_bad_field_gets_an_error_naming_it() {
-        let cases: [(fn(&mut SmppConfig), &str, &str); 10] = [
+        /// A change that breaks the config, the error code, the field the message names.
+        type Case = (fn(&mut SmppConfig), &'static str, &'static str);
+        let cases: [Case; 10] = [
             (|c| c.host = " ".into(), "missingSmppHost", "host"),
             (|c| c.port = 0, "invalidSmppPort", "port"),
             (

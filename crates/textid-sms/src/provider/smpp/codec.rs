@@ -63,8 +63,9 @@ impl Header {
 #[derive(Debug)]
 pub(super) struct Frame {
     pub header: Header,
-    /// The decoded command, or why `rusmpp` could not decode its body.
-    pub command: Result<Command, String>,
+    /// The decoded command, or why `rusmpp` could not decode its body. Boxed: a decoded
+    /// command is a few hundred bytes, and frames move through the session's event loop.
+    pub command: Result<Box<Command>, String>,
 }
 
 /// The stream cannot be read any further: its framing is broken.
@@ -104,7 +105,7 @@ pub(super) fn next_frame(buffer: &mut BytesMut) -> Result<Option<Frame>, Framing
     body.extend_from_slice(&header.sequence.to_be_bytes());
     body.extend_from_slice(&pdu);
     let command = Command::decode(&mut body, length - 4)
-        .map(|(command, _)| command)
+        .map(|(command, _)| Box::new(command))
         .map_err(|e| e.to_string());
     Ok(Some(Frame { header, command }))
 }
