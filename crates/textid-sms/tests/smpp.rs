@@ -604,7 +604,9 @@ async fn a_quiet_link_is_probed_and_an_unanswered_probe_reconnects() {
     let smsc = Smsc::start().await;
     let mut config = config(smsc.port());
     config.enquire_link_interval = Duration::from_millis(20);
-    config.response_timeout = Duration::from_millis(200);
+    // Also the time the unanswered probe takes to give up: long enough that a loaded machine
+    // still binds and answers the first probe in time.
+    config.response_timeout = Duration::from_secs(2);
     let (_provider, _receipts) = start(config);
     let mut first = smsc.accept_bound().await;
 
@@ -636,6 +638,23 @@ async fn a_wrong_password_fails_sends_transient_with_a_clear_reason() {
          ESME_RINVPASWD (0x0000000E): check the SMPP system_id, password and system_type"
     );
     assert!(!error.to_string().contains(PASSWORD));
+}
+
+#[tokio::test]
+async fn a_bind_answered_with_generic_nack_is_not_a_bind() {
+    let smsc = Smsc::start().await;
+    let (provider, _receipts) = start(config(smsc.port()));
+    let (mut connection, bind) = smsc.accept().await;
+    assert_eq!(bind.command_id, BIND_TRANSCEIVER);
+    connection.write(GENERIC_NACK, 0, bind.sequence, &[]).await;
+
+    let error = send(&provider, BODY).await.unwrap_err();
+
+    assert!(error.is_transient(), "{error}");
+    assert!(
+        error.to_string().contains("ESME_RUNKNOWNERR (0x000000FF)"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

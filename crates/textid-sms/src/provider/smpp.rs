@@ -52,6 +52,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{Channel, Delivery, OutgoingMessage, Provider, ReceiptSink, SendError};
 
+/// The provider's name in logs, metrics and [`crate::Receipt::provider`].
+const NAME: &str = "smpp";
+
 /// The port SMSCs listen on unless told otherwise (IANA `smpp`).
 pub const DEFAULT_PORT: u16 = 2775;
 
@@ -298,7 +301,7 @@ impl SmppProvider {
 #[async_trait::async_trait]
 impl Provider for SmppProvider {
     fn name(&self) -> &'static str {
-        "smpp"
+        NAME
     }
 
     async fn send(&self, message: &OutgoingMessage) -> Result<Delivery, SendError> {

@@ -41,6 +41,8 @@ pub(super) mod command_id {
 
 /// `ESME_RINVCMDID`: the answer to a request textid does not handle.
 pub(super) const ESME_RINVCMDID: u32 = 0x0000_0003;
+/// `ESME_RUNKNOWNERR`: what a bind answered with a `generic_nack` that says `ESME_ROK` counts as.
+pub(super) const ESME_RUNKNOWNERR: u32 = 0x0000_00FF;
 /// `ESME_RINVCMDLEN`: the answer to a PDU whose body does not decode.
 pub(super) const ESME_RINVCMDLEN: u32 = 0x0000_0002;
 
@@ -93,18 +95,14 @@ pub(super) fn next_frame(buffer: &mut BytesMut) -> Result<Option<Frame>, Framing
     }
     let mut pdu = buffer.split_to(length);
     pdu.advance(4);
+    let word = |at: usize| u32::from_be_bytes([pdu[at], pdu[at + 1], pdu[at + 2], pdu[at + 3]]);
     let header = Header {
-        command_id: pdu.get_u32(),
-        status: pdu.get_u32(),
-        sequence: pdu.get_u32(),
+        command_id: word(0),
+        status: word(4),
+        sequence: word(8),
     };
     // rusmpp decodes from the command_id on (SMPP's command_length excluded).
-    let mut body = BytesMut::with_capacity(length - 4);
-    body.extend_from_slice(&header.command_id.to_be_bytes());
-    body.extend_from_slice(&header.status.to_be_bytes());
-    body.extend_from_slice(&header.sequence.to_be_bytes());
-    body.extend_from_slice(&pdu);
-    let command = Command::decode(&mut body, length - 4)
+    let command = Command::decode(&mut pdu, length - 4)
         .map(|(command, _)| Box::new(command))
         .map_err(|e| e.to_string());
     Ok(Some(Frame { header, command }))

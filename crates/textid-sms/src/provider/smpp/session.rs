@@ -470,7 +470,7 @@ impl Session {
                 return nack(codec::ESME_RINVCMDLEN, sequence);
             }
         };
-        match report::read(deliver, "smpp") {
+        match report::read(deliver, super::NAME) {
             Report::Final(receipt) => {
                 tracing::info!(target: LOG_TARGET,
                     provider_message_id = %receipt.provider_message_id,
@@ -501,10 +501,13 @@ async fn bind_response(link: &mut Link, sequence: u32) -> Result<u32, String> {
         let frame = link.read_frame().await?;
         let header = frame.header;
         match header.command_id {
-            BIND_TRANSCEIVER_RESP | codec::command_id::GENERIC_NACK
-                if header.sequence == sequence =>
-            {
-                return Ok(header.status);
+            BIND_TRANSCEIVER_RESP if header.sequence == sequence => return Ok(header.status),
+            codec::command_id::GENERIC_NACK if header.sequence == sequence => {
+                // A nack is never a bind, even one that (wrongly) says ESME_ROK.
+                return Ok(match header.status {
+                    0 => codec::ESME_RUNKNOWNERR,
+                    status => status,
+                });
             }
             codec::ENQUIRE_LINK => {
                 let answer = codec::header_only(codec::ENQUIRE_LINK_RESP, 0, header.sequence);
