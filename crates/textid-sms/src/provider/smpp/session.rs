@@ -11,8 +11,9 @@
 //! - a `deliver_sm` is answered after its receipt reached the sink.
 //!
 //! Reconnecting: a link that was lost reconnects at once, unless another link was lost within
-//! the last minute; a connection or bind that fails, and a quick second loss, wait 1 s, 2 s,
-//! 4 s, ... up to 60 s, and while waiting every send fails at once with the reason.
+//! the last minute; a connection or bind that fails, and such a quick second loss, wait 1 s,
+//! 2 s, 4 s, ... up to 60 s (counting again from 1 s after a loss that was not quick), and
+//! while waiting every send fails at once with the reason.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -185,7 +186,6 @@ impl Session {
         loop {
             let reason = match self.bind().await {
                 Ok(link) => {
-                    failures = 0;
                     let reason = match self.serve(link).await {
                         Stop::Shutdown => return,
                         Stop::Lost(reason) => reason,
@@ -195,6 +195,8 @@ impl Session {
                     let quick = last_loss.is_some_and(|at| at.elapsed() < QUICK_LOSS);
                     last_loss = Some(Instant::now());
                     if !quick {
+                        // A link that served a while: the next failure starts at 1 s again.
+                        failures = 0;
                         continue;
                     }
                     reason
