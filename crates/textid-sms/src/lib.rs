@@ -7,7 +7,8 @@
 //!   ([`SendError::Transient`]). Providers do not retry: the durable outbox and its worker live
 //!   in the server crate and own retries and backoff.
 //! - [`provider::console`] logs messages for development; [`provider::webhook`] POSTs them as
-//!   signed JSON (Standard Webhooks) to an operator's endpoint.
+//!   signed JSON (Standard Webhooks) to an operator's endpoint; [`provider::smpp`] binds to a
+//!   carrier's SMSC over SMPP 3.4 and passes its delivery receipts to a [`ReceiptSink`].
 //!
 //! A message body contains a code, so it sits in a [`Secret`](textid_core::secret::Secret)
 //! and only the console provider ever writes it to a log.
@@ -20,6 +21,7 @@ pub mod template;
 
 pub use message::{Channel, MessageKind, OutgoingMessage};
 pub use provider::console::ConsoleProvider;
+pub use provider::smpp::{SmppConfig, SmppConfigError, SmppProvider};
 pub use provider::webhook::{WebhookConfig, WebhookConfigError, WebhookProvider};
 pub use receipt::{Receipt, ReceiptSink, ReceiptStatus};
 pub use template::TemplateError;
