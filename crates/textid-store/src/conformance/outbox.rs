@@ -285,9 +285,13 @@ pub async fn outbox_stats_count_waiting_messages_and_name_the_oldest(s: Arc<dyn 
     assert!(stats.queued >= 2, "{stats:?}");
     assert_eq!(stats.oldest_queued_at, Some(first));
     // Delivered and failed messages no longer count.
-    s.finish_message(m1, DeliveryOutcome::Delivered(Handover::default()), later(2))
-        .await
-        .unwrap();
+    s.finish_message(
+        m1,
+        DeliveryOutcome::Delivered(Handover::default()),
+        later(2),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         s.outbox_stats().await.unwrap().oldest_queued_at,
         Some(second)
@@ -379,7 +383,11 @@ pub async fn a_receipt_closes_the_message_it_names_once(s: Arc<dyn Store>) {
         .expect("the receipt names a message");
     assert_eq!((closed.id, closed.tenant_id), (m, t.id));
     assert_eq!(
-        (closed.kind.as_str(), closed.channel.as_str(), closed.to.as_str()),
+        (
+            closed.kind.as_str(),
+            closed.channel.as_str(),
+            closed.to.as_str()
+        ),
         ("signInCode", "sms", A_NUMBER)
     );
     let r = listed(&*s, &t, m).await;
@@ -398,9 +406,7 @@ pub async fn a_receipt_closes_the_message_it_names_once(s: Arc<dyn Store>) {
     assert_eq!(listed(&*s, &t, other).await.receipt_status, None);
 }
 
-pub async fn a_receipt_for_an_unknown_id_or_another_provider_changes_nothing(
-    s: Arc<dyn Store>,
-) {
+pub async fn a_receipt_for_an_unknown_id_or_another_provider_changes_nothing(s: Arc<dyn Store>) {
     let _turn = claiming().await;
     let t = tenant(&*s).await;
     let (_, m) = queue(&*s, &t, A_NUMBER, now()).await;
@@ -422,9 +428,7 @@ pub async fn a_receipt_for_an_unknown_id_or_another_provider_changes_nothing(
     assert_eq!(listed(&*s, &t, m).await.receipt_status, None);
 }
 
-pub async fn a_failed_receipt_keeps_the_reason_and_is_logged_against_the_flow(
-    s: Arc<dyn Store>,
-) {
+pub async fn a_failed_receipt_keeps_the_reason_and_is_logged_against_the_flow(s: Arc<dyn Store>) {
     let _turn = claiming().await;
     let t = tenant(&*s).await;
     let u = user(&*s, &t, "receipt").await;

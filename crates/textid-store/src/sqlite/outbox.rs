@@ -176,7 +176,13 @@ fn receipt(tx: &Transaction<'_>, r: &ReceiptUpdate) -> StoreResult<Option<Receip
              RETURNING id, tenant_id, flow_id, kind, channel, recipient",
         )?
         .query_map(
-            params![r.provider, r.provider_message_id, r.status, r.reason, ms(r.at)],
+            params![
+                r.provider,
+                r.provider_message_id,
+                r.status,
+                r.reason,
+                ms(r.at)
+            ],
             |row| {
                 Ok((
                     row.get::<_, String>(0)?,
