@@ -28,6 +28,7 @@ mod oidc_pages;
 mod oidc_races;
 mod oidc_tokens;
 mod outbox;
+mod receipts;
 mod revocation;
 mod sessions;
 mod sign_in;
