@@ -926,7 +926,7 @@ impl Config {
             SmsProviderConfig::Twilio(t) => Some(t),
             _ => None,
         });
-        let tw = |f: fn(&TwilioConfig) -> String| twilio.map(|t| f(t)).unwrap_or_default();
+        let tw = |f: fn(&TwilioConfig) -> String| twilio.map(f).unwrap_or_default();
         let l = &self.limits;
         let database = match &self.database {
             Database::Sqlite(p) => format!("sqlite://{}", p.display()),

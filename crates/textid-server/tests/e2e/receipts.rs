@@ -34,9 +34,12 @@ thread_local! {
     static TWILIO: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
+/// One request the loopback Twilio got: path, headers, form.
+type Seen = (String, HeaderMap, Vec<(String, String)>);
+
 #[derive(Clone)]
 struct Twilio {
-    forms: mpsc::UnboundedSender<(String, HeaderMap, Vec<(String, String)>)>,
+    forms: mpsc::UnboundedSender<Seen>,
     next: Arc<AtomicU32>,
 }
 
@@ -58,7 +61,7 @@ async fn twilio_answer(
     )
 }
 
-type Forms = mpsc::UnboundedReceiver<(String, HeaderMap, Vec<(String, String)>)>;
+type Forms = mpsc::UnboundedReceiver<Seen>;
 
 async fn spawn_twilio() -> Forms {
     let (tx, rx) = mpsc::unbounded_channel();

@@ -44,6 +44,9 @@ pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
 /// reachable, 21614 not a mobile number.
 pub const PERMANENT_CODES: &[u64] = &[21211, 21217, 21401, 21407, 21421, 21610, 21612, 21614];
 
+/// A request's form fields, in order.
+type Form = Vec<(&'static str, String)>;
+
 /// How textid reaches a Twilio account.
 #[derive(Debug, Clone)]
 pub struct TwilioConfig {
@@ -128,7 +131,7 @@ impl TwilioProvider {
         )
     }
 
-    fn form(&self, message: &OutgoingMessage) -> Result<(String, Vec<(&str, String)>), SendError> {
+    fn form(&self, message: &OutgoingMessage) -> Result<(String, Form), SendError> {
         let mut form = vec![("To", message.to.clone())];
         let resource = match message.channel {
             Channel::Sms => {
