@@ -11,6 +11,7 @@ use textid_core::limits::SignInLimits;
 use textid_core::tenant::Tenant;
 use textid_sms::provider::console::ConsoleProvider;
 use textid_sms::provider::twilio::{TwilioConfig, TwilioProvider};
+use textid_sms::provider::vonage::{VonageConfig, VonageProvider};
 use textid_sms::provider::webhook::{WebhookConfig, WebhookProvider};
 use textid_sms::routing::{RouteTable, Router as SmsRouter};
 use textid_sms::{Provider, ReceiptSink};
@@ -31,6 +32,8 @@ pub enum SmsProviderConfig {
     Webhook(WebhookConfig),
     /// Twilio Programmable Messaging (and Calls for voice).
     Twilio(TwilioConfig),
+    /// The Vonage SMS API.
+    Vonage(VonageConfig),
     /// Several providers, chosen per destination, with failover ([`textid_sms::routing`]).
     Route(RouteConfig),
 }
@@ -60,6 +63,15 @@ impl SmsProviderConfig {
             _ => None,
         })
     }
+
+    /// The Vonage signature secret that signs delivery receipts, when Vonage is configured
+    /// with one.
+    pub fn vonage_signature_secret(&self) -> Option<&textid_core::secret::Secret<String>> {
+        self.each().into_iter().find_map(|p| match p {
+            Self::Vonage(v) => v.signature_secret.as_ref(),
+            _ => None,
+        })
+    }
 }
 
 /// Builds the provider of one configuration. `receipts` is where a provider whose receipts
@@ -73,6 +85,7 @@ pub fn build_provider(
         SmsProviderConfig::Console => Arc::new(ConsoleProvider),
         SmsProviderConfig::Webhook(w) => Arc::new(WebhookProvider::new(w.clone(), clock.clone())?),
         SmsProviderConfig::Twilio(t) => TwilioProvider::new(t.clone())?.shared(),
+        SmsProviderConfig::Vonage(v) => VonageProvider::new(v.clone())?.shared(),
         SmsProviderConfig::Route(r) => Arc::new(route(r, clock, receipts)?),
     })
 }
@@ -178,6 +191,9 @@ pub enum ConfigError {
     /// The Twilio configuration is wrong.
     #[error(transparent)]
     Twilio(#[from] textid_sms::provider::twilio::TwilioConfigError),
+    /// The Vonage configuration is wrong.
+    #[error(transparent)]
+    Vonage(#[from] textid_sms::provider::vonage::VonageConfigError),
     /// The routes name a provider that is not configured.
     #[error(transparent)]
     Route(#[from] textid_sms::routing::RouteError),

@@ -6,6 +6,12 @@
 //!   with the account's auth token; a missing or wrong signature is a 403 and changes
 //!   nothing. A receipt for an unknown message, or a status that is not final, is a 204 as
 //!   well (the carrier must not retry it).
+//! - `POST /sms/receipts/vonage`: the Vonage SMS API's delivery receipt, as a form or as
+//!   JSON (the dashboard's "POST" or "POST-JSON"). It must carry a `sig` that signs its
+//!   other parameters with the account's signature secret, method SHA-256 HMAC
+//!   ([`textid_sms::provider::vonage::verify_signature`]); a missing or wrong `sig` is a
+//!   403 and changes nothing. A replayed receipt changes nothing either: a message records
+//!   its receipt once.
 //!
 //! These routes belong to no tenant: the message's carrier id finds the message, and the
 //! signature (not a session, not CORS) is the only authentication. A route for a provider
@@ -24,7 +30,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use textid_core::clock::Clock;
-use textid_sms::provider::twilio;
+use textid_sms::provider::{twilio, vonage};
 use textid_sms::{Receipt, ReceiptSink, ReceiptStatus};
 use textid_store::{ReceiptUpdate, Store};
 
@@ -34,7 +40,9 @@ use crate::metrics::Metrics;
 
 /// The receipt routes.
 pub fn routes() -> axum::Router<App> {
-    axum::Router::new().route("/sms/receipts/twilio", axum::routing::post(twilio_callback))
+    axum::Router::new()
+        .route("/sms/receipts/twilio", axum::routing::post(twilio_callback))
+        .route("/sms/receipts/vonage", axum::routing::post(vonage_callback))
 }
 
 /// Records receipts in the store; counts and logs them.
@@ -111,6 +119,30 @@ async fn twilio_callback(
         return Err(bad_signature());
     }
     if let Some(receipt) = twilio::receipt(&params) {
+        app.receipts().receipt(receipt).await;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn vonage_callback(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Some(secret) = app.config().sms.vonage_signature_secret() else {
+        return Err(not_configured());
+    };
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    let Some(params) = vonage::receipt_params(&body, json) else {
+        return Err(bad_signature());
+    };
+    if !vonage::verify_signature(secret.expose(), &params) {
+        return Err(bad_signature());
+    }
+    if let Some(receipt) = vonage::receipt(&params) {
         app.receipts().receipt(receipt).await;
     }
     Ok(StatusCode::NO_CONTENT.into_response())

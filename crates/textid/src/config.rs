@@ -15,6 +15,7 @@ use textid_core::secret::Secret;
 use textid_server::client_ip::TrustedProxies;
 use textid_server::{RouteConfig, SmsProviderConfig};
 use textid_sms::provider::twilio::TwilioConfig;
+use textid_sms::provider::vonage::VonageConfig;
 use textid_sms::provider::webhook::WebhookConfig;
 use textid_sms::routing::RouteTable;
 
@@ -60,7 +61,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "sms_provider",
         "console",
-        "console (log each message), webhook, twilio, or route (several, per sms_routes)",
+        "console (log each message), webhook, twilio, vonage, or route (several, per sms_routes)",
     ),
     (
         "sms_webhook_url",
@@ -85,7 +86,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "sms_timeout_seconds",
         "10",
-        "timeout of one try at a carrier (twilio)",
+        "timeout of one try at a carrier (twilio, vonage)",
     ),
     (
         "sms_twilio_account_sid",
@@ -121,6 +122,23 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "sms_twilio_base_url",
         "https://api.twilio.com",
         "Twilio API origin (change only for a test double)",
+    ),
+    ("sms_vonage_api_key", "", "Vonage API key"),
+    ("sms_vonage_api_secret", "", "Vonage API secret"),
+    (
+        "sms_vonage_signature_secret",
+        "",
+        "Vonage signature secret (dashboard: signed webhooks, method SHA-256 HMAC): verifies delivery receipts; empty: no receipts asked for",
+    ),
+    (
+        "sms_vonage_from",
+        "",
+        "Vonage sender: a Vonage number (E.164) or an alphanumeric sender id",
+    ),
+    (
+        "sms_vonage_base_url",
+        "https://rest.nexmo.com",
+        "Vonage SMS API origin (change only for a test double)",
     ),
     (
         "code_lifetime_seconds",
@@ -277,6 +295,8 @@ pub const SECRET_KEYS: &[&str] = &[
     "sms_webhook_secret",
     "sms_twilio_auth_token",
     "sms_twilio_api_key_secret",
+    "sms_vonage_api_secret",
+    "sms_vonage_signature_secret",
 ];
 
 /// Given values with their source, before checking.
@@ -775,9 +795,10 @@ fn named_provider(
             }))
         }
         "twilio" => twilio_config(raw, source, public_url).map(SmsProviderConfig::Twilio),
+        "vonage" => vonage_config(raw, source, public_url).map(SmsProviderConfig::Vonage),
         other => {
             bail!(
-                "sms_provider (from {source}): '{other}' must be console, webhook, twilio or route"
+                "sms_provider (from {source}): '{other}' must be console, webhook, twilio, vonage or route"
             )
         }
     }
@@ -837,8 +858,36 @@ fn twilio_config(raw: &RawConfig, source: &str, public_url: &str) -> Result<Twil
         )),
         base_url: optional(raw, "sms_twilio_base_url")
             .unwrap_or_else(|| textid_sms::provider::twilio::DEFAULT_BASE_URL.into()),
-        timeout: std::time::Duration::from_secs(raw.number("sms_timeout_seconds", 10u64)?.max(1)),
+        timeout: carrier_timeout(raw)?,
     })
+}
+
+fn vonage_config(raw: &RawConfig, source: &str, public_url: &str) -> Result<VonageConfig> {
+    let api_key = required(raw, "sms_vonage_api_key", "vonage", source)?.to_string();
+    let api_secret =
+        Secret::new(required(raw, "sms_vonage_api_secret", "vonage", source)?.to_string());
+    let from = required(raw, "sms_vonage_from", "vonage", source)?.to_string();
+    let signature_secret = optional(raw, "sms_vonage_signature_secret").map(Secret::new);
+    // Receipts are asked for only when they can be verified.
+    let callback = signature_secret
+        .as_ref()
+        .map(|_| format!("{}/sms/receipts/vonage", public_url.trim_end_matches('/')));
+    Ok(VonageConfig {
+        api_key,
+        api_secret,
+        signature_secret,
+        from,
+        callback,
+        base_url: optional(raw, "sms_vonage_base_url")
+            .unwrap_or_else(|| textid_sms::provider::vonage::DEFAULT_BASE_URL.into()),
+        timeout: carrier_timeout(raw)?,
+    })
+}
+
+fn carrier_timeout(raw: &RawConfig) -> Result<std::time::Duration> {
+    Ok(std::time::Duration::from_secs(
+        raw.number("sms_timeout_seconds", 10u64)?.max(1),
+    ))
 }
 
 /// How `config check` shows a secret: `<configured>` or nothing.
@@ -904,6 +953,7 @@ impl Config {
             SmsProviderConfig::Console => "console",
             SmsProviderConfig::Webhook(_) => "webhook",
             SmsProviderConfig::Twilio(_) => "twilio",
+            SmsProviderConfig::Vonage(_) => "vonage",
             SmsProviderConfig::Route(_) => "route",
         };
         let routes = match &self.sms {
@@ -927,6 +977,15 @@ impl Config {
             _ => None,
         });
         let tw = |f: fn(&TwilioConfig) -> String| twilio.map(f).unwrap_or_default();
+        let vonage = each.iter().find_map(|p| match p {
+            SmsProviderConfig::Vonage(v) => Some(v),
+            _ => None,
+        });
+        let vo = |f: fn(&VonageConfig) -> String| vonage.map(f).unwrap_or_default();
+        let carrier_timeout = twilio
+            .map(|t| t.timeout)
+            .or(vonage.map(|v| v.timeout))
+            .map_or_else(|| "10".into(), secs);
         let l = &self.limits;
         let database = match &self.database {
             Database::Sqlite(p) => format!("sqlite://{}", p.display()),
@@ -971,10 +1030,7 @@ impl Config {
             ("sms_webhook_secret", secret),
             ("sms_webhook_timeout_seconds", timeout),
             ("sms_routes", routes),
-            (
-                "sms_timeout_seconds",
-                twilio.map_or_else(|| "10".into(), |t| secs(t.timeout)),
-            ),
+            ("sms_timeout_seconds", carrier_timeout),
             ("sms_twilio_account_sid", tw(|t| t.account_sid.clone())),
             ("sms_twilio_auth_token", tw(|_| configured(true))),
             (
@@ -1003,6 +1059,20 @@ impl Config {
                 twilio.map_or_else(
                     || textid_sms::provider::twilio::DEFAULT_BASE_URL.into(),
                     |t| t.base_url.clone(),
+                ),
+            ),
+            ("sms_vonage_api_key", vo(|v| v.api_key.clone())),
+            ("sms_vonage_api_secret", vo(|_| configured(true))),
+            (
+                "sms_vonage_signature_secret",
+                vo(|v| configured(v.signature_secret.is_some())),
+            ),
+            ("sms_vonage_from", vo(|v| v.from.clone())),
+            (
+                "sms_vonage_base_url",
+                vonage.map_or_else(
+                    || textid_sms::provider::vonage::DEFAULT_BASE_URL.into(),
+                    |v| v.base_url.clone(),
                 ),
             ),
             (

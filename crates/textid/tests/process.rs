@@ -446,6 +446,19 @@ fn sample(key: &str, dir: &Path) -> Option<(Vec<(&'static str, String)>, String)
         given.push((k, v.to_string()));
         Some((given, shown.to_string()))
     };
+    let vonage = |k: &'static str, v: &str, shown: &str| {
+        let mut given: Vec<_> = [
+            ("sms_provider", "vonage".to_string()),
+            ("sms_vonage_api_key", "abcd1234".to_string()),
+            ("sms_vonage_api_secret", "api-secret".to_string()),
+            ("sms_vonage_from", "+447700900000".to_string()),
+        ]
+        .into_iter()
+        .filter(|(other, _)| *other != k)
+        .collect();
+        given.push((k, v.to_string()));
+        Some((given, shown.to_string()))
+    };
     match key {
         "listen" => same("listen", "127.0.0.1:18081"),
         "metrics_listen" => same("metrics_listen", "127.0.0.1:19091"),
@@ -491,6 +504,17 @@ fn sample(key: &str, dir: &Path) -> Option<(Vec<(&'static str, String)>, String)
         "sms_twilio_from" => twilio("sms_twilio_from", "TextID", "TextID"),
         "sms_twilio_base_url" => twilio(
             "sms_twilio_base_url",
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9",
+        ),
+        "sms_vonage_api_key" => vonage("sms_vonage_api_key", "efgh5678", "efgh5678"),
+        "sms_vonage_api_secret" => vonage("sms_vonage_api_secret", "other", "<configured>"),
+        "sms_vonage_signature_secret" => {
+            vonage("sms_vonage_signature_secret", "sig-secret", "<configured>")
+        }
+        "sms_vonage_from" => vonage("sms_vonage_from", "textid", "textid"),
+        "sms_vonage_base_url" => vonage(
+            "sms_vonage_base_url",
             "http://127.0.0.1:9",
             "http://127.0.0.1:9",
         ),

@@ -29,6 +29,7 @@ mod oidc_races;
 mod oidc_tokens;
 mod outbox;
 mod receipts;
+mod receipts_vonage;
 mod revocation;
 mod sessions;
 mod sign_in;

@@ -9,6 +9,7 @@
 
 mod routing;
 mod twilio;
+mod vonage;
 
 use axum::body::Bytes;
 use axum::extract::State;

@@ -76,6 +76,12 @@ pub async fn run(config: &Config) -> Result<()> {
             "SMS: twilio (receipts at {}/sms/receipts/twilio)",
             config.public_url.trim_end_matches('/')
         ),
+        textid_server::SmsProviderConfig::Vonage(v) => match &v.callback {
+            Some(url) => crate::out!("SMS: vonage (receipts at {url})"),
+            None => {
+                crate::out!("SMS: vonage (no receipts: sms_vonage_signature_secret is not set)")
+            }
+        },
         textid_server::SmsProviderConfig::Route(r) => {
             crate::out!("SMS: routed: {}", r.table.to_text())
         }
