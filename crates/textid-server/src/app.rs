@@ -10,8 +10,11 @@ use textid_core::clock::Clock;
 use textid_core::limits::SignInLimits;
 use textid_core::tenant::Tenant;
 use textid_sms::provider::console::ConsoleProvider;
+use textid_sms::provider::twilio::{TwilioConfig, TwilioProvider};
+use textid_sms::provider::vonage::{VonageConfig, VonageProvider};
 use textid_sms::provider::webhook::{WebhookConfig, WebhookProvider};
-use textid_sms::Provider;
+use textid_sms::routing::{RouteTable, Router as SmsRouter};
+use textid_sms::{Provider, ReceiptSink};
 use textid_store::{Changed, Store};
 
 use textid_usecases::{Context, ContextParts};
@@ -19,13 +22,84 @@ use textid_usecases::{Context, ContextParts};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 
-/// Which SMS provider delivers messages.
+/// Which SMS provider delivers messages. A new kind of carrier is one variant here and
+/// one arm in [`build_provider`].
 #[derive(Debug, Clone)]
 pub enum SmsProviderConfig {
     /// Log each message (development default).
     Console,
     /// POST each message to a webhook.
     Webhook(WebhookConfig),
+    /// Twilio Programmable Messaging (and Calls for voice).
+    Twilio(TwilioConfig),
+    /// The Vonage SMS API.
+    Vonage(VonageConfig),
+    /// Several providers, chosen per destination, with failover ([`textid_sms::routing`]).
+    Route(RouteConfig),
+}
+
+/// Routed delivery: the table and the providers it names.
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    /// Which providers, in which order, per destination.
+    pub table: RouteTable,
+    /// Every provider the table names, by that name (none of them a `Route`).
+    pub providers: Vec<(String, SmsProviderConfig)>,
+}
+
+impl SmsProviderConfig {
+    /// The provider configurations in effect: this one, or a route's providers.
+    pub fn each(&self) -> Vec<&SmsProviderConfig> {
+        match self {
+            Self::Route(r) => r.providers.iter().map(|(_, p)| p).collect(),
+            other => vec![other],
+        }
+    }
+
+    /// The Twilio auth token that signs status callbacks, when Twilio is configured.
+    pub fn twilio_auth_token(&self) -> Option<&textid_core::secret::Secret<String>> {
+        self.each().into_iter().find_map(|p| match p {
+            Self::Twilio(t) => Some(&t.auth_token),
+            _ => None,
+        })
+    }
+
+    /// The Vonage signature secret that signs delivery receipts, when Vonage is configured
+    /// with one.
+    pub fn vonage_signature_secret(&self) -> Option<&textid_core::secret::Secret<String>> {
+        self.each().into_iter().find_map(|p| match p {
+            Self::Vonage(v) => v.signature_secret.as_ref(),
+            _ => None,
+        })
+    }
+}
+
+/// Builds the provider of one configuration. `receipts` is where a provider whose receipts
+/// arrive on its own connection (SMPP) sends them.
+pub fn build_provider(
+    config: &SmsProviderConfig,
+    clock: &Arc<dyn Clock>,
+    receipts: &Arc<dyn ReceiptSink>,
+) -> Result<Arc<dyn Provider>, ConfigError> {
+    Ok(match config {
+        SmsProviderConfig::Console => Arc::new(ConsoleProvider),
+        SmsProviderConfig::Webhook(w) => Arc::new(WebhookProvider::new(w.clone(), clock.clone())?),
+        SmsProviderConfig::Twilio(t) => TwilioProvider::new(t.clone())?.shared(),
+        SmsProviderConfig::Vonage(v) => VonageProvider::new(v.clone())?.shared(),
+        SmsProviderConfig::Route(r) => Arc::new(route(r, clock, receipts)?),
+    })
+}
+
+fn route(
+    r: &RouteConfig,
+    clock: &Arc<dyn Clock>,
+    receipts: &Arc<dyn ReceiptSink>,
+) -> Result<SmsRouter, ConfigError> {
+    let mut providers = std::collections::BTreeMap::new();
+    for (name, p) in &r.providers {
+        providers.insert(name.clone(), build_provider(p, clock, receipts)?);
+    }
+    Ok(SmsRouter::new(r.table.clone(), providers)?)
 }
 
 /// Everything the server needs besides the store.
@@ -88,6 +162,7 @@ struct Inner {
     cx: Context,
     config: AppConfig,
     provider: Arc<dyn Provider>,
+    receipts: Arc<dyn ReceiptSink>,
     tenants: RwLock<HashMap<String, (Tenant, std::time::Instant)>>,
     oidc: std::sync::OnceLock<crate::oidc::Oidc>,
     metrics: Arc<Metrics>,
@@ -113,6 +188,15 @@ pub enum ConfigError {
     /// The webhook configuration is wrong.
     #[error(transparent)]
     Webhook(#[from] textid_sms::provider::webhook::WebhookConfigError),
+    /// The Twilio configuration is wrong.
+    #[error(transparent)]
+    Twilio(#[from] textid_sms::provider::twilio::TwilioConfigError),
+    /// The Vonage configuration is wrong.
+    #[error(transparent)]
+    Vonage(#[from] textid_sms::provider::vonage::VonageConfigError),
+    /// The routes name a provider that is not configured.
+    #[error(transparent)]
+    Route(#[from] textid_sms::routing::RouteError),
 }
 
 /// The host of a public URL: no scheme, no port, no path.
@@ -155,13 +239,21 @@ impl App {
                 source,
             }
         })?;
-        let provider: Arc<dyn Provider> = match &config.sms {
-            SmsProviderConfig::Console => Arc::new(ConsoleProvider),
-            SmsProviderConfig::Webhook(w) => {
-                Arc::new(WebhookProvider::new(w.clone(), clock.clone())?)
-            }
-        };
         let metrics = Arc::new(Metrics::new());
+        let receipts: Arc<dyn ReceiptSink> = Arc::new(crate::receipts::StoreReceipts::new(
+            store.clone(),
+            clock.clone(),
+            metrics.clone(),
+        ));
+        // Always a router, so that every provider's refusals are counted alike.
+        let router = match &config.sms {
+            SmsProviderConfig::Route(r) => route(r, &clock, &receipts)?,
+            other => SmsRouter::single(build_provider(other, &clock, &receipts)?),
+        };
+        let observed = metrics.clone();
+        let provider: Arc<dyn Provider> = Arc::new(router.observed(Arc::new(move |name, e| {
+            observed.provider_error(name, e.is_transient());
+        })));
         let cx = Context::new(ContextParts {
             store,
             clock,
@@ -176,6 +268,7 @@ impl App {
                 cx,
                 config,
                 provider,
+                receipts,
                 tenants: RwLock::new(HashMap::new()),
                 oidc: std::sync::OnceLock::new(),
                 metrics,
@@ -217,6 +310,10 @@ impl App {
     /// The SMS provider.
     pub fn provider(&self) -> &dyn Provider {
         &*self.inner.provider
+    }
+    /// Where carriers' delivery receipts go: the store, the metrics, the sign-in log.
+    pub fn receipts(&self) -> &Arc<dyn ReceiptSink> {
+        &self.inner.receipts
     }
     /// Turns on the OpenID Connect provider: loads (or creates) the signing keys, sealed
     /// with `kek`. Until then its endpoints answer 503.

@@ -11,7 +11,7 @@ use chrono::Duration;
 use textid_core::message::{retry_delay, QueuedMessage, MAX_DELIVERY_ATTEMPTS};
 use textid_core::MessageId;
 use textid_sms::{Channel, MessageKind, OutgoingMessage, SendError};
-use textid_store::DeliveryOutcome;
+use textid_store::{DeliveryOutcome, Handover};
 use textid_usecases::observe::UNKNOWN_COUNTRY;
 use tokio::task::JoinSet;
 
@@ -110,7 +110,7 @@ async fn renew(app: &App, pending: &std::collections::HashSet<MessageId>) {
 async fn deliver(app: &App, m: QueuedMessage) -> DeliveryOutcome {
     let outcome = attempt(app, &m).await;
     match &outcome {
-        DeliveryOutcome::Delivered => {
+        DeliveryOutcome::Delivered(_) => {
             if MessageKind::parse(&m.kind) == Some(MessageKind::SignInCode) {
                 let country = textid_core::phone::region_of(&m.to);
                 app.metrics()
@@ -160,13 +160,13 @@ async fn attempt(app: &App, m: &QueuedMessage) -> DeliveryOutcome {
         kind,
         locale: m.locale.clone(),
     };
+    // The router counts each provider's refusals itself (it may try several).
     let sent = app.provider().send(&outgoing).await;
-    if let Err(e) = &sent {
-        app.metrics()
-            .provider_error(app.provider().name(), e.is_transient());
-    }
     match sent {
-        Ok(_) => DeliveryOutcome::Delivered,
+        Ok(d) => DeliveryOutcome::Delivered(Handover {
+            provider: Some(d.provider.unwrap_or(app.provider().name()).to_owned()),
+            provider_message_id: d.provider_message_id,
+        }),
         Err(SendError::Permanent(e)) => DeliveryOutcome::Failed { error: e },
         Err(SendError::Transient(e)) if m.attempts >= MAX_DELIVERY_ATTEMPTS => {
             DeliveryOutcome::Failed {

@@ -15,7 +15,8 @@ pub mod http;
 pub mod metrics;
 pub mod oidc;
 pub mod pages;
+pub mod receipts;
 
-pub use app::{App, AppConfig, Retention, SmsProviderConfig};
+pub use app::{build_provider, App, AppConfig, Retention, RouteConfig, SmsProviderConfig};
 pub use http::HttpLimits;
 pub use textid_usecases::{directory, seal, session, sign_in};

@@ -6,7 +6,10 @@
 //! - `textid_sms_codes_{requested,refused,verified,failed}_total`: the sign-in use cases
 //!   report each committed step to [`Metrics`] as an [`Observer`] (`textid_usecases::observe`);
 //! - `textid_sms_codes_sent_total` and `textid_sms_provider_errors_total`: the outbox
-//!   worker ([`crate::delivery`]), when the provider accepts or refuses a message;
+//!   worker ([`crate::delivery`]), when the provider accepts or refuses a message (the
+//!   router counts each provider's refusal, also those it failed over from);
+//! - `textid_sms_receipts_total{provider,status}`: carriers' delivery receipts
+//!   ([`crate::receipts`]), each message's receipt once;
 //! - `textid_outbox_depth` and `textid_outbox_oldest_age_seconds`: read from the store
 //!   at scrape time (every node reports the same shared outbox);
 //! - `textid_http_request_duration_seconds`: a middleware around every route.
@@ -57,6 +60,12 @@ struct ProviderLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReceiptLabels {
+    provider: &'static str,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
     method: &'static str,
     route: String,
@@ -78,6 +87,7 @@ pub struct Metrics {
     failed: Family<ReasonLabels, Counter>,
     refused: Family<ReasonLabels, Counter>,
     provider_errors: Family<ProviderLabels, Counter>,
+    receipts: Family<ReceiptLabels, Counter>,
     outbox_depth: Gauge,
     outbox_oldest_age: Gauge<f64, AtomicU64>,
     http: Family<HttpLabels, Histogram, fn() -> Histogram>,
@@ -100,6 +110,7 @@ impl Metrics {
             failed: Family::default(),
             refused: Family::default(),
             provider_errors: Family::default(),
+            receipts: Family::default(),
             outbox_depth: Gauge::default(),
             outbox_oldest_age: Gauge::default(),
             http: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
@@ -142,6 +153,11 @@ impl Metrics {
             self.provider_errors.clone(),
         );
         r.register(
+            "sms_receipts",
+            "Delivery receipts from carriers, by provider and status (delivered, failed)",
+            self.receipts.clone(),
+        );
+        r.register(
             "outbox_depth",
             "Messages waiting in the outbox (due, being delivered, or waiting for a retry)",
             self.outbox_depth.clone(),
@@ -173,6 +189,13 @@ impl Metrics {
         let kind = if transient { "transient" } else { "permanent" };
         self.provider_errors
             .get_or_create(&ProviderLabels { provider, kind })
+            .inc();
+    }
+
+    /// A carrier's delivery receipt that changed a message.
+    pub fn receipt(&self, provider: &'static str, status: &'static str) {
+        self.receipts
+            .get_or_create(&ReceiptLabels { provider, status })
             .inc();
     }
 
@@ -289,6 +312,7 @@ mod tests {
         });
         m.code_sent("FI");
         m.provider_error("webhook", true);
+        m.receipt("twilio", "failed");
         m.request(
             &Method::from_bytes(b"BREW").unwrap(),
             "unmatched".into(),
@@ -305,6 +329,7 @@ mod tests {
             r#"textid_sms_codes_refused_total{country="US",reason="globalBudgetExceeded"} 1"#,
             r#"textid_sms_codes_sent_total{country="FI"} 1"#,
             r#"textid_sms_provider_errors_total{provider="webhook",kind="transient"} 1"#,
+            r#"textid_sms_receipts_total{provider="twilio",status="failed"} 1"#,
             "textid_outbox_depth 0",
             "textid_outbox_oldest_age_seconds 0.0",
             r#"textid_http_request_duration_seconds_count{method="other",route="unmatched",status="404"} 1"#,

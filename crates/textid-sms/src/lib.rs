@@ -17,6 +17,7 @@ pub mod catalog;
 pub mod message;
 pub mod provider;
 pub mod receipt;
+pub mod routing;
 pub mod template;
 
 pub use message::{Channel, MessageKind, OutgoingMessage};
@@ -46,6 +47,9 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
 pub struct Delivery {
     /// The carrier's own id for the message, when it gave one.
     pub provider_message_id: Option<String>,
+    /// The provider that accepted it, when the one called chose among several (the
+    /// [`routing::Router`]); `None`: the provider called.
+    pub provider: Option<&'static str>,
 }
 
 /// Why a message was not handed over. The text never contains the message body.

@@ -281,7 +281,8 @@ async fn a_2xx_answer_is_delivered_and_keeps_the_carriers_id() {
         assert_eq!(
             delivery,
             Ok(Delivery {
-                provider_message_id: id.map(str::to_owned)
+                provider_message_id: id.map(str::to_owned),
+                provider: None,
             }),
             "{status} {body}"
         );

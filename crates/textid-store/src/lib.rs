@@ -351,6 +351,14 @@ pub trait OutboxStore: Send + Sync {
     /// Extends the lease of messages this worker still delivers (a heartbeat: the lease
     /// stays short, so a crashed worker's messages are claimed again soon).
     async fn renew_lease(&self, ids: &[MessageId], lease_until: DateTime<Utc>) -> StoreResult<()>;
+    /// Records a carrier's delivery receipt on the message that `receipt.provider` accepted
+    /// as `receipt.provider_message_id` (the latest receipt wins). Returns the message, or
+    /// `None` when no message has that id or it already has this receipt status (a carrier
+    /// repeating its callback changes nothing and counts once).
+    async fn record_receipt(
+        &self,
+        receipt: &ReceiptUpdate,
+    ) -> StoreResult<Option<ReceiptedMessage>>;
     /// Outbox entries of a tenant, newest first (no bodies).
     async fn list_messages(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<MessageRecord>>;
     /// How many messages wait (queued, whether due, leased or waiting for a retry) across

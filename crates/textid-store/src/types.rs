@@ -169,8 +169,8 @@ pub struct SignInLogEntry {
 /// How a delivery try ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryOutcome {
-    /// Delivered; the body is wiped.
-    Delivered,
+    /// A provider accepted it; the body is wiped, and who took it is kept for its receipt.
+    Delivered(Handover),
     /// Try again at this time.
     Retry {
         /// When.
@@ -183,6 +183,53 @@ pub enum DeliveryOutcome {
         /// Why.
         error: String,
     },
+}
+
+/// Which provider accepted a message, under which of its ids: what a receipt names the
+/// message by. Empty when the provider gives no id (console, a webhook that answers none).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Handover {
+    /// The provider's stable name, e.g. `twilio`.
+    pub provider: Option<String>,
+    /// The carrier's id of the message.
+    pub provider_message_id: Option<String>,
+}
+
+/// A carrier's delivery receipt, to record against the message it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptUpdate {
+    /// The provider that accepted the message.
+    pub provider: String,
+    /// The carrier's id of the message.
+    pub provider_message_id: String,
+    /// `delivered` or `failed`.
+    pub status: String,
+    /// The carrier's reason for a failure.
+    pub reason: Option<String>,
+    /// When the receipt arrived.
+    pub at: DateTime<Utc>,
+    /// When set and the message belongs to a flow, a sign-in log entry with this id records
+    /// the receipt against the flow (event `codeUndelivered`, result `failure`, the reason
+    /// as `failureReason`), copying the phone, user, client and app of the flow's latest
+    /// entry.
+    pub log_id: Option<uuid::Uuid>,
+}
+
+/// The message a receipt changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptedMessage {
+    /// Its id.
+    pub id: MessageId,
+    /// Its tenant.
+    pub tenant_id: TenantId,
+    /// Its flow.
+    pub flow_id: Option<FlowId>,
+    /// Its kind (`signInCode`, ...).
+    pub kind: String,
+    /// Its channel (`sms`, `voice`).
+    pub channel: String,
+    /// The recipient (E.164).
+    pub to: String,
 }
 
 /// An outbox entry as listed (no body).
@@ -205,6 +252,16 @@ pub struct MessageRecord {
     pub created_at: DateTime<Utc>,
     /// The flow.
     pub flow_id: Option<FlowId>,
+    /// The provider that accepted it.
+    pub provider: Option<String>,
+    /// The carrier's id of it.
+    pub provider_message_id: Option<String>,
+    /// The carrier's receipt: `delivered`, `failed`, or none yet.
+    pub receipt_status: Option<String>,
+    /// The carrier's reason for a failure.
+    pub receipt_reason: Option<String>,
+    /// When the receipt arrived.
+    pub receipt_at: Option<DateTime<Utc>>,
 }
 
 /// The outbox at a glance (every tenant): what the metrics report as its depth and age.

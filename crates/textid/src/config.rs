@@ -13,8 +13,11 @@ use textid_core::abuse::{AbuseLimits, Budget};
 use textid_core::limits::SignInLimits;
 use textid_core::secret::Secret;
 use textid_server::client_ip::TrustedProxies;
-use textid_server::SmsProviderConfig;
+use textid_server::{RouteConfig, SmsProviderConfig};
+use textid_sms::provider::twilio::TwilioConfig;
+use textid_sms::provider::vonage::VonageConfig;
 use textid_sms::provider::webhook::WebhookConfig;
+use textid_sms::routing::RouteTable;
 
 /// Every configuration key: (name, default, description). The env variable is
 /// `TEXTID_` + the upper-cased name; the file key is the name.
@@ -58,7 +61,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "sms_provider",
         "console",
-        "console (log each message) or webhook",
+        "console (log each message), webhook, twilio, vonage, or route (several, per sms_routes)",
     ),
     (
         "sms_webhook_url",
@@ -74,6 +77,68 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "sms_webhook_timeout_seconds",
         "10",
         "timeout of one delivery try",
+    ),
+    (
+        "sms_routes",
+        "",
+        "with sms_provider = route: per-destination failover lists, e.g. +44=twilio,webhook; GB=twilio; default=twilio (keys: calling code, ISO region, default)",
+    ),
+    (
+        "sms_timeout_seconds",
+        "10",
+        "timeout of one try at a carrier (twilio, vonage)",
+    ),
+    (
+        "sms_twilio_account_sid",
+        "",
+        "Twilio account SID (AC...)",
+    ),
+    (
+        "sms_twilio_auth_token",
+        "",
+        "Twilio auth token: verifies status callbacks; authenticates requests unless an API key is set",
+    ),
+    (
+        "sms_twilio_api_key_sid",
+        "",
+        "Twilio API key SID (SK...) to authenticate requests with instead of the auth token",
+    ),
+    (
+        "sms_twilio_api_key_secret",
+        "",
+        "the secret of sms_twilio_api_key_sid",
+    ),
+    (
+        "sms_twilio_messaging_service_sid",
+        "",
+        "Twilio Messaging Service SID (MG...), used for SMS when set",
+    ),
+    (
+        "sms_twilio_from",
+        "",
+        "Twilio sender number (E.164) for SMS without a Messaging Service, and the caller for voice",
+    ),
+    (
+        "sms_twilio_base_url",
+        "https://api.twilio.com",
+        "Twilio API origin (change only for a test double)",
+    ),
+    ("sms_vonage_api_key", "", "Vonage API key"),
+    ("sms_vonage_api_secret", "", "Vonage API secret"),
+    (
+        "sms_vonage_signature_secret",
+        "",
+        "Vonage signature secret (dashboard: signed webhooks, method SHA-256 HMAC): verifies delivery receipts; empty: no receipts asked for",
+    ),
+    (
+        "sms_vonage_from",
+        "",
+        "Vonage sender: a Vonage number (E.164) or an alphanumeric sender id",
+    ),
+    (
+        "sms_vonage_base_url",
+        "https://rest.nexmo.com",
+        "Vonage SMS API origin (change only for a test double)",
     ),
     (
         "code_lifetime_seconds",
@@ -224,7 +289,15 @@ pub const KEYS: &[(&str, &str, &str)] = &[
 ];
 
 /// The keys whose values are secrets: never shown, and also read from `TEXTID_<KEY>_FILE`.
-pub const SECRET_KEYS: &[&str] = &["secret_key", "key_encryption_key", "sms_webhook_secret"];
+pub const SECRET_KEYS: &[&str] = &[
+    "secret_key",
+    "key_encryption_key",
+    "sms_webhook_secret",
+    "sms_twilio_auth_token",
+    "sms_twilio_api_key_secret",
+    "sms_vonage_api_secret",
+    "sms_vonage_signature_secret",
+];
 
 /// Given values with their source, before checking.
 #[derive(Debug, Default, Clone)]
@@ -557,7 +630,7 @@ impl TryFrom<&RawConfig> for Config {
                 parse_secret(v).with_context(|| format!("key_encryption_key (from {source})"))
             })
             .transpose()?;
-        let sms = sms_config(raw)?;
+        let sms = sms_config(raw, &public_url)?;
         let limits = SignInLimits {
             code_digits: 6,
             code_lifetime: raw.seconds("code_lifetime_seconds", 300)?,
@@ -675,13 +748,40 @@ fn metrics_listen(raw: &RawConfig, listen: &str) -> Result<Option<String>> {
     Ok(Some(addr.to_string()))
 }
 
-fn sms_config(raw: &RawConfig) -> Result<SmsProviderConfig> {
-    match raw.get("sms_provider") {
-        None => Ok(SmsProviderConfig::Console),
-        Some(("console", _)) => Ok(SmsProviderConfig::Console),
-        Some(("webhook", source)) => {
+/// The SMS configuration: one provider, or `route` with the providers `sms_routes` names.
+fn sms_config(raw: &RawConfig, public_url: &str) -> Result<SmsProviderConfig> {
+    let (name, source) = raw.get("sms_provider").unwrap_or(("console", "default"));
+    if name != "route" {
+        return named_provider(raw, name, source, public_url);
+    }
+    let (routes, routes_source) = raw.get("sms_routes").ok_or_else(|| {
+        anyhow!("sms_provider (from {source}) is route: set sms_routes (TEXTID_SMS_ROUTES), e.g. +44=twilio,webhook; default=twilio")
+    })?;
+    let table =
+        RouteTable::parse(routes).map_err(|e| anyhow!("sms_routes (from {routes_source}): {e}"))?;
+    let mut providers = Vec::new();
+    for provider in table.providers() {
+        if provider == "route" {
+            bail!("sms_routes (from {routes_source}): a route cannot name route");
+        }
+        let config = named_provider(raw, provider, routes_source, public_url)?;
+        providers.push((provider.to_owned(), config));
+    }
+    Ok(SmsProviderConfig::Route(RouteConfig { table, providers }))
+}
+
+/// One provider by its name, with its keys. A new kind of provider is one arm here.
+fn named_provider(
+    raw: &RawConfig,
+    name: &str,
+    source: &str,
+    public_url: &str,
+) -> Result<SmsProviderConfig> {
+    match name {
+        "console" => Ok(SmsProviderConfig::Console),
+        "webhook" => {
             let (url, _) = raw.get("sms_webhook_url").ok_or_else(|| {
-                anyhow!("sms_provider (from {source}) is webhook: set sms_webhook_url (TEXTID_SMS_WEBHOOK_URL)")
+                anyhow!("sms_provider (from {source}) uses webhook: set sms_webhook_url (TEXTID_SMS_WEBHOOK_URL)")
             })?;
             let secret = raw
                 .get("sms_webhook_secret")
@@ -694,9 +794,108 @@ fn sms_config(raw: &RawConfig) -> Result<SmsProviderConfig> {
                 timeout: std::time::Duration::from_secs(timeout.max(1)),
             }))
         }
-        Some((v, source)) => {
-            bail!("sms_provider (from {source}): '{v}' must be console or webhook")
+        "twilio" => twilio_config(raw, source, public_url).map(SmsProviderConfig::Twilio),
+        "vonage" => vonage_config(raw, source, public_url).map(SmsProviderConfig::Vonage),
+        other => {
+            bail!(
+                "sms_provider (from {source}): '{other}' must be console, webhook, twilio, vonage or route"
+            )
         }
+    }
+}
+
+/// A key that must be set (and not empty) because `provider` is used.
+fn required<'a>(raw: &'a RawConfig, key: &str, provider: &str, source: &str) -> Result<&'a str> {
+    raw.get(key)
+        .map(|(v, _)| v.trim())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            anyhow!(
+                "sms_provider (from {source}) uses {provider}: set {key} (TEXTID_{})",
+                key.to_ascii_uppercase()
+            )
+        })
+}
+
+fn optional(raw: &RawConfig, key: &str) -> Option<String> {
+    raw.get(key)
+        .map(|(v, _)| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn twilio_config(raw: &RawConfig, source: &str, public_url: &str) -> Result<TwilioConfig> {
+    let account_sid = required(raw, "sms_twilio_account_sid", "twilio", source)?.to_string();
+    let auth_token =
+        Secret::new(required(raw, "sms_twilio_auth_token", "twilio", source)?.to_string());
+    let api_key = match (
+        optional(raw, "sms_twilio_api_key_sid"),
+        optional(raw, "sms_twilio_api_key_secret"),
+    ) {
+        (Some(sid), Some(secret)) => Some((sid, Secret::new(secret))),
+        (None, None) => None,
+        _ => bail!(
+            "sms_twilio_api_key_sid and sms_twilio_api_key_secret go together: set both or neither"
+        ),
+    };
+    let messaging_service_sid = optional(raw, "sms_twilio_messaging_service_sid");
+    let from = optional(raw, "sms_twilio_from");
+    if messaging_service_sid.is_none() && from.is_none() {
+        bail!("sms_provider (from {source}) uses twilio: set sms_twilio_messaging_service_sid or sms_twilio_from");
+    }
+    if !account_sid.starts_with("AC") {
+        let src = raw.source("sms_twilio_account_sid").unwrap_or("default");
+        bail!("sms_twilio_account_sid (from {src}): must start with AC (the account SID from the Twilio console)");
+    }
+    Ok(TwilioConfig {
+        account_sid,
+        auth_token,
+        api_key,
+        messaging_service_sid,
+        from,
+        status_callback: Some(format!(
+            "{}/sms/receipts/twilio",
+            public_url.trim_end_matches('/')
+        )),
+        base_url: optional(raw, "sms_twilio_base_url")
+            .unwrap_or_else(|| textid_sms::provider::twilio::DEFAULT_BASE_URL.into()),
+        timeout: carrier_timeout(raw)?,
+    })
+}
+
+fn vonage_config(raw: &RawConfig, source: &str, public_url: &str) -> Result<VonageConfig> {
+    let api_key = required(raw, "sms_vonage_api_key", "vonage", source)?.to_string();
+    let api_secret =
+        Secret::new(required(raw, "sms_vonage_api_secret", "vonage", source)?.to_string());
+    let from = required(raw, "sms_vonage_from", "vonage", source)?.to_string();
+    let signature_secret = optional(raw, "sms_vonage_signature_secret").map(Secret::new);
+    // Receipts are asked for only when they can be verified.
+    let callback = signature_secret
+        .as_ref()
+        .map(|_| format!("{}/sms/receipts/vonage", public_url.trim_end_matches('/')));
+    Ok(VonageConfig {
+        api_key,
+        api_secret,
+        signature_secret,
+        from,
+        callback,
+        base_url: optional(raw, "sms_vonage_base_url")
+            .unwrap_or_else(|| textid_sms::provider::vonage::DEFAULT_BASE_URL.into()),
+        timeout: carrier_timeout(raw)?,
+    })
+}
+
+fn carrier_timeout(raw: &RawConfig) -> Result<std::time::Duration> {
+    Ok(std::time::Duration::from_secs(
+        raw.number("sms_timeout_seconds", 10u64)?.max(1),
+    ))
+}
+
+/// How `config check` shows a secret: `<configured>` or nothing.
+fn configured(set: bool) -> String {
+    if set {
+        "<configured>".into()
+    } else {
+        String::new()
     }
 }
 
@@ -750,21 +949,43 @@ impl Config {
         let secs = |d: std::time::Duration| d.as_secs().to_string();
         let generated =
             |file: &str| format!("<generated into {}>", self.data_dir.join(file).display());
-        let (provider, url, secret, timeout) = match &self.sms {
-            SmsProviderConfig::Console => {
-                ("console", String::new(), String::new(), "10".to_string())
-            }
-            SmsProviderConfig::Webhook(w) => (
-                "webhook",
-                w.url.clone(),
-                if w.secret.is_some() {
-                    "<configured>".to_string()
-                } else {
-                    String::new()
-                },
-                secs(w.timeout),
-            ),
+        let provider = match &self.sms {
+            SmsProviderConfig::Console => "console",
+            SmsProviderConfig::Webhook(_) => "webhook",
+            SmsProviderConfig::Twilio(_) => "twilio",
+            SmsProviderConfig::Vonage(_) => "vonage",
+            SmsProviderConfig::Route(_) => "route",
         };
+        let routes = match &self.sms {
+            SmsProviderConfig::Route(r) => r.table.to_text(),
+            _ => String::new(),
+        };
+        let each = self.sms.each();
+        let (url, secret, timeout) = each
+            .iter()
+            .find_map(|p| match p {
+                SmsProviderConfig::Webhook(w) => Some((
+                    w.url.clone(),
+                    configured(w.secret.is_some()),
+                    secs(w.timeout),
+                )),
+                _ => None,
+            })
+            .unwrap_or_else(|| (String::new(), String::new(), "10".to_string()));
+        let twilio = each.iter().find_map(|p| match p {
+            SmsProviderConfig::Twilio(t) => Some(t),
+            _ => None,
+        });
+        let tw = |f: fn(&TwilioConfig) -> String| twilio.map(f).unwrap_or_default();
+        let vonage = each.iter().find_map(|p| match p {
+            SmsProviderConfig::Vonage(v) => Some(v),
+            _ => None,
+        });
+        let vo = |f: fn(&VonageConfig) -> String| vonage.map(f).unwrap_or_default();
+        let carrier_timeout = twilio
+            .map(|t| t.timeout)
+            .or(vonage.map(|v| v.timeout))
+            .map_or_else(|| "10".into(), secs);
         let l = &self.limits;
         let database = match &self.database {
             Database::Sqlite(p) => format!("sqlite://{}", p.display()),
@@ -808,6 +1029,52 @@ impl Config {
             ("sms_webhook_url", url),
             ("sms_webhook_secret", secret),
             ("sms_webhook_timeout_seconds", timeout),
+            ("sms_routes", routes),
+            ("sms_timeout_seconds", carrier_timeout),
+            ("sms_twilio_account_sid", tw(|t| t.account_sid.clone())),
+            ("sms_twilio_auth_token", tw(|_| configured(true))),
+            (
+                "sms_twilio_api_key_sid",
+                tw(|t| {
+                    t.api_key
+                        .as_ref()
+                        .map(|(s, _)| s.clone())
+                        .unwrap_or_default()
+                }),
+            ),
+            (
+                "sms_twilio_api_key_secret",
+                tw(|t| configured(t.api_key.is_some())),
+            ),
+            (
+                "sms_twilio_messaging_service_sid",
+                tw(|t| t.messaging_service_sid.clone().unwrap_or_default()),
+            ),
+            (
+                "sms_twilio_from",
+                tw(|t| t.from.clone().unwrap_or_default()),
+            ),
+            (
+                "sms_twilio_base_url",
+                twilio.map_or_else(
+                    || textid_sms::provider::twilio::DEFAULT_BASE_URL.into(),
+                    |t| t.base_url.clone(),
+                ),
+            ),
+            ("sms_vonage_api_key", vo(|v| v.api_key.clone())),
+            ("sms_vonage_api_secret", vo(|_| configured(true))),
+            (
+                "sms_vonage_signature_secret",
+                vo(|v| configured(v.signature_secret.is_some())),
+            ),
+            ("sms_vonage_from", vo(|v| v.from.clone())),
+            (
+                "sms_vonage_base_url",
+                vonage.map_or_else(
+                    || textid_sms::provider::vonage::DEFAULT_BASE_URL.into(),
+                    |v| v.base_url.clone(),
+                ),
+            ),
             (
                 "code_lifetime_seconds",
                 l.code_lifetime.num_seconds().to_string(),

@@ -435,6 +435,34 @@ fn sample(key: &str, dir: &Path) -> Option<(Vec<(&'static str, String)>, String)
         given.push((k, v.to_string()));
         Some((given, shown.to_string()))
     };
+    let twilio = |k: &'static str, v: &str, shown: &str| {
+        let mut given: Vec<_> = [
+            ("sms_provider", "twilio".to_string()),
+            ("sms_twilio_account_sid", "AC0001".to_string()),
+            ("sms_twilio_auth_token", "token".to_string()),
+            ("sms_twilio_from", "+15005550006".to_string()),
+            ("sms_twilio_api_key_sid", "SK0001".to_string()),
+            ("sms_twilio_api_key_secret", "key-secret".to_string()),
+        ]
+        .into_iter()
+        .filter(|(other, _)| *other != k)
+        .collect();
+        given.push((k, v.to_string()));
+        Some((given, shown.to_string()))
+    };
+    let vonage = |k: &'static str, v: &str, shown: &str| {
+        let mut given: Vec<_> = [
+            ("sms_provider", "vonage".to_string()),
+            ("sms_vonage_api_key", "abcd1234".to_string()),
+            ("sms_vonage_api_secret", "api-secret".to_string()),
+            ("sms_vonage_from", "+447700900000".to_string()),
+        ]
+        .into_iter()
+        .filter(|(other, _)| *other != k)
+        .collect();
+        given.push((k, v.to_string()));
+        Some((given, shown.to_string()))
+    };
     match key {
         "listen" => same("listen", "127.0.0.1:18081"),
         "metrics_listen" => same("metrics_listen", "127.0.0.1:19091"),
@@ -461,6 +489,39 @@ fn sample(key: &str, dir: &Path) -> Option<(Vec<(&'static str, String)>, String)
         ),
         "sms_webhook_secret" => webhook("sms_webhook_secret", "whsec_c2VjcmV0", "<configured>"),
         "sms_webhook_timeout_seconds" => webhook("sms_webhook_timeout_seconds", "7", "7"),
+        "sms_routes" => Some((
+            vec![
+                ("sms_provider", "route".to_string()),
+                ("sms_webhook_url", "http://127.0.0.1:9/hook".to_string()),
+                ("sms_routes", "+44=webhook ; default=webhook".to_string()),
+            ],
+            "+44=webhook; default=webhook".into(),
+        )),
+        "sms_timeout_seconds" => twilio("sms_timeout_seconds", "4", "4"),
+        "sms_twilio_account_sid" => twilio("sms_twilio_account_sid", "AC0002", "AC0002"),
+        "sms_twilio_auth_token" => twilio("sms_twilio_auth_token", "other", "<configured>"),
+        "sms_twilio_api_key_sid" => twilio("sms_twilio_api_key_sid", "SK0002", "SK0002"),
+        "sms_twilio_api_key_secret" => twilio("sms_twilio_api_key_secret", "other", "<configured>"),
+        "sms_twilio_messaging_service_sid" => {
+            twilio("sms_twilio_messaging_service_sid", "MG0001", "MG0001")
+        }
+        "sms_twilio_from" => twilio("sms_twilio_from", "TextID", "TextID"),
+        "sms_twilio_base_url" => twilio(
+            "sms_twilio_base_url",
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9",
+        ),
+        "sms_vonage_api_key" => vonage("sms_vonage_api_key", "efgh5678", "efgh5678"),
+        "sms_vonage_api_secret" => vonage("sms_vonage_api_secret", "other", "<configured>"),
+        "sms_vonage_signature_secret" => {
+            vonage("sms_vonage_signature_secret", "sig-secret", "<configured>")
+        }
+        "sms_vonage_from" => vonage("sms_vonage_from", "textid", "textid"),
+        "sms_vonage_base_url" => vonage(
+            "sms_vonage_base_url",
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9",
+        ),
         "code_lifetime_seconds" => same(key_static(key), "240"),
         "max_attempts_per_code" => same(key_static(key), "4"),
         "resend_cooldown_seconds" => same(key_static(key), "45"),

@@ -64,6 +64,7 @@ pub fn routes(app: &App) -> Router<App> {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .merge(sign_in)
+        .merge(crate::receipts::routes())
         .merge(crate::oidc::routes())
         .merge(crate::graph::routes())
         .method_not_allowed_fallback(|| async {

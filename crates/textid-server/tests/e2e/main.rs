@@ -28,6 +28,8 @@ mod oidc_pages;
 mod oidc_races;
 mod oidc_tokens;
 mod outbox;
+mod receipts;
+mod receipts_vonage;
 mod revocation;
 mod sessions;
 mod sign_in;

@@ -209,6 +209,7 @@ impl Provider for WebhookProvider {
             let provider_message_id = provider_message_id(response).await;
             return Ok(Delivery {
                 provider_message_id,
+                provider: None,
             });
         }
         Err(classify_failure(status))

@@ -57,7 +57,11 @@ pub async fn purge_removes_expired_flows_counters_finished_messages_and_sessions
         put(&*s, &t, target(5), old, Put::message(&m)).await;
     }
     let outcomes = [
-        (msgs[0], DeliveryOutcome::Delivered, old),
+        (
+            msgs[0],
+            DeliveryOutcome::Delivered(Handover::default()),
+            old,
+        ),
         (
             msgs[1],
             DeliveryOutcome::Failed {
@@ -65,7 +69,11 @@ pub async fn purge_removes_expired_flows_counters_finished_messages_and_sessions
             },
             old,
         ),
-        (msgs[2], DeliveryOutcome::Delivered, young),
+        (
+            msgs[2],
+            DeliveryOutcome::Delivered(Handover::default()),
+            young,
+        ),
     ];
     for (id, outcome, at) in outcomes {
         s.finish_message(id, outcome, at).await.unwrap();

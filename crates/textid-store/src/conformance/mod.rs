@@ -177,6 +177,10 @@ cases!(
     messages_are_listed_newest_first_per_tenant,
     outbox_stats_count_waiting_messages_and_name_the_oldest,
     an_empty_outbox_has_no_depth_and_no_oldest,
+    a_delivered_message_keeps_its_provider_and_carrier_id,
+    a_receipt_closes_the_message_it_names_once,
+    a_receipt_for_an_unknown_id_or_another_provider_changes_nothing,
+    a_failed_receipt_keeps_the_reason_and_is_logged_against_the_flow,
     // LogStore
     sign_in_logs_filter_by_time_and_user_newest_first,
     directory_audits_filter_by_time_and_subject_newest_first,

@@ -138,7 +138,7 @@ pub async fn finishing_a_message_as_delivered_wipes_its_body(s: Arc<dyn Store>) 
     let t = tenant(&*s).await;
     let (_, m) = queue(&*s, &t, A_NUMBER, now()).await;
     assert_eq!(ids(&claim(&*s, &t, now(), 30).await), [m]);
-    s.finish_message(m, DeliveryOutcome::Delivered, later(5))
+    s.finish_message(m, DeliveryOutcome::Delivered(Handover::default()), later(5))
         .await
         .unwrap();
     let listed_now = listed(&*s, &t, m).await;
@@ -186,7 +186,7 @@ pub async fn a_batch_of_outcomes_is_recorded_at_once(s: Arc<dyn Store>) {
     assert_eq!(claim(&*s, &t, now(), 30).await.len(), 4);
     s.finish_messages(
         &[
-            (delivered, DeliveryOutcome::Delivered),
+            (delivered, DeliveryOutcome::Delivered(Handover::default())),
             (
                 retried,
                 DeliveryOutcome::Retry {
@@ -285,9 +285,13 @@ pub async fn outbox_stats_count_waiting_messages_and_name_the_oldest(s: Arc<dyn 
     assert!(stats.queued >= 2, "{stats:?}");
     assert_eq!(stats.oldest_queued_at, Some(first));
     // Delivered and failed messages no longer count.
-    s.finish_message(m1, DeliveryOutcome::Delivered, later(2))
-        .await
-        .unwrap();
+    s.finish_message(
+        m1,
+        DeliveryOutcome::Delivered(Handover::default()),
+        later(2),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         s.outbox_stats().await.unwrap().oldest_queued_at,
         Some(second)
@@ -312,4 +316,192 @@ pub async fn an_empty_outbox_has_no_depth_and_no_oldest(s: Arc<dyn Store>) {
     } else {
         assert!(stats.oldest_queued_at.is_some(), "{stats:?}");
     }
+}
+
+/// A receipt for the carrier id `carrier_id` of `provider`.
+fn receipt(provider: &str, carrier_id: &str, status: &str, at: i64) -> ReceiptUpdate {
+    ReceiptUpdate {
+        provider: provider.into(),
+        provider_message_id: carrier_id.into(),
+        status: status.into(),
+        reason: (status == "failed").then(|| "30003".into()),
+        at: later(at),
+        log_id: None,
+    }
+}
+
+fn handed_to(provider: &str, carrier_id: &str) -> DeliveryOutcome {
+    DeliveryOutcome::Delivered(Handover {
+        provider: Some(provider.into()),
+        provider_message_id: Some(carrier_id.into()),
+    })
+}
+
+/// A carrier id no other case (or run) uses.
+fn carrier_id() -> String {
+    format!("SM{}", uuid::Uuid::new_v4().simple())
+}
+
+pub async fn a_delivered_message_keeps_its_provider_and_carrier_id(s: Arc<dyn Store>) {
+    let _turn = claiming().await;
+    let t = tenant(&*s).await;
+    let (_, m) = queue(&*s, &t, A_NUMBER, now()).await;
+    assert_eq!(ids(&claim(&*s, &t, now(), 30).await), [m]);
+    let sid = carrier_id();
+    s.finish_message(m, handed_to("twilio", &sid), later(1))
+        .await
+        .unwrap();
+    let r = listed(&*s, &t, m).await;
+    assert_eq!(
+        (r.status.as_str(), r.provider.as_deref()),
+        ("delivered", Some("twilio"))
+    );
+    assert_eq!(r.provider_message_id.as_deref(), Some(sid.as_str()));
+    assert_eq!((r.receipt_status, r.receipt_at), (None, None));
+}
+
+pub async fn a_receipt_closes_the_message_it_names_once(s: Arc<dyn Store>) {
+    let _turn = claiming().await;
+    let t = tenant(&*s).await;
+    let (_, m) = queue(&*s, &t, A_NUMBER, now()).await;
+    let (_, other) = queue(&*s, &t, "+14255550102", now()).await;
+    assert_eq!(claim(&*s, &t, now(), 30).await.len(), 2);
+    let (sid, other_sid) = (carrier_id(), carrier_id());
+    s.finish_messages(
+        &[
+            (m, handed_to("twilio", &sid)),
+            (other, handed_to("twilio", &other_sid)),
+        ],
+        later(1),
+    )
+    .await
+    .unwrap();
+    let closed = s
+        .record_receipt(&receipt("twilio", &sid, "delivered", 5))
+        .await
+        .unwrap()
+        .expect("the receipt names a message");
+    assert_eq!((closed.id, closed.tenant_id), (m, t.id));
+    assert_eq!(
+        (
+            closed.kind.as_str(),
+            closed.channel.as_str(),
+            closed.to.as_str()
+        ),
+        ("signInCode", "sms", A_NUMBER)
+    );
+    let r = listed(&*s, &t, m).await;
+    assert_eq!(
+        (r.receipt_status.as_deref(), r.receipt_at),
+        (Some("delivered"), Some(later(5)))
+    );
+    // The carrier repeats its callback: nothing changes, and the caller counts it once.
+    let again = s
+        .record_receipt(&receipt("twilio", &sid, "delivered", 9))
+        .await
+        .unwrap();
+    assert_eq!(again, None);
+    assert_eq!(listed(&*s, &t, m).await.receipt_at, Some(later(5)));
+    // The other message has no receipt.
+    assert_eq!(listed(&*s, &t, other).await.receipt_status, None);
+}
+
+pub async fn a_receipt_for_an_unknown_id_or_another_provider_changes_nothing(s: Arc<dyn Store>) {
+    let _turn = claiming().await;
+    let t = tenant(&*s).await;
+    let (_, m) = queue(&*s, &t, A_NUMBER, now()).await;
+    assert_eq!(ids(&claim(&*s, &t, now(), 30).await), [m]);
+    let sid = carrier_id();
+    s.finish_message(m, handed_to("twilio", &sid), later(1))
+        .await
+        .unwrap();
+    // Another provider's message ids are its own namespace.
+    let wrong_provider = s
+        .record_receipt(&receipt("vonage", &sid, "failed", 5))
+        .await
+        .unwrap();
+    let unknown = s
+        .record_receipt(&receipt("twilio", &carrier_id(), "failed", 5))
+        .await
+        .unwrap();
+    assert_eq!((wrong_provider, unknown), (None, None));
+    assert_eq!(listed(&*s, &t, m).await.receipt_status, None);
+}
+
+pub async fn a_failed_receipt_keeps_the_reason_and_is_logged_against_the_flow(s: Arc<dyn Store>) {
+    let _turn = claiming().await;
+    let t = tenant(&*s).await;
+    let u = user(&*s, &t, "receipt").await;
+    let (f, m) = (flow(&t, A_NUMBER, None, now()), message(A_NUMBER, now()));
+    let requested = SignInLogEntry {
+        flow_id: Some(f.id),
+        app_id: Some("app".into()),
+        ..log_entry(&t, Some(u), now())
+    };
+    let put_it = Put {
+        message: Some(m.clone()),
+        log: Some(requested.clone()),
+        ..Put::flow(&f)
+    };
+    put(&*s, &t, StepTarget::Number(A_NUMBER.into()), now(), put_it).await;
+    assert_eq!(ids(&claim(&*s, &t, now(), 30).await), [m.id]);
+    let sid = carrier_id();
+    s.finish_message(m.id, handed_to("twilio", &sid), later(1))
+        .await
+        .unwrap();
+    let log_id = uuid::Uuid::new_v4();
+    let failed = ReceiptUpdate {
+        log_id: Some(log_id),
+        ..receipt("twilio", &sid, "failed", 7)
+    };
+    let closed = s.record_receipt(&failed).await.unwrap().unwrap();
+    assert_eq!(closed.flow_id, Some(f.id));
+    let r = listed(&*s, &t, m.id).await;
+    assert_eq!(
+        (r.receipt_status.as_deref(), r.receipt_reason.as_deref()),
+        (Some("failed"), Some("30003"))
+    );
+    let q = LogQuery {
+        from: None,
+        to: None,
+        about: Some(u),
+        limit: 10,
+    };
+    let logs = s.sign_in_logs(t.id, &q).await.unwrap();
+    assert_eq!(logs.len(), 2, "{logs:?}");
+    let undelivered = &logs[0];
+    assert_eq!(undelivered.id, log_id);
+    assert_eq!(
+        (
+            undelivered.event.as_str(),
+            undelivered.result.as_str(),
+            undelivered.failure_reason.as_deref()
+        ),
+        ("codeUndelivered", "failure", Some("30003"))
+    );
+    assert_eq!(
+        (
+            undelivered.created_at,
+            undelivered.flow_id,
+            undelivered.user_id,
+            &undelivered.phone,
+            &undelivered.client_ip,
+            &undelivered.app_id
+        ),
+        (
+            later(7),
+            Some(f.id),
+            Some(u),
+            &requested.phone,
+            &requested.client_ip,
+            &requested.app_id
+        )
+    );
+    // The same failure reported again writes no second entry.
+    let again = ReceiptUpdate {
+        log_id: Some(uuid::Uuid::new_v4()),
+        ..failed
+    };
+    assert_eq!(s.record_receipt(&again).await.unwrap(), None);
+    assert_eq!(s.sign_in_logs(t.id, &q).await.unwrap().len(), 2);
 }

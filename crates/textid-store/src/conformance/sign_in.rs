@@ -244,6 +244,11 @@ pub async fn a_step_writes_flow_counter_message_and_log_together(s: Arc<dyn Stor
             last_error: None,
             created_at: now(),
             flow_id: Some(f.id),
+            provider: None,
+            provider_message_id: None,
+            receipt_status: None,
+            receipt_reason: None,
+            receipt_at: None,
         }]
     );
     let logs = s.sign_in_logs(t.id, &LogQuery::latest(10)).await.unwrap();
@@ -447,9 +452,13 @@ pub async fn a_supersede_queued_step_fails_older_queued_messages_of_the_flow(s: 
         ..Put::default()
     };
     put(&*s, &t, StepTarget::Flow(f.id), later(2), put_it).await;
-    s.finish_message(delivered, DeliveryOutcome::Delivered, later(3))
-        .await
-        .unwrap();
+    s.finish_message(
+        delivered,
+        DeliveryOutcome::Delivered(Handover::default()),
+        later(3),
+    )
+    .await
+    .unwrap();
     // A resend: a new code replaces the old one, so the old code's message must not go.
     let resent = message(A_NUMBER, later(10));
     let put_it = Put {

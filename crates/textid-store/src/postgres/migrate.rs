@@ -55,6 +55,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         14,
         include_str!("../../migrations/postgres/0014_session_bound_tokens.sql"),
     ),
+    (
+        15,
+        include_str!("../../migrations/postgres/0015_delivery_receipts.sql"),
+    ),
 ];
 
 async fn apply(tx: &Tx<'_>) -> StoreResult<()> {

@@ -16,7 +16,10 @@ use deadpool_postgres::GenericClient;
 
 use super::rows::{count, execute, limit, ms, query, query_opt, time};
 use super::PostgresStore;
-use crate::{DeliveryOutcome, MessageRecord, OutboxStats, OutboxStore, StoreResult};
+use crate::{
+    DeliveryOutcome, MessageRecord, OutboxStats, OutboxStore, ReceiptUpdate, ReceiptedMessage,
+    StoreResult,
+};
 
 pub(super) async fn insert(
     tx: &Tx<'_>,
@@ -119,16 +122,26 @@ async fn finish<C: GenericClient>(
     let mut kinds = Vec::with_capacity(outcomes.len());
     let mut ats: Vec<Option<i64>> = Vec::with_capacity(outcomes.len());
     let mut errors: Vec<Option<&str>> = Vec::with_capacity(outcomes.len());
+    let mut providers: Vec<Option<&str>> = Vec::with_capacity(outcomes.len());
+    let mut carrier_ids: Vec<Option<&str>> = Vec::with_capacity(outcomes.len());
     for (id, outcome) in outcomes {
         ids.push(id.0);
         let (kind, at, error) = match outcome {
-            DeliveryOutcome::Delivered => ("delivered", None, None),
+            DeliveryOutcome::Delivered(_) => ("delivered", None, None),
             DeliveryOutcome::Retry { at, error } => ("retry", Some(ms(*at)), Some(error.as_str())),
             DeliveryOutcome::Failed { error } => ("failed", None, Some(error.as_str())),
+        };
+        let handover = match outcome {
+            DeliveryOutcome::Delivered(h) => {
+                (h.provider.as_deref(), h.provider_message_id.as_deref())
+            }
+            _ => (None, None),
         };
         kinds.push(kind);
         ats.push(at);
         errors.push(error);
+        providers.push(handover.0);
+        carrier_ids.push(handover.1);
     }
     execute(
         c,
@@ -137,13 +150,55 @@ async fn finish<C: GenericClient>(
              sealed_body = CASE WHEN v.kind = 'retry' THEN o.sealed_body END,
              finished_at = CASE WHEN v.kind = 'retry' THEN o.finished_at ELSE $2 END,
              next_attempt_at = CASE WHEN v.kind = 'retry' THEN v.at ELSE o.next_attempt_at END,
-             last_error = v.error
-         FROM unnest($1::UUID[], $3::TEXT[], $4::BIGINT[], $5::TEXT[]) AS v(id, kind, at, error)
+             last_error = v.error,
+             provider = CASE WHEN v.kind = 'delivered' THEN v.provider ELSE o.provider END,
+             provider_message_id = CASE WHEN v.kind = 'delivered' THEN v.carrier_id ELSE o.provider_message_id END
+         FROM unnest($1::UUID[], $3::TEXT[], $4::BIGINT[], $5::TEXT[], $6::TEXT[], $7::TEXT[])
+              AS v(id, kind, at, error, provider, carrier_id)
          WHERE o.id = v.id AND (v.kind <> 'retry' OR o.status = 'queued')",
-        &[&ids, &ms(now), &kinds, &ats, &errors],
+        &[&ids, &ms(now), &kinds, &ats, &errors, &providers, &carrier_ids],
     )
     .await?;
     Ok(())
+}
+
+/// Records a receipt and, for a failure of a flow's message, its sign-in log entry, in one
+/// statement (see [`OutboxStore::record_receipt`]).
+async fn receipt<C: GenericClient>(
+    c: &C,
+    r: &ReceiptUpdate,
+) -> StoreResult<Option<ReceiptedMessage>> {
+    let row = query_opt(
+        c,
+        "WITH m AS (
+             UPDATE outbox SET receipt_status = $3, receipt_reason = $4, receipt_at = $5
+             WHERE provider = $1 AND provider_message_id = $2
+               AND (receipt_status IS NULL OR receipt_status <> $3)
+             RETURNING id, tenant_id, flow_id, kind, channel, recipient
+         ), logged AS (
+             INSERT INTO sign_in_logs (id, tenant_id, created_at, method, event, phone, user_id, flow_id, result, failure_reason, client_ip, app_id)
+             SELECT $6, l.tenant_id, $5, l.method, 'codeUndelivered', l.phone, l.user_id, l.flow_id, 'failure', $4, l.client_ip, l.app_id
+             FROM (SELECT * FROM sign_in_logs
+                   WHERE $6::UUID IS NOT NULL AND flow_id = (SELECT flow_id FROM m LIMIT 1)
+                   ORDER BY created_at DESC LIMIT 1) l
+         )
+         SELECT id, tenant_id, flow_id, kind, channel, recipient FROM m LIMIT 1",
+        &[
+            &r.provider, &r.provider_message_id, &r.status, &r.reason, &ms(r.at), &r.log_id,
+        ],
+    )
+    .await?;
+    row.map(|r| {
+        Ok(ReceiptedMessage {
+            id: MessageId(r.try_get(0)?),
+            tenant_id: TenantId(r.try_get(1)?),
+            flow_id: r.try_get::<_, Option<uuid::Uuid>>(2)?.map(FlowId),
+            kind: r.try_get(3)?,
+            channel: r.try_get(4)?,
+            to: r.try_get(5)?,
+        })
+    })
+    .transpose()
 }
 
 #[async_trait]
@@ -195,13 +250,23 @@ impl OutboxStore for PostgresStore {
         .await
     }
 
+    async fn record_receipt(
+        &self,
+        update: &ReceiptUpdate,
+    ) -> StoreResult<Option<ReceiptedMessage>> {
+        // Safe to replay: a receipt recorded twice matches no row the second time.
+        self.write_statement(Replay::Safe, update, |c, u| Box::pin(receipt(c, u)))
+            .await
+    }
+
     async fn list_messages(&self, tenant: TenantId, max: u32) -> StoreResult<Vec<MessageRecord>> {
         self.read(&(tenant, max), |c, (t, m)| {
             Box::pin(async move {
                 let rows = query(
                     c,
-                    "SELECT id, recipient, kind, status, attempts, last_error, created_at, flow_id FROM outbox
-                     WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+                    "SELECT id, recipient, kind, status, attempts, last_error, created_at, flow_id,
+                            provider, provider_message_id, receipt_status, receipt_reason, receipt_at
+                     FROM outbox WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
                     &[&t.0, &limit(*m)],
                 )
                 .await?;
@@ -216,6 +281,11 @@ impl OutboxStore for PostgresStore {
                             last_error: r.try_get(5)?,
                             created_at: time(r.try_get(6)?),
                             flow_id: r.try_get::<_, Option<uuid::Uuid>>(7)?.map(FlowId),
+                            provider: r.try_get(8)?,
+                            provider_message_id: r.try_get(9)?,
+                            receipt_status: r.try_get(10)?,
+                            receipt_reason: r.try_get(11)?,
+                            receipt_at: r.try_get::<_, Option<i64>>(12)?.map(time),
                         })
                     })
                     .collect()

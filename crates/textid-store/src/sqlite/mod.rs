@@ -76,6 +76,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         14,
         include_str!("../../migrations/sqlite/0014_session_bound_tokens.sql"),
     ),
+    (
+        15,
+        include_str!("../../migrations/sqlite/0015_delivery_receipts.sql"),
+    ),
 ];
 const READERS: usize = 4;
 

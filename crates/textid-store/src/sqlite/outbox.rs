@@ -10,7 +10,10 @@ use textid_core::{FlowId, MessageId, TenantId};
 
 use super::rows::{id, ms, opt_id, time};
 use super::SqliteStore;
-use crate::{DeliveryOutcome, MessageRecord, OutboxStats, OutboxStore, StoreResult};
+use crate::{
+    DeliveryOutcome, MessageRecord, OutboxStats, OutboxStore, ReceiptUpdate, ReceiptedMessage,
+    StoreResult,
+};
 
 pub(super) fn insert(
     tx: &Transaction<'_>,
@@ -96,9 +99,11 @@ fn finish(
 ) -> StoreResult<()> {
     let id = mid.to_string();
     match outcome {
-        DeliveryOutcome::Delivered => tx.execute(
-            "UPDATE outbox SET status = 'delivered', sealed_body = NULL, finished_at = ?2, last_error = NULL WHERE id = ?1",
-            params![id, ms(now)],
+        DeliveryOutcome::Delivered(h) => tx.execute(
+            "UPDATE outbox SET status = 'delivered', sealed_body = NULL, finished_at = ?2, last_error = NULL,
+                 provider = ?3, provider_message_id = ?4
+             WHERE id = ?1",
+            params![id, ms(now), h.provider, h.provider_message_id],
         )?,
         DeliveryOutcome::Retry { at, error } => tx.execute(
             "UPDATE outbox SET next_attempt_at = ?2, last_error = ?3 WHERE id = ?1 AND status = 'queued'",
@@ -114,23 +119,34 @@ fn finish(
 
 fn list(c: &Connection, tenant: TenantId, limit: u32) -> StoreResult<Vec<MessageRecord>> {
     let mut stmt = c.prepare_cached(
-        "SELECT id, recipient, kind, status, attempts, last_error, created_at, flow_id FROM outbox
-         WHERE tenant_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2",
+        "SELECT id, recipient, kind, status, attempts, last_error, created_at, flow_id,
+                provider, provider_message_id, receipt_status, receipt_reason, receipt_at
+         FROM outbox WHERE tenant_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![tenant.to_string(), limit], |r| {
         Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, u32>(4)?,
-            r.get::<_, Option<String>>(5)?,
-            r.get::<_, i64>(6)?,
-            r.get::<_, Option<String>>(7)?,
+            (
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, u32>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, i64>(6)?,
+                r.get::<_, Option<String>>(7)?,
+            ),
+            (
+                r.get::<_, Option<String>>(8)?,
+                r.get::<_, Option<String>>(9)?,
+                r.get::<_, Option<String>>(10)?,
+                r.get::<_, Option<String>>(11)?,
+                r.get::<_, Option<i64>>(12)?,
+            ),
         ))
     })?;
     rows.map(|r| {
-        let (mid, to, kind, status, attempts, last_error, created, fid) = r?;
+        let ((mid, to, kind, status, attempts, last_error, created, fid), receipt) = r?;
+        let (provider, provider_message_id, receipt_status, receipt_reason, receipt_at) = receipt;
         Ok(MessageRecord {
             id: id(&mid)?,
             to,
@@ -140,9 +156,66 @@ fn list(c: &Connection, tenant: TenantId, limit: u32) -> StoreResult<Vec<Message
             last_error,
             created_at: time(created),
             flow_id: opt_id(fid)?,
+            provider,
+            provider_message_id,
+            receipt_status,
+            receipt_reason,
+            receipt_at: receipt_at.map(time),
         })
     })
     .collect()
+}
+
+/// Records a receipt; see [`OutboxStore::record_receipt`].
+fn receipt(tx: &Transaction<'_>, r: &ReceiptUpdate) -> StoreResult<Option<ReceiptedMessage>> {
+    let row = tx
+        .prepare_cached(
+            "UPDATE outbox SET receipt_status = ?3, receipt_reason = ?4, receipt_at = ?5
+             WHERE provider = ?1 AND provider_message_id = ?2
+               AND (receipt_status IS NULL OR receipt_status <> ?3)
+             RETURNING id, tenant_id, flow_id, kind, channel, recipient",
+        )?
+        .query_map(
+            params![
+                r.provider,
+                r.provider_message_id,
+                r.status,
+                r.reason,
+                ms(r.at)
+            ],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?,
+                ))
+            },
+        )?
+        .next()
+        .transpose()?;
+    let Some((mid, tid, fid, kind, channel, to)) = row else {
+        return Ok(None);
+    };
+    let message = ReceiptedMessage {
+        id: id(&mid)?,
+        tenant_id: id(&tid)?,
+        flow_id: opt_id(fid)?,
+        kind,
+        channel,
+        to,
+    };
+    if let (Some(log_id), Some(flow)) = (r.log_id, message.flow_id) {
+        tx.prepare_cached(
+            "INSERT INTO sign_in_logs (id, tenant_id, created_at, method, event, phone, user_id, flow_id, result, failure_reason, client_ip, app_id)
+             SELECT ?1, tenant_id, ?2, method, 'codeUndelivered', phone, user_id, flow_id, 'failure', ?3, client_ip, app_id
+             FROM sign_in_logs WHERE flow_id = ?4 ORDER BY created_at DESC LIMIT 1",
+        )?
+        .execute(params![log_id.to_string(), ms(r.at), r.reason, flow.to_string()])?;
+    }
+    Ok(Some(message))
 }
 
 #[async_trait]
@@ -187,6 +260,14 @@ impl OutboxStore for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn record_receipt(
+        &self,
+        update: &ReceiptUpdate,
+    ) -> StoreResult<Option<ReceiptedMessage>> {
+        let update = update.clone();
+        self.write(move |tx| receipt(tx, &update)).await
     }
 
     async fn list_messages(&self, tenant: TenantId, limit: u32) -> StoreResult<Vec<MessageRecord>> {

@@ -561,8 +561,19 @@ pub async fn outbox(cx: &Context, cmd: OutboxCommand) -> Result<()> {
     let messages = cx.app.store().list_messages(cx.tenant.id, limit).await?;
     emit(cx, json!({"value": messages}), || {
         for m in &messages {
+            // The carrier's receipt, when one came: `receipt=delivered` or
+            // `receipt=failed(twilio error 30003)`.
+            let receipt = match (&m.receipt_status, &m.receipt_reason) {
+                (Some(s), Some(r)) => format!(" receipt={s}({r})"),
+                (Some(s), None) => format!(" receipt={s}"),
+                (None, _) => String::new(),
+            };
+            let via = m
+                .provider
+                .as_deref()
+                .map_or(String::new(), |p| format!(" via={p}"));
             crate::out!(
-                "{}  {}  {:10} {:9} tries={} {}",
+                "{}  {}  {:10} {:9} tries={} {}{via}{receipt}",
                 m.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
                 m.id,
                 m.kind,

@@ -72,6 +72,19 @@ pub async fn run(config: &Config) -> Result<()> {
             crate::out!("SMS: development console outbox (codes appear in this log)")
         }
         textid_server::SmsProviderConfig::Webhook(w) => crate::out!("SMS: webhook {}", w.url),
+        textid_server::SmsProviderConfig::Twilio(_) => crate::out!(
+            "SMS: twilio (receipts at {}/sms/receipts/twilio)",
+            config.public_url.trim_end_matches('/')
+        ),
+        textid_server::SmsProviderConfig::Vonage(v) => match &v.callback {
+            Some(url) => crate::out!("SMS: vonage (receipts at {url})"),
+            None => {
+                crate::out!("SMS: vonage (no receipts: sms_vonage_signature_secret is not set)")
+            }
+        },
+        textid_server::SmsProviderConfig::Route(r) => {
+            crate::out!("SMS: routed: {}", r.table.to_text())
+        }
     }
     // One signal stops both listeners; so does the main listener's end.
     let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -1,0 +1,165 @@
+//! Delivery receipts (issue #18): the public callback URLs carriers POST their status
+//! reports to, and the [`ReceiptSink`] that records them.
+//!
+//! - `POST /sms/receipts/twilio`: Twilio's status callback (messages and calls). The
+//!   `X-Twilio-Signature` must sign `{public_url}/sms/receipts/twilio[?query]` and the form
+//!   with the account's auth token; a missing or wrong signature is a 403 and changes
+//!   nothing. A receipt for an unknown message, or a status that is not final, is a 204 as
+//!   well (the carrier must not retry it).
+//! - `POST /sms/receipts/vonage`: the Vonage SMS API's delivery receipt, as a form or as
+//!   JSON (the dashboard's "POST" or "POST-JSON"). It must carry a `sig` that signs its
+//!   other parameters with the account's signature secret, method SHA-256 HMAC
+//!   ([`textid_sms::provider::vonage::verify_signature`]); a missing or wrong `sig` is a
+//!   403 and changes nothing. A replayed receipt changes nothing either: a message records
+//!   its receipt once.
+//!
+//! These routes belong to no tenant: the message's carrier id finds the message, and the
+//! signature (not a session, not CORS) is the only authentication. A route for a provider
+//! that is not configured answers 404.
+//!
+//! [`StoreReceipts`] records a receipt on the outbox message, counts it in
+//! `textid_sms_receipts_total{provider,status}` (once per message and status), and writes
+//! a failure against the flow's sign-in log (event `codeUndelivered`), where the admin
+//! sees it beside the request. The conversion watch is not changed: it compares codes
+//! requested with codes verified, and an undelivered code is already an unverified one.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use textid_core::clock::Clock;
+use textid_sms::provider::{twilio, vonage};
+use textid_sms::{Receipt, ReceiptSink, ReceiptStatus};
+use textid_store::{ReceiptUpdate, Store};
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// The receipt routes.
+pub fn routes() -> axum::Router<App> {
+    axum::Router::new()
+        .route("/sms/receipts/twilio", axum::routing::post(twilio_callback))
+        .route("/sms/receipts/vonage", axum::routing::post(vonage_callback))
+}
+
+/// Records receipts in the store; counts and logs them.
+#[derive(Debug)]
+pub struct StoreReceipts {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+}
+
+impl StoreReceipts {
+    /// A sink over `store`.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            store,
+            clock,
+            metrics,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ReceiptSink for StoreReceipts {
+    async fn receipt(&self, receipt: Receipt) {
+        let failed = receipt.status == ReceiptStatus::Failed;
+        let update = ReceiptUpdate {
+            provider: receipt.provider.to_owned(),
+            provider_message_id: receipt.provider_message_id.clone(),
+            status: receipt.status.as_str().to_owned(),
+            reason: receipt.reason.clone(),
+            at: self.clock.now(),
+            log_id: failed.then(uuid::Uuid::now_v7),
+        };
+        match self.store.record_receipt(&update).await {
+            Ok(Some(message)) => {
+                self.metrics
+                    .receipt(receipt.provider, receipt.status.as_str());
+                tracing::info!(message_id = %message.id, provider = receipt.provider, status = receipt.status.as_str(), reason = ?receipt.reason, "outbox: receipt");
+            }
+            Ok(None) => {
+                tracing::debug!(
+                    provider = receipt.provider,
+                    "outbox: receipt for an unknown message or a repeated one"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(provider = receipt.provider, error = %e, "outbox: could not record a receipt");
+            }
+        }
+    }
+}
+
+async fn twilio_callback(
+    State(app): State<App>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Some(token) = app.config().sms.twilio_auth_token() else {
+        return Err(not_configured());
+    };
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    // Twilio signs the URL it called: the public URL, this path and any query.
+    let url = format!(
+        "{}{}",
+        app.config().public_url.trim_end_matches('/'),
+        uri.path_and_query().map_or(uri.path(), |p| p.as_str())
+    );
+    let signed = headers
+        .get(twilio::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|sig| twilio::verify_signature(token.expose(), &url, &params, sig));
+    if !signed {
+        return Err(bad_signature());
+    }
+    if let Some(receipt) = twilio::receipt(&params) {
+        app.receipts().receipt(receipt).await;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn vonage_callback(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Some(secret) = app.config().sms.vonage_signature_secret() else {
+        return Err(not_configured());
+    };
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    let Some(params) = vonage::receipt_params(&body, json) else {
+        return Err(bad_signature());
+    };
+    if !vonage::verify_signature(secret.expose(), &params) {
+        return Err(bad_signature());
+    }
+    if let Some(receipt) = vonage::receipt(&params) {
+        app.receipts().receipt(receipt).await;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn bad_signature() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "invalidSignature",
+        "the callback is not signed by the configured provider account",
+    )
+}
+
+fn not_configured() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "providerNotConfigured",
+        "this SMS provider is not configured on this server",
+    )
+}

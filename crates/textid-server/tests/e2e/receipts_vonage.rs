@@ -1,0 +1,236 @@
+//! Vonage through the real server (issue #18): a UK number goes to the Vonage SMS API (a
+//! loopback carrier that checks the form and answers Vonage's documented body), the message
+//! keeps Vonage's message id, and Vonage's signed delivery receipt (form or JSON) at
+//! `/sms/receipts/vonage` closes it; a missing or wrong `sig` is a 403 and changes nothing.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use hmac::{Hmac, Mac};
+use textid_core::secret::Secret;
+use textid_server::{AppConfig, RouteConfig, SmsProviderConfig};
+use textid_sms::provider::vonage::VonageConfig;
+use textid_sms::routing::RouteTable;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::helpers::*;
+
+const SIGNATURE_SECRET: &str = "e2e-vonage-signature-secret";
+const UK: &str = "+447911123456";
+const MESSAGE_ID: &str = "0A0000000123ABCD1";
+
+thread_local! {
+    /// The loopback Vonage of the test running on this thread.
+    static VONAGE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+type Forms = mpsc::UnboundedReceiver<(String, Vec<(String, String)>)>;
+
+async fn vonage_answer(
+    State(forms): State<mpsc::UnboundedSender<(String, Vec<(String, String)>)>>,
+    uri: Uri,
+    body: Bytes,
+) -> (StatusCode, String) {
+    let form = url::form_urlencoded::parse(&body).into_owned().collect();
+    forms.send((uri.path().to_owned(), form)).unwrap();
+    (
+        StatusCode::OK,
+        format!(
+            r#"{{"message-count":"1","messages":[{{"to":"447911123456","message-id":"{MESSAGE_ID}","status":"0","remaining-balance":"3.14","message-price":"0.0333","network":"23410"}}]}}"#
+        ),
+    )
+}
+
+async fn spawn_vonage() -> Forms {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let app = axum::Router::new().fallback(vonage_answer).with_state(tx);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    VONAGE.with(|t| *t.borrow_mut() = base);
+    rx
+}
+
+/// `+44` to Vonage, everything else to the test webhook.
+fn routed(c: &mut AppConfig) {
+    let vonage = VonageConfig {
+        api_key: "abcd1234".into(),
+        api_secret: Secret::new("api-secret".into()),
+        signature_secret: Some(Secret::new(SIGNATURE_SECRET.into())),
+        from: "TextID".into(),
+        callback: Some(format!("{PUBLIC_URL}/sms/receipts/vonage")),
+        base_url: VONAGE.with(|t| t.borrow().clone()),
+        timeout: Duration::from_secs(5),
+    };
+    c.sms = SmsProviderConfig::Route(RouteConfig {
+        table: RouteTable::parse("+44=vonage; default=webhook").unwrap(),
+        providers: vec![
+            ("vonage".into(), SmsProviderConfig::Vonage(vonage)),
+            ("webhook".into(), c.sms.clone()),
+        ],
+    });
+}
+
+/// A delivery receipt as Vonage sends it, signed (SHA-256 HMAC method) by the rule of
+/// Vonage's "Signing messages" guide, computed here independently of textid.
+fn dlr(status: &str, err_code: &str, secret: &str) -> Vec<(String, String)> {
+    let mut params: Vec<(String, String)> = [
+        ("msisdn", "447911123456"),
+        ("to", "TextID"),
+        ("network-code", "23410"),
+        ("messageId", MESSAGE_ID),
+        ("price", "0.03330000"),
+        ("status", status),
+        ("scts", "2001011400"),
+        ("err-code", err_code),
+        ("api-key", "abcd1234"),
+        ("message-timestamp", "2020-01-01 12:00:00"),
+        ("timestamp", "1577880000"),
+        ("nonce", "ec11dd3e-1e7f-4db5-9467-82b02cd223b9"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let mut sorted = params.clone();
+    sorted.sort();
+    let mut data = String::new();
+    for (k, v) in sorted {
+        data.push_str(&format!("&{k}={}", v.replace(['&', '='], "_")));
+    }
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(data.as_bytes());
+    let sig: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    params.push(("sig".into(), sig));
+    params
+}
+
+async fn post_form(t: &TestApp, params: &[(String, String)]) -> u16 {
+    t.http
+        .post(format!("{}/sms/receipts/vonage", t.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(params)
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn post_json(t: &TestApp, params: &[(String, String)]) -> u16 {
+    let object: serde_json::Map<String, serde_json::Value> = params
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    t.http
+        .post(format!("{}/sms/receipts/vonage", t.base))
+        .json(&object)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn uk_code_via_vonage(t: &mut TestApp, forms: &mut Forms) -> Vec<(String, String)> {
+    t.user_with_mobile("ana@contoso.example", UK).await;
+    t.start_flow(UK).await;
+    assert!(t.deliver().await.is_empty(), "the webhook got nothing");
+    let (path, form) = forms.recv().await.unwrap();
+    assert_eq!(path, "/sms/json");
+    form
+}
+
+#[tokio::test]
+async fn a_uk_code_goes_to_vonage_and_its_signed_receipt_closes_the_message() {
+    let mut forms = spawn_vonage().await;
+    let mut t = spawn_app_with(routed).await;
+    let form = uk_code_via_vonage(&mut t, &mut forms).await;
+    assert!(
+        form.contains(&("to".into(), "447911123456".into())),
+        "{form:?}"
+    );
+    assert!(
+        form.contains(&(
+            "callback".into(),
+            format!("{PUBLIC_URL}/sms/receipts/vonage")
+        )),
+        "{form:?}"
+    );
+    let m = t.messages().await.remove(0);
+    assert_eq!(
+        (m.provider.as_deref(), m.provider_message_id.as_deref()),
+        (Some("vonage"), Some(MESSAGE_ID))
+    );
+
+    // `buffered` is no receipt.
+    assert_eq!(
+        post_form(&t, &dlr("buffered", "0", SIGNATURE_SECRET)).await,
+        204
+    );
+    assert_eq!(t.messages().await[0].receipt_status, None);
+    assert_eq!(
+        post_json(&t, &dlr("delivered", "0", SIGNATURE_SECRET)).await,
+        204
+    );
+    let m = t.messages().await.remove(0);
+    assert_eq!(m.receipt_status.as_deref(), Some("delivered"));
+}
+
+#[tokio::test]
+async fn a_failed_receipt_fails_the_message_with_vonages_error_code() {
+    let mut forms = spawn_vonage().await;
+    let mut t = spawn_app_with(routed).await;
+    uk_code_via_vonage(&mut t, &mut forms).await;
+    assert_eq!(
+        post_form(&t, &dlr("failed", "6", SIGNATURE_SECRET)).await,
+        204
+    );
+    let m = t.messages().await.remove(0);
+    assert_eq!(
+        (m.receipt_status.as_deref(), m.receipt_reason.as_deref()),
+        (Some("failed"), Some("vonage failed, error 6"))
+    );
+    assert_eq!(t.sign_in_logs().await[0].event, "codeUndelivered");
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_sig_is_refused_and_changes_nothing() {
+    let mut forms = spawn_vonage().await;
+    let mut t = spawn_app_with(routed).await;
+    uk_code_via_vonage(&mut t, &mut forms).await;
+    let unsigned: Vec<_> = dlr("failed", "6", SIGNATURE_SECRET)
+        .into_iter()
+        .filter(|(k, _)| k != "sig")
+        .collect();
+    let wrong_secret = dlr("failed", "6", "not-the-secret");
+    let mut tampered = dlr("delivered", "0", SIGNATURE_SECRET);
+    tampered.iter_mut().find(|(k, _)| k == "status").unwrap().1 = "failed".into();
+    for params in [&unsigned, &wrong_secret, &tampered] {
+        assert_eq!(post_form(&t, params).await, 403, "{params:?}");
+        assert_eq!(post_json(&t, params).await, 403, "{params:?}");
+    }
+    let status = t
+        .http
+        .post(format!("{}/sms/receipts/vonage", t.base))
+        .header("content-type", "application/json")
+        .body("not json")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 403);
+    assert_eq!(t.messages().await[0].receipt_status, None);
+}

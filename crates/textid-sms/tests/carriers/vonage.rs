@@ -1,0 +1,181 @@
+//! The Vonage SMS API.
+
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use textid_core::secret::Secret;
+use textid_sms::provider::vonage::{VonageConfig, VonageProvider};
+use textid_sms::{Channel, Delivery, Provider};
+
+use super::*;
+
+/// Vonage's documented answer to an accepted message.
+pub(crate) const ACCEPTED: &str = r#"{"message-count":"1","messages":[{"to":"447700900123","message-id":"0A0000000123ABCD1","status":"0","remaining-balance":"3.14159265","message-price":"0.03330000","network":"12345","client-ref":"0192f0c4-7d1e-7a3b-9c2d-4e5f60718293"}]}"#;
+
+pub(crate) fn config(base: &str) -> VonageConfig {
+    VonageConfig {
+        api_key: "abcd1234".into(),
+        api_secret: Secret::new("api-secret".into()),
+        signature_secret: Some(Secret::new("signature-secret".into())),
+        from: "+447700900000".into(),
+        callback: Some("https://id.example.com/sms/receipts/vonage".into()),
+        base_url: base.into(),
+        timeout: Duration::from_secs(10),
+    }
+}
+
+fn refusal(status: &str, text: &str) -> &'static str {
+    Box::leak(
+        format!(
+            r#"{{"message-count":"1","messages":[{{"status":"{status}","error-text":"{text}"}}]}}"#
+        )
+        .into_boxed_str(),
+    )
+}
+
+#[tokio::test]
+async fn an_sms_is_a_form_post_to_sms_json_with_key_secret_and_a_callback() {
+    let (base, mut requests) = spawn_carrier(Answer::Status(StatusCode::OK, ACCEPTED)).await;
+    let provider = VonageProvider::new(config(&base)).unwrap();
+
+    let delivery = provider.send(&message("+447700900123", Channel::Sms)).await;
+
+    assert_eq!(
+        delivery,
+        Ok(Delivery {
+            provider_message_id: Some("0A0000000123ABCD1".into()),
+            provider: None,
+        })
+    );
+    let r = requests.recv().await.unwrap();
+    assert_eq!(r.method, Method::POST);
+    assert_eq!(r.path, "/sms/json");
+    assert_eq!(
+        r.header("content-type"),
+        "application/x-www-form-urlencoded"
+    );
+    assert!(r.headers.get("authorization").is_none());
+    let expected: Vec<(String, String)> = [
+        ("api_key", "abcd1234"),
+        ("api_secret", "api-secret"),
+        ("from", "447700900000"),
+        ("to", "447700900123"),
+        ("text", BODY),
+        ("client-ref", "0192f0c4-7d1e-7a3b-9c2d-4e5f60718293"),
+        ("callback", "https://id.example.com/sms/receipts/vonage"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).into(), (*v).into()))
+    .collect();
+    assert_eq!(r.form(), expected);
+}
+
+#[tokio::test]
+async fn a_text_outside_gsm7_goes_as_unicode_and_no_callback_without_receipts() {
+    let (base, mut requests) = spawn_carrier(Answer::Status(StatusCode::OK, ACCEPTED)).await;
+    let provider = VonageProvider::new(VonageConfig {
+        callback: None,
+        from: "textid".into(),
+        ..config(&base)
+    })
+    .unwrap();
+    let mut m = message("+447700900123", Channel::Sms);
+    m.body = Secret::new("123456 a kódod.\n\n@login.example.com #123456".into());
+
+    provider.send(&m).await.unwrap();
+
+    let form = requests.recv().await.unwrap().form();
+    assert!(
+        form.contains(&("type".into(), "unicode".into())),
+        "{form:?}"
+    );
+    assert!(form.contains(&("from".into(), "textid".into())), "{form:?}");
+    assert!(!form.iter().any(|(k, _)| k == "callback"), "{form:?}");
+}
+
+#[tokio::test]
+async fn refusals_of_the_number_are_permanent_and_of_the_account_transient() {
+    let cases = [
+        ("3", "Invalid to address", false),
+        ("6", "Unroutable message - rejected", false),
+        ("7", "Number barred", false),
+        (
+            "1",
+            "Throughput Rate Exceeded - please wait [ 1 ] and retry",
+            true,
+        ),
+        ("4", "Bad Credentials", true),
+        ("5", "Internal Error", true),
+        ("9", "Quota Exceeded - rejected", true),
+        ("29", "Non White-listed Destination - rejected", true),
+    ];
+    for (status, text, transient) in cases {
+        let (base, _requests) =
+            spawn_carrier(Answer::Status(StatusCode::OK, refusal(status, text))).await;
+        let err = VonageProvider::new(config(&base))
+            .unwrap()
+            .send(&message("+447700900123", Channel::Sms))
+            .await
+            .unwrap_err();
+        assert_eq!(err.is_transient(), transient, "{status}: {err}");
+        assert!(err.to_string().contains(text), "{err}");
+        assert!(!err.to_string().contains("123456"), "{err}");
+        assert!(!err.to_string().contains("api-secret"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn server_errors_timeouts_and_voice_are_transient() {
+    for (status, body) in [
+        (StatusCode::INTERNAL_SERVER_ERROR, ""),
+        (StatusCode::TOO_MANY_REQUESTS, ""),
+        (StatusCode::OK, "{}"),
+    ] {
+        let (base, _requests) = spawn_carrier(Answer::Status(status, body)).await;
+        let err = VonageProvider::new(config(&base))
+            .unwrap()
+            .send(&message("+447700900123", Channel::Sms))
+            .await
+            .unwrap_err();
+        assert!(err.is_transient(), "{status}: {err}");
+    }
+    let (base, _requests) = spawn_carrier(Answer::Never).await;
+    let provider = VonageProvider::new(VonageConfig {
+        timeout: Duration::from_millis(200),
+        ..config(&base)
+    })
+    .unwrap();
+    let err = provider
+        .send(&message("+447700900123", Channel::Sms))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("did not answer"), "{err}");
+    let (base, mut requests) = spawn_carrier(Answer::Status(StatusCode::OK, ACCEPTED)).await;
+    let err = VonageProvider::new(config(&base))
+        .unwrap()
+        .send(&message("+447700900123", Channel::Voice))
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert!(
+        requests.try_recv().is_err(),
+        "voice must not reach the SMS API"
+    );
+}
+
+#[test]
+fn a_config_without_a_key_or_sender_is_refused() {
+    for c in [
+        VonageConfig {
+            api_key: String::new(),
+            ..config("https://rest.nexmo.com")
+        },
+        VonageConfig {
+            from: " ".into(),
+            ..config("https://rest.nexmo.com")
+        },
+        config("ftp://rest.nexmo.com"),
+    ] {
+        assert!(VonageProvider::new(c).is_err());
+    }
+}
