@@ -442,7 +442,11 @@ mod tests {
         assert!(examples.len() > 300, "{} examples", examples.len());
         let strategy = (
             proptest::sample::select(examples),
-            prop_oneof![Just(Style::E164), Just(Style::International), Just(Style::National)],
+            prop_oneof![
+                Just(Style::E164),
+                Just(Style::International),
+                Just(Style::National)
+            ],
             proptest::collection::vec(prop_oneof![Just(" "), Just("-"), Just("."), Just("")], 1..4),
             any::<bool>(),
         );
@@ -485,7 +489,11 @@ mod tests {
                 let shown = n.to_string();
                 prop_assert_eq!(
                     shown,
-                    format!("+{} {}", n.country_code(), &e164[1 + n.country_code().to_string().len()..])
+                    format!(
+                        "+{} {}",
+                        n.country_code(),
+                        &e164[1 + n.country_code().to_string().len()..]
+                    )
                 );
                 let again = PhoneNumber::parse(&n.to_string(), None).unwrap();
                 prop_assert_eq!(again, n);

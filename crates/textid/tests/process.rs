@@ -621,27 +621,44 @@ fn config_check_shows_env_over_file_over_default_with_each_source() {
     let secret_file = dir.path().join("secret.key");
     std::fs::write(&secret_file, format!("{}\n", key_b64(9))).unwrap();
     let env = vec![
-        ("TEXTID_CODE_LIFETIME_SECONDS".to_string(), "180".to_string()),
-        ("TEXTID_RESEND_COOLDOWN_SECONDS".to_string(), "45".to_string()),
+        (
+            "TEXTID_CODE_LIFETIME_SECONDS".to_string(),
+            "180".to_string(),
+        ),
+        (
+            "TEXTID_RESEND_COOLDOWN_SECONDS".to_string(),
+            "45".to_string(),
+        ),
         (
             "TEXTID_SECRET_KEY_FILE".to_string(),
             secret_file.display().to_string(),
         ),
     ];
     let data_arg = data.display().to_string();
-    let (code, out, err) = run(&["config", "check", "--json", "--data-dir", &data_arg], &env);
+    let (code, out, err) = run(
+        &["config", "check", "--json", "--data-dir", &data_arg],
+        &env,
+    );
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains(&key_b64(9)), "a secret is never shown: {out}");
     let got: Value = serde_json::from_str(&out).unwrap();
     let file = format!("file {}", toml.display());
     for (key, value, source) in [
         // The environment over the file.
-        ("code_lifetime_seconds", "180", "env TEXTID_CODE_LIFETIME_SECONDS"),
+        (
+            "code_lifetime_seconds",
+            "180",
+            "env TEXTID_CODE_LIFETIME_SECONDS",
+        ),
         // The file over the default.
         ("max_attempts_per_code", "4", file.as_str()),
         ("listen", "127.0.0.1:18081", file.as_str()),
         // The environment over the default.
-        ("resend_cooldown_seconds", "45", "env TEXTID_RESEND_COOLDOWN_SECONDS"),
+        (
+            "resend_cooldown_seconds",
+            "45",
+            "env TEXTID_RESEND_COOLDOWN_SECONDS",
+        ),
         // A secret from its `_FILE` variable.
         ("secret_key", "<configured>", "_FILE TEXTID_SECRET_KEY_FILE"),
         // The default, and the flag.
@@ -665,7 +682,10 @@ fn config_check_shows_env_over_file_over_default_with_each_source() {
         "{err}"
     );
     let (code, _, err) = run(&["config", "check", "--data-dir", &data_arg], &env);
-    assert_eq!(code, 0, "the environment's 180 wins over the file's 3600: {err}");
+    assert_eq!(
+        code, 0,
+        "the environment's 180 wins over the file's 3600: {err}"
+    );
 }
 
 /// A TOML value: numbers bare, everything else a string.

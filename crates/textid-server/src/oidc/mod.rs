@@ -80,8 +80,8 @@ pub fn routes() -> Router<App> {
                 crate::cors::preflight(state, tenant, headers, allow)
             },
         )
-            .fallback(method_not_allowed)
-            .layer(axum::middleware::from_fn(crate::cors::per_client))
+        .fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(crate::cors::per_client))
     };
     // Discovery and JWKS: any origin. The `OPTIONS` route exists so that the CORS layer
     // sees the preflight (a method without a route goes to the router's 405 fallback).
@@ -108,7 +108,10 @@ pub fn routes() -> Router<App> {
         )
         .route(
             "/{tenant}/oauth2/v2.0/userinfo",
-            per_client(get(endpoints::userinfo).post(endpoints::userinfo), "GET,HEAD,POST"),
+            per_client(
+                get(endpoints::userinfo).post(endpoints::userinfo),
+                "GET,HEAD,POST",
+            ),
         )
         .route(
             "/{tenant}/oauth2/v2.0/logout",

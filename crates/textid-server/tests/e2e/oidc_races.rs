@@ -59,7 +59,10 @@ async fn a_code_replayed_concurrently_leaves_no_live_tokens() {
         assert_eq!(t.userinfo(access).await.status(), 401, "round {round}");
         assert_eq!(t.refresh(&rp, refresh).await.status(), 400, "round {round}");
     }
-    assert!(rounds_with_a_winner > 0, "no round of {ROUNDS} had a winner");
+    assert!(
+        rounds_with_a_winner > 0,
+        "no round of {ROUNDS} had a winner"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,5 +92,8 @@ async fn a_refresh_token_reused_concurrently_leaves_no_live_tokens() {
         assert_eq!(t.userinfo(access).await.status(), 401, "round {round}");
         assert_eq!(t.refresh(&rp, rotated).await.status(), 400, "round {round}");
     }
-    assert!(rounds_with_a_winner > 0, "no round of {ROUNDS} had a winner");
+    assert!(
+        rounds_with_a_winner > 0,
+        "no round of {ROUNDS} had a winner"
+    );
 }
