@@ -301,7 +301,7 @@ fn redeemed(
         Redemption::SessionEnded => {
             return Err(err(
                 ErrorCode::InvalidGrant,
-                "the sign-in session in which the code was issued has ended (signed out or revoked); sign in again",
+                "the sign-in session in which the code was issued has ended; sign in again",
             ))
         }
         _ => return Err(err(ErrorCode::InvalidGrant, invalid)),

@@ -191,7 +191,15 @@ async fn a_code_issued_before_sign_out_is_not_redeemable() {
     assert_eq!(answer.location(), LOGOUT_URI);
     for (callback, authz) in [(&pending, &online), (&pending_offline, &offline)] {
         let r = t.exchange(rp.auth(), callback, authz).await;
-        expect_oauth_error(r, 400, "invalid_grant").await;
+        assert_eq!(r.status(), 400);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_grant", "{body}");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .is_some_and(|d| d.contains("session in which the code was issued has ended")),
+            "refused because the session ended, not for another reason: {body}"
+        );
     }
     // Signing in again gives a session whose codes redeem.
     let again = Authz::new("openid");

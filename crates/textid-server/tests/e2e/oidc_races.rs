@@ -9,15 +9,34 @@
 use serde_json::Value;
 use textid_oidc::ClientType;
 
-use crate::oidc_helpers::{spawn_oidc, Authz};
+use crate::oidc_helpers::{spawn_oidc, Authz, OidcApp};
 
-/// Rounds per test: a window that a single round hits only sometimes is hit in one of them.
-/// Most rounds end without a winner (the replay usually revokes the family before the
-/// first request has saved its tokens: 0 to 3 winners in 10 rounds were seen), so a test
-/// replays until `WINNING_ROUNDS` rounds had a winner, at most `ROUNDS` times.
+/// Rounds per test, at most: a window that a single round hits only sometimes is hit in
+/// one of them. Two requests released together rarely both get far: the replay usually
+/// revokes the family before the first request has saved its tokens, and then nobody wins
+/// (0 winners in 200 such rounds were seen on a loaded machine). So the second request of
+/// round `r` starts after `r % OFFSETS` round trips to `/healthz` (server work, not a
+/// sleep): the rounds sweep from "both at once" to "the replay after the first answer",
+/// and the checks on a winner's tokens run in the rounds in between. A test stops after
+/// `WINNING_ROUNDS` rounds with a winner and at least one whole sweep.
 const ROUNDS: usize = 200;
+/// Offsets of the sweep.
+const OFFSETS: usize = 12;
 /// Rounds with a winner after which a test stops.
 const WINNING_ROUNDS: usize = 3;
+
+/// `request`, sent after `k` round trips to `/healthz`.
+async fn after(
+    t: &OidcApp,
+    k: usize,
+    request: impl std::future::Future<Output = reqwest::Response>,
+) -> reqwest::Response {
+    for _ in 0..k {
+        let r = t.http.get(t.url("/healthz")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    request.await
+}
 
 /// The answers of two concurrent requests; `Some` is the one 200 if exactly one succeeded
 /// (two is a failure of the test).
@@ -41,14 +60,18 @@ async fn a_code_replayed_concurrently_leaves_no_live_tokens() {
     t.sign_in(&browser, &rp, &Authz::new("openid")).await;
     let mut rounds_with_a_winner = 0;
     for round in 0..ROUNDS {
-        if rounds_with_a_winner == WINNING_ROUNDS {
+        if rounds_with_a_winner >= WINNING_ROUNDS && round >= OFFSETS {
             break;
         }
         let authz = Authz::new("openid offline_access");
         let callback = t.sso(&browser, &rp, &authz).await;
         let (a, b) = tokio::join!(
             t.exchange(rp.auth(), &callback, &authz),
-            t.exchange(rp.auth(), &callback, &authz)
+            after(
+                &t,
+                round % OFFSETS,
+                t.exchange(rp.auth(), &callback, &authz)
+            )
         );
         let Some(winner) = one_winner(a, b).await else {
             continue;
@@ -74,7 +97,7 @@ async fn a_refresh_token_reused_concurrently_leaves_no_live_tokens() {
     t.sign_in(&browser, &rp, &Authz::new("openid")).await;
     let mut rounds_with_a_winner = 0;
     for round in 0..ROUNDS {
-        if rounds_with_a_winner == WINNING_ROUNDS {
+        if rounds_with_a_winner >= WINNING_ROUNDS && round >= OFFSETS {
             break;
         }
         let authz = Authz::new("openid offline_access");
@@ -82,7 +105,10 @@ async fn a_refresh_token_reused_concurrently_leaves_no_live_tokens() {
         let response = t.exchange(rp.auth(), &callback, &authz).await;
         let first: Value = response.json().await.unwrap();
         let refresh = first["refresh_token"].as_str().unwrap();
-        let (a, b) = tokio::join!(t.refresh(&rp, refresh), t.refresh(&rp, refresh));
+        let (a, b) = tokio::join!(
+            t.refresh(&rp, refresh),
+            after(&t, round % OFFSETS, t.refresh(&rp, refresh))
+        );
         let Some(winner) = one_winner(a, b).await else {
             continue;
         };
