@@ -157,23 +157,55 @@ mod tests {
         );
     }
 
-    #[test]
-    fn code_digits_are_uniform() {
-        // Chi-square over the first digit of 100,000 codes: 9 degrees of freedom, the
-        // 99.9% critical value is 27.88. A biased generator (e.g. modulo of a u16) fails.
-        let mut rng = StdRng::seed_from_u64(42);
-        let mut counts = [0u32; 10];
-        let n = 100_000;
-        for _ in 0..n {
-            let c = OtpCode::generate(&mut rng, 6);
-            counts[usize::from(c.expose().as_bytes()[0] - b'0')] += 1;
-        }
+    /// Chi-square statistic of digit counts against the uniform distribution.
+    fn chi_square(counts: &[u32; 10]) -> f64 {
+        let n: u32 = counts.iter().sum();
         let expected = f64::from(n) / 10.0;
-        let chi2: f64 = counts
+        counts
             .iter()
             .map(|&c| (f64::from(c) - expected).powi(2) / expected)
-            .sum();
-        assert!(chi2 < 27.88, "chi2 = {chi2}, counts = {counts:?}");
+            .sum()
+    }
+
+    #[test]
+    fn every_digit_position_is_uniform() {
+        // Issue #19: each position of 6- and 10-digit codes, not only the first. Chi-square
+        // with 9 degrees of freedom per position; 33.72 is its 99.99% quantile, so a
+        // uniform generator fails a given position with probability 1e-4 whatever the seed,
+        // and this test (16 positions) with at most 0.16%. A biased generator (a modulo of a
+        // u16, a digit drawn from a byte % 10) is far above it at this sample size.
+        const CRITICAL: f64 = 33.72;
+        let mut rng = StdRng::seed_from_u64(42);
+        for digits in [6u8, 10] {
+            let mut counts = vec![[0u32; 10]; usize::from(digits)];
+            for _ in 0..50_000 {
+                let c = OtpCode::generate(&mut rng, digits);
+                for (pos, b) in c.expose().bytes().enumerate() {
+                    counts[pos][usize::from(b - b'0')] += 1;
+                }
+            }
+            for (pos, counts) in counts.iter().enumerate() {
+                let chi2 = chi_square(counts);
+                assert!(
+                    chi2 < CRITICAL,
+                    "{digits}-digit codes, position {pos}: chi2 = {chi2}, counts = {counts:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_uniformity_check_catches_a_biased_position() {
+        // The check above can fail: codes drawn from 100000..1000000 (the classic way to
+        // "keep six digits") never start with 0, and at the same sample size position 0
+        // is far past the critical value.
+        let mut rng = StdRng::seed_from_u64(42);
+        let mut counts = [0u32; 10];
+        for _ in 0..50_000 {
+            let n: u32 = rng.gen_range(100_000..1_000_000);
+            counts[usize::try_from(n / 100_000).unwrap()] += 1;
+        }
+        assert!(chi_square(&counts) > 33.72 * 100.0, "{counts:?}");
     }
 
     #[test]

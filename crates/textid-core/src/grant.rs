@@ -13,6 +13,10 @@ pub struct StoredUse {
     pub revoked: bool,
     /// Its lifetime is over.
     pub expired: bool,
+    /// The browser session it was issued in has ended (signed out, revoked or expired).
+    /// Only a code asks: the refresh tokens of `offline_access` are independent of the
+    /// session by request, so [`refresh_verdict`] ignores it.
+    pub session_ended: bool,
 }
 
 /// What to do with a presented code or refresh token.
@@ -28,11 +32,15 @@ pub enum UseVerdict {
         /// Mark it used (an expired code is spent by the attempt).
         mark_used: bool,
     },
+    /// Refuse a code whose browser session has ended, and spend it: the user signed out
+    /// between the authorization and the redemption, so nothing may come of it (issue #19).
+    SessionEnded,
 }
 
 /// The verdict on an authorization code. Another client's code is refused and stays
 /// unused (it must not let that client burn the code of the rightful one); a used code
-/// revokes what it issued; an expired code is spent and refused.
+/// revokes what it issued; an expired code is spent and refused; so is a code whose browser
+/// session has ended since it was issued.
 pub fn code_verdict(s: StoredUse) -> UseVerdict {
     if !s.same_client {
         UseVerdict::Refuse { mark_used: false }
@@ -40,6 +48,8 @@ pub fn code_verdict(s: StoredUse) -> UseVerdict {
         UseVerdict::RevokeFamily
     } else if s.expired || s.revoked {
         UseVerdict::Refuse { mark_used: true }
+    } else if s.session_ended {
+        UseVerdict::SessionEnded
     } else {
         UseVerdict::Redeem
     }
@@ -68,6 +78,7 @@ mod tests {
         used: false,
         revoked: false,
         expired: false,
+        session_ended: false,
     };
 
     #[test]
@@ -127,5 +138,21 @@ mod tests {
             refresh_verdict(revoked),
             UseVerdict::Refuse { mark_used: false }
         );
+    }
+
+    #[test]
+    fn a_code_of_an_ended_session_is_spent_but_an_offline_refresh_token_is_not_bound() {
+        let ended = StoredUse {
+            session_ended: true,
+            ..FRESH
+        };
+        assert_eq!(code_verdict(ended), UseVerdict::SessionEnded);
+        assert_eq!(refresh_verdict(ended), UseVerdict::Redeem);
+        // A second use of a code still revokes what the first issued.
+        let replayed = StoredUse {
+            used: true,
+            ..ended
+        };
+        assert_eq!(code_verdict(replayed), UseVerdict::RevokeFamily);
     }
 }

@@ -152,17 +152,22 @@ async fn guarded(
 /// `OPTIONS` on the token, userinfo and revocation endpoints: a preflight from an origin
 /// that some enabled client of the tenant allows gets `204` with the allowed methods and
 /// headers; any other `OPTIONS` is refused in OAuth's error shape, without CORS headers
-/// (so the browser stops there).
+/// (so the browser stops there), with `Allow: {allow}` (the route's methods, RFC 9110
+/// §15.5.6).
 pub async fn preflight(
     State(app): State<App>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
+    allow: &'static str,
 ) -> Response {
     let requested = headers
         .get(header::ACCESS_CONTROL_REQUEST_METHOD)
         .and_then(|v| v.to_str().ok());
     let (Some(origin), Some(requested)) = (origin(&headers), requested) else {
-        return crate::oidc::method_not_allowed().await;
+        let mut res = crate::oidc::method_not_allowed().await;
+        res.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(allow));
+        return res;
     };
     let allowed = match app.tenant(&tenant).await {
         Ok(t) => clients::any_allows_origin(&app, &t, origin)
@@ -202,13 +207,18 @@ fn is_preflight(req: &axum::extract::Request) -> bool {
 }
 
 /// `OPTIONS` on the sign-in API that is not a preflight (a preflight is answered by
-/// [`sign_in_api`] before it gets here): 405, as any other method the route lacks.
-pub async fn not_a_preflight() -> crate::error::ApiError {
-    crate::error::ApiError::new(
+/// [`sign_in_api`] before it gets here): 405 with `Allow: {allow}` (the route's methods),
+/// as any other method the route lacks.
+pub async fn not_a_preflight(allow: &'static str) -> Response {
+    let mut res = crate::error::ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "methodNotAllowed",
         "this endpoint does not accept that HTTP method",
     )
+    .into_response();
+    res.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    res
 }
 
 /// CORS of the JSON sign-in API: for the origins the tenant allows (a browser app that

@@ -464,7 +464,9 @@ pub trait TokenStore: Send + Sync {
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()>;
     /// Redeems a code of `client_id` exactly once; a second redemption revokes the code's
-    /// family. A code presented by another client is `Invalid` and stays unused.
+    /// family. A code presented by another client is `Invalid` and stays unused. A code
+    /// whose browser session is no longer live at `now` (revoked, expired, gone) is
+    /// `SessionEnded` and spent, decided in the redemption's transaction.
     async fn redeem_code(
         &self,
         code_hash: &[u8],
@@ -498,7 +500,8 @@ pub trait TokenStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Records an issued access token (so that its family can be revoked), bound to the
     /// browser session it was issued in if `session` is given (then [`SessionStore::revoke_session`]
-    /// revokes it); `Conflict("family_revoked")` if its family was revoked meanwhile.
+    /// revokes it); `Conflict("family_revoked")` if its family was revoked meanwhile,
+    /// `Conflict("session_revoked")` if that session was revoked meanwhile.
     async fn record_access_token(
         &self,
         jti: &str,

@@ -73,6 +73,9 @@ pub enum Redemption {
     Reused,
     /// Unknown, expired or revoked.
     Invalid,
+    /// A code whose browser session has ended (signed out, revoked, expired) since it
+    /// was issued: refused and spent (issue #19).
+    SessionEnded,
 }
 
 /// A stored Temporary Access Pass (the pass itself only as a keyed hash).

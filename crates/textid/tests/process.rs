@@ -669,6 +669,90 @@ fn every_documented_key_is_read_from_the_environment_and_from_textid_toml() {
     }
 }
 
+#[test]
+fn config_check_shows_env_over_file_over_default_with_each_source() {
+    // Issue #19: one real run of `textid config check --json` with a textid.toml found in
+    // the data directory (not named by a flag), environment variables, a `_FILE` secret
+    // and the `--data-dir` flag, so precedence and sources are those of the real process.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let toml = data.join("textid.toml");
+    std::fs::write(
+        &toml,
+        "code_lifetime_seconds = 240\nmax_attempts_per_code = 4\nlisten = \"127.0.0.1:18081\"\n",
+    )
+    .unwrap();
+    let secret_file = dir.path().join("secret.key");
+    std::fs::write(&secret_file, format!("{}\n", key_b64(9))).unwrap();
+    let env = vec![
+        (
+            "TEXTID_CODE_LIFETIME_SECONDS".to_string(),
+            "180".to_string(),
+        ),
+        (
+            "TEXTID_RESEND_COOLDOWN_SECONDS".to_string(),
+            "45".to_string(),
+        ),
+        (
+            "TEXTID_SECRET_KEY_FILE".to_string(),
+            secret_file.display().to_string(),
+        ),
+    ];
+    let data_arg = data.display().to_string();
+    let (code, out, err) = run(
+        &["config", "check", "--json", "--data-dir", &data_arg],
+        &env,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains(&key_b64(9)), "a secret is never shown: {out}");
+    let got: Value = serde_json::from_str(&out).unwrap();
+    let file = format!("file {}", toml.display());
+    for (key, value, source) in [
+        // The environment over the file.
+        (
+            "code_lifetime_seconds",
+            "180",
+            "env TEXTID_CODE_LIFETIME_SECONDS",
+        ),
+        // The file over the default.
+        ("max_attempts_per_code", "4", file.as_str()),
+        ("listen", "127.0.0.1:18081", file.as_str()),
+        // The environment over the default.
+        (
+            "resend_cooldown_seconds",
+            "45",
+            "env TEXTID_RESEND_COOLDOWN_SECONDS",
+        ),
+        // A secret from its `_FILE` variable.
+        ("secret_key", "<configured>", "_FILE TEXTID_SECRET_KEY_FILE"),
+        // The default, and the flag.
+        ("session_lifetime_seconds", "28800", "default"),
+        ("data_dir", data_arg.as_str(), "flag --data-dir"),
+    ] {
+        assert_eq!(
+            (got[key]["value"].as_str(), got[key]["source"].as_str()),
+            (Some(value), Some(source)),
+            "{key}: {}",
+            got[key]
+        );
+    }
+    // The values are the ones the process uses: a file value out of range fails the check
+    // and names the file, unless the environment overrides it.
+    std::fs::write(&toml, "code_lifetime_seconds = 3600\n").unwrap();
+    let (code, _, err) = run(&["config", "check", "--data-dir", &data_arg], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(&format!("code_lifetime_seconds (from {})", toml.display())),
+        "{err}"
+    );
+    let (code, _, err) = run(&["config", "check", "--data-dir", &data_arg], &env);
+    assert_eq!(
+        code, 0,
+        "the environment's 180 wins over the file's 3600: {err}"
+    );
+}
+
 /// A TOML value: numbers bare, everything else a string.
 fn toml_value(v: &str) -> String {
     if v.parse::<i64>().is_ok() {

@@ -33,21 +33,21 @@ pub fn routes(app: &App) -> Router<App> {
     let sign_in = Router::new()
         .route(
             "/{tenant}/api/v1/sign-in/sms",
-            post(sign_in::start).options(crate::cors::not_a_preflight),
+            post(sign_in::start).options(|| crate::cors::not_a_preflight("POST")),
         )
         .route(
             "/{tenant}/api/v1/sign-in/sms/verify",
-            post(sign_in::verify).options(crate::cors::not_a_preflight),
+            post(sign_in::verify).options(|| crate::cors::not_a_preflight("POST")),
         )
         .route(
             "/{tenant}/api/v1/sign-in/sms/resend",
-            post(sign_in::resend).options(crate::cors::not_a_preflight),
+            post(sign_in::resend).options(|| crate::cors::not_a_preflight("POST")),
         )
         .route(
             "/{tenant}/api/v1/session",
             post(session::introspect)
                 .delete(session::sign_out)
-                .options(crate::cors::not_a_preflight),
+                .options(|| crate::cors::not_a_preflight("POST,DELETE")),
         )
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),

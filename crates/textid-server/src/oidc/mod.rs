@@ -18,6 +18,7 @@ pub mod token;
 
 use std::sync::{Arc, RwLock};
 
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
@@ -71,11 +72,16 @@ impl Oidc {
 /// Every OpenID Connect and sign-in page route.
 pub fn routes() -> Router<App> {
     // The endpoints an app calls directly: CORS per client (see `crate::cors`), and every
-    // answer in OAuth's error shape, a wrong method included.
-    let per_client = |m: MethodRouter<App>| {
-        m.options(crate::cors::preflight)
-            .fallback(method_not_allowed)
-            .layer(axum::middleware::from_fn(crate::cors::per_client))
+    // answer in OAuth's error shape, a wrong method included. `allow`: the route's methods,
+    // for the `Allow` of an `OPTIONS` that is no preflight (axum sets it on the other 405s).
+    let per_client = |m: MethodRouter<App>, allow: &'static str| {
+        m.options(
+            move |state: State<App>, tenant: Path<String>, headers: HeaderMap| {
+                crate::cors::preflight(state, tenant, headers, allow)
+            },
+        )
+        .fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(crate::cors::per_client))
     };
     // Discovery and JWKS: any origin. The `OPTIONS` route exists so that the CORS layer
     // sees the preflight (a method without a route goes to the router's 405 fallback).
@@ -98,11 +104,14 @@ pub fn routes() -> Router<App> {
         )
         .route(
             "/{tenant}/oauth2/v2.0/token",
-            per_client(post(token::token)),
+            per_client(post(token::token), "POST"),
         )
         .route(
             "/{tenant}/oauth2/v2.0/userinfo",
-            per_client(get(endpoints::userinfo).post(endpoints::userinfo)),
+            per_client(
+                get(endpoints::userinfo).post(endpoints::userinfo),
+                "GET,HEAD,POST",
+            ),
         )
         .route(
             "/{tenant}/oauth2/v2.0/logout",
@@ -110,7 +119,7 @@ pub fn routes() -> Router<App> {
         )
         .route(
             "/{tenant}/oauth2/v2.0/revoke",
-            per_client(post(endpoints::revoke)),
+            per_client(post(endpoints::revoke), "POST"),
         )
         .route(
             "/{tenant}/login",

@@ -298,6 +298,12 @@ fn redeemed(
     let record = match redemption {
         Redemption::Redeemed(r) if r.tenant_id == tenant.id => r,
         Redemption::Reused => return Err(err(ErrorCode::InvalidGrant, reused)),
+        Redemption::SessionEnded => {
+            return Err(err(
+                ErrorCode::InvalidGrant,
+                "the sign-in session in which the code was issued has ended; sign in again",
+            ))
+        }
         _ => return Err(err(ErrorCode::InvalidGrant, invalid)),
     };
     let grant =
@@ -383,12 +389,17 @@ async fn client_credentials(
 }
 
 /// A store failure while saving tokens: a family revoked meanwhile (a replay raced this
-/// redemption) is `invalid_grant`, anything else a server error.
+/// redemption) or a session ended meanwhile (a sign-out raced it) is `invalid_grant`,
+/// anything else a server error.
 fn store_failure(e: textid_store::StoreError) -> OAuthFailure {
     match e {
         textid_store::StoreError::Conflict(c) if c == "family_revoked" => err(
             ErrorCode::InvalidGrant,
             "the grant was revoked because it was used twice",
+        ),
+        textid_store::StoreError::Conflict(c) if c == "session_revoked" => err(
+            ErrorCode::InvalidGrant,
+            "the sign-in session in which the code was issued has ended; sign in again",
         ),
         _ => OAuthError::server_error().into(),
     }

@@ -1,7 +1,7 @@
 //! OpenID Connect details app developers trip on (issue #19): the end-session endpoint
 //! checks `client_id` against the `id_token_hint`; unknown scopes are not granted;
 //! `prompt=consent`; the bare `Bearer` challenge; OAuth's error shape for a wrong method
-//! and an unknown tenant.
+//! and an unknown tenant; `Allow` on every 405; no code redeemed after its session ended.
 
 use reqwest::Method;
 use textid_oidc::ClientType;
@@ -164,4 +164,93 @@ async fn ending_the_browser_session_revokes_what_it_issued_except_offline_access
     let next = token(&refreshed, "refresh_token");
     assert_eq!(t.revoke(rp.auth(), &next).await.status(), 200);
     expect_oauth_error(t.refresh(&rp, &next).await, 400, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn a_code_issued_before_sign_out_is_not_redeemable() {
+    // Issue #19: the user signs in through /authorize with the pages, the app gets a code,
+    // the user signs out (end session) before the app redeems it: the code is dead, with
+    // or without offline_access, and a code of a new session works again.
+    let mut t = spawn_oidc().await;
+    let rp = t.register(ClientType::Public, None).await;
+    let browser = t.browser();
+    let first = Authz::new("openid");
+    let callback = t.sign_in(&browser, &rp, &first).await;
+    let tokens = ok_json(t.exchange(rp.auth(), &callback, &first).await).await;
+    let online = Authz::new("openid profile");
+    let pending = t.sso(&browser, &rp, &online).await;
+    let offline = Authz::new("openid offline_access");
+    let pending_offline = t.sso(&browser, &rp, &offline).await;
+    let query = form_body(&[
+        ("post_logout_redirect_uri", LOGOUT_URI),
+        ("id_token_hint", tokens["id_token"].as_str().unwrap()),
+    ]);
+    let answer = browser
+        .get(&format!("/default/oauth2/v2.0/logout?{query}"))
+        .await;
+    assert_eq!(answer.location(), LOGOUT_URI);
+    for (callback, authz) in [(&pending, &online), (&pending_offline, &offline)] {
+        let r = t.exchange(rp.auth(), callback, authz).await;
+        assert_eq!(r.status(), 400);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_grant", "{body}");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .is_some_and(|d| d.contains("session in which the code was issued has ended")),
+            "refused because the session ended, not for another reason: {body}"
+        );
+    }
+    // Signing in again gives a session whose codes redeem.
+    let again = Authz::new("openid");
+    let callback = t.sign_in(&browser, &rp, &again).await;
+    ok_json(t.exchange(rp.auth(), &callback, &again).await).await;
+}
+
+#[tokio::test]
+async fn every_405_names_the_allowed_methods() {
+    // RFC 9110 §15.5.6: a 405 carries `Allow`, on every kind of route: the sign-in API,
+    // the OAuth endpoints (OAuth-shaped body), discovery, the pages and the Graph API.
+    let t = spawn_oidc().await;
+    for (method, path, allowed) in [
+        (Method::GET, "/default/api/v1/sign-in/sms", "POST"),
+        (Method::PUT, "/default/oauth2/v2.0/token", "POST"),
+        (Method::GET, "/default/oauth2/v2.0/revoke", "POST"),
+        (Method::DELETE, "/default/oauth2/v2.0/userinfo", "GET,POST"),
+        (
+            Method::POST,
+            "/default/v2.0/.well-known/openid-configuration",
+            "GET",
+        ),
+        (Method::POST, "/default/discovery/v2.0/keys", "GET"),
+        (Method::DELETE, "/default/oauth2/v2.0/authorize", "GET,POST"),
+        (Method::PUT, "/default/login", "GET,POST"),
+        (Method::GET, "/default/login/resend", "POST"),
+        (Method::PUT, "/healthz", "GET"),
+        (Method::PUT, "/v1.0/users", "GET,POST"),
+        // OPTIONS that is no CORS preflight (no Origin): answered by the preflight route.
+        (Method::OPTIONS, "/default/oauth2/v2.0/token", "POST"),
+        (Method::OPTIONS, "/default/oauth2/v2.0/userinfo", "GET,POST"),
+        (Method::OPTIONS, "/default/api/v1/sign-in/sms", "POST"),
+        (Method::OPTIONS, "/default/api/v1/session", "DELETE,POST"),
+        (Method::PUT, "/default/api/v1/session", "DELETE,POST"),
+    ] {
+        let r = t
+            .http
+            .request(method.clone(), t.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 405, "{method} {path}");
+        let allow = r
+            .headers()
+            .get("allow")
+            .unwrap_or_else(|| panic!("{method} {path}: no Allow header"))
+            .to_str()
+            .unwrap();
+        let mut got: Vec<&str> = allow.split(',').map(str::trim).collect();
+        got.sort_unstable();
+        got.retain(|m| *m != "HEAD" && *m != "OPTIONS");
+        assert_eq!(got.join(","), allowed, "{method} {path}: Allow: {allow}");
+    }
 }

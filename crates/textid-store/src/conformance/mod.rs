@@ -165,6 +165,8 @@ cases!(
     revoking_a_users_sessions_ends_both_kinds_and_their_token_families_only,
     revoking_the_sessions_of_a_missing_user_is_not_found,
     a_code_issued_at_the_instant_of_revocation_is_never_redeemable,
+    a_code_whose_browser_session_ended_is_refused_and_spent,
+    no_access_token_is_bound_to_a_session_that_has_ended,
     a_revoked_session_is_no_longer_found,
     // OutboxStore
     claimed_messages_are_not_claimed_again_until_the_lease_ends,
@@ -528,6 +530,15 @@ fn session(user: UserId, expires_at: DateTime<Utc>) -> NewSession {
         amr: vec!["sms".into(), "mfa".into()],
         expires_at,
     }
+}
+
+/// A stored browser session of a new user of `t` until `expires_at`, created at `now()`.
+async fn live_session(s: &dyn Store, t: &Tenant, expires_at: DateTime<Utc>) -> NewSession {
+    let u = user(s, t, &format!("u{}", uuid::Uuid::new_v4().simple())).await;
+    let sso = session(u, expires_at);
+    let target = StepTarget::Number("+14255550197".into());
+    put(s, t, target, now(), Put::session(&sso)).await;
+    sso
 }
 
 /// A sign-in log entry of the tenant at `at`.

@@ -629,6 +629,73 @@ pub async fn revoking_the_sessions_of_a_missing_user_is_not_found(s: Arc<dyn Sto
     assert_eq!(audits(&*s, &t).await.len(), before);
 }
 
+/// Issue #19: a code issued in a browser session that has since ended (signed out, its
+/// user's sessions revoked, or expired) is refused in the redemption's own transaction,
+/// and spent; a code of another, live session of the same user still redeems once.
+pub async fn a_code_whose_browser_session_ended_is_refused_and_spent(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let with = |sso: &NewSession| GrantRecord {
+        user_id: Some(sso.user_id),
+        session_id: Some(sso.id),
+        ..grant(&t)
+    };
+    // Signed out (one session).
+    let (signed_out, live) = (
+        live_session(&*s, &t, later(3600)).await,
+        live_session(&*s, &t, later(3600)).await,
+    );
+    let kept_grant = with(&live);
+    let (gone, kept) = (
+        code(&*s, &with(&signed_out)).await,
+        code(&*s, &kept_grant).await,
+    );
+    s.revoke_session(signed_out.id, later(1)).await.unwrap();
+    assert_eq!(
+        s.redeem_code(&gone, "app", later(2)).await.unwrap(),
+        Redemption::SessionEnded
+    );
+    assert!(
+        !matches!(
+            s.redeem_code(&gone, "app", later(3)).await.unwrap(),
+            Redemption::Redeemed(_)
+        ),
+        "spent, not redeemable later"
+    );
+    assert_eq!(
+        s.redeem_code(&kept, "app", later(2)).await.unwrap(),
+        Redemption::Redeemed(kept_grant)
+    );
+    // Expired: the session's lifetime ended before the code's.
+    let short = live_session(&*s, &t, later(10)).await;
+    let outlived = code(&*s, &with(&short)).await;
+    assert_eq!(
+        s.redeem_code(&outlived, "app", later(10)).await.unwrap(),
+        Redemption::SessionEnded
+    );
+    // Every session of the user revoked (e.g. by an admin).
+    let revoked = live_session(&*s, &t, later(3600)).await;
+    let c = code(&*s, &with(&revoked)).await;
+    s.revoke_user_sessions(t.id, revoked.user_id, &Actor::cli(), later(1))
+        .await
+        .unwrap();
+    assert!(!matches!(
+        s.redeem_code(&c, "app", later(2)).await.unwrap(),
+        Redemption::Redeemed(_)
+    ));
+    // Another client's presentation is still refused without spending the code.
+    let other = live_session(&*s, &t, later(3600)).await;
+    let c = code(&*s, &with(&other)).await;
+    assert_eq!(
+        s.redeem_code(&c, "intruder", later(1)).await.unwrap(),
+        Redemption::Invalid
+    );
+    s.revoke_session(other.id, later(2)).await.unwrap();
+    assert_eq!(
+        s.redeem_code(&c, "app", later(3)).await.unwrap(),
+        Redemption::SessionEnded
+    );
+}
+
 /// Issue #14 §4: a code issued for a browser session at the instant its user's sessions
 /// are revoked was redeemable once (the code's family was new, so the revocation had not
 /// seen it). Now the code is stored only while its session is live, in the insert's own

@@ -339,8 +339,8 @@ pub async fn an_access_token_can_be_revoked_on_its_own(s: Arc<dyn Store>) {
 pub async fn revoking_a_session_revokes_the_access_tokens_bound_to_it_only(s: Arc<dyn Store>) {
     let t = tenant(&*s).await;
     let (g, other) = (grant(&t), grant(&t));
-    let sid = textid_core::SessionId(uuid::Uuid::new_v4());
-    let another = textid_core::SessionId(uuid::Uuid::new_v4());
+    let sid = live_session(&*s, &t, later(3600)).await.id;
+    let another = live_session(&*s, &t, later(3600)).await.id;
     let jti = || uuid::Uuid::new_v4().to_string();
     let (bound, unbound, elsewhere) = (jti(), jti(), jti());
     s.record_access_token(&bound, &g.family_id, None, Some(sid), later(3600))
@@ -364,4 +364,35 @@ pub async fn revoking_a_session_revokes_the_access_tokens_bound_to_it_only(s: Ar
     assert!(!s.access_token_revoked(&elsewhere).await.unwrap());
     s.revoke_session(sid, later(2)).await.unwrap();
     assert!(s.access_token_revoked(&bound).await.unwrap());
+}
+
+/// Issue #19: the sign-out and the recording of an access token bound to the session race
+/// (the code was redeemed while the session was live). A token recorded after the sign-out
+/// would escape the revocation, so it is refused; other sessions' tokens are unaffected.
+pub async fn no_access_token_is_bound_to_a_session_that_has_ended(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let g = grant(&t);
+    let (ended, live) = (
+        live_session(&*s, &t, later(3600)).await,
+        live_session(&*s, &t, later(3600)).await,
+    );
+    s.revoke_session(ended.id, later(1)).await.unwrap();
+    let late = uuid::Uuid::new_v4().to_string();
+    let refused = s
+        .record_access_token(&late, &g.family_id, None, Some(ended.id), later(3600))
+        .await;
+    assert!(
+        matches!(&refused, Err(StoreError::Conflict(c)) if c == "session_revoked"),
+        "{refused:?}"
+    );
+    let fine = uuid::Uuid::new_v4().to_string();
+    s.record_access_token(&fine, &g.family_id, None, Some(live.id), later(3600))
+        .await
+        .unwrap();
+    assert!(!s.access_token_revoked(&fine).await.unwrap());
+    // Unbound tokens (offline_access, client credentials) do not ask.
+    let unbound = uuid::Uuid::new_v4().to_string();
+    s.record_access_token(&unbound, &g.family_id, None, None, later(3600))
+        .await
+        .unwrap();
 }

@@ -6,7 +6,9 @@
 //! used (the verdict is `textid_core::grant`'s: a reuse revokes the family); and a token
 //! saved while its family is revoked either commits first (and is revoked with the rest)
 //! or sees the revocation (`Conflict("family_revoked")`). The family of a code or token
-//! never changes, so it is read without a lock to know which lock to take.
+//! never changes, so it is read without a lock to know which lock to take. A code's
+//! browser session (and the session an access token is bound to) is locked `FOR SHARE`
+//! before the family, in the order of a user-wide revocation (sessions, then families).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -98,8 +100,22 @@ async fn redeem(
     let Some(row) = query_opt(tx, peek, &[&hash]).await? else {
         return Ok(Redemption::Invalid);
     };
-    let family = json::<GrantRecord>(row.try_get(0)?)?.family_id;
-    locks::family(tx, &family).await?;
+    let peeked = json::<GrantRecord>(row.try_get(0)?)?;
+    // Issue #19: a code's browser session must still be live. Its row is locked
+    // `FOR SHARE` before the family (the order of `sessions::revoke_user`, which updates
+    // the sessions and then takes the families' locks): a concurrent sign-out either waits
+    // for this redemption, or this read waits for the sign-out and sees the session ended.
+    let session_ended = match (kind, peeked.session_id) {
+        (Kind::Code, Some(sid)) => query_opt(
+            tx,
+            "SELECT 1 FROM sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2 FOR SHARE",
+            &[&sid.0, &ms(now)],
+        )
+        .await?
+        .is_none(),
+        _ => false,
+    };
+    locks::family(tx, &peeked.family_id).await?;
     let Some(row) = query_opt(tx, locked, &[&hash]).await? else {
         return Ok(Redemption::Invalid);
     };
@@ -111,6 +127,7 @@ async fn redeem(
         used: used.is_some(),
         revoked: revoked.is_some() || family_revoked(tx, &grant.family_id).await?,
         expired: expires <= ms(now),
+        session_ended,
     };
     let verdict = match kind {
         Kind::Code => code_verdict(facts),
@@ -130,6 +147,10 @@ async fn redeem(
                 execute(tx, mark, &[&hash, &ms(now)]).await?;
             }
             Redemption::Invalid
+        }
+        UseVerdict::SessionEnded => {
+            execute(tx, mark, &[&hash, &ms(now)]).await?;
+            Redemption::SessionEnded
         }
     })
 }
@@ -176,6 +197,21 @@ async fn record_access(
     session: Option<SessionId>,
     expires_at: DateTime<Utc>,
 ) -> StoreResult<()> {
+    // A sign-out that committed between the code's redemption and this record has already
+    // revoked the session's tokens: refuse. `FOR SHARE` (before the family's lock, the
+    // order of `sessions::revoke_user`): a sign-out now waits for this insert and then
+    // revokes the token with the session's others.
+    if let Some(sid) = session {
+        let live = query_opt(
+            tx,
+            "SELECT 1 FROM sessions WHERE id = $1 AND revoked_at IS NULL FOR SHARE",
+            &[&sid.0],
+        )
+        .await?;
+        if live.is_none() {
+            return Err(StoreError::Conflict("session_revoked".into()));
+        }
+    }
     lock_live_family(tx, family).await?;
     execute(
         tx,

@@ -98,7 +98,20 @@ fn apply(
             }
             Redemption::Invalid
         }
+        UseVerdict::SessionEnded => {
+            mark(tx)?;
+            Redemption::SessionEnded
+        }
     })
+}
+
+/// Whether the browser session `sid` is live at `now` (a purged or deleted one is not).
+fn session_live(tx: &Transaction<'_>, sid: SessionId, now: DateTime<Utc>) -> StoreResult<bool> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT 1 FROM sessions WHERE id = ?1 AND revoked_at IS NULL AND expires_at > ?2",
+        )?
+        .exists(params![sid.to_string(), ms(now)])?)
 }
 
 fn redeem_code(
@@ -123,11 +136,18 @@ fn redeem_code(
         return Ok(Redemption::Invalid);
     };
     let grant: GrantRecord = json(&doc)?;
+    // Issue #19: the session is read in this write transaction, so a sign-out either
+    // committed before (the code is refused) or runs after the redemption.
+    let session_ended = match grant.session_id {
+        Some(sid) => !session_live(tx, sid, now)?,
+        None => false,
+    };
     let verdict = code_verdict(StoredUse {
         same_client: grant.client_id == client_id,
         used: used.is_some(),
         revoked: family_revoked(tx, &grant.family_id)?,
         expired: expires <= ms(now),
+        session_ended,
     });
     apply(tx, "oauth_codes", hash, grant, verdict, now)
 }
@@ -169,6 +189,7 @@ fn use_refresh_token(
         used: used.is_some(),
         revoked: revoked.is_some() || family_revoked(tx, &grant.family_id)?,
         expired: expires <= ms(now),
+        session_ended: false,
     });
     apply(tx, "refresh_tokens", hash, grant, verdict, now)
 }
@@ -203,6 +224,16 @@ fn record_access_token(
     expires_at: DateTime<Utc>,
 ) -> StoreResult<()> {
     refuse_revoked(tx, family)?;
+    // A sign-out that committed between the code's redemption and this record has
+    // already revoked the session's tokens: this one must not outlive it.
+    if let Some(sid) = session {
+        let live = tx
+            .prepare_cached("SELECT 1 FROM sessions WHERE id = ?1 AND revoked_at IS NULL")?
+            .exists([sid.to_string()])?;
+        if !live {
+            return Err(StoreError::Conflict("session_revoked".into()));
+        }
+    }
     tx.prepare_cached(
         "INSERT INTO issued_access_tokens (jti, family_id, expires_at, user_id, session_id) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
