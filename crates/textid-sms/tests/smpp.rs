@@ -367,7 +367,8 @@ async fn bind_carries_the_account_and_a_submit_returns_the_smsc_message_id() {
     assert_eq!(
         delivery,
         Ok(Delivery {
-            provider_message_id: Some("smsc-42".into())
+            provider_message_id: Some("smsc-42".into()),
+            provider: None,
         })
     );
     assert_eq!(submit.service_type, "");

@@ -533,6 +533,7 @@ fn outcome(frame: &Frame) -> Result<Delivery, SendError> {
         };
         return Ok(Delivery {
             provider_message_id: provider_message_id.filter(|id| !id.is_empty()),
+            provider: None,
         });
     }
     let status = codec::describe_status(header.status);
