@@ -14,6 +14,7 @@ use textid_core::limits::SignInLimits;
 use textid_core::secret::Secret;
 use textid_server::client_ip::TrustedProxies;
 use textid_server::{RouteConfig, SmsProviderConfig};
+use textid_sms::provider::smpp::SmppConfig;
 use textid_sms::provider::twilio::TwilioConfig;
 use textid_sms::provider::vonage::VonageConfig;
 use textid_sms::provider::webhook::WebhookConfig;
@@ -140,6 +141,31 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "https://rest.nexmo.com",
         "Vonage SMS API origin (change only for a test double)",
     ),
+    ("sms_smpp_host", "", "SMPP: the SMSC's host name or IP address"),
+    ("sms_smpp_port", "2775", "SMPP: the SMSC's TCP port"),
+    ("sms_smpp_system_id", "", "SMPP: the account (system_id), at most 15 ASCII characters"),
+    ("sms_smpp_password", "", "SMPP: the password, at most 8 ASCII characters"),
+    ("sms_smpp_system_type", "", "SMPP: system_type, if the carrier asks for one"),
+    (
+        "sms_smpp_source_addr",
+        "",
+        "SMPP: the sender, digits without + (or a name, with source TON 5 and NPI 0)",
+    ),
+    ("sms_smpp_source_ton", "1", "SMPP: type of number of the sender"),
+    ("sms_smpp_source_npi", "1", "SMPP: numbering plan of the sender"),
+    ("sms_smpp_dest_ton", "1", "SMPP: type of number of recipients (1: international)"),
+    ("sms_smpp_dest_npi", "1", "SMPP: numbering plan of recipients (1: E.164)"),
+    (
+        "sms_smpp_enquire_link_seconds",
+        "30",
+        "SMPP: quiet time after which textid checks the link with enquire_link",
+    ),
+    (
+        "sms_smpp_response_timeout_seconds",
+        "10",
+        "SMPP: how long to wait for a connect, bind, submit_sm_resp or enquire_link_resp",
+    ),
+    ("sms_smpp_window", "10", "SMPP: submits awaiting their answer at once"),
     (
         "code_lifetime_seconds",
         "300",
@@ -297,6 +323,7 @@ pub const SECRET_KEYS: &[&str] = &[
     "sms_twilio_api_key_secret",
     "sms_vonage_api_secret",
     "sms_vonage_signature_secret",
+    "sms_smpp_password",
 ];
 
 /// Given values with their source, before checking.
@@ -796,9 +823,10 @@ fn named_provider(
         }
         "twilio" => twilio_config(raw, source, public_url).map(SmsProviderConfig::Twilio),
         "vonage" => vonage_config(raw, source, public_url).map(SmsProviderConfig::Vonage),
+        "smpp" => smpp_config(raw, source).map(SmsProviderConfig::Smpp),
         other => {
             bail!(
-                "sms_provider (from {source}): '{other}' must be console, webhook, twilio, vonage or route"
+                "sms_provider (from {source}): '{other}' must be console, webhook, twilio, vonage, smpp or route"
             )
         }
     }
@@ -884,6 +912,35 @@ fn vonage_config(raw: &RawConfig, source: &str, public_url: &str) -> Result<Vona
     })
 }
 
+fn smpp_config(raw: &RawConfig, source: &str) -> Result<SmppConfig> {
+    let mut c = SmppConfig::new(
+        required(raw, "sms_smpp_host", "smpp", source)?.to_string(),
+        raw.number("sms_smpp_port", textid_sms::provider::smpp::DEFAULT_PORT)?,
+        required(raw, "sms_smpp_system_id", "smpp", source)?.to_string(),
+        Secret::new(optional(raw, "sms_smpp_password").unwrap_or_default()),
+        required(raw, "sms_smpp_source_addr", "smpp", source)?.to_string(),
+    );
+    c.system_type = optional(raw, "sms_smpp_system_type").unwrap_or_default();
+    c.source_ton = raw.number("sms_smpp_source_ton", c.source_ton)?;
+    c.source_npi = raw.number("sms_smpp_source_npi", c.source_npi)?;
+    c.dest_ton = raw.number("sms_smpp_dest_ton", c.dest_ton)?;
+    c.dest_npi = raw.number("sms_smpp_dest_npi", c.dest_npi)?;
+    c.enquire_link_interval = std::time::Duration::from_secs(raw.number(
+        "sms_smpp_enquire_link_seconds",
+        c.enquire_link_interval.as_secs(),
+    )?);
+    c.response_timeout = std::time::Duration::from_secs(raw.number(
+        "sms_smpp_response_timeout_seconds",
+        c.response_timeout.as_secs(),
+    )?);
+    c.window = raw.number("sms_smpp_window", c.window)?;
+    // The provider checks the rest when it is built; check here too so that `config check`
+    // and every admin command name the key at fault.
+    c.validate()
+        .map_err(|e| anyhow!("sms_provider (from {source}) uses smpp: {e}"))?;
+    Ok(c)
+}
+
 fn carrier_timeout(raw: &RawConfig) -> Result<std::time::Duration> {
     Ok(std::time::Duration::from_secs(
         raw.number("sms_timeout_seconds", 10u64)?.max(1),
@@ -954,6 +1011,7 @@ impl Config {
             SmsProviderConfig::Webhook(_) => "webhook",
             SmsProviderConfig::Twilio(_) => "twilio",
             SmsProviderConfig::Vonage(_) => "vonage",
+            SmsProviderConfig::Smpp(_) => "smpp",
             SmsProviderConfig::Route(_) => "route",
         };
         let routes = match &self.sms {
@@ -982,6 +1040,13 @@ impl Config {
             _ => None,
         });
         let vo = |f: fn(&VonageConfig) -> String| vonage.map(f).unwrap_or_default();
+        let smpp = each.iter().find_map(|p| match p {
+            SmsProviderConfig::Smpp(c) => Some(c),
+            _ => None,
+        });
+        let sm = |f: fn(&SmppConfig) -> String, default: &str| {
+            smpp.map_or_else(|| default.to_string(), f)
+        };
         let carrier_timeout = twilio
             .map(|t| t.timeout)
             .or(vonage.map(|v| v.timeout))
@@ -1075,6 +1140,28 @@ impl Config {
                     |v| v.base_url.clone(),
                 ),
             ),
+            ("sms_smpp_host", sm(|c| c.host.clone(), "")),
+            ("sms_smpp_port", sm(|c| c.port.to_string(), "2775")),
+            ("sms_smpp_system_id", sm(|c| c.system_id.clone(), "")),
+            (
+                "sms_smpp_password",
+                sm(|c| configured(!c.password.expose().is_empty()), ""),
+            ),
+            ("sms_smpp_system_type", sm(|c| c.system_type.clone(), "")),
+            ("sms_smpp_source_addr", sm(|c| c.source_addr.clone(), "")),
+            ("sms_smpp_source_ton", sm(|c| c.source_ton.to_string(), "1")),
+            ("sms_smpp_source_npi", sm(|c| c.source_npi.to_string(), "1")),
+            ("sms_smpp_dest_ton", sm(|c| c.dest_ton.to_string(), "1")),
+            ("sms_smpp_dest_npi", sm(|c| c.dest_npi.to_string(), "1")),
+            (
+                "sms_smpp_enquire_link_seconds",
+                sm(|c| c.enquire_link_interval.as_secs().to_string(), "30"),
+            ),
+            (
+                "sms_smpp_response_timeout_seconds",
+                sm(|c| c.response_timeout.as_secs().to_string(), "10"),
+            ),
+            ("sms_smpp_window", sm(|c| c.window.to_string(), "10")),
             (
                 "code_lifetime_seconds",
                 l.code_lifetime.num_seconds().to_string(),

@@ -463,6 +463,20 @@ fn sample(key: &str, dir: &Path) -> Option<(Vec<(&'static str, String)>, String)
         given.push((k, v.to_string()));
         Some((given, shown.to_string()))
     };
+    let smpp = |k: &'static str, v: &str, shown: &str| {
+        let mut given: Vec<_> = [
+            ("sms_provider", "smpp".to_string()),
+            ("sms_smpp_host", "127.0.0.1".to_string()),
+            ("sms_smpp_system_id", "textid".to_string()),
+            ("sms_smpp_password", "pw".to_string()),
+            ("sms_smpp_source_addr", "14255550100".to_string()),
+        ]
+        .into_iter()
+        .filter(|(other, _)| *other != k)
+        .collect();
+        given.push((k, v.to_string()));
+        Some((given, shown.to_string()))
+    };
     match key {
         "listen" => same("listen", "127.0.0.1:18081"),
         "metrics_listen" => same("metrics_listen", "127.0.0.1:19091"),
@@ -522,6 +536,19 @@ fn sample(key: &str, dir: &Path) -> Option<(Vec<(&'static str, String)>, String)
             "http://127.0.0.1:9",
             "http://127.0.0.1:9",
         ),
+        "sms_smpp_host" => smpp("sms_smpp_host", "smsc.example", "smsc.example"),
+        "sms_smpp_port" => smpp("sms_smpp_port", "2776", "2776"),
+        "sms_smpp_system_id" => smpp("sms_smpp_system_id", "esme1", "esme1"),
+        "sms_smpp_password" => smpp("sms_smpp_password", "secret1", "<configured>"),
+        "sms_smpp_system_type" => smpp("sms_smpp_system_type", "OTP", "OTP"),
+        "sms_smpp_source_addr" => smpp("sms_smpp_source_addr", "14255550199", "14255550199"),
+        "sms_smpp_source_ton" => smpp("sms_smpp_source_ton", "5", "5"),
+        "sms_smpp_source_npi" => smpp("sms_smpp_source_npi", "0", "0"),
+        "sms_smpp_dest_ton" => smpp("sms_smpp_dest_ton", "2", "2"),
+        "sms_smpp_dest_npi" => smpp("sms_smpp_dest_npi", "9", "9"),
+        "sms_smpp_enquire_link_seconds" => smpp("sms_smpp_enquire_link_seconds", "45", "45"),
+        "sms_smpp_response_timeout_seconds" => smpp("sms_smpp_response_timeout_seconds", "7", "7"),
+        "sms_smpp_window" => smpp("sms_smpp_window", "4", "4"),
         "code_lifetime_seconds" => same(key_static(key), "240"),
         "max_attempts_per_code" => same(key_static(key), "4"),
         "resend_cooldown_seconds" => same(key_static(key), "45"),

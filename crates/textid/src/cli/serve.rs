@@ -82,6 +82,12 @@ pub async fn run(config: &Config) -> Result<()> {
                 crate::out!("SMS: vonage (no receipts: sms_vonage_signature_secret is not set)")
             }
         },
+        textid_server::SmsProviderConfig::Smpp(c) => crate::out!(
+            "SMS: smpp {}:{} as {} (receipts by deliver_sm)",
+            c.host,
+            c.port,
+            c.system_id
+        ),
         textid_server::SmsProviderConfig::Route(r) => {
             crate::out!("SMS: routed: {}", r.table.to_text())
         }
