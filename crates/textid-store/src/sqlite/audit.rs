@@ -1,18 +1,28 @@
 //! Inserting an audit record (composed by `textid_core::audit`) in the transaction of the
 //! change it describes, and bumping a cached topic's version with it.
 
-use rusqlite::{params, Transaction};
+use rusqlite::{params, Statement, Transaction};
 use textid_core::audit::AuditRecord;
 
 use super::rows::ms;
 use crate::{Changed, StoreResult};
 
+const INSERT: &str = "INSERT INTO directory_audits (id, tenant_id, created_at, actor_type, actor_id, activity, target_type, target_id, before, after)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
 pub(super) fn insert(tx: &Transaction<'_>, a: &AuditRecord) -> StoreResult<()> {
-    tx.prepare_cached(
-        "INSERT INTO directory_audits (id, tenant_id, created_at, actor_type, actor_id, activity, target_type, target_id, before, after)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
+    insert_with(&mut *tx.prepare_cached(INSERT)?, a)
+}
+
+/// The insert statement, prepared once for many records (a bulk import): the statement
+/// cache would hash the SQL text again for every row.
+pub(super) fn inserter<'t>(tx: &'t Transaction<'_>) -> StoreResult<Statement<'t>> {
+    Ok(tx.prepare(INSERT)?)
+}
+
+/// Inserts `a` with a statement from [`inserter`] (or the cache).
+pub(super) fn insert_with(stmt: &mut Statement<'_>, a: &AuditRecord) -> StoreResult<()> {
+    stmt.execute(params![
         a.id.to_string(),
         a.tenant_id.to_string(),
         ms(a.created_at),

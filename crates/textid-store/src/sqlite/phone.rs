@@ -59,16 +59,26 @@ fn list(c: &Connection, tenant: TenantId, uid: UserId) -> StoreResult<Vec<PhoneM
     Ok(out)
 }
 
-pub(super) fn holders(
+/// The other holders of a number, most significant first.
+pub(super) const HOLDERS: &str = "SELECT user_id, phone_type, sms_sign_in_enabled FROM phone_methods
+     WHERE tenant_id = ?1 AND number = ?2 AND user_id <> ?3 ORDER BY sms_sign_in_enabled DESC, user_id";
+
+fn holders(
     tx: &Transaction<'_>,
     tenant: TenantId,
     number: &str,
     except: UserId,
 ) -> StoreResult<Vec<NumberHolder>> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT user_id, phone_type, sms_sign_in_enabled FROM phone_methods
-         WHERE tenant_id = ?1 AND number = ?2 AND user_id <> ?3 ORDER BY sms_sign_in_enabled DESC, user_id",
-    )?;
+    holders_with(&mut *tx.prepare_cached(HOLDERS)?, tenant, number, except)
+}
+
+/// [`holders`] with a statement of [`HOLDERS`] prepared once for many numbers.
+pub(super) fn holders_with(
+    stmt: &mut rusqlite::Statement<'_>,
+    tenant: TenantId,
+    number: &str,
+    except: UserId,
+) -> StoreResult<Vec<NumberHolder>> {
     let rows = stmt.query_map(
         params![tenant.to_string(), number, except.to_string()],
         |r| {
@@ -90,23 +100,37 @@ pub(super) fn holders(
     .collect()
 }
 
-pub(super) fn write_plan(
+/// Inserts a new phone method.
+pub(super) const INSERT_METHOD: &str = "INSERT INTO phone_methods (tenant_id, user_id, phone_type, number, extension, sms_sign_in_enabled, created_at, updated_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)";
+
+/// Inserts `m` with a statement of [`INSERT_METHOD`].
+pub(super) fn insert_method(
+    stmt: &mut rusqlite::Statement<'_>,
+    tenant: TenantId,
+    m: &PhoneMethod,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    stmt.execute(params![
+        tenant.to_string(),
+        m.user_id.to_string(),
+        m.phone_type.as_str(),
+        m.number.e164(),
+        m.number.extension(),
+        m.sms_sign_in_enabled,
+        ms(now)
+    ])?;
+    Ok(())
+}
+
+fn write_plan(
     tx: &Transaction<'_>,
     tenant: TenantId,
     plan: &PhonePlan,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     match (&plan.before, &plan.after) {
-        (None, Some(m)) => {
-            tx.prepare_cached(
-                "INSERT INTO phone_methods (tenant_id, user_id, phone_type, number, extension, sms_sign_in_enabled, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-            )?
-            .execute(params![
-                tenant.to_string(), m.user_id.to_string(), m.phone_type.as_str(), m.number.e164(),
-                m.number.extension(), m.sms_sign_in_enabled, ms(now)
-            ])?;
-        }
+        (None, Some(m)) => insert_method(&mut *tx.prepare_cached(INSERT_METHOD)?, tenant, m, now)?,
         (Some(_), Some(m)) => {
             tx.prepare_cached(
                 "UPDATE phone_methods SET number = ?4, extension = ?5, sms_sign_in_enabled = ?6, updated_at = ?7
