@@ -15,6 +15,7 @@ pub mod http;
 pub mod metrics;
 pub mod oidc;
 pub mod pages;
+pub mod trace;
 
 pub use app::{App, AppConfig, Retention, SmsProviderConfig};
 pub use http::HttpLimits;
