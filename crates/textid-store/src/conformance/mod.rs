@@ -258,7 +258,6 @@ async fn purging() -> tokio::sync::MutexGuard<'static, ()> {
 }
 
 /// The fixed clock of the suite.
-
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
 }
