@@ -33,6 +33,11 @@ struct Collector {
 }
 
 async fn collector() -> Collector {
+    collector_answering(StatusCode::OK).await
+}
+
+/// A collector that keeps what it decodes and answers `status`.
+async fn collector_answering(status: StatusCode) -> Collector {
     let got = Arc::new(Mutex::new(Vec::new()));
     let kept = got.clone();
     let app = axum::Router::new().route(
@@ -44,7 +49,7 @@ async fn collector() -> Collector {
                 let request = ExportTraceServiceRequest::decode(body).unwrap();
                 kept.lock().unwrap().push(request);
                 (
-                    StatusCode::OK,
+                    status,
                     [(header::CONTENT_TYPE, "application/x-protobuf")],
                     ExportTraceServiceResponse::default().encode_to_vec(),
                 )
@@ -355,6 +360,32 @@ async fn disabled_nothing_is_exported_and_log_lines_still_name_a_trace() {
         .expect("the delivery's log line");
     let (v, d) = (trace_of(verified), trace_of(delivered));
     assert!(v != d && v != CALLER_TRACE && d != CALLER_TRACE, "{v} {d}");
+}
+
+#[tokio::test]
+async fn a_collector_that_refuses_the_export_is_logged_and_sign_in_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    provision(dir.path());
+    let mut sms = receiver(StatusCode::OK).await;
+    let otlp = collector_answering(StatusCode::SERVICE_UNAVAILABLE).await;
+    let server = serve_with(
+        dir.path(),
+        &sms.url,
+        &[(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            &format!("{}/v1/traces", otlp.base),
+        )],
+    )
+    .await;
+    sign_in(&server, &mut sms).await;
+    stop(server).await;
+    assert!(!otlp.got.lock().unwrap().is_empty(), "an export was tried");
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("ERROR") && l.contains("BatchSpanProcessor.ExportError")),
+        "{log}"
+    );
 }
 
 #[test]
