@@ -372,6 +372,15 @@ impl App {
         Ok(t)
     }
 
+    /// Whether `name` is a tenant this node has looked up recently (and so exists): the
+    /// request span names only such a tenant ([`crate::trace`]).
+    pub(crate) fn is_known_tenant(&self, name: &str) -> bool {
+        self.inner
+            .tenants
+            .read()
+            .is_ok_and(|m| m.contains_key(name))
+    }
+
     /// The HTTP router.
     pub fn router(&self) -> Router {
         let routes = crate::api::routes(self);
@@ -392,6 +401,11 @@ impl App {
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 crate::metrics::track,
+            ))
+            // Around the timing too: a log line of any layer names the request's trace.
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                crate::trace::request_span,
             ))
             .with_state(self.clone())
     }

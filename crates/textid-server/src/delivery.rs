@@ -14,6 +14,7 @@ use textid_sms::{Channel, MessageKind, OutgoingMessage, SendError};
 use textid_store::{DeliveryOutcome, Handover};
 use textid_usecases::observe::UNKNOWN_COUNTRY;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::app::App;
 
@@ -60,10 +61,14 @@ pub async fn drain(app: &App) -> Result<usize, textid_store::StoreError> {
         let mut tasks = JoinSet::new();
         for message in batch {
             let app = app.clone();
-            tasks.spawn(async move {
-                let id = message.id;
-                (id, deliver(&app, message).await)
-            });
+            let span = crate::trace::delivery_span(&message, app.provider().name());
+            tasks.spawn(
+                async move {
+                    let id = message.id;
+                    (id, deliver(&app, message).await)
+                }
+                .instrument(span),
+            );
         }
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         heartbeat.tick().await;
@@ -109,6 +114,11 @@ async fn renew(app: &App, pending: &std::collections::HashSet<MessageId>) {
 
 async fn deliver(app: &App, m: QueuedMessage) -> DeliveryOutcome {
     let outcome = attempt(app, &m).await;
+    let span = tracing::Span::current();
+    span.record("textid.delivery.outcome", outcome_label(&outcome));
+    if !matches!(outcome, DeliveryOutcome::Delivered) {
+        span.record("otel.status_code", "ERROR");
+    }
     match &outcome {
         DeliveryOutcome::Delivered(_) => {
             if MessageKind::parse(&m.kind) == Some(MessageKind::SignInCode) {
@@ -126,6 +136,16 @@ async fn deliver(app: &App, m: QueuedMessage) -> DeliveryOutcome {
         }
     }
     outcome
+}
+
+/// The outcome as a span records it: a closed set, no provider text (which may quote
+/// the request).
+fn outcome_label(outcome: &DeliveryOutcome) -> &'static str {
+    match outcome {
+        DeliveryOutcome::Delivered => "delivered",
+        DeliveryOutcome::Retry { .. } => "retry",
+        DeliveryOutcome::Failed { .. } => "failed",
+    }
 }
 
 async fn attempt(app: &App, m: &QueuedMessage) -> DeliveryOutcome {

@@ -23,7 +23,7 @@
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -246,7 +246,7 @@ impl Observer for Metrics {
 }
 
 /// Arbitrary method tokens are legal HTTP; only the standard ones get a label of their own.
-fn method_label(m: &Method) -> &'static str {
+pub(crate) fn method_label(m: &Method) -> &'static str {
     match *m {
         Method::GET => "GET",
         Method::POST => "POST",
@@ -261,10 +261,7 @@ fn method_label(m: &Method) -> &'static str {
 
 /// Middleware: times every request, labelled with its route template.
 pub(crate) async fn track(State(app): State<App>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let route = crate::trace::route_of(&req);
     let method = req.method().clone();
     let started = Instant::now();
     let res = next.run(req).await;

@@ -311,6 +311,14 @@ async fn run_step(
 
 /// Starts a flow: a code is generated and queued only for a `ready` owner; every other
 /// number gets the same answer and no message.
+///
+/// Traced as `sign_in.start` with the tenant and, once known, the flow id; never the
+/// number (all arguments skipped).
+#[tracing::instrument(
+    name = "sign_in.start",
+    skip_all,
+    fields(textid.tenant = %tenant.name, textid.flow_id = tracing::field::Empty)
+)]
 pub async fn start(
     app: &App,
     tenant: &Tenant,
@@ -394,12 +402,19 @@ pub async fn start(
     )
     .await?;
     write.outcome?;
-    write.flow.ok_or(SignInFailure::Store(StoreError::Corrupt(
+    let flow = write.flow.ok_or(SignInFailure::Store(StoreError::Corrupt(
         "a successful step wrote no flow".into(),
-    )))
+    )))?;
+    tracing::Span::current().record("textid.flow_id", tracing::field::display(flow.id));
+    Ok(flow)
 }
 
 /// Sends a new code for a flow after its cooldown; the old code stops working.
+#[tracing::instrument(
+    name = "sign_in.resend",
+    skip_all,
+    fields(textid.tenant = %tenant.name, textid.flow_id = %flow_id)
+)]
 pub async fn resend(
     app: &App,
     tenant: &Tenant,
@@ -496,6 +511,13 @@ pub async fn resend(
 /// Checks a code; on success completes the flow and creates a session of `kind`
 /// atomically: an API session for the JSON sign-in API, a browser (SSO) session for the
 /// sign-in pages. The two never stand in for each other (`textid_core::session`).
+///
+/// Traced as `sign_in.verify` with the tenant and flow id; never the code or the token.
+#[tracing::instrument(
+    name = "sign_in.verify",
+    skip_all,
+    fields(textid.tenant = %tenant.name, textid.flow_id = %flow_id)
+)]
 pub async fn verify(
     app: &App,
     tenant: &Tenant,

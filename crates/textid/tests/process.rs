@@ -27,6 +27,10 @@ mod deploy;
 #[path = "process/import.rs"]
 mod import;
 
+/// OpenTelemetry traces and trace ids in log lines (issue #19).
+#[path = "process/telemetry.rs"]
+mod telemetry;
+
 const BIN: &str = env!("CARGO_BIN_EXE_textid");
 
 /// Runs a CLI command against `data`; returns (exit code, stdout, stderr).
@@ -100,7 +104,14 @@ async fn serve(data: &Path, webhook: &str) -> Server {
 
 /// [`serve`] with more environment (limits, switches).
 async fn serve_with(data: &Path, webhook: &str, env: &[(&str, &str)]) -> Server {
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    // Telemetry only where a test asks for it.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OTEL_") {
+            command.env_remove(k);
+        }
+    }
+    let mut child = command
         .args([
             "serve",
             "--listen",

@@ -214,6 +214,17 @@ async fn handle(
     }
 }
 
+/// Traced as `oauth.token` with the tenant, the client id (public) and the grant type,
+/// which is checked before it is recorded; never a code, verifier, secret or token.
+#[tracing::instrument(
+    name = "oauth.token",
+    skip_all,
+    fields(
+        textid.tenant = %tenant.name,
+        oauth.client_id = %client.client_id,
+        oauth.grant_type = tracing::field::Empty,
+    )
+)]
 async fn grant(
     app: &App,
     tenant: &Tenant,
@@ -227,6 +238,7 @@ async fn grant(
             "grant_type must be authorization_code, refresh_token or client_credentials",
         )
     })?;
+    tracing::Span::current().record("oauth.grant_type", grant_type);
     if !client.allows(grant) {
         return Err(err(
             ErrorCode::UnauthorizedClient,

@@ -391,18 +391,25 @@ async fn context(config: &Config, raw: &RawConfig, scope: &Scope, oidc: bool) ->
 
 /// `config check`: each key's effective value and its source.
 fn config_check(config: &Config, raw: &RawConfig, json: bool) -> Result<()> {
-    let described = config.describe();
     let source = |k: &str| {
         raw.source(k)
             .map_or_else(|| "default".to_string(), crate::config::source_label)
     };
+    let mut described: Vec<(&str, String, String)> = config
+        .describe()
+        .into_iter()
+        .map(|(k, v)| (k, v, source(k)))
+        .collect();
+    // Not a textid key: the standard OTEL_* variables, read as `serve` reads them.
+    let (value, from) = crate::telemetry::Telemetry::from_process_env()?.describe();
+    described.push(("telemetry", value, from));
     if json {
         let map: serde_json::Map<String, serde_json::Value> = described
             .into_iter()
-            .map(|(k, v)| {
+            .map(|(k, v, source)| {
                 (
                     k.to_string(),
-                    serde_json::json!({"value": v, "source": source(k)}),
+                    serde_json::json!({"value": v, "source": source}),
                 )
             })
             .collect();
@@ -410,13 +417,13 @@ fn config_check(config: &Config, raw: &RawConfig, json: bool) -> Result<()> {
         return Ok(());
     }
     crate::out!("{:34} {:40} SOURCE", "KEY", "VALUE");
-    for (k, v) in described {
+    for (k, v, source) in described {
         let v = if v.is_empty() {
             "-".to_string()
         } else {
             output::clean(&v).into_owned()
         };
-        crate::out!("{k:34} {v:40} {}", source(k));
+        crate::out!("{k:34} {v:40} {source}");
     }
     Ok(())
 }

@@ -92,6 +92,10 @@ pub async fn run(config: &Config) -> Result<()> {
             crate::out!("SMS: routed: {}", r.table.to_text())
         }
     }
+    // `main` has checked these variables and built the exporter from them.
+    if let Ok(t) = crate::telemetry::Telemetry::from_process_env() {
+        crate::out!("telemetry: {}", t.describe().0);
+    }
     // One signal stops both listeners; so does the main listener's end.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let stop = std::sync::Arc::new(stop);
