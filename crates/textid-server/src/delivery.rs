@@ -116,7 +116,7 @@ async fn deliver(app: &App, m: QueuedMessage) -> DeliveryOutcome {
     let outcome = attempt(app, &m).await;
     let span = tracing::Span::current();
     span.record("textid.delivery.outcome", outcome_label(&outcome));
-    if !matches!(outcome, DeliveryOutcome::Delivered) {
+    if !matches!(outcome, DeliveryOutcome::Delivered(_)) {
         span.record("otel.status_code", "ERROR");
     }
     match &outcome {
@@ -142,7 +142,7 @@ async fn deliver(app: &App, m: QueuedMessage) -> DeliveryOutcome {
 /// the request).
 fn outcome_label(outcome: &DeliveryOutcome) -> &'static str {
     match outcome {
-        DeliveryOutcome::Delivered => "delivered",
+        DeliveryOutcome::Delivered(_) => "delivered",
         DeliveryOutcome::Retry { .. } => "retry",
         DeliveryOutcome::Failed { .. } => "failed",
     }
