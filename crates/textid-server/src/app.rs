@@ -10,6 +10,7 @@ use textid_core::clock::Clock;
 use textid_core::limits::SignInLimits;
 use textid_core::tenant::Tenant;
 use textid_sms::provider::console::ConsoleProvider;
+use textid_sms::provider::sns::{SnsConfig, SnsProvider};
 use textid_sms::provider::twilio::{TwilioConfig, TwilioProvider};
 use textid_sms::provider::vonage::{VonageConfig, VonageProvider};
 use textid_sms::provider::webhook::{WebhookConfig, WebhookProvider};
@@ -34,6 +35,8 @@ pub enum SmsProviderConfig {
     Twilio(TwilioConfig),
     /// The Vonage SMS API.
     Vonage(VonageConfig),
+    /// Amazon SNS `Publish` (no receipts).
+    Sns(SnsConfig),
     /// Several providers, chosen per destination, with failover ([`textid_sms::routing`]).
     Route(RouteConfig),
 }
@@ -86,6 +89,7 @@ pub fn build_provider(
         SmsProviderConfig::Webhook(w) => Arc::new(WebhookProvider::new(w.clone(), clock.clone())?),
         SmsProviderConfig::Twilio(t) => TwilioProvider::new(t.clone())?.shared(),
         SmsProviderConfig::Vonage(v) => VonageProvider::new(v.clone())?.shared(),
+        SmsProviderConfig::Sns(c) => SnsProvider::new(c.clone(), clock.clone())?.shared(),
         SmsProviderConfig::Route(r) => Arc::new(route(r, clock, receipts)?),
     })
 }
@@ -194,6 +198,9 @@ pub enum ConfigError {
     /// The Vonage configuration is wrong.
     #[error(transparent)]
     Vonage(#[from] textid_sms::provider::vonage::VonageConfigError),
+    /// The SNS configuration is wrong.
+    #[error(transparent)]
+    Sns(#[from] textid_sms::provider::sns::SnsConfigError),
     /// The routes name a provider that is not configured.
     #[error(transparent)]
     Route(#[from] textid_sms::routing::RouteError),

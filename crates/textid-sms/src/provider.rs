@@ -4,9 +4,12 @@
 //! - [`webhook`]: POSTs signed JSON to an operator's endpoint (Standard Webhooks).
 //! - [`twilio`]: Twilio Programmable Messaging and Calls, with signed status callbacks.
 //! - [`vonage`]: the Vonage SMS API, with signed delivery receipts.
+//! - [`sns`]: Amazon SNS `Publish` to a phone number, signed with [`sigv4`].
 
 pub mod console;
 pub mod http;
+pub mod sigv4;
+pub mod sns;
 pub mod twilio;
 pub mod vonage;
 pub mod webhook;

@@ -14,6 +14,7 @@ use textid_core::limits::SignInLimits;
 use textid_core::secret::Secret;
 use textid_server::client_ip::TrustedProxies;
 use textid_server::{RouteConfig, SmsProviderConfig};
+use textid_sms::provider::sns::SnsConfig;
 use textid_sms::provider::twilio::TwilioConfig;
 use textid_sms::provider::vonage::VonageConfig;
 use textid_sms::provider::webhook::WebhookConfig;
@@ -61,7 +62,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "sms_provider",
         "console",
-        "console (log each message), webhook, twilio, vonage, or route (several, per sms_routes)",
+        "console (log each message), webhook, twilio, vonage, sns, or route (several, per sms_routes)",
     ),
     (
         "sms_webhook_url",
@@ -86,7 +87,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "sms_timeout_seconds",
         "10",
-        "timeout of one try at a carrier (twilio, vonage)",
+        "timeout of one try at a carrier (twilio, vonage, sns)",
     ),
     (
         "sms_twilio_account_sid",
@@ -139,6 +140,28 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "sms_vonage_base_url",
         "https://rest.nexmo.com",
         "Vonage SMS API origin (change only for a test double)",
+    ),
+    ("sms_sns_region", "", "Amazon SNS region, e.g. eu-west-1"),
+    (
+        "sms_sns_access_key_id",
+        "",
+        "AWS access key id of an IAM user or role allowed sns:Publish",
+    ),
+    ("sms_sns_secret_access_key", "", "its secret access key"),
+    (
+        "sms_sns_endpoint",
+        "https://sns.{sms_sns_region}.amazonaws.com",
+        "SNS API origin: a VPC endpoint, or a test double",
+    ),
+    (
+        "sms_sns_sender_id",
+        "",
+        "AWS.SNS.SMS.SenderID: an alphanumeric sender id, where the destination allows one",
+    ),
+    (
+        "sms_sns_origination_number",
+        "",
+        "AWS.MM.SMS.OriginationNumber: an origination number (E.164) of the account",
     ),
     (
         "code_lifetime_seconds",
@@ -297,6 +320,7 @@ pub const SECRET_KEYS: &[&str] = &[
     "sms_twilio_api_key_secret",
     "sms_vonage_api_secret",
     "sms_vonage_signature_secret",
+    "sms_sns_secret_access_key",
 ];
 
 /// Given values with their source, before checking.
@@ -796,9 +820,10 @@ fn named_provider(
         }
         "twilio" => twilio_config(raw, source, public_url).map(SmsProviderConfig::Twilio),
         "vonage" => vonage_config(raw, source, public_url).map(SmsProviderConfig::Vonage),
+        "sns" => sns_config(raw, source).map(SmsProviderConfig::Sns),
         other => {
             bail!(
-                "sms_provider (from {source}): '{other}' must be console, webhook, twilio, vonage or route"
+                "sms_provider (from {source}): '{other}' must be console, webhook, twilio, vonage, sns or route"
             )
         }
     }
@@ -884,6 +909,35 @@ fn vonage_config(raw: &RawConfig, source: &str, public_url: &str) -> Result<Vona
     })
 }
 
+fn sns_config(raw: &RawConfig, source: &str) -> Result<SnsConfig> {
+    let region = required(raw, "sms_sns_region", "sns", source)?.to_string();
+    if !region
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        let src = raw.source("sms_sns_region").unwrap_or("default");
+        bail!("sms_sns_region (from {src}): '{region}' must be a region name like eu-west-1");
+    }
+    let endpoint = optional(raw, "sms_sns_endpoint");
+    if let Some(e) = &endpoint {
+        if !(e.starts_with("http://") || e.starts_with("https://")) {
+            let src = raw.source("sms_sns_endpoint").unwrap_or("default");
+            bail!("sms_sns_endpoint (from {src}): '{e}' must be an http:// or https:// URL");
+        }
+    }
+    Ok(SnsConfig {
+        region,
+        access_key_id: required(raw, "sms_sns_access_key_id", "sns", source)?.to_string(),
+        secret_access_key: Secret::new(
+            required(raw, "sms_sns_secret_access_key", "sns", source)?.to_string(),
+        ),
+        endpoint,
+        sender_id: optional(raw, "sms_sns_sender_id"),
+        origination_number: optional(raw, "sms_sns_origination_number"),
+        timeout: carrier_timeout(raw)?,
+    })
+}
+
 fn carrier_timeout(raw: &RawConfig) -> Result<std::time::Duration> {
     Ok(std::time::Duration::from_secs(
         raw.number("sms_timeout_seconds", 10u64)?.max(1),
@@ -954,6 +1008,7 @@ impl Config {
             SmsProviderConfig::Webhook(_) => "webhook",
             SmsProviderConfig::Twilio(_) => "twilio",
             SmsProviderConfig::Vonage(_) => "vonage",
+            SmsProviderConfig::Sns(_) => "sns",
             SmsProviderConfig::Route(_) => "route",
         };
         let routes = match &self.sms {
@@ -982,9 +1037,15 @@ impl Config {
             _ => None,
         });
         let vo = |f: fn(&VonageConfig) -> String| vonage.map(f).unwrap_or_default();
+        let sns = each.iter().find_map(|p| match p {
+            SmsProviderConfig::Sns(c) => Some(c),
+            _ => None,
+        });
+        let sn = |f: fn(&SnsConfig) -> String| sns.map(f).unwrap_or_default();
         let carrier_timeout = twilio
             .map(|t| t.timeout)
             .or(vonage.map(|v| v.timeout))
+            .or(sns.map(|c| c.timeout))
             .map_or_else(|| "10".into(), secs);
         let l = &self.limits;
         let database = match &self.database {
@@ -1074,6 +1135,24 @@ impl Config {
                     || textid_sms::provider::vonage::DEFAULT_BASE_URL.into(),
                     |v| v.base_url.clone(),
                 ),
+            ),
+            ("sms_sns_region", sn(|c| c.region.clone())),
+            ("sms_sns_access_key_id", sn(|c| c.access_key_id.clone())),
+            ("sms_sns_secret_access_key", sn(|_| configured(true))),
+            (
+                "sms_sns_endpoint",
+                sns.map_or_else(
+                    || "https://sns.{sms_sns_region}.amazonaws.com".into(),
+                    SnsConfig::endpoint,
+                ),
+            ),
+            (
+                "sms_sns_sender_id",
+                sn(|c| c.sender_id.clone().unwrap_or_default()),
+            ),
+            (
+                "sms_sns_origination_number",
+                sn(|c| c.origination_number.clone().unwrap_or_default()),
             ),
             (
                 "code_lifetime_seconds",

@@ -459,6 +459,19 @@ fn sample(key: &str, dir: &Path) -> Option<(Vec<(&'static str, String)>, String)
         given.push((k, v.to_string()));
         Some((given, shown.to_string()))
     };
+    let sns = |k: &'static str, v: &str, shown: &str| {
+        let mut given: Vec<_> = [
+            ("sms_provider", "sns".to_string()),
+            ("sms_sns_region", "eu-west-1".to_string()),
+            ("sms_sns_access_key_id", "AKIAIOSFODNN7EXAMPLE".to_string()),
+            ("sms_sns_secret_access_key", "aws-secret".to_string()),
+        ]
+        .into_iter()
+        .filter(|(other, _)| *other != k)
+        .collect();
+        given.push((k, v.to_string()));
+        Some((given, shown.to_string()))
+    };
     match key {
         "listen" => same("listen", "127.0.0.1:18081"),
         "metrics_listen" => same("metrics_listen", "127.0.0.1:19091"),
@@ -518,6 +531,18 @@ fn sample(key: &str, dir: &Path) -> Option<(Vec<(&'static str, String)>, String)
             "http://127.0.0.1:9",
             "http://127.0.0.1:9",
         ),
+        "sms_sns_region" => sns("sms_sns_region", "us-east-1", "us-east-1"),
+        "sms_sns_access_key_id" => sns("sms_sns_access_key_id", "AKIDOTHER", "AKIDOTHER"),
+        "sms_sns_secret_access_key" => sns("sms_sns_secret_access_key", "other", "<configured>"),
+        "sms_sns_endpoint" => sns(
+            "sms_sns_endpoint",
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9",
+        ),
+        "sms_sns_sender_id" => sns("sms_sns_sender_id", "TextID", "TextID"),
+        "sms_sns_origination_number" => {
+            sns("sms_sns_origination_number", "+18005550100", "+18005550100")
+        }
         "code_lifetime_seconds" => same(key_static(key), "240"),
         "max_attempts_per_code" => same(key_static(key), "4"),
         "resend_cooldown_seconds" => same(key_static(key), "45"),
@@ -667,7 +692,8 @@ fn every_documented_key_is_read_from_the_environment_and_from_textid_toml() {
 
 /// A TOML value: numbers bare, everything else a string.
 fn toml_value(v: &str) -> String {
-    if v.parse::<i64>().is_ok() {
+    // A phone number (`+1800…`) is written as a string, as a user would quote it.
+    if v.parse::<i64>().is_ok() && !v.starts_with('+') {
         v.to_string()
     } else {
         format!("{v:?}")

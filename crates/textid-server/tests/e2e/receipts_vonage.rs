@@ -28,10 +28,12 @@ thread_local! {
     static VONAGE: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
-type Forms = mpsc::UnboundedReceiver<(String, Vec<(String, String)>)>;
+/// One request the loopback Vonage got: path and form.
+type Seen = (String, Vec<(String, String)>);
+type Forms = mpsc::UnboundedReceiver<Seen>;
 
 async fn vonage_answer(
-    State(forms): State<mpsc::UnboundedSender<(String, Vec<(String, String)>)>>,
+    State(forms): State<mpsc::UnboundedSender<Seen>>,
     uri: Uri,
     body: Bytes,
 ) -> (StatusCode, String) {

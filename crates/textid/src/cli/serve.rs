@@ -82,6 +82,10 @@ pub async fn run(config: &Config) -> Result<()> {
                 crate::out!("SMS: vonage (no receipts: sms_vonage_signature_secret is not set)")
             }
         },
+        textid_server::SmsProviderConfig::Sns(c) => crate::out!(
+            "SMS: amazon sns in {} (no delivery receipts: SNS has no per-message callback)",
+            c.region
+        ),
         textid_server::SmsProviderConfig::Route(r) => {
             crate::out!("SMS: routed: {}", r.table.to_text())
         }
