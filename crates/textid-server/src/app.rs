@@ -88,7 +88,7 @@ pub fn build_provider(
         SmsProviderConfig::Console => Arc::new(ConsoleProvider),
         SmsProviderConfig::Webhook(w) => Arc::new(WebhookProvider::new(w.clone(), clock.clone())?),
         SmsProviderConfig::Twilio(t) => TwilioProvider::new(t.clone())?.shared(),
-        SmsProviderConfig::Vonage(v) => VonageProvider::new(v.clone())?.shared(),
+        SmsProviderConfig::Vonage(v) => VonageProvider::new(v.clone(), clock.clone())?.shared(),
         SmsProviderConfig::Sns(c) => SnsProvider::new(c.clone(), clock.clone())?.shared(),
         SmsProviderConfig::Route(r) => Arc::new(route(r, clock, receipts)?),
     })

@@ -17,6 +17,7 @@ use textid_server::{RouteConfig, SmsProviderConfig};
 use textid_sms::provider::sns::SnsConfig;
 use textid_sms::provider::twilio::TwilioConfig;
 use textid_sms::provider::vonage::VonageConfig;
+use textid_sms::provider::vonage_voice::VonageApplication;
 use textid_sms::provider::webhook::WebhookConfig;
 use textid_sms::routing::RouteTable;
 
@@ -140,6 +141,21 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "sms_vonage_base_url",
         "https://rest.nexmo.com",
         "Vonage SMS API origin (change only for a test double)",
+    ),
+    (
+        "sms_vonage_application_id",
+        "",
+        "Vonage application id: voice calls through the Voice API (with sms_vonage_private_key); empty: no voice",
+    ),
+    (
+        "sms_vonage_private_key",
+        "",
+        "the application's private key, PEM (best from TEXTID_SMS_VONAGE_PRIVATE_KEY_FILE)",
+    ),
+    (
+        "sms_vonage_api_base_url",
+        "https://api.nexmo.com",
+        "Vonage Voice API origin (change only for a test double)",
     ),
     ("sms_sns_region", "", "Amazon SNS region, e.g. eu-west-1"),
     (
@@ -320,6 +336,7 @@ pub const SECRET_KEYS: &[&str] = &[
     "sms_twilio_api_key_secret",
     "sms_vonage_api_secret",
     "sms_vonage_signature_secret",
+    "sms_vonage_private_key",
     "sms_sns_secret_access_key",
 ];
 
@@ -894,15 +911,38 @@ fn vonage_config(raw: &RawConfig, source: &str, public_url: &str) -> Result<Vona
     let from = required(raw, "sms_vonage_from", "vonage", source)?.to_string();
     let signature_secret = optional(raw, "sms_vonage_signature_secret").map(Secret::new);
     // Receipts are asked for only when they can be verified.
-    let callback = signature_secret
-        .as_ref()
-        .map(|_| format!("{}/sms/receipts/vonage", public_url.trim_end_matches('/')));
+    let receipts = |path: &str| {
+        signature_secret
+            .as_ref()
+            .map(|_| format!("{}{path}", public_url.trim_end_matches('/')))
+    };
+    let application = match (
+        optional(raw, "sms_vonage_application_id"),
+        optional(raw, "sms_vonage_private_key"),
+    ) {
+        (Some(id), Some(pem)) => {
+            Some(VonageApplication::new(id, &Secret::new(pem)).map_err(|e| {
+                let src = raw.source("sms_vonage_private_key").unwrap_or("default");
+                anyhow!("sms_vonage_private_key (from {src}): {e}")
+            })?)
+        }
+        (None, None) => None,
+        _ => bail!(
+            "sms_vonage_application_id and sms_vonage_private_key go together: set both (voice calls) or neither"
+        ),
+    };
     Ok(VonageConfig {
+        callback: receipts("/sms/receipts/vonage"),
+        voice_event_url: application
+            .as_ref()
+            .and_then(|_| receipts("/sms/receipts/vonage/voice")),
+        application,
+        api_base_url: optional(raw, "sms_vonage_api_base_url")
+            .unwrap_or_else(|| textid_sms::provider::vonage_voice::DEFAULT_API_BASE_URL.into()),
         api_key,
         api_secret,
         signature_secret,
         from,
-        callback,
         base_url: optional(raw, "sms_vonage_base_url")
             .unwrap_or_else(|| textid_sms::provider::vonage::DEFAULT_BASE_URL.into()),
         timeout: carrier_timeout(raw)?,
@@ -1134,6 +1174,26 @@ impl Config {
                 vonage.map_or_else(
                     || textid_sms::provider::vonage::DEFAULT_BASE_URL.into(),
                     |v| v.base_url.clone(),
+                ),
+            ),
+            (
+                "sms_vonage_application_id",
+                vo(|v| {
+                    v.application
+                        .as_ref()
+                        .map(|a| a.id.clone())
+                        .unwrap_or_default()
+                }),
+            ),
+            (
+                "sms_vonage_private_key",
+                vo(|v| configured(v.application.is_some())),
+            ),
+            (
+                "sms_vonage_api_base_url",
+                vonage.map_or_else(
+                    || textid_sms::provider::vonage_voice::DEFAULT_API_BASE_URL.into(),
+                    |v| v.api_base_url.clone(),
                 ),
             ),
             ("sms_sns_region", sn(|c| c.region.clone())),

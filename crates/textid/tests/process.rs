@@ -413,6 +413,10 @@ fn run(args: &[&str], env: &[(String, String)]) -> (i32, String, String) {
     )
 }
 
+/// A throwaway RSA key (PKCS#8 PEM) for the Vonage application keys.
+const VONAGE_TEST_KEY: &str =
+    include_str!("../../textid-sms/tests/carriers/data/vonage-test-application.key");
+
 /// For every key: the values to give (the key itself, plus what it needs beside it) and
 /// how `config check` shows the key then. A key without a sample fails the test below, so
 /// a new key cannot go untested.
@@ -526,6 +530,31 @@ fn sample(key: &str, dir: &Path) -> Option<(Vec<(&'static str, String)>, String)
             vonage("sms_vonage_signature_secret", "sig-secret", "<configured>")
         }
         "sms_vonage_from" => vonage("sms_vonage_from", "textid", "textid"),
+        "sms_vonage_application_id" | "sms_vonage_private_key" => {
+            let (mut given, shown) = match key {
+                "sms_vonage_application_id" => vonage(
+                    "sms_vonage_application_id",
+                    "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
+                    "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
+                ),
+                _ => vonage("sms_vonage_private_key", VONAGE_TEST_KEY, "<configured>"),
+            }?;
+            // The pair goes together; the key under test stays last.
+            let other = match key {
+                "sms_vonage_application_id" => ("sms_vonage_private_key", VONAGE_TEST_KEY),
+                _ => (
+                    "sms_vonage_application_id",
+                    "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
+                ),
+            };
+            given.insert(given.len() - 1, (other.0, other.1.to_string()));
+            Some((given, shown))
+        }
+        "sms_vonage_api_base_url" => vonage(
+            "sms_vonage_api_base_url",
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9",
+        ),
         "sms_vonage_base_url" => vonage(
             "sms_vonage_base_url",
             "http://127.0.0.1:9",
