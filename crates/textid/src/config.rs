@@ -1201,10 +1201,8 @@ impl Config {
             ("sms_sns_secret_access_key", sn(|_| configured(true))),
             (
                 "sms_sns_endpoint",
-                sns.map_or_else(
-                    || "https://sns.{sms_sns_region}.amazonaws.com".into(),
-                    SnsConfig::endpoint,
-                ),
+                // Unset without SNS: the default depends on the region.
+                sns.map(SnsConfig::endpoint).unwrap_or_default(),
             ),
             (
                 "sms_sns_sender_id",
