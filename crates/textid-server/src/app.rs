@@ -11,6 +11,7 @@ use textid_core::limits::SignInLimits;
 use textid_core::tenant::Tenant;
 use textid_sms::provider::console::ConsoleProvider;
 use textid_sms::provider::smpp::{SmppConfig, SmppProvider};
+use textid_sms::provider::sns::{SnsConfig, SnsProvider};
 use textid_sms::provider::twilio::{TwilioConfig, TwilioProvider};
 use textid_sms::provider::vonage::{VonageConfig, VonageProvider};
 use textid_sms::provider::webhook::{WebhookConfig, WebhookProvider};
@@ -37,6 +38,8 @@ pub enum SmsProviderConfig {
     Vonage(VonageConfig),
     /// A carrier's SMSC over SMPP 3.4.
     Smpp(SmppConfig),
+    /// Amazon SNS `Publish` (no receipts).
+    Sns(SnsConfig),
     /// Several providers, chosen per destination, with failover ([`textid_sms::routing`]).
     Route(RouteConfig),
 }
@@ -88,7 +91,8 @@ pub fn build_provider(
         SmsProviderConfig::Console => Arc::new(ConsoleProvider),
         SmsProviderConfig::Webhook(w) => Arc::new(WebhookProvider::new(w.clone(), clock.clone())?),
         SmsProviderConfig::Twilio(t) => TwilioProvider::new(t.clone())?.shared(),
-        SmsProviderConfig::Vonage(v) => VonageProvider::new(v.clone())?.shared(),
+        SmsProviderConfig::Vonage(v) => VonageProvider::new(v.clone(), clock.clone())?.shared(),
+        SmsProviderConfig::Sns(c) => SnsProvider::new(c.clone(), clock.clone())?.shared(),
         SmsProviderConfig::Smpp(c) => Arc::new(SmppProvider::new(c.clone(), receipts.clone())?),
         SmsProviderConfig::Route(r) => Arc::new(route(r, clock, receipts)?),
     })
@@ -201,6 +205,9 @@ pub enum ConfigError {
     /// The SMPP configuration is wrong.
     #[error(transparent)]
     Smpp(#[from] textid_sms::provider::smpp::SmppConfigError),
+    /// The SNS configuration is wrong.
+    #[error(transparent)]
+    Sns(#[from] textid_sms::provider::sns::SnsConfigError),
     /// The routes name a provider that is not configured.
     #[error(transparent)]
     Route(#[from] textid_sms::routing::RouteError),

@@ -12,6 +12,10 @@
 //!   ([`textid_sms::provider::vonage::verify_signature`]); a missing or wrong `sig` is a
 //!   403 and changes nothing. A replayed receipt changes nothing either: a message records
 //!   its receipt once.
+//! - `POST /sms/receipts/vonage/voice`: the Vonage Voice API's call events (JSON). The
+//!   `Authorization: Bearer` JWT must be signed (HS256) with the signature secret and its
+//!   `payload_hash` be the body's SHA-256 ([`textid_sms::provider::vonage_voice::verify_event`]);
+//!   otherwise 403, nothing changed.
 //!
 //! These routes belong to no tenant: the message's carrier id finds the message, and the
 //! signature (not a session, not CORS) is the only authentication. A route for a provider
@@ -30,7 +34,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use textid_core::clock::Clock;
-use textid_sms::provider::{twilio, vonage};
+use textid_sms::provider::{twilio, vonage, vonage_voice};
 use textid_sms::{Receipt, ReceiptSink, ReceiptStatus};
 use textid_store::{ReceiptUpdate, Store};
 
@@ -43,6 +47,10 @@ pub fn routes() -> axum::Router<App> {
     axum::Router::new()
         .route("/sms/receipts/twilio", axum::routing::post(twilio_callback))
         .route("/sms/receipts/vonage", axum::routing::post(vonage_callback))
+        .route(
+            "/sms/receipts/vonage/voice",
+            axum::routing::post(vonage_voice_event),
+        )
 }
 
 /// Records receipts in the store; counts and logs them.
@@ -143,6 +151,28 @@ async fn vonage_callback(
         return Err(bad_signature());
     }
     if let Some(receipt) = vonage::receipt(&params) {
+        app.receipts().receipt(receipt).await;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn vonage_voice_event(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Some(secret) = app.config().sms.vonage_signature_secret() else {
+        return Err(not_configured());
+    };
+    let authorization = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !vonage_voice::verify_event(secret.expose(), authorization, &body) {
+        return Err(bad_signature());
+    }
+    let event: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    if let Some(receipt) = vonage_voice::event_receipt(&event) {
         app.receipts().receipt(receipt).await;
     }
     Ok(StatusCode::NO_CONTENT.into_response())

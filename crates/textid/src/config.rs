@@ -15,8 +15,10 @@ use textid_core::secret::Secret;
 use textid_server::client_ip::TrustedProxies;
 use textid_server::{RouteConfig, SmsProviderConfig};
 use textid_sms::provider::smpp::SmppConfig;
+use textid_sms::provider::sns::SnsConfig;
 use textid_sms::provider::twilio::TwilioConfig;
 use textid_sms::provider::vonage::VonageConfig;
+use textid_sms::provider::vonage_voice::VonageApplication;
 use textid_sms::provider::webhook::WebhookConfig;
 use textid_sms::routing::RouteTable;
 
@@ -62,7 +64,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "sms_provider",
         "console",
-        "console (log each message), webhook, twilio, vonage, or route (several, per sms_routes)",
+        "console (log each message), webhook, twilio, vonage, sns, or route (several, per sms_routes)",
     ),
     (
         "sms_webhook_url",
@@ -87,7 +89,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "sms_timeout_seconds",
         "10",
-        "timeout of one try at a carrier (twilio, vonage)",
+        "timeout of one try at a carrier (twilio, vonage, sns)",
     ),
     (
         "sms_twilio_account_sid",
@@ -166,6 +168,43 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "SMPP: how long to wait for a connect, bind, submit_sm_resp or enquire_link_resp",
     ),
     ("sms_smpp_window", "10", "SMPP: submits awaiting their answer at once"),
+    (
+        "sms_vonage_application_id",
+        "",
+        "Vonage application id: voice calls through the Voice API (with sms_vonage_private_key); empty: no voice",
+    ),
+    (
+        "sms_vonage_private_key",
+        "",
+        "the application's private key, PEM (best from TEXTID_SMS_VONAGE_PRIVATE_KEY_FILE)",
+    ),
+    (
+        "sms_vonage_api_base_url",
+        "https://api.nexmo.com",
+        "Vonage Voice API origin (change only for a test double)",
+    ),
+    ("sms_sns_region", "", "Amazon SNS region, e.g. eu-west-1"),
+    (
+        "sms_sns_access_key_id",
+        "",
+        "AWS access key id of an IAM user or role allowed sns:Publish",
+    ),
+    ("sms_sns_secret_access_key", "", "its secret access key"),
+    (
+        "sms_sns_endpoint",
+        "https://sns.{sms_sns_region}.amazonaws.com",
+        "SNS API origin: a VPC endpoint, or a test double",
+    ),
+    (
+        "sms_sns_sender_id",
+        "",
+        "AWS.SNS.SMS.SenderID: an alphanumeric sender id, where the destination allows one",
+    ),
+    (
+        "sms_sns_origination_number",
+        "",
+        "AWS.MM.SMS.OriginationNumber: an origination number (E.164) of the account",
+    ),
     (
         "code_lifetime_seconds",
         "300",
@@ -324,6 +363,8 @@ pub const SECRET_KEYS: &[&str] = &[
     "sms_vonage_api_secret",
     "sms_vonage_signature_secret",
     "sms_smpp_password",
+    "sms_vonage_private_key",
+    "sms_sns_secret_access_key",
 ];
 
 /// Given values with their source, before checking.
@@ -824,9 +865,10 @@ fn named_provider(
         "twilio" => twilio_config(raw, source, public_url).map(SmsProviderConfig::Twilio),
         "vonage" => vonage_config(raw, source, public_url).map(SmsProviderConfig::Vonage),
         "smpp" => smpp_config(raw, source).map(SmsProviderConfig::Smpp),
+        "sns" => sns_config(raw, source).map(SmsProviderConfig::Sns),
         other => {
             bail!(
-                "sms_provider (from {source}): '{other}' must be console, webhook, twilio, vonage, smpp or route"
+                "sms_provider (from {source}): '{other}' must be console, webhook, twilio, vonage, smpp, sns or route"
             )
         }
     }
@@ -897,15 +939,38 @@ fn vonage_config(raw: &RawConfig, source: &str, public_url: &str) -> Result<Vona
     let from = required(raw, "sms_vonage_from", "vonage", source)?.to_string();
     let signature_secret = optional(raw, "sms_vonage_signature_secret").map(Secret::new);
     // Receipts are asked for only when they can be verified.
-    let callback = signature_secret
-        .as_ref()
-        .map(|_| format!("{}/sms/receipts/vonage", public_url.trim_end_matches('/')));
+    let receipts = |path: &str| {
+        signature_secret
+            .as_ref()
+            .map(|_| format!("{}{path}", public_url.trim_end_matches('/')))
+    };
+    let application = match (
+        optional(raw, "sms_vonage_application_id"),
+        optional(raw, "sms_vonage_private_key"),
+    ) {
+        (Some(id), Some(pem)) => {
+            Some(VonageApplication::new(id, &Secret::new(pem)).map_err(|e| {
+                let src = raw.source("sms_vonage_private_key").unwrap_or("default");
+                anyhow!("sms_vonage_private_key (from {src}): {e}")
+            })?)
+        }
+        (None, None) => None,
+        _ => bail!(
+            "sms_vonage_application_id and sms_vonage_private_key go together: set both (voice calls) or neither"
+        ),
+    };
     Ok(VonageConfig {
+        callback: receipts("/sms/receipts/vonage"),
+        voice_event_url: application
+            .as_ref()
+            .and_then(|_| receipts("/sms/receipts/vonage/voice")),
+        application,
+        api_base_url: optional(raw, "sms_vonage_api_base_url")
+            .unwrap_or_else(|| textid_sms::provider::vonage_voice::DEFAULT_API_BASE_URL.into()),
         api_key,
         api_secret,
         signature_secret,
         from,
-        callback,
         base_url: optional(raw, "sms_vonage_base_url")
             .unwrap_or_else(|| textid_sms::provider::vonage::DEFAULT_BASE_URL.into()),
         timeout: carrier_timeout(raw)?,
@@ -939,6 +1004,35 @@ fn smpp_config(raw: &RawConfig, source: &str) -> Result<SmppConfig> {
     c.validate()
         .map_err(|e| anyhow!("sms_provider (from {source}) uses smpp: {e}"))?;
     Ok(c)
+}
+
+fn sns_config(raw: &RawConfig, source: &str) -> Result<SnsConfig> {
+    let region = required(raw, "sms_sns_region", "sns", source)?.to_string();
+    if !region
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        let src = raw.source("sms_sns_region").unwrap_or("default");
+        bail!("sms_sns_region (from {src}): '{region}' must be a region name like eu-west-1");
+    }
+    let endpoint = optional(raw, "sms_sns_endpoint");
+    if let Some(e) = &endpoint {
+        if !(e.starts_with("http://") || e.starts_with("https://")) {
+            let src = raw.source("sms_sns_endpoint").unwrap_or("default");
+            bail!("sms_sns_endpoint (from {src}): '{e}' must be an http:// or https:// URL");
+        }
+    }
+    Ok(SnsConfig {
+        region,
+        access_key_id: required(raw, "sms_sns_access_key_id", "sns", source)?.to_string(),
+        secret_access_key: Secret::new(
+            required(raw, "sms_sns_secret_access_key", "sns", source)?.to_string(),
+        ),
+        endpoint,
+        sender_id: optional(raw, "sms_sns_sender_id"),
+        origination_number: optional(raw, "sms_sns_origination_number"),
+        timeout: carrier_timeout(raw)?,
+    })
 }
 
 fn carrier_timeout(raw: &RawConfig) -> Result<std::time::Duration> {
@@ -1012,6 +1106,7 @@ impl Config {
             SmsProviderConfig::Twilio(_) => "twilio",
             SmsProviderConfig::Vonage(_) => "vonage",
             SmsProviderConfig::Smpp(_) => "smpp",
+            SmsProviderConfig::Sns(_) => "sns",
             SmsProviderConfig::Route(_) => "route",
         };
         let routes = match &self.sms {
@@ -1047,9 +1142,15 @@ impl Config {
         let sm = |f: fn(&SmppConfig) -> String, default: &str| {
             smpp.map_or_else(|| default.to_string(), f)
         };
+        let sns = each.iter().find_map(|p| match p {
+            SmsProviderConfig::Sns(c) => Some(c),
+            _ => None,
+        });
+        let sn = |f: fn(&SnsConfig) -> String| sns.map(f).unwrap_or_default();
         let carrier_timeout = twilio
             .map(|t| t.timeout)
             .or(vonage.map(|v| v.timeout))
+            .or(sns.map(|c| c.timeout))
             .map_or_else(|| "10".into(), secs);
         let l = &self.limits;
         let database = match &self.database {
@@ -1162,6 +1263,42 @@ impl Config {
                 sm(|c| c.response_timeout.as_secs().to_string(), "10"),
             ),
             ("sms_smpp_window", sm(|c| c.window.to_string(), "10")),
+            (
+                "sms_vonage_application_id",
+                vo(|v| {
+                    v.application
+                        .as_ref()
+                        .map(|a| a.id.clone())
+                        .unwrap_or_default()
+                }),
+            ),
+            (
+                "sms_vonage_private_key",
+                vo(|v| configured(v.application.is_some())),
+            ),
+            (
+                "sms_vonage_api_base_url",
+                vonage.map_or_else(
+                    || textid_sms::provider::vonage_voice::DEFAULT_API_BASE_URL.into(),
+                    |v| v.api_base_url.clone(),
+                ),
+            ),
+            ("sms_sns_region", sn(|c| c.region.clone())),
+            ("sms_sns_access_key_id", sn(|c| c.access_key_id.clone())),
+            ("sms_sns_secret_access_key", sn(|_| configured(true))),
+            (
+                "sms_sns_endpoint",
+                // Unset without SNS: the default depends on the region.
+                sns.map(SnsConfig::endpoint).unwrap_or_default(),
+            ),
+            (
+                "sms_sns_sender_id",
+                sn(|c| c.sender_id.clone().unwrap_or_default()),
+            ),
+            (
+                "sms_sns_origination_number",
+                sn(|c| c.origination_number.clone().unwrap_or_default()),
+            ),
             (
                 "code_lifetime_seconds",
                 l.code_lifetime.num_seconds().to_string(),

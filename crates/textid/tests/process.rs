@@ -428,6 +428,10 @@ fn run(args: &[&str], env: &[(String, String)]) -> (i32, String, String) {
     )
 }
 
+/// A throwaway RSA key (PKCS#8 PEM) for the Vonage application keys.
+const VONAGE_TEST_KEY: &str =
+    include_str!("../../textid-sms/tests/carriers/data/vonage-test-application.key");
+
 /// For every key: the values to give (the key itself, plus what it needs beside it) and
 /// how `config check` shows the key then. A key without a sample fails the test below, so
 /// a new key cannot go untested.
@@ -481,6 +485,19 @@ fn sample(key: &str, dir: &Path) -> Option<(Vec<(&'static str, String)>, String)
             ("sms_smpp_system_id", "textid".to_string()),
             ("sms_smpp_password", "pw".to_string()),
             ("sms_smpp_source_addr", "14255550100".to_string()),
+        ]
+        .into_iter()
+        .filter(|(other, _)| *other != k)
+        .collect();
+        given.push((k, v.to_string()));
+        Some((given, shown.to_string()))
+    };
+    let sns = |k: &'static str, v: &str, shown: &str| {
+        let mut given: Vec<_> = [
+            ("sms_provider", "sns".to_string()),
+            ("sms_sns_region", "eu-west-1".to_string()),
+            ("sms_sns_access_key_id", "AKIAIOSFODNN7EXAMPLE".to_string()),
+            ("sms_sns_secret_access_key", "aws-secret".to_string()),
         ]
         .into_iter()
         .filter(|(other, _)| *other != k)
@@ -542,6 +559,31 @@ fn sample(key: &str, dir: &Path) -> Option<(Vec<(&'static str, String)>, String)
             vonage("sms_vonage_signature_secret", "sig-secret", "<configured>")
         }
         "sms_vonage_from" => vonage("sms_vonage_from", "textid", "textid"),
+        "sms_vonage_application_id" | "sms_vonage_private_key" => {
+            let (mut given, shown) = match key {
+                "sms_vonage_application_id" => vonage(
+                    "sms_vonage_application_id",
+                    "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
+                    "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
+                ),
+                _ => vonage("sms_vonage_private_key", VONAGE_TEST_KEY, "<configured>"),
+            }?;
+            // The pair goes together; the key under test stays last.
+            let other = match key {
+                "sms_vonage_application_id" => ("sms_vonage_private_key", VONAGE_TEST_KEY),
+                _ => (
+                    "sms_vonage_application_id",
+                    "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
+                ),
+            };
+            given.insert(given.len() - 1, (other.0, other.1.to_string()));
+            Some((given, shown))
+        }
+        "sms_vonage_api_base_url" => vonage(
+            "sms_vonage_api_base_url",
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9",
+        ),
         "sms_vonage_base_url" => vonage(
             "sms_vonage_base_url",
             "http://127.0.0.1:9",
@@ -560,6 +602,18 @@ fn sample(key: &str, dir: &Path) -> Option<(Vec<(&'static str, String)>, String)
         "sms_smpp_enquire_link_seconds" => smpp("sms_smpp_enquire_link_seconds", "45", "45"),
         "sms_smpp_response_timeout_seconds" => smpp("sms_smpp_response_timeout_seconds", "7", "7"),
         "sms_smpp_window" => smpp("sms_smpp_window", "4", "4"),
+        "sms_sns_region" => sns("sms_sns_region", "us-east-1", "us-east-1"),
+        "sms_sns_access_key_id" => sns("sms_sns_access_key_id", "AKIDOTHER", "AKIDOTHER"),
+        "sms_sns_secret_access_key" => sns("sms_sns_secret_access_key", "other", "<configured>"),
+        "sms_sns_endpoint" => sns(
+            "sms_sns_endpoint",
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9",
+        ),
+        "sms_sns_sender_id" => sns("sms_sns_sender_id", "TextID", "TextID"),
+        "sms_sns_origination_number" => {
+            sns("sms_sns_origination_number", "+18005550100", "+18005550100")
+        }
         "code_lifetime_seconds" => same(key_static(key), "240"),
         "max_attempts_per_code" => same(key_static(key), "4"),
         "resend_cooldown_seconds" => same(key_static(key), "45"),
@@ -793,7 +847,8 @@ fn config_check_shows_env_over_file_over_default_with_each_source() {
 
 /// A TOML value: numbers bare, everything else a string.
 fn toml_value(v: &str) -> String {
-    if v.parse::<i64>().is_ok() {
+    // A phone number (`+1800…`) is written as a string, as a user would quote it.
+    if v.parse::<i64>().is_ok() && !v.starts_with('+') {
         v.to_string()
     } else {
         format!("{v:?}")

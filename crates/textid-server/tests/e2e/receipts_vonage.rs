@@ -28,10 +28,12 @@ thread_local! {
     static VONAGE: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
-type Forms = mpsc::UnboundedReceiver<(String, Vec<(String, String)>)>;
+/// One request the loopback Vonage got: path and form.
+type Seen = (String, Vec<(String, String)>);
+type Forms = mpsc::UnboundedReceiver<Seen>;
 
 async fn vonage_answer(
-    State(forms): State<mpsc::UnboundedSender<(String, Vec<(String, String)>)>>,
+    State(forms): State<mpsc::UnboundedSender<Seen>>,
     uri: Uri,
     body: Bytes,
 ) -> (StatusCode, String) {
@@ -64,6 +66,9 @@ fn routed(c: &mut AppConfig) {
         from: "TextID".into(),
         callback: Some(format!("{PUBLIC_URL}/sms/receipts/vonage")),
         base_url: VONAGE.with(|t| t.borrow().clone()),
+        application: None,
+        api_base_url: VONAGE.with(|t| t.borrow().clone()),
+        voice_event_url: None,
         timeout: Duration::from_secs(5),
     };
     c.sms = SmsProviderConfig::Route(RouteConfig {
@@ -233,4 +238,68 @@ async fn a_missing_or_wrong_sig_is_refused_and_changes_nothing() {
         .status();
     assert_eq!(status, 403);
     assert_eq!(t.messages().await[0].receipt_status, None);
+}
+
+/// A call event as Vonage signs it: `Authorization: Bearer` an HS256 JWT with the signature
+/// secret whose `payload_hash` is the body's SHA-256 (computed here independently).
+fn signed_event(body: &str, secret: &str) -> String {
+    use sha2::Digest as _;
+    let hash: String = sha2::Sha256::digest(body.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::json!({"iat": 1_577_880_000, "jti": "e2e", "payload_hash": hash, "api_key": "abcd1234"}),
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap();
+    format!("Bearer {token}")
+}
+
+async fn post_event(t: &TestApp, body: &str, authorization: Option<String>) -> u16 {
+    let mut request = t
+        .http
+        .post(format!("{}/sms/receipts/vonage/voice", t.base))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(a) = authorization {
+        request = request.header("authorization", a);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn a_signed_call_event_is_a_receipt_and_a_badly_signed_one_is_refused() {
+    let mut forms = spawn_vonage().await;
+    let mut t = spawn_app_with(routed).await;
+    uk_code_via_vonage(&mut t, &mut forms).await;
+    // Receipts find a message by provider and carrier id: a call's uuid, here the
+    // message's id, so that the event has a message to close.
+    let unanswered =
+        format!(r#"{{"uuid":"{MESSAGE_ID}","status":"unanswered","direction":"outbound"}}"#);
+    let answered =
+        format!(r#"{{"uuid":"{MESSAGE_ID}","status":"answered","direction":"outbound"}}"#);
+    for authorization in [
+        None,
+        Some(signed_event(&unanswered, "not-the-secret")),
+        Some(signed_event(&answered, SIGNATURE_SECRET)),
+    ] {
+        assert_eq!(post_event(&t, &unanswered, authorization).await, 403);
+    }
+    assert_eq!(t.messages().await[0].receipt_status, None);
+    assert_eq!(
+        post_event(
+            &t,
+            &unanswered,
+            Some(signed_event(&unanswered, SIGNATURE_SECRET))
+        )
+        .await,
+        204
+    );
+    let m = t.messages().await.remove(0);
+    assert_eq!(
+        (m.receipt_status.as_deref(), m.receipt_reason.as_deref()),
+        (Some("failed"), Some("vonage call unanswered"))
+    );
 }

@@ -18,8 +18,10 @@
 //!   name as `&name=value`, with `&` and `=` in values replaced by `_` ([`signature`]).
 //!   [`verify_signature`] compares in constant time, case-insensitively. [`receipt`] maps
 //!   the final statuses.
-//! - Voice and the Messages API need a JWT signed with an application's RSA key; neither
-//!   is built yet, so a voice message is a transient refusal (the router moves on).
+//! - Voice: with an application (id and private key) configured, a voice message is a call
+//!   through the Voice API ([`super::vonage_voice`]); without one it is a transient refusal
+//!   (the router moves on). The Messages API is not used: the SMS API needs no application
+//!   and has per-message signed receipts.
 //!
 //! The API secret, the signature secret and the message text are never logged or put into
 //! an error.
@@ -29,9 +31,11 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use textid_core::clock::Clock;
 use textid_core::secret::Secret;
 
 use super::http;
+use super::vonage_voice::{self, VonageApplication};
 use crate::template::is_gsm7;
 use crate::{Channel, Delivery, OutgoingMessage, Provider, Receipt, ReceiptStatus, SendError};
 
@@ -59,8 +63,14 @@ pub struct VonageConfig {
     pub from: String,
     /// The delivery receipt URL (textid's `/sms/receipts/vonage`).
     pub callback: Option<String>,
-    /// The API origin, `https://rest.nexmo.com` (tests point it at a loopback server).
+    /// The SMS API origin, `https://rest.nexmo.com` (tests point it at a loopback server).
     pub base_url: String,
+    /// The application that places voice calls; `None`: no voice.
+    pub application: Option<VonageApplication>,
+    /// The Voice API origin, `https://api.nexmo.com`.
+    pub api_base_url: String,
+    /// The call event URL (textid's `/sms/receipts/vonage/voice`); `None`: no call receipts.
+    pub voice_event_url: Option<String>,
     /// The limit of one try.
     pub timeout: Duration,
 }
@@ -82,6 +92,7 @@ pub enum VonageConfigError {
 /// Sends SMS through one Vonage account.
 pub struct VonageProvider {
     config: VonageConfig,
+    clock: Arc<dyn Clock>,
     client: reqwest::Client,
 }
 
@@ -96,8 +107,8 @@ impl std::fmt::Debug for VonageProvider {
 }
 
 impl VonageProvider {
-    /// Checks `config` and builds the HTTP client.
-    pub fn new(config: VonageConfig) -> Result<Self, VonageConfigError> {
+    /// Checks `config` and builds the HTTP client; `clock` dates the voice JWTs.
+    pub fn new(config: VonageConfig, clock: Arc<dyn Clock>) -> Result<Self, VonageConfigError> {
         if config.api_key.trim().is_empty() || config.from.trim().is_empty() {
             return Err(VonageConfigError::Missing);
         }
@@ -105,7 +116,11 @@ impl VonageProvider {
             return Err(VonageConfigError::BaseUrl);
         }
         let client = http::client(config.timeout).map_err(VonageConfigError::Client)?;
-        Ok(Self { config, client })
+        Ok(Self {
+            config,
+            clock,
+            client,
+        })
     }
 
     /// Wraps this provider for sharing.
@@ -141,9 +156,7 @@ impl Provider for VonageProvider {
 
     async fn send(&self, message: &OutgoingMessage) -> Result<Delivery, SendError> {
         if message.channel == Channel::Voice {
-            return Err(SendError::Transient(
-                "vonage: voice calls are not supported yet; route voice to another provider".into(),
-            ));
+            return self.call(message).await;
         }
         let url = format!("{}/sms/json", self.config.base_url.trim_end_matches('/'));
         let response = self
@@ -181,6 +194,32 @@ impl Provider for VonageProvider {
     }
 }
 
+impl VonageProvider {
+    async fn call(&self, message: &OutgoingMessage) -> Result<Delivery, SendError> {
+        let Some(app) = &self.config.application else {
+            return Err(SendError::Transient(
+                "vonage places calls only with an application: set sms_vonage_application_id and sms_vonage_private_key, or route voice to another provider".into(),
+            ));
+        };
+        let now = self.clock.now();
+        let jti = format!("{}-{}", message.id, now.timestamp_millis());
+        let jwt = vonage_voice::application_jwt(app, now.timestamp(), jti);
+        let body = vonage_voice::call_body(
+            message,
+            &self.config.from,
+            self.config.voice_event_url.as_deref(),
+        );
+        vonage_voice::call(
+            &self.client,
+            &self.config.api_base_url,
+            &jwt,
+            &body,
+            self.config.timeout,
+        )
+        .await
+    }
+}
+
 /// The class of a non-zero per-message status (see the module docs).
 pub fn classify_status(code: &str, error_text: &str) -> SendError {
     let text = format!("vonage refused the message (status {code}: {error_text})");
@@ -213,7 +252,7 @@ fn mac(secret: &str, params: &[(String, String)]) -> Hmac<Sha256> {
     mac
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -229,7 +268,7 @@ pub fn verify_signature(secret: &str, params: &[(String, String)]) -> bool {
     mac(secret, params).verify_slice(&given).is_ok()
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) || !text.is_ascii() {
         return None;
     }

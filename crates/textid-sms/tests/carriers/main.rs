@@ -8,6 +8,7 @@
 )]
 
 mod routing;
+mod sns;
 mod twilio;
 mod vonage;
 

@@ -1,10 +1,13 @@
 //! The Vonage SMS API.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
+use textid_core::clock::ManualClock;
 use textid_core::secret::Secret;
 use textid_sms::provider::vonage::{VonageConfig, VonageProvider};
+use textid_sms::provider::vonage_voice::{ApplicationClaims, VonageApplication};
 use textid_sms::{Channel, Delivery, Provider};
 
 use super::*;
@@ -20,8 +23,21 @@ pub(crate) fn config(base: &str) -> VonageConfig {
         from: "+447700900000".into(),
         callback: Some("https://id.example.com/sms/receipts/vonage".into()),
         base_url: base.into(),
+        application: None,
+        api_base_url: base.into(),
+        voice_event_url: None,
         timeout: Duration::from_secs(10),
     }
+}
+
+/// A throwaway RSA key made for this test (`openssl genpkey -algorithm RSA`), PKCS#8 PEM as
+/// Vonage's dashboard downloads it, and its public key (PKCS#1 DER, base64).
+const TEST_KEY: &str = include_str!("data/vonage-test-application.key");
+const TEST_PUBLIC_DER_B64: &str = include_str!("data/vonage-test-application.pub.der.b64");
+const APP_ID: &str = "aaaaaaaa-bbbb-cccc-dddd-0123456789ab";
+
+fn provider(config: VonageConfig) -> VonageProvider {
+    VonageProvider::new(config, Arc::new(ManualClock::at_epoch_2026())).unwrap()
 }
 
 fn refusal(status: &str, text: &str) -> &'static str {
@@ -36,7 +52,7 @@ fn refusal(status: &str, text: &str) -> &'static str {
 #[tokio::test]
 async fn an_sms_is_a_form_post_to_sms_json_with_key_secret_and_a_callback() {
     let (base, mut requests) = spawn_carrier(Answer::Status(StatusCode::OK, ACCEPTED)).await;
-    let provider = VonageProvider::new(config(&base)).unwrap();
+    let provider = provider(config(&base));
 
     let delivery = provider.send(&message("+447700900123", Channel::Sms)).await;
 
@@ -73,12 +89,11 @@ async fn an_sms_is_a_form_post_to_sms_json_with_key_secret_and_a_callback() {
 #[tokio::test]
 async fn a_text_outside_gsm7_goes_as_unicode_and_no_callback_without_receipts() {
     let (base, mut requests) = spawn_carrier(Answer::Status(StatusCode::OK, ACCEPTED)).await;
-    let provider = VonageProvider::new(VonageConfig {
+    let provider = provider(VonageConfig {
         callback: None,
         from: "textid".into(),
         ..config(&base)
-    })
-    .unwrap();
+    });
     let mut m = message("+447700900123", Channel::Sms);
     m.body = Secret::new("123456 a kódod.\n\n@login.example.com #123456".into());
 
@@ -112,8 +127,7 @@ async fn refusals_of_the_number_are_permanent_and_of_the_account_transient() {
     for (status, text, transient) in cases {
         let (base, _requests) =
             spawn_carrier(Answer::Status(StatusCode::OK, refusal(status, text))).await;
-        let err = VonageProvider::new(config(&base))
-            .unwrap()
+        let err = provider(config(&base))
             .send(&message("+447700900123", Channel::Sms))
             .await
             .unwrap_err();
@@ -125,34 +139,31 @@ async fn refusals_of_the_number_are_permanent_and_of_the_account_transient() {
 }
 
 #[tokio::test]
-async fn server_errors_timeouts_and_voice_are_transient() {
+async fn server_errors_timeouts_and_voice_without_an_application_are_transient() {
     for (status, body) in [
         (StatusCode::INTERNAL_SERVER_ERROR, ""),
         (StatusCode::TOO_MANY_REQUESTS, ""),
         (StatusCode::OK, "{}"),
     ] {
         let (base, _requests) = spawn_carrier(Answer::Status(status, body)).await;
-        let err = VonageProvider::new(config(&base))
-            .unwrap()
+        let err = provider(config(&base))
             .send(&message("+447700900123", Channel::Sms))
             .await
             .unwrap_err();
         assert!(err.is_transient(), "{status}: {err}");
     }
     let (base, _requests) = spawn_carrier(Answer::Never).await;
-    let provider = VonageProvider::new(VonageConfig {
+    let slow = provider(VonageConfig {
         timeout: Duration::from_millis(200),
         ..config(&base)
-    })
-    .unwrap();
-    let err = provider
+    });
+    let err = slow
         .send(&message("+447700900123", Channel::Sms))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("did not answer"), "{err}");
     let (base, mut requests) = spawn_carrier(Answer::Status(StatusCode::OK, ACCEPTED)).await;
-    let err = VonageProvider::new(config(&base))
-        .unwrap()
+    let err = provider(config(&base))
         .send(&message("+447700900123", Channel::Voice))
         .await
         .unwrap_err();
@@ -176,6 +187,93 @@ fn a_config_without_a_key_or_sender_is_refused() {
         },
         config("ftp://rest.nexmo.com"),
     ] {
-        assert!(VonageProvider::new(c).is_err());
+        assert!(VonageProvider::new(c, Arc::new(ManualClock::at_epoch_2026())).is_err());
+    }
+}
+
+#[tokio::test]
+async fn a_voice_message_is_a_call_with_an_application_jwt_and_a_talk_ncco() {
+    let created = r#"{"uuid":"63f61863-4a51-4f6b-86e1-46edebcf9356","status":"started","direction":"outbound","conversation_uuid":"CON-f972836a-550f-45fa-956c-12a2ab5b7d22"}"#;
+    let (base, mut requests) = spawn_carrier(Answer::Status(StatusCode::CREATED, created)).await;
+    let application = VonageApplication::new(APP_ID.into(), &Secret::new(TEST_KEY.into())).unwrap();
+    let voice = provider(VonageConfig {
+        application: Some(application),
+        voice_event_url: Some("https://id.example.com/sms/receipts/vonage/voice".into()),
+        ..config(&base)
+    });
+
+    let delivery = voice
+        .send(&message("+447700900123", Channel::Voice))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        delivery.provider_message_id.as_deref(),
+        Some("63f61863-4a51-4f6b-86e1-46edebcf9356")
+    );
+    let r = requests.recv().await.unwrap();
+    assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/v1/calls"));
+    let said = "1 2 3 4 5 6 is your sign-in code. It expires in 5 minutes. Do not share it.";
+    assert_eq!(
+        r.json(),
+        serde_json::json!({
+            "to": [{"type": "phone", "number": "447700900123"}],
+            "from": {"type": "phone", "number": "447700900000"},
+            "ncco": [{"action": "talk", "text": format!("{said} {said}")}],
+            "event_url": ["https://id.example.com/sms/receipts/vonage/voice"],
+        })
+    );
+    // The bearer is an RS256 JWT that the application's public key verifies.
+    let token = r.header("authorization").strip_prefix("Bearer ").unwrap();
+    use base64::Engine as _;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(TEST_PUBLIC_DER_B64.trim())
+        .unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.validate_exp = false;
+    let claims = jsonwebtoken::decode::<ApplicationClaims>(
+        token,
+        &jsonwebtoken::DecodingKey::from_rsa_der(&der),
+        &validation,
+    )
+    .unwrap()
+    .claims;
+    let iat = 1_767_225_600; // 2026-01-01T00:00:00Z, the test clock
+    assert_eq!(
+        claims,
+        ApplicationClaims {
+            application_id: APP_ID.into(),
+            iat,
+            exp: iat + 900,
+            jti: "0192f0c4-7d1e-7a3b-9c2d-4e5f60718293-1767225600000".into(),
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_call_refused_for_the_number_is_permanent_and_for_auth_transient() {
+    let application = VonageApplication::new(APP_ID.into(), &Secret::new(TEST_KEY.into())).unwrap();
+    for (status, body, transient) in [
+        (
+            StatusCode::BAD_REQUEST,
+            r#"{"type":"https://developer.nexmo.com/api-errors#bad-request","title":"Bad Request","detail":"Invalid To number","instance":"x"}"#,
+            false,
+        ),
+        (
+            StatusCode::UNAUTHORIZED,
+            r#"{"type":"https://developer.nexmo.com/api-errors#unauthorized","title":"Unauthorized","detail":"You did not provide correct credentials.","instance":"x"}"#,
+            true,
+        ),
+        (StatusCode::SERVICE_UNAVAILABLE, "", true),
+    ] {
+        let (base, _r) = spawn_carrier(Answer::Status(status, body)).await;
+        let err = provider(VonageConfig {
+            application: Some(application.clone()),
+            ..config(&base)
+        })
+        .send(&message("+447700900123", Channel::Voice))
+        .await
+        .unwrap_err();
+        assert_eq!(err.is_transient(), transient, "{status}: {err}");
     }
 }

@@ -88,6 +88,10 @@ pub async fn run(config: &Config) -> Result<()> {
             c.port,
             c.system_id
         ),
+        textid_server::SmsProviderConfig::Sns(c) => crate::out!(
+            "SMS: amazon sns in {} (no delivery receipts: SNS has no per-message callback)",
+            c.region
+        ),
         textid_server::SmsProviderConfig::Route(r) => {
             crate::out!("SMS: routed: {}", r.table.to_text())
         }

@@ -143,6 +143,8 @@ pub struct Fleet {
     pub database_url: String,
     pub sms: Receiver,
     pub nodes: Vec<Node>,
+    /// More environment for every node, after (so over) [`Fleet::env`]: another provider.
+    extra_env: Vec<(String, String)>,
     dir: tempfile::TempDir,
 }
 
@@ -176,12 +178,21 @@ impl Fleet {
 
     /// Starts `n` nodes on `database_url`.
     pub async fn start(database_url: &str, n: usize) -> Self {
+        Self::start_with(database_url, n, &[]).await
+    }
+
+    /// Starts `n` nodes on `database_url` with `extra_env` over the fleet's environment.
+    pub async fn start_with(database_url: &str, n: usize, extra_env: &[(&str, &str)]) -> Self {
         let sms = Receiver::start().await;
         let dir = tempfile::tempdir().unwrap();
         let mut fleet = Self {
             database_url: database_url.to_string(),
             sms,
             nodes: Vec::new(),
+            extra_env: extra_env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             dir,
         };
         for _ in 0..n {
@@ -193,7 +204,10 @@ impl Fleet {
     /// Starts one more node.
     pub async fn add_node(&mut self) -> usize {
         let mut options = NodeOptions::new();
-        for (k, v) in Self::env(&self.database_url, &self.sms.url) {
+        for (k, v) in Self::env(&self.database_url, &self.sms.url)
+            .into_iter()
+            .chain(self.extra_env.clone())
+        {
             options = options.env(&k, &v);
         }
         let node = spawn_node(options).await;

@@ -10,6 +10,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod carriers;
 mod faults;
 mod fleet;
 mod harness;
