@@ -1,10 +1,10 @@
 //! The SMPP provider against a loopback SMSC that speaks SMPP 3.4 byte for byte (STYLE:
 //! provider contracts).
 //!
-//! The fake SMSC is written here from the spec, not with the provider's codec: it parses
-//! every field of what it receives and builds its answers from raw bytes. Each test steps it
-//! by hand (accept, read one PDU, answer), so the test decides when the SMSC answers and no
-//! test waits on the clock.
+//! The fake SMSC (`support/smsc.rs`, shared with the binary's end-to-end test) is written
+//! from the spec, not with the provider's codec: it parses every field of what it receives
+//! and builds its answers from raw bytes. Each test steps it by hand (accept, read one PDU,
+//! answer), so the test decides when the SMSC answers and no test waits on the clock.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -20,258 +20,19 @@ use textid_sms::{
     Channel, Delivery, MessageKind, OutgoingMessage, Provider, Receipt, ReceiptSink, ReceiptStatus,
     SendError, SmppConfig, SmppProvider,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
+
+#[path = "support/smsc.rs"]
+mod smsc;
+
+use smsc::{
+    deliver_sm, Bind, Smsc, BIND_TRANSCEIVER, DATA_SM, DELIVER_SM, DELIVER_SM_RESP, ENQUIRE_LINK,
+    ENQUIRE_LINK_RESP, GENERIC_NACK, GUARD, SUBMIT_SM,
+};
 
 const BODY: &str = "123456 is your sign-in code. It expires in 5 minutes. Do not share it.\n\n\
                     @login.example.com #123456";
 const PASSWORD: &str = "secret08";
-
-/// A guard against a hung test, never a timing assumption: every wait below ends on an event.
-const GUARD: Duration = Duration::from_secs(20);
-
-// Command ids of SMPP 3.4 §5.1.2.1.
-const GENERIC_NACK: u32 = 0x8000_0000;
-const BIND_TRANSCEIVER: u32 = 0x0000_0009;
-const BIND_TRANSCEIVER_RESP: u32 = 0x8000_0009;
-const SUBMIT_SM: u32 = 0x0000_0004;
-const SUBMIT_SM_RESP: u32 = 0x8000_0004;
-const DELIVER_SM: u32 = 0x0000_0005;
-const DELIVER_SM_RESP: u32 = 0x8000_0005;
-const ENQUIRE_LINK: u32 = 0x0000_0015;
-const ENQUIRE_LINK_RESP: u32 = 0x8000_0015;
-const DATA_SM: u32 = 0x0000_0103;
-
-/// One PDU as it crossed the wire.
-#[derive(Debug)]
-struct RawPdu {
-    command_id: u32,
-    status: u32,
-    sequence: u32,
-    body: Vec<u8>,
-}
-
-/// Reads the fields of a PDU body in order.
-struct Fields<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Fields<'a> {
-    fn c_string(&mut self) -> String {
-        let end = self
-            .bytes
-            .iter()
-            .position(|&b| b == 0)
-            .expect("C-string without NUL");
-        let text = String::from_utf8(self.bytes[..end].to_vec()).unwrap();
-        self.bytes = &self.bytes[end + 1..];
-        text
-    }
-
-    fn u8(&mut self) -> u8 {
-        let (first, rest) = self.bytes.split_first().expect("field missing");
-        self.bytes = rest;
-        *first
-    }
-
-    fn octets(&mut self, n: usize) -> &'a [u8] {
-        let (taken, rest) = self.bytes.split_at(n);
-        self.bytes = rest;
-        taken
-    }
-
-    fn tlvs(&mut self) -> Vec<(u16, Vec<u8>)> {
-        let mut tlvs = Vec::new();
-        while !self.bytes.is_empty() {
-            let tag = u16::from_be_bytes(self.octets(2).try_into().unwrap());
-            let length = u16::from_be_bytes(self.octets(2).try_into().unwrap());
-            tlvs.push((tag, self.octets(usize::from(length)).to_vec()));
-        }
-        tlvs
-    }
-}
-
-/// The fields of `bind_transceiver` (SMPP 3.4 §4.1.5).
-#[derive(Debug, PartialEq, Eq)]
-struct Bind {
-    system_id: String,
-    password: String,
-    system_type: String,
-    interface_version: u8,
-    addr_ton: u8,
-    addr_npi: u8,
-    address_range: String,
-}
-
-fn parse_bind(pdu: &RawPdu) -> Bind {
-    assert_eq!(pdu.command_id, BIND_TRANSCEIVER);
-    let mut f = Fields { bytes: &pdu.body };
-    let bind = Bind {
-        system_id: f.c_string(),
-        password: f.c_string(),
-        system_type: f.c_string(),
-        interface_version: f.u8(),
-        addr_ton: f.u8(),
-        addr_npi: f.u8(),
-        address_range: f.c_string(),
-    };
-    assert!(f.bytes.is_empty(), "bytes after address_range");
-    bind
-}
-
-/// The fields of `submit_sm` (SMPP 3.4 §4.4.1).
-#[derive(Debug)]
-struct Submit {
-    service_type: String,
-    source_ton: u8,
-    source_npi: u8,
-    source: String,
-    dest_ton: u8,
-    dest_npi: u8,
-    destination: String,
-    esm_class: u8,
-    protocol_id: u8,
-    priority_flag: u8,
-    schedule_delivery_time: String,
-    validity_period: String,
-    registered_delivery: u8,
-    replace_if_present: u8,
-    data_coding: u8,
-    sm_default_msg_id: u8,
-    short_message: Vec<u8>,
-    tlvs: Vec<(u16, Vec<u8>)>,
-}
-
-fn parse_submit(pdu: &RawPdu) -> Submit {
-    assert_eq!(pdu.command_id, SUBMIT_SM);
-    assert_eq!(pdu.status, 0);
-    let mut f = Fields { bytes: &pdu.body };
-    Submit {
-        service_type: f.c_string(),
-        source_ton: f.u8(),
-        source_npi: f.u8(),
-        source: f.c_string(),
-        dest_ton: f.u8(),
-        dest_npi: f.u8(),
-        destination: f.c_string(),
-        esm_class: f.u8(),
-        protocol_id: f.u8(),
-        priority_flag: f.u8(),
-        schedule_delivery_time: f.c_string(),
-        validity_period: f.c_string(),
-        registered_delivery: f.u8(),
-        replace_if_present: f.u8(),
-        data_coding: f.u8(),
-        sm_default_msg_id: f.u8(),
-        short_message: {
-            let length = f.u8();
-            f.octets(usize::from(length)).to_vec()
-        },
-        tlvs: f.tlvs(),
-    }
-}
-
-/// The SMSC end of one connection.
-struct Connection {
-    stream: TcpStream,
-}
-
-impl Connection {
-    async fn read(&mut self) -> RawPdu {
-        tokio::time::timeout(GUARD, self.read_unguarded())
-            .await
-            .expect("no PDU from textid")
-    }
-
-    async fn read_unguarded(&mut self) -> RawPdu {
-        let mut word = [0u8; 4];
-        self.stream.read_exact(&mut word).await.unwrap();
-        let length = u32::from_be_bytes(word) as usize;
-        let mut rest = vec![0u8; length - 4];
-        self.stream.read_exact(&mut rest).await.unwrap();
-        let word = |i: usize| u32::from_be_bytes(rest[i..i + 4].try_into().unwrap());
-        RawPdu {
-            command_id: word(0),
-            status: word(4),
-            sequence: word(8),
-            body: rest[12..].to_vec(),
-        }
-    }
-
-    async fn write(&mut self, command_id: u32, status: u32, sequence: u32, body: &[u8]) {
-        let length = u32::try_from(16 + body.len()).unwrap();
-        let mut pdu = Vec::new();
-        for word in [length, command_id, status, sequence] {
-            pdu.extend_from_slice(&word.to_be_bytes());
-        }
-        pdu.extend_from_slice(body);
-        self.stream.write_all(&pdu).await.unwrap();
-    }
-
-    /// Answers a `submit_sm`: with a `message_id` when accepted, with the header alone (as
-    /// SMSCs do for errors) otherwise.
-    async fn answer_submit(&mut self, submit: &RawPdu, status: u32, message_id: &str) {
-        let body = if status == 0 {
-            [message_id.as_bytes(), b"\0"].concat()
-        } else {
-            Vec::new()
-        };
-        self.write(SUBMIT_SM_RESP, status, submit.sequence, &body)
-            .await;
-    }
-
-    /// Reads one `submit_sm`, answers it, and returns its fields.
-    async fn take_submit(&mut self, status: u32, message_id: &str) -> Submit {
-        let pdu = self.read().await;
-        let submit = parse_submit(&pdu);
-        self.answer_submit(&pdu, status, message_id).await;
-        submit
-    }
-}
-
-/// The fake SMSC's listening socket.
-struct Smsc {
-    listener: TcpListener,
-}
-
-impl Smsc {
-    async fn start() -> Self {
-        Self {
-            listener: TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        }
-    }
-
-    fn port(&self) -> u16 {
-        self.listener.local_addr().unwrap().port()
-    }
-
-    /// Accepts the next connection and reads its bind.
-    async fn accept(&self) -> (Connection, RawPdu) {
-        let (stream, _) = tokio::time::timeout(GUARD, self.listener.accept())
-            .await
-            .expect("textid did not connect")
-            .unwrap();
-        let mut connection = Connection { stream };
-        let bind = connection.read().await;
-        (connection, bind)
-    }
-
-    /// Accepts the next connection and answers its bind with `status`.
-    async fn accept_with(&self, status: u32) -> (Connection, Bind) {
-        let (mut connection, pdu) = self.accept().await;
-        let bind = parse_bind(&pdu);
-        let body = if status == 0 { &b"FakeSMSC\0"[..] } else { &[] };
-        connection
-            .write(BIND_TRANSCEIVER_RESP, status, pdu.sequence, body)
-            .await;
-        (connection, bind)
-    }
-
-    async fn accept_bound(&self) -> Connection {
-        self.accept_with(0).await.0
-    }
-}
 
 /// Receipts as the provider hands them over.
 #[derive(Debug)]
@@ -711,26 +472,4 @@ async fn an_invalid_configuration_is_refused_before_connecting() {
         error.to_string(),
         "SMPP system_id must be 1 to 15 ASCII characters"
     );
-}
-
-/// A `deliver_sm` body (SMPP 3.4 §4.6.1) from the handset `14255550101` to textid.
-fn deliver_sm(esm_class: u8, short_message: &[u8], tlvs: &[(u16, Vec<u8>)]) -> Vec<u8> {
-    let mut body = Vec::new();
-    body.push(0); // service_type
-    body.extend_from_slice(&[1, 1]);
-    body.extend_from_slice(b"14255550101\0");
-    body.extend_from_slice(&[1, 1]);
-    body.extend_from_slice(b"14255550100\0");
-    body.push(esm_class);
-    // protocol_id, priority_flag, schedule_delivery_time, validity_period,
-    // registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id
-    body.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
-    body.push(u8::try_from(short_message.len()).unwrap());
-    body.extend_from_slice(short_message);
-    for (tag, value) in tlvs {
-        body.extend_from_slice(&tag.to_be_bytes());
-        body.extend_from_slice(&u16::try_from(value.len()).unwrap().to_be_bytes());
-        body.extend_from_slice(value);
-    }
-    body
 }

@@ -31,6 +31,18 @@ mod import;
 #[path = "process/telemetry.rs"]
 mod telemetry;
 
+/// SMPP through `textid serve`, receipts included (issue #18).
+#[path = "process/smpp.rs"]
+mod smpp;
+
+/// The loopback SMSC of the SMPP provider's contract tests; [`smpp`] uses part of it.
+#[allow(
+    dead_code,
+    reason = "shared with textid-sms's tests, which use the rest"
+)]
+#[path = "../../textid-sms/tests/support/smsc.rs"]
+mod smsc;
+
 const BIN: &str = env!("CARGO_BIN_EXE_textid");
 
 /// Runs a CLI command against `data`; returns (exit code, stdout, stderr).
@@ -104,6 +116,21 @@ async fn serve(data: &Path, webhook: &str) -> Server {
 
 /// [`serve`] with more environment (limits, switches).
 async fn serve_with(data: &Path, webhook: &str, env: &[(&str, &str)]) -> Server {
+    let mut all = vec![
+        ("TEXTID_SMS_PROVIDER", "webhook"),
+        ("TEXTID_SMS_WEBHOOK_URL", webhook),
+        (
+            "TEXTID_SMS_WEBHOOK_SECRET",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ),
+    ];
+    all.extend_from_slice(env);
+    serve_env(data, &all).await
+}
+
+/// Starts `textid serve` on a free port with `env` (which names the SMS provider); its log
+/// goes to `server.log` in `data`. Returns once it prints where it listens.
+async fn serve_env(data: &Path, env: &[(&str, &str)]) -> Server {
     let mut command = Command::new(BIN);
     // Telemetry only where a test asks for it.
     for (k, _) in std::env::vars() {
@@ -121,12 +148,6 @@ async fn serve_with(data: &Path, webhook: &str, env: &[(&str, &str)]) -> Server 
         ])
         .arg("--data-dir")
         .arg(data)
-        .env("TEXTID_SMS_PROVIDER", "webhook")
-        .env("TEXTID_SMS_WEBHOOK_URL", webhook)
-        .env(
-            "TEXTID_SMS_WEBHOOK_SECRET",
-            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-        )
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(
