@@ -61,7 +61,7 @@ pub async fn drain(app: &App) -> Result<usize, textid_store::StoreError> {
         let mut tasks = JoinSet::new();
         for message in batch {
             let app = app.clone();
-            let span = crate::trace::delivery_span(&message, app.provider().name());
+            let span = crate::trace::delivery_span(&message);
             tasks.spawn(
                 async move {
                     let id = message.id;
@@ -116,6 +116,16 @@ async fn deliver(app: &App, m: QueuedMessage) -> DeliveryOutcome {
     let outcome = attempt(app, &m).await;
     let span = tracing::Span::current();
     span.record("textid.delivery.outcome", outcome_label(&outcome));
+    // The provider that took the message (a route names the one that accepted it); when
+    // none did, the configured one.
+    let provider = match &outcome {
+        DeliveryOutcome::Delivered(h) => h.provider.clone(),
+        _ => None,
+    };
+    span.record(
+        "textid.sms.provider",
+        provider.as_deref().unwrap_or(app.provider().name()),
+    );
     if !matches!(outcome, DeliveryOutcome::Delivered(_)) {
         span.record("otel.status_code", "ERROR");
     }

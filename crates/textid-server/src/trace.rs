@@ -127,7 +127,7 @@ pub(crate) async fn request_span(State(app): State<App>, req: Request, next: Nex
 
 /// The span of one delivery attempt (`outbox.deliver`, kind `client`): a root span, in a
 /// trace of its own.
-pub fn delivery_span(m: &QueuedMessage, provider: &'static str) -> tracing::Span {
+pub fn delivery_span(m: &QueuedMessage) -> tracing::Span {
     let span = tracing::info_span!(
         parent: None,
         "outbox.deliver",
@@ -138,7 +138,7 @@ pub fn delivery_span(m: &QueuedMessage, provider: &'static str) -> tracing::Span
         textid.flow_id = Empty,
         textid.message.kind = %m.kind,
         textid.message.channel = %m.channel,
-        textid.sms.provider = provider,
+        textid.sms.provider = Empty,
         textid.delivery.attempt = m.attempts,
         textid.delivery.outcome = Empty,
         trace_id = Empty,
