@@ -92,7 +92,7 @@ pub fn speakable(text: &str) -> String {
 }
 
 /// An error and its causes, `outer: inner: root`.
-fn chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

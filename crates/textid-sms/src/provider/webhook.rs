@@ -29,14 +29,12 @@ use sha2::Sha256;
 use textid_core::clock::Clock;
 use textid_core::secret::Secret;
 
+use super::http::chain;
 use crate::provider::console::LOG_TARGET;
 use crate::{Channel, Delivery, MessageKind, OutgoingMessage, Provider, SendError};
 
 /// The prefix of a Standard Webhooks secret whose rest is the base64 of the key.
 pub const SECRET_PREFIX: &str = "whsec_";
-
-/// The most of a 2xx response body read to find the carrier's message id; the rest is ignored.
-const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
 const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
 const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
@@ -299,14 +297,8 @@ fn classify_failure(status: StatusCode) -> SendError {
 
 /// The carrier's id from a JSON answer `{"id": ..}` or `{"messageId": ..}`, if there is one.
 /// An unreadable or non-JSON answer still means delivered.
-async fn provider_message_id(mut response: reqwest::Response) -> Option<String> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.ok()? {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return None;
-        }
-        body.extend_from_slice(&chunk);
-    }
+async fn provider_message_id(response: reqwest::Response) -> Option<String> {
+    let body = super::http::body(response).await;
     let answer: serde_json::Value = serde_json::from_slice(&body).ok()?;
     ["id", "messageId"]
         .into_iter()
@@ -315,18 +307,6 @@ async fn provider_message_id(mut response: reqwest::Response) -> Option<String> 
             serde_json::Value::Number(id) => Some(id.to_string()),
             _ => None,
         })
-}
-
-/// An error and its causes, `outer: inner: root`.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
