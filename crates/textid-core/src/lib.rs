@@ -18,6 +18,7 @@ pub mod ids;
 pub mod limits;
 pub mod message;
 pub mod methods;
+pub mod odata;
 pub mod phone;
 pub mod policy;
 pub mod retention;

@@ -13,6 +13,7 @@
 
 pub mod conformance;
 mod error;
+mod listing;
 mod oauth;
 pub mod postgres;
 mod purge;
@@ -30,9 +31,11 @@ use textid_core::tenant::Tenant;
 use textid_core::{GroupId, MessageId, TenantId, UserId};
 
 pub use error::StoreError;
+pub use listing::Listing;
 pub use oauth::*;
 pub use textid_core::audit::{Actor, AuditRecord as AuditEntry};
 pub use textid_core::methods::{PhoneMethodChange, PhoneMethodOp};
+pub use textid_core::odata::schema::Cond;
 pub use types::*;
 
 /// The aggregate traits, for callers that hold a `dyn Store`: `use textid_store::prelude::*;`.
@@ -92,6 +95,11 @@ pub trait DirectoryStore: Send + Sync {
         after: Option<&Upn>,
         limit: u32,
     ) -> StoreResult<Vec<User>>;
+    /// Users of the tenant that satisfy a Graph query, in its order (Graph's `$filter`,
+    /// `$search`, `$orderby` and the page's keyset, checked by core).
+    async fn query_users(&self, tenant: TenantId, listing: &Listing) -> StoreResult<Vec<User>>;
+    /// How many users of the tenant satisfy `cond` (`$count`).
+    async fn count_users(&self, tenant: TenantId, cond: Option<&Cond>) -> StoreResult<u64>;
     /// Replaces a user's profile fields; `NotFound` if missing.
     async fn update_user(&self, user: &User, actor: &Actor, now: DateTime<Utc>) -> StoreResult<()>;
     /// Deletes a user with their methods, memberships, roles, pass and sessions; `NotFound`
@@ -128,6 +136,10 @@ pub trait DirectoryStore: Send + Sync {
     async fn group(&self, tenant: TenantId, id: GroupId) -> StoreResult<Option<Group>>;
     /// All groups of the tenant, by name.
     async fn list_groups(&self, tenant: TenantId) -> StoreResult<Vec<Group>>;
+    /// Groups of the tenant that satisfy a Graph query, in its order.
+    async fn query_groups(&self, tenant: TenantId, listing: &Listing) -> StoreResult<Vec<Group>>;
+    /// How many groups of the tenant satisfy `cond`.
+    async fn count_groups(&self, tenant: TenantId, cond: Option<&Cond>) -> StoreResult<u64>;
     /// Deletes a group and its memberships.
     async fn delete_group(
         &self,

@@ -23,6 +23,7 @@
 mod abuse;
 mod directory;
 mod import;
+mod listing;
 mod logs;
 mod maintenance;
 mod oauth;
@@ -35,8 +36,8 @@ mod tenants;
 mod tokens;
 
 pub use self::{
-    abuse::*, directory::*, import::*, logs::*, maintenance::*, oauth::*, outbox::*, passes::*,
-    phone::*, roles::*, sign_in::*, tenants::*, tokens::*,
+    abuse::*, directory::*, import::*, listing::*, logs::*, maintenance::*, oauth::*, outbox::*,
+    passes::*, phone::*, roles::*, sign_in::*, tenants::*, tokens::*,
 };
 
 use std::future::Future;
@@ -111,6 +112,11 @@ cases!(
     a_upn_is_unique_per_tenant,
     concurrent_creations_of_one_upn_have_exactly_one_winner,
     list_users_pages_by_upn_after_the_cursor,
+    query_users_applies_every_filter_operator,
+    query_users_search_matches_the_start_of_a_token,
+    query_users_pages_by_keyset_in_either_direction,
+    count_users_counts_what_the_filter_selects,
+    query_groups_filters_orders_and_counts,
     update_user_is_audited_with_before_and_after,
     renaming_a_user_to_a_taken_upn_is_a_conflict,
     updating_a_missing_user_is_not_found,

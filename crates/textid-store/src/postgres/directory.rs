@@ -16,10 +16,11 @@ use textid_core::{GroupId, TenantId, UserId};
 use tokio_postgres::Row;
 
 use super::groups::{self, load_group};
+use super::listing;
 use super::retry::{Replay, Tx};
 use super::rows::{execute, json, limit, ms, query, query_opt, to_json};
 use super::{audit, sessions, PostgresStore};
-use crate::{Actor, DirectoryStore, StoreError, StoreResult};
+use crate::{Actor, Cond, DirectoryStore, Listing, StoreError, StoreResult};
 
 /// A user query: the columns `to_user` reads, then the rest of the statement.
 macro_rules! select_users {
@@ -224,6 +225,23 @@ impl DirectoryStore for PostgresStore {
         .await
     }
 
+    async fn query_users(&self, tenant: TenantId, listing: &Listing) -> StoreResult<Vec<User>> {
+        self.read(&(tenant, listing), |c, (t, l)| {
+            Box::pin(async move {
+                let rows = listing::query(c, select_users!(""), "u", *t, l).await?;
+                to_users(&rows)
+            })
+        })
+        .await
+    }
+
+    async fn count_users(&self, tenant: TenantId, cond: Option<&Cond>) -> StoreResult<u64> {
+        self.read(&(tenant, cond), |c, (t, cond)| {
+            Box::pin(listing::count(c, "users", "u", *t, *cond))
+        })
+        .await
+    }
+
     async fn update_user(&self, user: &User, actor: &Actor, now: DateTime<Utc>) -> StoreResult<()> {
         self.write(Replay::Unsafe, &(user, actor, now), |tx, (u, a, now)| {
             Box::pin(update_user(tx, u, a, *now))
@@ -277,6 +295,24 @@ impl DirectoryStore for PostgresStore {
                 .await?;
                 rows.iter().map(groups::to_group).collect()
             })
+        })
+        .await
+    }
+
+    async fn query_groups(&self, tenant: TenantId, listing: &Listing) -> StoreResult<Vec<Group>> {
+        self.read(&(tenant, listing), |c, (t, l)| {
+            Box::pin(async move {
+                let select = "SELECT g.id, g.tenant_id, g.display_name FROM groups g";
+                let rows = listing::query(c, select, "g", *t, l).await?;
+                rows.iter().map(groups::to_group).collect()
+            })
+        })
+        .await
+    }
+
+    async fn count_groups(&self, tenant: TenantId, cond: Option<&Cond>) -> StoreResult<u64> {
+        self.read(&(tenant, cond), |c, (t, cond)| {
+            Box::pin(listing::count(c, "groups", "g", *t, *cond))
         })
         .await
     }

@@ -26,6 +26,7 @@ mod groups;
 mod import;
 mod keys;
 mod listen;
+mod listing;
 mod locks;
 mod logs;
 mod maintenance;

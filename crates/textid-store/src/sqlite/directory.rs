@@ -9,9 +9,10 @@ use textid_core::directory::{Group, Upn, User};
 use textid_core::session::{user_update_revokes, USER_DELETE_REVOKES};
 use textid_core::{GroupId, TenantId, UserId};
 
+use super::listing;
 use super::rows::{id, json, ms, to_json};
 use super::{audit, sessions, SqliteStore};
-use crate::{Actor, DirectoryStore, StoreError, StoreResult};
+use crate::{Actor, Cond, DirectoryStore, Listing, StoreError, StoreResult};
 
 const USER_COLUMNS: &str =
     "u.id, u.tenant_id, u.upn, u.display_name, u.account_enabled, u.mobile_phone, u.business_phones, u.on_premises_sync";
@@ -161,6 +162,23 @@ impl DirectoryStore for SqliteStore {
         .await
     }
 
+    async fn query_users(&self, tenant: TenantId, listing: &Listing) -> StoreResult<Vec<User>> {
+        let listing = listing.clone();
+        self.read(move |c| {
+            let select = format!("SELECT {USER_COLUMNS} FROM users u");
+            listing::query(c, &select, "u", tenant, &listing, |r| {
+                Ok(to_user(user_row(r)?))
+            })
+        })
+        .await
+    }
+
+    async fn count_users(&self, tenant: TenantId, cond: Option<&Cond>) -> StoreResult<u64> {
+        let cond = cond.cloned();
+        self.read(move |c| listing::count(c, "users", "u", tenant, cond.as_ref()))
+            .await
+    }
+
     async fn update_user(&self, user: &User, actor: &Actor, now: DateTime<Utc>) -> StoreResult<()> {
         let (u, actor) = (user.clone(), actor.clone());
         self.write(move |tx| {
@@ -235,6 +253,23 @@ impl DirectoryStore for SqliteStore {
             rows.map(|r| to_group(r?)).collect()
         })
         .await
+    }
+
+    async fn query_groups(&self, tenant: TenantId, listing: &Listing) -> StoreResult<Vec<Group>> {
+        let listing = listing.clone();
+        self.read(move |c| {
+            let select = "SELECT g.id, g.tenant_id, g.display_name FROM groups g";
+            listing::query(c, select, "g", tenant, &listing, |r| {
+                Ok(to_group(group_row(r)?))
+            })
+        })
+        .await
+    }
+
+    async fn count_groups(&self, tenant: TenantId, cond: Option<&Cond>) -> StoreResult<u64> {
+        let cond = cond.cloned();
+        self.read(move |c| listing::count(c, "groups", "g", tenant, cond.as_ref()))
+            .await
     }
 
     async fn delete_group(

@@ -16,6 +16,7 @@ mod clients;
 mod directory;
 mod import;
 mod keys;
+mod listing;
 mod logs;
 mod maintenance;
 mod outbox;
