@@ -117,11 +117,8 @@ pub fn check(
     })
 }
 
-fn unknown(resource: &Resource, name: &str) -> QueryError {
-    QueryError::UnknownProperty {
-        property: name.chars().take(64).collect(),
-        type_name: resource.type_name,
-    }
+fn unknown(resource: &'static Resource, _name: &str) -> QueryError {
+    QueryError::UnknownProperty { resource }
 }
 
 fn order(

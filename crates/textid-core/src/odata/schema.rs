@@ -82,7 +82,7 @@ pub struct Property {
 }
 
 /// A resource's query table.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Resource {
     /// Graph's name in messages (`User`).
     pub name: &'static str,
@@ -93,6 +93,15 @@ pub struct Resource {
 }
 
 impl Resource {
+    /// Graph's names of its properties, for messages.
+    pub fn names(&self) -> String {
+        self.properties
+            .iter()
+            .map(|p| p.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// A property by Graph's name (case-insensitive, as Graph).
     pub fn property(&self, name: &str) -> Option<&'static Property> {
         self.properties
@@ -293,13 +302,12 @@ pub enum QueryError {
     /// The expression does not parse (`BadRequest`).
     #[error("{0}")]
     Syntax(#[from] super::filter::SyntaxError),
-    /// No such property (`BadRequest`).
-    #[error("Could not find a property named '{property}' on type '{type_name}'.")]
+    /// No such property (`BadRequest`). Graph quotes the name; textid never repeats a
+    /// submitted value in an answer, and lists the properties there are instead.
+    #[error("The query names a property that type '{}' does not have (or that textid cannot query); its properties are: {}.", .resource.type_name, .resource.names())]
     UnknownProperty {
-        /// The name asked for (a property name, short: bounded by the lexer's word).
-        property: String,
-        /// The resource's type.
-        type_name: &'static str,
+        /// The resource.
+        resource: &'static Resource,
     },
     /// The property does not support the operator at all (`Request_UnsupportedQuery`).
     #[error("Unsupported or invalid query filter clause specified for property '{property}' of resource '{resource}'.")]
@@ -341,19 +349,19 @@ impl QueryError {
 
 /// Turns a parsed filter into a [`Cond`] for `resource`. `advanced` says whether the request
 /// carries the advanced query parameters (`ConsistencyLevel: eventual` and `$count=true`).
-pub fn check(resource: &Resource, expr: &Expr, advanced: bool) -> Result<Cond, QueryError> {
+pub fn check(resource: &'static Resource, expr: &Expr, advanced: bool) -> Result<Cond, QueryError> {
     Checker { resource, advanced }.cond(expr, None)
 }
 
-struct Checker<'a> {
-    resource: &'a Resource,
+struct Checker {
+    resource: &'static Resource,
     advanced: bool,
 }
 
 /// Inside `coll/any(v: ..)`: the variable and its collection.
 type Lambda<'a> = Option<(&'a str, &'static Property)>;
 
-impl Checker<'_> {
+impl Checker {
     fn allow(
         &self,
         prop: &'static Property,
@@ -391,9 +399,8 @@ impl Checker<'_> {
         let prop = self
             .resource
             .property(path)
-            .ok_or_else(|| QueryError::UnknownProperty {
-                property: path.chars().take(64).collect(),
-                type_name: self.resource.type_name,
+            .ok_or(QueryError::UnknownProperty {
+                resource: self.resource,
             })?;
         if prop.ty == Type::TextList {
             // A collection is filtered through `any`, never compared as a whole.
@@ -439,12 +446,12 @@ impl Checker<'_> {
                 var,
                 predicate,
             } => {
-                let prop = self.resource.property(collection).ok_or_else(|| {
-                    QueryError::UnknownProperty {
-                        property: collection.chars().take(64).collect(),
-                        type_name: self.resource.type_name,
-                    }
-                })?;
+                let prop =
+                    self.resource
+                        .property(collection)
+                        .ok_or(QueryError::UnknownProperty {
+                            resource: self.resource,
+                        })?;
                 if prop.ty != Type::TextList || lambda.is_some() {
                     return Err(QueryError::Unsupported {
                         property: prop.name,

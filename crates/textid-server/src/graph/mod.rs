@@ -13,6 +13,7 @@ pub mod error;
 pub mod logs;
 pub mod methods;
 pub mod policy;
+pub mod query;
 pub mod users;
 
 use axum::routing::{get, post};
@@ -24,6 +25,8 @@ use crate::app::App;
 pub fn routes() -> Router<App> {
     Router::new()
         .route("/v1.0/users", get(users::list).post(users::create))
+        .route("/v1.0/users/$count", get(users::count))
+        .route("/v1.0/groups/$count", get(users::count_groups))
         .route(
             "/v1.0/users/{user}",
             get(users::get).patch(users::patch).delete(users::delete),

@@ -3,17 +3,19 @@
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use textid_core::directory::{Group, Upn, User};
+use textid_core::odata::schema;
 use textid_core::tenant::Tenant;
 
 use super::auth::Caller;
 use super::base;
 use super::error::{GraphError, GraphJson, GraphPath};
+use super::query;
 use crate::app::App;
 use crate::directory as dir;
 
@@ -49,13 +51,6 @@ async fn resolve_group(app: &App, tenant: &Tenant, key: &str) -> Result<Group, G
         .ok_or_else(|| GraphError::not_found(key))
 }
 
-/// `$filter` of the form `prop eq 'value'`.
-fn eq_filter(filter: &str) -> Option<(&str, &str)> {
-    let (prop, rest) = filter.trim().split_once(" eq ")?;
-    let value = rest.trim().strip_prefix('\'')?.strip_suffix('\'')?;
-    Some((prop.trim(), value))
-}
-
 /// Graph answers a taken userPrincipalName with 400 `Request_BadRequest`.
 fn upn_in_use(e: textid_usecases::DirectoryError) -> GraphError {
     match e {
@@ -68,64 +63,88 @@ fn upn_in_use(e: textid_usecases::DirectoryError) -> GraphError {
     }
 }
 
-/// `GET /v1.0/users` with `$top`, `$filter` (userPrincipalName or id eq), `$skiptoken`.
+/// `GET /v1.0/users` with Graph's query options (`$filter`, `$search`, `$orderby`, `$top`,
+/// `$select`, `$count`, `$skiptoken`), ordered by userPrincipalName unless `$orderby` says
+/// otherwise.
 pub async fn list(
     State(app): State<App>,
     caller: Caller,
+    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, GraphError> {
     caller.require("User.Read.All")?;
-    let tenant = &caller.tenant;
-    let top = match q.get("$top") {
-        Some(t) => t
-            .parse::<u32>()
-            .ok()
-            .filter(|t| (1..=999).contains(t))
-            .ok_or_else(|| GraphError::bad_request("$top must be a number from 1 to 999"))?,
-        None => 100,
+    let c = query::collection(&schema::USER, &q, &headers, "userPrincipalName")?;
+    let tenant = caller.tenant.id;
+    let rows = app.store().query_users(tenant, &c.listing()).await?;
+    let count = match c.query.count {
+        true => Some(
+            app.store()
+                .count_users(tenant, c.query.cond.as_ref())
+                .await?,
+        ),
+        false => None,
     };
-    let context = format!("{}/$metadata#users", base(&app));
-    if let Some(filter) = q.get("$filter") {
-        let (prop, value) = eq_filter(filter).ok_or_else(|| {
-            GraphError::bad_request("$filter supports userPrincipalName eq '...' and id eq '...'")
-        })?;
-        let found = match prop {
-            "userPrincipalName" => match Upn::parse(value) {
-                Ok(upn) => app.store().user_by_upn(tenant.id, &upn).await?,
-                Err(_) => None,
-            },
-            "id" => match value.parse() {
-                Ok(id) => app.store().user(tenant.id, id).await?,
-                Err(_) => None,
-            },
-            _ => {
-                return Err(GraphError::bad_request(
-                    "$filter supports userPrincipalName and id only",
-                ))
-            }
-        };
-        return Ok(Json(
-            json!({"@odata.context": context, "value": found.iter().map(user_json).collect::<Vec<_>>()}),
+    Ok(Json(c.page(
+        rows,
+        format!("{}/$metadata#users", base(&app)),
+        format!("{}/users", base(&app)),
+        count,
+        user_json,
+        |u, order| match order {
+            "displayName" => (u.display_name.clone(), u.id.0),
+            _ => (u.upn.as_str().to_owned(), u.id.0),
+        },
+    )))
+}
+
+/// `GET /v1.0/users/$count`: the number of users (that `$filter`/`$search` select), as
+/// plain text; like Graph, only with `ConsistencyLevel: eventual`.
+pub async fn count(
+    State(app): State<App>,
+    caller: Caller,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, GraphError> {
+    caller.require("User.Read.All")?;
+    let cond = count_cond(&schema::USER, &q, &headers)?;
+    let n = app
+        .store()
+        .count_users(caller.tenant.id, cond.as_ref())
+        .await?;
+    Ok(plain_count(n))
+}
+
+/// The condition of a `/$count` request: `$filter` and `$search` as on the collection,
+/// with the advanced operators allowed (a count is an advanced query).
+fn count_cond(
+    resource: &'static textid_core::odata::schema::Resource,
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<Option<textid_store::Cond>, GraphError> {
+    if !query::eventual(headers) {
+        return Err(GraphError::new(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "$count is supported on directory objects only with the header ConsistencyLevel: eventual",
         ));
     }
-    let after = match q.get("$skiptoken") {
-        Some(t) => {
-            Some(Upn::parse(t).map_err(|_| GraphError::bad_request("$skiptoken is not valid"))?)
-        }
-        None => None,
-    };
-    let mut users = dir::list_users(&app, tenant, after.as_ref(), top + 1).await?;
-    let more = users.len() > top as usize;
-    users.truncate(top as usize);
-    let mut body = json!({"@odata.context": context, "value": users.iter().map(user_json).collect::<Vec<_>>()});
-    if let (true, Some(last)) = (more, users.last()) {
-        let next = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("$top", &top.to_string())
-            .append_pair("$skiptoken", last.upn.as_str())
-            .finish();
-        body["@odata.nextLink"] = json!(format!("{}/users?{next}", base(&app)));
-    }
-    Ok(Json(body))
+    let mut q = q.clone();
+    q.insert("$count".into(), "true".into());
+    q.remove("$orderby");
+    Ok(query::collection(resource, &q, headers, "displayName")?
+        .query
+        .cond)
+}
+
+fn plain_count(n: u64) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        n.to_string(),
+    )
+        .into_response()
 }
 
 /// `GET /v1.0/users/{id | userPrincipalName}`
@@ -273,16 +292,49 @@ pub async fn revoke_sign_in_sessions(
     })))
 }
 
-/// `GET /v1.0/groups`
+/// `GET /v1.0/groups` with Graph's query options, ordered by displayName.
 pub async fn list_groups(
     State(app): State<App>,
     caller: Caller,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, GraphError> {
     caller.require("Group.Read.All")?;
-    let groups = app.store().list_groups(caller.tenant.id).await?;
-    Ok(Json(
-        json!({"@odata.context": format!("{}/$metadata#groups", base(&app)), "value": groups.iter().map(group_json).collect::<Vec<_>>()}),
-    ))
+    let c = query::collection(&schema::GROUP, &q, &headers, "displayName")?;
+    let tenant = caller.tenant.id;
+    let rows = app.store().query_groups(tenant, &c.listing()).await?;
+    let count = match c.query.count {
+        true => Some(
+            app.store()
+                .count_groups(tenant, c.query.cond.as_ref())
+                .await?,
+        ),
+        false => None,
+    };
+    Ok(Json(c.page(
+        rows,
+        format!("{}/$metadata#groups", base(&app)),
+        format!("{}/groups", base(&app)),
+        count,
+        group_json,
+        |g, _| (g.display_name.clone(), g.id.0),
+    )))
+}
+
+/// `GET /v1.0/groups/$count`, as plain text (with `ConsistencyLevel: eventual`).
+pub async fn count_groups(
+    State(app): State<App>,
+    caller: Caller,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, GraphError> {
+    caller.require("Group.Read.All")?;
+    let cond = count_cond(&schema::GROUP, &q, &headers)?;
+    let n = app
+        .store()
+        .count_groups(caller.tenant.id, cond.as_ref())
+        .await?;
+    Ok(plain_count(n))
 }
 
 /// `GET /v1.0/groups/{id}`

@@ -20,10 +20,19 @@ fn by(resource: &'static Resource, name: &str, descending: bool) -> Order {
     }
 }
 
+/// A user of [`directory`]: name, display name, enabled, mobile, business phones.
+type Profile = (
+    &'static str,
+    &'static str,
+    bool,
+    Option<&'static str>,
+    &'static [&'static str],
+);
+
 /// Five users with different profiles, created a minute apart (ana first).
 async fn directory(s: &dyn Store) -> Tenant {
     let t = tenant(s).await;
-    let people: [(&str, &str, bool, Option<&str>, &[&str]); 5] = [
+    let people: [Profile; 5] = [
         (
             "ana",
             "Ana Lima",
