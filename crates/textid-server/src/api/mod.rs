@@ -66,7 +66,12 @@ pub fn routes(app: &App) -> Router<App> {
         .merge(sign_in)
         .merge(crate::receipts::routes())
         .merge(crate::oidc::routes())
-        .merge(crate::graph::routes())
+        .merge(
+            crate::graph::routes().layer(axum::middleware::from_fn_with_state(
+                app.clone(),
+                crate::graph::request_id::request_ids,
+            )),
+        )
         .method_not_allowed_fallback(|| async {
             crate::error::ApiError::new(
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,

@@ -70,11 +70,27 @@ impl From<textid_usecases::DirectoryError> for GraphError {
 
 impl IntoResponse for GraphError {
     fn into_response(self) -> Response {
-        let request_id = uuid::Uuid::new_v4().to_string();
+        // Graph's innerError: the time of the request (UTC, to the second) and both ids;
+        // the client's id is the request id when the caller sent none, as Graph does.
+        let (request_id, client, date) = match super::request_id::current() {
+            Some(ids) => (
+                ids.request_id.clone(),
+                ids.client_request_id.unwrap_or(ids.request_id),
+                Some(ids.date.format("%Y-%m-%dT%H:%M:%S").to_string()),
+            ),
+            None => {
+                let id = uuid::Uuid::new_v4().to_string();
+                (id.clone(), id, None)
+            }
+        };
+        let mut inner = json!({"request-id": request_id, "client-request-id": client});
+        if let Some(d) = date {
+            inner["date"] = json!(d);
+        }
         let body = json!({"error": {
             "code": self.code,
             "message": self.message,
-            "innerError": {"request-id": request_id, "client-request-id": request_id},
+            "innerError": inner,
         }});
         let mut res = (self.status, axum::Json(body)).into_response();
         res.headers_mut()

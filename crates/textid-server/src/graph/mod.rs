@@ -14,6 +14,7 @@ pub mod logs;
 pub mod methods;
 pub mod policy;
 pub mod query;
+pub mod request_id;
 pub mod users;
 
 use axum::routing::{get, post};

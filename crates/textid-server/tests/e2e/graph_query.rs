@@ -383,3 +383,50 @@ async fn groups_are_filtered_ordered_and_counted() {
     .await;
     assert_eq!(n, "2");
 }
+
+#[tokio::test]
+async fn every_answer_names_the_request_and_errors_echo_the_clients_id() {
+    let t = spawn_oidc().await;
+    let (_, tok) = app_token(&t, &["User.Read.All"]).await;
+    let send = |path: &str, client: Option<&str>| {
+        let mut req = t.http.get(t.url(path)).bearer_auth(&tok);
+        if let Some(c) = client {
+            req = req.header("client-request-id", c);
+        }
+        req.send()
+    };
+    let ok = send("/v1.0/users", Some("3f1c2d9e-aaaa-4bbb-8ccc-123456789abc"))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let ok_id = ok.headers()["request-id"].to_str().unwrap().to_owned();
+    assert!(uuid::Uuid::parse_str(&ok_id).is_ok());
+    assert_eq!(
+        ok.headers()["client-request-id"],
+        "3f1c2d9e-aaaa-4bbb-8ccc-123456789abc"
+    );
+
+    let bad = send("/v1.0/users?$top=0", Some("script-run-42"))
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let header_id = bad.headers()["request-id"].to_str().unwrap().to_owned();
+    assert_ne!(header_id, ok_id, "each request has its own id");
+    let body: Value = bad.json().await.unwrap();
+    let inner = &body["error"]["innerError"];
+    assert_eq!(inner["request-id"], json!(header_id));
+    assert_eq!(inner["client-request-id"], "script-run-42");
+    let date = inner["date"].as_str().unwrap();
+    assert_eq!(date, t.clock_now().format("%Y-%m-%dT%H:%M:%S").to_string());
+
+    // A value that is not a short visible token is not reflected.
+    let odd = send("/v1.0/users?$top=0", Some(&"x".repeat(101)))
+        .await
+        .unwrap();
+    assert!(odd.headers().get("client-request-id").is_none());
+    let body: Value = odd.json().await.unwrap();
+    assert_eq!(
+        body["error"]["innerError"]["client-request-id"],
+        body["error"]["innerError"]["request-id"]
+    );
+}
