@@ -9,6 +9,7 @@ use axum::extract::{Query, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
+use textid_core::directory::Upn;
 use textid_core::UserId;
 use textid_store::{AuditEntry, LogQuery, SignInLogEntry};
 
@@ -22,6 +23,8 @@ struct Filter {
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     id: Option<String>,
+    /// The property the id clause named.
+    id_prop: Option<String>,
 }
 
 fn unquote(v: &str) -> &str {
@@ -55,6 +58,7 @@ fn parse_filter(filter: &str, time_prop: &str, id_props: &[&str]) -> Result<Filt
             }
             if id_props.contains(&prop) && op == "eq" {
                 f.id = Some(unquote(value).to_string());
+                f.id_prop = Some(prop.to_string());
                 continue;
             }
         }
@@ -137,15 +141,31 @@ pub async fn sign_ins(
 ) -> Result<Json<Value>, GraphError> {
     caller.require("AuditLog.Read.All")?;
     let f = match q.get("$filter") {
-        Some(s) => parse_filter(s, "createdDateTime", &["userId"])?,
+        Some(s) => parse_filter(s, "createdDateTime", &["userId", "userPrincipalName"])?,
         None => Filter::default(),
     };
-    let user = match &f.id {
-        Some(id) => Some(
+    let user = match (&f.id, f.id_prop.as_deref()) {
+        (Some(upn), Some("userPrincipalName")) => {
+            // A name no user has selects nothing (as in Graph), without saying so apart.
+            let found = match Upn::parse(upn) {
+                Ok(upn) => app.store().user_by_upn(caller.tenant.id, &upn).await?,
+                Err(_) => None,
+            };
+            match found {
+                Some(u) => Some(u.id),
+                None => {
+                    return Ok(Json(json!({
+                        "@odata.context": format!("{}/$metadata#auditLogs/signIns", base(&app)),
+                        "value": [],
+                    })))
+                }
+            }
+        }
+        (Some(id), _) => Some(
             id.parse::<UserId>()
                 .map_err(|_| GraphError::bad_request("userId must be a GUID"))?,
         ),
-        None => None,
+        (None, _) => None,
     };
     let entries = app
         .store()

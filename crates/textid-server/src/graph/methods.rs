@@ -21,7 +21,7 @@ use super::users::resolve_user;
 use crate::app::App;
 use crate::directory::{self as dir, PhoneMethodView};
 
-fn phone_json(m: &PhoneMethodView) -> Value {
+pub(super) fn phone_json(m: &PhoneMethodView) -> Value {
     json!({
         "@odata.type": "#microsoft.graph.phoneAuthenticationMethod",
         "id": m.method.phone_type.method_id(),
@@ -197,7 +197,7 @@ pub async fn disable_sms_sign_in(
     set_sms_sign_in(&app, &caller, &user, &method, false).await
 }
 
-fn tap_json(t: &TapRecord, pass: Option<&str>, now: DateTime<Utc>) -> Value {
+pub(super) fn tap_json(t: &TapRecord, pass: Option<&str>, now: DateTime<Utc>) -> Value {
     let end = t.start_at + Duration::minutes(i64::from(t.lifetime_minutes));
     let (usable, reason) = if t.is_usable_once && t.used_at.is_some() {
         (false, "OneTimeUsed")

@@ -9,9 +9,11 @@
 //! roles (Global Administrator, ...) that grant the same permissions.
 
 pub mod auth;
+pub mod batch;
 pub mod error;
 pub mod logs;
 pub mod methods;
+pub mod objects;
 pub mod policy;
 pub mod query;
 pub mod request_id;
@@ -27,6 +29,21 @@ pub fn routes() -> Router<App> {
     Router::new()
         .route("/v1.0/users", get(users::list).post(users::create))
         .route("/v1.0/users/$count", get(users::count))
+        .route("/v1.0/users/{user}/memberOf", get(objects::member_of))
+        .route(
+            "/v1.0/users/{user}/transitiveMemberOf",
+            get(objects::transitive_member_of),
+        )
+        .route(
+            "/v1.0/users/{user}/authentication/methods/{method}",
+            get(objects::method),
+        )
+        .route(
+            "/v1.0/directoryObjects/{id}",
+            get(objects::directory_object),
+        )
+        .route("/v1.0/organization", get(objects::organization))
+        .route("/v1.0/$batch", post(batch::batch))
         .route("/v1.0/groups/$count", get(users::count_groups))
         .route(
             "/v1.0/users/{user}",

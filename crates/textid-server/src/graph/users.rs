@@ -32,7 +32,7 @@ pub fn user_json(u: &User) -> Value {
     })
 }
 
-fn group_json(g: &Group) -> Value {
+pub(super) fn group_json(g: &Group) -> Value {
     json!({"@odata.type": "#microsoft.graph.group", "id": g.id, "displayName": g.display_name})
 }
 
@@ -43,7 +43,11 @@ pub async fn resolve_user(app: &App, tenant: &Tenant, key: &str) -> Result<User,
         .map_err(|_| GraphError::not_found(key))
 }
 
-async fn resolve_group(app: &App, tenant: &Tenant, key: &str) -> Result<Group, GraphError> {
+pub(super) async fn resolve_group(
+    app: &App,
+    tenant: &Tenant,
+    key: &str,
+) -> Result<Group, GraphError> {
     let id = key.parse().map_err(|_| GraphError::not_found(key))?;
     app.store()
         .group(tenant.id, id)

@@ -1,0 +1,232 @@
+//! Graph endpoints admins' scripts use beyond the collections (issue #17): a user's groups,
+//! any directory object by id, the organization, one authentication method by id, sign-in
+//! logs by userPrincipalName, and JSON batching with `dependsOn`.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use textid_oidc::ClientType;
+
+use crate::graph::{app_token, call};
+use crate::oidc_helpers::{spawn_oidc, Authz, OidcApp};
+
+async fn post(t: &OidcApp, tok: &str, path: &str, body: Value) -> Value {
+    let (status, _, body) = call(t, Method::POST, path, Some(tok), Some(body)).await;
+    assert!((200..300).contains(&status), "{path}: {status} {body}");
+    body
+}
+
+async fn get(t: &OidcApp, tok: &str, path: &str) -> (u16, Value) {
+    let (status, _, body) = call(t, Method::GET, path, Some(tok), None).await;
+    (status, body)
+}
+
+#[tokio::test]
+async fn member_of_directory_objects_organization_and_one_method_by_id() {
+    let t = spawn_oidc().await;
+    let (_, tok) = app_token(
+        &t,
+        &[
+            "User.ReadWrite.All",
+            "Group.ReadWrite.All",
+            "UserAuthenticationMethod.ReadWrite.All",
+        ],
+    )
+    .await;
+    let user = post(
+        &t,
+        &tok,
+        "/v1.0/users",
+        json!({"userPrincipalName": "mo@contoso.example", "displayName": "Mo"}),
+    )
+    .await;
+    let uid = user["id"].as_str().unwrap().to_owned();
+    let mut gids = Vec::new();
+    for name in ["Porters", "Nurses", "Cleaners"] {
+        let g = post(&t, &tok, "/v1.0/groups", json!({"displayName": name})).await;
+        gids.push(g["id"].as_str().unwrap().to_owned());
+    }
+    for gid in &gids[..2] {
+        let r = json!({"@odata.id": format!("{}/v1.0/directoryObjects/{uid}", t.base)});
+        let (status, _, body) = call(
+            &t,
+            Method::POST,
+            &format!("/v1.0/groups/{gid}/members/$ref"),
+            Some(&tok),
+            Some(r),
+        )
+        .await;
+        assert_eq!(status, 204, "{body}");
+    }
+    for what in ["memberOf", "transitiveMemberOf"] {
+        let (status, body) = get(&t, &tok, &format!("/v1.0/users/{uid}/{what}")).await;
+        assert_eq!(status, 200, "{body}");
+        let names: Vec<&str> = body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["displayName"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["Nurses", "Porters"], "{what}");
+    }
+    let (_, obj) = get(&t, &tok, &format!("/v1.0/directoryObjects/{uid}")).await;
+    assert_eq!(obj["@odata.type"], "#microsoft.graph.user");
+    assert_eq!(obj["userPrincipalName"], "mo@contoso.example");
+    let (_, obj) = get(&t, &tok, &format!("/v1.0/directoryObjects/{}", gids[2])).await;
+    assert_eq!(obj["@odata.type"], "#microsoft.graph.group");
+    let (status, _) = get(
+        &t,
+        &tok,
+        &format!("/v1.0/directoryObjects/{}", uuid::Uuid::new_v4()),
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    let (status, org) = get(&t, &tok, "/v1.0/organization").await;
+    assert_eq!(status, 200, "{org}");
+    assert_eq!(org["value"][0]["id"], json!(t.tenant.id));
+    assert_eq!(org["value"][0]["displayName"], "default");
+
+    post(
+        &t,
+        &tok,
+        &format!("/v1.0/users/{uid}/authentication/phoneMethods"),
+        json!({"phoneNumber": "+1 425 555 0177", "phoneType": "mobile"}),
+    )
+    .await;
+    let mobile = "3179e48a-750b-4051-897c-87b9720928f7";
+    let (status, m) = get(
+        &t,
+        &tok,
+        &format!("/v1.0/users/{uid}/authentication/methods/{mobile}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(
+        m["@odata.type"],
+        "#microsoft.graph.phoneAuthenticationMethod"
+    );
+    assert_eq!(m["phoneNumber"], "+1 4255550177");
+    let office = "e37fc753-ff3b-4958-9484-eaa9425c82bc";
+    let (status, _) = get(
+        &t,
+        &tok,
+        &format!("/v1.0/users/{uid}/authentication/methods/{office}"),
+    )
+    .await;
+    assert_eq!(status, 404, "no office method");
+}
+
+#[tokio::test]
+async fn sign_in_logs_filter_by_user_principal_name() {
+    let mut t = spawn_oidc().await;
+    let rp = t.register(ClientType::Confidential, None).await;
+    let browser = t.browser();
+    t.sign_in(&browser, &rp, &Authz::new("openid")).await;
+    let (_, tok) = app_token(&t, &["AuditLog.Read.All", "User.Read.All"]).await;
+    let (_, ana) = get(&t, &tok, &format!("/v1.0/users/{}", t.ana.0)).await;
+    let upn = ana["userPrincipalName"].as_str().unwrap().to_uppercase();
+    let (status, logs) = get(
+        &t,
+        &tok,
+        &format!("/v1.0/auditLogs/signIns?$filter=userPrincipalName eq '{upn}'"),
+    )
+    .await;
+    assert_eq!(status, 200, "{logs}");
+    let entries = logs["value"].as_array().unwrap();
+    assert!(!entries.is_empty());
+    assert!(
+        entries.iter().all(|e| e["userId"] == json!(t.ana.0)),
+        "{logs}"
+    );
+    let (status, none) = get(
+        &t,
+        &tok,
+        "/v1.0/auditLogs/signIns?$filter=userPrincipalName eq 'nobody@contoso.example'",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(none["value"], json!([]));
+}
+
+#[tokio::test]
+async fn a_batch_runs_in_dependency_order_and_fails_dependents_of_a_failure() {
+    let t = spawn_oidc().await;
+    let (_, tok) = app_token(&t, &["User.ReadWrite.All", "Group.ReadWrite.All"]).await;
+    let batch = json!({"requests": [
+        {"id": "3", "method": "GET", "url": "/users/bea@contoso.example", "dependsOn": ["1"]},
+        {"id": "1", "method": "POST", "url": "/users", "headers": {"Content-Type": "application/json"},
+         "body": {"userPrincipalName": "bea@contoso.example", "displayName": "Bea"}},
+        {"id": "2", "method": "POST", "url": "users", "body": {"displayName": "x"}},
+        {"id": "4", "method": "GET", "url": "/users?$top=1", "dependsOn": ["2"]},
+        {"id": "5", "method": "GET", "url": "/users/$count", "headers": {"ConsistencyLevel": "eventual"}},
+    ]});
+    let body = post(&t, &tok, "/v1.0/$batch", batch).await;
+    let by_id = |id: &str| -> Value {
+        body["responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let ids: Vec<&str> = body["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    let pos = |id: &str| ids.iter().position(|i| *i == id).unwrap();
+    assert!(pos("1") < pos("3"), "{ids:?}");
+    assert_eq!(by_id("1")["status"], 201);
+    assert_eq!(by_id("3")["status"], 200);
+    assert_eq!(by_id("3")["body"]["displayName"], "Bea");
+    assert_eq!(by_id("2")["status"], 400, "missing userPrincipalName");
+    assert_eq!(by_id("4")["status"], 424);
+    assert_eq!(by_id("5")["status"], 200);
+    assert!(by_id("5")["body"].as_str().unwrap().parse::<u32>().unwrap() >= 2);
+
+    for (bad, why) in [
+        (json!({"requests": []}), "empty"),
+        (
+            json!({"requests": (0..21).map(|i| json!({"id": i.to_string(), "method": "GET", "url": "/users"})).collect::<Vec<_>>()}),
+            "21",
+        ),
+        (
+            json!({"requests": [{"id": "a", "method": "GET", "url": "/users", "dependsOn": ["b"]}, {"id": "b", "method": "GET", "url": "/users", "dependsOn": ["a"]}]}),
+            "cycle",
+        ),
+        (
+            json!({"requests": [{"id": "a", "method": "GET", "url": "/users", "dependsOn": ["zz"]}]}),
+            "unknown dependency",
+        ),
+        (
+            json!({"requests": [{"id": "a", "method": "POST", "url": "/$batch", "body": {"requests": []}}]}),
+            "nested",
+        ),
+        (
+            json!({"requests": [{"id": "a", "method": "GET", "url": "http://127.0.0.1:1/x"}]}),
+            "absolute",
+        ),
+        (
+            json!({"requests": [{"id": "a", "method": "TRACE", "url": "/users"}]}),
+            "method",
+        ),
+        (
+            json!({"requests": [{"id": "a", "method": "GET", "url": "/users"}, {"id": "a", "method": "GET", "url": "/users"}]}),
+            "duplicate ids",
+        ),
+    ] {
+        let (status, _, body) = call(&t, Method::POST, "/v1.0/$batch", Some(&tok), Some(bad)).await;
+        assert_eq!(status, 400, "{why}: {body}");
+    }
+    let (status, _, _) = call(
+        &t,
+        Method::POST,
+        "/v1.0/$batch",
+        None,
+        Some(json!({"requests": []})),
+    )
+    .await;
+    assert_eq!(status, 401);
+}
