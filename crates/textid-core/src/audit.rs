@@ -412,13 +412,17 @@ impl AuditRecord {
     }
 }
 
-/// The audit form of a user.
+/// The audit form of a user: its fields and the profile properties it has.
 pub fn user_json(u: &User) -> Value {
-    json!({
+    let mut v = json!({
         "id": u.id, "userPrincipalName": u.upn, "displayName": u.display_name,
         "accountEnabled": u.account_enabled, "mobilePhone": u.mobile_phone,
         "businessPhones": u.business_phones,
-    })
+    });
+    if let (Some(o), Ok(Value::Object(p))) = (v.as_object_mut(), serde_json::to_value(&u.profile)) {
+        o.extend(p);
+    }
+    v
 }
 
 fn group_json(g: &Group) -> Value {

@@ -72,7 +72,7 @@ impl Sql {
     /// `ORDER BY .. LIMIT ..` for `order` (then the id).
     pub(crate) fn order_limit(&mut self, alias: &str, order: Order, limit: u32) {
         let dir = if order.descending { "DESC" } else { "ASC" };
-        let key = column(alias, order.prop, None);
+        let key = self.column(alias, order.prop, None);
         let _ = write!(
             self.text,
             " ORDER BY {key} {dir}, {alias}.id {dir} LIMIT {limit}"
@@ -112,11 +112,11 @@ impl Sql {
                 out.push_str(", FALSE)");
             }
             Cond::Null { prop, is_null } => {
-                let col = column(alias, prop, element);
+                let col = self.column(alias, prop, element);
                 let _ = write!(out, "{col} IS {}NULL", if *is_null { "" } else { "NOT " });
             }
             Cond::Compare { prop, op, value } => {
-                let col = column(alias, prop, element);
+                let col = self.column(alias, prop, element);
                 let p = self.value(prop, value.clone());
                 let op = match (op, self.dialect) {
                     (CompareOp::Eq, _) => "=",
@@ -130,7 +130,7 @@ impl Sql {
                 let _ = write!(out, "{col} {op} {p}");
             }
             Cond::In { prop, values } => {
-                let col = column(alias, prop, element);
+                let col = self.column(alias, prop, element);
                 let ps: Vec<String> = values.iter().map(|v| self.value(prop, v.clone())).collect();
                 let _ = write!(out, "{col} IN ({})", ps.join(", "));
             }
@@ -139,7 +139,7 @@ impl Sql {
                 position,
                 text,
             } => {
-                let col = column(alias, prop, element);
+                let col = self.column(alias, prop, element);
                 let escaped = escape_like(text);
                 let pattern = match position {
                     Position::Prefix => format!("{escaped}%"),
@@ -150,19 +150,41 @@ impl Sql {
                 let _ = write!(out, "{col} LIKE {p} ESCAPE '\\'");
             }
             Cond::Any { prop, element: c } => {
-                let source = format!("{alias}.{}", prop.column);
-                let _ = match self.dialect {
-                    Dialect::Sqlite => {
-                        write!(out, "EXISTS (SELECT 1 FROM json_each({source}) e WHERE ")
+                let source = match (prop.column.strip_prefix("profile."), self.dialect) {
+                    (None, Dialect::Sqlite) => format!("json_each({alias}.{}) e", prop.column),
+                    (Some(key), Dialect::Sqlite) => {
+                        format!("json_each({alias}.profile, '$.{key}') e")
                     }
-                    Dialect::Postgres => write!(
-                        out,
-                        "EXISTS (SELECT 1 FROM jsonb_array_elements_text({source}) e(value) WHERE "
+                    (None, Dialect::Postgres) => {
+                        format!("jsonb_array_elements_text({alias}.{}) e(value)", prop.column)
+                    }
+                    (Some(key), Dialect::Postgres) => format!(
+                        "jsonb_array_elements_text(COALESCE({alias}.profile -> '{key}', '[]')) e(value)"
                     ),
                 };
+                let _ = write!(out, "EXISTS (SELECT 1 FROM {source} WHERE ");
                 self.cond(out, alias, c, Some("e.value"));
                 out.push(')');
             }
+        }
+    }
+
+    /// The expression of `prop` on the row (or of the array element inside `any`); a key
+    /// of the JSON profile is extracted as text. Keys and columns come from core's static
+    /// tables, never from the request.
+    fn column(&self, alias: &str, prop: &Property, element: Option<&str>) -> String {
+        let col = match (element, prop.column.strip_prefix("profile."), self.dialect) {
+            (Some(e), _, _) => e.to_owned(),
+            (None, None, _) => format!("{alias}.{}", prop.column),
+            (None, Some(key), Dialect::Sqlite) => {
+                format!("json_extract({alias}.profile, '$.{key}')")
+            }
+            (None, Some(key), Dialect::Postgres) => format!("({alias}.profile ->> '{key}')"),
+        };
+        if matches!(prop.ty, Type::Text | Type::TextList) {
+            format!("lower({col})")
+        } else {
+            col
         }
     }
 
@@ -175,19 +197,6 @@ impl Sql {
         } else {
             p
         }
-    }
-}
-
-/// The expression of `prop` on the row (or of the array element inside `any`).
-fn column(alias: &str, prop: &Property, element: Option<&str>) -> String {
-    let col = match element {
-        Some(e) => e.to_owned(),
-        None => format!("{alias}.{}", prop.column),
-    };
-    if matches!(prop.ty, Type::Text | Type::TextList) {
-        format!("lower({col})")
-    } else {
-        col
     }
 }
 

@@ -43,6 +43,7 @@ async fn keys_named_after_their_table_conflict_under_the_interface_names() {
         mobile_phone: None,
         business_phones: vec!["+14255550100".into()],
         on_premises_sync_enabled: false,
+        profile: Default::default(),
     };
     s.create_user(&u, &Actor::cli(), now()).await.unwrap();
     assert_eq!(s.user(t.id, u.id).await.unwrap(), Some(u.clone()));

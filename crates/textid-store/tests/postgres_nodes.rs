@@ -49,6 +49,7 @@ async fn user(s: &PostgresStore, t: &Tenant, name: &str) -> UserId {
         mobile_phone: None,
         business_phones: vec![],
         on_premises_sync_enabled: false,
+        profile: Default::default(),
     };
     s.create_user(&u, &Actor::cli(), now()).await.unwrap();
     u.id

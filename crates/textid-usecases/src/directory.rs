@@ -111,6 +111,7 @@ pub async fn create_user(
         mobile_phone: None,
         business_phones: Vec::new(),
         on_premises_sync_enabled: false,
+        profile: Default::default(),
     };
     match app
         .store()

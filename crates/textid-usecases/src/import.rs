@@ -182,6 +182,7 @@ fn check(
             mobile_phone: None,
             business_phones: Vec::new(),
             on_premises_sync_enabled: false,
+            profile: Default::default(),
         },
         numbers,
     })

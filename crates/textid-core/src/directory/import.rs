@@ -181,6 +181,7 @@ mod tests {
                 mobile_phone: None,
                 business_phones: Vec::new(),
                 on_premises_sync_enabled: false,
+                profile: Default::default(),
             },
             numbers: numbers
                 .iter()

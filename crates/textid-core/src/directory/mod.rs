@@ -2,7 +2,9 @@
 
 pub mod group;
 pub mod import;
+pub mod profile;
 pub mod user;
 
 pub use group::Group;
+pub use profile::UserProfile;
 pub use user::{display_name, is_deceptive_char, DisplayNameError, Upn, UpnError, User};

@@ -65,16 +65,23 @@ pub fn display_name(input: &str) -> Result<&str, DisplayNameError> {
     Ok(s)
 }
 
+/// The form in which names are compared: NFKC, lower case, NFKC again (lower-casing may
+/// leave a string that is not NFKC). Used for userPrincipalNames and for the values they
+/// are compared with in queries.
+pub fn fold(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    s.nfkc().collect::<String>().to_lowercase().nfkc().collect()
+}
+
 impl Upn {
     /// Parses `local@domain`: refuses deceptive characters, then normalises (NFKC, lower
     /// case, NFKC again, since lower-casing may leave a string that is not NFKC).
     pub fn parse(input: &str) -> Result<Self, UpnError> {
-        use unicode_normalization::UnicodeNormalization;
         let s = input.trim();
         if s.chars().any(is_deceptive_char) {
             return Err(UpnError::UnsafeCharacter);
         }
-        let s: String = s.nfkc().collect::<String>().to_lowercase().nfkc().collect();
+        let s = fold(s);
         if s.chars().any(is_deceptive_char) {
             return Err(UpnError::UnsafeCharacter);
         }
@@ -147,6 +154,8 @@ pub struct User {
     pub business_phones: Vec<String>,
     /// Synced from an on-premises directory.
     pub on_premises_sync_enabled: bool,
+    /// Graph's other profile properties (names, job, contact).
+    pub profile: super::profile::UserProfile,
 }
 
 #[cfg(test)]

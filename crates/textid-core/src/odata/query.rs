@@ -216,7 +216,7 @@ fn search(resource: &'static Resource, s: &str) -> Result<Cond, QueryError> {
 
 fn token_match(prop: &'static Property, text: &str) -> Cond {
     let text = if prop.ty == Type::FoldedText {
-        text.to_lowercase()
+        crate::directory::user::fold(text)
     } else {
         text.to_owned()
     };

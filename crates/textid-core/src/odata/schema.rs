@@ -67,7 +67,9 @@ pub enum Type {
 pub struct Property {
     /// Graph's name (`displayName`).
     pub name: &'static str,
-    /// The SQL column (same name in both backends), qualified by the backend.
+    /// The SQL column (same name in both backends), qualified by the backend; or
+    /// `profile.<key>`: a key of the user's JSON profile document
+    /// ([`crate::directory::profile`]).
     pub column: &'static str,
     /// Its type.
     pub ty: Type,
@@ -113,6 +115,19 @@ impl Resource {
 const TEXT_DEFAULT: Ops = Ops::EQ.with(Ops::IN).with(Ops::RANGE).with(Ops::STARTS);
 const TEXT_ADVANCED: Ops = Ops::NE.with(Ops::NOT).with(Ops::ENDS).with(Ops::NULL);
 const FLAG_ADVANCED: Ops = Ops::NE.with(Ops::NOT).with(Ops::NULL);
+
+/// A text property of the user's profile: Graph's default and advanced text operators.
+const fn profile_text(name: &'static str, column: &'static str, searchable: bool) -> Property {
+    Property {
+        name,
+        column,
+        ty: Type::Text,
+        default: TEXT_DEFAULT,
+        advanced: TEXT_ADVANCED,
+        orderable: false,
+        searchable,
+    }
+}
 
 /// Graph's `user`, as far as textid stores it (Graph's user resource documents the
 /// operators per property; `ne`, `not`, `endsWith` and `null` are advanced for every
@@ -190,6 +205,33 @@ pub static USER: Resource = Resource {
             ty: Type::Time,
             default: Ops::RANGE.with(Ops::EQ).with(Ops::IN),
             advanced: Ops::NE.with(Ops::NOT),
+            orderable: false,
+            searchable: false,
+        },
+        profile_text("givenName", "profile.givenName", true),
+        profile_text("surname", "profile.surname", true),
+        profile_text("jobTitle", "profile.jobTitle", false),
+        profile_text("department", "profile.department", false),
+        profile_text("companyName", "profile.companyName", false),
+        profile_text("officeLocation", "profile.officeLocation", false),
+        profile_text("employeeId", "profile.employeeId", false),
+        profile_text("employeeType", "profile.employeeType", false),
+        profile_text("usageLocation", "profile.usageLocation", false),
+        profile_text("preferredLanguage", "profile.preferredLanguage", false),
+        profile_text("mail", "profile.mail", true),
+        profile_text("mailNickname", "profile.mailNickname", false),
+        profile_text("streetAddress", "profile.streetAddress", false),
+        profile_text("city", "profile.city", false),
+        profile_text("state", "profile.state", false),
+        profile_text("postalCode", "profile.postalCode", false),
+        profile_text("country", "profile.country", false),
+        profile_text("faxNumber", "profile.faxNumber", false),
+        Property {
+            name: "otherMails",
+            column: "profile.otherMails",
+            ty: Type::TextList,
+            default: Ops::EQ.with(Ops::STARTS).with(Ops::RANGE),
+            advanced: Ops::NOT,
             orderable: false,
             searchable: false,
         },
@@ -558,7 +600,7 @@ fn value_for(prop: &'static Property, lit: &Literal) -> Result<Value, QueryError
     };
     match (prop.ty, lit) {
         (Type::Text | Type::TextList, Literal::String(s)) => Ok(Value::Text(s.clone())),
-        (Type::FoldedText, Literal::String(s)) => Ok(Value::Text(s.to_lowercase())),
+        (Type::FoldedText, Literal::String(s)) => Ok(Value::Text(crate::directory::user::fold(s))),
         (Type::Text | Type::FoldedText | Type::TextList, _) => {
             Err(wrong("a string in single quotes"))
         }

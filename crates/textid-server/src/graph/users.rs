@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use textid_core::directory::profile;
 use textid_core::directory::{Group, Upn, User};
 use textid_core::odata::schema;
 use textid_core::tenant::Tenant;
@@ -19,9 +20,9 @@ use super::query;
 use crate::app::App;
 use crate::directory as dir;
 
-/// Graph's user.
-pub fn user_json(u: &User) -> Value {
-    json!({
+/// Graph's user with every property textid keeps (what `$select` picks from).
+pub fn user_full_json(u: &User) -> Value {
+    let mut v = json!({
         "@odata.type": "#microsoft.graph.user",
         "id": u.id,
         "displayName": u.display_name,
@@ -29,7 +30,95 @@ pub fn user_json(u: &User) -> Value {
         "accountEnabled": u.account_enabled,
         "mobilePhone": u.mobile_phone,
         "businessPhones": u.business_phones,
-    })
+        "otherMails": u.profile.other_mails,
+    });
+    let stored = serde_json::to_value(&u.profile).unwrap_or_default();
+    for p in profile::PROPERTIES {
+        v[p.name] = stored.get(p.name).cloned().unwrap_or(Value::Null);
+    }
+    v
+}
+
+/// The properties Graph answers for a user without `$select` (Graph's default set).
+const DEFAULT_USER_PROPERTIES: &[&str] = &[
+    "@odata.type",
+    "id",
+    "displayName",
+    "userPrincipalName",
+    "accountEnabled",
+    "mobilePhone",
+    "businessPhones",
+    "givenName",
+    "surname",
+    "jobTitle",
+    "mail",
+    "officeLocation",
+    "preferredLanguage",
+];
+
+/// Graph's user: its default set of properties.
+pub fn user_json(u: &User) -> Value {
+    let full = user_full_json(u);
+    let picked = DEFAULT_USER_PROPERTIES.iter().map(|k| {
+        (
+            (*k).to_owned(),
+            full.get(*k).cloned().unwrap_or(Value::Null),
+        )
+    });
+    Value::Object(picked.collect())
+}
+
+/// Applies the profile properties of a create or update body (`rest`: the properties
+/// that are not textid's own fields): a string sets, `null` clears; anything else is
+/// refused, naming the properties.
+fn apply_profile(u: &mut User, rest: &serde_json::Map<String, Value>) -> Result<(), GraphError> {
+    let mut unknown = Vec::new();
+    for (k, v) in rest {
+        if k == "otherMails" {
+            let mails: Vec<String> = serde_json::from_value(v.clone())
+                .map_err(|_| GraphError::bad_request("otherMails must be an array of strings"))?;
+            u.profile
+                .set_other_mails(&mails)
+                .map_err(|e| GraphError::bad_request(e.to_string()))?;
+            continue;
+        }
+        let value = match v {
+            Value::String(s) => Some(s.as_str()),
+            Value::Null => None,
+            _ if profile::PROPERTIES.iter().any(|p| p.name == k) => {
+                return Err(GraphError::bad_request(format!(
+                    "{k} must be a string or null"
+                )))
+            }
+            _ => None,
+        };
+        match u.profile.set(k, value) {
+            Ok(true) => {}
+            Ok(false) => unknown.push(k.as_str()),
+            Err(e) => return Err(GraphError::bad_request(e.to_string())),
+        }
+    }
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    // Property names, not values: a name that is not a plain identifier is not repeated.
+    let named: Vec<&str> = unknown
+        .iter()
+        .copied()
+        .filter(|k| {
+            k.len() <= 64
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '@' | '.' | '_'))
+        })
+        .collect();
+    Err(GraphError::bad_request(if named.len() == unknown.len() {
+        format!(
+            "Properties textid does not know or that are read-only: {}.",
+            named.join(", ")
+        )
+    } else {
+        "The body has properties textid does not know or that are read-only.".to_owned()
+    }))
 }
 
 pub(super) fn group_json(g: &Group) -> Value {
@@ -93,7 +182,11 @@ pub async fn list(
         format!("{}/$metadata#users", base(&app)),
         format!("{}/users", base(&app)),
         count,
-        user_json,
+        if c.query.select.is_some() {
+            user_full_json
+        } else {
+            user_json
+        },
         |u, order| match order {
             "displayName" => (u.display_name.clone(), u.id.0),
             _ => (u.upn.as_str().to_owned(), u.id.0),
@@ -156,17 +249,33 @@ pub async fn get(
     State(app): State<App>,
     caller: Caller,
     GraphPath(user): GraphPath<String>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, GraphError> {
     caller.require("User.Read.All")?;
     let u = resolve_user(&app, &caller.tenant, &user).await?;
-    let mut v = user_json(&u);
+    let mut v = match q.get("$select") {
+        Some(select) => {
+            let o = textid_core::odata::query::Options {
+                select: Some(select),
+                ..Default::default()
+            };
+            let checked = textid_core::odata::query::check(&schema::USER, o, "userPrincipalName")?;
+            let full = user_full_json(&u);
+            let picked = std::iter::once("id")
+                .chain(checked.select.unwrap_or_default())
+                .map(|k| (k.to_owned(), full.get(k).cloned().unwrap_or(Value::Null)));
+            Value::Object(picked.collect())
+        }
+        None => user_json(&u),
+    };
     v["@odata.context"] = json!(format!("{}/$metadata#users/$entity", base(&app)));
     Ok(Json(v))
 }
 
-/// Body of a user create.
+/// Body of a user create: textid's own fields, and Graph's profile properties in `rest`
+/// (anything else is refused by [`apply_profile`], naming it).
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct CreateUser {
     #[serde(rename = "@odata.type")]
     _odata_type: Option<String>,
@@ -175,8 +284,9 @@ pub struct CreateUser {
     account_enabled: Option<bool>,
     mobile_phone: Option<String>,
     business_phones: Option<Vec<String>>,
-    mail_nickname: Option<String>,
     password_profile: Option<Value>,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, Value>,
 }
 
 /// `POST /v1.0/users`
@@ -186,23 +296,38 @@ pub async fn create(
     GraphJson(body): GraphJson<CreateUser>,
 ) -> Result<Response, GraphError> {
     caller.require("User.ReadWrite.All")?;
-    let _ = (&body.mail_nickname, &body.password_profile);
+    let _ = &body.password_profile;
     let upn = body
         .user_principal_name
         .ok_or_else(|| GraphError::bad_request("Property userPrincipalName is required."))?;
     let name = body
         .display_name
         .ok_or_else(|| GraphError::bad_request("Property displayName is required."))?;
+    // The profile is checked before anything is created: bad input changes nothing.
+    let mut scratch = textid_core::directory::User {
+        id: textid_core::UserId(uuid::Uuid::nil()),
+        tenant_id: caller.tenant.id,
+        upn: Upn::stored(String::new()),
+        display_name: String::new(),
+        account_enabled: true,
+        mobile_phone: None,
+        business_phones: Vec::new(),
+        on_premises_sync_enabled: false,
+        profile: Default::default(),
+    };
+    apply_profile(&mut scratch, &body.rest)?;
     let mut user = dir::create_user(&app, &caller.tenant, &upn, &name, &caller.actor())
         .await
         .map_err(upn_in_use)?;
     if body.account_enabled == Some(false)
         || body.mobile_phone.is_some()
         || body.business_phones.is_some()
+        || scratch.profile != user.profile
     {
         user.account_enabled = body.account_enabled.unwrap_or(true);
         user.mobile_phone = body.mobile_phone;
         user.business_phones = body.business_phones.unwrap_or_default();
+        user.profile = scratch.profile;
         dir::update_user(&app, &user, &caller.actor()).await?;
     }
     let mut v = user_json(&user);
@@ -210,9 +335,9 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
-/// Body of a user patch.
+/// Body of a user patch: textid's own fields, and Graph's profile properties in `rest`.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct PatchUser {
     #[serde(rename = "@odata.type")]
     _odata_type: Option<String>,
@@ -222,6 +347,8 @@ pub struct PatchUser {
     #[serde(default, deserialize_with = "double_option")]
     mobile_phone: Option<Option<String>>,
     business_phones: Option<Vec<String>>,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, Value>,
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(
@@ -256,6 +383,7 @@ pub async fn patch(
     if let Some(phones) = body.business_phones {
         u.business_phones = phones;
     }
+    apply_profile(&mut u, &body.rest)?;
     dir::update_user(&app, &u, &caller.actor())
         .await
         .map_err(upn_in_use)?;

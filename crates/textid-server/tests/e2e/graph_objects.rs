@@ -230,3 +230,117 @@ async fn a_batch_runs_in_dependency_order_and_fails_dependents_of_a_failure() {
     .await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn profile_properties_are_written_read_selected_filtered_and_checked() {
+    let t = spawn_oidc().await;
+    let (_, tok) = app_token(&t, &["User.ReadWrite.All"]).await;
+    let created = post(
+        &t,
+        &tok,
+        "/v1.0/users",
+        json!({
+            "userPrincipalName": "kim@contoso.example", "displayName": "Kim Park",
+            "givenName": "Kim", "surname": "Park", "jobTitle": "Charge nurse",
+            "department": "Ward 7", "usageLocation": "gb", "employeeId": "E1001",
+            "mailNickname": "kim", "otherMails": ["kim@home.example"],
+            "passwordProfile": {"password": "x", "forceChangePasswordNextSignIn": true}
+        }),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    // Graph's default set: names and job title, not department or usageLocation.
+    assert_eq!(created["givenName"], "Kim");
+    assert_eq!(created["jobTitle"], "Charge nurse");
+    assert_eq!(created["mail"], Value::Null);
+    assert!(created.get("department").is_none(), "{created}");
+    let (_, picked) = get(
+        &t,
+        &tok,
+        &format!("/v1.0/users/{id}?$select=department,usageLocation,otherMails,city"),
+    )
+    .await;
+    assert_eq!(
+        picked
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| !k.starts_with('@'))
+            .cloned()
+            .collect::<Vec<_>>(),
+        ["city", "department", "id", "otherMails", "usageLocation"]
+    );
+    assert_eq!(picked["usageLocation"], "GB");
+    assert_eq!(picked["city"], Value::Null);
+    assert_eq!(picked["otherMails"], json!(["kim@home.example"]));
+
+    let (status, _, body) = call(
+        &t,
+        Method::PATCH,
+        &format!("/v1.0/users/{id}"),
+        Some(&tok),
+        Some(json!({"jobTitle": null, "city": "Leeds"})),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let (_, after) = get(&t, &tok, &format!("/v1.0/users/{id}?$select=jobTitle,city")).await;
+    assert_eq!(
+        (after["jobTitle"].clone(), after["city"].clone()),
+        (Value::Null, json!("Leeds"))
+    );
+
+    let (_, found) = get(
+        &t,
+        &tok,
+        "/v1.0/users?$filter=department eq 'ward 7' and employeeId eq 'E1001'",
+    )
+    .await;
+    assert_eq!(found["value"].as_array().unwrap().len(), 1, "{found}");
+    let (_, found) = get(
+        &t,
+        &tok,
+        "/v1.0/users?$filter=otherMails/any(m:startswith(m,'kim@'))",
+    )
+    .await;
+    assert_eq!(found["value"][0]["id"], json!(id));
+
+    // Bad input: a clear 400 naming the property, and nothing is created or changed.
+    for (body, says) in [
+        (
+            json!({"userPrincipalName": "lee@contoso.example", "displayName": "Lee", "usageLocation": "GBR"}),
+            "usageLocation",
+        ),
+        (
+            json!({"userPrincipalName": "lee@contoso.example", "displayName": "Lee", "shoeSize": 9}),
+            "shoeSize",
+        ),
+        (
+            json!({"userPrincipalName": "lee@contoso.example", "displayName": "Lee", "mail": "not mail"}),
+            "mail",
+        ),
+        (
+            json!({"userPrincipalName": "lee@contoso.example", "displayName": "Lee", "givenName": 7}),
+            "givenName",
+        ),
+    ] {
+        let (status, _, err) = call(&t, Method::POST, "/v1.0/users", Some(&tok), Some(body)).await;
+        assert_eq!(status, 400, "{err}");
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains(says),
+            "{err}"
+        );
+    }
+    let (status, _) = get(&t, &tok, "/v1.0/users/lee@contoso.example").await;
+    assert_eq!(status, 404, "nothing was created");
+    let (status, _, _) = call(
+        &t,
+        Method::PATCH,
+        &format!("/v1.0/users/{id}"),
+        Some(&tok),
+        Some(json!({"city": "Bradford", "employeeId": "12345678901234567"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (_, same) = get(&t, &tok, &format!("/v1.0/users/{id}?$select=city")).await;
+    assert_eq!(same["city"], "Leeds", "a refused patch changes nothing");
+}

@@ -49,6 +49,7 @@ async fn directory(t: &OidcApp, tok: &str) -> Vec<Person> {
                 vec![]
             },
             on_premises_sync_enabled: false,
+            profile: Default::default(),
         };
         t.app
             .store()

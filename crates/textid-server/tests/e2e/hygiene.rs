@@ -91,7 +91,7 @@ async fn graph_errors_do_not_repeat_ids_filters_or_names() {
         (Method::GET, format!("/v1.0/users/{marker}"), None),
         (
             Method::GET,
-            format!("/v1.0/users?$filter=mail eq '{marker}'"),
+            format!("/v1.0/users?$filter=shoeSize eq '{marker}'"),
             None,
         ),
         (

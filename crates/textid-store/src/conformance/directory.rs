@@ -16,6 +16,13 @@ pub async fn a_created_user_is_found_by_id_and_upn(s: Arc<dyn Store>) {
         mobile_phone: Some("+1 425 555 0100".into()),
         business_phones: vec!["+1 425 555 0111".into(), "+1 425 555 0112".into()],
         on_premises_sync_enabled: true,
+        profile: {
+            let mut p = textid_core::directory::UserProfile::default();
+            p.set("jobTitle", Some("Nurse")).unwrap();
+            p.set("usageLocation", Some("GB")).unwrap();
+            p.set_other_mails(&["ana@home.example".into()]).unwrap();
+            p
+        },
         display_name: "Ana Lima".into(),
         ..new_user(&t, "ana")
     };

@@ -58,7 +58,20 @@ async fn directory(s: &dyn Store) -> Tenant {
         ),
     ];
     for (i, (name, display, enabled, mobile, business)) in people.into_iter().enumerate() {
+        let mut profile = textid_core::directory::UserProfile::default();
+        profile
+            .set(
+                "department",
+                Some(if i % 2 == 0 { "Ward 7" } else { "Kitchen" }),
+            )
+            .unwrap();
+        if i == 1 {
+            profile
+                .set_other_mails(&["bob@home.example".into()])
+                .unwrap();
+        }
         let u = User {
+            profile,
             display_name: display.into(),
             account_enabled: enabled,
             mobile_phone: mobile.map(str::to_owned),
@@ -115,6 +128,10 @@ pub async fn query_users_applies_every_filter_operator(s: Arc<dyn Store>) {
         ("createdDateTime ge 2026-03-01T12:03:00Z", &["dave", "eve.adams"]),
         ("(accountEnabled eq true and startswith(displayName,'a')) or userPrincipalName eq 'eve.adams@contoso.example'", &["ana", "eve.adams"]),
         ("not (accountEnabled eq true or mobilePhone eq null)", &["eve.adams"]),
+        ("department eq 'ward 7'", &["ana", "carol", "eve.adams"]),
+        ("startswith(department,'Kit') and accountEnabled eq true", &["dave"]),
+        ("otherMails/any(m:m eq 'BOB@home.example')", &["bob"]),
+        ("givenName eq null", &["ana", "bob", "carol", "dave", "eve.adams"]),
     ] {
         let cond = checked(&schema::USER, filter);
         assert_eq!(names(&*s, &t, Some(cond), upn_order, 50).await, expected, "{filter}");

@@ -305,6 +305,7 @@ fn new_user(t: &Tenant, name: &str) -> User {
         mobile_phone: None,
         business_phones: vec![],
         on_premises_sync_enabled: false,
+        profile: Default::default(),
     }
 }
 

@@ -27,7 +27,7 @@ macro_rules! select_users {
     ($rest:literal) => {
         concat!(
             "SELECT u.id, u.tenant_id, u.upn, u.display_name, u.account_enabled, u.mobile_phone, ",
-            "u.business_phones, u.on_premises_sync FROM users u ",
+            "u.business_phones, u.on_premises_sync, u.profile FROM users u ",
             $rest
         )
     };
@@ -58,6 +58,7 @@ fn to_user(r: &Row) -> StoreResult<User> {
         mobile_phone: r.try_get(5)?,
         business_phones: json(r.try_get(6)?)?,
         on_premises_sync_enabled: r.try_get(7)?,
+        profile: json(r.try_get(8)?)?,
     })
 }
 
@@ -104,11 +105,12 @@ pub(super) async fn lock_user(
 async fn create_user(tx: &Tx<'_>, u: &User, actor: &Actor, now: DateTime<Utc>) -> StoreResult<()> {
     execute(
         tx,
-        "INSERT INTO users (id, tenant_id, upn, display_name, account_enabled, mobile_phone, business_phones, on_premises_sync, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO users (id, tenant_id, upn, display_name, account_enabled, mobile_phone, business_phones, on_premises_sync, created_at, profile)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         &[
             &u.id.0, &u.tenant_id.0, &u.upn.as_str(), &u.display_name, &u.account_enabled,
             &u.mobile_phone, &to_json(&u.business_phones), &u.on_premises_sync_enabled, &ms(now),
+            &to_json(&u.profile),
         ],
     )
     .await?;
@@ -119,11 +121,12 @@ async fn update_user(tx: &Tx<'_>, u: &User, actor: &Actor, now: DateTime<Utc>) -
     let before = lock_user(tx, u.tenant_id, u.id, RowLock::NoKeyUpdate).await?;
     execute(
         tx,
-        "UPDATE users SET upn = $3, display_name = $4, account_enabled = $5, mobile_phone = $6, business_phones = $7, on_premises_sync = $8
+        "UPDATE users SET upn = $3, display_name = $4, account_enabled = $5, mobile_phone = $6, business_phones = $7, on_premises_sync = $8, profile = $9
          WHERE tenant_id = $1 AND id = $2",
         &[
             &u.tenant_id.0, &u.id.0, &u.upn.as_str(), &u.display_name, &u.account_enabled,
             &u.mobile_phone, &to_json(&u.business_phones), &u.on_premises_sync_enabled,
+            &to_json(&u.profile),
         ],
     )
     .await?;

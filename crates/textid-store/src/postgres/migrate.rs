@@ -59,6 +59,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../migrations/postgres/0015_delivery_receipts.sql"),
     ),
+    (
+        24,
+        include_str!("../../migrations/postgres/0024_user_profile.sql"),
+    ),
 ];
 
 async fn apply(tx: &Tx<'_>) -> StoreResult<()> {

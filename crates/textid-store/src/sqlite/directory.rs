@@ -15,7 +15,7 @@ use super::{audit, sessions, SqliteStore};
 use crate::{Actor, Cond, DirectoryStore, Listing, StoreError, StoreResult};
 
 const USER_COLUMNS: &str =
-    "u.id, u.tenant_id, u.upn, u.display_name, u.account_enabled, u.mobile_phone, u.business_phones, u.on_premises_sync";
+    "u.id, u.tenant_id, u.upn, u.display_name, u.account_enabled, u.mobile_phone, u.business_phones, u.on_premises_sync, u.profile";
 
 type UserRow = (
     String,
@@ -26,6 +26,7 @@ type UserRow = (
     Option<String>,
     String,
     bool,
+    String,
 );
 
 fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
@@ -38,10 +39,13 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
         r.get(5)?,
         r.get(6)?,
         r.get(7)?,
+        r.get(8)?,
     ))
 }
 
-fn to_user((uid, tid, upn, name, enabled, mobile, business, sync): UserRow) -> StoreResult<User> {
+fn to_user(
+    (uid, tid, upn, name, enabled, mobile, business, sync, profile): UserRow,
+) -> StoreResult<User> {
     Ok(User {
         id: id(&uid)?,
         tenant_id: id(&tid)?,
@@ -51,6 +55,7 @@ fn to_user((uid, tid, upn, name, enabled, mobile, business, sync): UserRow) -> S
         mobile_phone: mobile,
         business_phones: json(&business)?,
         on_premises_sync_enabled: sync,
+        profile: json(&profile)?,
     })
 }
 
@@ -103,11 +108,12 @@ impl DirectoryStore for SqliteStore {
         let (u, actor) = (user.clone(), actor.clone());
         self.write(move |tx| {
             tx.execute(
-                "INSERT INTO users (id, tenant_id, upn, display_name, account_enabled, mobile_phone, business_phones, on_premises_sync, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO users (id, tenant_id, upn, display_name, account_enabled, mobile_phone, business_phones, on_premises_sync, created_at, profile)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     u.id.to_string(), u.tenant_id.to_string(), u.upn.as_str(), u.display_name,
-                    u.account_enabled, u.mobile_phone, to_json(&u.business_phones), u.on_premises_sync_enabled, ms(now)
+                    u.account_enabled, u.mobile_phone, to_json(&u.business_phones), u.on_premises_sync_enabled, ms(now),
+                    to_json(&u.profile)
                 ],
             )?;
             audit::insert(tx, &AuditRecord::user_added(&u, &actor, now))
@@ -184,11 +190,11 @@ impl DirectoryStore for SqliteStore {
         self.write(move |tx| {
             let before = load_user(tx, u.tenant_id, u.id)?.ok_or(StoreError::NotFound("user"))?;
             tx.execute(
-                "UPDATE users SET upn = ?3, display_name = ?4, account_enabled = ?5, mobile_phone = ?6, business_phones = ?7, on_premises_sync = ?8
+                "UPDATE users SET upn = ?3, display_name = ?4, account_enabled = ?5, mobile_phone = ?6, business_phones = ?7, on_premises_sync = ?8, profile = ?9
                  WHERE tenant_id = ?1 AND id = ?2",
                 params![
                     u.tenant_id.to_string(), u.id.to_string(), u.upn.as_str(), u.display_name, u.account_enabled,
-                    u.mobile_phone, to_json(&u.business_phones), u.on_premises_sync_enabled
+                    u.mobile_phone, to_json(&u.business_phones), u.on_premises_sync_enabled, to_json(&u.profile)
                 ],
             )?;
             if user_update_revokes(&before, &u) {

@@ -81,6 +81,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../migrations/sqlite/0015_delivery_receipts.sql"),
     ),
+    (
+        24,
+        include_str!("../../migrations/sqlite/0024_user_profile.sql"),
+    ),
 ];
 const READERS: usize = 4;
 
