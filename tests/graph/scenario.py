@@ -6,7 +6,10 @@ an admin app with the CLI, takes a client-credentials token from textid's token 
 runs a realistic admin scenario through `msgraph-sdk` (issue #4's acceptance test): users,
 groups, the SMS and Temporary Access Pass policies, phone methods and the "one SMS sign-in
 number per user" rule, Temporary Access Passes, the sign-in and directory audit logs,
-deletes, and the permission checks.
+deletes, and the permission checks; then (issue #17) 300 users created through `$batch`
+with `dependsOn` and Graph's query options (`$filter`, `$select`, `$orderby`, `$count`,
+`$search`, `/users/$count`, paging with PageIterator), each result compared with what the
+script computes from the users it created.
 
 Every step is a named check; the script goes on after a failure where it can, prints
 `N passed, N failed` as its last line and exits 1 if anything failed.
@@ -494,6 +497,7 @@ async def scenario(c: Checks, server: Server, data_dir: Path) -> None:
     graph, http = graph_client(base, tok, S["seen"])
     try:
         await steps(c, graph, base, data_dir, app, S, started)
+        await query_steps(c, graph, base, S)
     finally:
         await http.aclose()
 
@@ -1311,6 +1315,125 @@ async def steps(
         print("note: properties textid sends that the SDK's v1.0 models do not have (kept in additional_data):")
         for u in S["unknown"]:
             print(f"     {u}")
+
+
+async def query_steps(c: Checks, graph: GraphServiceClient, base: str, S: dict[str, Any]) -> None:
+    """Issue #17: a directory of 300 users created in $batch calls (with dependsOn), then
+    Graph's query options through the SDK, each result compared with what this script
+    computes from the users it created."""
+    auth = {"Authorization": f"Bearer {S['admin_token']}"}
+    wards = ["Ward 1", "Ward 2", "Ward 3", "Kitchen"]
+    people = [
+        {
+            "upn": f"q{i:03d}@q.example",
+            "name": f"{['Ana', 'Bo', 'Maria', 'Noor', 'Zoe'][i % 5]} {['Lima', 'Ng', 'Silva'][i // 5 % 3]} {i:03d}",
+            "enabled": i % 4 != 0,
+            "department": wards[i % 4 if i % 7 else 2],
+            "jobTitle": "Nurse" if i % 3 else "Porter",
+        }
+        for i in range(300)
+    ]
+
+    async def batches() -> None:
+        for start in range(0, 300, 20):
+            chunk = people[start : start + 20]
+            reqs = [
+                {
+                    "id": str(k),
+                    "method": "POST",
+                    "url": "/users",
+                    "headers": {"Content-Type": "application/json"},
+                    "body": {
+                        "userPrincipalName": p["upn"], "displayName": p["name"], "accountEnabled": p["enabled"],
+                        "department": p["department"], "jobTitle": p["jobTitle"], "mailNickname": p["upn"].split("@")[0],
+                    },
+                }
+                for k, p in enumerate(chunk[:19])
+            ]
+            # the 20th request reads a user the first one creates: it runs after it
+            reqs.append({"id": "19", "method": "GET", "url": f"/users/{chunk[0]['upn']}", "dependsOn": ["0"]})
+            status, body = http_json("POST", f"{base}/v1.0/$batch", {"requests": reqs}, auth)
+            assert status == 200, f"$batch: {status} {body}"
+            by_id = {r["id"]: r for r in body["responses"]}
+            assert all(by_id[str(k)]["status"] == 201 for k in range(19)), f"creates: {body}"
+            eq(by_id["19"]["body"]["userPrincipalName"], chunk[0]["upn"], "the dependent GET saw the created user")
+            for p in chunk[19:]:
+                status, body = http_json("POST", f"{base}/v1.0/users", {
+                    "userPrincipalName": p["upn"], "displayName": p["name"], "accountEnabled": p["enabled"],
+                    "department": p["department"], "jobTitle": p["jobTitle"],
+                }, auth)
+                assert status == 201, f"create: {status} {body}"
+
+    made = await c.run("12 $batch creates 300 users, 20 requests a call, a GET dependsOn its POST", batches)
+
+    def advanced(q: Any) -> RequestConfiguration:
+        rc = RequestConfiguration(query_parameters=q)
+        rc.headers.add("ConsistencyLevel", "eventual")
+        return rc
+
+    async def filtered_ordered_selected_paged() -> None:
+        q = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+            filter="endswith(userPrincipalName,'@q.example') and department eq 'ward 3' and accountEnabled eq true",
+            select=["displayName", "department"],
+            orderby=["displayName desc"],
+            count=True,
+            top=7,
+        )
+        first = await graph.users.get(advanced(q))
+        assert first is not None and first.value is not None
+        want = sorted(
+            (p for p in people if p["department"] == "Ward 3" and p["enabled"]),
+            key=lambda p: p["name"].lower(),
+            reverse=True,
+        )
+        eq(first.odata_count, len(want), "@odata.count")
+        assert first.odata_next_link and "$filter=" in first.odata_next_link, f"nextLink {first.odata_next_link}"
+        names: list[str] = []
+
+        def collect(u: User) -> bool:
+            assert u.user_principal_name is None, "$select left userPrincipalName out"
+            eq(u.department, "Ward 3", "selected department")
+            names.append(u.display_name or "")
+            return True
+
+        it = PageIterator(first, graph.request_adapter)
+        # msgraph-core's set_headers() passes the dict as keywords to add_all(), which takes
+        # one dict: add to the iterator's headers directly.
+        it.headers.add("ConsistencyLevel", "eventual")
+        await it.iterate(collect)
+        eq(names, [p["name"] for p in want], "every page, in displayName desc order")
+
+    await c.run("12 users.get $filter + $select + $orderby desc + $count, every page by PageIterator", filtered_ordered_selected_paged, made)
+
+    async def default_filters() -> None:
+        for f, keep in [
+            ("startswith(displayName,'maria')", lambda p: p["name"].lower().startswith("maria")),
+            ("jobTitle eq 'Porter' and accountEnabled eq false", lambda p: p["jobTitle"] == "Porter" and not p["enabled"]),
+            ("department in ('Ward 1', 'Kitchen')", lambda p: p["department"] in ("Ward 1", "Kitchen")),
+        ]:
+            got: list[str] = []
+            first = await graph.users.get(RequestConfiguration(query_parameters=UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(filter=f, top=50)))
+            await PageIterator(first, graph.request_adapter).iterate(lambda u: got.append(u.user_principal_name) or True)
+            want = sorted(p["upn"] for p in people if keep(p))
+            eq(sorted(u for u in got if u.endswith("@q.example")), want, f)
+
+    await c.run("12 users.get $filter startswith / eq and / in (default operators, no header)", default_filters, made)
+
+    async def search_and_count() -> None:
+        q = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(search='"displayName:noor"', top=999)
+        page = await graph.users.get(advanced(q))
+        assert page is not None and page.value is not None
+        eq(sorted(u.user_principal_name for u in page.value), sorted(p["upn"] for p in people if p["name"].startswith("Noor")), "$search")
+        n = await graph.users.count.get(advanced(None))
+        assert isinstance(n, int) and n >= 300, f"/users/$count {n!r}"
+
+    await c.run("12 users.get $search (ConsistencyLevel) and users.count.get", search_and_count, made)
+
+    async def advanced_without_header() -> None:
+        q = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(filter="displayName ne 'x'")
+        await expect_error(graph.users.get(RequestConfiguration(query_parameters=q)), 400, "Request_UnsupportedQuery")
+
+    await c.run("12 an advanced operator without ConsistencyLevel → 400 Request_UnsupportedQuery (as Graph)", advanced_without_header)
 
 
 async def amain(server: Server, data_dir: Path) -> Checks:
