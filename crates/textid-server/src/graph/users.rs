@@ -493,6 +493,23 @@ pub struct CreateGroup {
     security_enabled: Option<bool>,
     description: Option<String>,
     group_types: Option<Vec<String>>,
+    /// Graph's way to add members at creation: `directoryObjects/{id}` URLs.
+    #[serde(rename = "members@odata.bind")]
+    members_bind: Option<Vec<String>>,
+}
+
+/// The user a `directoryObjects/{id}` (or `users/{id}`) URL names.
+async fn bound_user(app: &App, tenant: &Tenant, url: &str) -> Result<User, GraphError> {
+    let id = url
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .ok_or_else(|| GraphError::bad_request("@odata.id must end with the member's id"))?;
+    resolve_user(app, tenant, id).await.map_err(|_| {
+        GraphError::bad_request(
+            "members@odata.bind names an object that is not a user of the tenant",
+        )
+    })
 }
 
 /// `POST /v1.0/groups`
@@ -512,7 +529,23 @@ pub async fn create_group(
     let name = body
         .display_name
         .ok_or_else(|| GraphError::bad_request("Property displayName is required."))?;
+    // Every bound member is resolved before anything is created: a bad one changes nothing.
+    let mut members = Vec::new();
+    for url in body.members_bind.iter().flatten() {
+        let u = bound_user(&app, &caller.tenant, url).await?;
+        if !members.contains(&u.id) {
+            members.push(u.id);
+        }
+    }
+    if members.len() > 20 {
+        return Err(GraphError::bad_request(
+            "members@odata.bind takes at most 20 members; add more with members/$ref",
+        ));
+    }
     let g = dir::create_group(&app, &caller.tenant, &name, &caller.actor()).await?;
+    for uid in members {
+        dir::add_member(&app, &caller.tenant, g.id, uid, &caller.actor()).await?;
+    }
     Ok((StatusCode::CREATED, Json(group_json(&g))).into_response())
 }
 
@@ -561,15 +594,7 @@ pub async fn add_member(
 ) -> Result<StatusCode, GraphError> {
     caller.require("Group.ReadWrite.All")?;
     let g = resolve_group(&app, &caller.tenant, &group).await?;
-    let member = body
-        .odata_id
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .ok_or_else(|| GraphError::bad_request("@odata.id must end with the member's id"))?;
-    let u = resolve_user(&app, &caller.tenant, member)
-        .await
-        .map_err(|_| GraphError::bad_request("@odata.id: no such user"))?;
+    let u = bound_user(&app, &caller.tenant, &body.odata_id).await?;
     dir::add_member(&app, &caller.tenant, g.id, u.id, &caller.actor()).await.map_err(|e| match e {
         textid_usecases::DirectoryError::MemberExists => GraphError::bad_request("One or more added object references already exist for the following modified properties: 'members'."),
         other => other.into(),

@@ -344,3 +344,50 @@ async fn profile_properties_are_written_read_selected_filtered_and_checked() {
     let (_, same) = get(&t, &tok, &format!("/v1.0/users/{id}?$select=city")).await;
     assert_eq!(same["city"], "Leeds", "a refused patch changes nothing");
 }
+
+#[tokio::test]
+async fn a_group_created_with_members_odata_bind_has_them_and_a_bad_bind_creates_nothing() {
+    let t = spawn_oidc().await;
+    let (_, tok) = app_token(&t, &["User.ReadWrite.All", "Group.ReadWrite.All"]).await;
+    let mut binds = Vec::new();
+    for name in ["ida", "jon"] {
+        let u = post(
+            &t,
+            &tok,
+            "/v1.0/users",
+            json!({"userPrincipalName": format!("{name}@contoso.example"), "displayName": name}),
+        )
+        .await;
+        binds.push(format!(
+            "{}/v1.0/directoryObjects/{}",
+            t.base,
+            u["id"].as_str().unwrap()
+        ));
+    }
+    let g = post(
+        &t,
+        &tok,
+        "/v1.0/groups",
+        json!({"displayName": "Night shift", "members@odata.bind": binds}),
+    )
+    .await;
+    let (_, members) = get(
+        &t,
+        &tok,
+        &format!("/v1.0/groups/{}/members", g["id"].as_str().unwrap()),
+    )
+    .await;
+    let upns: Vec<&str> = members["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["userPrincipalName"].as_str().unwrap())
+        .collect();
+    assert_eq!(upns, ["ida@contoso.example", "jon@contoso.example"]);
+
+    let bad = json!({"displayName": "Day shift", "members@odata.bind": [binds[0].clone(), format!("{}/v1.0/directoryObjects/{}", t.base, uuid::Uuid::new_v4())]});
+    let (status, _, body) = call(&t, Method::POST, "/v1.0/groups", Some(&tok), Some(bad)).await;
+    assert_eq!(status, 400, "{body}");
+    let (_, n) = get(&t, &tok, "/v1.0/groups?$filter=displayName eq 'Day shift'").await;
+    assert_eq!(n["value"], json!([]), "nothing was created");
+}
