@@ -2,6 +2,7 @@
 
 pub mod group;
 pub mod import;
+pub mod synced;
 pub mod user;
 
 pub use group::Group;

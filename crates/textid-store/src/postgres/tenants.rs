@@ -23,13 +23,14 @@ fn to_tenant(r: &Row) -> StoreResult<Tenant> {
         name: r.try_get(1)?,
         default_region: r.try_get(2)?,
         sign_in_origins: origins_from_stored(r.try_get(3)?),
+        refuse_shared_phone_numbers: r.try_get(4)?,
     })
 }
 
 async fn by_name<C: GenericClient>(c: &C, name: &str) -> StoreResult<Option<Tenant>> {
     query_opt(
         c,
-        "SELECT id, name, default_region, sign_in_origins FROM tenants WHERE name = $1",
+        "SELECT id, name, default_region, sign_in_origins, refuse_shared_phone_numbers FROM tenants WHERE name = $1",
         &[&name],
     )
     .await?
@@ -117,6 +118,33 @@ async fn set_sign_in_origins(
     audit::bump(tx, Changed::Tenants).await
 }
 
+async fn set_refuse_shared(
+    tx: &Tx<'_>,
+    tenant: TenantId,
+    refuse: bool,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let before: bool = query_opt(
+        tx,
+        "SELECT refuse_shared_phone_numbers FROM tenants WHERE id = $1 FOR UPDATE",
+        &[&tenant.0],
+    )
+    .await?
+    .ok_or(StoreError::NotFound("tenant"))?
+    .try_get(0)?;
+    execute(
+        tx,
+        "UPDATE tenants SET refuse_shared_phone_numbers = $2 WHERE id = $1",
+        &[&tenant.0, &refuse],
+    )
+    .await?;
+    let record =
+        AuditRecord::tenant_refuse_shared_phone_numbers(tenant, before, refuse, actor, now);
+    audit::insert(tx, &record).await?;
+    audit::bump(tx, Changed::Tenants).await
+}
+
 #[async_trait]
 impl TenantStore for PostgresStore {
     async fn ensure_tenant(&self, name: &str, now: DateTime<Utc>) -> StoreResult<Tenant> {
@@ -135,7 +163,7 @@ impl TenantStore for PostgresStore {
             Box::pin(async move {
                 query_opt(
                     c,
-                    "SELECT id, name, default_region, sign_in_origins FROM tenants WHERE id = $1",
+                    "SELECT id, name, default_region, sign_in_origins, refuse_shared_phone_numbers FROM tenants WHERE id = $1",
                     &[&tid.0],
                 )
                 .await?
@@ -178,6 +206,25 @@ impl TenantStore for PostgresStore {
             &(tenant, origins, actor, now),
             |tx, (tenant, origins, actor, now)| {
                 Box::pin(set_sign_in_origins(tx, *tenant, origins, actor, *now))
+            },
+        )
+        .await?;
+        self.changed(Changed::Tenants);
+        Ok(())
+    }
+
+    async fn set_tenant_refuse_shared_phone_numbers(
+        &self,
+        tenant: TenantId,
+        refuse: bool,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(
+            Replay::Unsafe,
+            &(tenant, refuse, actor, now),
+            |tx, (tenant, refuse, actor, now)| {
+                Box::pin(set_refuse_shared(tx, *tenant, *refuse, actor, *now))
             },
         )
         .await?;

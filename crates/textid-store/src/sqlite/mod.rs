@@ -80,6 +80,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../migrations/sqlite/0015_delivery_receipts.sql"),
     ),
+    (
+        22,
+        include_str!("../../migrations/sqlite/0022_refuse_shared_numbers.sql"),
+    ),
 ];
 const READERS: usize = 4;
 

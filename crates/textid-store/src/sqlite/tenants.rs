@@ -12,24 +12,25 @@ use super::rows::{id, ms, to_json};
 use super::{audit, SqliteStore};
 use crate::{Actor, Changed, StoreError, StoreResult, TenantStore};
 
-type TenantRow = (String, String, Option<String>, String);
+type TenantRow = (String, String, Option<String>, String, bool);
 
 fn tenant_row(r: &Row<'_>) -> rusqlite::Result<TenantRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
-fn to_tenant((tid, name, region, origins): TenantRow) -> StoreResult<Tenant> {
+fn to_tenant((tid, name, region, origins, refuse_shared): TenantRow) -> StoreResult<Tenant> {
     Ok(Tenant {
         id: id(&tid)?,
         name,
         default_region: region,
         sign_in_origins: origins_from_stored(&origins),
+        refuse_shared_phone_numbers: refuse_shared,
     })
 }
 
 fn by_name(c: &Connection, name: &str) -> StoreResult<Option<Tenant>> {
     c.prepare_cached(
-        "SELECT id, name, default_region, sign_in_origins FROM tenants WHERE name = ?1",
+        "SELECT id, name, default_region, sign_in_origins, refuse_shared_phone_numbers FROM tenants WHERE name = ?1",
     )?
     .query_row([name], tenant_row)
     .optional()?
@@ -50,6 +51,7 @@ impl TenantStore for SqliteStore {
                 name: name.clone(),
                 default_region: None,
                 sign_in_origins: Vec::new(),
+                refuse_shared_phone_numbers: false,
             };
             tx.execute(
                 "INSERT INTO tenants (id, name, default_region, policy, created_at) VALUES (?1, ?2, NULL, ?3, ?4)",
@@ -68,7 +70,7 @@ impl TenantStore for SqliteStore {
     async fn tenant_by_id(&self, tid: TenantId) -> StoreResult<Option<Tenant>> {
         self.read(move |c| {
             c.prepare_cached(
-                "SELECT id, name, default_region, sign_in_origins FROM tenants WHERE id = ?1",
+                "SELECT id, name, default_region, sign_in_origins, refuse_shared_phone_numbers FROM tenants WHERE id = ?1",
             )?
             .query_row([tid.to_string()], tenant_row)
             .optional()?
@@ -141,6 +143,38 @@ impl TenantStore for SqliteStore {
                 &origins,
                 &actor,
                 now,
+            );
+            audit::insert(tx, &record)?;
+            audit::bump(tx, Changed::Tenants)
+        })
+        .await?;
+        self.changed(Changed::Tenants);
+        Ok(())
+    }
+
+    async fn set_tenant_refuse_shared_phone_numbers(
+        &self,
+        tenant: TenantId,
+        refuse: bool,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let actor = actor.clone();
+        self.write(move |tx| {
+            let before: bool = tx
+                .query_row(
+                    "SELECT refuse_shared_phone_numbers FROM tenants WHERE id = ?1",
+                    [tenant.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .ok_or(StoreError::NotFound("tenant"))?;
+            tx.execute(
+                "UPDATE tenants SET refuse_shared_phone_numbers = ?2 WHERE id = ?1",
+                params![tenant.to_string(), refuse],
+            )?;
+            let record = AuditRecord::tenant_refuse_shared_phone_numbers(
+                tenant, before, refuse, &actor, now,
             );
             audit::insert(tx, &record)?;
             audit::bump(tx, Changed::Tenants)
