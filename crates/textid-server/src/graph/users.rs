@@ -27,6 +27,7 @@ pub fn user_json(u: &User) -> Value {
         "accountEnabled": u.account_enabled,
         "mobilePhone": u.mobile_phone,
         "businessPhones": u.business_phones,
+        "onPremisesSyncEnabled": u.on_premises_sync_enabled.then_some(true),
     })
 }
 
@@ -56,7 +57,8 @@ fn eq_filter(filter: &str) -> Option<(&str, &str)> {
     Some((prop.trim(), value))
 }
 
-/// Graph answers a taken userPrincipalName with 400 `Request_BadRequest`.
+/// Graph answers a taken userPrincipalName, and a change of a synced user's source-owned
+/// properties, with 400 `Request_BadRequest`.
 fn upn_in_use(e: textid_usecases::DirectoryError) -> GraphError {
     match e {
         textid_usecases::DirectoryError::UpnInUse(_) => GraphError::new(
@@ -64,7 +66,20 @@ fn upn_in_use(e: textid_usecases::DirectoryError) -> GraphError {
             "Request_BadRequest",
             "Another object with the same value for property userPrincipalName already exists.",
         ),
+        textid_usecases::DirectoryError::Synced(e) => {
+            GraphError::new(StatusCode::BAD_REQUEST, "Request_BadRequest", e.to_string())
+        }
         other => other.into(),
+    }
+}
+
+/// `onPremisesSyncEnabled` in a write: read-only in Graph (set by directory sync).
+fn refuse_sync_flag(v: &Option<Value>) -> Result<(), GraphError> {
+    match v {
+        Some(_) => Err(upn_in_use(
+            textid_core::directory::synced::SyncedUserError::ReadOnly.into(),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -154,6 +169,7 @@ pub struct CreateUser {
     business_phones: Option<Vec<String>>,
     mail_nickname: Option<String>,
     password_profile: Option<Value>,
+    on_premises_sync_enabled: Option<Value>,
 }
 
 /// `POST /v1.0/users`
@@ -164,6 +180,7 @@ pub async fn create(
 ) -> Result<Response, GraphError> {
     caller.require("User.ReadWrite.All")?;
     let _ = (&body.mail_nickname, &body.password_profile);
+    refuse_sync_flag(&body.on_premises_sync_enabled)?;
     let upn = body
         .user_principal_name
         .ok_or_else(|| GraphError::bad_request("Property userPrincipalName is required."))?;
@@ -199,6 +216,7 @@ pub struct PatchUser {
     #[serde(default, deserialize_with = "double_option")]
     mobile_phone: Option<Option<String>>,
     business_phones: Option<Vec<String>>,
+    on_premises_sync_enabled: Option<Value>,
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(
@@ -215,6 +233,7 @@ pub async fn patch(
     GraphJson(body): GraphJson<PatchUser>,
 ) -> Result<StatusCode, GraphError> {
     caller.require("User.ReadWrite.All")?;
+    refuse_sync_flag(&body.on_premises_sync_enabled)?;
     let mut u = resolve_user(&app, &caller.tenant, &user).await?;
     if let Some(upn) = body.user_principal_name {
         u.upn = Upn::parse(&upn).map_err(|e| GraphError::bad_request(e.to_string()))?;
