@@ -153,6 +153,7 @@ cases!(
     refuse_shared_mode_refuses_a_number_another_user_holds_on_any_method,
     refuse_shared_mode_is_audited_notified_and_kept_per_tenant,
     refuse_shared_mode_refuses_an_import_of_a_held_number,
+    concurrent_adds_of_one_number_in_refuse_shared_mode_have_exactly_one_winner,
     the_shared_number_report_lists_each_number_held_by_several_users_with_its_methods,
     one_number_may_sign_in_in_several_tenants,
     // SignInStore, SessionStore

@@ -292,3 +292,42 @@ pub async fn a_step_without_a_candidate_sees_who_holds_the_number(s: Arc<dyn Sto
     assert_eq!(seen.candidate.map(|c| c.user_id), Some(cy));
     assert_eq!(seen.holding, None);
 }
+
+pub async fn concurrent_adds_of_one_number_in_refuse_shared_mode_have_exactly_one_winner(
+    s: Arc<dyn Store>,
+) {
+    let mut wins = Vec::new();
+    for round in 0..ROUNDS {
+        let t = tenant(&*s).await;
+        refuse_shared(&*s, &t, true, now()).await;
+        let mut users = Vec::new();
+        for i in 0..RACERS {
+            users.push(user(&*s, &t, &format!("u{i}")).await);
+        }
+        // Office phones: outside sign-in, so only refuse-shared mode stands in the way.
+        wins.push(
+            race(|i| {
+                let (s, claim) = (
+                    s.clone(),
+                    add(&t, users[i], PhoneType::Office, SHARED, false),
+                );
+                async move {
+                    match apply(&*s, claim).await {
+                        Ok(()) => true,
+                        Err(e) => {
+                            let e = rule(e);
+                            assert_eq!(e.code(), "phoneNumberShared", "round {round}: {e:?}");
+                            false
+                        }
+                    }
+                }
+            })
+            .await,
+        );
+        assert!(
+            s.shared_numbers(t.id).await.unwrap().is_empty(),
+            "round {round}"
+        );
+    }
+    one_winner_each_round(&wins);
+}
