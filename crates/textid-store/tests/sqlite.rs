@@ -45,6 +45,7 @@ fn a_database_from_before_schema_migrations_gets_the_newer_files_once() {
         "DROP TABLE schema_migrations; DROP INDEX auth_requests_expires;
          DROP INDEX client_counters_updated; ALTER TABLE client_counters DROP COLUMN updated_at;
          ALTER TABLE tenants DROP COLUMN sign_in_origins;
+         ALTER TABLE tenants DROP COLUMN refuse_shared_phone_numbers;
          DROP INDEX issued_access_tokens_session;
          ALTER TABLE issued_access_tokens DROP COLUMN session_id;
          DROP INDEX outbox_provider_message; ALTER TABLE outbox DROP COLUMN provider;

@@ -296,6 +296,16 @@ pub fn no_owner(input: &StepInput<'_>, receives_codes: bool) -> Option<NoOwner> 
     }
 }
 
+/// Why a flow without an owner sends and accepts no code: why the number has no `ready`
+/// owner now, or, when it has one now, that it had none when the flow started
+/// (`noOwnerAtStart`: a flow never gains an owner).
+fn ownerless(input: &StepInput<'_>) -> NoOwner {
+    no_owner(input, true).unwrap_or(NoOwner {
+        reason: "noOwnerAtStart",
+        user: None,
+    })
+}
+
 /// The flow as the step must see it: a flow whose owner is no longer `ready` (account
 /// disabled, number removed, policy changed) continues without owner, so it can neither
 /// sign in nor send another code, and still answers like any other flow.
@@ -514,11 +524,7 @@ pub async fn resend(
             return refused(now, e.clone(), log.entry("codeResent", None, Err(&e)));
         };
         let flow = &flow;
-        let why = flow
-            .user_id
-            .is_none()
-            .then(|| no_owner(&input, true))
-            .flatten();
+        let why = flow.user_id.is_none().then(|| ownerless(&input));
         let counter = input.counter.cloned().unwrap_or_default();
         let result = sms_sign_in::resend(flow, cx, &mut OsRng)
             .and_then(|with| sms_sign_in::take_send(&counter, cx).map(|c| (with, c)));
@@ -659,10 +665,9 @@ pub async fn verify(
             // No code was sent for this flow: log why (a disabled account, an unknown
             // number) and whose number it is, not a wrong code; the caller still gets
             // `invalidCode`, as for any number.
-            (Err(SignInError::InvalidCode), None) => match no_owner(&input, true) {
-                Some(why) => log.no_owner("codeVerified", flow, why),
-                None => log.entry("codeVerified", Some(flow), Err(&SignInError::InvalidCode)),
-            },
+            (Err(SignInError::InvalidCode), None) => {
+                log.no_owner("codeVerified", flow, ownerless(&input))
+            }
             (outcome, _) => log.entry(
                 "codeVerified",
                 Some(flow),

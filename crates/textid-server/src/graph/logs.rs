@@ -105,6 +105,7 @@ fn failure_text(reason: &str) -> &'static str {
         "notEnabled" => "SMS sign-in is not enabled for this number; no code was sent.",
         "notConfigured" => "The user must still prove this number before signing in with it; no code was sent.",
         "numberCannotReceiveCodes" => "The number cannot receive codes (premium-rate or similar); no code was sent.",
+        "noOwnerAtStart" => "No user could sign in with this number when the sign-in started; no code was sent.",
         r if r.ends_with("BudgetExceeded") || r.ends_with("CapExceeded") => {
             "An SMS send budget is spent; no code was sent."
         }

@@ -222,3 +222,43 @@ async fn a_number_two_users_hold_gets_no_sms_and_is_logged_as_not_unique() {
     t.enable_sms().await;
     gets_the_same_answer_and_no_code(&mut t, OTHER, "phoneNumberNotUnique", None).await;
 }
+
+#[tokio::test]
+async fn a_flow_started_before_its_number_was_registered_never_signs_in_and_says_why() {
+    let mut t = spawn_app().await;
+    t.enable_sms().await;
+    let flow = t.start_flow(OTHER).await;
+    // The number becomes Bo's sign-in number while the flow runs: the flow stays ownerless.
+    let bo = t.user("bo@contoso.example").await;
+    t.add_phone(bo, PhoneType::Mobile, OTHER).await;
+    expect_error(t.verify(&flow, "123456").await, 400, "invalidCode").await;
+    t.advance(Duration::seconds(30));
+    assert_eq!(t.resend(&flow).await.status(), 202);
+    assert!(
+        t.deliver().await.is_empty(),
+        "no code for a flow without owner"
+    );
+    let mut why: Vec<_> = t
+        .sign_in_logs()
+        .await
+        .into_iter()
+        .map(|l| (l.event, l.result, l.failure_reason, l.user_id))
+        .collect();
+    why.sort();
+    let failed = |event: &str, reason: &str| {
+        (
+            event.to_string(),
+            "failure".to_string(),
+            Some(reason.to_string()),
+            None,
+        )
+    };
+    assert_eq!(
+        why,
+        [
+            failed("codeRequested", "userNotFound"),
+            failed("codeResent", "noOwnerAtStart"),
+            failed("codeVerified", "noOwnerAtStart"),
+        ]
+    );
+}
