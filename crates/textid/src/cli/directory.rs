@@ -174,6 +174,11 @@ pub enum TenantCommand {
         /// ISO 3166 alpha-2 region, or none.
         region: String,
     },
+    /// Show a tenant's settings: region, sign-in API origins, refuse-shared mode.
+    Show {
+        /// The tenant.
+        name: String,
+    },
     /// Refuse-shared mode: `true` refuses any phone number another user of the tenant
     /// already holds on any method type (Graph, CLI and import alike); `false` (the
     /// default, as in Entra) allows sharing outside SMS sign-in. Numbers already shared
@@ -529,6 +534,31 @@ fn shared_json(n: &dir::SharedNumberView) -> Value {
 
 pub async fn tenant(app: &App, cmd: TenantCommand, json_out: bool) -> Result<()> {
     match cmd {
+        TenantCommand::Show { name } => {
+            let t = app
+                .store()
+                .tenant_by_name(&name)
+                .await?
+                .ok_or_else(|| super::UsageError(format!("no tenant named '{name}'")))?;
+            if json_out {
+                print_json(&json!({
+                    "id": t.id, "name": t.name, "defaultRegion": t.default_region,
+                    "signInOrigins": t.sign_in_origins,
+                    "refuseSharedPhoneNumbers": t.refuse_shared_phone_numbers,
+                }));
+            } else {
+                crate::out!("tenant {}  {}", t.id, t.name);
+                crate::out!(
+                    "  default region: {}",
+                    t.default_region.as_deref().unwrap_or("none")
+                );
+                crate::out!("  sign-in API origins: {}", t.sign_in_origins.join(" "));
+                crate::out!(
+                    "  refuse shared phone numbers: {}",
+                    t.refuse_shared_phone_numbers
+                );
+            }
+        }
         TenantCommand::SetRefuseSharedPhoneNumbers { name, refuse } => {
             let t = app
                 .store()

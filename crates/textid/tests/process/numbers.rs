@@ -105,6 +105,8 @@ fn the_cli_lists_shared_numbers_and_refuses_them_once_the_tenant_says_so() {
         ],
     );
     assert_eq!(on["refuseSharedPhoneNumbers"], true);
+    let shown = cli_json(&data, &["tenant", "show", "default"]);
+    assert_eq!(shown["refuseSharedPhoneNumbers"], true);
     // An add and an update to a held number are refused by name, and change nothing.
     let (code, _, err) = add(&data, "cy@contoso.example", "office", "+14255550101");
     assert_ne!(code, 0);
