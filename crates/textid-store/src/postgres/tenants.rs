@@ -60,16 +60,22 @@ async fn ensure(tx: &Tx<'_>, name: &str, now: DateTime<Utc>) -> StoreResult<Tena
         .ok_or(StoreError::NotFound("tenant"))
 }
 
-async fn set_region(
+/// Replaces one setting (column) of a tenant row: the row locked, audited with the value
+/// it replaced (`record` builds the record from it), and announced to every node
+/// (`audit::bump`). `column` is one of this file's constant names, never input.
+async fn set_setting<T>(
     tx: &Tx<'_>,
     tenant: TenantId,
-    region: Option<&str>,
-    actor: &Actor,
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
-    let before: Option<String> = query_opt(
+    column: &'static str,
+    value: &(dyn tokio_postgres::types::ToSql + Sync),
+    record: impl FnOnce(T) -> AuditRecord,
+) -> StoreResult<()>
+where
+    T: for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    let before: T = query_opt(
         tx,
-        "SELECT default_region FROM tenants WHERE id = $1 FOR UPDATE",
+        &format!("SELECT {column} FROM tenants WHERE id = $1 FOR UPDATE"),
         &[&tenant.0],
     )
     .await?
@@ -77,13 +83,31 @@ async fn set_region(
     .try_get(0)?;
     execute(
         tx,
-        "UPDATE tenants SET default_region = $2 WHERE id = $1",
-        &[&tenant.0, &region],
+        &format!("UPDATE tenants SET {column} = $2 WHERE id = $1"),
+        &[&tenant.0, value],
     )
     .await?;
-    let record = AuditRecord::tenant_region(tenant, before.as_deref(), region, actor, now);
-    audit::insert(tx, &record).await?;
+    audit::insert(tx, &record(before)).await?;
     audit::bump(tx, Changed::Tenants).await
+}
+
+async fn set_region(
+    tx: &Tx<'_>,
+    tenant: TenantId,
+    region: Option<&str>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    set_setting(
+        tx,
+        tenant,
+        "default_region",
+        &region,
+        |before: Option<String>| {
+            AuditRecord::tenant_region(tenant, before.as_deref(), region, actor, now)
+        },
+    )
+    .await
 }
 
 async fn set_sign_in_origins(
@@ -93,29 +117,17 @@ async fn set_sign_in_origins(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let before: String = query_opt(
-        tx,
-        "SELECT sign_in_origins FROM tenants WHERE id = $1 FOR UPDATE",
-        &[&tenant.0],
-    )
-    .await?
-    .ok_or(StoreError::NotFound("tenant"))?
-    .try_get(0)?;
-    execute(
-        tx,
-        "UPDATE tenants SET sign_in_origins = $2 WHERE id = $1",
-        &[&tenant.0, &origins_to_stored(origins)],
-    )
-    .await?;
-    let record = AuditRecord::tenant_sign_in_origins(
-        tenant,
-        &origins_from_stored(&before),
-        origins,
-        actor,
-        now,
-    );
-    audit::insert(tx, &record).await?;
-    audit::bump(tx, Changed::Tenants).await
+    let stored = origins_to_stored(origins);
+    set_setting(tx, tenant, "sign_in_origins", &stored, |before: String| {
+        AuditRecord::tenant_sign_in_origins(
+            tenant,
+            &origins_from_stored(&before),
+            origins,
+            actor,
+            now,
+        )
+    })
+    .await
 }
 
 async fn set_refuse_shared(
@@ -125,24 +137,16 @@ async fn set_refuse_shared(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let before: bool = query_opt(
+    set_setting(
         tx,
-        "SELECT refuse_shared_phone_numbers FROM tenants WHERE id = $1 FOR UPDATE",
-        &[&tenant.0],
+        tenant,
+        "refuse_shared_phone_numbers",
+        &refuse,
+        |before: bool| {
+            AuditRecord::tenant_refuse_shared_phone_numbers(tenant, before, refuse, actor, now)
+        },
     )
-    .await?
-    .ok_or(StoreError::NotFound("tenant"))?
-    .try_get(0)?;
-    execute(
-        tx,
-        "UPDATE tenants SET refuse_shared_phone_numbers = $2 WHERE id = $1",
-        &[&tenant.0, &refuse],
-    )
-    .await?;
-    let record =
-        AuditRecord::tenant_refuse_shared_phone_numbers(tenant, before, refuse, actor, now);
-    audit::insert(tx, &record).await?;
-    audit::bump(tx, Changed::Tenants).await
+    .await
 }
 
 #[async_trait]

@@ -88,32 +88,22 @@ impl TenantStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         let (region, actor) = (region.map(str::to_string), actor.clone());
-        self.write(move |tx| {
-            let before: Option<String> = tx
-                .query_row(
-                    "SELECT default_region FROM tenants WHERE id = ?1",
-                    [tenant.to_string()],
-                    |r| r.get(0),
+        let value = region.clone();
+        self.set_setting(
+            tenant,
+            "default_region",
+            value,
+            move |before: Option<String>| {
+                AuditRecord::tenant_region(
+                    tenant,
+                    before.as_deref(),
+                    region.as_deref(),
+                    &actor,
+                    now,
                 )
-                .optional()?
-                .ok_or(StoreError::NotFound("tenant"))?;
-            tx.execute(
-                "UPDATE tenants SET default_region = ?2 WHERE id = ?1",
-                params![tenant.to_string(), region],
-            )?;
-            let record = AuditRecord::tenant_region(
-                tenant,
-                before.as_deref(),
-                region.as_deref(),
-                &actor,
-                now,
-            );
-            audit::insert(tx, &record)?;
-            audit::bump(tx, Changed::Tenants)
-        })
-        .await?;
-        self.changed(Changed::Tenants);
-        Ok(())
+            },
+        )
+        .await
     }
 
     async fn set_tenant_sign_in_origins(
@@ -124,32 +114,17 @@ impl TenantStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         let (origins, actor) = (origins.to_vec(), actor.clone());
-        self.write(move |tx| {
-            let before: String = tx
-                .query_row(
-                    "SELECT sign_in_origins FROM tenants WHERE id = ?1",
-                    [tenant.to_string()],
-                    |r| r.get(0),
-                )
-                .optional()?
-                .ok_or(StoreError::NotFound("tenant"))?;
-            tx.execute(
-                "UPDATE tenants SET sign_in_origins = ?2 WHERE id = ?1",
-                params![tenant.to_string(), origins_to_stored(&origins)],
-            )?;
-            let record = AuditRecord::tenant_sign_in_origins(
+        let stored = origins_to_stored(&origins);
+        self.set_setting(tenant, "sign_in_origins", stored, move |before: String| {
+            AuditRecord::tenant_sign_in_origins(
                 tenant,
                 &origins_from_stored(&before),
                 &origins,
                 &actor,
                 now,
-            );
-            audit::insert(tx, &record)?;
-            audit::bump(tx, Changed::Tenants)
+            )
         })
-        .await?;
-        self.changed(Changed::Tenants);
-        Ok(())
+        .await
     }
 
     async fn set_tenant_refuse_shared_phone_numbers(
@@ -160,23 +135,47 @@ impl TenantStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         let actor = actor.clone();
+        self.set_setting(
+            tenant,
+            "refuse_shared_phone_numbers",
+            refuse,
+            move |before: bool| {
+                AuditRecord::tenant_refuse_shared_phone_numbers(tenant, before, refuse, &actor, now)
+            },
+        )
+        .await
+    }
+}
+
+impl SqliteStore {
+    /// Replaces one setting (column) of a tenant row, audited with the value it replaced
+    /// (`record` builds the record from it) and announced as [`Changed::Tenants`].
+    /// `column` is one of this file's constant names, never input.
+    async fn set_setting<T, V>(
+        &self,
+        tenant: TenantId,
+        column: &'static str,
+        value: V,
+        record: impl FnOnce(T) -> AuditRecord + Send + 'static,
+    ) -> StoreResult<()>
+    where
+        T: rusqlite::types::FromSql,
+        V: rusqlite::ToSql + Send + 'static,
+    {
         self.write(move |tx| {
-            let before: bool = tx
+            let before: T = tx
                 .query_row(
-                    "SELECT refuse_shared_phone_numbers FROM tenants WHERE id = ?1",
+                    &format!("SELECT {column} FROM tenants WHERE id = ?1"),
                     [tenant.to_string()],
                     |r| r.get(0),
                 )
                 .optional()?
                 .ok_or(StoreError::NotFound("tenant"))?;
             tx.execute(
-                "UPDATE tenants SET refuse_shared_phone_numbers = ?2 WHERE id = ?1",
-                params![tenant.to_string(), refuse],
+                &format!("UPDATE tenants SET {column} = ?2 WHERE id = ?1"),
+                params![tenant.to_string(), value],
             )?;
-            let record = AuditRecord::tenant_refuse_shared_phone_numbers(
-                tenant, before, refuse, &actor, now,
-            );
-            audit::insert(tx, &record)?;
+            audit::insert(tx, &record(before))?;
             audit::bump(tx, Changed::Tenants)
         })
         .await?;
