@@ -236,6 +236,25 @@ impl AuditRecord {
         Self::of(c, actor, at)
     }
 
+    /// Refuse-shared mode was switched.
+    pub fn tenant_refuse_shared_phone_numbers(
+        tenant: TenantId,
+        before: bool,
+        after: bool,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let c = Change {
+            tenant,
+            activity: "Update tenant phone number sharing",
+            target_type: "tenant",
+            target_id: tenant.to_string(),
+            before: Some(json!({"refuseSharedPhoneNumbers": before})),
+            after: Some(json!({"refuseSharedPhoneNumbers": after})),
+        };
+        Self::of(c, actor, at)
+    }
+
     /// The web origins allowed to call the tenant's sign-in API changed.
     pub fn tenant_sign_in_origins(
         tenant: TenantId,

@@ -157,6 +157,13 @@ pub enum PhoneMethodError {
         /// The user who signs in with the number.
         other_user: UserId,
     },
+    /// The tenant refuses shared numbers (refuse-shared mode) and another user holds this
+    /// number on a phone method of any type.
+    #[error("Phone number cannot be added because another user in your tenant already has it on a phone method, and this tenant refuses shared phone numbers. Give this user a number of their own, or remove the number from the other user ({other_user}) first.")]
+    NumberShared {
+        /// A user who holds the number.
+        other_user: UserId,
+    },
     /// The number is not acceptable for the type.
     #[error(transparent)]
     Phone(#[from] PhoneError),
@@ -174,6 +181,7 @@ impl PhoneMethodError {
             Self::NumberNotUnique { .. } | Self::NumberUsedForSignIn { .. } => {
                 "phoneNumberNotUnique"
             }
+            Self::NumberShared { .. } => "phoneNumberShared",
             Self::Phone(e) => e.code(),
         }
     }
@@ -200,6 +208,49 @@ pub fn check_uniqueness(
         }
     }
     Ok(())
+}
+
+/// Whether a tenant lets several users hold one number outside SMS sign-in (a tenant
+/// setting). Entra allows it (an MFA or reset number shared by a team), which is the
+/// "SMS backdoor" of seed 000; `Refused` closes it for every method type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NumberSharing {
+    /// Entra's default: shared numbers are allowed where the uniqueness rule allows them.
+    #[default]
+    Allowed,
+    /// No number may be stored on a method if another user holds it on any method.
+    Refused,
+}
+
+impl NumberSharing {
+    /// From the stored flag (`refuse_shared_phone_numbers`).
+    pub fn from_refused(refused: bool) -> Self {
+        if refused {
+            Self::Refused
+        } else {
+            Self::Allowed
+        }
+    }
+
+    /// Whether shared numbers are refused.
+    pub fn refuses(self) -> bool {
+        self == Self::Refused
+    }
+}
+
+/// The refuse-shared rule: with [`NumberSharing::Refused`], a number that another user
+/// holds on any method cannot be stored. Checked after [`check_uniqueness`], whose
+/// sign-in conflict is the more specific answer.
+pub fn check_sharing(
+    others: &[NumberHolder],
+    sharing: NumberSharing,
+) -> Result<(), PhoneMethodError> {
+    match (sharing, others.first()) {
+        (NumberSharing::Refused, Some(h)) => Err(PhoneMethodError::NumberShared {
+            other_user: h.user_id,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// What to do with one phone method of a user.
@@ -290,13 +341,14 @@ pub fn number_to_check<'a>(
 }
 
 /// Decides a phone method change (DESIGN.md §1: one method per type, a mobile before an
-/// alternate mobile, SMS sign-in only on mobiles, the uniqueness rule) on the user's
-/// current methods and the other holders of [`number_to_check`], read in the backend's
-/// write transaction.
+/// alternate mobile, SMS sign-in only on mobiles, the uniqueness rule, and the tenant's
+/// [`NumberSharing`]) on the user's current methods and the other holders of
+/// [`number_to_check`], read in the backend's write transaction with the tenant's setting.
 pub fn plan_phone_change(
     current: &[PhoneMethod],
     holders: &[NumberHolder],
     change: &PhoneMethodChange,
+    sharing: NumberSharing,
 ) -> Result<PhonePlan, PhoneMethodError> {
     let t = change.phone_type;
     let has = |ty: PhoneType| current.iter().any(|m| m.phone_type == ty);
@@ -316,6 +368,7 @@ pub fn plan_phone_change(
             t.check_number(number)?;
             let enable = *enable_sms_sign_in && t.supports_sms_sign_in();
             check_uniqueness(holders, enable)?;
+            check_sharing(holders, sharing)?;
             Some(PhoneMethod {
                 user_id: change.user,
                 phone_type: t,
@@ -327,6 +380,7 @@ pub fn plan_phone_change(
         (PhoneMethodOp::Update { number }, Some(old)) => {
             t.check_number(number)?;
             check_uniqueness(holders, old.sms_sign_in_enabled)?;
+            check_sharing(holders, sharing)?;
             Some(PhoneMethod {
                 number: number.clone(),
                 ..old.clone()
@@ -393,6 +447,34 @@ mod tests {
         // Outside sign-in scope, Entra lets several users share a number.
         assert_eq!(check_uniqueness(&[holder(false)], false), Ok(()));
         assert_eq!(check_uniqueness(&[], true), Ok(()));
+    }
+
+    fn add(number: &str) -> PhoneMethodChange {
+        PhoneMethodChange {
+            tenant: crate::ids::TenantId(Uuid::nil()),
+            user: UserId(Uuid::from_u128(1)),
+            phone_type: PhoneType::Office,
+            op: PhoneMethodOp::Add {
+                number: PhoneNumber::parse(number, None).unwrap(),
+                enable_sms_sign_in: false,
+            },
+        }
+    }
+
+    #[test]
+    fn refuse_shared_mode_refuses_a_number_held_on_any_method() {
+        let change = add("+1 4255550101");
+        // Entra's default: an office number may be shared outside sign-in.
+        assert!(plan_phone_change(&[], &[holder(false)], &change, NumberSharing::Allowed).is_ok());
+        let e =
+            plan_phone_change(&[], &[holder(false)], &change, NumberSharing::Refused).unwrap_err();
+        assert_eq!(e.code(), "phoneNumberShared");
+        // A sign-in conflict keeps its own, more specific answer.
+        let e =
+            plan_phone_change(&[], &[holder(true)], &change, NumberSharing::Refused).unwrap_err();
+        assert_eq!(e.code(), "phoneNumberNotUnique");
+        // A number nobody else holds is fine.
+        assert!(plan_phone_change(&[], &[], &change, NumberSharing::Refused).is_ok());
     }
 
     #[test]

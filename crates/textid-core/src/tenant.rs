@@ -21,6 +21,17 @@ pub struct Tenant {
     /// may call the tenant's sign-in API directly (CORS); none by default.
     #[serde(default)]
     pub sign_in_origins: Vec<String>,
+    /// Refuse-shared mode: no phone method may take a number another user of the tenant
+    /// holds on any method (off by default, as in Entra).
+    #[serde(default)]
+    pub refuse_shared_phone_numbers: bool,
+}
+
+impl Tenant {
+    /// The tenant's rule for numbers held by several users.
+    pub fn number_sharing(&self) -> crate::methods::NumberSharing {
+        crate::methods::NumberSharing::from_refused(self.refuse_shared_phone_numbers)
+    }
 }
 
 /// The stored form of a list of origins: space-separated (an origin has no space).

@@ -126,6 +126,9 @@ impl From<DirectoryError> for ApiError {
             DirectoryError::Policy(p) => {
                 Self::new(StatusCode::BAD_REQUEST, p.code(), p.to_string())
             }
+            DirectoryError::Synced(e) => {
+                Self::new(StatusCode::BAD_REQUEST, e.code(), e.to_string())
+            }
             DirectoryError::Store(s) => s.into(),
         }
     }
@@ -147,6 +150,7 @@ impl From<PhoneMethodError> for ApiError {
             PhoneMethodError::AlreadyExists(_)
             | PhoneMethodError::NumberNotUnique { .. }
             | PhoneMethodError::NumberUsedForSignIn { .. }
+            | PhoneMethodError::NumberShared { .. }
             | PhoneMethodError::AlternateMobileExists => StatusCode::CONFLICT,
             _ => StatusCode::BAD_REQUEST,
         };

@@ -77,6 +77,16 @@ pub trait TenantStore: Send + Sync {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+    /// Switches refuse-shared mode (no number held by two users on any method types);
+    /// audited, and announced as [`Changed::Tenants`]. Numbers already shared stay (the
+    /// shared-number report lists them); only new adds and changes are refused.
+    async fn set_tenant_refuse_shared_phone_numbers(
+        &self,
+        tenant: TenantId,
+        refuse: bool,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
 }
 
 /// Users and groups.
@@ -181,8 +191,13 @@ pub trait PhoneMethodStore: Send + Sync {
         tenant: TenantId,
         user: UserId,
     ) -> StoreResult<Vec<PhoneMethodRecord>>;
+    /// Every number held by more than one user of the tenant (on methods of any types),
+    /// with the methods that hold it, by number: one grouped read over the
+    /// `(tenant_id, number)` index (the shared-number report, issue #16).
+    async fn shared_numbers(&self, tenant: TenantId) -> StoreResult<Vec<SharedNumber>>;
     /// Adds, changes or deletes a phone method, or switches SMS sign-in, applying the
-    /// type rules and the uniqueness rule atomically (`StoreError::PhoneMethod`).
+    /// type rules, the uniqueness rule and the tenant's refuse-shared setting atomically
+    /// (`StoreError::PhoneMethod`).
     async fn change_phone_method(
         &self,
         change: PhoneMethodChange,

@@ -21,6 +21,55 @@ pub struct PhoneMethodRecord {
     pub needs_confirmation: bool,
 }
 
+/// One phone method holding a number that more than one user holds (the shared-number
+/// report), with what its `smsSignInState` depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedNumberHolder {
+    /// The method (its number with the method's own extension, if any).
+    pub method: PhoneMethod,
+    /// The holder's userPrincipalName.
+    pub upn: textid_core::directory::Upn,
+    /// The holder's display name.
+    pub display_name: String,
+    /// Whether the holder's account is enabled.
+    pub account_enabled: bool,
+    /// The holder's groups (for the policy).
+    pub groups: Vec<GroupId>,
+    /// The holder must still prove the number.
+    pub needs_confirmation: bool,
+}
+
+/// A number (E.164, without extension) held by more than one user of a tenant, with every
+/// method that holds it, by userPrincipalName then phone type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedNumber {
+    /// The number, E.164.
+    pub e164: String,
+    /// Its methods.
+    pub holders: Vec<SharedNumberHolder>,
+}
+
+/// Groups report rows (already ordered by number) into [`SharedNumber`]s; a backend
+/// gives `(e164, holder)` pairs.
+pub fn group_shared_numbers(rows: Vec<(String, SharedNumberHolder)>) -> Vec<SharedNumber> {
+    let mut out: Vec<SharedNumber> = Vec::new();
+    for (e164, holder) in rows {
+        match out.last_mut() {
+            Some(last) if last.e164 == e164 => last.holders.push(holder),
+            _ => out.push(SharedNumber {
+                e164,
+                holders: vec![holder],
+            }),
+        }
+    }
+    for n in &mut out {
+        n.holders.sort_by(|a, b| {
+            (a.upn.as_str(), a.method.phone_type).cmp(&(b.upn.as_str(), b.method.phone_type))
+        });
+    }
+    out
+}
+
 /// What the server needs to decide whether a number's owner is `ready`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignInCandidate {
@@ -34,6 +83,22 @@ pub struct SignInCandidate {
     pub number_shared: bool,
     /// The owner must still prove the number.
     pub needs_confirmation: bool,
+}
+
+/// A user holding a number on a method that makes them no sign-in candidate (an
+/// `alternateMobile` or `office`, a mobile not switched on for SMS sign-in): read by a
+/// step only when the number has no candidate, so that the sign-in log can say why no
+/// code was sent (issue #16) while the caller's answer stays the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberHolding {
+    /// The holder (a mobile first, then by id).
+    pub user_id: UserId,
+    /// The method's type.
+    pub phone_type: textid_core::methods::PhoneType,
+    /// Whether the holder's account is enabled.
+    pub account_enabled: bool,
+    /// Another user holds the number too.
+    pub number_shared: bool,
 }
 
 /// What a sign-in step works on.
@@ -55,6 +120,8 @@ pub struct StepInput<'a> {
     /// Who, if anyone, has the number switched on for SMS sign-in now (read in the same
     /// transaction, so a user disabled or a number removed mid-flow is seen).
     pub candidate: Option<&'a SignInCandidate>,
+    /// Without a candidate: who else holds the number, if anyone (for the sign-in log).
+    pub holding: Option<&'a NumberHolding>,
     /// The tenant's policy, read in the same transaction.
     pub policy: &'a textid_core::policy::AuthenticationMethodsPolicy,
     /// The abuse counters the step's [`AbuseQuery`](textid_core::abuse::AbuseQuery) asked

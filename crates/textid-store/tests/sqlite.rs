@@ -45,12 +45,16 @@ fn a_database_from_before_schema_migrations_gets_the_newer_files_once() {
         "DROP TABLE schema_migrations; DROP INDEX auth_requests_expires;
          DROP INDEX client_counters_updated; ALTER TABLE client_counters DROP COLUMN updated_at;
          ALTER TABLE tenants DROP COLUMN sign_in_origins;
+         ALTER TABLE tenants DROP COLUMN refuse_shared_phone_numbers;
          DROP INDEX issued_access_tokens_session;
          ALTER TABLE issued_access_tokens DROP COLUMN session_id;
          DROP INDEX outbox_provider_message; ALTER TABLE outbox DROP COLUMN provider;
          ALTER TABLE outbox DROP COLUMN provider_message_id;
          ALTER TABLE outbox DROP COLUMN receipt_status; ALTER TABLE outbox DROP COLUMN receipt_reason;
-         ALTER TABLE outbox DROP COLUMN receipt_at; PRAGMA user_version = 9;",
+         ALTER TABLE outbox DROP COLUMN receipt_at;
+         DROP INDEX users_given_name; DROP INDEX users_surname; DROP INDEX users_mail;
+         DROP INDEX users_employee_id; DROP INDEX users_department;
+         ALTER TABLE users DROP COLUMN profile; PRAGMA user_version = 9;",
     )
     .unwrap();
     drop(db);

@@ -3,6 +3,7 @@
 //! policy (DESIGN.md §1).
 
 use rand::rngs::OsRng;
+use textid_core::directory::synced::{check_cloud_change, SyncedUserError};
 use textid_core::directory::{Group, Upn, User};
 use textid_core::methods::PhoneMethodError;
 use textid_core::methods::{PhoneMethod, PhoneType};
@@ -12,7 +13,9 @@ use textid_core::policy::{AuthenticationMethodsPolicy, SmsPermission, Subject};
 use textid_core::sign_in_state::{derive, SignInStateFacts, SmsSignInState};
 use textid_core::tenant::Tenant;
 use textid_core::{GroupId, UserId};
-use textid_store::{Actor, PhoneMethodChange, PhoneMethodOp, PhoneMethodRecord, StoreError};
+use textid_store::{
+    Actor, PhoneMethodChange, PhoneMethodOp, PhoneMethodRecord, SharedNumberHolder, StoreError,
+};
 
 use crate::Context as App;
 
@@ -50,6 +53,9 @@ pub enum DirectoryError {
     /// The policy document breaks a rule.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// The change touches what a synced user's source directory owns, or the sync flag.
+    #[error(transparent)]
+    Synced(#[from] SyncedUserError),
     /// The store failed (unavailable, busy, corrupt).
     #[error(transparent)]
     Store(StoreError),
@@ -147,8 +153,16 @@ pub async fn list_users(
     Ok(app.store().list_users(tenant.id, after, limit).await?)
 }
 
-/// Saves changed profile fields of a user.
+/// Saves changed profile fields of a user, as an admin surface (Graph, the CLI) asks:
+/// the fields a synced user's source owns, and the sync flag, are refused
+/// ([`check_cloud_change`]).
 pub async fn update_user(app: &App, user: &User, actor: &Actor) -> Result<(), DirectoryError> {
+    let stored = app
+        .store()
+        .user(user.tenant_id, user.id)
+        .await?
+        .ok_or_else(|| not_found("user", &user.id.to_string()))?;
+    check_cloud_change(&stored, user)?;
     match app
         .store()
         .update_user(user, actor, app.clock().now())
@@ -417,6 +431,78 @@ pub async fn set_sms_sign_in(
     )
     .await?;
     phone_method(app, tenant, user, phone_type).await
+}
+
+/// Switches refuse-shared mode: no number may then be stored on a phone method if another
+/// user of the tenant holds it on any method (numbers already shared stay, and the
+/// shared-number report lists them).
+pub async fn set_refuse_shared_phone_numbers(
+    app: &App,
+    tenant: &Tenant,
+    refuse: bool,
+    actor: &Actor,
+) -> Result<(), DirectoryError> {
+    Ok(app
+        .store()
+        .set_tenant_refuse_shared_phone_numbers(tenant.id, refuse, actor, app.clock().now())
+        .await?)
+}
+
+/// One method of a shared number in the report, with its `smsSignInState`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedNumberHolderView {
+    /// The holder, its method and profile.
+    pub holder: SharedNumberHolder,
+    /// The method's `smsSignInState` (never `ready`: the number is shared).
+    pub sms_sign_in_state: SmsSignInState,
+}
+
+/// A number held by more than one user, with its holders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedNumberView {
+    /// The number (display form, without extension).
+    pub number: PhoneNumber,
+    /// Every method holding it, by userPrincipalName then type.
+    pub holders: Vec<SharedNumberHolderView>,
+}
+
+/// The shared-number report: every number held by more than one user of the tenant, with
+/// the methods holding it and their states (one grouped read and the policy).
+pub async fn shared_numbers(
+    app: &App,
+    tenant: &Tenant,
+) -> Result<Vec<SharedNumberView>, DirectoryError> {
+    let policy = app.store().policy(tenant.id).await?;
+    let shared = app.store().shared_numbers(tenant.id).await?;
+    shared
+        .into_iter()
+        .map(|n| {
+            let number = PhoneNumber::from_stored(&n.e164, None)
+                .map_err(|e| DirectoryError::Store(StoreError::Corrupt(e.to_string())))?;
+            let holders = n
+                .holders
+                .into_iter()
+                .map(|h| {
+                    let permission = policy.sms.permission(Subject {
+                        user_id: h.method.user_id,
+                        groups: &h.groups,
+                    });
+                    let sms_sign_in_state = derive(SignInStateFacts {
+                        phone_type: h.method.phone_type,
+                        permission,
+                        number_shared_with_another_user: true,
+                        sms_sign_in_enabled: h.method.sms_sign_in_enabled,
+                        needs_confirmation: h.needs_confirmation,
+                    });
+                    SharedNumberHolderView {
+                        holder: h,
+                        sms_sign_in_state,
+                    }
+                })
+                .collect();
+            Ok(SharedNumberView { number, holders })
+        })
+        .collect()
 }
 
 /// The policy.

@@ -26,6 +26,9 @@ pub struct ImportRecord {
     pub display_name: String,
     /// `accountEnabled` (default true).
     pub account_enabled: bool,
+    /// `onPremisesSyncEnabled` (default false): the user's profile is owned by another
+    /// directory, so Graph and the CLI refuse to change it.
+    pub on_premises_sync_enabled: bool,
     /// The `mobile` phone method's number, if any.
     pub mobile: Option<String>,
     /// The `alternateMobile` phone method's number, if any.
@@ -181,7 +184,7 @@ fn check(
             account_enabled: r.account_enabled,
             mobile_phone: None,
             business_phones: Vec::new(),
-            on_premises_sync_enabled: false,
+            on_premises_sync_enabled: r.on_premises_sync_enabled,
             profile: Default::default(),
         },
         numbers,

@@ -110,6 +110,27 @@ impl LogContext {
         }
     }
 
+    /// A step that could not sign anyone in because the number has no `ready` owner,
+    /// logged with the real reason and the user when known (issue #16); the caller's
+    /// answer is the same as for any other number.
+    fn no_owner(&self, event: &str, flow: &SmsSignInFlow, why: NoOwner) -> SignInLogEntry {
+        SignInLogEntry {
+            result: "failure".into(),
+            failure_reason: Some(why.reason.into()),
+            user_id: why.user,
+            ..self.entry(event, Some(flow), Ok(None))
+        }
+    }
+
+    /// A start or resend answered like a normal one: logged as sent when the number has a
+    /// `ready` owner, otherwise with why it has none.
+    fn requested(&self, event: &str, flow: &SmsSignInFlow, why: Option<NoOwner>) -> SignInLogEntry {
+        match why {
+            Some(why) => self.no_owner(event, flow, why),
+            None => self.entry(event, Some(flow), Ok(None)),
+        }
+    }
+
     /// A start or resend answered like a normal one, but no code sent, and why.
     fn withheld(&self, event: &str, flow: &SmsSignInFlow, why: Refusal) -> SignInLogEntry {
         SignInLogEntry {
@@ -226,6 +247,63 @@ pub fn ready_owner(
         needs_confirmation: c.needs_confirmation,
     });
     (state == SmsSignInState::Ready).then_some(c.user_id)
+}
+
+/// Why a number has no `ready` owner, for the sign-in log: a stable reason (stored
+/// forever: `userNotFound`, `accountDisabled`, `numberCannotReceiveCodes`, or the
+/// `smsSignInState` that is not `ready`) and the user, when one is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoOwner {
+    /// The reason.
+    pub reason: &'static str,
+    /// The user the number belongs to, when one does.
+    pub user: Option<UserId>,
+}
+
+/// Why `input`'s number has no `ready` owner (`None`: it has one). `receives_codes`:
+/// the number can be texted at all.
+pub fn no_owner(input: &StepInput<'_>, receives_codes: bool) -> Option<NoOwner> {
+    let why = |reason: &'static str, user: Option<UserId>| Some(NoOwner { reason, user });
+    if let Some(c) = input.candidate {
+        if !c.account_enabled {
+            return why("accountDisabled", Some(c.user_id));
+        }
+        let state = derive(SignInStateFacts {
+            phone_type: textid_core::methods::PhoneType::Mobile,
+            permission: input.policy.sms.permission(Subject {
+                user_id: c.user_id,
+                groups: &c.groups,
+            }),
+            number_shared_with_another_user: c.number_shared,
+            sms_sign_in_enabled: true,
+            needs_confirmation: c.needs_confirmation,
+        });
+        return match state {
+            SmsSignInState::Ready if receives_codes => None,
+            SmsSignInState::Ready => why("numberCannotReceiveCodes", Some(c.user_id)),
+            other => why(other.as_str(), Some(c.user_id)),
+        };
+    }
+    match input.holding {
+        None => why("userNotFound", None),
+        Some(h) if !h.account_enabled => why("accountDisabled", Some(h.user_id)),
+        Some(h) if !h.phone_type.supports_sms_sign_in() => {
+            why(SmsSignInState::NotSupported.as_str(), Some(h.user_id))
+        }
+        // Several users hold it and none signs in with it: no one user is meant.
+        Some(h) if h.number_shared => why(SmsSignInState::PhoneNumberNotUnique.as_str(), None),
+        Some(h) => why(SmsSignInState::NotEnabled.as_str(), Some(h.user_id)),
+    }
+}
+
+/// Why a flow without an owner sends and accepts no code: why the number has no `ready`
+/// owner now, or, when it has one now, that it had none when the flow started
+/// (`noOwnerAtStart`: a flow never gains an owner).
+fn ownerless(input: &StepInput<'_>) -> NoOwner {
+    no_owner(input, true).unwrap_or(NoOwner {
+        reason: "noOwnerAtStart",
+        user: None,
+    })
 }
 
 /// The flow as the step must see it: a flow whose owner is no longer `ready` (account
@@ -345,11 +423,15 @@ pub async fn start(
         let counter = input.counter.cloned().unwrap_or_default();
         // No code is ever texted to a premium-rate or similar number (toll fraud).
         let owner = ready_owner(input.candidate, input.policy).filter(|_| receives_codes);
+        let why = owner
+            .is_none()
+            .then(|| no_owner(&input, receives_codes))
+            .flatten();
         // A test number: its fixed code, no SMS, no budget (nothing is sent).
         if let Some(code) = test_code(&app2, &input) {
             let with =
                 sms_sign_in::start_with_code(tenant2.id, e164.clone(), owner, code, cx, &mut OsRng);
-            let entry = log.entry("codeRequested", Some(&with.flow), Ok(None));
+            let entry = log.requested("codeRequested", &with.flow, why);
             return sent(
                 &app2,
                 false,
@@ -387,7 +469,7 @@ pub async fn start(
             }
             Gate::Open(abuse) => {
                 let with = sms_sign_in::start(tenant2.id, e164.clone(), owner, cx, &mut OsRng);
-                let entry = log.entry("codeRequested", Some(&with.flow), Ok(None));
+                let entry = log.requested("codeRequested", &with.flow, why);
                 sent(&app2, false, with, counter, entry, now, abuse)
             }
         }
@@ -442,6 +524,7 @@ pub async fn resend(
             return refused(now, e.clone(), log.entry("codeResent", None, Err(&e)));
         };
         let flow = &flow;
+        let why = flow.user_id.is_none().then(|| ownerless(&input));
         let counter = input.counter.cloned().unwrap_or_default();
         let result = sms_sign_in::resend(flow, cx, &mut OsRng)
             .and_then(|with| sms_sign_in::take_send(&counter, cx).map(|c| (with, c)));
@@ -456,7 +539,7 @@ pub async fn resend(
                 .user_id
                 .map(|_| cx.hasher.code(with.flow.id.0, &code));
             with.code = None;
-            let entry = log.entry("codeResent", Some(flow), Ok(None));
+            let entry = log.requested("codeResent", flow, why);
             return sent(
                 &app2,
                 true,
@@ -488,7 +571,7 @@ pub async fn resend(
                 sent(&app2, true, with, counter, entry, now, abuse)
             }
             Gate::Open(abuse) => {
-                let entry = log.entry("codeResent", Some(flow), Ok(None));
+                let entry = log.requested("codeResent", flow, why);
                 sent(&app2, true, with, counter, entry, now, abuse)
             }
         }
@@ -578,11 +661,19 @@ pub async fn verify(
             },
             Err(_) => AbuseWrite::default(),
         };
-        let entry = log.entry(
-            "codeVerified",
-            Some(flow),
-            checked.outcome.as_ref().map(|u| Some(*u)),
-        );
+        let entry = match (&checked.outcome, flow.user_id) {
+            // No code was sent for this flow: log why (a disabled account, an unknown
+            // number) and whose number it is, not a wrong code; the caller still gets
+            // `invalidCode`, as for any number.
+            (Err(SignInError::InvalidCode), None) => {
+                log.no_owner("codeVerified", flow, ownerless(&input))
+            }
+            (outcome, _) => log.entry(
+                "codeVerified",
+                Some(flow),
+                outcome.as_ref().map(|u| Some(*u)),
+            ),
+        };
         let session = checked.outcome.as_ref().ok().map(|user_id| NewSession {
             id: session_id,
             kind,

@@ -27,6 +27,10 @@ mod deploy;
 #[path = "process/import.rs"]
 mod import;
 
+/// Shared numbers, refuse-shared mode and synced users (issue #16).
+#[path = "process/numbers.rs"]
+mod numbers;
+
 /// OpenTelemetry traces and trace ids in log lines (issue #19).
 #[path = "process/telemetry.rs"]
 mod telemetry;

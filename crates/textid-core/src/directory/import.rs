@@ -11,8 +11,8 @@ use std::collections::{HashMap, HashSet};
 
 use crate::directory::User;
 use crate::methods::{
-    plan_phone_change, NumberHolder, PhoneMethod, PhoneMethodChange, PhoneMethodOp, PhonePlan,
-    PhoneType,
+    plan_phone_change, NumberHolder, NumberSharing, PhoneMethod, PhoneMethodChange, PhoneMethodOp,
+    PhonePlan, PhoneType,
 };
 use crate::phone::PhoneNumber;
 
@@ -46,6 +46,8 @@ pub struct Existing {
     pub upns: HashSet<String>,
     /// For each E.164 number of the batch, the users that already hold it.
     pub holders: HashMap<String, Vec<NumberHolder>>,
+    /// The tenant's setting for numbers held by several users.
+    pub sharing: NumberSharing,
 }
 
 /// What to write for an accepted batch: per user, the plans of its phone methods, in the
@@ -152,11 +154,14 @@ fn plan_row(
                 enable_sms_sign_in: sms_sign_in && phone_type.supports_sms_sign_in(),
             },
         };
-        let plan = plan_phone_change(&current, &holders, &change).map_err(|e| ImportProblem {
-            line: row.line,
-            code: e.code(),
-            message: format!("{}: {e}", phone_type.as_str()),
-        })?;
+        let plan =
+            plan_phone_change(&current, &holders, &change, existing.sharing).map_err(|e| {
+                ImportProblem {
+                    line: row.line,
+                    code: e.code(),
+                    message: format!("{}: {e}", phone_type.as_str()),
+                }
+            })?;
         current.extend(plan.after.clone());
         plans.push(plan);
     }

@@ -263,6 +263,23 @@ impl UserProfile {
         Ok(true)
     }
 
+    /// Graph's names of the properties whose values differ between `self` and `other`.
+    pub fn changed(&self, other: &UserProfile) -> Vec<&'static str> {
+        let (a, b) = (
+            serde_json::to_value(self).unwrap_or_default(),
+            serde_json::to_value(other).unwrap_or_default(),
+        );
+        let mut out: Vec<&'static str> = PROPERTIES
+            .iter()
+            .map(|p| p.name)
+            .filter(|n| a.get(*n) != b.get(*n))
+            .collect();
+        if self.other_mails != other.other_mails {
+            out.push("otherMails");
+        }
+        out
+    }
+
     /// Replaces `otherMails`.
     pub fn set_other_mails(&mut self, mails: &[String]) -> Result<(), ProfileError> {
         if mails.len() > MAX_OTHER_MAILS {

@@ -90,20 +90,73 @@ fn top(q: &HashMap<String, String>) -> Result<u32, GraphError> {
     }
 }
 
+/// What a failure reason means, for `status.failureReason` and the step's detail.
 fn failure_text(reason: &str) -> &'static str {
     match reason {
         "invalidCode" => "Invalid verification code entered by the user.",
         "codeExpired" => "The verification code has expired.",
         "tooManyAttempts" => "Too many wrong verification codes; the code is no longer valid.",
-        "temporarilyLocked" => "The account is locked after too many failed sign-in attempts.",
+        "temporarilyLocked" | "numberLocked" | "clientLocked" => {
+            "The account is locked after too many failed sign-in attempts."
+        }
         "tooManyRequests" => "Too many requests; throttled.",
         "flowNotFound" => "The sign-in session has ended or does not exist.",
+        "userNotFound" => "No user in the tenant has this phone number; no code was sent.",
+        "accountDisabled" => "The user's account is disabled; no code was sent.",
+        "notSupported" => "The number is the user's alternateMobile or office phone, which cannot be used for SMS sign-in; no code was sent.",
+        "notAllowedByPolicy" => "The authentication methods policy does not allow this user SMS sign-in; no code was sent.",
+        "phoneNumberNotUnique" => "More than one user in the tenant has this number, so it cannot be used for SMS sign-in; no code was sent.",
+        "notEnabled" => "SMS sign-in is not enabled for this number; no code was sent.",
+        "notConfigured" => "The user must still prove this number before signing in with it; no code was sent.",
+        "numberCannotReceiveCodes" => "The number cannot receive codes (premium-rate or similar); no code was sent.",
+        "noOwnerAtStart" => "No user could sign in with this number when the sign-in started; no code was sent.",
+        r if r.ends_with("BudgetExceeded") || r.ends_with("CapExceeded") => {
+            "An SMS send budget is spent; no code was sent."
+        }
+        "countryNotAllowed" => "The tenant does not send codes to this country; no code was sent.",
+        "conversionPaused" => "Sending is paused for this route after too few codes were used; no code was sent.",
         _ => "Sign-in failed.",
+    }
+}
+
+/// Entra's error code (AADSTS number) closest to a failure reason, for `status.errorCode`
+/// (the table is in the README, "Sign-in logs").
+fn error_code(reason: &str) -> u32 {
+    match reason {
+        "userNotFound"
+        | "notSupported"
+        | "notAllowedByPolicy"
+        | "phoneNumberNotUnique"
+        | "notEnabled"
+        | "notConfigured" => 50034,
+        "accountDisabled" => 50057,
+        "invalidCode" | "tooManyAttempts" => 50126,
+        "codeExpired" | "flowNotFound" => 50089,
+        "temporarilyLocked" | "numberLocked" | "clientLocked" => 50053,
+        r if r.ends_with("BudgetExceeded")
+            || r.ends_with("CapExceeded")
+            || r == "tooManyRequests"
+            || r == "conversionPaused" =>
+        {
+            50088
+        }
+        // Delivery failures (a carrier's code), refused countries and numbers.
+        _ => 500121,
+    }
+}
+
+/// The step's result detail on success: SMS here is the first (and only) factor, so
+/// never Entra's "MFA successfully completed".
+fn success_text(event: &str) -> &'static str {
+    match event {
+        "codeVerified" => "SMS sign-in completed",
+        _ => "SMS verification code sent",
     }
 }
 
 fn sign_in_json(e: &SignInLogEntry, user: Option<&textid_core::directory::User>) -> Value {
     let ok = e.result == "success";
+    let reason = e.failure_reason.as_deref().filter(|_| !ok);
     json!({
         "id": e.id,
         "createdDateTime": e.created_at,
@@ -116,19 +169,25 @@ fn sign_in_json(e: &SignInLogEntry, user: Option<&textid_core::directory::User>)
         "clientAppUsed": "Browser",
         "isInteractive": true,
         "conditionalAccessStatus": "notApplied",
+        "authenticationRequirement": "singleFactorAuthentication",
         "signInIdentifier": e.phone,
         "signInIdentifierType": "phoneNumber",
         "authenticationDetails": [{
             "authenticationMethod": "Text message",
             "authenticationMethodDetail": e.event,
+            "authenticationStepRequirement": "SMS sign-in",
             "succeeded": ok,
-            "authenticationStepResultDetail": if ok && e.event == "codeVerified" { "MFA successfully completed" } else if ok { "Verification code requested" } else { e.failure_reason.as_deref().map_or("Sign-in failed.", failure_text) },
+            "authenticationStepResultDetail": match reason {
+                Some(r) => failure_text(r),
+                None if ok => success_text(&e.event),
+                None => "Sign-in failed.",
+            },
             "authenticationStepDateTime": e.created_at,
         }],
         "status": {
-            "errorCode": if ok { 0 } else { 50074 },
-            "failureReason": e.failure_reason.as_deref().map(failure_text),
-            "additionalDetails": e.failure_reason,
+            "errorCode": if ok { 0 } else { reason.map_or(500121, error_code) },
+            "failureReason": reason.map(failure_text),
+            "additionalDetails": reason,
         },
     })
 }

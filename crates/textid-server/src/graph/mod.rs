@@ -13,6 +13,7 @@ pub mod batch;
 pub mod error;
 pub mod logs;
 pub mod methods;
+pub mod numbers;
 pub mod objects;
 pub mod policy;
 pub mod query;
@@ -106,6 +107,14 @@ pub fn routes() -> Router<App> {
             get(policy::get_configuration)
                 .patch(policy::patch_configuration)
                 .delete(policy::delete_configuration),
+        )
+        .route(
+            "/v1.0/policies/phoneNumberSharingPolicy",
+            get(numbers::get_sharing_policy).patch(numbers::patch_sharing_policy),
+        )
+        .route(
+            "/v1.0/reports/sharedPhoneNumbers",
+            get(numbers::shared_phone_numbers),
         )
         .route("/v1.0/auditLogs/signIns", get(logs::sign_ins))
         .route(

@@ -31,6 +31,7 @@ pub fn user_full_json(u: &User) -> Value {
         "mobilePhone": u.mobile_phone,
         "businessPhones": u.business_phones,
         "otherMails": u.profile.other_mails,
+        "onPremisesSyncEnabled": u.on_premises_sync_enabled.then_some(true),
     });
     let stored = serde_json::to_value(&u.profile).unwrap_or_default();
     for p in profile::PROPERTIES {
@@ -48,6 +49,7 @@ const DEFAULT_USER_PROPERTIES: &[&str] = &[
     "accountEnabled",
     "mobilePhone",
     "businessPhones",
+    "onPremisesSyncEnabled",
     "givenName",
     "surname",
     "jobTitle",
@@ -144,7 +146,8 @@ pub(super) async fn resolve_group(
         .ok_or_else(|| GraphError::not_found(key))
 }
 
-/// Graph answers a taken userPrincipalName with 400 `Request_BadRequest`.
+/// Graph answers a taken userPrincipalName, and a change of a synced user's source-owned
+/// properties, with 400 `Request_BadRequest`.
 fn upn_in_use(e: textid_usecases::DirectoryError) -> GraphError {
     match e {
         textid_usecases::DirectoryError::UpnInUse(_) => GraphError::new(
@@ -152,7 +155,20 @@ fn upn_in_use(e: textid_usecases::DirectoryError) -> GraphError {
             "Request_BadRequest",
             "Another object with the same value for property userPrincipalName already exists.",
         ),
+        textid_usecases::DirectoryError::Synced(e) => {
+            GraphError::new(StatusCode::BAD_REQUEST, "Request_BadRequest", e.to_string())
+        }
         other => other.into(),
+    }
+}
+
+/// `onPremisesSyncEnabled` in a write: read-only in Graph (set by directory sync).
+fn refuse_sync_flag(v: &Option<Value>) -> Result<(), GraphError> {
+    match v {
+        Some(_) => Err(upn_in_use(
+            textid_core::directory::synced::SyncedUserError::ReadOnly.into(),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -285,6 +301,7 @@ pub struct CreateUser {
     mobile_phone: Option<String>,
     business_phones: Option<Vec<String>>,
     password_profile: Option<Value>,
+    on_premises_sync_enabled: Option<Value>,
     #[serde(flatten)]
     rest: serde_json::Map<String, Value>,
 }
@@ -297,6 +314,7 @@ pub async fn create(
 ) -> Result<Response, GraphError> {
     caller.require("User.ReadWrite.All")?;
     let _ = &body.password_profile;
+    refuse_sync_flag(&body.on_premises_sync_enabled)?;
     let upn = body
         .user_principal_name
         .ok_or_else(|| GraphError::bad_request("Property userPrincipalName is required."))?;
@@ -347,6 +365,7 @@ pub struct PatchUser {
     #[serde(default, deserialize_with = "double_option")]
     mobile_phone: Option<Option<String>>,
     business_phones: Option<Vec<String>>,
+    on_premises_sync_enabled: Option<Value>,
     #[serde(flatten)]
     rest: serde_json::Map<String, Value>,
 }
@@ -365,6 +384,7 @@ pub async fn patch(
     GraphJson(body): GraphJson<PatchUser>,
 ) -> Result<StatusCode, GraphError> {
     caller.require("User.ReadWrite.All")?;
+    refuse_sync_flag(&body.on_premises_sync_enabled)?;
     let mut u = resolve_user(&app, &caller.tenant, &user).await?;
     if let Some(upn) = body.user_principal_name {
         u.upn = Upn::parse(&upn).map_err(|e| GraphError::bad_request(e.to_string()))?;

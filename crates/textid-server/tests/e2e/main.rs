@@ -20,6 +20,7 @@ mod limits;
 mod malformed;
 mod metrics;
 mod mid_flow;
+mod numbers;
 mod oidc_authorize;
 mod oidc_browser;
 mod oidc_cors;

@@ -31,13 +31,14 @@ mod outbox;
 mod passes;
 mod phone;
 mod roles;
+mod shared;
 mod sign_in;
 mod tenants;
 mod tokens;
 
 pub use self::{
     abuse::*, directory::*, import::*, listing::*, logs::*, maintenance::*, oauth::*, outbox::*,
-    passes::*, phone::*, roles::*, sign_in::*, tenants::*, tokens::*,
+    passes::*, phone::*, roles::*, shared::*, sign_in::*, tenants::*, tokens::*,
 };
 
 use std::future::Future;
@@ -155,10 +156,16 @@ cases!(
     phone_method_changes_are_audited_by_activity,
     a_phone_change_that_takes_the_number_away_revokes_the_users_sessions,
     a_refused_phone_method_change_is_neither_stored_nor_audited,
+    refuse_shared_mode_refuses_a_number_another_user_holds_on_any_method,
+    refuse_shared_mode_is_audited_notified_and_kept_per_tenant,
+    refuse_shared_mode_refuses_an_import_of_a_held_number,
+    concurrent_adds_of_one_number_in_refuse_shared_mode_have_exactly_one_winner,
+    the_shared_number_report_lists_each_number_held_by_several_users_with_its_methods,
     one_number_may_sign_in_in_several_tenants,
     // SignInStore, SessionStore
     a_sign_in_candidate_carries_account_state_and_groups,
     only_an_enabled_mobile_is_a_sign_in_candidate,
+    a_step_without_a_candidate_sees_who_holds_the_number,
     a_step_sees_the_numbers_owner_counters_and_the_tenant_policy,
     a_step_writes_flow_counter_message_and_log_together,
     a_flow_is_read_back_only_in_its_tenant,
@@ -693,6 +700,7 @@ struct Seen {
     flow: Option<SmsSignInFlow>,
     counter: Option<PhoneCounter>,
     candidate: Option<SignInCandidate>,
+    holding: Option<NumberHolding>,
     policy: AuthenticationMethodsPolicy,
     abuse: textid_core::abuse::AbuseState,
 }
@@ -721,6 +729,7 @@ async fn observe_with(
                     flow: input.flow.cloned(),
                     counter: input.counter.cloned(),
                     candidate: input.candidate.cloned(),
+                    holding: input.holding.cloned(),
                     policy: input.policy.clone(),
                     abuse: input.abuse.clone(),
                 });

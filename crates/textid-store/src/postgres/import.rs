@@ -100,7 +100,10 @@ async fn load_existing(
     tenant: TenantId,
     rows: &[ImportedUser],
 ) -> StoreResult<Existing> {
-    let mut existing = Existing::default();
+    let mut existing = Existing {
+        sharing: super::phone::sharing(tx, tenant).await?,
+        ..Existing::default()
+    };
     for chunk in rows.chunks(CHUNK) {
         let upns: Vec<&str> = chunk.iter().map(|r| r.user.upn.as_str()).collect();
         for r in query(

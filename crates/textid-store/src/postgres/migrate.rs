@@ -60,6 +60,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres/0015_delivery_receipts.sql"),
     ),
     (
+        22,
+        include_str!("../../migrations/postgres/0022_refuse_shared_numbers.sql"),
+    ),
+    (
         24,
         include_str!("../../migrations/postgres/0024_user_profile.sql"),
     ),

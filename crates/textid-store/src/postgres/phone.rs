@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use textid_core::audit::AuditRecord;
 use textid_core::methods::{
-    number_to_check, plan_phone_change, NumberHolder, PhoneMethod, PhonePlan,
+    number_to_check, plan_phone_change, NumberHolder, NumberSharing, PhoneMethod, PhonePlan,
 };
 use textid_core::phone::PhoneNumber;
 use textid_core::session::phone_change_revokes;
@@ -19,11 +19,11 @@ use textid_core::{TenantId, UserId};
 
 use super::directory::{lock_user, RowLock};
 use super::retry::{Replay, Tx};
-use super::rows::{execute, ms, query};
+use super::rows::{execute, ms, query, query_opt};
 use super::{audit, locks, sessions, PostgresStore};
 use crate::{
-    phone_type_from_stored, Actor, PhoneMethodChange, PhoneMethodRecord, PhoneMethodStore,
-    StoreError, StoreResult,
+    group_shared_numbers, phone_type_from_stored, Actor, PhoneMethodChange, PhoneMethodRecord,
+    PhoneMethodStore, SharedNumber, SharedNumberHolder, StoreError, StoreResult,
 };
 
 async fn list<C: GenericClient>(
@@ -86,6 +86,60 @@ async fn holders(
             })
         })
         .collect()
+}
+
+/// The report's rows: every method whose number another user also holds.
+async fn shared<C: GenericClient>(c: &C, tenant: TenantId) -> StoreResult<Vec<SharedNumber>> {
+    let rows = query(
+        c,
+        "SELECT pm.number, pm.extension, pm.user_id, u.upn, u.display_name, u.account_enabled,
+                pm.phone_type, pm.sms_sign_in_enabled, pm.needs_confirmation,
+                ARRAY(SELECT m.group_id FROM group_members m WHERE m.user_id = pm.user_id ORDER BY m.group_id)
+         FROM phone_methods pm JOIN users u ON u.id = pm.user_id
+         WHERE pm.tenant_id = $1 AND pm.number IN (
+             SELECT number FROM phone_methods WHERE tenant_id = $1
+             GROUP BY number HAVING COUNT(DISTINCT user_id) > 1)
+         ORDER BY pm.number",
+        &[&tenant.0],
+    )
+    .await?;
+    let rows = rows
+        .iter()
+        .map(|r| {
+            let (number, ext, t): (String, Option<String>, String) =
+                (r.try_get(0)?, r.try_get(1)?, r.try_get(6)?);
+            let groups: Vec<uuid::Uuid> = r.try_get(9)?;
+            let holder = SharedNumberHolder {
+                method: PhoneMethod {
+                    user_id: UserId(r.try_get(2)?),
+                    phone_type: phone_type_from_stored(&t)?,
+                    number: PhoneNumber::from_stored(&number, ext.as_deref())
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    sms_sign_in_enabled: r.try_get(7)?,
+                },
+                upn: textid_core::directory::Upn::stored(r.try_get(3)?),
+                display_name: r.try_get(4)?,
+                account_enabled: r.try_get(5)?,
+                groups: groups.into_iter().map(textid_core::GroupId).collect(),
+                needs_confirmation: r.try_get(8)?,
+            };
+            Ok((number, holder))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(group_shared_numbers(rows))
+}
+
+/// The tenant's refuse-shared setting, read in the change's transaction.
+pub(super) async fn sharing(tx: &Tx<'_>, tenant: TenantId) -> StoreResult<NumberSharing> {
+    let refused: bool = query_opt(
+        tx,
+        "SELECT refuse_shared_phone_numbers FROM tenants WHERE id = $1",
+        &[&tenant.0],
+    )
+    .await?
+    .ok_or(StoreError::NotFound("tenant"))?
+    .try_get(0)?;
+    Ok(NumberSharing::from_refused(refused))
 }
 
 async fn write_plan(
@@ -153,7 +207,7 @@ async fn change(
         }
         None => Vec::new(),
     };
-    let plan = plan_phone_change(&current, &others, change)?;
+    let plan = plan_phone_change(&current, &others, change, sharing(tx, change.tenant).await?)?;
     write_plan(tx, change.tenant, &plan, now).await?;
     if phone_change_revokes(&plan) {
         sessions::revoke_user(tx, change.tenant, change.user, now).await?;
@@ -174,6 +228,10 @@ impl PhoneMethodStore for PostgresStore {
     ) -> StoreResult<Vec<PhoneMethodRecord>> {
         self.read(&(tenant, user), |c, (t, u)| Box::pin(list(c, *t, *u)))
             .await
+    }
+
+    async fn shared_numbers(&self, tenant: TenantId) -> StoreResult<Vec<SharedNumber>> {
+        self.read(&tenant, |c, t| Box::pin(shared(c, *t))).await
     }
 
     async fn change_phone_method(

@@ -31,7 +31,8 @@ use super::retry::{Replay, Tx};
 use super::rows::{count, execute, int, json, ms, query_opt, time};
 use super::{abuse, logs, outbox, policy, PostgresStore};
 use crate::{
-    Decide, SignInCandidate, SignInStore, StepInput, StepTarget, StepWrite, StoreError, StoreResult,
+    Decide, NumberHolding, SignInCandidate, SignInStore, StepInput, StepTarget, StepWrite,
+    StoreError, StoreResult,
 };
 use textid_core::abuse::{AbuseQuery, AbuseState};
 
@@ -94,6 +95,31 @@ async fn candidate<C: GenericClient>(
         .as_ref()
         .map(to_candidate)
         .transpose()
+}
+
+/// Who holds `phone` without being its candidate (asked only when there is none).
+async fn holding(tx: &Tx<'_>, tenant: TenantId, phone: &str) -> StoreResult<Option<NumberHolding>> {
+    let row = query_opt(
+        tx,
+        "SELECT pm.user_id, pm.phone_type, u.account_enabled,
+                EXISTS (SELECT 1 FROM phone_methods o
+                        WHERE o.tenant_id = pm.tenant_id AND o.number = pm.number AND o.user_id <> pm.user_id)
+         FROM phone_methods pm JOIN users u ON u.id = pm.user_id
+         WHERE pm.tenant_id = $1 AND pm.number = $2
+         ORDER BY pm.phone_type = 'mobile' DESC, pm.user_id LIMIT 1",
+        &[&tenant.0, &phone],
+    )
+    .await?;
+    row.map(|r| {
+        let t: String = r.try_get(1)?;
+        Ok(NumberHolding {
+            user_id: textid_core::UserId(r.try_get(0)?),
+            phone_type: crate::phone_type_from_stored(&t)?,
+            account_enabled: r.try_get(2)?,
+            number_shared: r.try_get(3)?,
+        })
+    })
+    .transpose()
 }
 
 fn to_flow(fid: FlowId, tenant: TenantId, r: &Row) -> StoreResult<SmsSignInFlow> {
@@ -253,10 +279,15 @@ async fn step(
             AbuseState::default(),
         ),
     };
+    let holding = match (&candidate, phone.as_deref()) {
+        (None, Some(p)) => holding(tx, tenant, p).await?,
+        _ => None,
+    };
     let write = decide(StepInput {
         flow: flow.as_ref(),
         counter: counter.as_ref(),
         candidate: candidate.as_ref(),
+        holding: holding.as_ref(),
         policy: &policy,
         abuse: &abuse_state,
     });

@@ -23,13 +23,14 @@ fn to_tenant(r: &Row) -> StoreResult<Tenant> {
         name: r.try_get(1)?,
         default_region: r.try_get(2)?,
         sign_in_origins: origins_from_stored(r.try_get(3)?),
+        refuse_shared_phone_numbers: r.try_get(4)?,
     })
 }
 
 async fn by_name<C: GenericClient>(c: &C, name: &str) -> StoreResult<Option<Tenant>> {
     query_opt(
         c,
-        "SELECT id, name, default_region, sign_in_origins FROM tenants WHERE name = $1",
+        "SELECT id, name, default_region, sign_in_origins, refuse_shared_phone_numbers FROM tenants WHERE name = $1",
         &[&name],
     )
     .await?
@@ -59,16 +60,22 @@ async fn ensure(tx: &Tx<'_>, name: &str, now: DateTime<Utc>) -> StoreResult<Tena
         .ok_or(StoreError::NotFound("tenant"))
 }
 
-async fn set_region(
+/// Replaces one setting (column) of a tenant row: the row locked, audited with the value
+/// it replaced (`record` builds the record from it), and announced to every node
+/// (`audit::bump`). `column` is one of this file's constant names, never input.
+async fn set_setting<T>(
     tx: &Tx<'_>,
     tenant: TenantId,
-    region: Option<&str>,
-    actor: &Actor,
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
-    let before: Option<String> = query_opt(
+    column: &'static str,
+    value: &(dyn tokio_postgres::types::ToSql + Sync),
+    record: impl FnOnce(T) -> AuditRecord,
+) -> StoreResult<()>
+where
+    T: for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    let before: T = query_opt(
         tx,
-        "SELECT default_region FROM tenants WHERE id = $1 FOR UPDATE",
+        &format!("SELECT {column} FROM tenants WHERE id = $1 FOR UPDATE"),
         &[&tenant.0],
     )
     .await?
@@ -76,13 +83,31 @@ async fn set_region(
     .try_get(0)?;
     execute(
         tx,
-        "UPDATE tenants SET default_region = $2 WHERE id = $1",
-        &[&tenant.0, &region],
+        &format!("UPDATE tenants SET {column} = $2 WHERE id = $1"),
+        &[&tenant.0, value],
     )
     .await?;
-    let record = AuditRecord::tenant_region(tenant, before.as_deref(), region, actor, now);
-    audit::insert(tx, &record).await?;
+    audit::insert(tx, &record(before)).await?;
     audit::bump(tx, Changed::Tenants).await
+}
+
+async fn set_region(
+    tx: &Tx<'_>,
+    tenant: TenantId,
+    region: Option<&str>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    set_setting(
+        tx,
+        tenant,
+        "default_region",
+        &region,
+        |before: Option<String>| {
+            AuditRecord::tenant_region(tenant, before.as_deref(), region, actor, now)
+        },
+    )
+    .await
 }
 
 async fn set_sign_in_origins(
@@ -92,29 +117,36 @@ async fn set_sign_in_origins(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let before: String = query_opt(
+    let stored = origins_to_stored(origins);
+    set_setting(tx, tenant, "sign_in_origins", &stored, |before: String| {
+        AuditRecord::tenant_sign_in_origins(
+            tenant,
+            &origins_from_stored(&before),
+            origins,
+            actor,
+            now,
+        )
+    })
+    .await
+}
+
+async fn set_refuse_shared(
+    tx: &Tx<'_>,
+    tenant: TenantId,
+    refuse: bool,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    set_setting(
         tx,
-        "SELECT sign_in_origins FROM tenants WHERE id = $1 FOR UPDATE",
-        &[&tenant.0],
-    )
-    .await?
-    .ok_or(StoreError::NotFound("tenant"))?
-    .try_get(0)?;
-    execute(
-        tx,
-        "UPDATE tenants SET sign_in_origins = $2 WHERE id = $1",
-        &[&tenant.0, &origins_to_stored(origins)],
-    )
-    .await?;
-    let record = AuditRecord::tenant_sign_in_origins(
         tenant,
-        &origins_from_stored(&before),
-        origins,
-        actor,
-        now,
-    );
-    audit::insert(tx, &record).await?;
-    audit::bump(tx, Changed::Tenants).await
+        "refuse_shared_phone_numbers",
+        &refuse,
+        |before: bool| {
+            AuditRecord::tenant_refuse_shared_phone_numbers(tenant, before, refuse, actor, now)
+        },
+    )
+    .await
 }
 
 #[async_trait]
@@ -135,7 +167,7 @@ impl TenantStore for PostgresStore {
             Box::pin(async move {
                 query_opt(
                     c,
-                    "SELECT id, name, default_region, sign_in_origins FROM tenants WHERE id = $1",
+                    "SELECT id, name, default_region, sign_in_origins, refuse_shared_phone_numbers FROM tenants WHERE id = $1",
                     &[&tid.0],
                 )
                 .await?
@@ -178,6 +210,25 @@ impl TenantStore for PostgresStore {
             &(tenant, origins, actor, now),
             |tx, (tenant, origins, actor, now)| {
                 Box::pin(set_sign_in_origins(tx, *tenant, origins, actor, *now))
+            },
+        )
+        .await?;
+        self.changed(Changed::Tenants);
+        Ok(())
+    }
+
+    async fn set_tenant_refuse_shared_phone_numbers(
+        &self,
+        tenant: TenantId,
+        refuse: bool,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(
+            Replay::Unsafe,
+            &(tenant, refuse, actor, now),
+            |tx, (tenant, refuse, actor, now)| {
+                Box::pin(set_refuse_shared(tx, *tenant, *refuse, actor, *now))
             },
         )
         .await?;

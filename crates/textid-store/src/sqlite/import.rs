@@ -45,7 +45,10 @@ fn write(
     now: DateTime<Utc>,
 ) -> StoreResult<usize> {
     let t = tenant.to_string();
-    let mut existing = Existing::default();
+    let mut existing = Existing {
+        sharing: phone::sharing(tx, tenant)?,
+        ..Existing::default()
+    };
     {
         let mut taken = tx.prepare("SELECT 1 FROM users WHERE tenant_id = ?1 AND upn = ?2")?;
         let mut holders = tx.prepare(phone::HOLDERS)?;

@@ -82,6 +82,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0015_delivery_receipts.sql"),
     ),
     (
+        22,
+        include_str!("../../migrations/sqlite/0022_refuse_shared_numbers.sql"),
+    ),
+    (
         24,
         include_str!("../../migrations/sqlite/0024_user_profile.sql"),
     ),

@@ -5,10 +5,10 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use textid_core::audit::AuditRecord;
 use textid_core::methods::{
-    number_to_check, plan_phone_change, NumberHolder, PhoneMethod, PhonePlan,
+    number_to_check, plan_phone_change, NumberHolder, NumberSharing, PhoneMethod, PhonePlan,
 };
 use textid_core::phone::PhoneNumber;
 use textid_core::session::phone_change_revokes;
@@ -18,8 +18,8 @@ use super::directory::load_user;
 use super::rows::{id, ms};
 use super::{audit, sessions, SqliteStore};
 use crate::{
-    phone_type_from_stored, Actor, PhoneMethodChange, PhoneMethodRecord, PhoneMethodStore,
-    StoreError, StoreResult,
+    group_shared_numbers, phone_type_from_stored, Actor, PhoneMethodChange, PhoneMethodRecord,
+    PhoneMethodStore, SharedNumber, SharedNumberHolder, StoreError, StoreResult,
 };
 
 fn list(c: &Connection, tenant: TenantId, uid: UserId) -> StoreResult<Vec<PhoneMethodRecord>> {
@@ -100,6 +100,81 @@ pub(super) fn holders_with(
     .collect()
 }
 
+/// The report's rows: every method whose number another user also holds.
+fn shared(c: &Connection, tenant: TenantId) -> StoreResult<Vec<SharedNumber>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT pm.number, pm.extension, pm.user_id, u.upn, u.display_name, u.account_enabled,
+                pm.phone_type, pm.sms_sign_in_enabled, pm.needs_confirmation,
+                (SELECT group_concat(m.group_id) FROM group_members m WHERE m.user_id = pm.user_id)
+         FROM phone_methods pm JOIN users u ON u.id = pm.user_id
+         WHERE pm.tenant_id = ?1 AND pm.number IN (
+             SELECT number FROM phone_methods WHERE tenant_id = ?1
+             GROUP BY number HAVING COUNT(DISTINCT user_id) > 1)
+         ORDER BY pm.number",
+    )?;
+    let rows = stmt.query_map([tenant.to_string()], |r| {
+        Ok((
+            (
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, String>(2)?,
+            ),
+            (
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, bool>(5)?,
+            ),
+            (
+                r.get::<_, String>(6)?,
+                r.get::<_, bool>(7)?,
+                r.get::<_, bool>(8)?,
+            ),
+            r.get::<_, Option<String>>(9)?,
+        ))
+    })?;
+    let rows = rows
+        .map(|r| {
+            let (
+                (number, ext, uid),
+                (upn, display_name, account_enabled),
+                (t, enabled, needs),
+                groups,
+            ) = r?;
+            let holder = SharedNumberHolder {
+                method: PhoneMethod {
+                    user_id: id(&uid)?,
+                    phone_type: phone_type_from_stored(&t)?,
+                    number: PhoneNumber::from_stored(&number, ext.as_deref())
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    sms_sign_in_enabled: enabled,
+                },
+                upn: textid_core::directory::Upn::stored(upn),
+                display_name,
+                account_enabled,
+                groups: groups
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter(|g| !g.is_empty())
+                    .map(id)
+                    .collect::<StoreResult<Vec<_>>>()?,
+                needs_confirmation: needs,
+            };
+            Ok((number, holder))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(group_shared_numbers(rows))
+}
+
+/// The tenant's refuse-shared setting, read in the change's transaction.
+pub(super) fn sharing(c: &Connection, tenant: TenantId) -> StoreResult<NumberSharing> {
+    let refused: bool = c
+        .prepare_cached("SELECT refuse_shared_phone_numbers FROM tenants WHERE id = ?1")?
+        .query_row([tenant.to_string()], |r| r.get(0))
+        .optional()?
+        .ok_or(StoreError::NotFound("tenant"))?;
+    Ok(NumberSharing::from_refused(refused))
+}
+
 /// Inserts a new phone method.
 pub(super) const INSERT_METHOD: &str = "INSERT INTO phone_methods (tenant_id, user_id, phone_type, number, extension, sms_sign_in_enabled, created_at, updated_at)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)";
@@ -162,6 +237,10 @@ impl PhoneMethodStore for SqliteStore {
         self.read(move |c| list(c, tenant, user)).await
     }
 
+    async fn shared_numbers(&self, tenant: TenantId) -> StoreResult<Vec<SharedNumber>> {
+        self.read(move |c| shared(c, tenant)).await
+    }
+
     async fn change_phone_method(
         &self,
         change: PhoneMethodChange,
@@ -179,7 +258,7 @@ impl PhoneMethodStore for SqliteStore {
                 Some(n) => holders(tx, change.tenant, &n.e164(), change.user)?,
                 None => Vec::new(),
             };
-            let plan = plan_phone_change(&current, &others, &change)?;
+            let plan = plan_phone_change(&current, &others, &change, sharing(tx, change.tenant)?)?;
             write_plan(tx, change.tenant, &plan, now)?;
             if phone_change_revokes(&plan) {
                 sessions::revoke_user(tx, change.tenant, change.user, now)?;

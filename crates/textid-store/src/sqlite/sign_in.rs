@@ -13,7 +13,8 @@ use async_trait::async_trait;
 use super::rows::{id, ms, opt_id, time};
 use super::{abuse, logs, outbox, policy, SqliteStore};
 use crate::{
-    Decide, SignInCandidate, SignInStore, StepInput, StepTarget, StepWrite, StoreError, StoreResult,
+    Decide, NumberHolding, SignInCandidate, SignInStore, StepInput, StepTarget, StepWrite,
+    StoreError, StoreResult,
 };
 use textid_core::abuse::{AbuseQuery, AbuseState};
 
@@ -54,6 +55,37 @@ fn candidate(
         number_shared,
         needs_confirmation,
     }))
+}
+
+/// Who holds `phone` without being its candidate (asked only when there is none).
+fn holding(c: &Connection, tenant: TenantId, phone: &str) -> StoreResult<Option<NumberHolding>> {
+    let row = c
+        .prepare_cached(
+            "SELECT pm.user_id, pm.phone_type, u.account_enabled,
+                    EXISTS (SELECT 1 FROM phone_methods o
+                            WHERE o.tenant_id = pm.tenant_id AND o.number = pm.number AND o.user_id <> pm.user_id)
+             FROM phone_methods pm JOIN users u ON u.id = pm.user_id
+             WHERE pm.tenant_id = ?1 AND pm.number = ?2
+             ORDER BY pm.phone_type = 'mobile' DESC, pm.user_id LIMIT 1",
+        )?
+        .query_row(params![tenant.to_string(), phone], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, bool>(2)?,
+                r.get::<_, bool>(3)?,
+            ))
+        })
+        .optional()?;
+    row.map(|(uid, t, account_enabled, number_shared)| {
+        Ok(NumberHolding {
+            user_id: id(&uid)?,
+            phone_type: crate::phone_type_from_stored(&t)?,
+            account_enabled,
+            number_shared,
+        })
+    })
+    .transpose()
 }
 
 fn load_flow(tx: &Connection, tenant: TenantId, fid: FlowId) -> StoreResult<Option<SmsSignInFlow>> {
@@ -165,6 +197,10 @@ fn step(
         Some(p) => candidate(tx, tenant, p)?,
         None => None,
     };
+    let holding = match (&candidate, phone.as_deref()) {
+        (None, Some(p)) => holding(tx, tenant, p)?,
+        _ => None,
+    };
     let policy = policy::load(tx, tenant)?;
     let reads = phone
         .as_deref()
@@ -177,6 +213,7 @@ fn step(
         flow: flow.as_ref(),
         counter: counter.as_ref(),
         candidate: candidate.as_ref(),
+        holding: holding.as_ref(),
         policy: &policy,
         abuse: &abuse_state,
     });

@@ -12,24 +12,25 @@ use super::rows::{id, ms, to_json};
 use super::{audit, SqliteStore};
 use crate::{Actor, Changed, StoreError, StoreResult, TenantStore};
 
-type TenantRow = (String, String, Option<String>, String);
+type TenantRow = (String, String, Option<String>, String, bool);
 
 fn tenant_row(r: &Row<'_>) -> rusqlite::Result<TenantRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
-fn to_tenant((tid, name, region, origins): TenantRow) -> StoreResult<Tenant> {
+fn to_tenant((tid, name, region, origins, refuse_shared): TenantRow) -> StoreResult<Tenant> {
     Ok(Tenant {
         id: id(&tid)?,
         name,
         default_region: region,
         sign_in_origins: origins_from_stored(&origins),
+        refuse_shared_phone_numbers: refuse_shared,
     })
 }
 
 fn by_name(c: &Connection, name: &str) -> StoreResult<Option<Tenant>> {
     c.prepare_cached(
-        "SELECT id, name, default_region, sign_in_origins FROM tenants WHERE name = ?1",
+        "SELECT id, name, default_region, sign_in_origins, refuse_shared_phone_numbers FROM tenants WHERE name = ?1",
     )?
     .query_row([name], tenant_row)
     .optional()?
@@ -50,6 +51,7 @@ impl TenantStore for SqliteStore {
                 name: name.clone(),
                 default_region: None,
                 sign_in_origins: Vec::new(),
+                refuse_shared_phone_numbers: false,
             };
             tx.execute(
                 "INSERT INTO tenants (id, name, default_region, policy, created_at) VALUES (?1, ?2, NULL, ?3, ?4)",
@@ -68,7 +70,7 @@ impl TenantStore for SqliteStore {
     async fn tenant_by_id(&self, tid: TenantId) -> StoreResult<Option<Tenant>> {
         self.read(move |c| {
             c.prepare_cached(
-                "SELECT id, name, default_region, sign_in_origins FROM tenants WHERE id = ?1",
+                "SELECT id, name, default_region, sign_in_origins, refuse_shared_phone_numbers FROM tenants WHERE id = ?1",
             )?
             .query_row([tid.to_string()], tenant_row)
             .optional()?
@@ -86,32 +88,22 @@ impl TenantStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         let (region, actor) = (region.map(str::to_string), actor.clone());
-        self.write(move |tx| {
-            let before: Option<String> = tx
-                .query_row(
-                    "SELECT default_region FROM tenants WHERE id = ?1",
-                    [tenant.to_string()],
-                    |r| r.get(0),
+        let value = region.clone();
+        self.set_setting(
+            tenant,
+            "default_region",
+            value,
+            move |before: Option<String>| {
+                AuditRecord::tenant_region(
+                    tenant,
+                    before.as_deref(),
+                    region.as_deref(),
+                    &actor,
+                    now,
                 )
-                .optional()?
-                .ok_or(StoreError::NotFound("tenant"))?;
-            tx.execute(
-                "UPDATE tenants SET default_region = ?2 WHERE id = ?1",
-                params![tenant.to_string(), region],
-            )?;
-            let record = AuditRecord::tenant_region(
-                tenant,
-                before.as_deref(),
-                region.as_deref(),
-                &actor,
-                now,
-            );
-            audit::insert(tx, &record)?;
-            audit::bump(tx, Changed::Tenants)
-        })
-        .await?;
-        self.changed(Changed::Tenants);
-        Ok(())
+            },
+        )
+        .await
     }
 
     async fn set_tenant_sign_in_origins(
@@ -122,27 +114,68 @@ impl TenantStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         let (origins, actor) = (origins.to_vec(), actor.clone());
+        let stored = origins_to_stored(&origins);
+        self.set_setting(tenant, "sign_in_origins", stored, move |before: String| {
+            AuditRecord::tenant_sign_in_origins(
+                tenant,
+                &origins_from_stored(&before),
+                &origins,
+                &actor,
+                now,
+            )
+        })
+        .await
+    }
+
+    async fn set_tenant_refuse_shared_phone_numbers(
+        &self,
+        tenant: TenantId,
+        refuse: bool,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let actor = actor.clone();
+        self.set_setting(
+            tenant,
+            "refuse_shared_phone_numbers",
+            refuse,
+            move |before: bool| {
+                AuditRecord::tenant_refuse_shared_phone_numbers(tenant, before, refuse, &actor, now)
+            },
+        )
+        .await
+    }
+}
+
+impl SqliteStore {
+    /// Replaces one setting (column) of a tenant row, audited with the value it replaced
+    /// (`record` builds the record from it) and announced as [`Changed::Tenants`].
+    /// `column` is one of this file's constant names, never input.
+    async fn set_setting<T, V>(
+        &self,
+        tenant: TenantId,
+        column: &'static str,
+        value: V,
+        record: impl FnOnce(T) -> AuditRecord + Send + 'static,
+    ) -> StoreResult<()>
+    where
+        T: rusqlite::types::FromSql,
+        V: rusqlite::ToSql + Send + 'static,
+    {
         self.write(move |tx| {
-            let before: String = tx
+            let before: T = tx
                 .query_row(
-                    "SELECT sign_in_origins FROM tenants WHERE id = ?1",
+                    &format!("SELECT {column} FROM tenants WHERE id = ?1"),
                     [tenant.to_string()],
                     |r| r.get(0),
                 )
                 .optional()?
                 .ok_or(StoreError::NotFound("tenant"))?;
             tx.execute(
-                "UPDATE tenants SET sign_in_origins = ?2 WHERE id = ?1",
-                params![tenant.to_string(), origins_to_stored(&origins)],
+                &format!("UPDATE tenants SET {column} = ?2 WHERE id = ?1"),
+                params![tenant.to_string(), value],
             )?;
-            let record = AuditRecord::tenant_sign_in_origins(
-                tenant,
-                &origins_from_stored(&before),
-                &origins,
-                &actor,
-                now,
-            );
-            audit::insert(tx, &record)?;
+            audit::insert(tx, &record(before))?;
             audit::bump(tx, Changed::Tenants)
         })
         .await?;

@@ -154,6 +154,9 @@ pub enum PhoneCommand {
         /// User id or userPrincipalName.
         user: String,
     },
+    /// The shared-number report: every number held by more than one user (on any
+    /// method types), with the users, method types and smsSignInStates.
+    Shared,
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,6 +173,22 @@ pub enum TenantCommand {
         name: String,
         /// ISO 3166 alpha-2 region, or none.
         region: String,
+    },
+    /// Show a tenant's settings: region, sign-in API origins, refuse-shared mode.
+    Show {
+        /// The tenant.
+        name: String,
+    },
+    /// Refuse-shared mode: `true` refuses any phone number another user of the tenant
+    /// already holds on any method type (Graph, CLI and import alike); `false` (the
+    /// default, as in Entra) allows sharing outside SMS sign-in. Numbers already shared
+    /// stay: list them with `textid phone shared`.
+    SetRefuseSharedPhoneNumbers {
+        /// The tenant.
+        name: String,
+        /// true or false.
+        #[arg(action = clap::ArgAction::Set)]
+        refuse: bool,
     },
     /// Set the web origins whose pages may call the tenant's JSON sign-in API directly
     /// (CORS), e.g. `https://app.contoso.example`; none (the default): no browser page of
@@ -463,6 +482,30 @@ pub async fn phone(cx: &Context, cmd: PhoneCommand) -> Result<()> {
                 "enabled SMS sign-in:",
             );
         }
+        PhoneCommand::Shared => {
+            let report = dir::shared_numbers(app, t).await?;
+            emit(
+                cx,
+                json!({"value": report.iter().map(shared_json).collect::<Vec<_>>()}),
+                || {
+                    if report.is_empty() {
+                        crate::out!("no number is held by more than one user");
+                    }
+                    for n in &report {
+                        crate::out!("{}  held by {} methods", n.number, n.holders.len());
+                        for h in &n.holders {
+                            crate::out!(
+                                "  {:32} {:16} {:24} smsSignInState={}",
+                                h.holder.upn.as_str(),
+                                h.holder.method.phone_type.as_str(),
+                                h.holder.method.number.to_string(),
+                                h.sms_sign_in_state.as_str()
+                            );
+                        }
+                    }
+                },
+            );
+        }
         PhoneCommand::DisableSmsSignIn { user } => {
             let u = dir::find_user(app, t, &user).await?;
             show(
@@ -474,8 +517,71 @@ pub async fn phone(cx: &Context, cmd: PhoneCommand) -> Result<()> {
     Ok(())
 }
 
+/// One number of the shared-number report, shaped as the Graph report's entries.
+fn shared_json(n: &dir::SharedNumberView) -> Value {
+    json!({
+        "phoneNumber": n.number.to_string(),
+        "holders": n.holders.iter().map(|h| json!({
+            "userId": h.holder.method.user_id,
+            "userPrincipalName": h.holder.upn,
+            "userDisplayName": h.holder.display_name,
+            "phoneType": h.holder.method.phone_type,
+            "phoneNumber": h.holder.method.number.to_string(),
+            "smsSignInState": h.sms_sign_in_state,
+        })).collect::<Vec<_>>(),
+    })
+}
+
 pub async fn tenant(app: &App, cmd: TenantCommand, json_out: bool) -> Result<()> {
     match cmd {
+        TenantCommand::Show { name } => {
+            let t = app
+                .store()
+                .tenant_by_name(&name)
+                .await?
+                .ok_or_else(|| super::UsageError(format!("no tenant named '{name}'")))?;
+            if json_out {
+                print_json(&json!({
+                    "id": t.id, "name": t.name, "defaultRegion": t.default_region,
+                    "signInOrigins": t.sign_in_origins,
+                    "refuseSharedPhoneNumbers": t.refuse_shared_phone_numbers,
+                }));
+            } else {
+                crate::out!("tenant {}  {}", t.id, t.name);
+                crate::out!(
+                    "  default region: {}",
+                    t.default_region.as_deref().unwrap_or("none")
+                );
+                crate::out!("  sign-in API origins: {}", t.sign_in_origins.join(" "));
+                crate::out!(
+                    "  refuse shared phone numbers: {}",
+                    t.refuse_shared_phone_numbers
+                );
+            }
+        }
+        TenantCommand::SetRefuseSharedPhoneNumbers { name, refuse } => {
+            let t = app
+                .store()
+                .tenant_by_name(&name)
+                .await?
+                .ok_or_else(|| super::UsageError(format!("no tenant named '{name}'")))?;
+            dir::set_refuse_shared_phone_numbers(app, &t, refuse, &Actor::cli()).await?;
+            if json_out {
+                print_json(
+                    &json!({"id": t.id, "name": t.name, "refuseSharedPhoneNumbers": refuse}),
+                );
+            } else if refuse {
+                crate::out!(
+                    "tenant {}: a phone number another user holds is now refused",
+                    t.name
+                );
+            } else {
+                crate::out!(
+                    "tenant {}: phone numbers may be shared outside SMS sign-in (Entra's default)",
+                    t.name
+                );
+            }
+        }
         TenantCommand::Create { name } => {
             if let Err(e) = textid_core::tenant::check_tenant_name(&name) {
                 return Err(super::UsageError(e.to_string()).into());

@@ -14,8 +14,7 @@ use textid_usecases::import::{import_users, ImportError, ImportRecord};
 use super::Context;
 
 /// Columns of a CSV file and keys of a JSON line.
-const FIELDS: &str =
-    "userPrincipalName, displayName, accountEnabled, mobile, alternateMobile, office";
+const FIELDS: &str = "userPrincipalName, displayName, accountEnabled, onPremisesSyncEnabled, mobile, alternateMobile, office";
 
 /// How many problems an error lists before it says how many more there are.
 const SHOWN: usize = 50;
@@ -25,8 +24,9 @@ const SHOWN: usize = 50;
 pub struct ImportArgs {
     /// The file to read, or `-` for standard input. CSV with a header row, or JSON lines
     /// (one object per line), with the fields userPrincipalName and displayName
-    /// (required), accountEnabled (default true), mobile, alternateMobile and office
-    /// (phone numbers, E.164 or in the tenant's region). All rows are checked first;
+    /// (required), accountEnabled (default true), onPremisesSyncEnabled (default false:
+    /// true marks users whose profile another directory owns), mobile, alternateMobile
+    /// and office (phone numbers, E.164 or in the tenant's region). All rows are checked first;
     /// any problem refuses the whole file and lists the problems by line.
     pub file: PathBuf,
     /// The input format (default: from the file name, `.csv` or `.jsonl`/`.ndjson`).
@@ -49,8 +49,10 @@ pub enum Format {
 struct Row {
     user_principal_name: String,
     display_name: String,
-    #[serde(default, deserialize_with = "flag")]
+    #[serde(default, deserialize_with = "account_enabled")]
     account_enabled: Option<bool>,
+    #[serde(default, deserialize_with = "on_premises_sync_enabled")]
+    on_premises_sync_enabled: Option<bool>,
     #[serde(default)]
     mobile: Option<String>,
     #[serde(default)]
@@ -59,8 +61,18 @@ struct Row {
     office: Option<String>,
 }
 
+fn account_enabled<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    flag(d, "accountEnabled")
+}
+
+fn on_premises_sync_enabled<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<bool>, D::Error> {
+    flag(d, "onPremisesSyncEnabled")
+}
+
 /// `true`/`false` as a JSON boolean or as CSV text (empty: the default).
-fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+fn flag<'de, D: serde::Deserializer<'de>>(d: D, field: &str) -> Result<Option<bool>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Flag {
@@ -74,9 +86,9 @@ fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error
             "" => Ok(None),
             "true" => Ok(Some(true)),
             "false" => Ok(Some(false)),
-            _ => Err(serde::de::Error::custom(
-                "accountEnabled must be true or false",
-            )),
+            _ => Err(serde::de::Error::custom(format!(
+                "{field} must be true or false"
+            ))),
         },
     }
 }
@@ -88,6 +100,7 @@ impl Row {
             user_principal_name: self.user_principal_name,
             display_name: self.display_name,
             account_enabled: self.account_enabled.unwrap_or(true),
+            on_premises_sync_enabled: self.on_premises_sync_enabled.unwrap_or(false),
             mobile: self.mobile,
             alternate_mobile: self.alternate_mobile,
             office: self.office,

@@ -91,13 +91,14 @@ pub fn user_json(u: &User) -> Value {
     json!({
         "id": u.id, "userPrincipalName": u.upn, "displayName": u.display_name,
         "accountEnabled": u.account_enabled, "mobilePhone": u.mobile_phone, "businessPhones": u.business_phones,
+        "onPremisesSyncEnabled": u.on_premises_sync_enabled.then_some(true),
     })
 }
 
 /// A user, one line.
 pub fn user_line(u: &User) -> String {
     format!(
-        "{}  {}  {}{}",
+        "{}  {}  {}{}{}",
         u.id,
         u.upn,
         u.display_name,
@@ -105,6 +106,11 @@ pub fn user_line(u: &User) -> String {
             ""
         } else {
             "  (disabled)"
+        },
+        if u.on_premises_sync_enabled {
+            "  (synced)"
+        } else {
+            ""
         }
     )
 }
