@@ -2,6 +2,7 @@
 
 pub mod group;
 pub mod import;
+pub mod sync;
 pub mod user;
 
 pub use group::Group;

@@ -67,6 +67,7 @@ pub fn routes(app: &App) -> Router<App> {
         .merge(crate::receipts::routes())
         .merge(crate::oidc::routes())
         .merge(crate::graph::routes())
+        .merge(crate::scim::routes())
         .method_not_allowed_fallback(|| async {
             crate::error::ApiError::new(
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,

@@ -29,6 +29,7 @@ mod oauth;
 mod outbox;
 mod passes;
 mod phone;
+mod provisioning;
 mod roles;
 mod sign_in;
 mod tenants;
@@ -36,7 +37,7 @@ mod tokens;
 
 pub use self::{
     abuse::*, directory::*, import::*, logs::*, maintenance::*, oauth::*, outbox::*, passes::*,
-    phone::*, roles::*, sign_in::*, tenants::*, tokens::*,
+    phone::*, provisioning::*, roles::*, sign_in::*, tenants::*, tokens::*,
 };
 
 use std::future::Future;
@@ -133,6 +134,10 @@ cases!(
     an_import_without_sms_sign_in_leaves_mobiles_disabled,
     a_refused_import_names_every_problem_and_writes_nothing,
     an_import_and_a_single_claim_of_one_number_have_exactly_one_winner,
+    // ProvisioningStore
+    a_scim_record_round_trips_is_replaced_and_kept_per_tenant,
+    a_scim_record_goes_with_its_user_or_group,
+    a_recorded_audit_is_listed_with_the_directory_audits,
     // PhoneMethodStore
     phone_type_rules_hold,
     a_sign_in_number_cannot_be_added_to_another_user,

@@ -22,6 +22,7 @@ mod outbox;
 mod passes;
 mod phone;
 mod policy;
+mod provisioning;
 mod roles;
 mod rows;
 mod sessions;
@@ -80,6 +81,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../migrations/sqlite/0015_delivery_receipts.sql"),
     ),
+    (20, include_str!("../../migrations/sqlite/0020_scim.sql")),
 ];
 const READERS: usize = 4;
 
