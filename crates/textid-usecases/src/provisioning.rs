@@ -28,8 +28,9 @@ pub struct SyncedUser {
     pub upn: String,
     /// `displayName`.
     pub display_name: String,
-    /// `active` → accountEnabled.
-    pub account_enabled: bool,
+    /// `active` → accountEnabled; `None` (not sent): enabled for a new user, unchanged
+    /// for an existing one (a removed `active` never enables a disabled user).
+    pub account_enabled: Option<bool>,
     /// The `mobile` phone number → mobilePhone (public, directory data).
     pub mobile_phone: Option<String>,
     /// The `work` phone number → businessPhones (public, directory data).
@@ -75,7 +76,12 @@ fn record(
     }
 }
 
-fn checked(tenant: &Tenant, id: UserId, input: &SyncedUser) -> Result<User, DirectoryError> {
+fn checked(
+    tenant: &Tenant,
+    id: UserId,
+    input: &SyncedUser,
+    enabled_now: bool,
+) -> Result<User, DirectoryError> {
     let upn = Upn::parse(&input.upn).map_err(|e| invalid("userName", e))?;
     let display_name = textid_core::directory::display_name(&input.display_name)
         .map_err(|e| invalid("displayName", e))?;
@@ -84,7 +90,7 @@ fn checked(tenant: &Tenant, id: UserId, input: &SyncedUser) -> Result<User, Dire
         tenant_id: tenant.id,
         upn,
         display_name: display_name.to_string(),
-        account_enabled: input.account_enabled,
+        account_enabled: input.account_enabled.unwrap_or(enabled_now),
         mobile_phone: input.mobile_phone.clone(),
         business_phones: input.business_phones.clone(),
         on_premises_sync_enabled: true,
@@ -107,7 +113,7 @@ pub async fn create_user(
     input: SyncedUser,
     actor: &Actor,
 ) -> Result<(User, ScimRecord), DirectoryError> {
-    let user = checked(tenant, UserId::random(&mut OsRng), &input)?;
+    let user = checked(tenant, UserId::random(&mut OsRng), &input, true)?;
     app.store()
         .create_user(&user, actor, app.clock().now())
         .await
@@ -129,7 +135,7 @@ pub async fn replace_user(
     actor: &Actor,
 ) -> Result<(User, ScimRecord), DirectoryError> {
     let (before, old) = user(app, tenant, id).await?;
-    let user = checked(tenant, id, &input)?;
+    let user = checked(tenant, id, &input, before.account_enabled)?;
     if user != before {
         app.store()
             .update_user(&user, actor, app.clock().now())

@@ -144,8 +144,18 @@ fn tokens(input: &str) -> Result<Vec<Token>, String> {
     Ok(out)
 }
 
-/// Parses `[urn:]attr[.sub]`.
+/// Schema extensions whose URN alone names an attribute (the extension's object).
+pub const EXTENSIONS: &[&str] = &["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"];
+
+/// Parses `[urn:]attr[.sub]`, or an extension's URN alone.
 pub fn attr_path(word: &str) -> Result<AttrPath, String> {
+    if let Some(ext) = EXTENSIONS.iter().find(|e| e.eq_ignore_ascii_case(word)) {
+        return Ok(AttrPath {
+            urn: None,
+            attr: (*ext).to_string(),
+            sub: None,
+        });
+    }
     let (urn, rest) = if word.len() > 4 && word[..4].eq_ignore_ascii_case("urn:") {
         let (urn, rest) = word
             .rsplit_once(':')
@@ -159,6 +169,7 @@ pub fn attr_path(word: &str) -> Result<AttrPath, String> {
         None => (rest, None),
     };
     let name_ok = |s: &str| {
+        // (an extension's URN, checked above, is the one name with colons and dots)
         s.chars()
             .next()
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '$')

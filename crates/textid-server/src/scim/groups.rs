@@ -3,11 +3,6 @@
 //! member objects a client sends (`value`, `$ref`, `type`, `display`) are kept as sent
 //! and returned while the user is a member, so that they round-trip.
 
-use std::collections::HashMap;
-
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
 use serde_json::{json, Map, Value};
 use textid_core::directory::{Group, User};
 use textid_core::{GroupId, UserId};
@@ -16,11 +11,9 @@ use textid_usecases::provisioning::{self, SyncedGroup};
 
 use super::auth::Provisioner;
 use super::error::ScimError;
-use super::filter::get_ci;
-use super::patch::{self, PatchRequest};
-use super::query::{ListQuery, SearchRequest, Shape};
+use super::filter::{get_ci, Filter};
+use super::resource::{self, Read, Resource};
 use super::users::user_location;
-use super::{check_version, meta, resource_answer, ScimBody};
 use crate::app::App;
 
 /// The core group schema.
@@ -135,137 +128,56 @@ fn group_id(id: &str) -> Result<GroupId, ScimError> {
     id.parse().map_err(|_| ScimError::not_found("group"))
 }
 
-async fn current(app: &App, p: &Provisioner, id: &str) -> Result<(Group, Value, Value), ScimError> {
-    let (g, members, rec) = provisioning::group(app, &p.tenant, group_id(id)?).await?;
-    let doc = document(app, &p.tenant_name, &g, &members, rec.as_ref());
-    let m = meta(app, &p.tenant_name, "Group", &doc, rec.as_ref());
-    Ok((g, doc, m))
-}
+/// The group resource type.
+pub struct Groups;
 
-async fn answer(
+fn read_group(
     app: &App,
     p: &Provisioner,
-    id: GroupId,
-    status: StatusCode,
-) -> Result<Response, ScimError> {
-    let (_, doc, m) = current(app, p, &id.to_string()).await?;
-    Ok(resource_answer(doc, m, status, &Shape::default(), GROUP))
+    g: &Group,
+    members: &[User],
+    rec: Option<&ScimRecord>,
+) -> Read {
+    resource::read(
+        app,
+        p,
+        "Group",
+        document(app, &p.tenant_name, g, members, rec),
+        rec,
+    )
 }
 
-/// `POST /Groups` → 201.
-pub async fn create(
-    State(app): State<App>,
-    p: Provisioner,
-    ScimBody(body): ScimBody,
-) -> Result<Response, ScimError> {
-    let input = ingest(&body)?;
-    let (g, _) = provisioning::create_group(&app, &p.tenant, input, &p.actor()).await?;
-    answer(&app, &p, g.id, StatusCode::CREATED).await
-}
+impl Resource for Groups {
+    const CORE: &'static str = GROUP;
 
-/// `GET /Groups/{id}`.
-pub async fn get(
-    State(app): State<App>,
-    p: Provisioner,
-    Path((_, id)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Response, ScimError> {
-    let shape = Shape::parse(
-        q.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("attributes"))
-            .map(|(_, v)| v.as_str()),
-        q.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("excludedAttributes"))
-            .map(|(_, v)| v.as_str()),
-    )?;
-    let (_, doc, m) = current(&app, &p, &id).await?;
-    Ok(resource_answer(doc, m, StatusCode::OK, &shape, GROUP))
-}
+    async fn read(app: &App, p: &Provisioner, id: &str) -> Result<Read, ScimError> {
+        let (g, members, rec) = provisioning::group(app, &p.tenant, group_id(id)?).await?;
+        Ok(read_group(app, p, &g, &members, rec.as_ref()))
+    }
 
-/// `PUT /Groups/{id}`.
-pub async fn replace(
-    State(app): State<App>,
-    p: Provisioner,
-    Path((_, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    ScimBody(body): ScimBody,
-) -> Result<Response, ScimError> {
-    let (g, _, m) = current(&app, &p, &id).await?;
-    check_version(&headers, &m)?;
-    let input = ingest(&body)?;
-    provisioning::replace_group(&app, &p.tenant, g.id, input, &p.actor()).await?;
-    answer(&app, &p, g.id, StatusCode::OK).await
-}
+    async fn all(app: &App, p: &Provisioner, _: Option<&Filter>) -> Result<Vec<Read>, ScimError> {
+        Ok(provisioning::groups(app, &p.tenant)
+            .await?
+            .iter()
+            .map(|(g, members, rec)| read_group(app, p, g, members, rec.as_ref()))
+            .collect())
+    }
 
-/// `PATCH /Groups/{id}` → 200 with the group.
-pub async fn patch(
-    State(app): State<App>,
-    p: Provisioner,
-    Path((_, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    ScimBody(body): ScimBody,
-) -> Result<Response, ScimError> {
-    let (g, mut doc, m) = current(&app, &p, &id).await?;
-    check_version(&headers, &m)?;
-    let req: PatchRequest = serde_json::from_value(body)
-        .map_err(|_| ScimError::bad("invalidSyntax", "the body must be a PatchOp: {\"schemas\": [...], \"Operations\": [{\"op\", \"path\", \"value\"}]}"))?;
-    patch::apply(&mut doc, &req, GROUP)?;
-    let input = ingest(&doc)?;
-    provisioning::replace_group(&app, &p.tenant, g.id, input, &p.actor()).await?;
-    answer(&app, &p, g.id, StatusCode::OK).await
-}
+    async fn create(app: &App, p: &Provisioner, doc: &Value) -> Result<String, ScimError> {
+        let (g, _) = provisioning::create_group(app, &p.tenant, ingest(doc)?, &p.actor()).await?;
+        Ok(g.id.to_string())
+    }
 
-/// `DELETE /Groups/{id}` → 204.
-pub async fn delete(
-    State(app): State<App>,
-    p: Provisioner,
-    Path((_, id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Result<StatusCode, ScimError> {
-    let (g, _, m) = current(&app, &p, &id).await?;
-    check_version(&headers, &m)?;
-    app.store()
-        .delete_group(p.tenant.id, g.id, &p.actor(), app.clock().now())
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
+    async fn write(app: &App, p: &Provisioner, id: &str, doc: &Value) -> Result<(), ScimError> {
+        provisioning::replace_group(app, &p.tenant, group_id(id)?, ingest(doc)?, &p.actor())
+            .await?;
+        Ok(())
+    }
 
-async fn all(app: &App, p: &Provisioner) -> Result<Vec<Value>, ScimError> {
-    Ok(provisioning::groups(app, &p.tenant)
-        .await?
-        .iter()
-        .map(|(g, members, rec)| {
-            let mut doc = document(app, &p.tenant_name, g, members, rec.as_ref());
-            doc["meta"] = meta(app, &p.tenant_name, "Group", &doc, rec.as_ref());
-            doc
-        })
-        .collect())
-}
-
-/// `GET /Groups`.
-pub async fn list(
-    State(app): State<App>,
-    p: Provisioner,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Response, ScimError> {
-    let query = ListQuery::from_params(&q)?;
-    Ok(super::scim_json(
-        StatusCode::OK,
-        query.respond(all(&app, &p).await?, GROUP),
-    ))
-}
-
-/// `POST /Groups/.search`.
-pub async fn search(
-    State(app): State<App>,
-    p: Provisioner,
-    ScimBody(body): ScimBody,
-) -> Result<Response, ScimError> {
-    let s: SearchRequest = serde_json::from_value(body)
-        .map_err(|_| ScimError::bad("invalidSyntax", "the body must be a SearchRequest"))?;
-    let query = ListQuery::from_search(s)?;
-    Ok(super::scim_json(
-        StatusCode::OK,
-        query.respond(all(&app, &p).await?, GROUP),
-    ))
+    async fn delete(app: &App, p: &Provisioner, id: &str) -> Result<(), ScimError> {
+        Ok(app
+            .store()
+            .delete_group(p.tenant.id, group_id(id)?, &p.actor(), app.clock().now())
+            .await?)
+    }
 }

@@ -17,6 +17,7 @@ pub mod filter;
 pub mod groups;
 pub mod patch;
 pub mod query;
+pub mod resource;
 pub mod users;
 
 use axum::extract::{FromRequest, Request};
@@ -48,33 +49,26 @@ pub fn routes() -> Router<App> {
         )
         .route("/{tenant}/scim/v2/Schemas", get(discovery::list_schemas))
         .route("/{tenant}/scim/v2/Schemas/{id}", get(discovery::schema))
-        .route(
-            "/{tenant}/scim/v2/Users",
-            get(users::list).post(users::create),
-        )
-        .route("/{tenant}/scim/v2/Users/.search", post(users::search))
-        .route(
-            "/{tenant}/scim/v2/Users/{id}",
-            get(users::get)
-                .put(users::replace)
-                .patch(users::patch)
-                .delete(users::delete),
-        )
-        .route(
-            "/{tenant}/scim/v2/Groups",
-            get(groups::list).post(groups::create),
-        )
-        .route("/{tenant}/scim/v2/Groups/.search", post(groups::search))
-        .route(
-            "/{tenant}/scim/v2/Groups/{id}",
-            get(groups::get)
-                .put(groups::replace)
-                .patch(groups::patch)
-                .delete(groups::delete),
-        )
+        .merge(resource_routes::<users::Users>("Users"))
+        .merge(resource_routes::<groups::Groups>("Groups"))
         .route("/{tenant}/scim/v2/.search", post(search_everything))
         .route("/{tenant}/scim/v2", axum::routing::any(not_found))
         .route("/{tenant}/scim/v2/{*rest}", axum::routing::any(not_found))
+}
+
+/// The operations of one resource type under `/{tenant}/scim/v2/{endpoint}`.
+fn resource_routes<R: resource::Resource + Send + Sync + 'static>(endpoint: &str) -> Router<App> {
+    let base = format!("/{{tenant}}/scim/v2/{endpoint}");
+    Router::new()
+        .route(&base, get(resource::list::<R>).post(resource::create::<R>))
+        .route(&format!("{base}/.search"), post(resource::search::<R>))
+        .route(
+            &format!("{base}/{{id}}"),
+            get(resource::get::<R>)
+                .put(resource::replace::<R>)
+                .patch(resource::patch::<R>)
+                .delete(resource::delete::<R>),
+        )
 }
 
 /// Searching several resource types at once is not offered (RFC 7644 §3.4.3: 501).

@@ -116,10 +116,6 @@ fn key_in(obj: &Value, name: &str) -> Option<String> {
 
 /// Copies the attribute (or sub-attribute) `p` names from `from` into `to`.
 fn copy(from: &Value, to: &mut Map<String, Value>, p: &AttrPath, core: &str) {
-    // A bare extension URN names the whole extension.
-    if p.urn.is_none() && p.attr.len() > 4 && p.attr[..4].eq_ignore_ascii_case("urn:") {
-        return;
-    }
     if !is_core(p, core) {
         let urn = p.urn.clone().unwrap_or_default();
         let Some(ext_key) = key_in(from, &urn) else {

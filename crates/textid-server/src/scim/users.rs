@@ -6,11 +6,6 @@
 //! phone numbers, ...) is kept as sent in the user's SCIM record and returned as sent, so
 //! that it round-trips; `password` is never stored nor returned, `groups` is read-only.
 
-use std::collections::HashMap;
-
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
 use serde_json::{json, Map, Value};
 use textid_core::directory::User;
 use textid_core::UserId;
@@ -19,10 +14,9 @@ use textid_usecases::provisioning::{self, SyncedUser};
 
 use super::auth::Provisioner;
 use super::error::ScimError;
-use super::filter::get_ci;
-use super::patch::{self, PatchRequest};
-use super::query::{ListQuery, SearchRequest, Shape};
-use super::{check_version, location, meta, resource_answer, ScimBody};
+use super::filter::{get_ci, Filter, Op};
+use super::location;
+use super::resource::{self, Read, Resource};
 use crate::app::App;
 
 /// The core user schema.
@@ -65,13 +59,12 @@ fn text<'a>(v: &'a Value, field: &str) -> Result<Option<&'a str>, ScimError> {
 }
 
 /// `active`: a boolean, or (Entra's habit) the string "True"/"False" in any case.
-fn active(v: Option<&Value>) -> Result<bool, ScimError> {
+fn active(v: &Value) -> Result<bool, ScimError> {
     match v {
-        None | Some(Value::Null) => Ok(true),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(true),
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(false),
-        Some(_) => Err(ScimError::bad(
+        Value::Bool(b) => Ok(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(false),
+        _ => Err(ScimError::bad(
             "invalidValue",
             "active must be true or false",
         )),
@@ -134,10 +127,20 @@ pub fn ingest(doc: &Value) -> Result<SyncedUser, ScimError> {
             upn = text(value, "userName")?;
         } else if key.eq_ignore_ascii_case("displayName") {
             display = text(value, "displayName")?;
+            // Kept so that the answer has a displayName exactly when the client sent one.
+            if let Some(d) = display {
+                attributes.insert("displayName".into(), json!(d));
+            }
         } else if key.eq_ignore_ascii_case("externalId") {
             external_id = text(value, "externalId")?;
         } else if key.eq_ignore_ascii_case("active") {
-            enabled = Some(active(Some(value))?);
+            enabled = match value {
+                Value::Null => None,
+                v => Some(active(v)?),
+            };
+            if let Some(e) = enabled {
+                attributes.insert("active".into(), json!(e));
+            }
         } else if let Some(name) = canonical(KEPT) {
             if !value.is_null() {
                 attributes.insert(name.into(), value.clone());
@@ -158,7 +161,7 @@ pub fn ingest(doc: &Value) -> Result<SyncedUser, ScimError> {
     Ok(SyncedUser {
         upn: upn.to_string(),
         display_name,
-        account_enabled: enabled.unwrap_or(true),
+        account_enabled: enabled,
         mobile_phone,
         business_phones,
         external_id: external_id.map(str::to_string),
@@ -234,10 +237,17 @@ pub fn document(u: &User, rec: Option<&ScimRecord>) -> Value {
         doc.insert("externalId".into(), json!(x));
     }
     doc.insert("userName".into(), json!(u.upn));
-    doc.insert("displayName".into(), json!(u.display_name));
-    doc.insert("active".into(), json!(u.account_enabled));
+    // The directory's values, where the client sent the attribute (or no client wrote
+    // the user): they may have changed through Graph since.
+    let sent = |k: &str| attrs.is_none_or(|a| a.contains_key(k));
+    if sent("displayName") {
+        doc.insert("displayName".into(), json!(u.display_name));
+    }
+    if sent("active") {
+        doc.insert("active".into(), json!(u.account_enabled));
+    }
     for (k, v) in attrs.into_iter().flatten() {
-        if k != "phoneNumbers" {
+        if !["phoneNumbers", "displayName", "active"].contains(&k.as_str()) {
             doc.insert(k.clone(), v.clone());
         }
     }
@@ -252,133 +262,74 @@ fn user_id(id: &str) -> Result<UserId, ScimError> {
     id.parse().map_err(|_| ScimError::not_found("user"))
 }
 
-async fn current(app: &App, p: &Provisioner, id: &str) -> Result<(User, Value, Value), ScimError> {
-    let (u, rec) = provisioning::user(app, &p.tenant, user_id(id)?).await?;
-    let doc = document(&u, rec.as_ref());
-    let m = meta(app, &p.tenant_name, "User", &doc, rec.as_ref());
-    Ok((u, doc, m))
+/// The user resource type.
+pub struct Users;
+
+/// `userName eq "..."`: the matching query every provisioning cycle sends per user, answered
+/// from the index instead of a walk over the tenant.
+fn user_name_eq(filter: Option<&Filter>) -> Option<&str> {
+    match filter? {
+        Filter::Compare(p, Op::Eq, Value::String(v))
+            if p.attr.eq_ignore_ascii_case("userName")
+                && p.sub.is_none()
+                && p.urn
+                    .as_deref()
+                    .is_none_or(|u| u.eq_ignore_ascii_case(USER)) =>
+        {
+            Some(v)
+        }
+        _ => None,
+    }
 }
 
-fn answer(app: &App, p: &Provisioner, u: &User, rec: &ScimRecord, status: StatusCode) -> Response {
-    let doc = document(u, Some(rec));
-    let m = meta(app, &p.tenant_name, "User", &doc, Some(rec));
-    resource_answer(doc, m, status, &Shape::default(), USER)
-}
+impl Resource for Users {
+    const CORE: &'static str = USER;
 
-/// `POST /Users` → 201.
-pub async fn create(
-    State(app): State<App>,
-    p: Provisioner,
-    ScimBody(body): ScimBody,
-) -> Result<Response, ScimError> {
-    let input = ingest(&body)?;
-    let (u, rec) = provisioning::create_user(&app, &p.tenant, input, &p.actor()).await?;
-    Ok(answer(&app, &p, &u, &rec, StatusCode::CREATED))
-}
+    async fn read(app: &App, p: &Provisioner, id: &str) -> Result<Read, ScimError> {
+        let (u, rec) = provisioning::user(app, &p.tenant, user_id(id)?).await?;
+        Ok(resource::read(
+            app,
+            p,
+            "User",
+            document(&u, rec.as_ref()),
+            rec.as_ref(),
+        ))
+    }
 
-/// `GET /Users/{id}`.
-pub async fn get(
-    State(app): State<App>,
-    p: Provisioner,
-    Path((_, id)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Response, ScimError> {
-    let shape = Shape::parse(
-        q.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("attributes"))
-            .map(|(_, v)| v.as_str()),
-        q.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("excludedAttributes"))
-            .map(|(_, v)| v.as_str()),
-    )?;
-    let (_, doc, m) = current(&app, &p, &id).await?;
-    Ok(resource_answer(doc, m, StatusCode::OK, &shape, USER))
-}
+    async fn all(
+        app: &App,
+        p: &Provisioner,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<Read>, ScimError> {
+        let users = match user_name_eq(filter) {
+            Some(name) => match textid_usecases::directory::find_user(app, &p.tenant, name).await {
+                Ok(u) => vec![provisioning::user(app, &p.tenant, u.id).await?],
+                Err(_) => Vec::new(),
+            },
+            None => provisioning::users(app, &p.tenant).await?,
+        };
+        Ok(users
+            .iter()
+            .map(|(u, rec)| resource::read(app, p, "User", document(u, rec.as_ref()), rec.as_ref()))
+            .collect())
+    }
 
-/// `PUT /Users/{id}`: replaces every attribute (those not sent are cleared).
-pub async fn replace(
-    State(app): State<App>,
-    p: Provisioner,
-    Path((_, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    ScimBody(body): ScimBody,
-) -> Result<Response, ScimError> {
-    let (u, _, m) = current(&app, &p, &id).await?;
-    check_version(&headers, &m)?;
-    let input = ingest(&body)?;
-    let (u, rec) = provisioning::replace_user(&app, &p.tenant, u.id, input, &p.actor()).await?;
-    Ok(answer(&app, &p, &u, &rec, StatusCode::OK))
-}
+    async fn create(app: &App, p: &Provisioner, doc: &Value) -> Result<String, ScimError> {
+        let (u, _) = provisioning::create_user(app, &p.tenant, ingest(doc)?, &p.actor()).await?;
+        Ok(u.id.to_string())
+    }
 
-/// `PATCH /Users/{id}` → 200 with the user.
-pub async fn patch(
-    State(app): State<App>,
-    p: Provisioner,
-    Path((_, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    ScimBody(body): ScimBody,
-) -> Result<Response, ScimError> {
-    let (u, mut doc, m) = current(&app, &p, &id).await?;
-    check_version(&headers, &m)?;
-    let req: PatchRequest = serde_json::from_value(body)
-        .map_err(|_| ScimError::bad("invalidSyntax", "the body must be a PatchOp: {\"schemas\": [...], \"Operations\": [{\"op\", \"path\", \"value\"}]}"))?;
-    patch::apply(&mut doc, &req, USER)?;
-    let input = ingest(&doc)?;
-    let (u, rec) = provisioning::replace_user(&app, &p.tenant, u.id, input, &p.actor()).await?;
-    Ok(answer(&app, &p, &u, &rec, StatusCode::OK))
-}
+    async fn write(app: &App, p: &Provisioner, id: &str, doc: &Value) -> Result<(), ScimError> {
+        provisioning::replace_user(app, &p.tenant, user_id(id)?, ingest(doc)?, &p.actor()).await?;
+        Ok(())
+    }
 
-/// `DELETE /Users/{id}` → 204.
-pub async fn delete(
-    State(app): State<App>,
-    p: Provisioner,
-    Path((_, id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Result<StatusCode, ScimError> {
-    let (u, _, m) = current(&app, &p, &id).await?;
-    check_version(&headers, &m)?;
-    textid_usecases::directory::delete_user(&app, &p.tenant, u.id, &p.actor()).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn all(app: &App, p: &Provisioner) -> Result<Vec<Value>, ScimError> {
-    Ok(provisioning::users(app, &p.tenant)
-        .await?
-        .iter()
-        .map(|(u, rec)| {
-            let mut doc = document(u, rec.as_ref());
-            doc["meta"] = meta(app, &p.tenant_name, "User", &doc, rec.as_ref());
-            doc
-        })
-        .collect())
-}
-
-/// `GET /Users?filter=...&startIndex=&count=&attributes=`.
-pub async fn list(
-    State(app): State<App>,
-    p: Provisioner,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Response, ScimError> {
-    let query = ListQuery::from_params(&q)?;
-    Ok(super::scim_json(
-        StatusCode::OK,
-        query.respond(all(&app, &p).await?, USER),
-    ))
-}
-
-/// `POST /Users/.search`.
-pub async fn search(
-    State(app): State<App>,
-    p: Provisioner,
-    ScimBody(body): ScimBody,
-) -> Result<Response, ScimError> {
-    let s: SearchRequest = serde_json::from_value(body)
-        .map_err(|_| ScimError::bad("invalidSyntax", "the body must be a SearchRequest"))?;
-    let query = ListQuery::from_search(s)?;
-    Ok(super::scim_json(
-        StatusCode::OK,
-        query.respond(all(&app, &p).await?, USER),
-    ))
+    async fn delete(app: &App, p: &Provisioner, id: &str) -> Result<(), ScimError> {
+        Ok(
+            textid_usecases::directory::delete_user(app, &p.tenant, user_id(id)?, &p.actor())
+                .await?,
+        )
+    }
 }
 
 /// `{base}/Users/{id}`.

@@ -138,6 +138,7 @@ cases!(
     a_scim_record_round_trips_is_replaced_and_kept_per_tenant,
     a_scim_record_goes_with_its_user_or_group,
     a_recorded_audit_is_listed_with_the_directory_audits,
+    renaming_a_group_is_audited_and_a_missing_group_is_not_found,
     // PhoneMethodStore
     phone_type_rules_hold,
     a_sign_in_number_cannot_be_added_to_another_user,

@@ -127,3 +127,28 @@ pub async fn a_recorded_audit_is_listed_with_the_directory_audits(s: Arc<dyn Sto
     assert_eq!(last.target_id, u.to_string());
     assert_eq!(last.after, Some(skipped));
 }
+
+pub async fn renaming_a_group_is_audited_and_a_missing_group_is_not_found(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let g = group(&*s, &t, "crew").await;
+    let mut renamed = s.group(t.id, g).await.unwrap().unwrap();
+    renamed.display_name = "night crew".into();
+    s.rename_group(&renamed, &Actor::cli(), later(1))
+        .await
+        .unwrap();
+    assert_eq!(s.group(t.id, g).await.unwrap(), Some(renamed.clone()));
+    let last = last_audit(&*s, &t).await;
+    assert_eq!(last.activity, "Update group");
+    assert_eq!(last.before.unwrap()["displayName"], "crew");
+    assert_eq!(last.after.unwrap()["displayName"], "night crew");
+    let other = tenant(&*s).await;
+    let foreign = Group {
+        tenant_id: other.id,
+        ..renamed.clone()
+    };
+    not_found(s.rename_group(&foreign, &Actor::cli(), later(2)).await);
+    s.delete_group(t.id, g, &Actor::cli(), later(3))
+        .await
+        .unwrap();
+    not_found(s.rename_group(&renamed, &Actor::cli(), later(4)).await);
+}
