@@ -403,6 +403,19 @@ async fn set_members(
     Ok(())
 }
 
+/// Deletes a group (its memberships and SCIM record go with it).
+pub async fn delete_group(
+    app: &App,
+    tenant: &Tenant,
+    id: GroupId,
+    actor: &Actor,
+) -> Result<(), DirectoryError> {
+    Ok(app
+        .store()
+        .delete_group(tenant.id, id, actor, app.clock().now())
+        .await?)
+}
+
 /// Every group of the tenant with its members and SCIM record.
 pub async fn groups(
     app: &App,

@@ -175,9 +175,6 @@ impl Resource for Groups {
     }
 
     async fn delete(app: &App, p: &Provisioner, id: &str) -> Result<(), ScimError> {
-        Ok(app
-            .store()
-            .delete_group(p.tenant.id, group_id(id)?, &p.actor(), app.clock().now())
-            .await?)
+        Ok(provisioning::delete_group(app, &p.tenant, group_id(id)?, &p.actor()).await?)
     }
 }

@@ -895,3 +895,36 @@ async fn groups_are_provisioned_with_their_members() {
         None,
     );
 }
+
+#[tokio::test]
+async fn a_persons_tokens_are_refused_even_a_global_administrators() {
+    let mut t = spawn_oidc().await;
+    t.app
+        .store()
+        .set_user_role(
+            t.tenant.id,
+            t.ana,
+            "Global Administrator",
+            true,
+            &textid_store::Actor::cli(),
+            t.clock_now(),
+        )
+        .await
+        .unwrap();
+    let rp = t
+        .register(textid_oidc::ClientType::Confidential, None)
+        .await;
+    let tokens = t
+        .tokens(&rp, &crate::oidc_helpers::Authz::new("openid profile"))
+        .await;
+    let url = t.url("/default/scim/v2/Users");
+    for (token, status) in [
+        (tokens["access_token"].as_str().unwrap(), 403),
+        (tokens["id_token"].as_str().unwrap(), 401),
+    ] {
+        let res = t.http.get(&url).bearer_auth(token).send().await.unwrap();
+        assert_eq!(res.status(), status);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["schemas"], json!([ERROR]), "{body}");
+    }
+}
