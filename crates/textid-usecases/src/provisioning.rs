@@ -214,6 +214,11 @@ async fn copy_public_numbers(
     actor: &Actor,
 ) -> Result<(), DirectoryError> {
     let methods = app.store().phone_methods(tenant.id, after.id).await?;
+    let holds_role = !app
+        .store()
+        .user_roles(tenant.id, after.id)
+        .await?
+        .is_empty();
     let pairs = [
         (
             PhoneType::Mobile,
@@ -236,19 +241,27 @@ async fn copy_public_numbers(
             old.map(|s| display(tenant, s)),
             new.map(|s| display(tenant, s)),
         );
-        match plan_number_copy(old.as_ref(), new.as_ref(), current.as_ref()) {
-            NumberCopy::Keep => {}
+        let (number, result) = match plan_number_copy(old.as_ref(), new.as_ref(), current.as_ref())
+        {
+            NumberCopy::Keep => continue,
+            // A provisioning client must not choose the sign-in number of an admin: only a
+            // Global Administrator changes the methods of a person who holds a directory
+            // role (the rule of the Graph API), so the copy is skipped and audited.
+            NumberCopy::Add(n) | NumberCopy::Update(n) if holds_role => {
+                (n, Err(Refusal::new("userHoldsDirectoryRole", None)))
+            }
             NumberCopy::Add(n) => {
                 let r = dir::add_phone_method(app, tenant, after.id, phone_type, &n, actor).await;
-                skipped_if_refused(app, tenant, after.id, phone_type, &n, r.map(drop), actor)
-                    .await?;
+                (n, Refusal::of(r.map(drop))?)
             }
             NumberCopy::Update(n) => {
                 let r =
                     dir::update_phone_method(app, tenant, after.id, phone_type, &n, actor).await;
-                skipped_if_refused(app, tenant, after.id, phone_type, &n, r.map(drop), actor)
-                    .await?;
+                (n, Refusal::of(r.map(drop))?)
             }
+        };
+        if let Err(refusal) = result {
+            audit_skipped(app, tenant, after.id, (phone_type, &number), refusal, actor).await?;
         }
     }
     Ok(())
@@ -261,36 +274,51 @@ fn display(tenant: &Tenant, s: &str) -> String {
         .map_or_else(|_| s.trim().to_string(), |n| n.to_string())
 }
 
-/// A copy refused by a phone rule is audited and the sync goes on; a store failure fails it.
-async fn skipped_if_refused(
+/// Why a copy was not made.
+struct Refusal {
+    reason: &'static str,
+    other_user: Option<UserId>,
+}
+
+impl Refusal {
+    fn new(reason: &'static str, other_user: Option<UserId>) -> Self {
+        Self { reason, other_user }
+    }
+
+    /// A copy refused by a phone rule is a refusal; a store failure fails the sync.
+    fn of(result: Result<(), DirectoryError>) -> Result<Result<(), Refusal>, DirectoryError> {
+        use textid_core::methods::PhoneMethodError as E;
+        match result {
+            Ok(()) => Ok(Ok(())),
+            Err(DirectoryError::PhoneMethod(e)) => {
+                let other = match &e {
+                    E::NumberNotUnique { other_user } | E::NumberUsedForSignIn { other_user } => {
+                        Some(*other_user)
+                    }
+                    _ => None,
+                };
+                Ok(Err(Self::new(e.code(), other)))
+            }
+            Err(DirectoryError::Invalid { .. }) => Ok(Err(Self::new("phoneNumberNotValid", None))),
+            Err(other) => Err(other),
+        }
+    }
+}
+
+/// Audits a copy that was not made; the sync goes on.
+async fn audit_skipped(
     app: &App,
     tenant: &Tenant,
     user: UserId,
-    phone_type: PhoneType,
-    number: &str,
-    result: Result<(), DirectoryError>,
+    (phone_type, number): (PhoneType, &str),
+    refusal: Refusal,
     actor: &Actor,
 ) -> Result<(), DirectoryError> {
-    let (reason, other_user) = match result {
-        Ok(()) => return Ok(()),
-        Err(DirectoryError::PhoneMethod(e)) => {
-            let other = match &e {
-                textid_core::methods::PhoneMethodError::NumberNotUnique { other_user }
-                | textid_core::methods::PhoneMethodError::NumberUsedForSignIn { other_user } => {
-                    Some(*other_user)
-                }
-                _ => None,
-            };
-            (e.code(), other)
-        }
-        Err(DirectoryError::Invalid { .. }) => ("phoneNumberNotValid", None),
-        Err(other) => return Err(other),
-    };
     let skipped = json!({
         "phoneType": phone_type,
         "phoneNumber": number,
-        "reason": reason,
-        "conflictingUserId": other_user,
+        "reason": refusal.reason,
+        "conflictingUserId": refusal.other_user,
     });
     let entry =
         AuditRecord::number_copy_skipped(tenant.id, user, skipped, actor, app.clock().now());

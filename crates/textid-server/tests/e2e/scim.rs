@@ -928,3 +928,36 @@ async fn a_persons_tokens_are_refused_even_a_global_administrators() {
         assert_eq!(body["schemas"], json!([ERROR]), "{body}");
     }
 }
+
+#[tokio::test]
+async fn a_sync_never_chooses_the_sign_in_number_of_a_person_who_holds_a_directory_role() {
+    let s = scim_app().await;
+    let id = s.create(user("root", None, None)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.t.app
+        .store()
+        .set_user_role(
+            s.t.tenant.id,
+            id.parse().unwrap(),
+            "Global Administrator",
+            true,
+            &textid_store::Actor::cli(),
+            s.t.clock_now(),
+        )
+        .await
+        .unwrap();
+    let a = s
+        .patch(&id, json!([{"op": "add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+14255550191"}]))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(s.methods(&id).await.is_empty(), "no copy for an admin");
+    let skipped = s
+        .audits()
+        .await
+        .into_iter()
+        .find(|e| e.activity == "Copy public phone number skipped")
+        .unwrap();
+    assert_eq!(skipped.after.unwrap()["reason"], "userHoldsDirectoryRole");
+}
