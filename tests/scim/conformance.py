@@ -15,10 +15,7 @@ it with a bare UUID. Everything else is the checker's own.
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Annotated
@@ -30,7 +27,7 @@ from scim2_models import (EnterpriseUser, Group, Required, ResourceType, ScimPro
                           Uniqueness, User)
 from scim2_tester import Status, check_server
 
-from harness import TEXTID, Checks, Server, app_token
+from harness import Checks, Server, app_token, main
 
 UPNS = [f"u{uuid.uuid4().hex[:16]}@contoso.example" for _ in range(100_000)]
 
@@ -59,32 +56,5 @@ def run(server: Server, data_dir: Path, checks: Checks) -> None:
         checks.check(name, r.status == Status.SUCCESS, r.reason)
 
 
-def main() -> int:
-    if not TEXTID.exists():
-        print(f"{TEXTID} is missing: run cargo build --locked -p textid first")
-        print("0 passed, 1 failed")
-        return 1
-    tmp = Path(tempfile.mkdtemp(prefix="textid-scim-"))
-    artifacts = os.environ.get("ARTIFACTS_DIR")
-    log_dir = Path(artifacts).resolve() / "logs" if artifacts else tmp
-    log_dir.mkdir(parents=True, exist_ok=True)
-    data_dir = tmp / "data"
-    data_dir.mkdir()
-    server = Server(data_dir, log_dir / "scim-conformance-textid.log")
-    checks = Checks()
-    try:
-        server.start()
-        run(server, data_dir, checks)
-    except Exception as e:  # noqa: BLE001
-        checks.check("the conformance run", False, repr(e))
-    finally:
-        server.stop()
-        if checks.failed:
-            print(server.log_tail())
-        shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{checks.passed} passed, {checks.failed} failed")
-    return 1 if checks.failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(run, "scim-conformance-textid.log"))

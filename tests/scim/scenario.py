@@ -20,17 +20,14 @@ line is `N passed, N failed`; the exit status is 1 if any check failed.
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import httpx2
 from scim2_client.engines.httpx2 import SyncSCIMClient
 
-from harness import TEXTID, Checks, Server, app_token, http_json
+from harness import Checks, Server, app_token, http_json, main
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -163,32 +160,5 @@ def run(server: Server, data_dir: Path, c: Checks) -> None:
     c.check("delete: the user is gone (Graph 404)", status == 404, status)
 
 
-def main() -> int:
-    if not TEXTID.exists():
-        print(f"{TEXTID} is missing: run cargo build --locked -p textid first")
-        print("0 passed, 1 failed")
-        return 1
-    tmp = Path(tempfile.mkdtemp(prefix="textid-scim-"))
-    artifacts = os.environ.get("ARTIFACTS_DIR")
-    log_dir = Path(artifacts).resolve() / "logs" if artifacts else tmp
-    log_dir.mkdir(parents=True, exist_ok=True)
-    data_dir = tmp / "data"
-    data_dir.mkdir()
-    server = Server(data_dir, log_dir / "scim-scenario-textid.log")
-    checks = Checks()
-    try:
-        server.start()
-        run(server, data_dir, checks)
-    except Exception as e:  # noqa: BLE001
-        checks.check("the scenario", False, repr(e))
-    finally:
-        server.stop()
-        if checks.failed:
-            print(server.log_tail())
-        shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{checks.passed} passed, {checks.failed} failed")
-    return 1 if checks.failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(run, "scim-scenario-textid.log"))

@@ -274,56 +274,35 @@ fn write_filtered(
     Ok(())
 }
 
+/// `obj[key]` matched case-insensitively, if present.
+fn get_ci_mut<'a>(obj: &'a mut Value, key: &str) -> Option<&'a mut Value> {
+    obj.as_object_mut()?
+        .iter_mut()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v)
+}
+
 fn remove(resource: &mut Value, p: &PatchPath, value: Option<&Value>, core: &str) {
     let c = container(resource, &p.attr, core);
-    match (&p.filter, &p.attr.sub) {
-        (None, Some(sub)) => {
-            if let Some(v) = c
-                .as_object_mut()
-                .and_then(|m| {
-                    m.iter_mut()
-                        .find(|(k, _)| k.eq_ignore_ascii_case(&p.attr.attr))
-                })
-                .map(|(_, v)| v)
-            {
-                match v {
-                    Value::Array(items) => items.iter_mut().for_each(|i| remove_key(i, sub)),
-                    other => remove_key(other, sub),
-                }
+    match (&p.filter, &p.attr.sub, value) {
+        (None, None, Some(Value::Array(gone))) => {
+            // Entra removes members by listing them: `{"path": "members", "value": [{"value": id}]}`.
+            let same = |g: &Value, i: &Value| {
+                g == i || (get_ci(g, "value").is_some() && get_ci(g, "value") == get_ci(i, "value"))
+            };
+            if let Some(Value::Array(items)) = get_ci_mut(c, &p.attr.attr) {
+                items.retain(|i| !gone.iter().any(|g| same(g, i)));
             }
         }
-        (None, None) => match value {
-            // Entra removes members by listing them: `{"path": "members", "value": [{"value": id}]}`.
-            Some(Value::Array(gone)) => {
-                if let Some(Value::Array(items)) = c
-                    .as_object_mut()
-                    .and_then(|m| {
-                        m.iter_mut()
-                            .find(|(k, _)| k.eq_ignore_ascii_case(&p.attr.attr))
-                    })
-                    .map(|(_, v)| v)
-                {
-                    items.retain(|i| {
-                        !gone.iter().any(|g| {
-                            g == i
-                                || (get_ci(g, "value").is_some()
-                                    && get_ci(g, "value") == get_ci(i, "value"))
-                        })
-                    });
-                }
-            }
-            _ => remove_key(c, &p.attr.attr),
+        (None, None, _) => remove_key(c, &p.attr.attr),
+        (None, Some(sub), _) => match get_ci_mut(c, &p.attr.attr) {
+            Some(Value::Array(items)) => items.iter_mut().for_each(|i| remove_key(i, sub)),
+            Some(other) => remove_key(other, sub),
+            None => {}
         },
-        (Some(f), sub) => {
-            if let Some(Value::Array(items)) = c
-                .as_object_mut()
-                .and_then(|m| {
-                    m.iter_mut()
-                        .find(|(k, _)| k.eq_ignore_ascii_case(&p.attr.attr))
-                })
-                .map(|(_, v)| v)
-            {
-                match sub.as_ref().or(p.sub.as_ref()) {
+        (Some(f), _, _) => {
+            if let Some(Value::Array(items)) = get_ci_mut(c, &p.attr.attr) {
+                match &p.sub {
                     Some(s) => items
                         .iter_mut()
                         .filter(|i| matches(f, i, core))
