@@ -19,23 +19,16 @@ KEEP_DATA=1 (keep the data directory), GRAPH_VERBOSE=1 (print every expected err
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
-import queue
 import re
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
-import urllib.error
 import urllib.parse
-import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
