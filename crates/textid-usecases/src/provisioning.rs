@@ -136,6 +136,19 @@ pub async fn replace_user(
 ) -> Result<(User, ScimRecord), DirectoryError> {
     let (before, old) = user(app, tenant, id).await?;
     let user = checked(tenant, id, &input, before.account_enabled)?;
+    // Refused input changes nothing: the one conflict the profile write can meet is checked
+    // before the numbers are copied (the store still enforces it, for a concurrent rename).
+    if user.upn != before.upn {
+        if let Some(other) = app.store().user_by_upn(tenant.id, &user.upn).await? {
+            if other.id != id {
+                return Err(DirectoryError::UpnInUse(user.upn.to_string()));
+            }
+        }
+    }
+    // The numbers first, then the profile: if the profile write fails after the copy, the
+    // client's retry finds the copy made and plans nothing more (a copy after the profile
+    // write would be lost with it, since the retry sees no public number arriving).
+    copy_public_numbers(app, tenant, Some(&before), &user, actor).await?;
     if user != before {
         app.store()
             .update_user(&user, actor, app.clock().now())
@@ -146,7 +159,6 @@ pub async fn replace_user(
     app.store()
         .put_scim_record(tenant.id, ScimKind::User, id.0, &rec)
         .await?;
-    copy_public_numbers(app, tenant, Some(&before), &user, actor).await?;
     Ok((user, rec))
 }
 

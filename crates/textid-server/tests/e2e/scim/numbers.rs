@@ -237,3 +237,25 @@ async fn a_sync_never_chooses_the_sign_in_number_of_a_person_who_holds_a_directo
         .unwrap();
     assert_eq!(skipped.after.unwrap()["reason"], "userHoldsDirectoryRole");
 }
+
+#[tokio::test]
+async fn a_write_refused_for_a_taken_user_name_copies_no_number() {
+    let s = scim_app().await;
+    s.create(user("tia", None, None)).await;
+    let id = s.create(user("uma", None, None)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut taken = user("uma", Some("+14255550195"), None);
+    taken["userName"] = json!("tia@contoso.example");
+    let a = s
+        .call(Method::PUT, &format!("/Users/{id}"), Some(taken))
+        .await;
+    assert_eq!(a.status, 409, "{}", a.body);
+    assert_eq!(a.body["scimType"], "uniqueness");
+    assert!(s.methods(&id).await.is_empty(), "nothing changed");
+    let (_, g) = s
+        .graph(Method::GET, &format!("/v1.0/users/{id}"), None)
+        .await;
+    assert_eq!(g["mobilePhone"], Value::Null);
+}
