@@ -10,6 +10,9 @@ use crate::directory::{Group, User};
 use crate::ids::{GroupId, TenantId, UserId};
 use crate::methods::PhoneMethod;
 
+/// The activity of [`AuditRecord::number_copy_skipped`], stored forever.
+pub const NUMBER_COPY_SKIPPED: &str = "Copy public phone number skipped";
+
 /// Who made a change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -141,6 +144,19 @@ impl AuditRecord {
         Self::of(c, actor, at)
     }
 
+    /// A group was renamed.
+    pub fn group_updated(before: &Group, after: &Group, actor: &Actor, at: DateTime<Utc>) -> Self {
+        let c = Change {
+            tenant: after.tenant_id,
+            activity: "Update group",
+            target_type: "group",
+            target_id: after.id.to_string(),
+            before: Some(group_json(before)),
+            after: Some(group_json(after)),
+        };
+        Self::of(c, actor, at)
+    }
+
     /// A group was deleted.
     pub fn group_deleted(g: &Group, actor: &Actor, at: DateTime<Utc>) -> Self {
         let c = Change {
@@ -176,6 +192,28 @@ impl AuditRecord {
             target_id: group.to_string(),
             before,
             after,
+        };
+        Self::of(c, actor, at)
+    }
+
+    /// Seed 003: a sync wrote a synced user's public number but its copy into the
+    /// authentication number was refused (the uniqueness rule of DESIGN.md §1, or a number
+    /// the method type does not accept). Nothing else changed; the sync went on.
+    /// `skipped` names the method, the public number and why (`reason`: a stable code).
+    pub fn number_copy_skipped(
+        tenant: TenantId,
+        user: UserId,
+        skipped: Value,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let c = Change {
+            tenant,
+            activity: NUMBER_COPY_SKIPPED,
+            target_type: "user",
+            target_id: user.to_string(),
+            before: None,
+            after: Some(skipped),
         };
         Self::of(c, actor, at)
     }

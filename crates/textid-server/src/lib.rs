@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod oidc;
 pub mod pages;
 pub mod receipts;
+pub mod scim;
 pub mod trace;
 
 pub use app::{build_provider, App, AppConfig, Retention, RouteConfig, SmsProviderConfig};

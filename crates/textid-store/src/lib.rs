@@ -42,8 +42,8 @@ pub use types::*;
 pub mod prelude {
     pub use crate::{
         AbuseStore, AuthRequestStore, ClientStore, DirectoryStore, KeyStore, LogStore,
-        MaintenanceStore, OutboxStore, PassStore, PhoneMethodStore, PolicyStore, RoleStore,
-        SessionStore, SignInStore, Store, TenantStore, TokenStore,
+        MaintenanceStore, OutboxStore, PassStore, PhoneMethodStore, PolicyStore, ProvisioningStore,
+        RoleStore, SessionStore, SignInStore, Store, TenantStore, TokenStore,
     };
 }
 
@@ -204,6 +204,46 @@ pub trait PhoneMethodStore: Send + Sync {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+}
+
+/// What SCIM provisioning keeps of a synced user or group beyond the directory (its
+/// `externalId` and the attributes with no directory column), and the audit records of
+/// what a sync decided not to do (seed 003's skipped copies).
+#[async_trait]
+pub trait ProvisioningStore: Send + Sync {
+    /// The SCIM record of a user or group of the tenant.
+    async fn scim_record(
+        &self,
+        tenant: TenantId,
+        kind: ScimKind,
+        id: uuid::Uuid,
+    ) -> StoreResult<Option<ScimRecord>>;
+    /// Every SCIM record of that kind in the tenant, with the id of its user or group.
+    async fn scim_records(
+        &self,
+        tenant: TenantId,
+        kind: ScimKind,
+    ) -> StoreResult<Vec<(uuid::Uuid, ScimRecord)>>;
+    /// Writes (inserts or replaces) the SCIM record of a user or group; `NotFound` if the
+    /// user or group does not exist. The record goes with its user or group.
+    async fn put_scim_record(
+        &self,
+        tenant: TenantId,
+        kind: ScimKind,
+        id: uuid::Uuid,
+        record: &ScimRecord,
+    ) -> StoreResult<()>;
+    /// Renames a group (SCIM replaces a group's `displayName`); audited as `Update group`;
+    /// `NotFound` if missing.
+    async fn rename_group(
+        &self,
+        group: &Group,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Writes an audit record of a decision that changed nothing else (e.g. seed 003's
+    /// `Copy public phone number skipped`).
+    async fn record_audit(&self, record: &AuditEntry) -> StoreResult<()>;
 }
 
 /// The authentication methods policy of a tenant.
@@ -609,6 +649,7 @@ pub trait Store:
     + DirectoryStore
     + PhoneMethodStore
     + PolicyStore
+    + ProvisioningStore
     + SignInStore
     + SessionStore
     + OutboxStore
@@ -630,6 +671,7 @@ impl<T> Store for T where
         + DirectoryStore
         + PhoneMethodStore
         + PolicyStore
+        + ProvisioningStore
         + SignInStore
         + SessionStore
         + OutboxStore

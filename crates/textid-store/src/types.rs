@@ -365,3 +365,26 @@ pub struct TestNumber {
     /// When it was added.
     pub created_at: DateTime<Utc>,
 }
+
+/// Which SCIM resources a [`ScimRecord`] belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScimKind {
+    /// A user (`/Users`).
+    User,
+    /// A group (`/Groups`).
+    Group,
+}
+
+/// What SCIM provisioning keeps of a user or group beyond the directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScimRecord {
+    /// The provisioning client's own id for the resource (RFC 7643 §3.1, `externalId`).
+    pub external_id: Option<String>,
+    /// The SCIM attributes the directory has no column for (`name`, `emails`, `title`,
+    /// the enterprise extension, ...), as a JSON object, so that they round-trip.
+    pub attributes: serde_json::Value,
+    /// When the resource was created over SCIM.
+    pub created_at: DateTime<Utc>,
+    /// When a SCIM client last wrote it.
+    pub modified_at: DateTime<Utc>,
+}

@@ -54,7 +54,8 @@ fn a_database_from_before_schema_migrations_gets_the_newer_files_once() {
          ALTER TABLE outbox DROP COLUMN receipt_at;
          DROP INDEX users_given_name; DROP INDEX users_surname; DROP INDEX users_mail;
          DROP INDEX users_employee_id; DROP INDEX users_department;
-         ALTER TABLE users DROP COLUMN profile; PRAGMA user_version = 9;",
+         ALTER TABLE users DROP COLUMN profile;
+         DROP TABLE scim_users; DROP TABLE scim_groups; PRAGMA user_version = 9;",
     )
     .unwrap();
     drop(db);

@@ -3,6 +3,7 @@
 pub mod group;
 pub mod import;
 pub mod profile;
+pub mod sync;
 pub mod synced;
 pub mod user;
 

@@ -72,6 +72,7 @@ pub fn routes(app: &App) -> Router<App> {
                 crate::graph::request_id::request_ids,
             )),
         )
+        .merge(crate::scim::routes())
         .method_not_allowed_fallback(|| async {
             crate::error::ApiError::new(
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,

@@ -27,6 +27,8 @@ pub const PERMISSIONS: &[&str] = &[
     "Policy.Read.All",
     "Policy.ReadWrite.AuthenticationMethod",
     "AuditLog.Read.All",
+    // Not a Graph permission: SCIM provisioning (`crate::scim`), apps only.
+    crate::scim::auth::PROVISIONING,
 ];
 
 /// Directory roles a person can hold, and what each grants.

@@ -34,6 +34,7 @@ mod outbox;
 mod receipts;
 mod receipts_vonage;
 mod revocation;
+mod scim;
 mod sessions;
 mod sign_in;
 mod uniqueness;

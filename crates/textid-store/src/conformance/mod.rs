@@ -30,6 +30,7 @@ mod oauth;
 mod outbox;
 mod passes;
 mod phone;
+mod provisioning;
 mod roles;
 mod shared;
 mod sign_in;
@@ -38,7 +39,7 @@ mod tokens;
 
 pub use self::{
     abuse::*, directory::*, import::*, listing::*, logs::*, maintenance::*, oauth::*, outbox::*,
-    passes::*, phone::*, roles::*, shared::*, sign_in::*, tenants::*, tokens::*,
+    passes::*, phone::*, provisioning::*, roles::*, shared::*, sign_in::*, tenants::*, tokens::*,
 };
 
 use std::future::Future;
@@ -140,6 +141,11 @@ cases!(
     an_import_without_sms_sign_in_leaves_mobiles_disabled,
     a_refused_import_names_every_problem_and_writes_nothing,
     an_import_and_a_single_claim_of_one_number_have_exactly_one_winner,
+    // ProvisioningStore
+    a_scim_record_round_trips_is_replaced_and_kept_per_tenant,
+    a_scim_record_goes_with_its_user_or_group,
+    a_recorded_audit_is_listed_with_the_directory_audits,
+    renaming_a_group_is_audited_and_a_missing_group_is_not_found,
     // PhoneMethodStore
     phone_type_rules_hold,
     a_sign_in_number_cannot_be_added_to_another_user,

@@ -59,6 +59,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../migrations/postgres/0015_delivery_receipts.sql"),
     ),
+    (20, include_str!("../../migrations/postgres/0020_scim.sql")),
     (
         22,
         include_str!("../../migrations/postgres/0022_refuse_shared_numbers.sql"),

@@ -35,6 +35,7 @@ mod outbox;
 mod passes;
 mod phone;
 mod policy;
+mod provisioning;
 mod retry;
 mod roles;
 mod rows;

@@ -86,7 +86,11 @@ fn to_group((gid, tid, name): (String, String, String)) -> StoreResult<Group> {
     })
 }
 
-fn load_group(c: &Connection, tenant: TenantId, gid: GroupId) -> StoreResult<Option<Group>> {
+pub(super) fn load_group(
+    c: &Connection,
+    tenant: TenantId,
+    gid: GroupId,
+) -> StoreResult<Option<Group>> {
     c.prepare_cached(
         "SELECT id, tenant_id, display_name FROM groups WHERE tenant_id = ?1 AND id = ?2",
     )?

@@ -23,6 +23,7 @@ mod outbox;
 mod passes;
 mod phone;
 mod policy;
+mod provisioning;
 mod roles;
 mod rows;
 mod sessions;
@@ -81,6 +82,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../migrations/sqlite/0015_delivery_receipts.sql"),
     ),
+    (20, include_str!("../../migrations/sqlite/0020_scim.sql")),
     (
         22,
         include_str!("../../migrations/sqlite/0022_refuse_shared_numbers.sql"),
