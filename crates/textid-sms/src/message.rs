@@ -5,6 +5,7 @@
 //! webhook receivers, so they never change; the tests below pin them.
 
 use serde::{Deserialize, Serialize};
+pub use textid_core::message::Channel;
 use textid_core::secret::Secret;
 
 /// One message to deliver.
@@ -25,36 +26,6 @@ pub struct OutgoingMessage {
     pub kind: MessageKind,
     /// The language of `body`, e.g. `en`.
     pub locale: String,
-}
-
-/// How a message travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Channel {
-    /// A text message.
-    #[serde(rename = "sms")]
-    Sms,
-    /// A voice call that reads the text out (reserved; no provider speaks yet).
-    #[serde(rename = "voice")]
-    Voice,
-}
-
-impl Channel {
-    /// The pinned string form, the same as the serde form.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Sms => "sms",
-            Self::Voice => "voice",
-        }
-    }
-
-    /// Reads the pinned string form back; `None` for anything else.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "sms" => Some(Self::Sms),
-            "voice" => Some(Self::Voice),
-            _ => None,
-        }
-    }
 }
 
 /// What a message is for.

@@ -87,6 +87,32 @@ pub fn verification_code_text(
     render(TextId::VerificationCode, host, code, lifetime_minutes)
 }
 
+/// The words a voice call says for a code (the voice channel): the message's first line
+/// with the code's characters spaced out, so a voice reads digits, not a number, and no
+/// origin-bound line (it means nothing spoken).
+///
+/// ```
+/// let said = textid_sms::template::spoken_code_text(
+///     textid_sms::MessageKind::SignInCode, "login.example.com", "123456", 5,
+/// ).unwrap();
+/// assert_eq!(said, "1 2 3 4 5 6 is your sign-in code. It expires in 5 minutes. Do not share it.");
+/// ```
+pub fn spoken_code_text(
+    kind: crate::MessageKind,
+    host: &str,
+    code: &str,
+    lifetime_minutes: u32,
+) -> Result<String, TemplateError> {
+    let first_line = match kind {
+        crate::MessageKind::SignInCode => TextId::SignInCode,
+        crate::MessageKind::VerificationCode => TextId::VerificationCode,
+    };
+    let text = render(first_line, host, code, lifetime_minutes)?;
+    let first = text.lines().next().unwrap_or_default();
+    let spaced: Vec<String> = code.chars().map(String::from).collect();
+    Ok(first.replacen(code, &spaced.join(" "), 1))
+}
+
 fn render(
     first_line: TextId,
     host: &str,

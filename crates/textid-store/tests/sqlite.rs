@@ -50,7 +50,8 @@ fn a_database_from_before_schema_migrations_gets_the_newer_files_once() {
          DROP INDEX outbox_provider_message; ALTER TABLE outbox DROP COLUMN provider;
          ALTER TABLE outbox DROP COLUMN provider_message_id;
          ALTER TABLE outbox DROP COLUMN receipt_status; ALTER TABLE outbox DROP COLUMN receipt_reason;
-         ALTER TABLE outbox DROP COLUMN receipt_at; PRAGMA user_version = 9;",
+         ALTER TABLE outbox DROP COLUMN receipt_at;
+         ALTER TABLE sms_sign_in_flows DROP COLUMN channel; PRAGMA user_version = 9;",
     )
     .unwrap();
     drop(db);

@@ -7,7 +7,7 @@ use rand::rngs::OsRng;
 use textid_core::code::{new_token, OtpCode};
 use textid_core::flow::sms_sign_in::{self, SignInError, StepContext, WithCode};
 use textid_core::flow::SmsSignInFlow;
-use textid_core::message::NewMessage;
+use textid_core::message::{Channel, NewMessage};
 use textid_core::phone::PhoneNumber;
 use textid_core::policy::AuthenticationMethodsPolicy;
 use textid_core::policy::Subject;
@@ -119,6 +119,21 @@ impl LogContext {
         }
     }
 
+    /// A start or resend answered like a normal one, but no code sent over the channel
+    /// asked for (`why`: [`ChannelRefusal::as_str`]).
+    fn channel_refused(
+        &self,
+        event: &str,
+        flow: &SmsSignInFlow,
+        why: ChannelRefusal,
+    ) -> SignInLogEntry {
+        SignInLogEntry {
+            result: "failure".into(),
+            failure_reason: Some(why.as_str().into()),
+            ..self.entry(event, Some(flow), Ok(None))
+        }
+    }
+
     fn query(&self, app: &App, budgets: bool) -> AbuseQuery {
         AbuseQuery {
             now: self.now,
@@ -127,6 +142,55 @@ impl LogContext {
             budgets,
             test_numbers: budgets && app.test_numbers_enabled(),
         }
+    }
+}
+
+/// Why a code was not sent over the channel asked for. The caller is answered as if it
+/// had been (the answer must not say whether the number belongs to someone whom the Voice
+/// policy covers); the sign-in log keeps the reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelRefusal {
+    /// The Voice method does not cover the number's owner (off, not targeted, excluded).
+    VoiceNotAllowed,
+    /// No configured provider places calls.
+    VoiceUnavailable,
+}
+
+impl ChannelRefusal {
+    /// The stable name (sign-in log `failureReason`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VoiceNotAllowed => "voiceNotAllowed",
+            Self::VoiceUnavailable => "voiceUnavailable",
+        }
+    }
+}
+
+/// Whether the `ready` owner of a sign-in number may get its code over `channel`: a text
+/// is what `ready` means; a call needs the Voice method for the owner (their mobile) and
+/// a provider that places calls. Budgets and locks count a call like a text.
+pub fn channel_refusal(
+    app: &App,
+    candidate: Option<&SignInCandidate>,
+    policy: &AuthenticationMethodsPolicy,
+    channel: Channel,
+) -> Option<ChannelRefusal> {
+    if channel == Channel::Sms {
+        return None;
+    }
+    let allowed = candidate.is_some_and(|c| {
+        let who = Subject {
+            user_id: c.user_id,
+            groups: &c.groups,
+        };
+        policy.allows_channel(who, textid_core::methods::PhoneType::Mobile, channel)
+    });
+    if !allowed {
+        Some(ChannelRefusal::VoiceNotAllowed)
+    } else if !app.places_calls() {
+        Some(ChannelRefusal::VoiceUnavailable)
+    } else {
+        None
     }
 }
 
@@ -247,12 +311,19 @@ fn message(
     now: DateTime<Utc>,
 ) -> Option<NewMessage> {
     let minutes = u32::try_from(app.limits().code_lifetime.num_minutes().max(1)).unwrap_or(10);
-    let text = textid_sms::template::sign_in_code_text(app.host(), code.expose(), minutes).ok()?;
+    let kind = textid_sms::MessageKind::SignInCode;
+    let text = match flow.channel {
+        Channel::Sms => textid_sms::template::sign_in_code_text(app.host(), code.expose(), minutes),
+        Channel::Voice => {
+            textid_sms::template::spoken_code_text(kind, app.host(), code.expose(), minutes)
+        }
+    }
+    .ok()?;
     let id = MessageId(uuid::Uuid::now_v7());
     Some(NewMessage {
         id,
-        kind: textid_sms::MessageKind::SignInCode.as_str(),
-        channel: textid_sms::Channel::Sms.as_str(),
+        kind: kind.as_str(),
+        channel: flow.channel,
         to: flow.phone_e164.clone(),
         sealed_body: app.sealer().seal(id.0.as_bytes(), &text, &mut OsRng),
         locale: textid_sms::catalog::LOCALE.into(),
@@ -288,6 +359,17 @@ fn sent(
     }
 }
 
+/// A resend that sends nothing: the old code (and how it travelled) stays valid; no new
+/// one is made. The send still counts against the cooldown and budgets.
+fn keep_code(mut with: WithCode, flow: &SmsSignInFlow) -> WithCode {
+    with.code = None;
+    with.flow.code_hash = flow.code_hash.clone();
+    with.flow.code_expires_at = flow.code_expires_at;
+    with.flow.attempts = flow.attempts;
+    with.flow.channel = flow.channel;
+    with
+}
+
 async fn run_step(
     app: &App,
     step: Step,
@@ -309,8 +391,10 @@ async fn run_step(
     Ok(write)
 }
 
-/// Starts a flow: a code is generated and queued only for a `ready` owner; every other
-/// number gets the same answer and no message.
+/// Starts a flow: a code is generated and queued only for a `ready` owner, over `channel`
+/// when that is open to them ([`channel_refusal`]); every other number, and a refused
+/// channel, gets the same answer and no message. A flow whose call was refused keeps its
+/// owner, so a resend by text still works.
 ///
 /// Traced as `sign_in.start` with the tenant and, once known, the flow id; never the
 /// number (all arguments skipped).
@@ -323,6 +407,7 @@ pub async fn start(
     app: &App,
     tenant: &Tenant,
     phone: &PhoneNumber,
+    channel: Channel,
     requester: Requester,
 ) -> Result<SmsSignInFlow, SignInFailure> {
     let now = app.clock().now();
@@ -345,10 +430,17 @@ pub async fn start(
         let counter = input.counter.cloned().unwrap_or_default();
         // No code is ever texted to a premium-rate or similar number (toll fraud).
         let owner = ready_owner(input.candidate, input.policy).filter(|_| receives_codes);
+        let refusal = owner.and(channel_refusal(
+            &app2,
+            input.candidate,
+            input.policy,
+            channel,
+        ));
         // A test number: its fixed code, no SMS, no budget (nothing is sent).
         if let Some(code) = test_code(&app2, &input) {
-            let with =
+            let mut with =
                 sms_sign_in::start_with_code(tenant2.id, e164.clone(), owner, code, cx, &mut OsRng);
+            with.flow.channel = channel;
             let entry = log.entry("codeRequested", Some(&with.flow), Ok(None));
             return sent(
                 &app2,
@@ -371,7 +463,8 @@ pub async fn start(
                 );
             }
         };
-        match gate(&tenant2, &e164, &q, &input, owner.is_some()) {
+        let real_send = owner.is_some() && refusal.is_none();
+        match gate(&tenant2, &e164, &q, &input, real_send) {
             Gate::TooMany(e) => {
                 let flow = sms_sign_in::start(tenant2.id, e164.clone(), None, cx, &mut OsRng).flow;
                 refused(
@@ -381,13 +474,23 @@ pub async fn start(
                 )
             }
             Gate::Withheld(why, abuse) => {
-                let with = sms_sign_in::start(tenant2.id, e164.clone(), None, cx, &mut OsRng);
+                let mut with = sms_sign_in::start(tenant2.id, e164.clone(), None, cx, &mut OsRng);
+                with.flow.channel = channel;
                 let entry = log.withheld("codeRequested", &with.flow, why);
                 sent(&app2, false, with, counter, entry, now, abuse)
             }
             Gate::Open(abuse) => {
-                let with = sms_sign_in::start(tenant2.id, e164.clone(), owner, cx, &mut OsRng);
-                let entry = log.entry("codeRequested", Some(&with.flow), Ok(None));
+                let mut with = sms_sign_in::start(tenant2.id, e164.clone(), owner, cx, &mut OsRng);
+                with.flow.channel = channel;
+                let entry = match refusal {
+                    Some(why) => {
+                        // No code exists, so none can be guessed; a resend makes one.
+                        with.code = None;
+                        with.flow.code_hash = None;
+                        log.channel_refused("codeRequested", &with.flow, why)
+                    }
+                    None => log.entry("codeRequested", Some(&with.flow), Ok(None)),
+                };
                 sent(&app2, false, with, counter, entry, now, abuse)
             }
         }
@@ -409,7 +512,9 @@ pub async fn start(
     Ok(flow)
 }
 
-/// Sends a new code for a flow after its cooldown; the old code stops working.
+/// Sends a new code for a flow after its cooldown, over `channel` (a call after a text the
+/// carrier could not deliver, issue #18); the old code stops working. A refused channel
+/// ([`channel_refusal`]) is answered the same, and the old code stays valid.
 #[tracing::instrument(
     name = "sign_in.resend",
     skip_all,
@@ -419,6 +524,7 @@ pub async fn resend(
     app: &App,
     tenant: &Tenant,
     flow_id: FlowId,
+    channel: Channel,
     requester: Requester,
 ) -> Result<SmsSignInFlow, SignInFailure> {
     let now = app.clock().now();
@@ -445,10 +551,17 @@ pub async fn resend(
         let counter = input.counter.cloned().unwrap_or_default();
         let result = sms_sign_in::resend(flow, cx, &mut OsRng)
             .and_then(|with| sms_sign_in::take_send(&counter, cx).map(|c| (with, c)));
-        let (with, counter) = match result {
+        let (mut with, counter) = match result {
             Err(e) => return refused(now, e.clone(), log.entry("codeResent", Some(flow), Err(&e))),
             Ok(ok) => ok,
         };
+        with.flow.channel = channel;
+        let refusal = flow.user_id.and(channel_refusal(
+            &app2,
+            input.candidate,
+            input.policy,
+            channel,
+        ));
         if let Some(code) = test_code(&app2, &input) {
             let mut with = with;
             with.flow.code_hash = with
@@ -467,31 +580,26 @@ pub async fn resend(
                 AbuseWrite::default(),
             );
         }
-        match gate(
-            &tenant2,
-            &flow.phone_e164,
-            &q,
-            &input,
-            flow.user_id.is_some(),
-        ) {
+        let real_send = flow.user_id.is_some() && refusal.is_none();
+        let (with, entry, abuse) = match gate(&tenant2, &flow.phone_e164, &q, &input, real_send) {
             Gate::TooMany(e) => {
-                refused(now, e.clone(), log.ip_refused("codeResent", Some(flow), &e))
+                return refused(now, e.clone(), log.ip_refused("codeResent", Some(flow), &e))
             }
-            Gate::Withheld(why, abuse) => {
-                // The old code stays valid; no new one is made or sent.
-                let entry = log.withheld("codeResent", flow, why);
-                let mut with = with;
-                with.code = None;
-                with.flow.code_hash = flow.code_hash.clone();
-                with.flow.code_expires_at = flow.code_expires_at;
-                with.flow.attempts = flow.attempts;
-                sent(&app2, true, with, counter, entry, now, abuse)
-            }
-            Gate::Open(abuse) => {
-                let entry = log.entry("codeResent", Some(flow), Ok(None));
-                sent(&app2, true, with, counter, entry, now, abuse)
-            }
-        }
+            Gate::Withheld(why, abuse) => (
+                keep_code(with, flow),
+                log.withheld("codeResent", flow, why),
+                abuse,
+            ),
+            Gate::Open(abuse) => match refusal {
+                Some(why) => (
+                    keep_code(with, flow),
+                    log.channel_refused("codeResent", flow, why),
+                    abuse,
+                ),
+                None => (with, log.entry("codeResent", Some(flow), Ok(None)), abuse),
+            },
+        };
+        sent(&app2, true, with, counter, entry, now, abuse)
     });
     let write = run_step(
         app,
@@ -589,7 +697,8 @@ pub async fn verify(
             client_id: client_id.clone(),
             user_id: *user_id,
             token_hash: token_hash.clone(),
-            amr: vec!["sms".into()],
+            // RFC 8176: `tel` for a code read out by a call.
+            amr: vec![flow.channel.amr().into()],
             expires_at: now + lifetime,
         });
         let finished = checked.flow.state == sms_sign_in::FlowState::Completed;

@@ -35,3 +35,4 @@ mod sessions;
 mod sign_in;
 mod uniqueness;
 mod unregistered;
+mod voice;

@@ -503,6 +503,7 @@ fn flow(t: &Tenant, phone: &str, owner: Option<UserId>, at: DateTime<Utc>) -> Sm
         last_sent_at: at,
         created_at: at,
         state: FlowState::Pending,
+        channel: textid_core::message::Channel::Sms,
     }
 }
 
@@ -511,7 +512,7 @@ fn message(to: &str, at: DateTime<Utc>) -> NewMessage {
     NewMessage {
         id: MessageId(uuid::Uuid::new_v4()),
         kind: "signInCode",
-        channel: "sms",
+        channel: textid_core::message::Channel::Sms,
         to: to.into(),
         sealed_body: uuid::Uuid::new_v4().as_bytes().to_vec(),
         locale: "en".into(),

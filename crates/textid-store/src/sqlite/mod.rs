@@ -80,6 +80,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../migrations/sqlite/0015_delivery_receipts.sql"),
     ),
+    (
+        18,
+        include_str!("../../migrations/sqlite/0018_code_channel.sql"),
+    ),
 ];
 const READERS: usize = 4;
 
