@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod error;
 pub mod logs;
+pub mod me;
 pub mod methods;
 pub mod policy;
 pub mod users;
@@ -85,6 +86,17 @@ pub fn routes() -> Router<App> {
             get(policy::get_configuration)
                 .patch(policy::patch_configuration)
                 .delete(policy::delete_configuration),
+        )
+        .route("/v1.0/me", get(me::get))
+        .route(
+            "/v1.0/me/authentication/phoneMethods",
+            get(me::list_phone).post(me::create_phone),
+        )
+        .route(
+            "/v1.0/me/authentication/phoneMethods/{method}",
+            get(me::get_phone)
+                .patch(me::patch_phone)
+                .delete(me::delete_phone),
         )
         .route("/v1.0/auditLogs/signIns", get(logs::sign_ins))
         .route(

@@ -16,6 +16,7 @@ mod helpers;
 mod hygiene;
 mod limits;
 mod malformed;
+mod me;
 mod metrics;
 mod mid_flow;
 mod oidc_authorize;

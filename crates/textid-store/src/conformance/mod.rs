@@ -135,6 +135,7 @@ cases!(
     an_import_and_a_single_claim_of_one_number_have_exactly_one_winner,
     // PhoneMethodStore
     phone_type_rules_hold,
+    a_number_waiting_for_proof_is_marked_until_proven,
     a_sign_in_number_cannot_be_added_to_another_user,
     adding_in_scope_fails_when_another_user_has_the_number,
     enabling_fails_when_another_user_has_the_number,
