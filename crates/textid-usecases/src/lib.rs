@@ -10,6 +10,7 @@ pub mod directory;
 pub mod import;
 pub mod maintenance;
 pub mod observe;
+pub mod proof;
 pub mod seal;
 pub mod session;
 pub mod sign_in;

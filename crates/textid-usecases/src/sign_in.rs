@@ -60,14 +60,14 @@ pub struct IssuedSession {
     pub expires_in_seconds: u64,
 }
 
-struct LogContext {
-    tenant: textid_core::TenantId,
-    now: DateTime<Utc>,
-    requester: Requester,
+pub(crate) struct LogContext {
+    pub(crate) tenant: textid_core::TenantId,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) requester: Requester,
 }
 
 impl LogContext {
-    fn entry(
+    pub(crate) fn entry(
         &self,
         event: &str,
         flow: Option<&SmsSignInFlow>,
@@ -98,7 +98,7 @@ impl LogContext {
     }
 
     /// A refusal answered 429 because of the client IP's budget.
-    fn ip_refused(
+    pub(crate) fn ip_refused(
         &self,
         event: &str,
         flow: Option<&SmsSignInFlow>,
@@ -111,7 +111,12 @@ impl LogContext {
     }
 
     /// A start or resend answered like a normal one, but no code sent, and why.
-    fn withheld(&self, event: &str, flow: &SmsSignInFlow, why: Refusal) -> SignInLogEntry {
+    pub(crate) fn withheld(
+        &self,
+        event: &str,
+        flow: &SmsSignInFlow,
+        why: Refusal,
+    ) -> SignInLogEntry {
         SignInLogEntry {
             result: "failure".into(),
             failure_reason: Some(why.as_str().into()),
@@ -134,7 +139,7 @@ impl LogContext {
         }
     }
 
-    fn query(&self, app: &App, budgets: bool) -> AbuseQuery {
+    pub(crate) fn query(&self, app: &App, budgets: bool) -> AbuseQuery {
         AbuseQuery {
             now: self.now,
             client_ip: self.requester.client_ip.clone(),
@@ -195,7 +200,7 @@ pub fn channel_refusal(
 }
 
 /// What the abuse defences say about sending a code for a start or resend.
-enum Gate {
+pub(crate) enum Gate {
     /// Send (if the number has a `ready` owner); write these counters.
     Open(AbuseWrite),
     /// Answer like a normal start, send nothing, log why.
@@ -206,7 +211,7 @@ enum Gate {
 
 /// The locks first (no SMS to a locked number, nor for a client stopped for it), then
 /// the budgets, the allow-list and the conversion watch (issue #14 §2, §3).
-fn gate(
+pub(crate) fn gate(
     tenant: &Tenant,
     phone: &str,
     q: &AbuseQuery,
@@ -258,7 +263,7 @@ fn test_code(app: &App, input: &StepInput<'_>) -> Option<OtpCode> {
         .flatten()
 }
 
-fn refused(at: DateTime<Utc>, outcome: SignInError, log: SignInLogEntry) -> StepWrite {
+pub(crate) fn refused(at: DateTime<Utc>, outcome: SignInError, log: SignInLogEntry) -> StepWrite {
     StepWrite {
         at,
         outcome: Err(outcome),
@@ -303,19 +308,33 @@ fn current(flow: &SmsSignInFlow, input: &StepInput<'_>) -> SmsSignInFlow {
     flow
 }
 
-/// The queued message of a new code, sealed.
+/// The queued message of a new sign-in code, sealed.
 fn message(
     app: &App,
     flow: &SmsSignInFlow,
     code: &OtpCode,
     now: DateTime<Utc>,
 ) -> Option<NewMessage> {
+    code_message(app, flow, code, textid_sms::MessageKind::SignInCode, now)
+}
+
+/// The queued message of a code of `kind` for `flow`'s number, over its channel, sealed.
+pub(crate) fn code_message(
+    app: &App,
+    flow: &SmsSignInFlow,
+    code: &OtpCode,
+    kind: textid_sms::MessageKind,
+    now: DateTime<Utc>,
+) -> Option<NewMessage> {
     let minutes = u32::try_from(app.limits().code_lifetime.num_minutes().max(1)).unwrap_or(10);
-    let kind = textid_sms::MessageKind::SignInCode;
-    let text = match flow.channel {
-        Channel::Sms => textid_sms::template::sign_in_code_text(app.host(), code.expose(), minutes),
-        Channel::Voice => {
-            textid_sms::template::spoken_code_text(kind, app.host(), code.expose(), minutes)
+    let (host, code) = (app.host(), code.expose());
+    let text = match (flow.channel, kind) {
+        (Channel::Voice, _) => textid_sms::template::spoken_code_text(kind, host, code, minutes),
+        (Channel::Sms, textid_sms::MessageKind::SignInCode) => {
+            textid_sms::template::sign_in_code_text(host, code, minutes)
+        }
+        (Channel::Sms, textid_sms::MessageKind::VerificationCode) => {
+            textid_sms::template::verification_code_text(host, code, minutes)
         }
     }
     .ok()?;
@@ -333,7 +352,7 @@ fn message(
 
 /// A code was generated (or, without an owner, appears to be). `replaces` says whether the
 /// flow existed before: only then can a message of an older code still be queued.
-fn sent(
+pub(crate) fn sent(
     app: &App,
     replaces: bool,
     with: WithCode,
@@ -370,7 +389,7 @@ fn keep_code(mut with: WithCode, flow: &SmsSignInFlow) -> WithCode {
     with
 }
 
-async fn run_step(
+pub(crate) async fn run_step(
     app: &App,
     step: Step,
     tenant: &Tenant,

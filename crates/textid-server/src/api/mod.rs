@@ -66,6 +66,7 @@ pub fn routes(app: &App) -> Router<App> {
         .merge(sign_in)
         .merge(crate::receipts::routes())
         .merge(crate::oidc::routes())
+        .merge(crate::security_info::routes())
         .merge(crate::graph::routes())
         .method_not_allowed_fallback(|| async {
             crate::error::ApiError::new(

@@ -32,6 +32,7 @@ mod outbox;
 mod receipts;
 mod receipts_vonage;
 mod revocation;
+mod security_info;
 mod sessions;
 mod sign_in;
 mod uniqueness;
