@@ -417,6 +417,12 @@ async fn phone(
     } else {
         Channel::Voice
     };
+    // The voice-only types are proven by a call: only where the Voice policy calls this
+    // user's phone of that type (an office phone also needs isOfficePhoneAllowed).
+    if channel == Channel::Voice && !calls_allowed(&app, &tenant, user, phone_type).await {
+        let e = Some(text("security.error.noCalls").to_string());
+        return render_info(&app, &tenant, view, e, None, &typed).await;
+    }
     let requester = app.requester(addr, &headers, None);
     let flow = match crate::proof::send(&app, &tenant, user, &number, channel, requester).await {
         Ok(f) => f,
@@ -439,6 +445,20 @@ async fn phone(
     }
     let _ = app.store().delete_auth_request(&form.request).await;
     see_other(&format!("{}/verify?request={id}", base(&tenant)))
+}
+
+async fn calls_allowed(app: &App, tenant: &Tenant, user: UserId, phone_type: PhoneType) -> bool {
+    let (Ok(policy), Ok(groups)) = (
+        app.store().policy(tenant.id).await,
+        app.store().groups_of(tenant.id, user).await,
+    ) else {
+        return false;
+    };
+    let who = textid_core::policy::Subject {
+        user_id: user,
+        groups: &groups,
+    };
+    app.places_calls() && policy.allows_channel(who, phone_type, Channel::Voice)
 }
 
 fn failure_text(e: &SignInFailure) -> &'static str {
@@ -563,6 +583,7 @@ async fn verify(
     };
     let _ = app.store().delete_auth_request(&form.request).await;
     let t = pending.phone_type;
+    let before = dir::phone_method(&app, &tenant, user, t).await.ok();
     let saved = match pending.edit.as_str() {
         "confirm" => dir::confirm_phone_method(&app, &tenant, user, t).await,
         edit => {
@@ -576,7 +597,18 @@ async fn verify(
         }
     };
     match saved {
-        Ok(_) => signed_out(&app, &tenant, user, "security.saved").await,
+        Ok(after) => {
+            // The old sign-in number hears of the change (a thief's change is noticed).
+            let old = before.filter(|b| {
+                b.sms_sign_in_state == textid_core::sign_in_state::SmsSignInState::Ready
+                    && b.method.number != after.method.number
+            });
+            if let Some(old) = old {
+                let e164 = old.method.number.e164();
+                let _ = crate::proof::notify_number_changed(&app, &tenant, &e164).await;
+            }
+            signed_out(&app, &tenant, user, "security.saved").await
+        }
         Err(e) => {
             let Some((id, state, set)) = new_state(&app, &tenant, &headers).await else {
                 return expired(&app);

@@ -37,6 +37,9 @@ pub enum MessageKind {
     /// A code that proves a phone number before it is saved (security info, password reset).
     #[serde(rename = "verificationCode")]
     VerificationCode,
+    /// A notice, without a code, to a number that stopped being a user's sign-in number.
+    #[serde(rename = "numberChanged")]
+    NumberChanged,
 }
 
 impl MessageKind {
@@ -45,6 +48,7 @@ impl MessageKind {
         match self {
             Self::SignInCode => "signInCode",
             Self::VerificationCode => "verificationCode",
+            Self::NumberChanged => "numberChanged",
         }
     }
 
@@ -53,6 +57,7 @@ impl MessageKind {
         match s {
             "signInCode" => Some(Self::SignInCode),
             "verificationCode" => Some(Self::VerificationCode),
+            "numberChanged" => Some(Self::NumberChanged),
             _ => None,
         }
     }
@@ -77,6 +82,7 @@ mod tests {
         for (kind, s) in [
             (MessageKind::SignInCode, "signInCode"),
             (MessageKind::VerificationCode, "verificationCode"),
+            (MessageKind::NumberChanged, "numberChanged"),
         ] {
             assert_eq!(kind.as_str(), s);
             assert_eq!(MessageKind::parse(s), Some(kind));

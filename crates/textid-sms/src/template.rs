@@ -87,6 +87,18 @@ pub fn verification_code_text(
     render(TextId::VerificationCode, host, code, lifetime_minutes)
 }
 
+/// The notice to a number that stopped being a user's sign-in number (no code, no name):
+///
+/// ```
+/// let text = textid_sms::template::number_changed_text("login.example.com").unwrap();
+/// assert!(text.starts_with("Your sign-in number at login.example.com was changed."));
+/// ```
+pub fn number_changed_text(host: &str) -> Result<String, TemplateError> {
+    check_host(host)?;
+    let text = catalog::english(TextId::NumberChanged).replace("{host}", host);
+    one_segment(text)
+}
+
 /// The words a voice call says for a code (the voice channel): the message's first line
 /// with the code's characters spaced out, so a voice reads digits, not a number, and no
 /// origin-bound line (it means nothing spoken).
@@ -105,7 +117,9 @@ pub fn spoken_code_text(
 ) -> Result<String, TemplateError> {
     let first_line = match kind {
         crate::MessageKind::SignInCode => TextId::SignInCode,
-        crate::MessageKind::VerificationCode => TextId::VerificationCode,
+        crate::MessageKind::VerificationCode | crate::MessageKind::NumberChanged => {
+            TextId::VerificationCode
+        }
     };
     let text = render(first_line, host, code, lifetime_minutes)?;
     let first = text.lines().next().unwrap_or_default();
@@ -134,6 +148,11 @@ fn render(
         .replace("{expiry}", &expiry)
         .replace("{code}", code);
     let text = format!("{first}\n\n@{host} #{code}");
+    one_segment(text)
+}
+
+/// `text` if it is GSM-7 and fits one segment.
+fn one_segment(text: String) -> Result<String, TemplateError> {
     match gsm7_length(&text) {
         None => Err(TemplateError::NotGsm7),
         Some(septets) if septets > MAX_SEPTETS => Err(TemplateError::TooLong {

@@ -158,6 +158,56 @@ pub async fn check(
         )))
 }
 
+/// Tells a number that it stopped being the user's sign-in number (DESIGN.md §2: the old
+/// number is told of the change), so a hijacked account is noticed. A notice without a
+/// code, to a number the user had proven; queued in one write, delivered by the worker.
+pub async fn notify_number_changed(
+    app: &App,
+    tenant: &Tenant,
+    old_e164: &str,
+) -> Result<(), SignInFailure> {
+    let now = app.clock().now();
+    let Ok(text) = textid_sms::template::number_changed_text(app.host()) else {
+        return Ok(());
+    };
+    let id = textid_core::MessageId(uuid::Uuid::now_v7());
+    let message = textid_core::message::NewMessage {
+        id,
+        kind: textid_sms::MessageKind::NumberChanged.as_str(),
+        channel: Channel::Sms,
+        to: old_e164.to_owned(),
+        sealed_body: app.sealer().seal(id.0.as_bytes(), &text, &mut OsRng),
+        locale: textid_sms::catalog::LOCALE.into(),
+        queued_at: now,
+    };
+    let query = LogContext {
+        tenant: tenant.id,
+        now,
+        requester: Requester::default(),
+    }
+    .query(app, false);
+    let decide = Box::new(move |_: textid_store::StepInput<'_>| StepWrite {
+        at: now,
+        outcome: Ok(StepOutcome::CodeSent),
+        flow: None,
+        counter: None,
+        message: Some(message.clone()),
+        supersede_queued: false,
+        session: None,
+        log: None,
+        abuse: AbuseWrite::default(),
+    });
+    let target = StepTarget::Number(old_e164.to_owned());
+    let queued = app
+        .store()
+        .sms_sign_in_step(tenant.id, target, query, decide)
+        .await?;
+    if queued.message.is_some() {
+        app.wake_outbox();
+    }
+    Ok(())
+}
+
 /// Sign-in log events of proofs (not sign-ins: no session follows).
 const REQUESTED: &str = "proofCodeRequested";
 const VERIFIED: &str = "proofCodeVerified";

@@ -333,9 +333,11 @@ pub(crate) fn code_message(
         (Channel::Sms, textid_sms::MessageKind::SignInCode) => {
             textid_sms::template::sign_in_code_text(host, code, minutes)
         }
-        (Channel::Sms, textid_sms::MessageKind::VerificationCode) => {
-            textid_sms::template::verification_code_text(host, code, minutes)
-        }
+        // A notice carries no code and is not built here; it would read as a proof code.
+        (
+            Channel::Sms,
+            textid_sms::MessageKind::VerificationCode | textid_sms::MessageKind::NumberChanged,
+        ) => textid_sms::template::verification_code_text(host, code, minutes),
     }
     .ok()?;
     let id = MessageId(uuid::Uuid::now_v7());

@@ -64,6 +64,7 @@ const EN: &[(&str, &str)] = &[
     ("security.error.lastSignInMethod", "This is the only phone you can sign in with. Add or enable another one before you remove it."),
     ("security.error.phoneNumber", "That is not a phone number we can use. Include the country code, for example +1 425 555 0101."),
     ("security.error.other", "That change is not possible:"),
+    ("security.error.noCalls", "This kind of phone gets codes by a call, and your organization does not allow calls to it. Add a mobile phone instead."),
     ("logout.title", "Sign out?"),
     ("logout.text", "An app asked to sign you out of your account here. Sign out?"),
     ("logout.submit", "Sign out"),

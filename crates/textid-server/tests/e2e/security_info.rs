@@ -119,6 +119,18 @@ async fn a_new_mobile_is_saved_only_after_its_code_and_the_change_signs_out_ever
         mobile_state(&t).await,
         (NEW.to_string(), SmsSignInState::Ready)
     );
+    // The old number is told, without a code.
+    let mut told = t.deliver().await;
+    assert_eq!(told.len(), 1);
+    let notice = told.remove(0).json();
+    assert_eq!(
+        (notice["to"].as_str(), notice["kind"].as_str()),
+        (Some(ANA), Some("numberChanged"))
+    );
+    assert!(
+        !notice["body"].as_str().unwrap().contains('#'),
+        "no code in the notice"
+    );
     // Every session ended: both browsers must sign in again.
     for b in [&browser, &other_browser] {
         let again = b.get("/default/security-info").await;
@@ -234,4 +246,57 @@ async fn a_not_configured_number_is_confirmed_with_a_code_sent_to_it() {
     let saved = post(&browser, &verify, "/verify", &[("code", &code)]).await;
     assert_eq!(saved.status, 200, "{}", saved.body);
     assert_eq!(mobile_state(&t).await.1, SmsSignInState::Ready);
+}
+
+#[tokio::test]
+async fn an_office_phone_is_proven_by_a_call_only_where_office_calls_are_allowed() {
+    let mut t = crate::oidc_helpers::spawn_oidc().await;
+    let browser = t.browser();
+    let page = signed_in(&mut t, &browser).await;
+    let fields = [
+        ("phoneType", "office"),
+        ("phoneNumber", "+1 425 555 0172"),
+        ("edit", "add"),
+    ];
+    let (app, tenant) = (t.app.clone(), t.tenant.clone());
+    let set_voice = |office: bool| {
+        let (app, tenant) = (app.clone(), tenant.clone());
+        async move {
+            let mut p = directory::policy(&app, &tenant).await.unwrap();
+            p.voice.state = textid_core::policy::MethodState::Enabled;
+            p.voice.is_office_phone_allowed = office;
+            directory::put_policy(&app, &tenant, &p, &Actor::cli())
+                .await
+                .unwrap();
+        }
+    };
+    set_voice(false).await;
+    let refused = post(&browser, &page, "/phone", &fields).await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(
+        refused.body.contains("does not allow calls"),
+        "{}",
+        refused.body
+    );
+    assert!(t.deliver().await.is_empty());
+
+    set_voice(true).await;
+    let page = browser.get("/default/security-info").await;
+    let answer = post(&browser, &page, "/phone", &fields).await;
+    let verify = browser.get(answer.location()).await;
+    assert!(verify.body.contains("we are calling"), "{}", verify.body);
+    let mut sent = t.deliver().await;
+    assert_eq!(sent.len(), 1);
+    let call = sent.remove(0).json();
+    assert_eq!(
+        (call["channel"].as_str(), call["to"].as_str()),
+        (Some("voice"), Some("+14255550172"))
+    );
+    let code = crate::voice::spoken_code(call["body"].as_str().unwrap());
+    let saved = post(&browser, &verify, "/verify", &[("code", &code)]).await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let office = directory::phone_method(&t.app, &t.tenant, t.ana, PhoneType::Office)
+        .await
+        .unwrap();
+    assert_eq!(office.sms_sign_in_state, SmsSignInState::NotSupported);
 }
