@@ -3,7 +3,8 @@
 //! only when the Voice method covers the number's owner; a refused call is answered like
 //! any start and sends nothing; a code read out by a call signs in with `amr` `tel`.
 //! The sign-in pages offer "Call me instead" where the tenant's Voice method is on, also
-//! as the fallback after a text the carrier could not deliver (issue #18).
+//! as the fallback after a text the carrier could not deliver (issue #18). While no
+//! provider places calls, Graph refuses to enable the Voice method.
 
 use serde_json::json;
 use textid_core::clock::Clock;
@@ -275,5 +276,54 @@ mod pages {
             .verify_id_token(&rp, tokens["id_token"].as_str().unwrap())
             .await;
         assert_eq!(claims.amr, ["tel"]);
+    }
+}
+
+mod policy {
+    use reqwest::Method;
+    use serde_json::json;
+    use textid_usecases::directory;
+
+    use crate::graph::{app_token, call};
+
+    /// Twilio without a caller number: texts only, no calls.
+    fn texts_only(c: &mut textid_server::AppConfig) {
+        c.sms =
+            textid_server::SmsProviderConfig::Twilio(textid_sms::provider::twilio::TwilioConfig {
+                account_sid: "AC00000000000000000000000000000001".into(),
+                auth_token: textid_core::secret::Secret::new("token".into()),
+                api_key: None,
+                messaging_service_sid: Some("MG00000000000000000000000000000001".into()),
+                from: None,
+                status_callback: None,
+                base_url: "http://127.0.0.1:9".into(),
+                timeout: std::time::Duration::from_secs(1),
+            });
+    }
+
+    #[tokio::test]
+    async fn voice_cannot_be_enabled_while_no_provider_places_calls() {
+        let t = crate::oidc_helpers::spawn_oidc_with(texts_only).await;
+        let (_, admin) = app_token(&t, &["Policy.ReadWrite.AuthenticationMethod"]).await;
+        let path =
+            "/v1.0/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/Voice";
+        let on = json!({"@odata.type": "#microsoft.graph.voiceAuthenticationMethodConfiguration", "state": "enabled"});
+        let (status, _, body) = call(&t, Method::PATCH, path, Some(&admin), Some(on)).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("does not place calls"),
+            "{body}"
+        );
+        let policy = directory::policy(&t.app, &t.tenant).await.unwrap();
+        assert_eq!(
+            policy.voice.state,
+            textid_core::policy::MethodState::Disabled
+        );
+        let off = json!({"state": "disabled", "isOfficePhoneAllowed": true});
+        let (status, _, body) = call(&t, Method::PATCH, path, Some(&admin), Some(off)).await;
+        assert_eq!(status, 204, "{body}");
     }
 }
