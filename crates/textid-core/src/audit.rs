@@ -31,6 +31,13 @@ impl Actor {
             id: "local".into(),
         }
     }
+    /// A user acting on their own account (security info, `/me`).
+    pub fn user(user: crate::UserId) -> Self {
+        Self {
+            kind: "user".into(),
+            id: user.to_string(),
+        }
+    }
     /// textid itself (start-up, maintenance).
     pub fn system() -> Self {
         Self {

@@ -2,8 +2,50 @@
 //! creates the code, delivered by a worker, retried with backoff until a deadline.
 
 use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::ids::{FlowId, MessageId, TenantId};
+
+/// How a code travels: a text message or a voice call that reads it out. Stored in the
+/// outbox and on a sign-in flow, sent to webhook receivers: the string forms never change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Channel {
+    /// A text message.
+    #[default]
+    #[serde(rename = "sms")]
+    Sms,
+    /// A voice call that reads the text out.
+    #[serde(rename = "voice")]
+    Voice,
+}
+
+impl Channel {
+    /// The pinned string form, the same as the serde form.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Sms => "sms",
+            Self::Voice => "voice",
+        }
+    }
+
+    /// Reads the pinned string form back; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "sms" => Some(Self::Sms),
+            "voice" => Some(Self::Voice),
+            _ => None,
+        }
+    }
+
+    /// The RFC 8176 `amr` value of a code received this way: `sms` for a text,
+    /// `tel` ("confirmation by telephone call") for a call.
+    pub fn amr(&self) -> &'static str {
+        match self {
+            Self::Sms => "sms",
+            Self::Voice => "tel",
+        }
+    }
+}
 
 /// Delivery tries before a message is given up.
 pub const MAX_DELIVERY_ATTEMPTS: u32 = 8;
@@ -42,8 +84,8 @@ pub struct NewMessage {
     pub id: MessageId,
     /// `signInCode`, ...
     pub kind: &'static str,
-    /// `sms`.
-    pub channel: &'static str,
+    /// How it travels.
+    pub channel: Channel,
     /// E.164 recipient.
     pub to: String,
     /// The text, sealed by the server.
@@ -64,6 +106,12 @@ pub fn retry_delay(attempts: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_voice_code_is_tel_in_amr() {
+        assert_eq!(Channel::Sms.amr(), "sms");
+        assert_eq!(Channel::Voice.amr(), "tel");
+    }
 
     #[test]
     fn retry_delay_doubles_and_is_bounded() {

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::ids::{GroupId, UserId};
+use crate::message::Channel;
+use crate::methods::PhoneType;
 
 /// Whether a method is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -301,6 +303,42 @@ impl SmsConfiguration {
     }
 }
 
+impl VoiceConfiguration {
+    /// Whether this user may get codes by voice call on a phone of `phone_type`. Excludes
+    /// win over includes; an office phone also needs `isOfficePhoneAllowed` (Entra's
+    /// voice settings).
+    pub fn allows_call(&self, subject: Subject<'_>, phone_type: PhoneType) -> bool {
+        self.state == MethodState::Enabled
+            && !subject.excluded_by(&self.exclude_targets)
+            && self
+                .include_targets
+                .iter()
+                .any(|t| subject.matches(t.target_type, t.id))
+            && (phone_type != PhoneType::Office || self.is_office_phone_allowed)
+    }
+}
+
+impl AuthenticationMethodsPolicy {
+    /// Whether a code may go to this user's phone of `phone_type` over `channel`. A text
+    /// goes only to a mobile, and only when the SMS method covers the user (as a first or
+    /// a second factor); `alternateMobile` and `office` phones are voice only (DESIGN.md
+    /// §1), and a call needs the voice method.
+    pub fn allows_channel(
+        &self,
+        subject: Subject<'_>,
+        phone_type: PhoneType,
+        channel: Channel,
+    ) -> bool {
+        match channel {
+            Channel::Sms => {
+                phone_type == PhoneType::Mobile
+                    && self.sms.permission(subject) != SmsPermission::NotAllowed
+            }
+            Channel::Voice => self.voice.allows_call(subject, phone_type),
+        }
+    }
+}
+
 /// A policy change that breaks a rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
@@ -366,6 +404,63 @@ mod tests {
             id: TargetId::Id(Uuid::from_u128(n)),
             is_usable_for_sign_in: sign_in,
         }
+    }
+
+    fn voice(office: bool) -> VoiceConfiguration {
+        VoiceConfiguration {
+            state: MethodState::Enabled,
+            is_office_phone_allowed: office,
+            ..VoiceConfiguration::default()
+        }
+    }
+
+    #[test]
+    fn voice_is_off_by_default_and_calls_office_phones_only_when_allowed() {
+        let groups = [group(7)];
+        let who = Subject {
+            user_id: user(),
+            groups: &groups,
+        };
+        let off = VoiceConfiguration::default();
+        assert!(!off.allows_call(who, PhoneType::Mobile));
+        assert!(voice(false).allows_call(who, PhoneType::Mobile));
+        assert!(voice(false).allows_call(who, PhoneType::AlternateMobile));
+        assert!(!voice(false).allows_call(who, PhoneType::Office));
+        assert!(voice(true).allows_call(who, PhoneType::Office));
+        let excluded = VoiceConfiguration {
+            exclude_targets: vec![ExcludeTarget {
+                target_type: TargetType::Group,
+                id: Uuid::from_u128(7),
+            }],
+            ..voice(true)
+        };
+        assert!(!excluded.allows_call(who, PhoneType::Mobile));
+        let others_only = VoiceConfiguration {
+            include_targets: vec![IncludeTarget {
+                target_type: TargetType::Group,
+                id: TargetId::Id(Uuid::from_u128(8)),
+            }],
+            ..voice(true)
+        };
+        assert!(!others_only.allows_call(who, PhoneType::Mobile));
+    }
+
+    #[test]
+    fn texts_go_only_to_mobiles_and_office_phones_are_voice_only() {
+        let who = Subject {
+            user_id: user(),
+            groups: &[],
+        };
+        let mut p = AuthenticationMethodsPolicy::default();
+        p.sms.state = MethodState::Enabled;
+        p.voice = voice(true);
+        assert!(p.allows_channel(who, PhoneType::Mobile, Channel::Sms));
+        assert!(!p.allows_channel(who, PhoneType::AlternateMobile, Channel::Sms));
+        assert!(!p.allows_channel(who, PhoneType::Office, Channel::Sms));
+        assert!(p.allows_channel(who, PhoneType::Office, Channel::Voice));
+        p.sms.state = MethodState::Disabled;
+        assert!(!p.allows_channel(who, PhoneType::Mobile, Channel::Sms));
+        assert!(p.allows_channel(who, PhoneType::Mobile, Channel::Voice));
     }
 
     #[test]

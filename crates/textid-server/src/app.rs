@@ -275,6 +275,7 @@ impl App {
             limits: config.limits.clone(),
             host,
             test_numbers: config.test_numbers,
+            places_calls: provider.places_calls(),
             observer: metrics.clone(),
         });
         Ok(Self {

@@ -122,6 +122,9 @@ impl From<DirectoryError> for ApiError {
                 "smsSignInNotAllowedByPolicy",
                 e.to_string(),
             ),
+            e @ DirectoryError::LastSignInMethod => {
+                Self::new(StatusCode::CONFLICT, "lastSignInMethod", e.to_string())
+            }
             DirectoryError::PhoneMethod(p) => p.into(),
             DirectoryError::Policy(p) => {
                 Self::new(StatusCode::BAD_REQUEST, p.code(), p.to_string())

@@ -17,8 +17,9 @@ pub mod oidc;
 pub mod pages;
 pub mod receipts;
 pub mod scim;
+pub mod security_info;
 pub mod trace;
 
 pub use app::{build_provider, App, AppConfig, Retention, RouteConfig, SmsProviderConfig};
 pub use http::HttpLimits;
-pub use textid_usecases::{directory, seal, session, sign_in};
+pub use textid_usecases::{directory, proof, seal, session, sign_in};

@@ -19,15 +19,19 @@ pub enum TextId {
     ExpiryOneMinute,
     /// The `{expiry}` phrase for any other lifetime. Placeholder: `{minutes}`.
     ExpiryMinutes,
+    /// The notice to a number that stopped being a user's sign-in number. Placeholder:
+    /// `{host}`.
+    NumberChanged,
 }
 
 impl TextId {
     /// Every id, for tests that check the whole catalog.
-    pub const ALL: [TextId; 4] = [
+    pub const ALL: [TextId; 5] = [
         Self::SignInCode,
         Self::VerificationCode,
         Self::ExpiryOneMinute,
         Self::ExpiryMinutes,
+        Self::NumberChanged,
     ];
 
     /// The stable key of this text.
@@ -37,6 +41,7 @@ impl TextId {
             Self::VerificationCode => "sms.verificationCode",
             Self::ExpiryOneMinute => "sms.expiry.oneMinute",
             Self::ExpiryMinutes => "sms.expiry.minutes",
+            Self::NumberChanged => "sms.numberChanged",
         }
     }
 }
@@ -53,6 +58,9 @@ pub mod en {
     pub const EXPIRY_ONE_MINUTE: &str = "1 minute";
     /// [`super::TextId::ExpiryMinutes`].
     pub const EXPIRY_MINUTES: &str = "{minutes} minutes";
+    /// [`super::TextId::NumberChanged`].
+    pub const NUMBER_CHANGED: &str =
+        "Your sign-in number at {host} was changed. Not you? Tell your administrator now.";
 }
 
 /// The locale of every rendered text, for [`crate::OutgoingMessage::locale`]. Only English
@@ -66,6 +74,7 @@ pub fn english(id: TextId) -> &'static str {
         TextId::VerificationCode => en::VERIFICATION_CODE,
         TextId::ExpiryOneMinute => en::EXPIRY_ONE_MINUTE,
         TextId::ExpiryMinutes => en::EXPIRY_MINUTES,
+        TextId::NumberChanged => en::NUMBER_CHANGED,
     }
 }
 
@@ -82,7 +91,8 @@ mod tests {
                 "sms.signInCode",
                 "sms.verificationCode",
                 "sms.expiry.oneMinute",
-                "sms.expiry.minutes"
+                "sms.expiry.minutes",
+                "sms.numberChanged"
             ]
         );
     }

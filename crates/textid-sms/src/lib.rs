@@ -27,7 +27,7 @@ pub use provider::webhook::{WebhookConfig, WebhookConfigError, WebhookProvider};
 pub use receipt::{Receipt, ReceiptSink, ReceiptStatus};
 pub use template::TemplateError;
 
-/// A carrier of SMS (and later voice) messages.
+/// A carrier of SMS and voice messages.
 ///
 /// One call is one try: an implementation neither retries nor sleeps. The caller (the outbox
 /// worker) retries [`SendError::Transient`] with backoff and gives up on
@@ -37,6 +37,13 @@ pub use template::TemplateError;
 pub trait Provider: Send + Sync + std::fmt::Debug {
     /// A short, stable name for logs and metrics, e.g. `"webhook"`.
     fn name(&self) -> &'static str;
+
+    /// Whether this provider can carry [`Channel::Voice`] messages (place a call that reads
+    /// the text out). The server offers voice codes only when it can: a code the provider
+    /// cannot deliver must not be promised.
+    fn places_calls(&self) -> bool {
+        false
+    }
 
     /// Hands `message` to the carrier once.
     async fn send(&self, message: &OutgoingMessage) -> Result<Delivery, SendError>;

@@ -5,6 +5,7 @@
 //! webhook receivers, so they never change; the tests below pin them.
 
 use serde::{Deserialize, Serialize};
+pub use textid_core::message::Channel;
 use textid_core::secret::Secret;
 
 /// One message to deliver.
@@ -27,36 +28,6 @@ pub struct OutgoingMessage {
     pub locale: String,
 }
 
-/// How a message travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Channel {
-    /// A text message.
-    #[serde(rename = "sms")]
-    Sms,
-    /// A voice call that reads the text out (reserved; no provider speaks yet).
-    #[serde(rename = "voice")]
-    Voice,
-}
-
-impl Channel {
-    /// The pinned string form, the same as the serde form.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Sms => "sms",
-            Self::Voice => "voice",
-        }
-    }
-
-    /// Reads the pinned string form back; `None` for anything else.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "sms" => Some(Self::Sms),
-            "voice" => Some(Self::Voice),
-            _ => None,
-        }
-    }
-}
-
 /// What a message is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum MessageKind {
@@ -66,6 +37,9 @@ pub enum MessageKind {
     /// A code that proves a phone number before it is saved (security info, password reset).
     #[serde(rename = "verificationCode")]
     VerificationCode,
+    /// A notice, without a code, to a number that stopped being a user's sign-in number.
+    #[serde(rename = "numberChanged")]
+    NumberChanged,
 }
 
 impl MessageKind {
@@ -74,6 +48,7 @@ impl MessageKind {
         match self {
             Self::SignInCode => "signInCode",
             Self::VerificationCode => "verificationCode",
+            Self::NumberChanged => "numberChanged",
         }
     }
 
@@ -82,6 +57,7 @@ impl MessageKind {
         match s {
             "signInCode" => Some(Self::SignInCode),
             "verificationCode" => Some(Self::VerificationCode),
+            "numberChanged" => Some(Self::NumberChanged),
             _ => None,
         }
     }
@@ -106,6 +82,7 @@ mod tests {
         for (kind, s) in [
             (MessageKind::SignInCode, "signInCode"),
             (MessageKind::VerificationCode, "verificationCode"),
+            (MessageKind::NumberChanged, "numberChanged"),
         ] {
             assert_eq!(kind.as_str(), s);
             assert_eq!(MessageKind::parse(s), Some(kind));

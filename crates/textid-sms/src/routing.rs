@@ -256,6 +256,12 @@ impl Provider for Router {
         "route"
     }
 
+    /// Some provider of the table places calls (a voice message fails over to it like a
+    /// text to the next provider).
+    fn places_calls(&self) -> bool {
+        self.providers.values().any(|p| p.places_calls())
+    }
+
     async fn send(&self, message: &OutgoingMessage) -> Result<Delivery, SendError> {
         let mut failures = Vec::new();
         for name in self.table.select(&message.to) {

@@ -87,6 +87,46 @@ pub fn verification_code_text(
     render(TextId::VerificationCode, host, code, lifetime_minutes)
 }
 
+/// The notice to a number that stopped being a user's sign-in number (no code, no name):
+///
+/// ```
+/// let text = textid_sms::template::number_changed_text("login.example.com").unwrap();
+/// assert!(text.starts_with("Your sign-in number at login.example.com was changed."));
+/// ```
+pub fn number_changed_text(host: &str) -> Result<String, TemplateError> {
+    check_host(host)?;
+    let text = catalog::english(TextId::NumberChanged).replace("{host}", host);
+    one_segment(text)
+}
+
+/// The words a voice call says for a code (the voice channel): the message's first line
+/// with the code's characters spaced out, so a voice reads digits, not a number, and no
+/// origin-bound line (it means nothing spoken).
+///
+/// ```
+/// let said = textid_sms::template::spoken_code_text(
+///     textid_sms::MessageKind::SignInCode, "login.example.com", "123456", 5,
+/// ).unwrap();
+/// assert_eq!(said, "1 2 3 4 5 6 is your sign-in code. It expires in 5 minutes. Do not share it.");
+/// ```
+pub fn spoken_code_text(
+    kind: crate::MessageKind,
+    host: &str,
+    code: &str,
+    lifetime_minutes: u32,
+) -> Result<String, TemplateError> {
+    let first_line = match kind {
+        crate::MessageKind::SignInCode => TextId::SignInCode,
+        crate::MessageKind::VerificationCode | crate::MessageKind::NumberChanged => {
+            TextId::VerificationCode
+        }
+    };
+    let text = render(first_line, host, code, lifetime_minutes)?;
+    let first = text.lines().next().unwrap_or_default();
+    let spaced: Vec<String> = code.chars().map(String::from).collect();
+    Ok(first.replacen(code, &spaced.join(" "), 1))
+}
+
 fn render(
     first_line: TextId,
     host: &str,
@@ -108,6 +148,11 @@ fn render(
         .replace("{expiry}", &expiry)
         .replace("{code}", code);
     let text = format!("{first}\n\n@{host} #{code}");
+    one_segment(text)
+}
+
+/// `text` if it is GSM-7 and fits one segment.
+fn one_segment(text: String) -> Result<String, TemplateError> {
     match gsm7_length(&text) {
         None => Err(TemplateError::NotGsm7),
         Some(septets) if septets > MAX_SEPTETS => Err(TemplateError::TooLong {

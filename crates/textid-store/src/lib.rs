@@ -204,6 +204,17 @@ pub trait PhoneMethodStore: Send + Sync {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+    /// Sets whether the owner must still prove the number of their method of `phone_type`
+    /// (its `smsSignInState` is `notConfigured` while they must, DESIGN.md §1).
+    /// `StoreError::NotFound("phone method")` when they have none.
+    async fn set_needs_confirmation(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        phone_type: textid_core::methods::PhoneType,
+        needs: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
 }
 
 /// What SCIM provisioning keeps of a synced user or group beyond the directory (its

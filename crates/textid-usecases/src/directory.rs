@@ -47,6 +47,9 @@ pub enum DirectoryError {
     /// `enableSmsSignIn` for a user the policy does not allow to sign in with SMS.
     #[error("SMS sign-in cannot be enabled: the authentication methods policy does not allow this user to use SMS for sign-in")]
     SmsSignInNotAllowedByPolicy,
+    /// A user removing, by themselves, the only method they can sign in with.
+    #[error("this is the only phone you can sign in with: add or enable another one before you remove it")]
+    LastSignInMethod,
     /// A phone method rule (DESIGN.md §1).
     #[error(transparent)]
     PhoneMethod(#[from] PhoneMethodError),
@@ -403,6 +406,89 @@ pub async fn delete_phone_method(
     actor: &Actor,
 ) -> Result<(), DirectoryError> {
     change(app, tenant, user, phone_type, PhoneMethodOp::Delete, actor).await
+}
+
+/// How a user's own change of a phone method reached textid (their security info page,
+/// or an app with their delegated token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// The user entered a code sent to the number: it is theirs.
+    CodeEntered,
+    /// Nobody proved the number (an app said it, with the user's token): its
+    /// `smsSignInState` is `notConfigured`, and nobody signs in with it, until the user
+    /// proves it on their security info page. A stolen token cannot plant a number that
+    /// then signs in as its owner.
+    Unproven,
+}
+
+/// Whether a user's own number change adds a method or changes an existing one's number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edit {
+    /// Add a method of this type ([`add_phone_method`]'s rules).
+    Add,
+    /// Change the number of the existing method ([`update_phone_method`]'s rules).
+    Change,
+}
+
+/// A user adds a phone method of their own or changes its number, under the same rules as
+/// an admin; the number counts as theirs only once proven ([`Proof`]).
+pub async fn set_own_phone_number(
+    app: &App,
+    tenant: &Tenant,
+    user: UserId,
+    phone_type: PhoneType,
+    number: &str,
+    edit: Edit,
+    proof: Proof,
+) -> Result<PhoneMethodView, DirectoryError> {
+    let actor = Actor::user(user);
+    match edit {
+        Edit::Add => add_phone_method(app, tenant, user, phone_type, number, &actor).await?,
+        Edit::Change => update_phone_method(app, tenant, user, phone_type, number, &actor).await?,
+    };
+    mark_proof(app, tenant, user, phone_type, proof).await
+}
+
+/// The user proved the number of their method (a code sent to it came back): no longer
+/// `notConfigured`.
+pub async fn confirm_phone_method(
+    app: &App,
+    tenant: &Tenant,
+    user: UserId,
+    phone_type: PhoneType,
+) -> Result<PhoneMethodView, DirectoryError> {
+    mark_proof(app, tenant, user, phone_type, Proof::CodeEntered).await
+}
+
+async fn mark_proof(
+    app: &App,
+    tenant: &Tenant,
+    user: UserId,
+    phone_type: PhoneType,
+    proof: Proof,
+) -> Result<PhoneMethodView, DirectoryError> {
+    let needs = proof == Proof::Unproven;
+    app.store()
+        .set_needs_confirmation(tenant.id, user, phone_type, needs, app.clock().now())
+        .await?;
+    phone_method(app, tenant, user, phone_type).await
+}
+
+/// A user removes a phone method of their own; not the last one they can sign in with
+/// (a `ready` mobile), which would lock them out.
+pub async fn remove_own_phone_method(
+    app: &App,
+    tenant: &Tenant,
+    user: UserId,
+    phone_type: PhoneType,
+) -> Result<(), DirectoryError> {
+    let methods = phone_methods(app, tenant, user).await?;
+    let signs_in = |m: &PhoneMethodView| m.sms_sign_in_state == SmsSignInState::Ready;
+    let removed = methods.iter().find(|m| m.method.phone_type == phone_type);
+    if removed.is_some_and(signs_in) && methods.iter().filter(|m| signs_in(m)).count() == 1 {
+        return Err(DirectoryError::LastSignInMethod);
+    }
+    delete_phone_method(app, tenant, user, phone_type, &Actor::user(user)).await
 }
 
 /// `enableSmsSignIn` / `disableSmsSignIn`.

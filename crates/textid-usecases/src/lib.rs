@@ -11,6 +11,7 @@ pub mod import;
 pub mod maintenance;
 pub mod observe;
 pub mod provisioning;
+pub mod proof;
 pub mod seal;
 pub mod session;
 pub mod sign_in;
@@ -44,6 +45,7 @@ struct Inner {
     limits: SignInLimits,
     host: String,
     test_numbers: bool,
+    places_calls: bool,
     outbox_wakeup: Notify,
     observer: Arc<dyn Observer>,
 }
@@ -64,6 +66,9 @@ pub struct ContextParts {
     /// Whether test numbers (fixed codes, no SMS) work; off unless the operator enables
     /// them (`TEXTID_TEST_NUMBERS_ENABLED`).
     pub test_numbers: bool,
+    /// Whether the SMS provider can place voice calls ([`textid_sms::Provider::places_calls`]):
+    /// without it no voice code is sent, whatever the policy says.
+    pub places_calls: bool,
     /// Who hears of sign-in events (the server's metrics; [`observe::Unobserved`]
     /// elsewhere).
     pub observer: Arc<dyn Observer>,
@@ -82,6 +87,7 @@ impl Context {
                 limits: parts.limits,
                 host: parts.host,
                 test_numbers: parts.test_numbers,
+                places_calls: parts.places_calls,
                 outbox_wakeup: Notify::new(),
                 observer: parts.observer,
             }),
@@ -119,6 +125,10 @@ impl Context {
     /// Whether test numbers are enabled.
     pub fn test_numbers_enabled(&self) -> bool {
         self.inner.test_numbers
+    }
+    /// Whether voice codes can be delivered.
+    pub fn places_calls(&self) -> bool {
+        self.inner.places_calls
     }
     /// Wakes the delivery worker after a message was queued.
     pub fn wake_outbox(&self) {

@@ -7,7 +7,7 @@ use rand::rngs::OsRng;
 use textid_core::code::{new_token, OtpCode};
 use textid_core::flow::sms_sign_in::{self, SignInError, StepContext, WithCode};
 use textid_core::flow::SmsSignInFlow;
-use textid_core::message::NewMessage;
+use textid_core::message::{Channel, NewMessage};
 use textid_core::phone::PhoneNumber;
 use textid_core::policy::AuthenticationMethodsPolicy;
 use textid_core::policy::Subject;
@@ -60,14 +60,14 @@ pub struct IssuedSession {
     pub expires_in_seconds: u64,
 }
 
-struct LogContext {
-    tenant: textid_core::TenantId,
-    now: DateTime<Utc>,
-    requester: Requester,
+pub(crate) struct LogContext {
+    pub(crate) tenant: textid_core::TenantId,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) requester: Requester,
 }
 
 impl LogContext {
-    fn entry(
+    pub(crate) fn entry(
         &self,
         event: &str,
         flow: Option<&SmsSignInFlow>,
@@ -98,7 +98,7 @@ impl LogContext {
     }
 
     /// A refusal answered 429 because of the client IP's budget.
-    fn ip_refused(
+    pub(crate) fn ip_refused(
         &self,
         event: &str,
         flow: Option<&SmsSignInFlow>,
@@ -132,7 +132,12 @@ impl LogContext {
     }
 
     /// A start or resend answered like a normal one, but no code sent, and why.
-    fn withheld(&self, event: &str, flow: &SmsSignInFlow, why: Refusal) -> SignInLogEntry {
+    pub(crate) fn withheld(
+        &self,
+        event: &str,
+        flow: &SmsSignInFlow,
+        why: Refusal,
+    ) -> SignInLogEntry {
         SignInLogEntry {
             result: "failure".into(),
             failure_reason: Some(why.as_str().into()),
@@ -140,7 +145,22 @@ impl LogContext {
         }
     }
 
-    fn query(&self, app: &App, budgets: bool) -> AbuseQuery {
+    /// A start or resend answered like a normal one, but no code sent over the channel
+    /// asked for (`why`: [`ChannelRefusal::as_str`]).
+    fn channel_refused(
+        &self,
+        event: &str,
+        flow: &SmsSignInFlow,
+        why: ChannelRefusal,
+    ) -> SignInLogEntry {
+        SignInLogEntry {
+            result: "failure".into(),
+            failure_reason: Some(why.as_str().into()),
+            ..self.entry(event, Some(flow), Ok(None))
+        }
+    }
+
+    pub(crate) fn query(&self, app: &App, budgets: bool) -> AbuseQuery {
         AbuseQuery {
             now: self.now,
             client_ip: self.requester.client_ip.clone(),
@@ -151,8 +171,57 @@ impl LogContext {
     }
 }
 
+/// Why a code was not sent over the channel asked for. The caller is answered as if it
+/// had been (the answer must not say whether the number belongs to someone whom the Voice
+/// policy covers); the sign-in log keeps the reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelRefusal {
+    /// The Voice method does not cover the number's owner (off, not targeted, excluded).
+    VoiceNotAllowed,
+    /// No configured provider places calls.
+    VoiceUnavailable,
+}
+
+impl ChannelRefusal {
+    /// The stable name (sign-in log `failureReason`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VoiceNotAllowed => "voiceNotAllowed",
+            Self::VoiceUnavailable => "voiceUnavailable",
+        }
+    }
+}
+
+/// Whether the `ready` owner of a sign-in number may get its code over `channel`: a text
+/// is what `ready` means; a call needs the Voice method for the owner (their mobile) and
+/// a provider that places calls. Budgets and locks count a call like a text.
+pub fn channel_refusal(
+    app: &App,
+    candidate: Option<&SignInCandidate>,
+    policy: &AuthenticationMethodsPolicy,
+    channel: Channel,
+) -> Option<ChannelRefusal> {
+    if channel == Channel::Sms {
+        return None;
+    }
+    let allowed = candidate.is_some_and(|c| {
+        let who = Subject {
+            user_id: c.user_id,
+            groups: &c.groups,
+        };
+        policy.allows_channel(who, textid_core::methods::PhoneType::Mobile, channel)
+    });
+    if !allowed {
+        Some(ChannelRefusal::VoiceNotAllowed)
+    } else if !app.places_calls() {
+        Some(ChannelRefusal::VoiceUnavailable)
+    } else {
+        None
+    }
+}
+
 /// What the abuse defences say about sending a code for a start or resend.
-enum Gate {
+pub(crate) enum Gate {
     /// Send (if the number has a `ready` owner); write these counters.
     Open(AbuseWrite),
     /// Answer like a normal start, send nothing, log why.
@@ -163,7 +232,7 @@ enum Gate {
 
 /// The locks first (no SMS to a locked number, nor for a client stopped for it), then
 /// the budgets, the allow-list and the conversion watch (issue #14 §2, §3).
-fn gate(
+pub(crate) fn gate(
     tenant: &Tenant,
     phone: &str,
     q: &AbuseQuery,
@@ -215,7 +284,7 @@ fn test_code(app: &App, input: &StepInput<'_>) -> Option<OtpCode> {
         .flatten()
 }
 
-fn refused(at: DateTime<Utc>, outcome: SignInError, log: SignInLogEntry) -> StepWrite {
+pub(crate) fn refused(at: DateTime<Utc>, outcome: SignInError, log: SignInLogEntry) -> StepWrite {
     StepWrite {
         at,
         outcome: Err(outcome),
@@ -317,20 +386,43 @@ fn current(flow: &SmsSignInFlow, input: &StepInput<'_>) -> SmsSignInFlow {
     flow
 }
 
-/// The queued message of a new code, sealed.
+/// The queued message of a new sign-in code, sealed.
 fn message(
     app: &App,
     flow: &SmsSignInFlow,
     code: &OtpCode,
     now: DateTime<Utc>,
 ) -> Option<NewMessage> {
+    code_message(app, flow, code, textid_sms::MessageKind::SignInCode, now)
+}
+
+/// The queued message of a code of `kind` for `flow`'s number, over its channel, sealed.
+pub(crate) fn code_message(
+    app: &App,
+    flow: &SmsSignInFlow,
+    code: &OtpCode,
+    kind: textid_sms::MessageKind,
+    now: DateTime<Utc>,
+) -> Option<NewMessage> {
     let minutes = u32::try_from(app.limits().code_lifetime.num_minutes().max(1)).unwrap_or(10);
-    let text = textid_sms::template::sign_in_code_text(app.host(), code.expose(), minutes).ok()?;
+    let (host, code) = (app.host(), code.expose());
+    let text = match (flow.channel, kind) {
+        (Channel::Voice, _) => textid_sms::template::spoken_code_text(kind, host, code, minutes),
+        (Channel::Sms, textid_sms::MessageKind::SignInCode) => {
+            textid_sms::template::sign_in_code_text(host, code, minutes)
+        }
+        // A notice carries no code and is not built here; it would read as a proof code.
+        (
+            Channel::Sms,
+            textid_sms::MessageKind::VerificationCode | textid_sms::MessageKind::NumberChanged,
+        ) => textid_sms::template::verification_code_text(host, code, minutes),
+    }
+    .ok()?;
     let id = MessageId(uuid::Uuid::now_v7());
     Some(NewMessage {
         id,
-        kind: textid_sms::MessageKind::SignInCode.as_str(),
-        channel: textid_sms::Channel::Sms.as_str(),
+        kind: kind.as_str(),
+        channel: flow.channel,
         to: flow.phone_e164.clone(),
         sealed_body: app.sealer().seal(id.0.as_bytes(), &text, &mut OsRng),
         locale: textid_sms::catalog::LOCALE.into(),
@@ -340,7 +432,7 @@ fn message(
 
 /// A code was generated (or, without an owner, appears to be). `replaces` says whether the
 /// flow existed before: only then can a message of an older code still be queued.
-fn sent(
+pub(crate) fn sent(
     app: &App,
     replaces: bool,
     with: WithCode,
@@ -366,7 +458,18 @@ fn sent(
     }
 }
 
-async fn run_step(
+/// A resend that sends nothing: the old code (and how it travelled) stays valid; no new
+/// one is made. The send still counts against the cooldown and budgets.
+fn keep_code(mut with: WithCode, flow: &SmsSignInFlow) -> WithCode {
+    with.code = None;
+    with.flow.code_hash = flow.code_hash.clone();
+    with.flow.code_expires_at = flow.code_expires_at;
+    with.flow.attempts = flow.attempts;
+    with.flow.channel = flow.channel;
+    with
+}
+
+pub(crate) async fn run_step(
     app: &App,
     step: Step,
     tenant: &Tenant,
@@ -387,8 +490,10 @@ async fn run_step(
     Ok(write)
 }
 
-/// Starts a flow: a code is generated and queued only for a `ready` owner; every other
-/// number gets the same answer and no message.
+/// Starts a flow: a code is generated and queued only for a `ready` owner, over `channel`
+/// when that is open to them ([`channel_refusal`]); every other number, and a refused
+/// channel, gets the same answer and no message. A flow whose call was refused keeps its
+/// owner, so a resend by text still works.
 ///
 /// Traced as `sign_in.start` with the tenant and, once known, the flow id; never the
 /// number (all arguments skipped).
@@ -401,6 +506,7 @@ pub async fn start(
     app: &App,
     tenant: &Tenant,
     phone: &PhoneNumber,
+    channel: Channel,
     requester: Requester,
 ) -> Result<SmsSignInFlow, SignInFailure> {
     let now = app.clock().now();
@@ -427,10 +533,17 @@ pub async fn start(
             .is_none()
             .then(|| no_owner(&input, receives_codes))
             .flatten();
+        let refusal = owner.and(channel_refusal(
+            &app2,
+            input.candidate,
+            input.policy,
+            channel,
+        ));
         // A test number: its fixed code, no SMS, no budget (nothing is sent).
         if let Some(code) = test_code(&app2, &input) {
-            let with =
+            let mut with =
                 sms_sign_in::start_with_code(tenant2.id, e164.clone(), owner, code, cx, &mut OsRng);
+            with.flow.channel = channel;
             let entry = log.requested("codeRequested", &with.flow, why);
             return sent(
                 &app2,
@@ -453,7 +566,8 @@ pub async fn start(
                 );
             }
         };
-        match gate(&tenant2, &e164, &q, &input, owner.is_some()) {
+        let real_send = owner.is_some() && refusal.is_none();
+        match gate(&tenant2, &e164, &q, &input, real_send) {
             Gate::TooMany(e) => {
                 let flow = sms_sign_in::start(tenant2.id, e164.clone(), None, cx, &mut OsRng).flow;
                 refused(
@@ -463,13 +577,23 @@ pub async fn start(
                 )
             }
             Gate::Withheld(why, abuse) => {
-                let with = sms_sign_in::start(tenant2.id, e164.clone(), None, cx, &mut OsRng);
+                let mut with = sms_sign_in::start(tenant2.id, e164.clone(), None, cx, &mut OsRng);
+                with.flow.channel = channel;
                 let entry = log.withheld("codeRequested", &with.flow, why);
                 sent(&app2, false, with, counter, entry, now, abuse)
             }
             Gate::Open(abuse) => {
-                let with = sms_sign_in::start(tenant2.id, e164.clone(), owner, cx, &mut OsRng);
-                let entry = log.requested("codeRequested", &with.flow, why);
+                let mut with = sms_sign_in::start(tenant2.id, e164.clone(), owner, cx, &mut OsRng);
+                with.flow.channel = channel;
+                let entry = match refusal {
+                    Some(refused) => {
+                        // No code exists, so none can be guessed; a resend makes one.
+                        with.code = None;
+                        with.flow.code_hash = None;
+                        log.channel_refused("codeRequested", &with.flow, refused)
+                    }
+                    None => log.requested("codeRequested", &with.flow, why),
+                };
                 sent(&app2, false, with, counter, entry, now, abuse)
             }
         }
@@ -491,7 +615,9 @@ pub async fn start(
     Ok(flow)
 }
 
-/// Sends a new code for a flow after its cooldown; the old code stops working.
+/// Sends a new code for a flow after its cooldown, over `channel` (a call after a text the
+/// carrier could not deliver, issue #18); the old code stops working. A refused channel
+/// ([`channel_refusal`]) is answered the same, and the old code stays valid.
 #[tracing::instrument(
     name = "sign_in.resend",
     skip_all,
@@ -501,6 +627,7 @@ pub async fn resend(
     app: &App,
     tenant: &Tenant,
     flow_id: FlowId,
+    channel: Channel,
     requester: Requester,
 ) -> Result<SmsSignInFlow, SignInFailure> {
     let now = app.clock().now();
@@ -528,10 +655,17 @@ pub async fn resend(
         let counter = input.counter.cloned().unwrap_or_default();
         let result = sms_sign_in::resend(flow, cx, &mut OsRng)
             .and_then(|with| sms_sign_in::take_send(&counter, cx).map(|c| (with, c)));
-        let (with, counter) = match result {
+        let (mut with, counter) = match result {
             Err(e) => return refused(now, e.clone(), log.entry("codeResent", Some(flow), Err(&e))),
             Ok(ok) => ok,
         };
+        with.flow.channel = channel;
+        let refusal = flow.user_id.and(channel_refusal(
+            &app2,
+            input.candidate,
+            input.policy,
+            channel,
+        ));
         if let Some(code) = test_code(&app2, &input) {
             let mut with = with;
             with.flow.code_hash = with
@@ -550,31 +684,26 @@ pub async fn resend(
                 AbuseWrite::default(),
             );
         }
-        match gate(
-            &tenant2,
-            &flow.phone_e164,
-            &q,
-            &input,
-            flow.user_id.is_some(),
-        ) {
+        let real_send = flow.user_id.is_some() && refusal.is_none();
+        let (with, entry, abuse) = match gate(&tenant2, &flow.phone_e164, &q, &input, real_send) {
             Gate::TooMany(e) => {
-                refused(now, e.clone(), log.ip_refused("codeResent", Some(flow), &e))
+                return refused(now, e.clone(), log.ip_refused("codeResent", Some(flow), &e))
             }
-            Gate::Withheld(why, abuse) => {
-                // The old code stays valid; no new one is made or sent.
-                let entry = log.withheld("codeResent", flow, why);
-                let mut with = with;
-                with.code = None;
-                with.flow.code_hash = flow.code_hash.clone();
-                with.flow.code_expires_at = flow.code_expires_at;
-                with.flow.attempts = flow.attempts;
-                sent(&app2, true, with, counter, entry, now, abuse)
-            }
-            Gate::Open(abuse) => {
-                let entry = log.requested("codeResent", flow, why);
-                sent(&app2, true, with, counter, entry, now, abuse)
-            }
-        }
+            Gate::Withheld(why, abuse) => (
+                keep_code(with, flow),
+                log.withheld("codeResent", flow, why),
+                abuse,
+            ),
+            Gate::Open(abuse) => match refusal {
+                Some(refused) => (
+                    keep_code(with, flow),
+                    log.channel_refused("codeResent", flow, refused),
+                    abuse,
+                ),
+                None => (with, log.requested("codeResent", flow, why), abuse),
+            },
+        };
+        sent(&app2, true, with, counter, entry, now, abuse)
     });
     let write = run_step(
         app,
@@ -680,7 +809,8 @@ pub async fn verify(
             client_id: client_id.clone(),
             user_id: *user_id,
             token_hash: token_hash.clone(),
-            amr: vec!["sms".into()],
+            // RFC 8176: `tel` for a code read out by a call.
+            amr: vec![flow.channel.amr().into()],
             expires_at: now + lifetime,
         });
         let finished = checked.flow.state == sms_sign_in::FlowState::Completed;

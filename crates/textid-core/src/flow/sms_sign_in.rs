@@ -16,6 +16,7 @@ use crate::code::{Digest, OtpCode, SecretHasher};
 use crate::flow::phone_counter::PhoneCounter;
 use crate::ids::{FlowId, TenantId, UserId};
 use crate::limits::SignInLimits;
+use crate::message::Channel;
 
 /// How long a flow can be resumed (resends included) after it started.
 pub const FLOW_MAX_AGE_MINUTES: i64 = 30;
@@ -73,6 +74,9 @@ pub struct SmsSignInFlow {
     pub created_at: DateTime<Utc>,
     /// Pending or completed.
     pub state: FlowState,
+    /// How the current code was delivered (or would have been, for a flow without an
+    /// owner): it decides the session's `amr` (`sms` or `tel`).
+    pub channel: Channel,
 }
 
 /// A flow plus the code to deliver (if the number has an owner).
@@ -194,6 +198,7 @@ pub fn start<R: RngCore + CryptoRng>(
         last_sent_at: cx.now,
         created_at: cx.now,
         state: FlowState::Pending,
+        channel: Channel::Sms,
     };
     with_new_code(flow, cx, rng)
 }

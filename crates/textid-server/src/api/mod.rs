@@ -66,6 +66,7 @@ pub fn routes(app: &App) -> Router<App> {
         .merge(sign_in)
         .merge(crate::receipts::routes())
         .merge(crate::oidc::routes())
+        .merge(crate::security_info::routes())
         .merge(
             crate::graph::routes().layer(axum::middleware::from_fn_with_state(
                 app.clone(),

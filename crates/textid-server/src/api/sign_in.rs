@@ -1,7 +1,9 @@
 //! The JSON sign-in API (issue #2):
-//! `POST /{tenant}/api/v1/sign-in/sms` → 202 `{flowId, expiresInSeconds, resendAfterSeconds}`,
+//! `POST /{tenant}/api/v1/sign-in/sms` `{phoneNumber, channel?}` → 202
+//! `{flowId, expiresInSeconds, resendAfterSeconds}` (`channel`: `sms`, the default, or
+//! `voice` for a call that reads the code out),
 //! `POST .../verify` → 200 `{sessionToken, userId, expiresInSeconds}`,
-//! `POST .../resend` → 202 like start.
+//! `POST .../resend` `{flowId, channel?}` → 202 like start.
 //! The start answer has the same status and shape whether or not the number is registered.
 
 use std::net::SocketAddr;
@@ -12,6 +14,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use textid_core::code::OtpCode;
+use textid_core::message::Channel;
 use textid_core::phone::PhoneNumber;
 use textid_core::session::SessionKind;
 use textid_core::FlowId;
@@ -26,6 +29,9 @@ use crate::sign_in;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StartRequest {
     phone_number: String,
+    /// `sms` (the default) or `voice`.
+    #[serde(default)]
+    channel: Option<String>,
 }
 
 /// Body of a verify.
@@ -41,6 +47,9 @@ pub struct VerifyRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResendRequest {
     flow_id: String,
+    /// `sms` (the default) or `voice`.
+    #[serde(default)]
+    channel: Option<String>,
 }
 
 /// Answer to start and resend.
@@ -59,6 +68,16 @@ pub struct SessionResponse {
     session_token: String,
     user_id: String,
     expires_in_seconds: u64,
+}
+
+/// The `channel` field: absent is `sms`. Whether the channel is open to the number's owner
+/// is decided without telling the caller (see `sign_in::channel_refusal`).
+fn channel(field: Option<&str>) -> Result<Channel, ApiError> {
+    field.map_or(Ok(Channel::Sms), |s| {
+        Channel::parse(s).ok_or_else(|| {
+            ApiError::invalid("channel", "must be \"sms\" (a text) or \"voice\" (a call)")
+        })
+    })
 }
 
 fn flow_id(s: &str) -> Result<FlowId, ApiError> {
@@ -87,8 +106,9 @@ pub async fn start(
             "a number for SMS sign-in cannot have an extension",
         ));
     }
-    let started =
-        sign_in::start(&app, &tenant, &phone, app.requester(addr, &headers, None)).await?;
+    let channel = channel(req.channel.as_deref())?;
+    let requester = app.requester(addr, &headers, None);
+    let started = sign_in::start(&app, &tenant, &phone, channel, requester).await?;
     Ok((StatusCode::ACCEPTED, Json(flow_response(&app, &started))))
 }
 
@@ -130,7 +150,9 @@ pub async fn resend(
 ) -> Result<impl IntoResponse, ApiError> {
     let tenant = app.tenant(&tenant).await?;
     let flow = flow_id(&req.flow_id)?;
-    let resent = sign_in::resend(&app, &tenant, flow, app.requester(addr, &headers, None)).await?;
+    let channel = channel(req.channel.as_deref())?;
+    let requester = app.requester(addr, &headers, None);
+    let resent = sign_in::resend(&app, &tenant, flow, channel, requester).await?;
     Ok((StatusCode::ACCEPTED, Json(flow_response(&app, &resent))))
 }
 

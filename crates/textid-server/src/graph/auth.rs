@@ -29,6 +29,18 @@ pub const PERMISSIONS: &[&str] = &[
     "AuditLog.Read.All",
     // Not a Graph permission: SCIM provisioning (`crate::scim`), apps only.
     crate::scim::auth::PROVISIONING,
+    "User.Read",
+    "UserAuthenticationMethod.Read",
+    "UserAuthenticationMethod.ReadWrite",
+];
+
+/// Delegated permissions over the signed-in user's own account (`/v1.0/me`), as Graph
+/// has them: a person holds them without any directory role, once an app was allowed to
+/// ask for them and asked.
+pub const SELF_SERVICE: &[&str] = &[
+    "User.Read",
+    "UserAuthenticationMethod.Read",
+    "UserAuthenticationMethod.ReadWrite",
 ];
 
 /// Directory roles a person can hold, and what each grants.
@@ -143,12 +155,38 @@ impl Caller {
         Ok(u)
     }
 
+    /// The signed-in person of a delegated token, for `/v1.0/me`. An app's own token has
+    /// no "me": Graph's 400.
+    pub fn me(&self) -> Result<UserId, GraphError> {
+        match self.who {
+            Who::User(id) => Ok(id),
+            Who::App(_) => Err(GraphError::new(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "/me request is only valid with delegated authentication flow.",
+            )),
+        }
+    }
+
+    /// Checks that one of `permissions` was granted; the error names the first.
+    pub fn require_any(&self, permissions: &[&str]) -> Result<(), GraphError> {
+        let granted = permissions.iter().any(|p| self.require(p).is_ok());
+        match (granted, permissions.first()) {
+            (true, _) | (false, None) => Ok(()),
+            (false, Some(first)) => self.require(first),
+        }
+    }
+
     /// Checks a permission (`X.ReadWrite.All` includes `X.Read.All`).
     pub fn require(&self, permission: &str) -> Result<(), GraphError> {
         let write_variant = permission.replace(".Read.", ".ReadWrite.");
+        let own_write = permission
+            .strip_suffix(".Read")
+            .map(|base| format!("{base}.ReadWrite"));
         let granted = self.permissions.iter().any(|p| {
             p == permission
                 || *p == write_variant
+                || own_write.as_ref() == Some(p)
                 || (permission == "Policy.Read.All" && p == "Policy.ReadWrite.AuthenticationMethod")
         });
         if granted {
@@ -273,12 +311,13 @@ impl FromRequestParts<App> for Caller {
                 .iter()
                 .filter(|s: &&&str| {
                     let (s, write) = (**s, s.replace(".Read.", ".ReadWrite."));
-                    granted.iter().any(|g| {
-                        g.as_str() == s
-                            || *g == write
-                            || (s == "Policy.Read.All"
-                                && g.as_str() == "Policy.ReadWrite.AuthenticationMethod")
-                    })
+                    SELF_SERVICE.contains(&s)
+                        || granted.iter().any(|g| {
+                            g.as_str() == s
+                                || *g == write
+                                || (s == "Policy.Read.All"
+                                    && g.as_str() == "Policy.ReadWrite.AuthenticationMethod")
+                        })
                 })
                 .map(|s| s.to_string())
                 .collect();

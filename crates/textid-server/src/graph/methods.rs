@@ -31,7 +31,7 @@ pub(super) fn phone_json(m: &PhoneMethodView) -> Value {
     })
 }
 
-fn phone_type_of(method: &str) -> Result<PhoneType, GraphError> {
+pub(super) fn phone_type_of(method: &str) -> Result<PhoneType, GraphError> {
     method
         .parse()
         .ok()
@@ -74,16 +74,29 @@ pub async fn get_phone(
 pub struct PhoneBody {
     #[serde(rename = "@odata.type")]
     _odata_type: Option<String>,
-    phone_number: Option<String>,
-    phone_type: Option<String>,
+    pub(super) phone_number: Option<String>,
+    pub(super) phone_type: Option<String>,
 }
 
-fn parse_type(s: Option<&str>) -> Result<PhoneType, GraphError> {
+pub(super) fn parse_type(s: Option<&str>) -> Result<PhoneType, GraphError> {
     let s = s.ok_or_else(|| {
         GraphError::bad_request("phoneType is required: mobile, alternateMobile or office")
     })?;
     s.parse()
         .map_err(|e: textid_core::methods::UnknownPhoneType| GraphError::bad_request(e.to_string()))
+}
+
+/// The new number of a PATCH; the type never changes (delete and add instead).
+pub(super) fn patched_number(body: PhoneBody, phone_type: PhoneType) -> Result<String, GraphError> {
+    if let Some(t) = body.phone_type.as_deref() {
+        if parse_type(Some(t))? != phone_type {
+            return Err(GraphError::bad_request(
+                "phoneType cannot be changed; delete the method and add a new one",
+            ));
+        }
+    }
+    body.phone_number
+        .ok_or_else(|| GraphError::bad_request("phoneNumber is required"))
 }
 
 /// `POST .../phoneMethods` → 201
@@ -119,16 +132,7 @@ pub async fn patch_phone(
 ) -> Result<StatusCode, GraphError> {
     let u = caller.target_for_method_change(&app, &user).await?;
     let phone_type = phone_type_of(&method)?;
-    if let Some(t) = body.phone_type.as_deref() {
-        if parse_type(Some(t))? != phone_type {
-            return Err(GraphError::bad_request(
-                "phoneType cannot be changed; delete the method and add a new one",
-            ));
-        }
-    }
-    let number = body
-        .phone_number
-        .ok_or_else(|| GraphError::bad_request("phoneNumber is required"))?;
+    let number = patched_number(body, phone_type)?;
     dir::update_phone_method(
         &app,
         &caller.tenant,

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod batch;
 pub mod error;
 pub mod logs;
+pub mod me;
 pub mod methods;
 pub mod numbers;
 pub mod objects;
@@ -115,6 +116,17 @@ pub fn routes() -> Router<App> {
         .route(
             "/v1.0/reports/sharedPhoneNumbers",
             get(numbers::shared_phone_numbers),
+        )
+        .route("/v1.0/me", get(me::get))
+        .route(
+            "/v1.0/me/authentication/phoneMethods",
+            get(me::list_phone).post(me::create_phone),
+        )
+        .route(
+            "/v1.0/me/authentication/phoneMethods/{method}",
+            get(me::get_phone)
+                .patch(me::patch_phone)
+                .delete(me::delete_phone),
         )
         .route("/v1.0/auditLogs/signIns", get(logs::sign_ins))
         .route(

@@ -277,6 +277,13 @@ pub async fn patch_configuration(
         Which::Voice => {
             let c = &mut p.voice;
             if let Some(s) = b.state {
+                // A policy that promises calls nobody can place would leave users waiting
+                // for a code that never comes: refuse it while no provider places calls.
+                if s == MethodState::Enabled && !app.places_calls() {
+                    return Err(GraphError::bad_request(
+                        "the Voice method cannot be enabled: the configured SMS provider does not place calls (use the webhook, Twilio with sms_twilio_from, or Vonage with an application, or route voice to one of them)",
+                    ));
+                }
                 c.state = s;
             }
             if let Some(list) = &b.include_targets {

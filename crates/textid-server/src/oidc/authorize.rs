@@ -324,8 +324,14 @@ async fn run(app: App, tenant: String, headers: HeaderMap, q: AuthorizeQuery) ->
             .flatten()
             .filter(|u| u.account_enabled)
         {
-            let phone = mobile_number(&app, &tenant, user.id).await;
-            match issue_code(&app, &tenant, &req, user.id, s.id, s.created_at, phone).await {
+            let signed_in = SignedIn {
+                user: user.id,
+                session: s.id,
+                auth_time: s.created_at,
+                amr: s.amr.clone(),
+                phone: mobile_number(&app, &tenant, user.id).await,
+            };
+            match issue_code(&app, &tenant, &req, signed_in).await {
                 Ok(Some(location)) => return see_other(&location),
                 // Revoked since it was read: as if there were no session.
                 Ok(None) => {}
@@ -384,25 +390,44 @@ pub async fn mobile_number(app: &App, tenant: &Tenant, user: UserId) -> Option<S
         .map(|m| m.method.number.e164())
 }
 
+/// Who signed in, and how: what an authorization code's grant says about the sign-in.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    /// The user.
+    pub user: UserId,
+    /// Their browser (SSO) session.
+    pub session: SessionId,
+    /// When they signed in (`auth_time`).
+    pub auth_time: DateTime<Utc>,
+    /// How (`amr`, RFC 8176): the session's, e.g. `["sms"]`, `["tel"]` for a voice code.
+    pub amr: Vec<String>,
+    /// Their mobile number (E.164), for the `phone_number` claim.
+    pub phone: Option<String>,
+}
+
 /// Issues an authorization code for a signed-in user; returns the redirect location, or
 /// `None` when the session was revoked meanwhile (the user must sign in again).
 pub async fn issue_code(
     app: &App,
     tenant: &Tenant,
     req: &AuthRequest,
-    user: UserId,
-    session: SessionId,
-    auth_time: DateTime<Utc>,
-    phone: Option<String>,
+    signed_in: SignedIn,
 ) -> Result<Option<String>, crate::error::ApiError> {
     let now = app.clock().now();
     let code = new_token(&mut OsRng);
+    let SignedIn {
+        user,
+        session,
+        auth_time,
+        amr,
+        phone,
+    } = signed_in;
     let grant = Grant {
         sub: user,
         scope: req.scope.clone(),
         nonce: req.nonce.clone(),
         auth_time: auth_time.timestamp(),
-        amr: vec![textid_oidc::token::amr::SMS.to_string()],
+        amr,
         redirect_uri: req.redirect_uri.clone(),
         code_challenge: Some(req.code_challenge.clone()),
         sid: Some(session.to_string()),

@@ -13,11 +13,13 @@ use axum::Form;
 use serde::{Deserialize, Serialize};
 use textid_core::code::OtpCode;
 use textid_core::flow::sms_sign_in::SignInError;
+use textid_core::message::Channel;
 use textid_core::phone::PhoneNumber;
+use textid_core::policy::MethodState;
 use textid_core::tenant::Tenant;
 
 use super::authorize::{
-    browser_session, constant_eq, issue_code, load_request, see_other, AuthRequest,
+    browser_session, constant_eq, issue_code, load_request, see_other, AuthRequest, SignedIn,
 };
 use super::clients::Client;
 use super::{https, origin, session_cookie_name, set_cookie};
@@ -49,11 +51,14 @@ pub struct CodeForm {
     code: String,
 }
 
-/// The resend form.
+/// The resend form: the button pressed names the channel ("Text me a new code",
+/// "Call me instead").
 #[derive(Debug, Deserialize)]
 pub struct ResendForm {
     request: String,
     csrf: String,
+    #[serde(default)]
+    channel: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -77,6 +82,10 @@ struct CodePage<'a> {
     resend_after: u64,
     error: Option<&'a str>,
     notice: Option<&'a str>,
+    /// The current code was (to be) read out by a call.
+    voice: bool,
+    /// "Call me instead" is offered.
+    offer_call: bool,
 }
 
 fn expired(app: &App) -> Response {
@@ -139,7 +148,10 @@ async fn render_code(
     let phone_display = PhoneNumber::from_stored(&flow.phone_e164, None)
         .map(|p| p.to_string())
         .unwrap_or(flow.phone_e164.clone());
+    let offer_call = offers_calls(app, tenant).await;
     let page = CodePage {
+        voice: flow.channel == Channel::Voice,
+        offer_call,
         action: format!("/{}/login/code", tenant.name),
         resend_action: format!("/{}/login/resend", tenant.name),
         restart: format!("/{}/login?request={id}", tenant.name),
@@ -163,6 +175,17 @@ async fn render_code(
         https(app),
         form_action.as_deref(),
     )
+}
+
+/// Whether the code page offers "Call me instead" (also the fallback after a text the
+/// carrier reported undelivered, issue #18): when the tenant's Voice method is on and a
+/// provider places calls. It does not depend on the number, so the page says nothing
+/// about who owns it; whether the call goes is decided per owner (`channel_refusal`).
+async fn offers_calls(app: &App, tenant: &Tenant) -> bool {
+    app.places_calls()
+        && crate::directory::policy(app, tenant)
+            .await
+            .is_ok_and(|p| p.voice.state == MethodState::Enabled)
 }
 
 fn requester(app: &App, addr: SocketAddr, headers: &HeaderMap, client: &Client) -> Requester {
@@ -272,6 +295,7 @@ pub async fn phone_submit(
         &app,
         &tenant,
         &phone,
+        Channel::Sms,
         requester(&app, addr, &headers, &client),
     )
     .await
@@ -399,25 +423,25 @@ pub async fn code_submit(
     if let Some(old) = previous {
         let _ = app.store().revoke_session(old.id, app.clock().now()).await;
     }
-    let phone = app
+    let flow = app
         .store()
         .sms_flow(tenant.id, flow_id)
         .await
         .ok()
-        .flatten()
-        .map(|f| f.phone_e164);
+        .flatten();
     let _ = app.store().delete_auth_request(&form.request).await;
-    match issue_code(
-        &app,
-        &tenant,
-        &req,
-        session.user_id,
-        session.session_id,
-        app.clock().now(),
-        phone,
-    )
-    .await
-    {
+    let signed_in = SignedIn {
+        user: session.user_id,
+        session: session.session_id,
+        auth_time: app.clock().now(),
+        amr: vec![flow
+            .as_ref()
+            .map_or(Channel::Sms, |f| f.channel)
+            .amr()
+            .to_string()],
+        phone: flow.map(|f| f.phone_e164),
+    };
+    match issue_code(&app, &tenant, &req, signed_in).await {
         Ok(Some(location)) => {
             let mut res = see_other(&location);
             let max_age = i64::try_from(session.expires_in_seconds).unwrap_or(0);
@@ -465,10 +489,16 @@ pub async fn resend(
     let Some(flow_id) = flow else {
         return see_other(&format!("/{}/login?request={}", tenant.name, form.request));
     };
+    let channel = form
+        .channel
+        .as_deref()
+        .and_then(Channel::parse)
+        .unwrap_or(Channel::Sms);
     match sign_in::resend(
         &app,
         &tenant,
         flow_id,
+        channel,
         requester(&app, addr, &headers, &client),
     )
     .await

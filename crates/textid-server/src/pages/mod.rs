@@ -17,6 +17,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("code.html", include_str!("templates/code.html")),
     ("message.html", include_str!("templates/message.html")),
     ("logout.html", include_str!("templates/logout.html")),
+    (
+        "security_info.html",
+        include_str!("templates/security_info.html"),
+    ),
 ];
 
 /// The stylesheet.

@@ -71,7 +71,7 @@ async fn an_unknown_or_missing_field_is_a_400_naming_it() {
         t.post_json(
             "default",
             "",
-            &json!({ "phoneNumber": ANA, "channel": "sms" }),
+            &json!({ "phoneNumber": ANA, "carrier": "sms" }),
         )
         .await,
         400,
@@ -79,7 +79,7 @@ async fn an_unknown_or_missing_field_is_a_400_naming_it() {
     )
     .await;
     // The unknown key is not repeated (it is the client's text); the known ones are listed.
-    assert!(!e.message.contains("channel"), "{e:?}");
+    assert!(!e.message.contains("carrier"), "{e:?}");
     assert!(e.message.contains("phoneNumber"), "{e:?}");
     let e = expect_error(
         t.post_json("default", "", &json!({ "phone": ANA })).await,

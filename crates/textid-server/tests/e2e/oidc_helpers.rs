@@ -94,6 +94,11 @@ pub struct OidcApp {
 
 /// Starts the server with a fresh database, OIDC on, and `ANA` ready for SMS sign-in.
 pub async fn spawn_oidc() -> OidcApp {
+    spawn_oidc_with(|_| {}).await
+}
+
+/// [`spawn_oidc`] with the configuration changed by `configure`.
+pub async fn spawn_oidc_with(configure: fn(&mut AppConfig)) -> OidcApp {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::at_epoch_2026();
     let (tx, sms) = mpsc::unbounded_channel();
@@ -109,7 +114,7 @@ pub async fn spawn_oidc() -> OidcApp {
     let tenant = store.ensure_tenant("default", clock.now()).await.unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let config = AppConfig {
+    let mut config = AppConfig {
         public_url: base.clone(),
         limits: SignInLimits::default(),
         sms: SmsProviderConfig::Webhook(WebhookConfig {
@@ -129,6 +134,7 @@ pub async fn spawn_oidc() -> OidcApp {
         metrics_on_main_listener: true,
         admin_allowed_origins: Vec::new(),
     };
+    configure(&mut config);
     let app = App::new(store, Arc::new(clock.clone()), [7; 32], config).unwrap();
     app.enable_oidc(KeyEncryptionKey::from_bytes([9; 32]))
         .await

@@ -281,3 +281,42 @@ async fn a_number_outside_the_uk_takes_the_default_route() {
     assert!(forms.try_recv().is_err(), "twilio got nothing");
     assert_eq!(t.messages().await[0].provider.as_deref(), Some("webhook"));
 }
+
+#[tokio::test]
+async fn after_an_undelivered_text_the_resend_calls_instead_and_signs_in_as_tel() {
+    let mut forms = spawn_twilio().await;
+    let mut t = spawn_app_with(routed).await;
+    t.set_policy(|p| p.voice.state = textid_core::policy::MethodState::Enabled)
+        .await;
+    uk_code_via_twilio(&mut t, &mut forms).await;
+    let flow = t.messages().await[0].flow_id.unwrap().to_string();
+    let callback_url = format!("{PUBLIC_URL}/sms/receipts/twilio");
+    let sid = "SM00000000000000000000000000000001";
+    let failed = status_callback(sid, "undelivered", Some("30003"));
+    let signature = sign(&callback_url, &failed);
+    assert_eq!(callback(&t, &failed, Some(&signature)).await, 204);
+
+    t.advance(chrono::Duration::seconds(31));
+    let resent = t
+        .post_json(
+            "default",
+            "/resend",
+            &serde_json::json!({ "flowId": flow, "channel": "voice" }),
+        )
+        .await;
+    assert_eq!(resent.status(), 202);
+    assert!(
+        t.deliver().await.is_empty(),
+        "the route sends +44 to Twilio"
+    );
+    let (path, _, form) = forms.recv().await.unwrap();
+    assert_eq!(path, format!("/2010-04-01/Accounts/{SID}/Calls.json"));
+    let twiml = &form.iter().find(|(k, _)| k == "Twiml").unwrap().1;
+    let said = twiml
+        .strip_prefix("<Response><Say>")
+        .and_then(|s| s.split("</Say>").next())
+        .unwrap();
+    let code = crate::voice::spoken_code(said);
+    let verified = t.verify(&flow, &code).await;
+    assert_eq!(crate::voice::amr_of(&t, verified).await, ["tel"]);
+}

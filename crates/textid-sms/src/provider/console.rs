@@ -20,6 +20,11 @@ impl Provider for ConsoleProvider {
         "console"
     }
 
+    /// In development a "call" is a log line like a text.
+    fn places_calls(&self) -> bool {
+        true
+    }
+
     async fn send(&self, message: &OutgoingMessage) -> Result<Delivery, SendError> {
         tracing::info!(
             target: LOG_TARGET,

@@ -167,6 +167,11 @@ impl Provider for TwilioProvider {
         NAME
     }
 
+    /// The Calls API needs a caller number (`sms_twilio_from`).
+    fn places_calls(&self) -> bool {
+        self.config.from.is_some()
+    }
+
     async fn send(&self, message: &OutgoingMessage) -> Result<Delivery, SendError> {
         let (url, form) = self.form(message)?;
         let (user, password) = match &self.config.api_key {

@@ -154,6 +154,11 @@ impl Provider for VonageProvider {
         NAME
     }
 
+    /// The Voice API needs an application (id and private key).
+    fn places_calls(&self) -> bool {
+        self.config.application.is_some()
+    }
+
     async fn send(&self, message: &OutgoingMessage) -> Result<Delivery, SendError> {
         if message.channel == Channel::Voice {
             return self.call(message).await;

@@ -187,6 +187,11 @@ impl Provider for WebhookProvider {
         "webhook"
     }
 
+    /// The receiver gets `"channel": "voice"` and places the call itself.
+    fn places_calls(&self) -> bool {
+        true
+    }
+
     async fn send(&self, message: &OutgoingMessage) -> Result<Delivery, SendError> {
         let body = serde_json::to_vec(&WireMessage::from(message)).map_err(|e| {
             SendError::Permanent(format!("could not encode the message as JSON: {e}"))

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use textid_core::clock::ManualClock;
-use textid_sms::provider::twilio::TwilioProvider;
+use textid_sms::provider::twilio::{TwilioConfig, TwilioProvider};
 use textid_sms::routing::{RouteTable, Router};
 use textid_sms::{Channel, Provider, WebhookConfig, WebhookProvider};
 
@@ -172,4 +172,25 @@ fn a_route_naming_an_unconfigured_provider_is_refused() {
     )
     .unwrap_err();
     assert_eq!(err.code(), "unknownRouteProvider");
+}
+
+#[test]
+fn a_router_places_calls_when_one_of_its_providers_can() {
+    let no_caller = TwilioConfig {
+        from: None,
+        ..twilio_config("http://127.0.0.1:9")
+    };
+    let texts_only = TwilioProvider::new(no_caller).unwrap().shared();
+    assert!(
+        !texts_only.places_calls(),
+        "Twilio calls need sms_twilio_from"
+    );
+    let callers = twilio("http://127.0.0.1:9");
+    assert!(callers.places_calls());
+    let table = RouteTable::parse("default=a").unwrap();
+    let alone = Router::new(table, BTreeMap::from([("a".into(), texts_only.clone())])).unwrap();
+    assert!(!alone.places_calls());
+    let table = RouteTable::parse("default=a,b").unwrap();
+    let both = BTreeMap::from([("a".into(), texts_only), ("b".into(), callers)]);
+    assert!(Router::new(table, both).unwrap().places_calls());
 }

@@ -148,6 +148,7 @@ cases!(
     renaming_a_group_is_audited_and_a_missing_group_is_not_found,
     // PhoneMethodStore
     phone_type_rules_hold,
+    a_number_waiting_for_proof_is_marked_until_proven,
     a_sign_in_number_cannot_be_added_to_another_user,
     adding_in_scope_fails_when_another_user_has_the_number,
     enabling_fails_when_another_user_has_the_number,
@@ -523,6 +524,7 @@ fn flow(t: &Tenant, phone: &str, owner: Option<UserId>, at: DateTime<Utc>) -> Sm
         last_sent_at: at,
         created_at: at,
         state: FlowState::Pending,
+        channel: textid_core::message::Channel::Sms,
     }
 }
 
@@ -531,7 +533,7 @@ fn message(to: &str, at: DateTime<Utc>) -> NewMessage {
     NewMessage {
         id: MessageId(uuid::Uuid::new_v4()),
         kind: "signInCode",
-        channel: "sms",
+        channel: textid_core::message::Channel::Sms,
         to: to.into(),
         sealed_body: uuid::Uuid::new_v4().as_bytes().to_vec(),
         locale: "en".into(),

@@ -36,6 +36,33 @@ async fn candidate(s: &dyn Store, t: &Tenant, phone: &str) -> Option<UserId> {
         .map(|c| c.user_id)
 }
 
+pub async fn a_number_waiting_for_proof_is_marked_until_proven(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let u = user(&*s, &t, "ana").await;
+    apply(&*s, add(&t, u, PhoneType::Mobile, A_NUMBER, true))
+        .await
+        .unwrap();
+    let waiting = |s: Arc<dyn Store>| async move {
+        s.phone_methods(t.id, u).await.unwrap()[0].needs_confirmation
+    };
+    assert!(!waiting(s.clone()).await);
+    s.set_needs_confirmation(t.id, u, PhoneType::Mobile, true, now())
+        .await
+        .unwrap();
+    assert!(waiting(s.clone()).await);
+    s.set_needs_confirmation(t.id, u, PhoneType::Mobile, false, now())
+        .await
+        .unwrap();
+    assert!(!waiting(s.clone()).await);
+    let missing = s
+        .set_needs_confirmation(t.id, u, PhoneType::Office, true, now())
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
+}
+
 pub async fn phone_type_rules_hold(s: Arc<dyn Store>) {
     let t = tenant(&*s).await;
     let u = user(&*s, &t, "ana").await;

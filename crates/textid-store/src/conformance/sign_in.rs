@@ -299,9 +299,10 @@ pub async fn a_flow_is_read_back_only_in_its_tenant(s: Arc<dyn Store>) {
         .await;
         assert_eq!(s.sms_flow(t.id, f.id).await.unwrap().as_ref(), Some(f));
     }
-    // A later step updates it in place.
+    // A later step updates it in place, the channel of its last code included.
     let done = SmsSignInFlow {
         state: FlowState::Completed,
+        channel: textid_core::message::Channel::Voice,
         attempts: 2,
         sends: 3,
         last_sent_at: later(90),

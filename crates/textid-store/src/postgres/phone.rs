@@ -247,4 +247,31 @@ impl PhoneMethodStore for PostgresStore {
         )
         .await
     }
+
+    async fn set_needs_confirmation(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        phone_type: textid_core::methods::PhoneType,
+        needs: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let env = (tenant, user, phone_type, needs, now);
+        self.write(Replay::Safe, &env, |tx, (t, u, p, needs, now)| {
+            Box::pin(async move {
+                let changed = execute(
+                    tx,
+                    "UPDATE phone_methods SET needs_confirmation = $4, updated_at = $5
+                     WHERE tenant_id = $1 AND user_id = $2 AND phone_type = $3",
+                    &[&t.0, &u.0, &p.as_str(), needs, &ms(*now)],
+                )
+                .await?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound("phone method"));
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
 }

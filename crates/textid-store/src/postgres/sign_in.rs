@@ -23,6 +23,7 @@ use deadpool_postgres::GenericClient;
 use textid_core::code::Digest;
 use textid_core::flow::sms_sign_in::FlowState;
 use textid_core::flow::{PhoneCounter, SmsSignInFlow};
+use textid_core::message::Channel;
 use textid_core::policy::AuthenticationMethodsPolicy;
 use textid_core::{FlowId, TenantId};
 use tokio_postgres::Row;
@@ -48,7 +49,7 @@ macro_rules! candidate_sql {
 }
 macro_rules! flow_sql {
     () => {
-        "SELECT phone, user_id, code_hash, code_expires_at, attempts, sends, last_sent_at, created_at, state
+        "SELECT phone, user_id, code_hash, code_expires_at, attempts, sends, last_sent_at, created_at, state, channel
      FROM sms_sign_in_flows WHERE id = $1 AND tenant_id = $2"
     };
 }
@@ -125,6 +126,7 @@ async fn holding(tx: &Tx<'_>, tenant: TenantId, phone: &str) -> StoreResult<Opti
 fn to_flow(fid: FlowId, tenant: TenantId, r: &Row) -> StoreResult<SmsSignInFlow> {
     let hash: Option<Vec<u8>> = r.try_get(2)?;
     let state: String = r.try_get(8)?;
+    let channel: String = r.try_get(9)?;
     Ok(SmsSignInFlow {
         id: fid,
         tenant_id: tenant,
@@ -142,6 +144,8 @@ fn to_flow(fid: FlowId, tenant: TenantId, r: &Row) -> StoreResult<SmsSignInFlow>
         created_at: time(r.try_get(7)?),
         state: FlowState::parse(&state)
             .ok_or_else(|| StoreError::Corrupt(format!("flow state {state}")))?,
+        channel: Channel::parse(&channel)
+            .ok_or_else(|| StoreError::Corrupt(format!("flow channel {channel}")))?,
     })
 }
 
@@ -161,14 +165,16 @@ async fn load_flow<C: GenericClient>(
 async fn save_flow(tx: &Tx<'_>, f: &SmsSignInFlow) -> StoreResult<()> {
     execute(
         tx,
-        "INSERT INTO sms_sign_in_flows (id, tenant_id, phone, user_id, code_hash, code_expires_at, attempts, sends, last_sent_at, created_at, state)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+        "INSERT INTO sms_sign_in_flows (id, tenant_id, phone, user_id, code_hash, code_expires_at, attempts, sends, last_sent_at, created_at, state, channel)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (id) DO UPDATE SET code_hash = excluded.code_hash, code_expires_at = excluded.code_expires_at,
-             attempts = excluded.attempts, sends = excluded.sends, last_sent_at = excluded.last_sent_at, state = excluded.state",
+             attempts = excluded.attempts, sends = excluded.sends, last_sent_at = excluded.last_sent_at, state = excluded.state,
+             channel = excluded.channel",
         &[
             &f.id.0, &f.tenant_id.0, &f.phone_e164, &f.user_id.map(|u| u.0),
             &f.code_hash.as_ref().map(|h| h.0.as_slice()), &ms(f.code_expires_at), &int(f.attempts),
             &int(f.sends), &ms(f.last_sent_at), &ms(f.created_at), &f.state.as_str(),
+            &f.channel.as_str(),
         ],
     )
     .await?;

@@ -82,6 +82,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../migrations/sqlite/0015_delivery_receipts.sql"),
     ),
+    (
+        18,
+        include_str!("../../migrations/sqlite/0018_code_channel.sql"),
+    ),
     (20, include_str!("../../migrations/sqlite/0020_scim.sql")),
     (
         22,

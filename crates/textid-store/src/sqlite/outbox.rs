@@ -26,7 +26,7 @@ pub(super) fn insert(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', 0, 0, ?9)",
     )?
     .execute(params![
-        m.id.to_string(), tenant.to_string(), m.kind, m.channel, m.to, m.sealed_body, m.locale,
+        m.id.to_string(), tenant.to_string(), m.kind, m.channel.as_str(), m.to, m.sealed_body, m.locale,
         flow.map(|f| f.to_string()), ms(m.queued_at)
     ])?;
     Ok(())

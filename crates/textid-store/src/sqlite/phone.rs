@@ -270,4 +270,33 @@ impl PhoneMethodStore for SqliteStore {
         })
         .await
     }
+
+    async fn set_needs_confirmation(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        phone_type: textid_core::methods::PhoneType,
+        needs: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(move |tx| {
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE phone_methods SET needs_confirmation = ?4, updated_at = ?5
+                     WHERE tenant_id = ?1 AND user_id = ?2 AND phone_type = ?3",
+                )?
+                .execute(params![
+                    tenant.to_string(),
+                    user.to_string(),
+                    phone_type.as_str(),
+                    needs,
+                    ms(now)
+                ])?;
+            if changed == 0 {
+                return Err(StoreError::NotFound("phone method"));
+            }
+            Ok(())
+        })
+        .await
+    }
 }

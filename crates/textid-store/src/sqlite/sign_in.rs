@@ -6,6 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use textid_core::code::Digest;
 use textid_core::flow::sms_sign_in::FlowState;
 use textid_core::flow::{PhoneCounter, SmsSignInFlow};
+use textid_core::message::Channel;
 use textid_core::{FlowId, TenantId};
 
 use async_trait::async_trait;
@@ -91,18 +92,20 @@ fn holding(c: &Connection, tenant: TenantId, phone: &str) -> StoreResult<Option<
 fn load_flow(tx: &Connection, tenant: TenantId, fid: FlowId) -> StoreResult<Option<SmsSignInFlow>> {
     let row = tx
         .prepare_cached(
-            "SELECT phone, user_id, code_hash, code_expires_at, attempts, sends, last_sent_at, created_at, state
+            "SELECT phone, user_id, code_hash, code_expires_at, attempts, sends, last_sent_at, created_at, state, channel
              FROM sms_sign_in_flows WHERE id = ?1 AND tenant_id = ?2",
         )?
         .query_row(params![fid.to_string(), tenant.to_string()], |r| {
             Ok((
                 r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<Vec<u8>>>(2)?,
                 r.get::<_, i64>(3)?, r.get::<_, u32>(4)?, r.get::<_, u32>(5)?, r.get::<_, i64>(6)?,
-                r.get::<_, i64>(7)?, r.get::<_, String>(8)?,
+                r.get::<_, i64>(7)?, r.get::<_, String>(8)?, r.get::<_, String>(9)?,
             ))
         })
         .optional()?;
-    let Some((phone, uid, hash, expires, attempts, sends, last_sent, created, state)) = row else {
+    let Some((phone, uid, hash, expires, attempts, sends, last_sent, created, state, channel)) =
+        row
+    else {
         return Ok(None);
     };
     Ok(Some(SmsSignInFlow {
@@ -120,20 +123,23 @@ fn load_flow(tx: &Connection, tenant: TenantId, fid: FlowId) -> StoreResult<Opti
         created_at: time(created),
         state: FlowState::parse(&state)
             .ok_or_else(|| StoreError::Corrupt(format!("flow state {state}")))?,
+        channel: Channel::parse(&channel)
+            .ok_or_else(|| StoreError::Corrupt(format!("flow channel {channel}")))?,
     }))
 }
 
 fn save_flow(tx: &Transaction<'_>, f: &SmsSignInFlow) -> StoreResult<()> {
     tx.prepare_cached(
-        "INSERT INTO sms_sign_in_flows (id, tenant_id, phone, user_id, code_hash, code_expires_at, attempts, sends, last_sent_at, created_at, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+        "INSERT INTO sms_sign_in_flows (id, tenant_id, phone, user_id, code_hash, code_expires_at, attempts, sends, last_sent_at, created_at, state, channel)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT (id) DO UPDATE SET code_hash = excluded.code_hash, code_expires_at = excluded.code_expires_at,
-             attempts = excluded.attempts, sends = excluded.sends, last_sent_at = excluded.last_sent_at, state = excluded.state",
+             attempts = excluded.attempts, sends = excluded.sends, last_sent_at = excluded.last_sent_at, state = excluded.state,
+             channel = excluded.channel",
     )?
     .execute(params![
         f.id.to_string(), f.tenant_id.to_string(), f.phone_e164, f.user_id.map(|u| u.to_string()),
         f.code_hash.as_ref().map(|h| h.0.to_vec()), ms(f.code_expires_at), f.attempts, f.sends,
-        ms(f.last_sent_at), ms(f.created_at), f.state.as_str()
+        ms(f.last_sent_at), ms(f.created_at), f.state.as_str(), f.channel.as_str()
     ])?;
     Ok(())
 }

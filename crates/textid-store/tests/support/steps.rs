@@ -40,7 +40,7 @@ pub fn message(to: &str) -> NewMessage {
     NewMessage {
         id: MessageId(uuid::Uuid::new_v4()),
         kind: "signInCode",
-        channel: "sms",
+        channel: textid_core::message::Channel::Sms,
         to: to.into(),
         sealed_body: vec![1, 2, 3],
         locale: "en".into(),

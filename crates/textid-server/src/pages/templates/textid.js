@@ -11,15 +11,20 @@
       .then(function (otp) { if (otp && otp.code) { code.value = otp.code; if (form) form.submit(); } })
       .catch(function () {});
   }
-  var resend = document.getElementById('resend');
+  // "Text me a new code" and, where voice is offered, "Call me instead" share the cooldown.
+  var resend = document.querySelectorAll('button[data-wait]');
   var seconds = document.getElementById('resend-seconds');
   var wait = document.getElementById('resend-wait');
-  if (resend && resend.disabled) {
-    var left = parseInt(resend.getAttribute('data-wait'), 10) || 0;
+  if (resend.length && resend[0].disabled) {
+    var left = parseInt(resend[0].getAttribute('data-wait'), 10) || 0;
     var timer = setInterval(function () {
       left -= 1;
       if (seconds) seconds.textContent = String(Math.max(left, 0));
-      if (left <= 0) { clearInterval(timer); resend.disabled = false; if (wait) wait.hidden = true; }
+      if (left <= 0) {
+        clearInterval(timer);
+        for (var i = 0; i < resend.length; i++) resend[i].disabled = false;
+        if (wait) wait.hidden = true;
+      }
     }, 1000);
   }
 })();

@@ -1,0 +1,221 @@
+//! Proving a phone number before it is saved (the security info page, DESIGN.md §2: "a new
+//! number is proven by a code sent to it before it is saved").
+//!
+//! A proof is an SMS sign-in flow whose owner is the signed-in user, not the number's:
+//! the code goes to the new number (a text, or a call for a voice-only office number),
+//! through the same step as a sign-in code, so the send limits, budgets, locks, country
+//! allow-list and conversion watch hold alike, and a code is checked the same way (5 wrong
+//! tries, expiry, constant-time comparison). A proof never creates a session; its flow id
+//! stays on the server, inside the page's state.
+
+use chrono::{DateTime, Utc};
+use rand::rngs::OsRng;
+use textid_core::abuse::{self, AbuseWrite};
+use textid_core::code::OtpCode;
+use textid_core::flow::sms_sign_in::{self, SignInError, StepContext};
+use textid_core::flow::SmsSignInFlow;
+use textid_core::message::Channel;
+use textid_core::phone::PhoneNumber;
+use textid_core::tenant::Tenant;
+use textid_core::{FlowId, UserId};
+use textid_store::{StepOutcome, StepTarget, StepWrite};
+
+use crate::observe::Step;
+use crate::sign_in::{
+    code_message, gate, refused, run_step, sent, Gate, LogContext, Requester, SignInFailure,
+};
+use crate::Context as App;
+
+/// Sends a code that proves `phone` for `user` over `channel`. The answer is the flow to
+/// check it against; a refused send (budget, allow-list, lock) answers the same and no
+/// code exists, so the number cannot be proven with this flow.
+pub async fn send(
+    app: &App,
+    tenant: &Tenant,
+    user: UserId,
+    phone: &PhoneNumber,
+    channel: Channel,
+    requester: Requester,
+) -> Result<SmsSignInFlow, SignInFailure> {
+    let now = app.clock().now();
+    let (app2, tenant2, e164) = (app.clone(), tenant.clone(), phone.e164());
+    let log = LogContext {
+        tenant: tenant.id,
+        now,
+        requester,
+    };
+    let query = log.query(app, true);
+    let q = query.clone();
+    let decide = Box::new(move |input: textid_store::StepInput<'_>| {
+        let cx = step_context(&app2, now);
+        let counter = input.counter.cloned().unwrap_or_default();
+        let mut with = sms_sign_in::start(tenant2.id, e164.clone(), Some(user), cx, &mut OsRng);
+        with.flow.channel = channel;
+        let counter = match sms_sign_in::take_send(&counter, cx) {
+            Ok(c) => c,
+            Err(e) => {
+                return refused(
+                    now,
+                    e.clone(),
+                    log.entry(REQUESTED, Some(&with.flow), Err(&e)),
+                )
+            }
+        };
+        match gate(&tenant2, &e164, &q, &input, true) {
+            Gate::TooMany(e) => refused(
+                now,
+                e.clone(),
+                log.ip_refused(REQUESTED, Some(&with.flow), &e),
+            ),
+            Gate::Withheld(why, abuse) => {
+                with.code = None;
+                with.flow.code_hash = None;
+                let entry = log.withheld(REQUESTED, &with.flow, why);
+                sent(&app2, false, with, counter, entry, now, abuse)
+            }
+            Gate::Open(abuse) => {
+                let entry = log.entry(REQUESTED, Some(&with.flow), Ok(Some(user)));
+                let (code, flow) = (with.code.clone(), with.flow.clone());
+                let mut write = sent(&app2, false, with, counter, entry, now, abuse);
+                let kind = textid_sms::MessageKind::VerificationCode;
+                write.message = code.and_then(|c| code_message(&app2, &flow, &c, kind, now));
+                write
+            }
+        }
+    });
+    let target = StepTarget::Number(phone.e164());
+    let write = run_step(app, Step::Request, tenant, target, query, decide).await?;
+    write.outcome?;
+    write
+        .flow
+        .ok_or(SignInFailure::Store(textid_store::StoreError::Corrupt(
+            "a successful step wrote no flow".into(),
+        )))
+}
+
+/// Checks a proof code of `user`'s flow; on success the flow is finished and the answer
+/// is the proven number (E.164). Wrong codes count as for a sign-in.
+pub async fn check(
+    app: &App,
+    tenant: &Tenant,
+    user: UserId,
+    flow_id: FlowId,
+    code: &OtpCode,
+    requester: Requester,
+) -> Result<String, SignInFailure> {
+    let now = app.clock().now();
+    let (app2, code, tenant_id) = (app.clone(), code.clone(), tenant.id);
+    let log = LogContext {
+        tenant: tenant.id,
+        now,
+        requester,
+    };
+    let query = log.query(app, false);
+    let q = query.clone();
+    let decide = Box::new(move |input: textid_store::StepInput<'_>| {
+        let cx = step_context(&app2, now);
+        // Only the user who asked for the proof can finish it.
+        let flow = input.flow.filter(|f| f.user_id == Some(user));
+        let (Some(flow), Some(counter)) = (flow, input.counter) else {
+            let e = SignInError::FlowNotFound;
+            return refused(now, e.clone(), log.entry(VERIFIED, None, Err(&e)));
+        };
+        let checked = sms_sign_in::check_code(flow, counter, &code, cx);
+        let abuse = match &checked.outcome {
+            Ok(_) => AbuseWrite {
+                increments: abuse::on_verified(tenant_id, &flow.phone_e164, &q),
+                client: Some(Default::default()),
+                ..AbuseWrite::default()
+            },
+            Err(SignInError::InvalidCode) => AbuseWrite {
+                client: Some(input.abuse.client.record_failure(now, &q.limits)),
+                ..AbuseWrite::default()
+            },
+            Err(_) => AbuseWrite::default(),
+        };
+        let outcome = checked.outcome.as_ref().map(|u| Some(*u));
+        let entry = log.entry(VERIFIED, Some(flow), outcome);
+        StepWrite {
+            at: now,
+            outcome: checked.outcome.map(StepOutcome::SignedIn),
+            counter: Some(checked.counter),
+            message: None,
+            supersede_queued: checked.flow.state == sms_sign_in::FlowState::Completed,
+            flow: Some(checked.flow),
+            session: None,
+            log: Some(entry),
+            abuse,
+        }
+    });
+    let target = StepTarget::Flow(flow_id);
+    let write = run_step(app, Step::Verify, tenant, target, query, decide).await?;
+    write.outcome?;
+    write
+        .flow
+        .map(|f| f.phone_e164)
+        .ok_or(SignInFailure::Store(textid_store::StoreError::Corrupt(
+            "a successful check wrote no flow".into(),
+        )))
+}
+
+/// Tells a number that it stopped being the user's sign-in number (DESIGN.md §2: the old
+/// number is told of the change), so a hijacked account is noticed. A notice without a
+/// code, to a number the user had proven; queued in one write, delivered by the worker.
+pub async fn notify_number_changed(
+    app: &App,
+    tenant: &Tenant,
+    old_e164: &str,
+) -> Result<(), SignInFailure> {
+    let now = app.clock().now();
+    let Ok(text) = textid_sms::template::number_changed_text(app.host()) else {
+        return Ok(());
+    };
+    let id = textid_core::MessageId(uuid::Uuid::now_v7());
+    let message = textid_core::message::NewMessage {
+        id,
+        kind: textid_sms::MessageKind::NumberChanged.as_str(),
+        channel: Channel::Sms,
+        to: old_e164.to_owned(),
+        sealed_body: app.sealer().seal(id.0.as_bytes(), &text, &mut OsRng),
+        locale: textid_sms::catalog::LOCALE.into(),
+        queued_at: now,
+    };
+    let query = LogContext {
+        tenant: tenant.id,
+        now,
+        requester: Requester::default(),
+    }
+    .query(app, false);
+    let decide = Box::new(move |_: textid_store::StepInput<'_>| StepWrite {
+        at: now,
+        outcome: Ok(StepOutcome::CodeSent),
+        flow: None,
+        counter: None,
+        message: Some(message.clone()),
+        supersede_queued: false,
+        session: None,
+        log: None,
+        abuse: AbuseWrite::default(),
+    });
+    let target = StepTarget::Number(old_e164.to_owned());
+    let queued = app
+        .store()
+        .sms_sign_in_step(tenant.id, target, query, decide)
+        .await?;
+    if queued.message.is_some() {
+        app.wake_outbox();
+    }
+    Ok(())
+}
+
+/// Sign-in log events of proofs (not sign-ins: no session follows).
+const REQUESTED: &str = "proofCodeRequested";
+const VERIFIED: &str = "proofCodeVerified";
+
+fn step_context(app: &App, now: DateTime<Utc>) -> StepContext<'_> {
+    StepContext {
+        now,
+        limits: app.limits(),
+        hasher: app.hasher(),
+    }
+}
