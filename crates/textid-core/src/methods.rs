@@ -285,6 +285,9 @@ pub struct PhoneMethodChange {
     pub phone_type: PhoneType,
     /// What to do.
     pub op: PhoneMethodOp,
+    /// The session the user made this change of their own in (security info): when the
+    /// change revokes the user's sessions, this one stays. `None` for admin changes.
+    pub made_in: Option<crate::ids::SessionId>,
 }
 
 /// What a backend writes for an accepted phone method change: the method as it was and
@@ -451,6 +454,7 @@ mod tests {
 
     fn add(number: &str) -> PhoneMethodChange {
         PhoneMethodChange {
+            made_in: None,
             tenant: crate::ids::TenantId(Uuid::nil()),
             user: UserId(Uuid::from_u128(1)),
             phone_type: PhoneType::Office,

@@ -256,7 +256,7 @@ pub struct Subject<'a> {
 }
 
 impl Subject<'_> {
-    fn matches(&self, target_type: TargetType, id: TargetId) -> bool {
+    pub(crate) fn matches(&self, target_type: TargetType, id: TargetId) -> bool {
         match (target_type, id) {
             (_, TargetId::AllUsers) => true,
             (TargetType::User, TargetId::Id(id)) => self.user_id.0 == id,
@@ -264,7 +264,7 @@ impl Subject<'_> {
         }
     }
 
-    fn excluded_by(&self, excludes: &[ExcludeTarget]) -> bool {
+    pub(crate) fn excluded_by(&self, excludes: &[ExcludeTarget]) -> bool {
         excludes
             .iter()
             .any(|e| self.matches(e.target_type, TargetId::Id(e.id)))

@@ -132,6 +132,7 @@ impl From<DirectoryError> for ApiError {
             DirectoryError::Synced(e) => {
                 Self::new(StatusCode::BAD_REQUEST, e.code(), e.to_string())
             }
+            DirectoryError::Pass(e) => Self::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()),
             DirectoryError::Store(s) => s.into(),
         }
     }

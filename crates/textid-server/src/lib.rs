@@ -22,4 +22,4 @@ pub mod trace;
 
 pub use app::{build_provider, App, AppConfig, Retention, RouteConfig, SmsProviderConfig};
 pub use http::HttpLimits;
-pub use textid_usecases::{directory, proof, seal, session, sign_in};
+pub use textid_usecases::{directory, passes, proof, seal, session, sign_in};

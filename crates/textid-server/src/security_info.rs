@@ -13,8 +13,9 @@
 //! Every form carries a page state id and its CSRF token; the state lives on the server
 //! (as a sign-in request does) and opens only in the browser that began it (the binding
 //! cookie). The rules are the use cases' (`directory`, `proof`), so the page answers the
-//! same conditions as Graph, in plain words. A change signs the user out everywhere (every
-//! session and token of theirs is revoked, this browser's too), so a thief's sessions end.
+//! same conditions as Graph, in plain words. A change signs the user out of their other
+//! sessions (every session but this browser's, and every token issued to them, are
+//! revoked), so a thief's sessions end while the user goes on here.
 
 use std::net::SocketAddr;
 
@@ -33,7 +34,7 @@ use textid_core::phone::PhoneNumber;
 use textid_core::policy::SmsPermission;
 use textid_core::session::SessionKind;
 use textid_core::tenant::Tenant;
-use textid_core::{FlowId, UserId};
+use textid_core::{FlowId, SessionId, UserId};
 use textid_store::{Actor, SessionRecord};
 
 use crate::app::App;
@@ -331,10 +332,18 @@ async fn change(
     tenant: &str,
     form: &PageForm,
     headers: &HeaderMap,
-) -> Result<(Tenant, PageState, Option<FlowId>, UserId), Response> {
+) -> Result<(Tenant, PageState, Option<FlowId>, Changer), Response> {
     let (tenant, state, flow) = posted(app, tenant, form, headers).await?;
-    let user = changer(app, &tenant, headers).await?;
-    Ok((tenant, state, flow, user))
+    let by = changer(app, &tenant, headers).await?;
+    Ok((tenant, state, flow, by))
+}
+
+/// Who makes a change: the signed-in user, in this browser's session (which stays when
+/// the change signs them out elsewhere).
+#[derive(Debug, Clone, Copy)]
+struct Changer {
+    user: UserId,
+    session: SessionId,
 }
 
 /// A page opened with `?request=…`: its tenant, state id, state and flow.
@@ -358,19 +367,35 @@ async fn opened(
 
 /// The signed-in user of a posted change whose sign-in is recent enough; otherwise the
 /// answer (sign in, again).
-async fn changer(app: &App, tenant: &Tenant, headers: &HeaderMap) -> Result<UserId, Response> {
+async fn changer(app: &App, tenant: &Tenant, headers: &HeaderMap) -> Result<Changer, Response> {
     match browser_session(app, tenant, headers).await {
-        Some(s) if recent(app, &s) => Ok(s.user_id),
+        Some(s) if recent(app, &s) => Ok(Changer {
+            user: s.user_id,
+            session: s.id,
+        }),
         _ => Err(to_sign_in(app, tenant, headers).await),
     }
 }
 
-/// Signs the user out everywhere after a change, and says so.
-async fn signed_out(app: &App, tenant: &Tenant, user: UserId, text_id: &str) -> Response {
-    let _ = crate::session::revoke_user_sessions(app, tenant, user, &Actor::user(user)).await;
-    let res = pages::message(StatusCode::OK, "security.title", text(text_id), https(app));
-    let gone = set_cookie(app, session_cookie_name(app), "", Some(0));
-    with_cookie(res, Some(gone))
+/// Signs the user out of their other sessions after a change (every session but this
+/// browser's, and every token issued to them), and says so.
+async fn signed_out_elsewhere(app: &App, tenant: &Tenant, by: Changer, text_id: &str) -> Response {
+    let actor = Actor::user(by.user);
+    let now = app.clock().now();
+    let store = app.store();
+    if let Err(e) = store
+        .revoke_other_sessions(tenant.id, by.user, by.session, &actor, now)
+        .await
+    {
+        tracing::error!(error = %e, "revoking the user's other sessions after a security info change");
+        return pages::message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "security.title",
+            text("security.notRevoked"),
+            https(app),
+        );
+    }
+    pages::message(StatusCode::OK, "security.title", text(text_id), https(app))
 }
 
 fn phone_type(form: &PageForm) -> Option<PhoneType> {
@@ -386,10 +411,11 @@ async fn phone(
     headers: HeaderMap,
     Form(form): Form<PageForm>,
 ) -> Response {
-    let (tenant, mut state, _, user) = match change(&app, &tenant, &form, &headers).await {
+    let (tenant, mut state, _, by) = match change(&app, &tenant, &form, &headers).await {
         Ok(p) => p,
         Err(res) => return res,
     };
+    let user = by.user;
     let typed = form.phone_number.clone().unwrap_or_default();
     let view = View {
         id: &form.request,
@@ -559,10 +585,11 @@ async fn verify(
     headers: HeaderMap,
     Form(form): Form<PageForm>,
 ) -> Response {
-    let (tenant, state, flow, user) = match change(&app, &tenant, &form, &headers).await {
+    let (tenant, state, flow, by) = match change(&app, &tenant, &form, &headers).await {
         Ok(p) => p,
         Err(res) => return res,
     };
+    let user = by.user;
     let (Some(flow_id), Some(pending)) = (flow, state.pending.clone()) else {
         return see_other(&base(&tenant));
     };
@@ -592,7 +619,7 @@ async fn verify(
             } else {
                 Edit::Add
             };
-            let proof = Proof::CodeEntered;
+            let proof = (Proof::CodeEntered, Some(by.session));
             dir::set_own_phone_number(&app, &tenant, user, t, &number, edit, proof).await
         }
     };
@@ -607,7 +634,7 @@ async fn verify(
                 let e164 = old.method.number.e164();
                 let _ = crate::proof::notify_number_changed(&app, &tenant, &e164).await;
             }
-            signed_out(&app, &tenant, user, "security.saved").await
+            signed_out_elsewhere(&app, &tenant, by, "security.saved").await
         }
         Err(e) => {
             let Some((id, state, set)) = new_state(&app, &tenant, &headers).await else {
@@ -635,15 +662,16 @@ async fn remove(
     headers: HeaderMap,
     Form(form): Form<PageForm>,
 ) -> Response {
-    let (tenant, state, _, user) = match change(&app, &tenant, &form, &headers).await {
+    let (tenant, state, _, by) = match change(&app, &tenant, &form, &headers).await {
         Ok(p) => p,
         Err(res) => return res,
     };
+    let user = by.user;
     let Some(t) = phone_type(&form) else {
         return expired(&app);
     };
-    match dir::remove_own_phone_method(&app, &tenant, user, t).await {
-        Ok(()) => signed_out(&app, &tenant, user, "security.removed").await,
+    match dir::remove_own_phone_method(&app, &tenant, user, t, Some(by.session)).await {
+        Ok(()) => signed_out_elsewhere(&app, &tenant, by, "security.removed").await,
         Err(e) => {
             let view = View {
                 id: &form.request,
@@ -662,10 +690,11 @@ async fn enable(
     headers: HeaderMap,
     Form(form): Form<PageForm>,
 ) -> Response {
-    let (tenant, state, _, user) = match change(&app, &tenant, &form, &headers).await {
+    let (tenant, state, _, by) = match change(&app, &tenant, &form, &headers).await {
         Ok(p) => p,
         Err(res) => return res,
     };
+    let user = by.user;
     let actor = Actor::user(user);
     let done = dir::set_sms_sign_in(&app, &tenant, user, PhoneType::Mobile, true, &actor).await;
     let view = View {

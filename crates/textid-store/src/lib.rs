@@ -397,6 +397,17 @@ pub trait SessionStore: Send + Sync {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+    /// [`SessionStore::revoke_user_sessions`], sparing the session `keep`: the one the
+    /// user made a change of their security info in (their other sessions end, this one
+    /// stays; the token families are revoked all the same). `NotFound("user")` if missing.
+    async fn revoke_other_sessions(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        keep: textid_core::SessionId,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
 }
 
 /// The durable outbox of messages to deliver.

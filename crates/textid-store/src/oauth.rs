@@ -100,3 +100,16 @@ pub struct TapRecord {
     /// When it was used (one-time passes).
     pub used_at: Option<DateTime<Utc>>,
 }
+
+impl TapRecord {
+    /// Whether the pass works at `now`, in Entra's words.
+    pub fn usability(&self, now: DateTime<Utc>) -> textid_core::tap::Usability {
+        textid_core::tap::Usability::of(
+            self.start_at,
+            self.lifetime_minutes,
+            self.is_usable_once,
+            self.used_at,
+            now,
+        )
+    }
+}

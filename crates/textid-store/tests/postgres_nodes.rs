@@ -57,6 +57,7 @@ async fn user(s: &PostgresStore, t: &Tenant, name: &str) -> UserId {
 
 fn claim_number(t: &Tenant, u: UserId) -> PhoneMethodChange {
     PhoneMethodChange {
+        made_in: None,
         tenant: t.id,
         user: u,
         phone_type: PhoneType::Mobile,

@@ -12,7 +12,7 @@ use textid_core::policy::PolicyError;
 use textid_core::policy::{AuthenticationMethodsPolicy, SmsPermission, Subject};
 use textid_core::sign_in_state::{derive, SignInStateFacts, SmsSignInState};
 use textid_core::tenant::Tenant;
-use textid_core::{GroupId, UserId};
+use textid_core::{GroupId, SessionId, UserId};
 use textid_store::{
     Actor, PhoneMethodChange, PhoneMethodOp, PhoneMethodRecord, SharedNumberHolder, StoreError,
 };
@@ -59,6 +59,9 @@ pub enum DirectoryError {
     /// The change touches what a synced user's source directory owns, or the sync flag.
     #[error(transparent)]
     Synced(#[from] SyncedUserError),
+    /// No Temporary Access Pass on these terms, or for this user.
+    #[error(transparent)]
+    Pass(#[from] textid_core::tap::PassError),
     /// The store failed (unavailable, busy, corrupt).
     #[error(transparent)]
     Store(StoreError),
@@ -341,9 +344,10 @@ async fn change(
     user: UserId,
     phone_type: PhoneType,
     op: PhoneMethodOp,
-    actor: &Actor,
+    (actor, made_in): (&Actor, Option<SessionId>),
 ) -> Result<(), DirectoryError> {
     let ch = PhoneMethodChange {
+        made_in,
         tenant: tenant.id,
         user,
         phone_type,
@@ -365,13 +369,25 @@ pub async fn add_phone_method(
     number: &str,
     actor: &Actor,
 ) -> Result<PhoneMethodView, DirectoryError> {
+    add_phone_method_in(app, tenant, user, phone_type, number, (actor, None)).await
+}
+
+/// [`add_phone_method`] by a user in their session `by.1`.
+async fn add_phone_method_in(
+    app: &App,
+    tenant: &Tenant,
+    user: UserId,
+    phone_type: PhoneType,
+    number: &str,
+    by: (&Actor, Option<SessionId>),
+) -> Result<PhoneMethodView, DirectoryError> {
     let number = parse_number(tenant, number, phone_type)?;
     let in_scope = sms_permission(app, tenant, user).await? == SmsPermission::SignIn;
     let op = PhoneMethodOp::Add {
         number,
         enable_sms_sign_in: in_scope && phone_type.supports_sms_sign_in(),
     };
-    change(app, tenant, user, phone_type, op, actor).await?;
+    change(app, tenant, user, phone_type, op, by).await?;
     phone_method(app, tenant, user, phone_type).await
 }
 
@@ -384,6 +400,18 @@ pub async fn update_phone_method(
     number: &str,
     actor: &Actor,
 ) -> Result<PhoneMethodView, DirectoryError> {
+    update_phone_method_in(app, tenant, user, phone_type, number, (actor, None)).await
+}
+
+/// [`update_phone_method`] by a user in their session `by.1`.
+async fn update_phone_method_in(
+    app: &App,
+    tenant: &Tenant,
+    user: UserId,
+    phone_type: PhoneType,
+    number: &str,
+    by: (&Actor, Option<SessionId>),
+) -> Result<PhoneMethodView, DirectoryError> {
     let number = parse_number(tenant, number, phone_type)?;
     change(
         app,
@@ -391,7 +419,7 @@ pub async fn update_phone_method(
         user,
         phone_type,
         PhoneMethodOp::Update { number },
-        actor,
+        by,
     )
     .await?;
     phone_method(app, tenant, user, phone_type).await
@@ -405,7 +433,15 @@ pub async fn delete_phone_method(
     phone_type: PhoneType,
     actor: &Actor,
 ) -> Result<(), DirectoryError> {
-    change(app, tenant, user, phone_type, PhoneMethodOp::Delete, actor).await
+    change(
+        app,
+        tenant,
+        user,
+        phone_type,
+        PhoneMethodOp::Delete,
+        (actor, None),
+    )
+    .await
 }
 
 /// How a user's own change of a phone method reached textid (their security info page,
@@ -439,12 +475,13 @@ pub async fn set_own_phone_number(
     phone_type: PhoneType,
     number: &str,
     edit: Edit,
-    proof: Proof,
+    (proof, made_in): (Proof, Option<SessionId>),
 ) -> Result<PhoneMethodView, DirectoryError> {
     let actor = Actor::user(user);
+    let by = (&actor, made_in);
     match edit {
-        Edit::Add => add_phone_method(app, tenant, user, phone_type, number, &actor).await?,
-        Edit::Change => update_phone_method(app, tenant, user, phone_type, number, &actor).await?,
+        Edit::Add => add_phone_method_in(app, tenant, user, phone_type, number, by).await?,
+        Edit::Change => update_phone_method_in(app, tenant, user, phone_type, number, by).await?,
     };
     mark_proof(app, tenant, user, phone_type, proof).await
 }
@@ -475,12 +512,14 @@ async fn mark_proof(
 }
 
 /// A user removes a phone method of their own; not the last one they can sign in with
-/// (a `ready` mobile), which would lock them out.
+/// (a `ready` mobile), which would lock them out. `made_in`: the session they did it in,
+/// which stays when the removal revokes their sessions.
 pub async fn remove_own_phone_method(
     app: &App,
     tenant: &Tenant,
     user: UserId,
     phone_type: PhoneType,
+    made_in: Option<SessionId>,
 ) -> Result<(), DirectoryError> {
     let methods = phone_methods(app, tenant, user).await?;
     let signs_in = |m: &PhoneMethodView| m.sms_sign_in_state == SmsSignInState::Ready;
@@ -488,7 +527,16 @@ pub async fn remove_own_phone_method(
     if removed.is_some_and(signs_in) && methods.iter().filter(|m| signs_in(m)).count() == 1 {
         return Err(DirectoryError::LastSignInMethod);
     }
-    delete_phone_method(app, tenant, user, phone_type, &Actor::user(user)).await
+    let actor = Actor::user(user);
+    change(
+        app,
+        tenant,
+        user,
+        phone_type,
+        PhoneMethodOp::Delete,
+        (&actor, made_in),
+    )
+    .await
 }
 
 /// `enableSmsSignIn` / `disableSmsSignIn`.
@@ -513,7 +561,7 @@ pub async fn set_sms_sign_in(
         user,
         phone_type,
         PhoneMethodOp::SetSmsSignIn(enabled),
-        actor,
+        (actor, None),
     )
     .await?;
     phone_method(app, tenant, user, phone_type).await

@@ -31,6 +31,10 @@ mod import;
 #[path = "process/numbers.rs"]
 mod numbers;
 
+/// `textid tap create|show|delete` (issue #15).
+#[path = "process/passes.rs"]
+mod passes;
+
 /// OpenTelemetry traces and trace ids in log lines (issue #19).
 #[path = "process/telemetry.rs"]
 mod telemetry;

@@ -146,6 +146,7 @@ fn plan_row(
             .copied()
             .collect();
         let change = PhoneMethodChange {
+            made_in: None,
             tenant: row.user.tenant_id,
             user: row.user.id,
             phone_type,

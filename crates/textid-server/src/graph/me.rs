@@ -85,7 +85,8 @@ pub async fn create_phone(
     let number = body
         .phone_number
         .ok_or_else(|| GraphError::bad_request("phoneNumber is required, e.g. +1 4255550101"))?;
-    let (tenant, unproven) = (&caller.tenant, Proof::Unproven);
+    // An app's token is no session of the page: a change revokes every session.
+    let (tenant, unproven) = (&caller.tenant, (Proof::Unproven, None));
     let m = dir::set_own_phone_number(&app, tenant, me, phone_type, &number, Edit::Add, unproven)
         .await?;
     Ok((StatusCode::CREATED, Json(phone_json(&m))).into_response())
@@ -103,7 +104,8 @@ pub async fn patch_phone(
     caller.require_any(WRITE)?;
     let phone_type = phone_type_of(&method)?;
     let number = patched_number(body, phone_type)?;
-    let (tenant, unproven) = (&caller.tenant, Proof::Unproven);
+    // An app's token is no session of the page: a change revokes every session.
+    let (tenant, unproven) = (&caller.tenant, (Proof::Unproven, None));
     dir::set_own_phone_number(
         &app,
         tenant,
@@ -126,6 +128,6 @@ pub async fn delete_phone(
 ) -> Result<StatusCode, GraphError> {
     let me = caller.me()?;
     caller.require_any(WRITE)?;
-    dir::remove_own_phone_method(&app, &caller.tenant, me, phone_type_of(&method)?).await?;
+    dir::remove_own_phone_method(&app, &caller.tenant, me, phone_type_of(&method)?, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,14 +5,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, Duration, Utc};
-use rand::rngs::OsRng;
-use rand::Rng;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use textid_core::methods::PhoneType;
-use textid_core::policy::{MethodState, Subject, TargetId, TargetType};
+use textid_core::tap::PassRequest;
 use textid_store::TapRecord;
+use textid_usecases::{passes, DirectoryError};
 
 use super::auth::Caller;
 use super::base;
@@ -202,16 +201,8 @@ pub async fn disable_sms_sign_in(
 }
 
 pub(super) fn tap_json(t: &TapRecord, pass: Option<&str>, now: DateTime<Utc>) -> Value {
-    let end = t.start_at + Duration::minutes(i64::from(t.lifetime_minutes));
-    let (usable, reason) = if t.is_usable_once && t.used_at.is_some() {
-        (false, "OneTimeUsed")
-    } else if now < t.start_at {
-        (false, "NotYetValid")
-    } else if now >= end {
-        (false, "Expired")
-    } else {
-        (true, "EnabledByPolicy")
-    };
+    let usability = t.usability(now);
+    let (usable, reason) = (usability.is_usable(), usability.reason());
     let mut v = json!({
         "@odata.type": "#microsoft.graph.temporaryAccessPassAuthenticationMethod",
         "id": t.id,
@@ -299,9 +290,6 @@ pub struct CreateTap {
     is_usable_once: Option<bool>,
 }
 
-/// Characters of a pass: no look-alikes (0/O, 1/l/I).
-const TAP_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789-@#$%&+=";
-
 /// `POST .../temporaryAccessPassMethods` → 201 with the pass (shown only here).
 pub async fn create_tap(
     State(app): State<App>,
@@ -310,84 +298,22 @@ pub async fn create_tap(
     GraphJson(body): GraphJson<CreateTap>,
 ) -> Result<Response, GraphError> {
     let u = caller.target_for_method_change(&app, &user).await?;
-    let policy = app.store().policy(caller.tenant.id).await?;
-    let config = &policy.temporary_access_pass;
-    let groups = app.store().groups_of(caller.tenant.id, u.id).await?;
-    let subject = Subject {
-        user_id: u.id,
-        groups: &groups,
+    let request = PassRequest {
+        start: body.start_date_time,
+        lifetime_minutes: body.lifetime_in_minutes,
+        is_usable_once: body.is_usable_once,
     };
-    let included = config
-        .include_targets
-        .iter()
-        .any(|t| match (t.target_type, t.id) {
-            (_, TargetId::AllUsers) => true,
-            (TargetType::User, TargetId::Id(id)) => id == u.id.0,
-            (TargetType::Group, TargetId::Id(id)) => subject.groups.iter().any(|g| g.0 == id),
-        });
-    let excluded = config
-        .exclude_targets
-        .iter()
-        .any(|t| t.id == u.id.0 || subject.groups.iter().any(|g| g.0 == t.id));
-    if config.state != MethodState::Enabled || !included || excluded {
-        return Err(GraphError::bad_request("The Temporary Access Pass method is not enabled for this user by the authentication methods policy."));
-    }
-    let lifetime = body
-        .lifetime_in_minutes
-        .unwrap_or(config.default_lifetime_in_minutes);
-    if !(config.minimum_lifetime_in_minutes..=config.maximum_lifetime_in_minutes)
-        .contains(&lifetime)
-    {
-        return Err(GraphError::bad_request(format!(
-            "lifetimeInMinutes must be between {} and {} (the policy's bounds)",
-            config.minimum_lifetime_in_minutes, config.maximum_lifetime_in_minutes
-        )));
-    }
-    let usable_once = match (config.is_usable_once, body.is_usable_once) {
-        (true, Some(false)) => {
-            return Err(GraphError::bad_request(
-                "The policy requires one-time passes; isUsableOnce cannot be false.",
-            ))
-        }
-        (true, _) => true,
-        (false, v) => v.unwrap_or(false),
-    };
-    // Stored and shown with millisecond precision, the same on every read.
-    let now = chrono::DateTime::from_timestamp_millis(app.clock().now().timestamp_millis())
-        .unwrap_or_default();
-    let start = body.start_date_time.unwrap_or(now);
-    if start > now + Duration::days(365) {
-        return Err(GraphError::bad_request(
-            "startDateTime must be within a year from now",
-        ));
-    }
-    if start < now - Duration::minutes(5) {
-        return Err(GraphError::bad_request(
-            "startDateTime cannot be in the past",
-        ));
-    }
-    let pass: String = (0..config.default_length)
-        .map(|_| TAP_ALPHABET[OsRng.gen_range(0..TAP_ALPHABET.len())] as char)
-        .collect();
-    let record = TapRecord {
-        id: uuid::Uuid::new_v4(),
-        tenant_id: caller.tenant.id,
-        user_id: u.id,
-        pass_hash: app
-            .hasher()
-            .digest("textid/tap/v1", &[u.id.0.as_bytes(), pass.as_bytes()])
-            .0
-            .to_vec(),
-        created_at: now,
-        start_at: start,
-        lifetime_minutes: lifetime,
-        is_usable_once: usable_once,
-        used_at: None,
-    };
-    app.store().put_tap(&record, &caller.actor(), now).await?;
+    let issued = passes::create_pass(app.cx(), &caller.tenant, u.id, request, &caller.actor())
+        .await
+        .map_err(|e| match e {
+            // Graph answers every refused pass with `badRequest` and the reason.
+            DirectoryError::Pass(p) => GraphError::bad_request(p.to_string()),
+            other => other.into(),
+        })?;
+    let now = issued.record.created_at;
     Ok((
         StatusCode::CREATED,
-        Json(tap_json(&record, Some(&pass), now)),
+        Json(tap_json(&issued.record, Some(issued.pass.expose()), now)),
     )
         .into_response())
 }

@@ -391,3 +391,61 @@ async fn a_group_created_with_members_odata_bind_has_them_and_a_bad_bind_creates
     let (_, n) = get(&t, &tok, "/v1.0/groups?$filter=displayName eq 'Day shift'").await;
     assert_eq!(n["value"], json!([]), "nothing was created");
 }
+
+/// Issue #15: a Temporary Access Pass is refused for a disabled account (it would be a
+/// way around the block), with Graph's `badRequest` and the reason; nothing is stored.
+#[tokio::test]
+async fn no_temporary_access_pass_for_a_disabled_account() {
+    let t = spawn_oidc().await;
+    let (_, tok) = app_token(
+        &t,
+        &[
+            "User.ReadWrite.All",
+            "UserAuthenticationMethod.ReadWrite.All",
+        ],
+    )
+    .await;
+    let mut policy = t.app.store().policy(t.tenant.id).await.unwrap();
+    policy.temporary_access_pass.state = textid_core::policy::MethodState::Enabled;
+    t.app
+        .store()
+        .put_policy(
+            t.tenant.id,
+            &policy,
+            &textid_store::Actor::cli(),
+            t.clock_now(),
+        )
+        .await
+        .unwrap();
+    let user = post(
+        &t,
+        &tok,
+        "/v1.0/users",
+        json!({"userPrincipalName": "di@contoso.example", "displayName": "Di", "accountEnabled": false}),
+    )
+    .await;
+    let taps = format!(
+        "/v1.0/users/{}/authentication/temporaryAccessPassMethods",
+        user["id"].as_str().unwrap()
+    );
+    let (status, _, body) = call(&t, Method::POST, &taps, Some(&tok), Some(json!({}))).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "badRequest");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("disabled"), "{message}");
+    assert_eq!(get(&t, &tok, &taps).await.1["value"], json!([]));
+
+    // Enabled again, the same request succeeds (the refusal was the account, not the body).
+    let (status, _, body) = call(
+        &t,
+        Method::PATCH,
+        &format!("/v1.0/users/{}", user["id"].as_str().unwrap()),
+        Some(&tok),
+        Some(json!({"accountEnabled": true})),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let made = post(&t, &tok, &taps, json!({})).await;
+    assert_eq!(made["methodUsabilityReason"], "EnabledByPolicy");
+    assert_eq!(made["temporaryAccessPass"].as_str().unwrap().len(), 8);
+}

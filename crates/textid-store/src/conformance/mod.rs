@@ -183,6 +183,8 @@ cases!(
     sessions_created_by_a_step_are_found_by_token_hash_and_expire,
     a_session_is_found_only_as_its_own_kind,
     revoking_a_users_sessions_ends_both_kinds_and_their_token_families_only,
+    revoking_a_users_other_sessions_spares_the_one_kept,
+    a_revoking_phone_change_spares_the_session_it_was_made_in,
     revoking_the_sessions_of_a_missing_user_is_not_found,
     a_code_issued_at_the_instant_of_revocation_is_never_redeemable,
     a_code_whose_browser_session_ended_is_refused_and_spent,
@@ -435,6 +437,7 @@ fn number(s: &str) -> PhoneNumber {
 
 fn change(t: &Tenant, u: UserId, ty: PhoneType, op: PhoneMethodOp) -> PhoneMethodChange {
     PhoneMethodChange {
+        made_in: None,
         tenant: t.id,
         user: u,
         phone_type: ty,

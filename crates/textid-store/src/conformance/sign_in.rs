@@ -617,6 +617,60 @@ pub async fn revoking_a_users_sessions_ends_both_kinds_and_their_token_families_
     assert!(again.is_ok(), "revoking twice is harmless");
 }
 
+/// Issue #15: a change on the security info page ends the user's *other* sessions; the
+/// browser session it was made in stays, the token families go all the same.
+pub async fn revoking_a_users_other_sessions_spares_the_one_kept(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let (u, v) = (user(&*s, &t, "ana").await, user(&*s, &t, "vic").await);
+    let (ana, vic) = (holdings(&*s, &t, u).await, holdings(&*s, &t, v).await);
+    s.revoke_other_sessions(t.id, u, ana.browser.id, &Actor::cli(), later(10))
+        .await
+        .unwrap();
+    audited(
+        &*s,
+        &t,
+        "Revoke sign-in sessions",
+        &u.to_string(),
+        later(10),
+    )
+    .await;
+    assert_eq!(
+        ana.alive(&*s, later(11)).await,
+        [true, false, false, false, false],
+        "only the kept browser session lives"
+    );
+    assert_eq!(vic.alive(&*s, later(11)).await, [true; 5]);
+    not_found(
+        s.revoke_other_sessions(t.id, missing_user(), ana.browser.id, &Actor::cli(), now())
+            .await,
+    );
+}
+
+/// A phone change made in a session (`made_in`) that revokes spares that session.
+pub async fn a_revoking_phone_change_spares_the_session_it_was_made_in(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let u = user(&*s, &t, "ana").await;
+    s.change_phone_method(
+        super::add(&t, u, PhoneType::Mobile, "+14255550101", true),
+        &Actor::cli(),
+        now(),
+    )
+    .await
+    .unwrap();
+    let ana = holdings(&*s, &t, u).await;
+    let change = PhoneMethodChange {
+        made_in: Some(ana.browser.id),
+        ..super::change(&t, u, PhoneType::Mobile, PhoneMethodOp::Delete)
+    };
+    s.change_phone_method(change, &Actor::user(u), later(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        ana.alive(&*s, later(11)).await,
+        [true, false, false, false, false]
+    );
+}
+
 pub async fn revoking_the_sessions_of_a_missing_user_is_not_found(s: Arc<dyn Store>) {
     let t = tenant(&*s).await;
     let before = audits(&*s, &t).await.len();

@@ -210,7 +210,7 @@ async fn change(
     let plan = plan_phone_change(&current, &others, change, sharing(tx, change.tenant).await?)?;
     write_plan(tx, change.tenant, &plan, now).await?;
     if phone_change_revokes(&plan) {
-        sessions::revoke_user(tx, change.tenant, change.user, now).await?;
+        sessions::revoke_user_except(tx, change.tenant, change.user, change.made_in, now).await?;
     }
     audit::insert(
         tx,

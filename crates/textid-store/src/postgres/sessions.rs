@@ -29,10 +29,23 @@ pub(super) async fn revoke_user(
     user: UserId,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
+    revoke_user_except(tx, tenant, user, None, now).await
+}
+
+/// [`revoke_user`], sparing the session `keep` (the one the user made the change in).
+pub(super) async fn revoke_user_except(
+    tx: &Tx<'_>,
+    tenant: TenantId,
+    user: UserId,
+    keep: Option<SessionId>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let keep = keep.map(|k| k.0);
     execute(
         tx,
-        "UPDATE sessions SET revoked_at = $3 WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
-        &[&tenant.0, &user.0, &ms(now)],
+        "UPDATE sessions SET revoked_at = $3
+         WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL AND id IS DISTINCT FROM $4",
+        &[&tenant.0, &user.0, &ms(now), &keep],
     )
     .await?;
     let rows = query(
@@ -135,6 +148,33 @@ impl SessionStore for PostgresStore {
                     locks::user(tx, *tenant, *user).await?;
                     lock_user(tx, *tenant, *user, RowLock::KeyShare).await?;
                     revoke_user(tx, *tenant, *user, *now).await?;
+                    audit::insert(
+                        tx,
+                        &AuditRecord::sessions_revoked(*tenant, *user, actor, *now),
+                    )
+                    .await
+                })
+            },
+        )
+        .await
+    }
+
+    async fn revoke_other_sessions(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        keep: SessionId,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(
+            Replay::Unsafe,
+            &(tenant, user, keep, actor, now),
+            |tx, (tenant, user, keep, actor, now)| {
+                Box::pin(async move {
+                    locks::user(tx, *tenant, *user).await?;
+                    lock_user(tx, *tenant, *user, RowLock::KeyShare).await?;
+                    revoke_user_except(tx, *tenant, *user, Some(*keep), *now).await?;
                     audit::insert(
                         tx,
                         &AuditRecord::sessions_revoked(*tenant, *user, actor, *now),

@@ -261,7 +261,7 @@ impl PhoneMethodStore for SqliteStore {
             let plan = plan_phone_change(&current, &others, &change, sharing(tx, change.tenant)?)?;
             write_plan(tx, change.tenant, &plan, now)?;
             if phone_change_revokes(&plan) {
-                sessions::revoke_user(tx, change.tenant, change.user, now)?;
+                sessions::revoke_user_except(tx, change.tenant, change.user, change.made_in, now)?;
             }
             audit::insert(
                 tx,

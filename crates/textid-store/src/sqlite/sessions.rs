@@ -25,11 +25,23 @@ pub(super) fn revoke_user(
     user: UserId,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
+    revoke_user_except(tx, tenant, user, None, now)
+}
+
+/// [`revoke_user`], sparing the session `keep` (the one the user made the change in).
+pub(super) fn revoke_user_except(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    user: UserId,
+    keep: Option<SessionId>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     let (t, u, at) = (tenant.to_string(), user.to_string(), ms(now));
     tx.prepare_cached(
-        "UPDATE sessions SET revoked_at = ?3 WHERE tenant_id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+        "UPDATE sessions SET revoked_at = ?3
+         WHERE tenant_id = ?1 AND user_id = ?2 AND revoked_at IS NULL AND id IS NOT ?4",
     )?
-    .execute(params![t, u, at])?;
+    .execute(params![t, u, at, keep.map(|k| k.to_string())])?;
     tx.prepare_cached(
         "INSERT OR IGNORE INTO revoked_families (family_id, revoked_at)
          SELECT family_id, ?2 FROM refresh_tokens WHERE user_id = ?1
@@ -120,6 +132,26 @@ impl SessionStore for SqliteStore {
         self.write(move |tx| {
             load_user(tx, tenant, user)?.ok_or(StoreError::NotFound("user"))?;
             revoke_user(tx, tenant, user, now)?;
+            audit::insert(
+                tx,
+                &AuditRecord::sessions_revoked(tenant, user, &actor, now),
+            )
+        })
+        .await
+    }
+
+    async fn revoke_other_sessions(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        keep: SessionId,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let actor = actor.clone();
+        self.write(move |tx| {
+            load_user(tx, tenant, user)?.ok_or(StoreError::NotFound("user"))?;
+            revoke_user_except(tx, tenant, user, Some(keep), now)?;
             audit::insert(
                 tx,
                 &AuditRecord::sessions_revoked(tenant, user, &actor, now),

@@ -8,6 +8,7 @@ mod oauth;
 pub(crate) mod output;
 mod policy;
 mod serve;
+mod tap;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -120,6 +121,8 @@ enum Command {
     Phone(Scoped<directory::PhoneCommand>),
     /// The authentication methods policy.
     Policy(Scoped<policy::PolicyCommand>),
+    /// Temporary Access Passes: create, show, delete.
+    Tap(Scoped<tap::TapCommand>),
     /// Tenants.
     Tenant(WithJson<directory::TenantCommand>),
     /// The SMS outbox.
@@ -311,6 +314,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Policy(c) => {
             policy::run(&context(&config, &raw, &c.scope, false).await?, c.command).await
+        }
+        Command::Tap(c) => {
+            tap::run(&context(&config, &raw, &c.scope, false).await?, c.command).await
         }
         Command::Outbox(c) => {
             directory::outbox(&context(&config, &raw, &c.scope, false).await?, c.command).await

@@ -1,0 +1,353 @@
+//! Temporary Access Passes: who may be given one, on which terms, and whether one is
+//! usable now (Entra's `methodUsabilityReason`). Pure rules over the policy and what the
+//! store loaded; the Graph API and the CLI issue passes through the same use case.
+
+use chrono::{DateTime, Duration, Utc};
+use rand::{CryptoRng, Rng};
+
+use crate::policy::{MethodState, Subject, TemporaryAccessPassConfiguration};
+
+/// Characters of a pass: no look-alikes (0/O, 1/l/I).
+pub const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789-@#$%&+=";
+
+/// How far ahead a pass may start (Entra's bound).
+const LATEST_START_DAYS: i64 = 365;
+/// How far in the past a requested start is still taken as "now" (clock skew of the
+/// admin's machine).
+const START_SKEW_MINUTES: i64 = 5;
+
+/// What an admin asks for; every field optional, as in Graph.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PassRequest {
+    /// When the pass starts to work (default: now).
+    pub start: Option<DateTime<Utc>>,
+    /// Lifetime in minutes (default: the policy's).
+    pub lifetime_minutes: Option<u32>,
+    /// One-time (default: the policy's).
+    pub is_usable_once: Option<bool>,
+}
+
+/// The terms a pass is issued on.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PassTerms {
+    /// When it starts to work.
+    pub start_at: DateTime<Utc>,
+    /// How long it works, in minutes.
+    pub lifetime_minutes: u32,
+    /// Whether its first use ends it.
+    pub is_usable_once: bool,
+    /// How many characters the pass has.
+    pub length: u32,
+}
+
+/// Why no pass may be issued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PassError {
+    /// The policy's Temporary Access Pass method is off, or does not cover the user.
+    #[error("The Temporary Access Pass method is not enabled for this user by the authentication methods policy.")]
+    NotEnabledForUser,
+    /// The account is disabled: a pass would be a way around that.
+    #[error("The user's account is disabled; enable it before creating a Temporary Access Pass.")]
+    UserDisabled,
+    /// The lifetime asked for is outside the policy's bounds.
+    #[error("lifetimeInMinutes must be between {min} and {max} (the policy's bounds)")]
+    Lifetime {
+        /// The policy's minimum.
+        min: u32,
+        /// The policy's maximum.
+        max: u32,
+    },
+    /// A multi-use pass asked for while the policy allows only one-time passes.
+    #[error("The policy requires one-time passes; isUsableOnce cannot be false.")]
+    OneTimeRequired,
+    /// The start is more than a year away.
+    #[error("startDateTime must be within a year from now")]
+    StartTooLate,
+    /// The start is in the past.
+    #[error("startDateTime cannot be in the past")]
+    StartInPast,
+}
+
+impl PassError {
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotEnabledForUser => "methodNotEnabled",
+            Self::UserDisabled => "userDisabled",
+            Self::Lifetime { .. } => "invalidLifetime",
+            Self::OneTimeRequired => "oneTimeRequired",
+            Self::StartTooLate | Self::StartInPast => "invalidStartDateTime",
+        }
+    }
+}
+
+impl TemporaryAccessPassConfiguration {
+    /// Whether the method is on and covers this user. Excludes win over includes.
+    pub fn allows(&self, subject: Subject<'_>) -> bool {
+        self.state == MethodState::Enabled
+            && !subject.excluded_by(&self.exclude_targets)
+            && self
+                .include_targets
+                .iter()
+                .any(|t| subject.matches(t.target_type, t.id))
+    }
+}
+
+/// Decides the terms of a new pass for a user, or why there is none. `now` should carry
+/// the precision the pass is stored with.
+pub fn terms(
+    config: &TemporaryAccessPassConfiguration,
+    subject: Subject<'_>,
+    account_enabled: bool,
+    request: PassRequest,
+    now: DateTime<Utc>,
+) -> Result<PassTerms, PassError> {
+    if !account_enabled {
+        return Err(PassError::UserDisabled);
+    }
+    if !config.allows(subject) {
+        return Err(PassError::NotEnabledForUser);
+    }
+    let lifetime = request
+        .lifetime_minutes
+        .unwrap_or(config.default_lifetime_in_minutes);
+    if !(config.minimum_lifetime_in_minutes..=config.maximum_lifetime_in_minutes)
+        .contains(&lifetime)
+    {
+        return Err(PassError::Lifetime {
+            min: config.minimum_lifetime_in_minutes,
+            max: config.maximum_lifetime_in_minutes,
+        });
+    }
+    let is_usable_once = match (config.is_usable_once, request.is_usable_once) {
+        (true, Some(false)) => return Err(PassError::OneTimeRequired),
+        (true, _) => true,
+        (false, asked) => asked.unwrap_or(false),
+    };
+    let start_at = request.start.unwrap_or(now);
+    if start_at > now + Duration::days(LATEST_START_DAYS) {
+        return Err(PassError::StartTooLate);
+    }
+    if start_at < now - Duration::minutes(START_SKEW_MINUTES) {
+        return Err(PassError::StartInPast);
+    }
+    Ok(PassTerms {
+        start_at,
+        lifetime_minutes: lifetime,
+        is_usable_once,
+        length: config.default_length,
+    })
+}
+
+/// A new pass of `length` characters from [`ALPHABET`].
+pub fn generate(length: u32, rng: &mut (impl Rng + CryptoRng)) -> String {
+    (0..length)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Whether a pass works now, in Entra's words (`methodUsabilityReason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Usability {
+    /// It works.
+    EnabledByPolicy,
+    /// Its start is still ahead.
+    NotYetValid,
+    /// Its lifetime is over.
+    Expired,
+    /// A one-time pass that was used.
+    OneTimeUsed,
+}
+
+impl Usability {
+    /// Decides from the pass's terms and its use.
+    pub fn of(
+        start_at: DateTime<Utc>,
+        lifetime_minutes: u32,
+        is_usable_once: bool,
+        used_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        if is_usable_once && used_at.is_some() {
+            Self::OneTimeUsed
+        } else if now < start_at {
+            Self::NotYetValid
+        } else if now >= start_at + Duration::minutes(i64::from(lifetime_minutes)) {
+            Self::Expired
+        } else {
+            Self::EnabledByPolicy
+        }
+    }
+
+    /// Whether the pass works.
+    pub fn is_usable(self) -> bool {
+        self == Self::EnabledByPolicy
+    }
+
+    /// Graph's `methodUsabilityReason` value.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::EnabledByPolicy => "EnabledByPolicy",
+            Self::NotYetValid => "NotYetValid",
+            Self::Expired => "Expired",
+            Self::OneTimeUsed => "OneTimeUsed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{ExcludeTarget, IncludeTarget, TargetId, TargetType};
+    use crate::{GroupId, UserId};
+    use uuid::Uuid;
+
+    fn on() -> TemporaryAccessPassConfiguration {
+        TemporaryAccessPassConfiguration {
+            state: MethodState::Enabled,
+            ..TemporaryAccessPassConfiguration::default()
+        }
+    }
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default()
+    }
+    fn who(groups: &[GroupId]) -> Subject<'_> {
+        Subject {
+            user_id: UserId(Uuid::from_u128(1)),
+            groups,
+        }
+    }
+
+    #[test]
+    fn a_disabled_account_gets_no_pass_even_when_the_policy_allows_it() {
+        let r = terms(&on(), who(&[]), false, PassRequest::default(), now());
+        assert_eq!(r, Err(PassError::UserDisabled));
+        assert!(terms(&on(), who(&[]), true, PassRequest::default(), now()).is_ok());
+    }
+
+    #[test]
+    fn the_method_must_be_on_and_cover_the_user_and_excludes_win() {
+        let off = TemporaryAccessPassConfiguration::default();
+        let r = terms(&off, who(&[]), true, PassRequest::default(), now());
+        assert_eq!(r, Err(PassError::NotEnabledForUser));
+        let g = GroupId(Uuid::from_u128(7));
+        let only_group = TemporaryAccessPassConfiguration {
+            include_targets: vec![IncludeTarget {
+                target_type: TargetType::Group,
+                id: TargetId::Id(g.0),
+            }],
+            ..on()
+        };
+        assert!(!only_group.allows(who(&[])));
+        assert!(only_group.allows(who(&[g])));
+        let excluded = TemporaryAccessPassConfiguration {
+            exclude_targets: vec![ExcludeTarget {
+                target_type: TargetType::Group,
+                id: g.0,
+            }],
+            ..on()
+        };
+        assert!(excluded.allows(who(&[])));
+        assert!(!excluded.allows(who(&[g])));
+    }
+
+    #[test]
+    fn defaults_come_from_the_policy_and_requests_stay_within_its_bounds() {
+        let t = terms(&on(), who(&[]), true, PassRequest::default(), now()).unwrap();
+        assert_eq!(
+            (t.start_at, t.lifetime_minutes, t.is_usable_once, t.length),
+            (now(), 60, false, 8)
+        );
+        let ask = |lifetime| PassRequest {
+            lifetime_minutes: Some(lifetime),
+            ..PassRequest::default()
+        };
+        assert_eq!(
+            terms(&on(), who(&[]), true, ask(59), now()),
+            Err(PassError::Lifetime { min: 60, max: 480 })
+        );
+        assert_eq!(
+            terms(&on(), who(&[]), true, ask(481), now()),
+            Err(PassError::Lifetime { min: 60, max: 480 })
+        );
+        assert_eq!(
+            terms(&on(), who(&[]), true, ask(480), now())
+                .unwrap()
+                .lifetime_minutes,
+            480
+        );
+    }
+
+    #[test]
+    fn a_one_time_policy_refuses_multi_use_and_forces_one_time() {
+        let once = TemporaryAccessPassConfiguration {
+            is_usable_once: true,
+            ..on()
+        };
+        let multi = PassRequest {
+            is_usable_once: Some(false),
+            ..PassRequest::default()
+        };
+        assert_eq!(
+            terms(&once, who(&[]), true, multi, now()),
+            Err(PassError::OneTimeRequired)
+        );
+        let t = terms(&once, who(&[]), true, PassRequest::default(), now()).unwrap();
+        assert!(t.is_usable_once);
+    }
+
+    #[test]
+    fn the_start_is_within_a_year_and_not_in_the_past() {
+        let at = |start| PassRequest {
+            start: Some(start),
+            ..PassRequest::default()
+        };
+        let late = now() + Duration::days(366);
+        assert_eq!(
+            terms(&on(), who(&[]), true, at(late), now()),
+            Err(PassError::StartTooLate)
+        );
+        let past = now() - Duration::minutes(6);
+        assert_eq!(
+            terms(&on(), who(&[]), true, at(past), now()),
+            Err(PassError::StartInPast)
+        );
+        let skewed = now() - Duration::minutes(4);
+        assert!(terms(&on(), who(&[]), true, at(skewed), now()).is_ok());
+    }
+
+    #[test]
+    fn usability_follows_start_lifetime_and_one_time_use() {
+        let s = now();
+        assert_eq!(
+            Usability::of(s, 60, false, None, s - Duration::seconds(1)),
+            Usability::NotYetValid
+        );
+        assert_eq!(
+            Usability::of(s, 60, false, None, s),
+            Usability::EnabledByPolicy
+        );
+        assert_eq!(
+            Usability::of(s, 60, false, Some(s), s),
+            Usability::EnabledByPolicy
+        );
+        assert_eq!(
+            Usability::of(s, 60, true, Some(s), s),
+            Usability::OneTimeUsed
+        );
+        assert_eq!(
+            Usability::of(s, 60, false, None, s + Duration::minutes(60)),
+            Usability::Expired
+        );
+        assert!(!Usability::Expired.is_usable());
+        assert_eq!(Usability::OneTimeUsed.reason(), "OneTimeUsed");
+    }
+
+    #[test]
+    fn generated_passes_have_the_length_and_only_the_alphabet() {
+        let p = generate(12, &mut rand::rngs::OsRng);
+        assert_eq!(p.len(), 12);
+        assert!(p.bytes().all(|b| ALPHABET.contains(&b)));
+    }
+}
