@@ -115,6 +115,11 @@ pub enum Scope {
     SentCountry,
     /// Codes verified, per tenant and country (conversion watch).
     VerifiedCountry,
+    /// Codes a carrier reported undelivered, per tenant and prefix (conversion watch:
+    /// not counted as sent, so a carrier outage is not taken for pumping).
+    UndeliveredPrefix,
+    /// Codes a carrier reported undelivered, per tenant and country (conversion watch).
+    UndeliveredCountry,
 }
 
 impl Scope {
@@ -131,6 +136,8 @@ impl Scope {
             Self::VerifiedPrefix => "verifiedPrefix",
             Self::SentCountry => "sentCountry",
             Self::VerifiedCountry => "verifiedCountry",
+            Self::UndeliveredPrefix => "undeliveredPrefix",
+            Self::UndeliveredCountry => "undeliveredCountry",
         }
     }
 
@@ -477,8 +484,10 @@ fn scoped(tenant: TenantId, phone: &str, q: &AbuseQuery) -> Vec<Scoped> {
     for (scope, subject) in [
         (Scope::SentPrefix, pre),
         (Scope::VerifiedPrefix, pre),
+        (Scope::UndeliveredPrefix, pre),
         (Scope::SentCountry, cc.as_str()),
         (Scope::VerifiedCountry, cc.as_str()),
+        (Scope::UndeliveredCountry, cc.as_str()),
     ] {
         add(
             scope,
@@ -690,15 +699,18 @@ pub fn decide_send<R: RngCore>(
             return refuse(s.refusal, None, write);
         }
     }
-    // 5. The conversion watch: codes sent far outnumber codes verified.
+    // 5. The conversion watch: codes delivered (sent, less those a carrier reported
+    // undelivered) far outnumber codes verified.
     if real_send {
         let l = &q.limits;
-        let judge = |sent: Scope, verified: Scope, min: u32, pause_key: &str| {
+        let judge = |[sent, verified, undelivered]: [Scope; 3], min: u32, pause_key: &str| {
             let find = |scope| all.iter().find(|s| s.scope == scope);
             let (Some(sent), Some(verified)) = (find(sent), find(verified)) else {
                 return None;
             };
-            let s = estimate(state, &sent.key, sent.window, now, true);
+            let lost =
+                find(undelivered).map_or(0, |u| estimate(state, &u.key, u.window, now, true));
+            let s = estimate(state, &sent.key, sent.window, now, true).saturating_sub(lost);
             let v = estimate(state, &verified.key, verified.window, now, true);
             (s >= u64::from(min) && s > v * u64::from(l.watch_max_sent_per_verified)).then(|| {
                 Pause {
@@ -714,14 +726,20 @@ pub fn decide_send<R: RngCore>(
         };
         let pauses: Vec<Pause> = [
             judge(
-                Scope::SentPrefix,
-                Scope::VerifiedPrefix,
+                [
+                    Scope::SentPrefix,
+                    Scope::VerifiedPrefix,
+                    Scope::UndeliveredPrefix,
+                ],
                 l.watch_min_sends_prefix,
                 &paused[0],
             ),
             judge(
-                Scope::SentCountry,
-                Scope::VerifiedCountry,
+                [
+                    Scope::SentCountry,
+                    Scope::VerifiedCountry,
+                    Scope::UndeliveredCountry,
+                ],
                 l.watch_min_sends_country,
                 &paused[1],
             ),
@@ -753,9 +771,34 @@ pub fn decide_send<R: RngCore>(
 
 /// The counters a verified code adds to the conversion watch.
 pub fn on_verified(tenant: TenantId, phone: &str, q: &AbuseQuery) -> Vec<Increment> {
+    watch_increments(
+        tenant,
+        phone,
+        q,
+        [Scope::VerifiedPrefix, Scope::VerifiedCountry],
+    )
+}
+
+/// The counters a code reported undelivered by its carrier adds to the conversion watch:
+/// the watch judges codes that reached phones, so an outage does not pause a country.
+pub fn on_undelivered(tenant: TenantId, phone: &str, q: &AbuseQuery) -> Vec<Increment> {
+    watch_increments(
+        tenant,
+        phone,
+        q,
+        [Scope::UndeliveredPrefix, Scope::UndeliveredCountry],
+    )
+}
+
+fn watch_increments(
+    tenant: TenantId,
+    phone: &str,
+    q: &AbuseQuery,
+    scopes: [Scope; 2],
+) -> Vec<Increment> {
     scoped(tenant, phone, q)
         .into_iter()
-        .filter(|s| matches!(s.scope, Scope::VerifiedPrefix | Scope::VerifiedCountry))
+        .filter(|s| scopes.contains(&s.scope))
         .map(|s| Increment {
             bucket: bucket_start(q.now, s.window),
             expires_at: bucket_start(q.now, s.window) + 2 * s.window.num_milliseconds(),
@@ -947,6 +990,43 @@ mod tests {
                     .or_default() += 1;
             }
         }
+    }
+
+    #[test]
+    fn codes_reported_undelivered_do_not_count_as_sent_to_the_watch() {
+        let clock = ManualClock::at_epoch_2026();
+        let mut q = query(clock.now());
+        q.limits.prefix.limit = 1000;
+        q.limits.ip.limit = 1000;
+        // A carrier outage: every code comes back undelivered, none is verified.
+        let mut state = AbuseState::default();
+        for n in 0..20 {
+            let phone = format!("+1425555{n:04}");
+            let d = send(&mut state, &q, &phone);
+            assert!(matches!(d, SendDecision::Send(_)), "{n}: {d:?}");
+            let lost = on_undelivered(T, &phone, &q);
+            assert_eq!(lost.len(), 2, "prefix and country");
+            apply(
+                &mut state,
+                &AbuseWrite {
+                    increments: lost,
+                    ..AbuseWrite::default()
+                },
+            );
+        }
+        assert!(state.pauses.is_empty(), "{:?}", state.pauses);
+        // Delivered and never verified: the same traffic is paused (the watch still bites).
+        let mut state = AbuseState::default();
+        let paused = (0..20).any(|n| {
+            matches!(
+                send(&mut state, &q, &format!("+1425555{n:04}")),
+                SendDecision::Refuse {
+                    reason: Refusal::ConversionPause,
+                    ..
+                }
+            )
+        });
+        assert!(paused);
     }
 
     #[test]

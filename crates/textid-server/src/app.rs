@@ -258,6 +258,7 @@ impl App {
             store.clone(),
             clock.clone(),
             metrics.clone(),
+            config.limits.abuse,
         ));
         // Always a router, so that every provider's refusals are counted alike.
         let router = match &config.sms {

@@ -24,8 +24,10 @@
 //! [`StoreReceipts`] records a receipt on the outbox message, counts it in
 //! `textid_sms_receipts_total{provider,status}` (once per message and status), and writes
 //! a failure against the flow's sign-in log (event `codeUndelivered`), where the admin
-//! sees it beside the request. The conversion watch is not changed: it compares codes
-//! requested with codes verified, and an undelivered code is already an unverified one.
+//! sees it beside the request. An undelivered code also feeds the conversion watch: it
+//! is counted as undelivered for its prefix and country, and the watch judges codes that
+//! reached phones (sent less undelivered) against codes verified, so a carrier outage is
+//! not taken for SMS pumping and does not pause a country.
 
 use std::sync::Arc;
 
@@ -33,6 +35,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use textid_core::abuse::{self, AbuseLimits, AbuseQuery};
 use textid_core::clock::Clock;
 use textid_sms::provider::{twilio, vonage, vonage_voice};
 use textid_sms::{Receipt, ReceiptSink, ReceiptStatus};
@@ -59,15 +62,38 @@ pub struct StoreReceipts {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
+    /// The conversion watch's windows (an undelivered code is counted in them).
+    limits: AbuseLimits,
 }
 
 impl StoreReceipts {
     /// A sink over `store`.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        limits: AbuseLimits,
+    ) -> Self {
         Self {
             store,
             clock,
             metrics,
+            limits,
+        }
+    }
+
+    /// Counts a code its carrier reported undelivered for the conversion watch.
+    async fn undelivered(&self, message: &textid_store::ReceiptedMessage) {
+        let q = AbuseQuery {
+            now: self.clock.now(),
+            client_ip: None,
+            limits: self.limits,
+            budgets: true,
+            test_numbers: false,
+        };
+        let increments = abuse::on_undelivered(message.tenant_id, &message.to, &q);
+        if let Err(e) = self.store.add_counters(increments).await {
+            tracing::warn!(message_id = %message.id, error = %e, "outbox: an undelivered code was not counted for the conversion watch");
         }
     }
 }
@@ -86,6 +112,10 @@ impl ReceiptSink for StoreReceipts {
         };
         match self.store.record_receipt(&update).await {
             Ok(Some(message)) => {
+                // A code (it belongs to a flow), not a notice.
+                if failed && message.flow_id.is_some() {
+                    self.undelivered(&message).await;
+                }
                 self.metrics
                     .receipt(receipt.provider, receipt.status.as_str());
                 tracing::info!(message_id = %message.id, provider = receipt.provider, status = receipt.status.as_str(), reason = ?receipt.reason, "outbox: receipt");

@@ -323,6 +323,12 @@ pub trait AbuseStore: Send + Sync {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
+    /// Adds increments to the send counters outside a sign-in step (a carrier's receipt
+    /// saying a code was undelivered, for the conversion watch: `textid_core::abuse::
+    /// on_undelivered`). Counters are rate bounds: on PostgreSQL they go through the
+    /// node's counter writer, as a step's do.
+    async fn add_counters(&self, increments: Vec<textid_core::abuse::Increment>)
+        -> StoreResult<()>;
     /// Conversion-watch pauses of the tenant still running at `now`.
     async fn pauses(
         &self,

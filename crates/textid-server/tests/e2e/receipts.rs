@@ -320,3 +320,54 @@ async fn after_an_undelivered_text_the_resend_calls_instead_and_signs_in_as_tel(
     let verified = t.verify(&flow, &code).await;
     assert_eq!(crate::voice::amr_of(&t, verified).await, ["tel"]);
 }
+
+/// Issue #18: receipts feed the conversion watch. Codes a carrier reports undelivered did
+/// not reach phones: a prefix whose codes all bounce (a carrier outage) keeps getting
+/// codes, while a prefix whose codes are delivered and never used is paused.
+#[tokio::test]
+async fn undelivered_codes_do_not_count_towards_a_conversion_pause() {
+    let mut forms = spawn_twilio().await;
+    let mut t = spawn_app_with(|c| {
+        routed(c);
+        c.limits.abuse.prefix.limit = 1000;
+        c.limits.abuse.ip.limit = 1000;
+    })
+    .await;
+    let min = t.app.limits().abuse.watch_min_sends_prefix;
+    let callback_url = format!("{PUBLIC_URL}/sms/receipts/twilio");
+    let mut sids = 0;
+    // Starts a sign-in for a new user on `number`; whether Twilio got its code.
+    async fn code_for(t: &mut TestApp, forms: &mut Forms, number: &str) -> bool {
+        t.user_with_mobile(&format!("u{}@contoso.example", &number[1..]), number)
+            .await;
+        t.start_flow(number).await;
+        assert!(t.deliver().await.is_empty(), "the webhook got nothing");
+        forms.try_recv().is_ok()
+    }
+    // An outage on +44791112…: every code bounces.
+    for n in 0..min {
+        assert!(code_for(&mut t, &mut forms, &format!("+4479111200{n:02}")).await);
+        sids += 1;
+        let sid = format!("SM{sids:032}");
+        let failed = status_callback(&sid, "undelivered", Some("30003"));
+        assert_eq!(
+            callback(&t, &failed, Some(&sign(&callback_url, &failed))).await,
+            204
+        );
+    }
+    assert!(
+        code_for(&mut t, &mut forms, "+447911120099").await,
+        "the bounced prefix still gets codes"
+    );
+    // +44791113…: codes delivered and never verified (pumping): paused.
+    for n in 0..min {
+        assert!(code_for(&mut t, &mut forms, &format!("+4479111300{n:02}")).await);
+    }
+    assert!(
+        !code_for(&mut t, &mut forms, "+447911130099").await,
+        "the unused prefix is paused"
+    );
+    let logs = t.sign_in_logs().await;
+    assert_eq!(logs[0].failure_reason.as_deref(), Some("conversionPaused"));
+    assert_eq!(logs[0].phone.as_deref(), Some("+447911130099"));
+}

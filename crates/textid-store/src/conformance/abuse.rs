@@ -38,6 +38,33 @@ fn tenant_refs(t: &Tenant, q: &AbuseQuery) -> Vec<CounterRef> {
         .collect()
 }
 
+/// Issue #18: counters added outside a step (a carrier's receipt of an undelivered code)
+/// are read by the next step like a step's own, in their tenant only.
+pub async fn counters_added_outside_a_step_are_seen_by_the_next_step(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let q = query(&fresh_ip());
+    let increments = textid_core::abuse::on_undelivered(t.id, A_NUMBER, &q);
+    assert_eq!(increments.len(), 2, "prefix and country");
+    s.add_counters(increments.clone()).await.unwrap();
+    s.add_counters(increments.clone()).await.unwrap();
+    s.add_counters(Vec::new()).await.unwrap();
+    let seen = observe_with(&*s, &t, StepTarget::Number(A_NUMBER.into()), q.clone()).await;
+    for i in &increments {
+        let r = CounterRef {
+            key: i.key.clone(),
+            bucket: i.bucket,
+        };
+        assert_eq!(seen.abuse.counts.get(&r), Some(&2), "{r:?}");
+    }
+    let other = tenant(&*s).await;
+    let seen = observe_with(&*s, &other, StepTarget::Number(A_NUMBER.into()), q).await;
+    assert!(
+        seen.abuse.counts.values().all(|n| *n == 0),
+        "{:?}",
+        seen.abuse.counts
+    );
+}
+
 pub async fn budget_increments_are_summed_over_shards_and_read_back(s: Arc<dyn Store>) {
     let t = tenant(&*s).await;
     let q = query(&fresh_ip());

@@ -255,6 +255,7 @@ cases!(
     deleting_a_pass_with_another_id_does_nothing,
     concurrent_deletions_of_one_pass_have_exactly_one_winner,
     // AbuseStore (and the abuse rows of the sign-in step)
+    counters_added_outside_a_step_are_seen_by_the_next_step,
     budget_increments_are_summed_over_shards_and_read_back,
     without_budgets_a_step_reads_no_counters,
     pauses_are_read_by_steps_listed_while_running_and_cleared,

@@ -176,6 +176,19 @@ pub(super) async fn save(
 
 #[async_trait]
 impl AbuseStore for PostgresStore {
+    async fn add_counters(
+        &self,
+        increments: Vec<textid_core::abuse::Increment>,
+    ) -> StoreResult<()> {
+        if increments.is_empty() || self.inner.counters.add(increments).await {
+            Ok(())
+        } else {
+            Err(crate::StoreError::Unavailable(
+                "the send counters could not be written".into(),
+            ))
+        }
+    }
+
     async fn locks(&self, tenant: TenantId, now: DateTime<Utc>) -> StoreResult<Vec<LockRecord>> {
         self.read(&(tenant, now), |c, (t, now)| {
             Box::pin(async move {

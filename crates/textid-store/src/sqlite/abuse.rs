@@ -80,6 +80,21 @@ pub(super) fn load(
     Ok(state)
 }
 
+/// Adds increments to the send counters, in row order.
+fn add_increments(tx: &Transaction<'_>, increments: &[abuse::Increment]) -> StoreResult<()> {
+    if increments.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO send_counters (key, bucket, shard, count, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (key, bucket, shard) DO UPDATE SET count = count + excluded.count",
+    )?;
+    for i in abuse::sorted(increments.to_vec()) {
+        stmt.execute(params![i.key, i.bucket, i.shard, i.by, i.expires_at])?;
+    }
+    Ok(())
+}
+
 /// Writes a step decision's abuse rows.
 pub(super) fn save(
     tx: &Transaction<'_>,
@@ -90,15 +105,7 @@ pub(super) fn save(
     w: &AbuseWrite,
     at: DateTime<Utc>,
 ) -> StoreResult<()> {
-    if !w.increments.is_empty() {
-        let mut stmt = tx.prepare_cached(
-            "INSERT INTO send_counters (key, bucket, shard, count, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (key, bucket, shard) DO UPDATE SET count = count + excluded.count",
-        )?;
-        for i in abuse::sorted(w.increments.clone()) {
-            stmt.execute(params![i.key, i.bucket, i.shard, i.by, i.expires_at])?;
-        }
-    }
+    add_increments(tx, &w.increments)?;
     for p in &w.pauses {
         tx.prepare_cached(
             "INSERT INTO send_pauses (key, tenant_id, until, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -120,6 +127,13 @@ pub(super) fn save(
 
 #[async_trait]
 impl AbuseStore for SqliteStore {
+    async fn add_counters(&self, increments: Vec<abuse::Increment>) -> StoreResult<()> {
+        if increments.is_empty() {
+            return Ok(());
+        }
+        self.write(move |tx| add_increments(tx, &increments)).await
+    }
+
     async fn locks(&self, tenant: TenantId, now: DateTime<Utc>) -> StoreResult<Vec<LockRecord>> {
         self.read(move |c| {
             let mut out = Vec::new();
