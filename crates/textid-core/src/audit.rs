@@ -138,6 +138,29 @@ impl AuditRecord {
         Self::of(c, actor, at)
     }
 
+    /// A user's manager was set (`after` Some) or removed (`after` None).
+    pub fn manager_changed(
+        tenant: TenantId,
+        user: UserId,
+        (before, after): (Option<UserId>, Option<UserId>),
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let c = Change {
+            tenant,
+            activity: if after.is_some() {
+                "Set user manager"
+            } else {
+                "Remove user manager"
+            },
+            target_type: "user",
+            target_id: user.to_string(),
+            before: before.map(|m| json!({"manager": m})),
+            after: after.map(|m| json!({"manager": m})),
+        };
+        Self::of(c, actor, at)
+    }
+
     /// A group was added.
     pub fn group_added(g: &Group, actor: &Actor, at: DateTime<Utc>) -> Self {
         let c = Change {
@@ -490,7 +513,10 @@ pub fn user_json(u: &User) -> Value {
 }
 
 fn group_json(g: &Group) -> Value {
-    json!({"id": g.id, "displayName": g.display_name})
+    let mut v = serde_json::to_value(&g.profile).unwrap_or_else(|_| json!({}));
+    v["id"] = json!(g.id);
+    v["displayName"] = json!(g.display_name);
+    v
 }
 
 fn method_json(m: &PhoneMethod) -> Value {

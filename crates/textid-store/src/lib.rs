@@ -144,6 +144,14 @@ pub trait DirectoryStore: Send + Sync {
     ) -> StoreResult<()>;
     /// A group by id.
     async fn group(&self, tenant: TenantId, id: GroupId) -> StoreResult<Option<Group>>;
+    /// Changes a group's display name and properties (Graph's PATCH), audited as `Update
+    /// group` with before and after; `NotFound("group")` if missing.
+    async fn update_group(
+        &self,
+        group: &Group,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
     /// All groups of the tenant, by name.
     async fn list_groups(&self, tenant: TenantId) -> StoreResult<Vec<Group>>;
     /// Groups of the tenant that satisfy a Graph query, in its order.
@@ -180,6 +188,22 @@ pub trait DirectoryStore: Send + Sync {
     async fn members(&self, tenant: TenantId, group: GroupId) -> StoreResult<Vec<User>>;
     /// The groups a user belongs to.
     async fn groups_of(&self, tenant: TenantId, user: UserId) -> StoreResult<Vec<GroupId>>;
+    /// The user's manager (Graph's `manager`), if any.
+    async fn manager(&self, tenant: TenantId, user: UserId) -> StoreResult<Option<User>>;
+    /// The users whose manager is `manager` (Graph's `directReports`), by UPN.
+    async fn direct_reports(&self, tenant: TenantId, manager: UserId) -> StoreResult<Vec<User>>;
+    /// Sets (`Some`) or removes the user's manager, audited (`Set user manager` /
+    /// `Remove user manager`) when it changes; setting the same manager again writes
+    /// nothing. `NotFound("user")` / `NotFound("manager")` when either is not a user of
+    /// the tenant. (That a user is not their own manager is the use case's rule.)
+    async fn set_manager(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        manager: Option<UserId>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
 }
 
 /// Phone authentication methods and the uniqueness rule.

@@ -179,6 +179,9 @@ impl Sql {
             (None, Some(key), Dialect::Sqlite) => {
                 format!("json_extract({alias}.profile, '$.{key}')")
             }
+            (None, Some(key), Dialect::Postgres) if prop.ty == Type::Bool => {
+                format!("(({alias}.profile ->> '{key}')::boolean)")
+            }
             (None, Some(key), Dialect::Postgres) => format!("({alias}.profile ->> '{key}')"),
         };
         if matches!(prop.ty, Type::Text | Type::TextList) {

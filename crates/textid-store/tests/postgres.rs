@@ -51,6 +51,7 @@ async fn keys_named_after_their_table_conflict_under_the_interface_names() {
         id: GroupId(uuid::Uuid::new_v4()),
         tenant_id: t.id,
         display_name: "Frontline".into(),
+        profile: Default::default(),
     };
     s.create_group(&g, &Actor::cli(), now()).await.unwrap();
     s.add_member(t.id, g.id, u.id, &Actor::cli(), now())

@@ -55,6 +55,8 @@ fn a_database_from_before_schema_migrations_gets_the_newer_files_once() {
          DROP INDEX users_given_name; DROP INDEX users_surname; DROP INDEX users_mail;
          DROP INDEX users_employee_id; DROP INDEX users_department;
          ALTER TABLE users DROP COLUMN profile;
+         DROP INDEX groups_mail_nickname; ALTER TABLE groups DROP COLUMN profile;
+         DROP TABLE user_managers;
          DROP TABLE scim_users; DROP TABLE scim_groups;
          ALTER TABLE sms_sign_in_flows DROP COLUMN channel; PRAGMA user_version = 9;",
     )

@@ -3,6 +3,7 @@
 //! policy (DESIGN.md §1).
 
 use rand::rngs::OsRng;
+use textid_core::directory::group::GroupProfile;
 use textid_core::directory::synced::{check_cloud_change, SyncedUserError};
 use textid_core::directory::{Group, Upn, User};
 use textid_core::methods::PhoneMethodError;
@@ -194,24 +195,88 @@ pub async fn delete_user(
         .await?)
 }
 
-/// Creates a group.
+/// Creates a security group.
 pub async fn create_group(
     app: &App,
     tenant: &Tenant,
     display_name: &str,
     actor: &Actor,
 ) -> Result<Group, DirectoryError> {
+    create_group_with(app, tenant, display_name, GroupProfile::default(), actor).await
+}
+
+/// Creates a group with Graph's other group properties.
+pub async fn create_group_with(
+    app: &App,
+    tenant: &Tenant,
+    display_name: &str,
+    profile: GroupProfile,
+    actor: &Actor,
+) -> Result<Group, DirectoryError> {
     let display_name = textid_core::directory::display_name(display_name)
         .map_err(|e| invalid("displayName", e))?;
+    let profile = profile.checked().map_err(|e| invalid(e.property(), e))?;
     let group = Group {
         id: GroupId::random(&mut OsRng),
         tenant_id: tenant.id,
         display_name: display_name.to_string(),
+        profile,
     };
     app.store()
         .create_group(&group, actor, app.clock().now())
         .await?;
     Ok(group)
+}
+
+/// Changes a group's name and other properties (Graph's PATCH): `display_name` when
+/// given, and `profile` as the whole new set of properties. Audited as `Update group`.
+pub async fn update_group(
+    app: &App,
+    tenant: &Tenant,
+    group: GroupId,
+    display_name: Option<&str>,
+    profile: GroupProfile,
+    actor: &Actor,
+) -> Result<Group, DirectoryError> {
+    let stored = app
+        .store()
+        .group(tenant.id, group)
+        .await?
+        .ok_or_else(|| not_found("group", &group.to_string()))?;
+    let display_name = match display_name {
+        Some(n) => textid_core::directory::display_name(n)
+            .map_err(|e| invalid("displayName", e))?
+            .to_string(),
+        None => stored.display_name.clone(),
+    };
+    let profile = profile.checked().map_err(|e| invalid(e.property(), e))?;
+    let updated = Group {
+        display_name,
+        profile,
+        ..stored
+    };
+    app.store()
+        .update_group(&updated, actor, app.clock().now())
+        .await?;
+    Ok(updated)
+}
+
+/// Sets (`Some`) or removes a user's manager (Graph's `manager`). A user is not their
+/// own manager.
+pub async fn set_manager(
+    app: &App,
+    tenant: &Tenant,
+    user: UserId,
+    manager: Option<UserId>,
+    actor: &Actor,
+) -> Result<(), DirectoryError> {
+    if manager == Some(user) {
+        return Err(invalid("manager", "a user cannot be their own manager"));
+    }
+    Ok(app
+        .store()
+        .set_manager(tenant.id, user, manager, actor, app.clock().now())
+        .await?)
 }
 
 /// A group by id or (unique) display name.

@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod batch;
 pub mod error;
+pub mod expand;
 pub mod logs;
 pub mod me;
 pub mod methods;
@@ -61,7 +62,18 @@ pub fn routes() -> Router<App> {
         )
         .route(
             "/v1.0/groups/{group}",
-            get(users::get_group).delete(users::delete_group),
+            get(users::get_group)
+                .patch(users::patch_group)
+                .delete(users::delete_group),
+        )
+        .route("/v1.0/users/{user}/manager", get(expand::manager))
+        .route(
+            "/v1.0/users/{user}/manager/$ref",
+            axum::routing::put(expand::set_manager).delete(expand::remove_manager),
+        )
+        .route(
+            "/v1.0/users/{user}/directReports",
+            get(expand::direct_reports),
         )
         .route("/v1.0/groups/{group}/members", get(users::members))
         .route("/v1.0/groups/{group}/members/$ref", post(users::add_member))

@@ -58,8 +58,8 @@ fn bad_token() -> GraphError {
 }
 
 /// The options an `@odata.nextLink` repeats.
-const OPTIONS: [&str; 6] = [
-    "$filter", "$search", "$orderby", "$top", "$select", "$count",
+const OPTIONS: [&str; 7] = [
+    "$filter", "$search", "$orderby", "$top", "$select", "$count", "$expand",
 ];
 
 /// Whether the request carries `ConsistencyLevel: eventual`.

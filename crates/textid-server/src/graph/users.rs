@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use textid_core::directory::group::GroupProfile;
 use textid_core::directory::profile;
 use textid_core::directory::{Group, Upn, User};
 use textid_core::odata::schema;
@@ -16,6 +17,7 @@ use textid_core::tenant::Tenant;
 use super::auth::Caller;
 use super::base;
 use super::error::{GraphError, GraphJson, GraphPath};
+use super::expand;
 use super::query;
 use crate::app::App;
 use crate::directory as dir;
@@ -100,6 +102,11 @@ fn apply_profile(u: &mut User, rest: &serde_json::Map<String, Value>) -> Result<
             Err(e) => return Err(GraphError::bad_request(e.to_string())),
         }
     }
+    refuse_unknown(&unknown)
+}
+
+/// Refuses a body with properties textid does not know, naming them (names, never values).
+fn refuse_unknown(unknown: &[&str]) -> Result<(), GraphError> {
     if unknown.is_empty() {
         return Ok(());
     }
@@ -124,7 +131,60 @@ fn apply_profile(u: &mut User, rest: &serde_json::Map<String, Value>) -> Result<
 }
 
 pub(super) fn group_json(g: &Group) -> Value {
-    json!({"@odata.type": "#microsoft.graph.group", "id": g.id, "displayName": g.display_name})
+    let p = &g.profile;
+    json!({
+        "@odata.type": "#microsoft.graph.group",
+        "id": g.id,
+        "displayName": g.display_name,
+        "description": p.description,
+        "mailNickname": p.mail_nickname,
+        "securityEnabled": p.security_enabled,
+        "mailEnabled": p.mail_enabled,
+        "groupTypes": p.group_types,
+    })
+}
+
+/// Applies Graph's group properties of a body to `profile` (and `displayName` to `name`);
+/// `null` clears a text. Anything else is refused, naming it.
+fn apply_group_properties(
+    body: &serde_json::Map<String, Value>,
+    name: &mut Option<String>,
+    profile: &mut GroupProfile,
+) -> Result<(), GraphError> {
+    let text = |k: &str, v: &Value| match v {
+        Value::String(s) => Ok(Some(s.clone())),
+        Value::Null => Ok(None),
+        _ => Err(GraphError::bad_request(format!(
+            "{k} must be a string or null"
+        ))),
+    };
+    let flag = |k: &str, v: &Value| {
+        v.as_bool()
+            .ok_or_else(|| GraphError::bad_request(format!("{k} must be true or false")))
+    };
+    let mut unknown = Vec::new();
+    for (k, v) in body {
+        match k.as_str() {
+            "@odata.type" => {}
+            "displayName" => {
+                *name = Some(
+                    text(k, v)?
+                        .ok_or_else(|| GraphError::bad_request("displayName cannot be null"))?,
+                );
+            }
+            "description" => profile.description = text(k, v)?,
+            "mailNickname" => profile.mail_nickname = text(k, v)?,
+            "securityEnabled" => profile.security_enabled = flag(k, v)?,
+            "mailEnabled" => profile.mail_enabled = flag(k, v)?,
+            "groupTypes" => {
+                profile.group_types = serde_json::from_value(v.clone()).map_err(|_| {
+                    GraphError::bad_request("groupTypes must be an array of strings")
+                })?;
+            }
+            other => unknown.push(other),
+        }
+    }
+    refuse_unknown(&unknown)
 }
 
 /// A user by id or userPrincipalName, as Graph addresses them.
@@ -183,6 +243,7 @@ pub async fn list(
 ) -> Result<Json<Value>, GraphError> {
     caller.require("User.Read.All")?;
     let c = query::collection(&schema::USER, &q, &headers, "userPrincipalName")?;
+    let expands = expand::parse(&q, &schema::USER)?;
     let tenant = caller.tenant.id;
     let rows = app.store().query_users(tenant, &c.listing()).await?;
     let count = match c.query.count {
@@ -193,7 +254,7 @@ pub async fn list(
         ),
         false => None,
     };
-    Ok(Json(c.page(
+    let mut page = c.page(
         rows,
         format!("{}/$metadata#users", base(&app)),
         format!("{}/users", base(&app)),
@@ -207,7 +268,9 @@ pub async fn list(
             "displayName" => (u.display_name.clone(), u.id.0),
             _ => (u.upn.as_str().to_owned(), u.id.0),
         },
-    )))
+    );
+    expand::apply_to_page(&app, &caller, &expands, &mut page).await?;
+    Ok(Json(page))
 }
 
 /// `GET /v1.0/users/$count`: the number of users (that `$filter`/`$search` select), as
@@ -268,6 +331,7 @@ pub async fn get(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, GraphError> {
     caller.require("User.Read.All")?;
+    let expands = expand::parse(&q, &schema::USER)?;
     let u = resolve_user(&app, &caller.tenant, &user).await?;
     let mut v = match q.get("$select") {
         Some(select) => {
@@ -284,6 +348,7 @@ pub async fn get(
         }
         None => user_json(&u),
     };
+    expand::apply(&app, &caller, &expands, std::slice::from_mut(&mut v)).await?;
     v["@odata.context"] = json!(format!("{}/$metadata#users/$entity", base(&app)));
     Ok(Json(v))
 }
@@ -453,6 +518,7 @@ pub async fn list_groups(
 ) -> Result<Json<Value>, GraphError> {
     caller.require("Group.Read.All")?;
     let c = query::collection(&schema::GROUP, &q, &headers, "displayName")?;
+    let expands = expand::parse(&q, &schema::GROUP)?;
     let tenant = caller.tenant.id;
     let rows = app.store().query_groups(tenant, &c.listing()).await?;
     let count = match c.query.count {
@@ -463,14 +529,16 @@ pub async fn list_groups(
         ),
         false => None,
     };
-    Ok(Json(c.page(
+    let mut page = c.page(
         rows,
         format!("{}/$metadata#groups", base(&app)),
         format!("{}/groups", base(&app)),
         count,
         group_json,
         |g, _| (g.display_name.clone(), g.id.0),
-    )))
+    );
+    expand::apply_to_page(&app, &caller, &expands, &mut page).await?;
+    Ok(Json(page))
 }
 
 /// `GET /v1.0/groups/$count`, as plain text (with `ConsistencyLevel: eventual`).
@@ -489,16 +557,30 @@ pub async fn count_groups(
     Ok(plain_count(n))
 }
 
-/// `GET /v1.0/groups/{id}`
+/// `GET /v1.0/groups/{id}` (with `$select`, `$expand=members`)
 pub async fn get_group(
     State(app): State<App>,
     caller: Caller,
     GraphPath(group): GraphPath<String>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, GraphError> {
     caller.require("Group.Read.All")?;
-    Ok(Json(group_json(
-        &resolve_group(&app, &caller.tenant, &group).await?,
-    )))
+    let expands = expand::parse(&q, &schema::GROUP)?;
+    let g = resolve_group(&app, &caller.tenant, &group).await?;
+    let mut v = group_json(&g);
+    if let Some(select) = q.get("$select") {
+        let o = textid_core::odata::query::Options {
+            select: Some(select),
+            ..Default::default()
+        };
+        let checked = textid_core::odata::query::check(&schema::GROUP, o, "displayName")?;
+        let picked = std::iter::once("id")
+            .chain(checked.select.unwrap_or_default())
+            .map(|k| (k.to_owned(), v.get(k).cloned().unwrap_or(Value::Null)));
+        v = Value::Object(picked.collect());
+    }
+    expand::apply(&app, &caller, &expands, std::slice::from_mut(&mut v)).await?;
+    Ok(Json(v))
 }
 
 /// Body of a group create.
@@ -539,13 +621,14 @@ pub async fn create_group(
     GraphJson(body): GraphJson<CreateGroup>,
 ) -> Result<Response, GraphError> {
     caller.require("Group.ReadWrite.All")?;
-    let _ = (
-        &body.mail_enabled,
-        &body.mail_nickname,
-        &body.security_enabled,
-        &body.description,
-        &body.group_types,
-    );
+    let defaults = GroupProfile::default();
+    let profile = GroupProfile {
+        description: body.description,
+        mail_nickname: body.mail_nickname,
+        security_enabled: body.security_enabled.unwrap_or(defaults.security_enabled),
+        mail_enabled: body.mail_enabled.unwrap_or(defaults.mail_enabled),
+        group_types: body.group_types.unwrap_or_default(),
+    };
     let name = body
         .display_name
         .ok_or_else(|| GraphError::bad_request("Property displayName is required."))?;
@@ -562,11 +645,34 @@ pub async fn create_group(
             "members@odata.bind takes at most 20 members; add more with members/$ref",
         ));
     }
-    let g = dir::create_group(&app, &caller.tenant, &name, &caller.actor()).await?;
+    let g = dir::create_group_with(&app, &caller.tenant, &name, profile, &caller.actor()).await?;
     for uid in members {
         dir::add_member(&app, &caller.tenant, g.id, uid, &caller.actor()).await?;
     }
     Ok((StatusCode::CREATED, Json(group_json(&g))).into_response())
+}
+
+/// `PATCH /v1.0/groups/{id}` → 204: `displayName` and Graph's other group properties.
+pub async fn patch_group(
+    State(app): State<App>,
+    caller: Caller,
+    GraphPath(group): GraphPath<String>,
+    GraphJson(body): GraphJson<serde_json::Map<String, Value>>,
+) -> Result<StatusCode, GraphError> {
+    caller.require("Group.ReadWrite.All")?;
+    let g = resolve_group(&app, &caller.tenant, &group).await?;
+    let (mut name, mut profile) = (None, g.profile.clone());
+    apply_group_properties(&body, &mut name, &mut profile)?;
+    dir::update_group(
+        &app,
+        &caller.tenant,
+        g.id,
+        name.as_deref(),
+        profile,
+        &caller.actor(),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `DELETE /v1.0/groups/{id}`

@@ -14,6 +14,7 @@ mod concurrency;
 mod graph;
 mod graph_objects;
 mod graph_query;
+mod graph_relations;
 mod helpers;
 mod hygiene;
 mod limits;

@@ -324,6 +324,7 @@ pub async fn groups_are_found_by_id_and_listed_by_name(s: Arc<dyn Store>) {
             id: GroupId(ranked_id(rank)),
             tenant_id: t.id,
             display_name: name.into(),
+            profile: Default::default(),
         };
         s.create_group(&g, &Actor::cli(), now()).await.unwrap();
         made.push(g);
@@ -353,6 +354,7 @@ pub async fn adding_and_deleting_a_group_is_audited(s: Arc<dyn Store>) {
         id: GroupId(uuid::Uuid::new_v4()),
         tenant_id: t.id,
         display_name: "Frontline".into(),
+        profile: Default::default(),
     };
     s.create_group(&g, &Actor::cli(), later(1)).await.unwrap();
     let a = audited(&*s, &t, "Add group", &g.id.to_string(), later(1)).await;

@@ -285,3 +285,110 @@ pub async fn query_groups_filters_orders_and_counts(s: Arc<dyn Store>) {
     assert_eq!(s.count_groups(t.id, Some(&cond)).await.unwrap(), 2);
     assert_eq!(s.count_groups(t.id, None).await.unwrap(), 3);
 }
+
+/// Graph's group properties (issue #17) are stored, changed by `update_group` (audited
+/// with before and after) and filtered like Graph: flags, a collection with `any`, text.
+pub async fn group_properties_are_kept_updated_and_filtered(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let gid = group(&*s, &t, "Ward 7").await;
+    let mut unified = s.group(t.id, gid).await.unwrap().unwrap();
+    group(&*s, &t, "Porters").await;
+    unified.profile = textid_core::directory::group::GroupProfile {
+        description: Some("Night shift of ward 7".into()),
+        mail_nickname: Some("ward7".into()),
+        security_enabled: false,
+        mail_enabled: true,
+        group_types: vec!["Unified".into()],
+    };
+    s.update_group(&unified, &Actor::cli(), later(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.group(t.id, unified.id).await.unwrap(),
+        Some(unified.clone())
+    );
+    let a = audited(&*s, &t, "Update group", &unified.id.to_string(), later(5)).await;
+    assert_eq!(a.before.unwrap()["securityEnabled"], true);
+    assert_eq!(a.after.unwrap()["mailNickname"], "ward7");
+    let names = |f: &'static str| {
+        let s = s.clone();
+        async move {
+            let listing = Listing {
+                cond: Some(checked(&schema::GROUP, f)),
+                order: by(&schema::GROUP, "displayName", false),
+                limit: 10,
+            };
+            let gs = s.query_groups(t.id, &listing).await.unwrap();
+            gs.into_iter().map(|g| g.display_name).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(names("securityEnabled eq false").await, ["Ward 7"]);
+    assert_eq!(names("securityEnabled eq true").await, ["Porters"]);
+    assert_eq!(names("mailEnabled eq true").await, ["Ward 7"]);
+    assert_eq!(names("groupTypes/any(c:c eq 'Unified')").await, ["Ward 7"]);
+    assert_eq!(names("mailNickname eq 'WARD7'").await, ["Ward 7"]);
+    assert_eq!(names("startswith(description,'night')").await, ["Ward 7"]);
+    let missing = Group {
+        id: GroupId(uuid::Uuid::new_v4()),
+        ..unified
+    };
+    not_found(s.update_group(&missing, &Actor::cli(), later(6)).await);
+}
+
+/// Graph's `manager` (issue #17): set, read back, listed as direct reports, replaced,
+/// removed; each change audited once; a user or manager of another tenant is not found.
+pub async fn a_users_manager_is_set_read_and_removed(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let (ana, bo, cy) = (
+        user(&*s, &t, "ana").await,
+        user(&*s, &t, "bo").await,
+        user(&*s, &t, "cy").await,
+    );
+    assert_eq!(s.manager(t.id, ana).await.unwrap(), None);
+    s.set_manager(t.id, ana, Some(bo), &Actor::cli(), later(1))
+        .await
+        .unwrap();
+    let a = audited(&*s, &t, "Set user manager", &ana.to_string(), later(1)).await;
+    assert_eq!(a.after.unwrap()["manager"], bo.to_string());
+    s.set_manager(t.id, cy, Some(bo), &Actor::cli(), later(1))
+        .await
+        .unwrap();
+    assert_eq!(s.manager(t.id, ana).await.unwrap().map(|u| u.id), Some(bo));
+    let reports: Vec<_> = s
+        .direct_reports(t.id, bo)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    assert_eq!(reports, [ana, cy]);
+    let before = audits(&*s, &t).await.len();
+    s.set_manager(t.id, ana, Some(bo), &Actor::cli(), later(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        audits(&*s, &t).await.len(),
+        before,
+        "the same manager again writes nothing"
+    );
+    s.set_manager(t.id, ana, Some(cy), &Actor::cli(), later(3))
+        .await
+        .unwrap();
+    assert_eq!(s.manager(t.id, ana).await.unwrap().map(|u| u.id), Some(cy));
+    s.set_manager(t.id, ana, None, &Actor::cli(), later(4))
+        .await
+        .unwrap();
+    assert_eq!(s.manager(t.id, ana).await.unwrap(), None);
+    audited(&*s, &t, "Remove user manager", &ana.to_string(), later(4)).await;
+    let other = tenant(&*s).await;
+    let stranger = user(&*s, &other, "dee").await;
+    not_found(
+        s.set_manager(t.id, ana, Some(stranger), &Actor::cli(), later(5))
+            .await,
+    );
+    not_found(
+        s.set_manager(t.id, stranger, Some(ana), &Actor::cli(), later(5))
+            .await,
+    );
+    assert_eq!(s.manager(t.id, ana).await.unwrap(), None);
+}

@@ -87,6 +87,7 @@ pub async fn directory_audits_filter_by_time_and_subject_newest_first(s: Arc<dyn
         id: GroupId(uuid::Uuid::new_v4()),
         tenant_id: t.id,
         display_name: "Frontline".into(),
+        profile: Default::default(),
     };
     s.create_group(&g, &admin, later(10)).await.unwrap();
     s.add_member(t.id, g.id, u.id, &Actor::cli(), later(20))

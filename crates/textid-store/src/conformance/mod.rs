@@ -118,6 +118,8 @@ cases!(
     query_users_search_matches_the_start_of_a_token,
     query_users_pages_by_keyset_in_either_direction,
     count_users_counts_what_the_filter_selects,
+    group_properties_are_kept_updated_and_filtered,
+    a_users_manager_is_set_read_and_removed,
     query_groups_filters_orders_and_counts,
     update_user_is_audited_with_before_and_after,
     renaming_a_user_to_a_taken_upn_is_a_conflict,
@@ -343,6 +345,7 @@ async fn group(store: &dyn Store, t: &Tenant, name: &str) -> GroupId {
         id: GroupId(uuid::Uuid::new_v4()),
         tenant_id: t.id,
         display_name: name.into(),
+        profile: Default::default(),
     };
     store.create_group(&g, &Actor::cli(), now()).await.unwrap();
     g.id

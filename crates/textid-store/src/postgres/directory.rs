@@ -279,6 +279,18 @@ impl DirectoryStore for PostgresStore {
         .await
     }
 
+    async fn update_group(
+        &self,
+        group: &Group,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(Replay::Unsafe, &(group, actor, now), |tx, (g, a, now)| {
+            Box::pin(groups::update_group(tx, g, a, *now))
+        })
+        .await
+    }
+
     async fn group(&self, tenant: TenantId, gid: GroupId) -> StoreResult<Option<Group>> {
         self.read(&(tenant, gid), |c, (t, g)| {
             Box::pin(load_group(c, *t, *g, None))
@@ -291,7 +303,7 @@ impl DirectoryStore for PostgresStore {
             Box::pin(async move {
                 let rows = query(
                     c,
-                    "SELECT id, tenant_id, display_name FROM groups WHERE tenant_id = $1
+                    "SELECT id, tenant_id, display_name, profile FROM groups WHERE tenant_id = $1
                      ORDER BY display_name COLLATE \"C\", id",
                     &[&t.0],
                 )
@@ -305,7 +317,7 @@ impl DirectoryStore for PostgresStore {
     async fn query_groups(&self, tenant: TenantId, listing: &Listing) -> StoreResult<Vec<Group>> {
         self.read(&(tenant, listing), |c, (t, l)| {
             Box::pin(async move {
-                let select = "SELECT g.id, g.tenant_id, g.display_name FROM groups g";
+                let select = "SELECT g.id, g.tenant_id, g.display_name, g.profile FROM groups g";
                 let rows = listing::query(c, select, "g", *t, l).await?;
                 rows.iter().map(groups::to_group).collect()
             })
@@ -382,6 +394,98 @@ impl DirectoryStore for PostgresStore {
                 to_users(&rows)
             })
         })
+        .await
+    }
+
+    async fn manager(&self, tenant: TenantId, uid: UserId) -> StoreResult<Option<User>> {
+        self.read(&(tenant, uid), |c, (t, u)| {
+            Box::pin(async move {
+                let rows = query(
+                    c,
+                    select_users!(
+                        "JOIN user_managers m ON m.manager_id = u.id
+                         WHERE m.tenant_id = $1 AND m.user_id = $2"
+                    ),
+                    &[&t.0, &u.0],
+                )
+                .await?;
+                Ok(to_users(&rows)?.into_iter().next())
+            })
+        })
+        .await
+    }
+
+    async fn direct_reports(&self, tenant: TenantId, manager: UserId) -> StoreResult<Vec<User>> {
+        self.read(&(tenant, manager), |c, (t, m)| {
+            Box::pin(async move {
+                let rows = query(
+                    c,
+                    select_users!(
+                        "JOIN user_managers m ON m.user_id = u.id
+                         WHERE m.tenant_id = $1 AND m.manager_id = $2 ORDER BY u.upn"
+                    ),
+                    &[&t.0, &m.0],
+                )
+                .await?;
+                to_users(&rows)
+            })
+        })
+        .await
+    }
+
+    async fn set_manager(
+        &self,
+        tenant: TenantId,
+        uid: UserId,
+        manager: Option<UserId>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(
+            Replay::Unsafe,
+            &(tenant, uid, manager, actor, now),
+            |tx, (t, u, m, actor, now)| {
+                Box::pin(async move {
+                    lock_user(tx, *t, *u, RowLock::NoKeyUpdate).await?;
+                    if let Some(m) = m {
+                        lock_user(tx, *t, *m, RowLock::KeyShare)
+                            .await
+                            .map_err(|e| match e {
+                                StoreError::NotFound(_) => StoreError::NotFound("manager"),
+                                other => other,
+                            })?;
+                    }
+                    let before = query_opt(
+                        tx,
+                        "SELECT manager_id FROM user_managers WHERE user_id = $1",
+                        &[&u.0],
+                    )
+                    .await?
+                    .map(|r| r.try_get::<_, uuid::Uuid>(0).map(UserId))
+                    .transpose()?;
+                    if before == *m {
+                        return Ok(());
+                    }
+                    match m {
+                        Some(m) => {
+                            execute(
+                                tx,
+                                "INSERT INTO user_managers (user_id, tenant_id, manager_id) VALUES ($1, $2, $3)
+                                 ON CONFLICT (user_id) DO UPDATE SET manager_id = excluded.manager_id",
+                                &[&u.0, &t.0, &m.0],
+                            )
+                            .await?
+                        }
+                        None => {
+                            execute(tx, "DELETE FROM user_managers WHERE user_id = $1", &[&u.0])
+                                .await?
+                        }
+                    };
+                    let record = AuditRecord::manager_changed(*t, *u, (before, *m), actor, *now);
+                    audit::insert(tx, &record).await
+                })
+            },
+        )
         .await
     }
 

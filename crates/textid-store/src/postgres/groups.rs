@@ -14,14 +14,14 @@ use tokio_postgres::Row;
 use super::audit;
 use super::directory::{lock_user, RowLock};
 use super::retry::Tx;
-use super::rows::{execute, ms, query_opt};
+use super::rows::{execute, json, ms, query_opt, to_json};
 use crate::{Actor, StoreError, StoreResult};
 
 /// A group by tenant and id, then a locking clause.
 macro_rules! group_by_id {
     ($lock:literal) => {
         concat!(
-            "SELECT id, tenant_id, display_name FROM groups WHERE tenant_id = $1 AND id = $2",
+            "SELECT id, tenant_id, display_name, profile FROM groups WHERE tenant_id = $1 AND id = $2",
             $lock
         )
     };
@@ -33,6 +33,7 @@ pub(super) fn to_group(r: &Row) -> StoreResult<Group> {
         id: GroupId(r.try_get(0)?),
         tenant_id: TenantId(r.try_get(1)?),
         display_name: r.try_get(2)?,
+        profile: json(r.try_get(3)?)?,
     })
 }
 
@@ -65,11 +66,35 @@ pub(super) async fn create_group(
 ) -> StoreResult<()> {
     execute(
         tx,
-        "INSERT INTO groups (id, tenant_id, display_name, created_at) VALUES ($1, $2, $3, $4)",
-        &[&g.id.0, &g.tenant_id.0, &g.display_name, &ms(now)],
+        "INSERT INTO groups (id, tenant_id, display_name, created_at, profile) VALUES ($1, $2, $3, $4, $5)",
+        &[&g.id.0, &g.tenant_id.0, &g.display_name, &ms(now), &to_json(&g.profile)],
     )
     .await?;
     audit::insert(tx, &AuditRecord::group_added(g, actor, now)).await
+}
+
+/// Changes a group's name and properties, with its audit record.
+pub(super) async fn update_group(
+    tx: &Tx<'_>,
+    g: &Group,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let before = load_group(tx, g.tenant_id, g.id, Some(RowLock::NoKeyUpdate))
+        .await?
+        .ok_or(StoreError::NotFound("group"))?;
+    execute(
+        tx,
+        "UPDATE groups SET display_name = $3, profile = $4 WHERE tenant_id = $1 AND id = $2",
+        &[
+            &g.tenant_id.0,
+            &g.id.0,
+            &g.display_name,
+            &to_json(&g.profile),
+        ],
+    )
+    .await?;
+    audit::insert(tx, &AuditRecord::group_updated(&before, g, actor, now)).await
 }
 
 /// Deletes a group (memberships go with it), with its audit record.

@@ -72,6 +72,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         24,
         include_str!("../../migrations/postgres/0024_user_profile.sql"),
     ),
+    (
+        29,
+        include_str!("../../migrations/postgres/0029_group_profile.sql"),
+    ),
 ];
 
 async fn apply(tx: &Tx<'_>) -> StoreResult<()> {

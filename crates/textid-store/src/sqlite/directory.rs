@@ -74,15 +74,18 @@ pub(super) fn load_user(
     .transpose()
 }
 
-fn group_row(r: &Row<'_>) -> rusqlite::Result<(String, String, String)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+type GroupRow = (String, String, String, String);
+
+fn group_row(r: &Row<'_>) -> rusqlite::Result<GroupRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
 }
 
-fn to_group((gid, tid, name): (String, String, String)) -> StoreResult<Group> {
+fn to_group((gid, tid, name, profile): GroupRow) -> StoreResult<Group> {
     Ok(Group {
         id: id(&gid)?,
         tenant_id: id(&tid)?,
         display_name: name,
+        profile: json(&profile)?,
     })
 }
 
@@ -92,7 +95,7 @@ pub(super) fn load_group(
     gid: GroupId,
 ) -> StoreResult<Option<Group>> {
     c.prepare_cached(
-        "SELECT id, tenant_id, display_name FROM groups WHERE tenant_id = ?1 AND id = ?2",
+        "SELECT id, tenant_id, display_name, profile FROM groups WHERE tenant_id = ?1 AND id = ?2",
     )?
     .query_row(params![tenant.to_string(), gid.to_string()], group_row)
     .optional()?
@@ -242,8 +245,8 @@ impl DirectoryStore for SqliteStore {
         let (g, actor) = (group.clone(), actor.clone());
         self.write(move |tx| {
             tx.execute(
-                "INSERT INTO groups (id, tenant_id, display_name, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![g.id.to_string(), g.tenant_id.to_string(), g.display_name, ms(now)],
+                "INSERT INTO groups (id, tenant_id, display_name, created_at, profile) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![g.id.to_string(), g.tenant_id.to_string(), g.display_name, ms(now), to_json(&g.profile)],
             )?;
             audit::insert(tx, &AuditRecord::group_added(&g, &actor, now))
         })
@@ -254,10 +257,28 @@ impl DirectoryStore for SqliteStore {
         self.read(move |c| load_group(c, tenant, gid)).await
     }
 
+    async fn update_group(
+        &self,
+        group: &Group,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (g, actor) = (group.clone(), actor.clone());
+        self.write(move |tx| {
+            let before = load_group(tx, g.tenant_id, g.id)?.ok_or(StoreError::NotFound("group"))?;
+            tx.execute(
+                "UPDATE groups SET display_name = ?3, profile = ?4 WHERE tenant_id = ?1 AND id = ?2",
+                params![g.tenant_id.to_string(), g.id.to_string(), g.display_name, to_json(&g.profile)],
+            )?;
+            audit::insert(tx, &AuditRecord::group_updated(&before, &g, &actor, now))
+        })
+        .await
+    }
+
     async fn list_groups(&self, tenant: TenantId) -> StoreResult<Vec<Group>> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, tenant_id, display_name FROM groups WHERE tenant_id = ?1 ORDER BY display_name, id",
+                "SELECT id, tenant_id, display_name, profile FROM groups WHERE tenant_id = ?1 ORDER BY display_name, id",
             )?;
             let rows = stmt.query_map([tenant.to_string()], group_row)?;
             rows.map(|r| to_group(r?)).collect()
@@ -268,7 +289,7 @@ impl DirectoryStore for SqliteStore {
     async fn query_groups(&self, tenant: TenantId, listing: &Listing) -> StoreResult<Vec<Group>> {
         let listing = listing.clone();
         self.read(move |c| {
-            let select = "SELECT g.id, g.tenant_id, g.display_name FROM groups g";
+            let select = "SELECT g.id, g.tenant_id, g.display_name, g.profile FROM groups g";
             listing::query(c, select, "g", tenant, &listing, |r| {
                 Ok(to_group(group_row(r)?))
             })
@@ -359,6 +380,71 @@ impl DirectoryStore for SqliteStore {
                  WHERE u.tenant_id = ?1 AND m.group_id = ?2 ORDER BY u.upn"
             );
             users(c, &sql, params![tenant.to_string(), gid.to_string()])
+        })
+        .await
+    }
+
+    async fn manager(&self, tenant: TenantId, uid: UserId) -> StoreResult<Option<User>> {
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {USER_COLUMNS} FROM users u JOIN user_managers m ON m.manager_id = u.id
+                 WHERE m.tenant_id = ?1 AND m.user_id = ?2"
+            );
+            Ok(
+                users(c, &sql, params![tenant.to_string(), uid.to_string()])?
+                    .into_iter()
+                    .next(),
+            )
+        })
+        .await
+    }
+
+    async fn direct_reports(&self, tenant: TenantId, manager: UserId) -> StoreResult<Vec<User>> {
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {USER_COLUMNS} FROM users u JOIN user_managers m ON m.user_id = u.id
+                 WHERE m.tenant_id = ?1 AND m.manager_id = ?2 ORDER BY u.upn"
+            );
+            users(c, &sql, params![tenant.to_string(), manager.to_string()])
+        })
+        .await
+    }
+
+    async fn set_manager(
+        &self,
+        tenant: TenantId,
+        uid: UserId,
+        manager: Option<UserId>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let actor = actor.clone();
+        self.write(move |tx| {
+            load_user(tx, tenant, uid)?.ok_or(StoreError::NotFound("user"))?;
+            if let Some(m) = manager {
+                load_user(tx, tenant, m)?.ok_or(StoreError::NotFound("manager"))?;
+            }
+            let before: Option<String> = tx
+                .prepare_cached("SELECT manager_id FROM user_managers WHERE user_id = ?1")?
+                .query_row([uid.to_string()], |r| r.get(0))
+                .optional()?;
+            let before = before.map(|b| id(&b)).transpose()?;
+            if before == manager {
+                return Ok(());
+            }
+            match manager {
+                Some(m) => tx.execute(
+                    "INSERT INTO user_managers (user_id, tenant_id, manager_id) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (user_id) DO UPDATE SET manager_id = excluded.manager_id",
+                    params![uid.to_string(), tenant.to_string(), m.to_string()],
+                )?,
+                None => tx.execute(
+                    "DELETE FROM user_managers WHERE user_id = ?1",
+                    [uid.to_string()],
+                )?,
+            };
+            let record = AuditRecord::manager_changed(tenant, uid, (before, manager), &actor, now);
+            audit::insert(tx, &record)
         })
         .await
     }

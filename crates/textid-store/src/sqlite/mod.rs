@@ -95,6 +95,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         24,
         include_str!("../../migrations/sqlite/0024_user_profile.sql"),
     ),
+    (
+        29,
+        include_str!("../../migrations/sqlite/0029_group_profile.sql"),
+    ),
 ];
 const READERS: usize = 4;
 
