@@ -24,6 +24,7 @@ pub mod policy;
 pub mod retention;
 pub mod secret;
 pub mod session;
+pub mod sign_in_log;
 pub mod sign_in_state;
 pub mod tap;
 pub mod tenant;

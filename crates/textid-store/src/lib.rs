@@ -494,6 +494,14 @@ pub trait LogStore: Send + Sync {
         tenant: TenantId,
         query: &LogQuery<UserId>,
     ) -> StoreResult<Vec<SignInLogEntry>>;
+    /// Sign-in log entries that a Graph query on `auditLogs/signIns` selects
+    /// (`textid_core::odata::schema::SIGN_IN`: the condition, the order by
+    /// `createdDateTime` then id, at most `limit`).
+    async fn query_sign_ins(
+        &self,
+        tenant: TenantId,
+        listing: &Listing,
+    ) -> StoreResult<Vec<SignInLogEntry>>;
     /// Directory audits in the query's time range, optionally about one target or by one
     /// actor (by id), newest first.
     async fn directory_audits(

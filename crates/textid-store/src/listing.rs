@@ -203,6 +203,33 @@ impl Sql {
     }
 }
 
+/// The rows [`textid_core::odata::schema::SIGN_IN`] filters (aliased `l`): the sign-in log
+/// with the user's current name and the `error_code` Graph's `status/errorCode` shows,
+/// derived from the stored reason by core's one table (reasons are static text, never a
+/// request's). The same SQL in both dialects.
+pub(crate) fn sign_ins_source() -> String {
+    let mut case = String::from("CASE WHEN s.result = 'success' THEN 0");
+    for (code, reasons) in textid_core::sign_in_log::ERROR_CODES {
+        let list: Vec<String> = reasons.iter().map(|r| format!("'{r}'")).collect();
+        let _ = write!(
+            case,
+            " WHEN s.failure_reason IN ({}) THEN {code}",
+            list.join(", ")
+        );
+    }
+    let _ = write!(
+        case,
+        " ELSE {} END",
+        textid_core::sign_in_log::OTHER_FAILURE
+    );
+    format!(
+        "SELECT l.id, l.created_at, l.method, l.event, l.phone, l.user_id, l.flow_id, l.result, \
+         l.failure_reason, l.client_ip, l.app_id FROM (SELECT s.*, u.upn AS user_principal_name, \
+         u.display_name AS user_display_name, CAST({case} AS BIGINT) AS error_code \
+         FROM sign_in_logs s LEFT JOIN users u ON u.id = s.user_id) l"
+    )
+}
+
 /// `text` with LIKE's wildcards and the escape character escaped.
 fn escape_like(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -405,6 +405,17 @@ impl Parser {
     fn after_path(&mut self, path: String) -> Result<Expr, SyntaxError> {
         if self.peek() == Some(&Token::Slash) {
             self.pos += 1;
+            // A property of a complex property (`status/errorCode`): a word not followed by
+            // a parenthesis.
+            if let (Some(Token::Word(w)), next) = (
+                self.peek().cloned(),
+                self.tokens.get(self.pos + 1).map(|t| &t.0),
+            ) {
+                if !w.eq_ignore_ascii_case("any") && next != Some(&Token::Open) {
+                    self.pos += 1;
+                    return self.after_path(format!("{path}/{w}"));
+                }
+            }
             if self.keyword().as_deref() != Some("any") {
                 return Err(self.error("expected 'any' after '/'"));
             }

@@ -60,6 +60,8 @@ pub enum Type {
     Time,
     /// A collection of text (a JSON array), filtered with `any`.
     TextList,
+    /// An integer.
+    Int,
 }
 
 /// One filterable, selectable property of a resource.
@@ -301,6 +303,101 @@ pub static GROUP: Resource = Resource {
     ],
 };
 
+/// Graph's `signIn`, as textid logs it (the columns of the sign-in log joined with the
+/// user's current name; `status/errorCode` derived from the stored reason by
+/// [`crate::sign_in_log::ERROR_CODES`]).
+pub static SIGN_IN: Resource = Resource {
+    name: "SignIn",
+    type_name: "microsoft.graph.signIn",
+    properties: &[
+        Property {
+            name: "id",
+            column: "id",
+            ty: Type::Guid,
+            default: Ops::EQ.with(Ops::IN),
+            advanced: Ops::NONE,
+            orderable: false,
+            searchable: false,
+        },
+        Property {
+            name: "createdDateTime",
+            column: "created_at",
+            ty: Type::Time,
+            default: Ops::EQ.with(Ops::RANGE),
+            advanced: Ops::NONE,
+            orderable: true,
+            searchable: false,
+        },
+        Property {
+            name: "userId",
+            column: "user_id",
+            ty: Type::Guid,
+            default: Ops::EQ.with(Ops::IN).with(Ops::NE).with(Ops::NULL),
+            advanced: Ops::NONE,
+            orderable: false,
+            searchable: false,
+        },
+        Property {
+            name: "userPrincipalName",
+            column: "user_principal_name",
+            ty: Type::Text,
+            default: Ops::EQ.with(Ops::IN).with(Ops::STARTS).with(Ops::NE),
+            advanced: Ops::NONE,
+            orderable: false,
+            searchable: false,
+        },
+        Property {
+            name: "userDisplayName",
+            column: "user_display_name",
+            ty: Type::Text,
+            default: Ops::EQ.with(Ops::STARTS).with(Ops::NE),
+            advanced: Ops::NONE,
+            orderable: false,
+            searchable: false,
+        },
+        Property {
+            name: "appId",
+            column: "app_id",
+            ty: Type::Text,
+            default: Ops::EQ.with(Ops::IN).with(Ops::NE).with(Ops::NULL),
+            advanced: Ops::NONE,
+            orderable: false,
+            searchable: false,
+        },
+        Property {
+            name: "ipAddress",
+            column: "client_ip",
+            ty: Type::Text,
+            default: Ops::EQ.with(Ops::STARTS).with(Ops::NE),
+            advanced: Ops::NONE,
+            orderable: false,
+            searchable: false,
+        },
+        Property {
+            name: "signInIdentifier",
+            column: "phone",
+            ty: Type::Text,
+            default: Ops::EQ.with(Ops::STARTS).with(Ops::IN),
+            advanced: Ops::NONE,
+            orderable: false,
+            searchable: false,
+        },
+        Property {
+            name: "status/errorCode",
+            column: "error_code",
+            ty: Type::Int,
+            default: Ops::EQ
+                .with(Ops::NE)
+                .with(Ops::IN)
+                .with(Ops::RANGE)
+                .with(Ops::NOT),
+            advanced: Ops::NONE,
+            orderable: false,
+            searchable: false,
+        },
+    ],
+};
+
 /// A bound value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
@@ -312,6 +409,8 @@ pub enum Value {
     Guid(uuid::Uuid),
     /// Milliseconds since the epoch.
     Millis(i64),
+    /// An integer.
+    Int(i64),
 }
 
 /// Where a text pattern must occur.
@@ -650,6 +749,8 @@ fn value_for(prop: &'static Property, lit: &Literal) -> Result<Value, QueryError
         (Type::Guid, _) => Err(wrong("a GUID")),
         (Type::Time, Literal::DateTime(t)) => Ok(Value::Millis(t.timestamp_millis())),
         (Type::Time, _) => Err(wrong("a date-time such as 2024-01-31T00:00:00Z")),
+        (Type::Int, Literal::Int(n)) => Ok(Value::Int(*n)),
+        (Type::Int, _) => Err(wrong("an integer")),
     }
 }
 

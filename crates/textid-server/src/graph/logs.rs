@@ -9,13 +9,13 @@ use axum::extract::{Query, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use textid_core::directory::Upn;
-use textid_core::UserId;
+use textid_core::odata::schema;
 use textid_store::{AuditEntry, LogQuery, SignInLogEntry};
 
 use super::auth::Caller;
 use super::base;
 use super::error::GraphError;
+use super::query;
 use crate::app::App;
 
 #[derive(Debug, Default)]
@@ -122,27 +122,7 @@ fn failure_text(reason: &str) -> &'static str {
 /// Entra's error code (AADSTS number) closest to a failure reason, for `status.errorCode`
 /// (the table is in the README, "Sign-in logs").
 fn error_code(reason: &str) -> u32 {
-    match reason {
-        "userNotFound"
-        | "notSupported"
-        | "notAllowedByPolicy"
-        | "phoneNumberNotUnique"
-        | "notEnabled"
-        | "notConfigured" => 50034,
-        "accountDisabled" => 50057,
-        "invalidCode" | "tooManyAttempts" => 50126,
-        "codeExpired" | "flowNotFound" => 50089,
-        "temporarilyLocked" | "numberLocked" | "clientLocked" => 50053,
-        r if r.ends_with("BudgetExceeded")
-            || r.ends_with("CapExceeded")
-            || r == "tooManyRequests"
-            || r == "conversionPaused" =>
-        {
-            50088
-        }
-        // Delivery failures (a carrier's code), refused countries and numbers.
-        _ => 500121,
-    }
+    textid_core::sign_in_log::error_code(reason)
 }
 
 /// The step's result detail on success: SMS here is the first (and only) factor, so
@@ -192,51 +172,21 @@ fn sign_in_json(e: &SignInLogEntry, user: Option<&textid_core::directory::User>)
     })
 }
 
-/// `GET /v1.0/auditLogs/signIns`
+/// `GET /v1.0/auditLogs/signIns` with Graph's query options: `$filter` on `createdDateTime`
+/// (`ge`, `le`, ...), `userId`, `userPrincipalName`, `userDisplayName`, `appId`,
+/// `ipAddress`, `signInIdentifier`, `status/errorCode` (with `and`, `or`, `not`, `in`,
+/// `startswith`), `$orderby=createdDateTime [asc|desc]` (newest first by default), `$top`,
+/// and `@odata.nextLink` paging.
 pub async fn sign_ins(
     State(app): State<App>,
     caller: Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, GraphError> {
     caller.require("AuditLog.Read.All")?;
-    let f = match q.get("$filter") {
-        Some(s) => parse_filter(s, "createdDateTime", &["userId", "userPrincipalName"])?,
-        None => Filter::default(),
-    };
-    let user = match (&f.id, f.id_prop.as_deref()) {
-        (Some(upn), Some("userPrincipalName")) => {
-            // A name no user has selects nothing (as in Graph), without saying so apart.
-            let found = match Upn::parse(upn) {
-                Ok(upn) => app.store().user_by_upn(caller.tenant.id, &upn).await?,
-                Err(_) => None,
-            };
-            match found {
-                Some(u) => Some(u.id),
-                None => {
-                    return Ok(Json(json!({
-                        "@odata.context": format!("{}/$metadata#auditLogs/signIns", base(&app)),
-                        "value": [],
-                    })))
-                }
-            }
-        }
-        (Some(id), _) => Some(
-            id.parse::<UserId>()
-                .map_err(|_| GraphError::bad_request("userId must be a GUID"))?,
-        ),
-        (None, _) => None,
-    };
+    let c = query::log_collection(&schema::SIGN_IN, &q, "createdDateTime desc")?;
     let entries = app
         .store()
-        .sign_in_logs(
-            caller.tenant.id,
-            &LogQuery {
-                from: f.from,
-                to: f.to,
-                about: user,
-                limit: top(&q)?,
-            },
-        )
+        .query_sign_ins(caller.tenant.id, &c.listing())
         .await?;
     let mut users = HashMap::new();
     for uid in entries.iter().filter_map(|e| e.user_id) {
@@ -244,20 +194,21 @@ pub async fn sign_ins(
             v.insert(app.store().user(caller.tenant.id, uid).await?);
         }
     }
-    let value: Vec<Value> = entries
-        .iter()
-        .map(|e| {
+    Ok(Json(c.page(
+        entries,
+        format!("{}/$metadata#auditLogs/signIns", base(&app)),
+        format!("{}/auditLogs/signIns", base(&app)),
+        None,
+        |e| {
             sign_in_json(
                 e,
                 e.user_id
                     .and_then(|u| users.get(&u))
                     .and_then(Option::as_ref),
             )
-        })
-        .collect();
-    Ok(Json(
-        json!({"@odata.context": format!("{}/$metadata#auditLogs/signIns", base(&app)), "value": value}),
-    ))
+        },
+        |e, _| (e.created_at.timestamp_millis().to_string(), e.id),
+    )))
 }
 
 fn modified(before: Option<&Value>, after: Option<&Value>) -> Vec<Value> {

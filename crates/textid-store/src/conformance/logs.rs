@@ -75,6 +75,119 @@ pub async fn sign_in_logs_filter_by_time_and_user_newest_first(s: Arc<dyn Store>
     assert_eq!(theirs[0].tenant_id, other.id);
 }
 
+/// Graph's query layer on the sign-in log (issue #17): the user's name joined in, Entra's
+/// error code derived from the stored reason, time ranges, either order, keyset paging.
+pub async fn sign_in_logs_answer_graph_queries(s: Arc<dyn Store>) {
+    use textid_core::odata::query::{after, Order};
+    use textid_core::odata::schema::{self, Value};
+    let (t, other) = (tenant(&*s).await, tenant(&*s).await);
+    let a = user(&*s, &t, "ana").await;
+    let failed = SignInLogEntry {
+        event: "codeVerified".into(),
+        result: "failure".into(),
+        failure_reason: Some("invalidCode".into()),
+        ..log_entry(&t, Some(a), later(10))
+    };
+    let budget = SignInLogEntry {
+        result: "failure".into(),
+        failure_reason: Some("prefixBudgetExceeded".into()),
+        phone: Some("+447700900123".into()),
+        ..log_entry(&t, None, later(20))
+    };
+    let entries = [log_entry(&t, Some(a), now()), failed, budget];
+    for (tn, l) in entries
+        .iter()
+        .map(|l| (&t, l.clone()))
+        .chain([(&other, log_entry(&other, None, later(15)))])
+    {
+        let at = l.created_at;
+        put(
+            &*s,
+            tn,
+            StepTarget::Number("+14255550101".into()),
+            at,
+            Put::log(&l),
+        )
+        .await;
+    }
+    let [ok, bad_code, refused] = entries;
+    let order = |descending| Order {
+        prop: schema::SIGN_IN.property("createdDateTime").unwrap(),
+        descending,
+    };
+    let run = |f: Option<&'static str>, descending: bool, limit: u32| {
+        let s = s.clone();
+        async move {
+            let cond = f.map(|f| {
+                let e = textid_core::odata::filter::parse(f).unwrap();
+                schema::check(&schema::SIGN_IN, &e, true).unwrap()
+            });
+            let listing = Listing {
+                cond,
+                order: order(descending),
+                limit,
+            };
+            s.query_sign_ins(t.id, &listing).await.unwrap()
+        }
+    };
+    assert_eq!(
+        run(None, true, 10).await,
+        [refused.clone(), bad_code.clone(), ok.clone()]
+    );
+    assert_eq!(run(None, false, 2).await, [ok.clone(), bad_code.clone()]);
+    assert_eq!(
+        run(Some("status/errorCode eq 0"), true, 10).await,
+        std::slice::from_ref(&ok)
+    );
+    assert_eq!(
+        run(Some("status/errorCode eq 50126"), true, 10).await,
+        std::slice::from_ref(&bad_code)
+    );
+    assert_eq!(
+        run(Some("status/errorCode eq 50088"), true, 10).await,
+        std::slice::from_ref(&refused)
+    );
+    assert_eq!(
+        run(
+            Some("status/errorCode ne 0 and userPrincipalName eq 'ANA@contoso.example'"),
+            true,
+            10
+        )
+        .await,
+        std::slice::from_ref(&bad_code)
+    );
+    assert_eq!(
+        run(Some("startswith(userDisplayName,'an')"), true, 10)
+            .await
+            .len(),
+        2
+    );
+    assert_eq!(
+        run(Some("startswith(signInIdentifier,'+44')"), true, 10).await,
+        std::slice::from_ref(&refused)
+    );
+    assert_eq!(
+        run(Some("userId eq null"), true, 10).await,
+        std::slice::from_ref(&refused)
+    );
+    let window =
+        "createdDateTime ge 2026-03-01T12:00:05Z and createdDateTime le 2026-03-01T12:00:15Z";
+    assert_eq!(run(Some(window), true, 10).await, std::slice::from_ref(&bad_code));
+    // The next page after the newest, by keyset on (createdDateTime, id).
+    let id = schema::SIGN_IN.property("id").unwrap();
+    let rest = Listing {
+        cond: Some(after(
+            order(true),
+            id,
+            Value::Millis(refused.created_at.timestamp_millis()),
+            Value::Guid(refused.id),
+        )),
+        order: order(true),
+        limit: 10,
+    };
+    assert_eq!(s.query_sign_ins(t.id, &rest).await.unwrap(), [bad_code, ok]);
+}
+
 pub async fn directory_audits_filter_by_time_and_subject_newest_first(s: Arc<dyn Store>) {
     let t = tenant(&*s).await;
     let u = new_user(&t, "ana");

@@ -208,6 +208,7 @@ cases!(
     a_receipt_for_an_unknown_id_or_another_provider_changes_nothing,
     a_failed_receipt_keeps_the_reason_and_is_logged_against_the_flow,
     // LogStore
+    sign_in_logs_answer_graph_queries,
     sign_in_logs_filter_by_time_and_user_newest_first,
     directory_audits_filter_by_time_and_subject_newest_first,
     // KeyStore, ClientStore, AuthRequestStore

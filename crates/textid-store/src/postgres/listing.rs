@@ -16,7 +16,7 @@ fn boxed(v: &Value) -> Box<dyn ToSql + Sync + Send> {
         Value::Text(s) => Box::new(s.clone()),
         Value::Bool(b) => Box::new(*b),
         Value::Guid(g) => Box::new(*g),
-        Value::Millis(n) => Box::new(*n),
+        Value::Millis(n) | Value::Int(n) => Box::new(*n),
     }
 }
 

@@ -8,7 +8,7 @@ use textid_core::{FlowId, TenantId, UserId};
 use super::retry::Tx;
 use super::rows::{execute, limit, ms, query, time};
 use super::PostgresStore;
-use crate::{Actor, AuditEntry, LogQuery, LogStore, SignInLogEntry, StoreResult};
+use crate::{Actor, AuditEntry, Listing, LogQuery, LogStore, SignInLogEntry, StoreResult};
 
 pub(super) async fn insert(tx: &Tx<'_>, l: &SignInLogEntry) -> StoreResult<()> {
     execute(
@@ -23,6 +23,25 @@ pub(super) async fn insert(tx: &Tx<'_>, l: &SignInLogEntry) -> StoreResult<()> {
     )
     .await?;
     Ok(())
+}
+
+/// A sign-in log entry from the columns `id, created_at, method, event, phone, user_id,
+/// flow_id, result, failure_reason, client_ip, app_id`.
+fn entry(tenant: TenantId, r: &tokio_postgres::Row) -> StoreResult<SignInLogEntry> {
+    Ok(SignInLogEntry {
+        id: r.try_get(0)?,
+        tenant_id: tenant,
+        created_at: time(r.try_get(1)?),
+        method: r.try_get(2)?,
+        event: r.try_get(3)?,
+        phone: r.try_get(4)?,
+        user_id: r.try_get::<_, Option<uuid::Uuid>>(5)?.map(UserId),
+        flow_id: r.try_get::<_, Option<uuid::Uuid>>(6)?.map(FlowId),
+        result: r.try_get(7)?,
+        failure_reason: r.try_get(8)?,
+        client_ip: r.try_get(9)?,
+        app_id: r.try_get(10)?,
+    })
 }
 
 #[async_trait]
@@ -50,24 +69,22 @@ impl LogStore for PostgresStore {
                     ],
                 )
                 .await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(SignInLogEntry {
-                            id: r.try_get(0)?,
-                            tenant_id: *tenant,
-                            created_at: time(r.try_get(1)?),
-                            method: r.try_get(2)?,
-                            event: r.try_get(3)?,
-                            phone: r.try_get(4)?,
-                            user_id: r.try_get::<_, Option<uuid::Uuid>>(5)?.map(UserId),
-                            flow_id: r.try_get::<_, Option<uuid::Uuid>>(6)?.map(FlowId),
-                            result: r.try_get(7)?,
-                            failure_reason: r.try_get(8)?,
-                            client_ip: r.try_get(9)?,
-                            app_id: r.try_get(10)?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(|r| entry(*tenant, r)).collect()
+            })
+        })
+        .await
+    }
+
+    async fn query_sign_ins(
+        &self,
+        tenant: TenantId,
+        listing: &Listing,
+    ) -> StoreResult<Vec<SignInLogEntry>> {
+        self.read(&(tenant, listing), |c, (tenant, listing)| {
+            Box::pin(async move {
+                let select = crate::listing::sign_ins_source();
+                let rows = super::listing::query(c, &select, "l", *tenant, listing).await?;
+                rows.iter().map(|r| entry(*tenant, r)).collect()
             })
         })
         .await

@@ -16,7 +16,7 @@ impl ToSql for Bound {
             Value::Text(s) => SqlValue::Text(s.clone()),
             Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
             Value::Guid(g) => SqlValue::Text(g.to_string()),
-            Value::Millis(n) => SqlValue::Integer(*n),
+            Value::Millis(n) | Value::Int(n) => SqlValue::Integer(*n),
         }))
     }
 }

@@ -7,7 +7,7 @@ use textid_core::{TenantId, UserId};
 
 use super::rows::{id, json, ms, opt_id, time};
 use super::SqliteStore;
-use crate::{Actor, AuditEntry, LogQuery, LogStore, SignInLogEntry, StoreResult};
+use crate::{Actor, AuditEntry, Listing, LogQuery, LogStore, SignInLogEntry, StoreResult};
 
 pub(super) fn insert(tx: &Transaction<'_>, l: &SignInLogEntry) -> StoreResult<()> {
     tx.prepare_cached(
@@ -20,6 +20,40 @@ pub(super) fn insert(tx: &Transaction<'_>, l: &SignInLogEntry) -> StoreResult<()
         l.client_ip, l.app_id
     ])?;
     Ok(())
+}
+
+/// A sign-in log entry from the columns `id, created_at, method, event, phone, user_id,
+/// flow_id, result, failure_reason, client_ip, app_id`.
+fn entry(tenant: TenantId, r: &rusqlite::Row<'_>) -> rusqlite::Result<StoreResult<SignInLogEntry>> {
+    let (lid, at, method, event, phone, uid, fid, result, reason, ip, app) = (
+        r.get::<_, String>(0)?,
+        r.get::<_, i64>(1)?,
+        r.get::<_, String>(2)?,
+        r.get::<_, String>(3)?,
+        r.get::<_, Option<String>>(4)?,
+        r.get::<_, Option<String>>(5)?,
+        r.get::<_, Option<String>>(6)?,
+        r.get::<_, String>(7)?,
+        r.get::<_, Option<String>>(8)?,
+        r.get::<_, Option<String>>(9)?,
+        r.get::<_, Option<String>>(10)?,
+    );
+    Ok((|| {
+        Ok(SignInLogEntry {
+            id: id(&lid)?,
+            tenant_id: tenant,
+            created_at: time(at),
+            method,
+            event,
+            phone,
+            user_id: opt_id(uid)?,
+            flow_id: opt_id(fid)?,
+            result,
+            failure_reason: reason,
+            client_ip: ip,
+            app_id: app,
+        })
+    })())
 }
 
 fn sign_in_logs(
@@ -41,40 +75,9 @@ fn sign_in_logs(
             q.about.map(|u| u.to_string()),
             q.limit
         ],
-        |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                r.get::<_, Option<String>>(6)?,
-                r.get::<_, String>(7)?,
-                r.get::<_, Option<String>>(8)?,
-                r.get::<_, Option<String>>(9)?,
-                r.get::<_, Option<String>>(10)?,
-            ))
-        },
+        |r| entry(tenant, r),
     )?;
-    rows.map(|r| {
-        let (lid, at, method, event, phone, uid, fid, result, reason, ip, app) = r?;
-        Ok(SignInLogEntry {
-            id: id(&lid)?,
-            tenant_id: tenant,
-            created_at: time(at),
-            method,
-            event,
-            phone,
-            user_id: opt_id(uid)?,
-            flow_id: opt_id(fid)?,
-            result,
-            failure_reason: reason,
-            client_ip: ip,
-            app_id: app,
-        })
-    })
-    .collect()
+    rows.map(|r| r?).collect()
 }
 
 fn audits(c: &Connection, tenant: TenantId, q: &LogQuery<String>) -> StoreResult<Vec<AuditEntry>> {
@@ -132,6 +135,19 @@ impl LogStore for SqliteStore {
     ) -> StoreResult<Vec<SignInLogEntry>> {
         let q = query.clone();
         self.read(move |c| sign_in_logs(c, tenant, &q)).await
+    }
+
+    async fn query_sign_ins(
+        &self,
+        tenant: TenantId,
+        listing: &Listing,
+    ) -> StoreResult<Vec<SignInLogEntry>> {
+        let listing = listing.clone();
+        self.read(move |c| {
+            let select = crate::listing::sign_ins_source();
+            super::listing::query(c, &select, "l", tenant, &listing, |r| entry(tenant, r))
+        })
+        .await
     }
 
     async fn directory_audits(
