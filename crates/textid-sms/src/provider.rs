@@ -6,8 +6,10 @@
 //! - [`vonage`]: the Vonage SMS API, with signed delivery receipts; voice through
 //!   [`vonage_voice`] (the Voice API with an application JWT).
 //! - [`smpp`]: binds to a carrier's SMSC over SMPP 3.4 and takes its delivery receipts.
-//! - [`sns`]: Amazon SNS `Publish` to a phone number, signed with [`sigv4`].
+//! - [`sns`]: Amazon SNS `Publish` to a phone number, signed with [`sigv4`], with fixed or
+//!   temporary credentials ([`aws_credentials`]).
 
+pub mod aws_credentials;
 pub mod console;
 pub mod http;
 pub mod sigv4;

@@ -14,6 +14,7 @@ use textid_core::limits::SignInLimits;
 use textid_core::secret::Secret;
 use textid_server::client_ip::TrustedProxies;
 use textid_server::{RouteConfig, SmsProviderConfig};
+use textid_sms::provider::aws_credentials::{CredentialSource, Credentials};
 use textid_sms::provider::smpp::SmppConfig;
 use textid_sms::provider::sns::SnsConfig;
 use textid_sms::provider::twilio::TwilioConfig;
@@ -181,15 +182,20 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "sms_vonage_api_base_url",
         "https://api.nexmo.com",
-        "Vonage Voice API origin (change only for a test double)",
+        "Vonage Voice and Messages API origin (change only for a test double)",
     ),
     ("sms_sns_region", "", "Amazon SNS region, e.g. eu-west-1"),
     (
         "sms_sns_access_key_id",
         "",
-        "AWS access key id of an IAM user or role allowed sns:Publish",
+        "AWS access key id of an IAM user or role allowed sns:Publish; empty: AWS_ACCESS_KEY_ID, then container credentials (AWS_CONTAINER_CREDENTIALS_*), then the EC2 instance profile (IMDSv2)",
     ),
     ("sms_sns_secret_access_key", "", "its secret access key"),
+    (
+        "sms_sns_session_token",
+        "",
+        "the session token of temporary keys (sent as X-Amz-Security-Token); only with sms_sns_access_key_id",
+    ),
     (
         "sms_sns_endpoint",
         "https://sns.{sms_sns_region}.amazonaws.com",
@@ -365,6 +371,7 @@ pub const SECRET_KEYS: &[&str] = &[
     "sms_smpp_password",
     "sms_vonage_private_key",
     "sms_sns_secret_access_key",
+    "sms_sns_session_token",
 ];
 
 /// Given values with their source, before checking.
@@ -1024,15 +1031,44 @@ fn sns_config(raw: &RawConfig, source: &str) -> Result<SnsConfig> {
     }
     Ok(SnsConfig {
         region,
-        access_key_id: required(raw, "sms_sns_access_key_id", "sns", source)?.to_string(),
-        secret_access_key: Secret::new(
-            required(raw, "sms_sns_secret_access_key", "sns", source)?.to_string(),
-        ),
+        credentials: sns_credentials(raw, source, &|name| std::env::var(name).ok())?,
         endpoint,
         sender_id: optional(raw, "sms_sns_sender_id"),
         origination_number: optional(raw, "sms_sns_origination_number"),
         timeout: carrier_timeout(raw)?,
     })
+}
+
+/// Step 1 of the AWS credential chain: textid's keys; else the rest of the chain from
+/// `env` ([`CredentialSource::from_env`]).
+fn sns_credentials(
+    raw: &RawConfig,
+    source: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<CredentialSource> {
+    let token = optional(raw, "sms_sns_session_token").map(Secret::new);
+    match (
+        optional(raw, "sms_sns_access_key_id"),
+        optional(raw, "sms_sns_secret_access_key"),
+    ) {
+        (Some(id), Some(secret)) => Ok(CredentialSource::Fixed(Credentials::fixed(
+            id,
+            Secret::new(secret),
+            token,
+        ))),
+        (None, None) if token.is_some() => {
+            let src = raw.source("sms_sns_session_token").unwrap_or("default");
+            bail!("sms_sns_session_token (from {src}) goes with sms_sns_access_key_id and sms_sns_secret_access_key: set them too, or unset it")
+        }
+        (None, None) => CredentialSource::from_env(env)
+            .map_err(|e| anyhow!("sms_provider (from {source}) uses sns: {e}")),
+        (Some(_), None) => bail!(
+            "sms_provider (from {source}) uses sns with sms_sns_access_key_id: set sms_sns_secret_access_key (TEXTID_SMS_SNS_SECRET_ACCESS_KEY) too"
+        ),
+        (None, Some(_)) => bail!(
+            "sms_provider (from {source}) uses sns with sms_sns_secret_access_key: set sms_sns_access_key_id (TEXTID_SMS_SNS_ACCESS_KEY_ID) too"
+        ),
+    }
 }
 
 fn carrier_timeout(raw: &RawConfig) -> Result<std::time::Duration> {
@@ -1284,8 +1320,19 @@ impl Config {
                 ),
             ),
             ("sms_sns_region", sn(|c| c.region.clone())),
-            ("sms_sns_access_key_id", sn(|c| c.access_key_id.clone())),
-            ("sms_sns_secret_access_key", sn(|_| configured(true))),
+            ("sms_sns_access_key_id", sn(|c| c.credentials.describe())),
+            (
+                "sms_sns_secret_access_key",
+                sn(|c| configured(matches!(c.credentials, CredentialSource::Fixed(_)))),
+            ),
+            (
+                "sms_sns_session_token",
+                sn(|c| {
+                    configured(
+                        matches!(&c.credentials, CredentialSource::Fixed(k) if k.session_token.is_some()),
+                    )
+                }),
+            ),
             (
                 "sms_sns_endpoint",
                 // Unset without SNS: the default depends on the region.
@@ -1628,6 +1675,55 @@ mod tests {
                 .to_string();
             assert!(e.contains(&format!("{key} (from test)")), "{e}");
         }
+    }
+
+    #[test]
+    fn sns_takes_textids_keys_then_the_aws_chain() {
+        let sns = |pairs: &[(&'static str, &str)], env: &[(&str, &str)]| {
+            let mut all = vec![("sms_provider", "sns"), ("sms_sns_region", "eu-west-1")];
+            all.extend_from_slice(pairs);
+            let env: std::collections::HashMap<String, String> = env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            sns_credentials(&raw(&all), "test", &|k| env.get(k).cloned())
+        };
+        let keys = [
+            ("sms_sns_access_key_id", "ASIAKEY"),
+            ("sms_sns_secret_access_key", "s"),
+            ("sms_sns_session_token", "t"),
+        ];
+        let aws_env = [
+            ("AWS_ACCESS_KEY_ID", "AKIAENV"),
+            ("AWS_SECRET_ACCESS_KEY", "e"),
+        ];
+        let CredentialSource::Fixed(c) = sns(&keys, &aws_env).unwrap() else {
+            panic!("fixed keys")
+        };
+        assert_eq!(c.access_key_id, "ASIAKEY");
+        assert_eq!(c.session_token, Some(Secret::new("t".into())));
+        let CredentialSource::Fixed(c) = sns(&[], &aws_env).unwrap() else {
+            panic!("fixed keys")
+        };
+        assert_eq!(
+            (c.access_key_id.as_str(), c.session_token),
+            ("AKIAENV", None)
+        );
+        assert!(matches!(
+            sns(&[], &[]).unwrap(),
+            CredentialSource::InstanceProfile { .. }
+        ));
+        let e = sns(&[("sms_sns_session_token", "t")], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sms_sns_session_token (from test)"), "{e}");
+        assert!(!e.contains("=t"), "{e}");
+        let e = sns(&keys[..1], &[]).unwrap_err().to_string();
+        assert!(e.contains("set sms_sns_secret_access_key"), "{e}");
+        let e = sns(&[], &[("AWS_EC2_METADATA_DISABLED", "true")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("uses sns: no AWS credentials"), "{e}");
     }
 
     #[test]

@@ -634,6 +634,7 @@ fn sample(key: &str, dir: &Path) -> Option<(Vec<(&'static str, String)>, String)
         "sms_sns_region" => sns("sms_sns_region", "us-east-1", "us-east-1"),
         "sms_sns_access_key_id" => sns("sms_sns_access_key_id", "AKIDOTHER", "AKIDOTHER"),
         "sms_sns_secret_access_key" => sns("sms_sns_secret_access_key", "other", "<configured>"),
+        "sms_sns_session_token" => sns("sms_sns_session_token", "session", "<configured>"),
         "sms_sns_endpoint" => sns(
             "sms_sns_endpoint",
             "http://127.0.0.1:9",
