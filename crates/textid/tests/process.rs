@@ -582,6 +582,20 @@ fn sample(key: &str, dir: &Path) -> Option<(Vec<(&'static str, String)>, String)
             "http://127.0.0.1:9",
             "http://127.0.0.1:9",
         ),
+        "sms_vonage_sms_api" => {
+            // The Messages API needs the application beside it; the key under test stays last.
+            let (mut given, shown) = vonage("sms_vonage_sms_api", "messages", "messages")?;
+            let at = given.len() - 1;
+            given.insert(
+                at,
+                (
+                    "sms_vonage_application_id",
+                    "aaaaaaaa-bbbb-cccc-dddd-0123456789ab".to_string(),
+                ),
+            );
+            given.insert(at, ("sms_vonage_private_key", VONAGE_TEST_KEY.to_string()));
+            Some((given, shown))
+        }
         "sms_vonage_api_key" => vonage("sms_vonage_api_key", "efgh5678", "efgh5678"),
         "sms_vonage_api_secret" => vonage("sms_vonage_api_secret", "other", "<configured>"),
         "sms_vonage_signature_secret" => {
