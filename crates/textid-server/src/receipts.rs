@@ -16,6 +16,10 @@
 //!   `Authorization: Bearer` JWT must be signed (HS256) with the signature secret and its
 //!   `payload_hash` be the body's SHA-256 ([`textid_sms::provider::vonage_voice::verify_event`]);
 //!   otherwise 403, nothing changed.
+//! - `POST /sms/receipts/vonage/messages`: the Vonage Messages API's message status
+//!   webhooks (JSON), signed like the call events and checked by the same function;
+//!   `delivered` closes the message, `rejected`, `undeliverable` and `failed` fail it with
+//!   the error's title ([`textid_sms::provider::vonage_messages::status_receipt`]).
 //!
 //! These routes belong to no tenant: the message's carrier id finds the message, and the
 //! signature (not a session, not CORS) is the only authentication. A route for a provider
@@ -37,7 +41,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use textid_core::abuse::{self, AbuseLimits, AbuseQuery};
 use textid_core::clock::Clock;
-use textid_sms::provider::{twilio, vonage, vonage_voice};
+use textid_sms::provider::{twilio, vonage, vonage_messages, vonage_voice};
 use textid_sms::{Receipt, ReceiptSink, ReceiptStatus};
 use textid_store::{ReceiptUpdate, Store};
 
@@ -53,6 +57,10 @@ pub fn routes() -> axum::Router<App> {
         .route(
             "/sms/receipts/vonage/voice",
             axum::routing::post(vonage_voice_event),
+        )
+        .route(
+            "/sms/receipts/vonage/messages",
+            axum::routing::post(vonage_messages_status),
         )
 }
 
@@ -191,6 +199,25 @@ async fn vonage_voice_event(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    vonage_signed_json(&app, &headers, &body, vonage_voice::event_receipt).await
+}
+
+async fn vonage_messages_status(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    vonage_signed_json(&app, &headers, &body, vonage_messages::status_receipt).await
+}
+
+/// A Vonage JSON webhook signed with a JWT (call events, message statuses): verified, then
+/// its receipt, if any, recorded.
+async fn vonage_signed_json(
+    app: &App,
+    headers: &HeaderMap,
+    body: &[u8],
+    receipt: fn(&serde_json::Value) -> Option<Receipt>,
+) -> Result<Response, ApiError> {
     let Some(secret) = app.config().sms.vonage_signature_secret() else {
         return Err(not_configured());
     };
@@ -198,11 +225,11 @@ async fn vonage_voice_event(
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !vonage_voice::verify_event(secret.expose(), authorization, &body) {
+    if !vonage_voice::verify_event(secret.expose(), authorization, body) {
         return Err(bad_signature());
     }
-    let event: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    if let Some(receipt) = vonage_voice::event_receipt(&event) {
+    let event: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    if let Some(receipt) = receipt(&event) {
         app.receipts().receipt(receipt).await;
     }
     Ok(StatusCode::NO_CONTENT.into_response())

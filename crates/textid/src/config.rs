@@ -14,10 +14,11 @@ use textid_core::limits::SignInLimits;
 use textid_core::secret::Secret;
 use textid_server::client_ip::TrustedProxies;
 use textid_server::{RouteConfig, SmsProviderConfig};
+use textid_sms::provider::aws_credentials::{CredentialSource, Credentials};
 use textid_sms::provider::smpp::SmppConfig;
 use textid_sms::provider::sns::SnsConfig;
 use textid_sms::provider::twilio::TwilioConfig;
-use textid_sms::provider::vonage::VonageConfig;
+use textid_sms::provider::vonage::{VonageConfig, VonageSmsApi};
 use textid_sms::provider::vonage_voice::VonageApplication;
 use textid_sms::provider::webhook::WebhookConfig;
 use textid_sms::routing::RouteTable;
@@ -126,7 +127,16 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "https://api.twilio.com",
         "Twilio API origin (change only for a test double)",
     ),
-    ("sms_vonage_api_key", "", "Vonage API key"),
+    (
+        "sms_vonage_sms_api",
+        "sms",
+        "which Vonage API sends SMS: sms (the SMS API, API key and secret) or messages (the Messages API, the application's JWT); default sms, or messages when only an application is set",
+    ),
+    (
+        "sms_vonage_api_key",
+        "",
+        "Vonage API key (the SMS API; not needed with sms_vonage_sms_api = messages)",
+    ),
     ("sms_vonage_api_secret", "", "Vonage API secret"),
     (
         "sms_vonage_signature_secret",
@@ -171,7 +181,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "sms_vonage_application_id",
         "",
-        "Vonage application id: voice calls through the Voice API (with sms_vonage_private_key); empty: no voice",
+        "Vonage application id: voice calls through the Voice API, and SMS through the Messages API (with sms_vonage_private_key); empty: no voice",
     ),
     (
         "sms_vonage_private_key",
@@ -181,15 +191,20 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     (
         "sms_vonage_api_base_url",
         "https://api.nexmo.com",
-        "Vonage Voice API origin (change only for a test double)",
+        "Vonage Voice and Messages API origin (change only for a test double)",
     ),
     ("sms_sns_region", "", "Amazon SNS region, e.g. eu-west-1"),
     (
         "sms_sns_access_key_id",
         "",
-        "AWS access key id of an IAM user or role allowed sns:Publish",
+        "AWS access key id of an IAM user or role allowed sns:Publish; empty: AWS_ACCESS_KEY_ID, then container credentials (AWS_CONTAINER_CREDENTIALS_*), then the EC2 instance profile (IMDSv2)",
     ),
     ("sms_sns_secret_access_key", "", "its secret access key"),
+    (
+        "sms_sns_session_token",
+        "",
+        "the session token of temporary keys (sent as X-Amz-Security-Token); only with sms_sns_access_key_id",
+    ),
     (
         "sms_sns_endpoint",
         "https://sns.{sms_sns_region}.amazonaws.com",
@@ -365,6 +380,7 @@ pub const SECRET_KEYS: &[&str] = &[
     "sms_smpp_password",
     "sms_vonage_private_key",
     "sms_sns_secret_access_key",
+    "sms_sns_session_token",
 ];
 
 /// Given values with their source, before checking.
@@ -933,9 +949,6 @@ fn twilio_config(raw: &RawConfig, source: &str, public_url: &str) -> Result<Twil
 }
 
 fn vonage_config(raw: &RawConfig, source: &str, public_url: &str) -> Result<VonageConfig> {
-    let api_key = required(raw, "sms_vonage_api_key", "vonage", source)?.to_string();
-    let api_secret =
-        Secret::new(required(raw, "sms_vonage_api_secret", "vonage", source)?.to_string());
     let from = required(raw, "sms_vonage_from", "vonage", source)?.to_string();
     let signature_secret = optional(raw, "sms_vonage_signature_secret").map(Secret::new);
     // Receipts are asked for only when they can be verified.
@@ -944,37 +957,86 @@ fn vonage_config(raw: &RawConfig, source: &str, public_url: &str) -> Result<Vona
             .as_ref()
             .map(|_| format!("{}{path}", public_url.trim_end_matches('/')))
     };
-    let application = match (
-        optional(raw, "sms_vonage_application_id"),
-        optional(raw, "sms_vonage_private_key"),
-    ) {
-        (Some(id), Some(pem)) => {
-            Some(VonageApplication::new(id, &Secret::new(pem)).map_err(|e| {
-                let src = raw.source("sms_vonage_private_key").unwrap_or("default");
-                anyhow!("sms_vonage_private_key (from {src}): {e}")
-            })?)
-        }
-        (None, None) => None,
-        _ => bail!(
-            "sms_vonage_application_id and sms_vonage_private_key go together: set both (voice calls) or neither"
+    let application = vonage_application(raw)?;
+    let sms_api = vonage_sms_api(raw, source, application.is_some())?;
+    let (api_key, api_secret) = match sms_api {
+        VonageSmsApi::Sms => (
+            required(raw, "sms_vonage_api_key", "vonage", source)?.to_string(),
+            required(raw, "sms_vonage_api_secret", "vonage", source)?.to_string(),
+        ),
+        VonageSmsApi::Messages => (
+            optional(raw, "sms_vonage_api_key").unwrap_or_default(),
+            optional(raw, "sms_vonage_api_secret").unwrap_or_default(),
         ),
     };
     Ok(VonageConfig {
+        sms_api,
         callback: receipts("/sms/receipts/vonage"),
         voice_event_url: application
             .as_ref()
             .and_then(|_| receipts("/sms/receipts/vonage/voice")),
+        messages_status_url: (sms_api == VonageSmsApi::Messages)
+            .then(|| receipts("/sms/receipts/vonage/messages"))
+            .flatten(),
         application,
         api_base_url: optional(raw, "sms_vonage_api_base_url")
             .unwrap_or_else(|| textid_sms::provider::vonage_voice::DEFAULT_API_BASE_URL.into()),
         api_key,
-        api_secret,
+        api_secret: Secret::new(api_secret),
         signature_secret,
         from,
         base_url: optional(raw, "sms_vonage_base_url")
             .unwrap_or_else(|| textid_sms::provider::vonage::DEFAULT_BASE_URL.into()),
         timeout: carrier_timeout(raw)?,
     })
+}
+
+/// The Vonage application (id and private key), when both are set.
+fn vonage_application(raw: &RawConfig) -> Result<Option<VonageApplication>> {
+    match (
+        optional(raw, "sms_vonage_application_id"),
+        optional(raw, "sms_vonage_private_key"),
+    ) {
+        (Some(id), Some(pem)) => VonageApplication::new(id, &Secret::new(pem))
+            .map(Some)
+            .map_err(|e| {
+                let src = raw.source("sms_vonage_private_key").unwrap_or("default");
+                anyhow!("sms_vonage_private_key (from {src}): {e}")
+            }),
+        (None, None) => Ok(None),
+        _ => bail!(
+            "sms_vonage_application_id and sms_vonage_private_key go together: set both (voice calls, the Messages API) or neither"
+        ),
+    }
+}
+
+/// `sms_vonage_sms_api`, or its default: the SMS API when an API key is set, the Messages
+/// API when only an application is.
+fn vonage_sms_api(raw: &RawConfig, source: &str, application: bool) -> Result<VonageSmsApi> {
+    let api = match optional(raw, "sms_vonage_sms_api").as_deref() {
+        Some("sms") => VonageSmsApi::Sms,
+        Some("messages") => VonageSmsApi::Messages,
+        Some(other) => {
+            let src = raw.source("sms_vonage_sms_api").unwrap_or("default");
+            bail!("sms_vonage_sms_api (from {src}): '{other}' must be sms or messages");
+        }
+        None if optional(raw, "sms_vonage_api_key").is_none() && application => {
+            VonageSmsApi::Messages
+        }
+        None => VonageSmsApi::Sms,
+    };
+    if api == VonageSmsApi::Messages && !application {
+        let src = raw.source("sms_vonage_sms_api").unwrap_or("default");
+        bail!(
+            "sms_vonage_sms_api (from {src}) is messages: set sms_vonage_application_id and sms_vonage_private_key (the Messages API authenticates with the application's JWT), or use sms"
+        );
+    }
+    if api == VonageSmsApi::Sms && optional(raw, "sms_vonage_api_key").is_none() && !application {
+        bail!(
+            "sms_provider (from {source}) uses vonage: set sms_vonage_api_key and sms_vonage_api_secret (the SMS API), or sms_vonage_application_id and sms_vonage_private_key (the Messages API)"
+        );
+    }
+    Ok(api)
 }
 
 fn smpp_config(raw: &RawConfig, source: &str) -> Result<SmppConfig> {
@@ -1024,15 +1086,44 @@ fn sns_config(raw: &RawConfig, source: &str) -> Result<SnsConfig> {
     }
     Ok(SnsConfig {
         region,
-        access_key_id: required(raw, "sms_sns_access_key_id", "sns", source)?.to_string(),
-        secret_access_key: Secret::new(
-            required(raw, "sms_sns_secret_access_key", "sns", source)?.to_string(),
-        ),
+        credentials: sns_credentials(raw, source, &|name| std::env::var(name).ok())?,
         endpoint,
         sender_id: optional(raw, "sms_sns_sender_id"),
         origination_number: optional(raw, "sms_sns_origination_number"),
         timeout: carrier_timeout(raw)?,
     })
+}
+
+/// Step 1 of the AWS credential chain: textid's keys; else the rest of the chain from
+/// `env` ([`CredentialSource::from_env`]).
+fn sns_credentials(
+    raw: &RawConfig,
+    source: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<CredentialSource> {
+    let token = optional(raw, "sms_sns_session_token").map(Secret::new);
+    match (
+        optional(raw, "sms_sns_access_key_id"),
+        optional(raw, "sms_sns_secret_access_key"),
+    ) {
+        (Some(id), Some(secret)) => Ok(CredentialSource::Fixed(Credentials::fixed(
+            id,
+            Secret::new(secret),
+            token,
+        ))),
+        (None, None) if token.is_some() => {
+            let src = raw.source("sms_sns_session_token").unwrap_or("default");
+            bail!("sms_sns_session_token (from {src}) goes with sms_sns_access_key_id and sms_sns_secret_access_key: set them too, or unset it")
+        }
+        (None, None) => CredentialSource::from_env(env)
+            .map_err(|e| anyhow!("sms_provider (from {source}) uses sns: {e}")),
+        (Some(_), None) => bail!(
+            "sms_provider (from {source}) uses sns with sms_sns_access_key_id: set sms_sns_secret_access_key (TEXTID_SMS_SNS_SECRET_ACCESS_KEY) too"
+        ),
+        (None, Some(_)) => bail!(
+            "sms_provider (from {source}) uses sns with sms_sns_secret_access_key: set sms_sns_access_key_id (TEXTID_SMS_SNS_ACCESS_KEY_ID) too"
+        ),
+    }
 }
 
 fn carrier_timeout(raw: &RawConfig) -> Result<std::time::Duration> {
@@ -1227,8 +1318,15 @@ impl Config {
                     |t| t.base_url.clone(),
                 ),
             ),
+            (
+                "sms_vonage_sms_api",
+                vonage.map_or_else(|| "sms".into(), |v| v.sms_api.as_str().into()),
+            ),
             ("sms_vonage_api_key", vo(|v| v.api_key.clone())),
-            ("sms_vonage_api_secret", vo(|_| configured(true))),
+            (
+                "sms_vonage_api_secret",
+                vo(|v| configured(!v.api_secret.expose().is_empty())),
+            ),
             (
                 "sms_vonage_signature_secret",
                 vo(|v| configured(v.signature_secret.is_some())),
@@ -1284,8 +1382,19 @@ impl Config {
                 ),
             ),
             ("sms_sns_region", sn(|c| c.region.clone())),
-            ("sms_sns_access_key_id", sn(|c| c.access_key_id.clone())),
-            ("sms_sns_secret_access_key", sn(|_| configured(true))),
+            ("sms_sns_access_key_id", sn(|c| c.credentials.describe())),
+            (
+                "sms_sns_secret_access_key",
+                sn(|c| configured(matches!(c.credentials, CredentialSource::Fixed(_)))),
+            ),
+            (
+                "sms_sns_session_token",
+                sn(|c| {
+                    configured(
+                        matches!(&c.credentials, CredentialSource::Fixed(k) if k.session_token.is_some()),
+                    )
+                }),
+            ),
             (
                 "sms_sns_endpoint",
                 // Unset without SNS: the default depends on the region.
@@ -1628,6 +1737,133 @@ mod tests {
                 .to_string();
             assert!(e.contains(&format!("{key} (from test)")), "{e}");
         }
+    }
+
+    const VONAGE_KEY: &str =
+        include_str!("../../textid-sms/tests/carriers/data/vonage-test-application.key");
+
+    fn vonage(pairs: &[(&'static str, &str)]) -> Result<VonageConfig> {
+        let mut all = vec![
+            ("sms_provider", "vonage"),
+            ("sms_vonage_from", "TextID"),
+            ("sms_vonage_signature_secret", "sig"),
+            ("public_url", "https://id.contoso.example"),
+        ];
+        all.extend_from_slice(pairs);
+        let c = Config::try_from(&raw(&all))?;
+        match c.sms {
+            SmsProviderConfig::Vonage(v) => Ok(v),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn vonage_sends_by_the_sms_api_unless_only_an_application_is_set() {
+        let app = [
+            (
+                "sms_vonage_application_id",
+                "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
+            ),
+            ("sms_vonage_private_key", VONAGE_KEY),
+        ];
+        let keys = [
+            ("sms_vonage_api_key", "abcd1234"),
+            ("sms_vonage_api_secret", "s"),
+        ];
+        let v = vonage(&keys).unwrap();
+        assert_eq!(
+            (v.sms_api, v.messages_status_url),
+            (VonageSmsApi::Sms, None)
+        );
+        let v = vonage(&[keys.as_slice(), app.as_slice()].concat()).unwrap();
+        assert_eq!(v.sms_api, VonageSmsApi::Sms);
+        let v = vonage(&app).unwrap();
+        assert_eq!(v.sms_api, VonageSmsApi::Messages);
+        assert_eq!(
+            v.messages_status_url.as_deref(),
+            Some("https://id.contoso.example/sms/receipts/vonage/messages")
+        );
+        let chosen = [
+            keys.as_slice(),
+            app.as_slice(),
+            &[("sms_vonage_sms_api", "messages")],
+        ]
+        .concat();
+        assert_eq!(vonage(&chosen).unwrap().sms_api, VonageSmsApi::Messages);
+    }
+
+    #[test]
+    fn a_vonage_api_that_cannot_work_names_the_keys_to_set() {
+        let e = vonage(&[
+            ("sms_vonage_sms_api", "messages"),
+            ("sms_vonage_api_key", "k"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("sms_vonage_sms_api (from test)"), "{e}");
+        assert!(e.contains("sms_vonage_application_id"), "{e}");
+        let e = vonage(&[("sms_vonage_sms_api", "rest")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("must be sms or messages"), "{e}");
+        let e = vonage(&[]).unwrap_err().to_string();
+        assert!(
+            e.contains("sms_vonage_api_key") && e.contains("sms_vonage_application_id"),
+            "{e}"
+        );
+        let e = vonage(&[("sms_vonage_api_key", "k")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sms_vonage_api_secret"), "{e}");
+    }
+
+    #[test]
+    fn sns_takes_textids_keys_then_the_aws_chain() {
+        let sns = |pairs: &[(&'static str, &str)], env: &[(&str, &str)]| {
+            let mut all = vec![("sms_provider", "sns"), ("sms_sns_region", "eu-west-1")];
+            all.extend_from_slice(pairs);
+            let env: std::collections::HashMap<String, String> = env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            sns_credentials(&raw(&all), "test", &|k| env.get(k).cloned())
+        };
+        let keys = [
+            ("sms_sns_access_key_id", "ASIAKEY"),
+            ("sms_sns_secret_access_key", "s"),
+            ("sms_sns_session_token", "t"),
+        ];
+        let aws_env = [
+            ("AWS_ACCESS_KEY_ID", "AKIAENV"),
+            ("AWS_SECRET_ACCESS_KEY", "e"),
+        ];
+        let CredentialSource::Fixed(c) = sns(&keys, &aws_env).unwrap() else {
+            panic!("fixed keys")
+        };
+        assert_eq!(c.access_key_id, "ASIAKEY");
+        assert_eq!(c.session_token, Some(Secret::new("t".into())));
+        let CredentialSource::Fixed(c) = sns(&[], &aws_env).unwrap() else {
+            panic!("fixed keys")
+        };
+        assert_eq!(
+            (c.access_key_id.as_str(), c.session_token),
+            ("AKIAENV", None)
+        );
+        assert!(matches!(
+            sns(&[], &[]).unwrap(),
+            CredentialSource::InstanceProfile { .. }
+        ));
+        let e = sns(&[("sms_sns_session_token", "t")], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sms_sns_session_token (from test)"), "{e}");
+        assert!(!e.contains("=t"), "{e}");
+        let e = sns(&keys[..1], &[]).unwrap_err().to_string();
+        assert!(e.contains("set sms_sns_secret_access_key"), "{e}");
+        let e = sns(&[], &[("AWS_EC2_METADATA_DISABLED", "true")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("uses sns: no AWS credentials"), "{e}");
     }
 
     #[test]

@@ -582,6 +582,20 @@ fn sample(key: &str, dir: &Path) -> Option<(Vec<(&'static str, String)>, String)
             "http://127.0.0.1:9",
             "http://127.0.0.1:9",
         ),
+        "sms_vonage_sms_api" => {
+            // The Messages API needs the application beside it; the key under test stays last.
+            let (mut given, shown) = vonage("sms_vonage_sms_api", "messages", "messages")?;
+            let at = given.len() - 1;
+            given.insert(
+                at,
+                (
+                    "sms_vonage_application_id",
+                    "aaaaaaaa-bbbb-cccc-dddd-0123456789ab".to_string(),
+                ),
+            );
+            given.insert(at, ("sms_vonage_private_key", VONAGE_TEST_KEY.to_string()));
+            Some((given, shown))
+        }
         "sms_vonage_api_key" => vonage("sms_vonage_api_key", "efgh5678", "efgh5678"),
         "sms_vonage_api_secret" => vonage("sms_vonage_api_secret", "other", "<configured>"),
         "sms_vonage_signature_secret" => {
@@ -634,6 +648,7 @@ fn sample(key: &str, dir: &Path) -> Option<(Vec<(&'static str, String)>, String)
         "sms_sns_region" => sns("sms_sns_region", "us-east-1", "us-east-1"),
         "sms_sns_access_key_id" => sns("sms_sns_access_key_id", "AKIDOTHER", "AKIDOTHER"),
         "sms_sns_secret_access_key" => sns("sms_sns_secret_access_key", "other", "<configured>"),
+        "sms_sns_session_token" => sns("sms_sns_session_token", "session", "<configured>"),
         "sms_sns_endpoint" => sns(
             "sms_sns_endpoint",
             "http://127.0.0.1:9",

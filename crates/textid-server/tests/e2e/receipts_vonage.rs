@@ -2,6 +2,8 @@
 //! loopback carrier that checks the form and answers Vonage's documented body), the message
 //! keeps Vonage's message id, and Vonage's signed delivery receipt (form or JSON) at
 //! `/sms/receipts/vonage` closes it; a missing or wrong `sig` is a 403 and changes nothing.
+//! With the Messages API (an application, no API key) the code goes to `/v1/messages` and
+//! the signed message status at `/sms/receipts/vonage/messages` closes it.
 
 use std::cell::RefCell;
 use std::time::Duration;
@@ -12,7 +14,7 @@ use axum::http::{StatusCode, Uri};
 use hmac::{Hmac, Mac};
 use textid_core::secret::Secret;
 use textid_server::{AppConfig, RouteConfig, SmsProviderConfig};
-use textid_sms::provider::vonage::VonageConfig;
+use textid_sms::provider::vonage::{VonageConfig, VonageSmsApi};
 use textid_sms::routing::RouteTable;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -60,6 +62,7 @@ async fn spawn_vonage() -> Forms {
 /// `+44` to Vonage, everything else to the test webhook.
 fn routed(c: &mut AppConfig) {
     let vonage = VonageConfig {
+        sms_api: VonageSmsApi::Sms,
         api_key: "abcd1234".into(),
         api_secret: Secret::new("api-secret".into()),
         signature_secret: Some(Secret::new(SIGNATURE_SECRET.into())),
@@ -69,6 +72,7 @@ fn routed(c: &mut AppConfig) {
         application: None,
         api_base_url: VONAGE.with(|t| t.borrow().clone()),
         voice_event_url: None,
+        messages_status_url: None,
         timeout: Duration::from_secs(5),
     };
     c.sms = SmsProviderConfig::Route(RouteConfig {
@@ -302,4 +306,142 @@ async fn a_signed_call_event_is_a_receipt_and_a_badly_signed_one_is_refused() {
         (m.receipt_status.as_deref(), m.receipt_reason.as_deref()),
         (Some("failed"), Some("vonage call unanswered"))
     );
+}
+
+/// The Messages API's uuid of the message the loopback Vonage accepts.
+const MESSAGE_UUID: &str = "aaaaaaaa-bbbb-4ccc-8ddd-0123456789ab";
+
+/// A loopback Vonage Messages API: records path and JSON body, answers `202` with the uuid.
+async fn spawn_vonage_messages() -> mpsc::UnboundedReceiver<(String, serde_json::Value)> {
+    async fn answer(
+        State(seen): State<mpsc::UnboundedSender<(String, serde_json::Value)>>,
+        uri: Uri,
+        body: Bytes,
+    ) -> (StatusCode, String) {
+        let json = serde_json::from_slice(&body).unwrap_or_default();
+        seen.send((uri.path().to_owned(), json)).unwrap();
+        (
+            StatusCode::ACCEPTED,
+            format!(r#"{{"message_uuid":"{MESSAGE_UUID}"}}"#),
+        )
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let app = axum::Router::new().fallback(answer).with_state(tx);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    VONAGE.with(|t| *t.borrow_mut() = base);
+    rx
+}
+
+/// `+44` to Vonage's Messages API (an application, no API key), the rest to the webhook.
+fn routed_messages(c: &mut AppConfig) {
+    routed(c);
+    let SmsProviderConfig::Route(route) = &mut c.sms else {
+        unreachable!("routed configures a route")
+    };
+    let Some((_, SmsProviderConfig::Vonage(v))) = route.providers.first_mut() else {
+        unreachable!("vonage comes first")
+    };
+    v.sms_api = VonageSmsApi::Messages;
+    v.api_key = String::new();
+    v.api_secret = Secret::new(String::new());
+    v.callback = None;
+    v.application = Some(
+        textid_sms::provider::vonage_voice::VonageApplication::new(
+            "aaaaaaaa-bbbb-cccc-dddd-0123456789ab".into(),
+            &Secret::new(
+                include_str!("../../../textid-sms/tests/carriers/data/vonage-test-application.key")
+                    .into(),
+            ),
+        )
+        .unwrap(),
+    );
+    v.messages_status_url = Some(format!("{PUBLIC_URL}/sms/receipts/vonage/messages"));
+}
+
+async fn post_status(t: &TestApp, body: &str, authorization: Option<String>) -> u16 {
+    let mut request = t
+        .http
+        .post(format!("{}/sms/receipts/vonage/messages", t.base))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(a) = authorization {
+        request = request.header("authorization", a);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+/// A message status as the Messages API sends it (v1).
+fn message_status(status: &str) -> String {
+    let error = if status == "delivered" {
+        String::new()
+    } else {
+        r#","error":{"type":"https://developer.vonage.com/api-errors/messages#1250","title":"Unroutable","detail":"Message was not delivered to the handset"}"#.into()
+    };
+    format!(
+        r#"{{"message_uuid":"{MESSAGE_UUID}","to":"447911123456","from":"TextID","timestamp":"2026-01-01T00:00:05Z","status":"{status}"{error},"channel":"sms","client_ref":"x"}}"#
+    )
+}
+
+#[tokio::test]
+async fn a_uk_code_goes_to_the_messages_api_and_its_signed_status_closes_the_message() {
+    let mut seen = spawn_vonage_messages().await;
+    let mut t = spawn_app_with(routed_messages).await;
+    t.user_with_mobile("ana@contoso.example", UK).await;
+    t.start_flow(UK).await;
+    assert!(t.deliver().await.is_empty(), "the webhook got nothing");
+    let (path, body) = seen.recv().await.unwrap();
+    assert_eq!(path, "/v1/messages");
+    assert_eq!(body["to"], "447911123456");
+    assert_eq!(
+        body["webhook_url"],
+        format!("{PUBLIC_URL}/sms/receipts/vonage/messages")
+    );
+    let m = t.messages().await.remove(0);
+    assert_eq!(
+        (m.provider.as_deref(), m.provider_message_id.as_deref()),
+        (Some("vonage"), Some(MESSAGE_UUID))
+    );
+
+    // `submitted` is no receipt; `delivered` is.
+    let submitted = message_status("submitted");
+    let signed = Some(signed_event(&submitted, SIGNATURE_SECRET));
+    assert_eq!(post_status(&t, &submitted, signed).await, 204);
+    assert_eq!(t.messages().await[0].receipt_status, None);
+    let delivered = message_status("delivered");
+    let signed = Some(signed_event(&delivered, SIGNATURE_SECRET));
+    assert_eq!(post_status(&t, &delivered, signed).await, 204);
+    let m = t.messages().await.remove(0);
+    assert_eq!(m.receipt_status.as_deref(), Some("delivered"));
+}
+
+#[tokio::test]
+async fn a_badly_signed_or_tampered_message_status_is_refused_and_a_good_one_fails_the_message() {
+    let mut seen = spawn_vonage_messages().await;
+    let mut t = spawn_app_with(routed_messages).await;
+    t.user_with_mobile("ana@contoso.example", UK).await;
+    t.start_flow(UK).await;
+    t.deliver().await;
+    seen.recv().await.unwrap();
+    let rejected = message_status("rejected");
+    let delivered = message_status("delivered");
+    for authorization in [
+        None,
+        Some("Bearer not.a.jwt".to_owned()),
+        Some(signed_event(&rejected, "not-the-secret")),
+        // Signed for another body: the payload hash does not match.
+        Some(signed_event(&delivered, SIGNATURE_SECRET)),
+    ] {
+        assert_eq!(post_status(&t, &rejected, authorization).await, 403);
+    }
+    assert_eq!(t.messages().await[0].receipt_status, None);
+    let signed = Some(signed_event(&rejected, SIGNATURE_SECRET));
+    assert_eq!(post_status(&t, &rejected, signed).await, 204);
+    let m = t.messages().await.remove(0);
+    assert_eq!(
+        (m.receipt_status.as_deref(), m.receipt_reason.as_deref()),
+        (Some("failed"), Some("vonage rejected: Unroutable"))
+    );
+    assert_eq!(t.sign_in_logs().await[0].event, "codeUndelivered");
 }

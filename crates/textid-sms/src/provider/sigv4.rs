@@ -219,6 +219,32 @@ mod tests {
         );
     }
 
+    /// `post-sts-token/post-sts-header-before` of the same suite: temporary credentials, the
+    /// session token signed as the `x-amz-security-token` header.
+    #[test]
+    fn the_session_token_vector_is_reproduced() {
+        let token = "AQoDYXdzEPT//////////wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqwAeMicRXmxfpSPfIeoIYRqTflfKD8YUuwthAx7mSEI/qkPpKPi/kMcGdQrmGdeehM4IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8Tx6q6fE8YQcHNVXAkiY9q6d+xo0rKwT38xVqr7ZD0u0iPPkUL64lIZbqBAz+scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvKTr4rvx3iSIlTJabIQwj2ICCR/oLxBA==";
+        let authorization = authorization(
+            &SUITE,
+            &Request {
+                method: "POST",
+                path: "/",
+                query: "",
+                headers: &[
+                    ("Host", "example.amazonaws.com"),
+                    ("X-Amz-Date", DATE),
+                    ("X-Amz-Security-Token", token),
+                ],
+                body: b"",
+            },
+            DATE,
+        );
+        assert_eq!(
+            authorization,
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token, Signature=85d96828115b5dc0cfc3bd16ad9e210dd772bbebba041836c64533a82be05ead"
+        );
+    }
+
     #[test]
     fn encoding_keeps_only_unreserved_characters() {
         assert_eq!(encode("+44 7700/ä~"), "%2B44%207700%2F%C3%A4~");

@@ -5,7 +5,12 @@
 //!   `AWS.SNS.SMS.SMSType=Transactional` (sign-in codes are time-critical: AWS routes them
 //!   for reliability, not cost), `AWS.SNS.SMS.SenderID` and `AWS.MM.SMS.OriginationNumber`
 //!   when configured. Signed with AWS Signature Version 4 ([`super::sigv4`]) over `host`,
-//!   `x-amz-date` and `content-type`, with the configured static credentials.
+//!   `x-amz-date` and `content-type`, and with temporary credentials also
+//!   `x-amz-security-token` (the session token, sent in `X-Amz-Security-Token`).
+//! - Credentials ([`super::aws_credentials`]): fixed keys (textid's or `AWS_ACCESS_KEY_ID` &
+//!   co., with an optional session token), ECS/EKS container credentials, or the EC2
+//!   instance profile (IMDSv2); temporary ones are cached and refreshed 5 minutes before
+//!   they expire. Credentials that cannot be had are a transient failure.
 //! - `200` `<PublishResponse><PublishResult><MessageId>…` is accepted and keeps the id.
 //! - Errors (SNS's XML `<ErrorResponse><Error><Code>`): `InvalidParameter` and
 //!   `InvalidParameterValue` (SNS's answer to an invalid phone number) are permanent; every
@@ -18,14 +23,15 @@
 //!   receipt.
 //! - Voice: SNS does not call; a voice message is a transient refusal (the router moves on).
 //!
-//! The secret access key and the message text are never logged or put into an error.
+//! The secret access key, the session token and the message text are never logged or put
+//! into an error.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use textid_core::clock::Clock;
-use textid_core::secret::Secret;
 
+use super::aws_credentials::{CredentialCache, CredentialSource, Credentials};
 use super::{http, sigv4};
 use crate::{Channel, Delivery, OutgoingMessage, Provider, SendError};
 
@@ -41,10 +47,8 @@ pub const PERMANENT_CODES: &[&str] = &["InvalidParameter", "InvalidParameterValu
 pub struct SnsConfig {
     /// The region, e.g. `eu-west-1`; it is part of the signature.
     pub region: String,
-    /// An IAM access key id with `sns:Publish`.
-    pub access_key_id: String,
-    /// Its secret access key.
-    pub secret_access_key: Secret<String>,
+    /// Where the credentials of an IAM user or role allowed `sns:Publish` come from.
+    pub credentials: CredentialSource,
     /// The API origin; `None`: `https://sns.{region}.amazonaws.com` (set it for a VPC
     /// endpoint or a test double).
     pub endpoint: Option<String>,
@@ -69,8 +73,8 @@ impl SnsConfig {
 /// Why an [`SnsConfig`] cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SnsConfigError {
-    /// The region or the access key id is empty or malformed.
-    #[error("sns needs a region like eu-west-1 and an access key id")]
+    /// The region or a fixed access key id is empty or malformed.
+    #[error("sns needs a region like eu-west-1 and, with fixed keys, an access key id")]
     Missing,
     /// The endpoint is not http(s).
     #[error("sns endpoint must be an http:// or https:// URL")]
@@ -86,6 +90,7 @@ pub struct SnsProvider {
     endpoint: reqwest::Url,
     clock: Arc<dyn Clock>,
     client: reqwest::Client,
+    credentials: CredentialCache,
 }
 
 impl std::fmt::Debug for SnsProvider {
@@ -93,7 +98,7 @@ impl std::fmt::Debug for SnsProvider {
         f.debug_struct("SnsProvider")
             .field("endpoint", &self.endpoint.as_str())
             .field("region", &self.config.region)
-            .field("access_key_id", &self.config.access_key_id)
+            .field("credentials", &self.config.credentials.describe())
             .finish_non_exhaustive()
     }
 }
@@ -106,7 +111,8 @@ impl SnsProvider {
                 .region
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !region_ok || config.access_key_id.trim().is_empty() {
+        let key_missing = matches!(&config.credentials, CredentialSource::Fixed(c) if c.access_key_id.trim().is_empty());
+        if !region_ok || key_missing {
             return Err(SnsConfigError::Missing);
         }
         let endpoint: reqwest::Url = config
@@ -117,11 +123,18 @@ impl SnsProvider {
             return Err(SnsConfigError::Endpoint);
         }
         let client = http::client(config.timeout).map_err(SnsConfigError::Client)?;
+        let credentials = CredentialCache::new(
+            config.credentials.clone(),
+            client.clone(),
+            clock.clone(),
+            config.timeout,
+        );
         Ok(Self {
             config,
             endpoint,
             clock,
             client,
+            credentials,
         })
     }
 
@@ -143,6 +156,53 @@ impl SnsProvider {
             Some(port) => format!("{host}:{port}"),
             None => host.to_owned(),
         }
+    }
+}
+
+impl SnsProvider {
+    /// The `Publish` request with `body`, signed now with `credentials` (SigV4 over
+    /// `content-type`, `host`, `x-amz-date`, and `x-amz-security-token` with a session token).
+    fn signed(&self, credentials: &Credentials, body: String) -> reqwest::RequestBuilder {
+        let amz_date = self.clock.now().format("%Y%m%dT%H%M%SZ").to_string();
+        let host = self.host();
+        let token = credentials
+            .session_token
+            .as_ref()
+            .map(|t| t.expose().as_str());
+        let mut headers = vec![
+            ("content-type", CONTENT_TYPE),
+            ("host", host.as_str()),
+            ("x-amz-date", amz_date.as_str()),
+        ];
+        if let Some(token) = token {
+            headers.push(("x-amz-security-token", token));
+        }
+        let authorization = sigv4::authorization(
+            &sigv4::Scope {
+                access_key_id: &credentials.access_key_id,
+                secret_access_key: credentials.secret_access_key.expose(),
+                region: &self.config.region,
+                service: "sns",
+            },
+            &sigv4::Request {
+                method: "POST",
+                path: self.endpoint.path(),
+                query: self.endpoint.query().unwrap_or(""),
+                headers: &headers,
+                body: body.as_bytes(),
+            },
+            &amz_date,
+        );
+        let mut request = self
+            .client
+            .post(self.endpoint.clone())
+            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+            .header("x-amz-date", &amz_date)
+            .header(reqwest::header::AUTHORIZATION, authorization);
+        if let Some(token) = token {
+            request = request.header("x-amz-security-token", token);
+        }
+        request.body(body)
     }
 }
 
@@ -188,35 +248,13 @@ impl Provider for SnsProvider {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(self.form(message))
             .finish();
-        let amz_date = self.clock.now().format("%Y%m%dT%H%M%SZ").to_string();
-        let host = self.host();
-        let authorization = sigv4::authorization(
-            &sigv4::Scope {
-                access_key_id: &self.config.access_key_id,
-                secret_access_key: self.config.secret_access_key.expose(),
-                region: &self.config.region,
-                service: "sns",
-            },
-            &sigv4::Request {
-                method: "POST",
-                path: self.endpoint.path(),
-                query: self.endpoint.query().unwrap_or(""),
-                headers: &[
-                    ("content-type", CONTENT_TYPE),
-                    ("host", &host),
-                    ("x-amz-date", &amz_date),
-                ],
-                body: body.as_bytes(),
-            },
-            &amz_date,
-        );
+        let credentials = self
+            .credentials
+            .get()
+            .await
+            .map_err(|e| SendError::Transient(format!("sns: no AWS credentials: {e}")))?;
         let response = self
-            .client
-            .post(self.endpoint.clone())
-            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
-            .header("x-amz-date", &amz_date)
-            .header(reqwest::header::AUTHORIZATION, authorization)
-            .body(body)
+            .signed(&credentials, body)
             .send()
             .await
             .map_err(|e| http::transport_error(NAME, self.config.timeout, e))?;

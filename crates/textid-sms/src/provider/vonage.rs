@@ -1,6 +1,9 @@
-//! Vonage (formerly Nexmo): the SMS API for SMS, and its signed delivery receipts (issue #18).
+//! Vonage (formerly Nexmo): SMS through the SMS API or the Messages API, and their signed
+//! receipts (issue #18).
 //!
-//! - SMS: `POST {base}/sms/json`, form `api_key`, `api_secret`, `from`, `to` (E.164 without
+//! - Which API sends SMS is [`VonageConfig::sms_api`]: the SMS API (API key and secret,
+//!   below) or the Messages API (the application's JWT, [`super::vonage_messages`]).
+//! - SMS API: `POST {base}/sms/json`, form `api_key`, `api_secret`, `from`, `to` (E.164 without
 //!   the `+`), `text`, `type=unicode` when the text is not GSM-7, `client-ref` (the outbox
 //!   message id, echoed in the receipt) and `callback` (textid's `/sms/receipts/vonage`) when
 //!   receipts are on. Vonage answers `200` with `{"messages":[{"status":"0","message-id":…}]}`
@@ -20,8 +23,7 @@
 //!   the final statuses.
 //! - Voice: with an application (id and private key) configured, a voice message is a call
 //!   through the Voice API ([`super::vonage_voice`]); without one it is a transient refusal
-//!   (the router moves on). The Messages API is not used: the SMS API needs no application
-//!   and has per-message signed receipts.
+//!   (the router moves on).
 //!
 //! The API secret, the signature secret and the message text are never logged or put into
 //! an error.
@@ -35,6 +37,7 @@ use textid_core::clock::Clock;
 use textid_core::secret::Secret;
 
 use super::http;
+use super::vonage_messages;
 use super::vonage_voice::{self, VonageApplication};
 use crate::template::is_gsm7;
 use crate::{Channel, Delivery, OutgoingMessage, Provider, Receipt, ReceiptStatus, SendError};
@@ -49,10 +52,32 @@ pub const DEFAULT_BASE_URL: &str = "https://rest.nexmo.com";
 /// (unrecognised number prefix), 7 number barred, 33 number de-activated.
 pub const PERMANENT_STATUSES: &[&str] = &["3", "6", "7", "33"];
 
+/// Which Vonage API carries SMS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VonageSmsApi {
+    /// The SMS API (`/sms/json`, API key and secret).
+    #[default]
+    Sms,
+    /// The Messages API (`/v1/messages`, the application's JWT).
+    Messages,
+}
+
+impl VonageSmsApi {
+    /// The configuration word: `sms` or `messages`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Sms => "sms",
+            Self::Messages => "messages",
+        }
+    }
+}
+
 /// How textid reaches a Vonage account.
 #[derive(Debug, Clone)]
 pub struct VonageConfig {
-    /// The account's API key.
+    /// Which API sends SMS.
+    pub sms_api: VonageSmsApi,
+    /// The account's API key; may be empty with the Messages API.
     pub api_key: String,
     /// The account's API secret.
     pub api_secret: Secret<String>,
@@ -71,6 +96,9 @@ pub struct VonageConfig {
     pub api_base_url: String,
     /// The call event URL (textid's `/sms/receipts/vonage/voice`); `None`: no call receipts.
     pub voice_event_url: Option<String>,
+    /// The Messages API status URL sent with each SMS (textid's
+    /// `/sms/receipts/vonage/messages`); `None`: the application's own setting.
+    pub messages_status_url: Option<String>,
     /// The limit of one try.
     pub timeout: Duration,
 }
@@ -78,9 +106,12 @@ pub struct VonageConfig {
 /// Why a [`VonageConfig`] cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum VonageConfigError {
-    /// The API key or sender is empty.
-    #[error("vonage needs sms_vonage_api_key and sms_vonage_from")]
+    /// The API key (for the SMS API) or the sender is empty.
+    #[error("vonage needs sms_vonage_from, and sms_vonage_api_key for the SMS API")]
     Missing,
+    /// The Messages API without an application to sign its JWTs.
+    #[error("the vonage Messages API needs an application: set sms_vonage_application_id and sms_vonage_private_key")]
+    NoApplication,
     /// The base URL is not http(s).
     #[error("vonage base URL must be an http:// or https:// URL")]
     BaseUrl,
@@ -100,6 +131,7 @@ impl std::fmt::Debug for VonageProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VonageProvider")
             .field("base_url", &self.config.base_url)
+            .field("sms_api", &self.config.sms_api)
             .field("api_key", &self.config.api_key)
             .field("receipts", &self.config.callback.is_some())
             .finish_non_exhaustive()
@@ -109,8 +141,12 @@ impl std::fmt::Debug for VonageProvider {
 impl VonageProvider {
     /// Checks `config` and builds the HTTP client; `clock` dates the voice JWTs.
     pub fn new(config: VonageConfig, clock: Arc<dyn Clock>) -> Result<Self, VonageConfigError> {
-        if config.api_key.trim().is_empty() || config.from.trim().is_empty() {
+        let key_missing = config.sms_api == VonageSmsApi::Sms && config.api_key.trim().is_empty();
+        if key_missing || config.from.trim().is_empty() {
             return Err(VonageConfigError::Missing);
+        }
+        if config.sms_api == VonageSmsApi::Messages && config.application.is_none() {
+            return Err(VonageConfigError::NoApplication);
         }
         if !(config.base_url.starts_with("http://") || config.base_url.starts_with("https://")) {
             return Err(VonageConfigError::BaseUrl);
@@ -163,6 +199,9 @@ impl Provider for VonageProvider {
         if message.channel == Channel::Voice {
             return self.call(message).await;
         }
+        if self.config.sms_api == VonageSmsApi::Messages {
+            return self.send_by_messages(message).await;
+        }
         let url = format!("{}/sms/json", self.config.base_url.trim_end_matches('/'));
         let response = self
             .client
@@ -200,15 +239,38 @@ impl Provider for VonageProvider {
 }
 
 impl VonageProvider {
+    /// An application JWT for `message`, dated now, with a unique `jti`.
+    fn jwt(&self, app: &VonageApplication, message: &OutgoingMessage) -> String {
+        let now = self.clock.now();
+        let jti = format!("{}-{}", message.id, now.timestamp_millis());
+        vonage_voice::application_jwt(app, now.timestamp(), jti)
+    }
+
+    async fn send_by_messages(&self, message: &OutgoingMessage) -> Result<Delivery, SendError> {
+        // `new` refuses the Messages API without an application.
+        let Some(app) = &self.config.application else {
+            return Err(SendError::Transient(
+                "the vonage Messages API needs an application".into(),
+            ));
+        };
+        let jwt = self.jwt(app, message);
+        let submission = vonage_messages::Submission {
+            api_base_url: &self.config.api_base_url,
+            bearer: &jwt,
+            from: &self.config.from,
+            status_url: self.config.messages_status_url.as_deref(),
+            timeout: self.config.timeout,
+        };
+        vonage_messages::send(&self.client, &submission, message).await
+    }
+
     async fn call(&self, message: &OutgoingMessage) -> Result<Delivery, SendError> {
         let Some(app) = &self.config.application else {
             return Err(SendError::Transient(
                 "vonage places calls only with an application: set sms_vonage_application_id and sms_vonage_private_key, or route voice to another provider".into(),
             ));
         };
-        let now = self.clock.now();
-        let jti = format!("{}-{}", message.id, now.timestamp_millis());
-        let jwt = vonage_voice::application_jwt(app, now.timestamp(), jti);
+        let jwt = self.jwt(app, message);
         let body = vonage_voice::call_body(
             message,
             &self.config.from,

@@ -7,6 +7,7 @@
               allow-unwrap-in-tests covers only #[test] functions"
 )]
 
+mod aws_credentials;
 mod routing;
 mod sns;
 mod twilio;

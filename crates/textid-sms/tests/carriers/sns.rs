@@ -11,13 +11,14 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use textid_core::clock::{ManualClock, SystemClock};
 use textid_core::secret::Secret;
+use textid_sms::provider::aws_credentials::{CredentialSource, Credentials};
 use textid_sms::provider::sns::{SnsConfig, SnsProvider};
 use textid_sms::{Channel, Delivery, Provider};
 
 use super::*;
 
 /// SNS's documented answer to `Publish`.
-const PUBLISHED: &str = r#"<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>567910cd-659e-55d4-8ccb-5aaf14679dc0</MessageId></PublishResult><ResponseMetadata><RequestId>d74b8436-ae13-5ab4-a9ff-ce54dfea72a0</RequestId></ResponseMetadata></PublishResponse>"#;
+pub(crate) const PUBLISHED: &str = r#"<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>567910cd-659e-55d4-8ccb-5aaf14679dc0</MessageId></PublishResult><ResponseMetadata><RequestId>d74b8436-ae13-5ab4-a9ff-ce54dfea72a0</RequestId></ResponseMetadata></PublishResponse>"#;
 const INVALID_NUMBER: &str = r#"<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type><Code>InvalidParameter</Code><Message>Invalid parameter: PhoneNumber Reason: +1425555 is not valid to publish to</Message></Error><RequestId>0a1b2c3d</RequestId></ErrorResponse>"#;
 const THROTTLED: &str = r#"<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>0a1b2c3d</RequestId></ErrorResponse>"#;
 const BAD_KEY: &str = r#"<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid.</Message></Error><RequestId>0a1b2c3d</RequestId></ErrorResponse>"#;
@@ -25,11 +26,18 @@ const BAD_KEY: &str = r#"<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010
 const KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
-fn config(endpoint: &str) -> SnsConfig {
+pub(crate) fn fixed(key_id: &str, secret: &str, token: Option<&str>) -> CredentialSource {
+    CredentialSource::Fixed(Credentials::fixed(
+        key_id.into(),
+        Secret::new(secret.into()),
+        token.map(|t| Secret::new(t.into())),
+    ))
+}
+
+pub(crate) fn config(endpoint: &str) -> SnsConfig {
     SnsConfig {
         region: "eu-west-1".into(),
-        access_key_id: KEY_ID.into(),
-        secret_access_key: Secret::new(SECRET.into()),
+        credentials: fixed(KEY_ID, SECRET, None),
         endpoint: Some(endpoint.into()),
         sender_id: Some("TextID".into()),
         origination_number: Some("+447700900000".into()),
@@ -54,22 +62,42 @@ fn hmac(key: &[u8], data: &str) -> Vec<u8> {
 /// The Authorization header for this POST, by the steps of AWS's "Create a signed AWS API
 /// request", written out here independently of textid.
 fn expected_authorization(host: &str, body: &[u8]) -> String {
-    let date = "20260101T000000Z";
+    signed_by(host, body, "20260101T000000Z", KEY_ID, SECRET, None)
+}
+
+/// The same with any credentials, date and session token (signed as
+/// `x-amz-security-token`, the last signed header).
+pub(crate) fn signed_by(
+    host: &str,
+    body: &[u8],
+    date: &str,
+    key_id: &str,
+    secret: &str,
+    token: Option<&str>,
+) -> String {
+    let (token_header, token_name) = match token {
+        Some(t) => (
+            format!("x-amz-security-token:{t}\n"),
+            ";x-amz-security-token",
+        ),
+        None => (String::new(), ""),
+    };
+    let day = &date[..8];
     let canonical = format!(
-        "POST\n/\n\ncontent-type:application/x-www-form-urlencoded; charset=utf-8\nhost:{host}\nx-amz-date:{date}\n\ncontent-type;host;x-amz-date\n{}",
+        "POST\n/\n\ncontent-type:application/x-www-form-urlencoded; charset=utf-8\nhost:{host}\nx-amz-date:{date}\n{token_header}\ncontent-type;host;x-amz-date{token_name}\n{}",
         hex(&Sha256::digest(body))
     );
-    let scope = "20260101/eu-west-1/sns/aws4_request";
+    let scope = format!("{day}/eu-west-1/sns/aws4_request");
     let to_sign = format!(
         "AWS4-HMAC-SHA256\n{date}\n{scope}\n{}",
         hex(&Sha256::digest(canonical.as_bytes()))
     );
-    let k_date = hmac(format!("AWS4{SECRET}").as_bytes(), "20260101");
+    let k_date = hmac(format!("AWS4{secret}").as_bytes(), day);
     let k_region = hmac(&k_date, "eu-west-1");
     let k_service = hmac(&k_region, "sns");
     let k_signing = hmac(&k_service, "aws4_request");
     format!(
-        "AWS4-HMAC-SHA256 Credential={KEY_ID}/{scope}, SignedHeaders=content-type;host;x-amz-date, Signature={}",
+        "AWS4-HMAC-SHA256 Credential={key_id}/{scope}, SignedHeaders=content-type;host;x-amz-date{token_name}, Signature={}",
         hex(&hmac(&k_signing, &to_sign))
     )
 }
@@ -134,6 +162,45 @@ async fn publish_is_a_sigv4_signed_form_with_the_sms_attributes() {
 }
 
 #[tokio::test]
+async fn temporary_keys_send_and_sign_their_session_token() {
+    let (base, mut requests) = spawn_carrier(Answer::Status(StatusCode::OK, PUBLISHED)).await;
+    let token = "IQoJb3JpZ2luX2VjEXAMPLE//////////wEaCWV1LXdlc3QtMSJHMEUCIQ+token/=";
+    let provider = SnsProvider::new(
+        SnsConfig {
+            credentials: fixed("ASIAIOSFODNN7EXAMPLE", SECRET, Some(token)),
+            ..config(&base)
+        },
+        Arc::new(ManualClock::at_epoch_2026()),
+    )
+    .unwrap();
+
+    provider
+        .send(&message("+14255550101", Channel::Sms))
+        .await
+        .unwrap();
+
+    let r = requests.recv().await.unwrap();
+    assert_eq!(r.header("x-amz-security-token"), token);
+    let host = base.trim_start_matches("http://");
+    let authorization = r.header("authorization");
+    assert!(
+        authorization.contains("SignedHeaders=content-type;host;x-amz-date;x-amz-security-token,"),
+        "{authorization}"
+    );
+    assert_eq!(
+        authorization,
+        signed_by(
+            host,
+            &r.body,
+            "20260101T000000Z",
+            "ASIAIOSFODNN7EXAMPLE",
+            SECRET,
+            Some(token)
+        )
+    );
+}
+
+#[tokio::test]
 async fn an_invalid_number_is_permanent_and_throttling_auth_and_5xx_are_transient() {
     let (base, _r) = spawn_carrier(Answer::Status(StatusCode::BAD_REQUEST, INVALID_NUMBER)).await;
     let err = provider(&base)
@@ -186,7 +253,7 @@ fn the_default_endpoint_is_the_regions_and_bad_configs_are_refused() {
             ..config("http://127.0.0.1:9")
         },
         SnsConfig {
-            access_key_id: String::new(),
+            credentials: fixed("", SECRET, None),
             ..config("http://127.0.0.1:9")
         },
         config("ftp://127.0.0.1:9"),
@@ -318,8 +385,7 @@ async fn publish_reaches_moto_which_checks_the_signature_and_records_the_sms() {
         SnsProvider::new(
             SnsConfig {
                 region: "eu-west-1".into(),
-                access_key_id: element(&key, "AccessKeyId").into(),
-                secret_access_key: Secret::new(secret.into()),
+                credentials: fixed(element(&key, "AccessKeyId"), secret, None),
                 endpoint: Some(moto.base.clone()),
                 sender_id: Some("TextID".into()),
                 origination_number: None,
@@ -359,4 +425,108 @@ async fn publish_reaches_moto_which_checks_the_signature_and_records_the_sms() {
         delivery.provider_message_id.as_deref(),
         sent[0]["message_id"].as_str()
     );
+}
+
+#[tokio::test]
+async fn moto_accepts_a_publish_signed_with_assumed_role_session_credentials() {
+    let Some(server) = moto_server() else {
+        return;
+    };
+    let moto = spawn_moto(&server, 3);
+    let http = reqwest::Client::new();
+    // A role allowed to publish, and temporary credentials for it: the unchecked requests.
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#;
+    iam(
+        &http,
+        &moto.base,
+        &[
+            ("Action", "CreateRole"),
+            ("RoleName", "textid-sns"),
+            ("AssumeRolePolicyDocument", trust),
+        ],
+    )
+    .await;
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sns:Publish","Resource":"*"}]}"#;
+    iam(
+        &http,
+        &moto.base,
+        &[
+            ("Action", "PutRolePolicy"),
+            ("RoleName", "textid-sns"),
+            ("PolicyName", "publish"),
+            ("PolicyDocument", policy),
+        ],
+    )
+    .await;
+    let assumed = sts(
+        &http,
+        &moto.base,
+        &[
+            ("Action", "AssumeRole"),
+            ("Version", "2011-06-15"),
+            ("RoleArn", "arn:aws:iam::123456789012:role/textid-sns"),
+            ("RoleSessionName", "textid"),
+        ],
+    )
+    .await;
+    let key_id = element(&assumed, "AccessKeyId");
+    assert!(key_id.starts_with("ASIA"), "{assumed}");
+    let sns = |token: &str| {
+        SnsProvider::new(
+            SnsConfig {
+                region: "eu-west-1".into(),
+                credentials: fixed(key_id, element(&assumed, "SecretAccessKey"), Some(token)),
+                endpoint: Some(moto.base.clone()),
+                sender_id: None,
+                origination_number: None,
+                timeout: Duration::from_secs(10),
+            },
+            Arc::new(SystemClock),
+        )
+        .unwrap()
+    };
+
+    // Another session's token: moto refuses it (transient: the operator's to fix).
+    let err = sns("not-the-session-token")
+        .send(&message("+14255550101", Channel::Sms))
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+
+    let delivery = sns(element(&assumed, "SessionToken"))
+        .send(&message("+14255550101", Channel::Sms))
+        .await
+        .unwrap();
+    let data: serde_json::Value = http
+        .get(format!("{}/moto-api/data.json", moto.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sent = data["sns"]["SMS"].as_array().unwrap();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        delivery.provider_message_id.as_deref(),
+        sent[0]["message_id"].as_str()
+    );
+}
+
+/// One unauthenticated STS call, like [`iam`].
+async fn sts(http: &reqwest::Client, base: &str, form: &[(&str, &str)]) -> String {
+    let response = http
+        .post(format!("{base}/"))
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIDSETUP/20260101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert!(status.is_success(), "{form:?}: {text}");
+    text
 }
