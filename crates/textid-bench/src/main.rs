@@ -5,7 +5,9 @@
 //! - `api` runs complete SMS sign-ins through the JSON API (start, code delivered by the
 //!   server's webhook provider to the bench's own loopback receiver, verify) and reports
 //!   throughput, step latencies, errors and, for a server on this machine, its CPU time,
-//!   context switches and memory per sign-in.
+//!   context switches and memory per sign-in;
+//! - `graph` pages through `/v1.0/users` with Graph's query options and reports the
+//!   latency of each page.
 //!
 //! See `scripts/bench` for the standard scenario and `BENCHMARKS.md` for results.
 
@@ -13,6 +15,7 @@
 #![allow(clippy::print_stdout)]
 
 mod api;
+mod graph;
 mod procfs;
 mod provision;
 mod receiver;
@@ -37,6 +40,9 @@ enum Command {
     /// Create users with unique mobile numbers through the Graph-compatible API and write
     /// the numbers to a users file.
     Provision(provision::ProvisionArgs),
+    /// Page through `/v1.0/users` with the query options admins' scripts use and report
+    /// the latency of each page.
+    Graph(graph::GraphArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -59,6 +65,7 @@ fn run(cli: Cli) -> Result<()> {
         match cli.command {
             Command::Api(args) => api::run(args).await,
             Command::Provision(args) => provision::run(args).await,
+            Command::Graph(args) => graph::run(args).await,
         }
     })
 }
