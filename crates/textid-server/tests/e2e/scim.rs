@@ -282,6 +282,28 @@ async fn a_provisioned_user_is_synced_and_round_trips() {
     assert_eq!(g["mobilePhone"], "+1 425 555 0111");
     assert_eq!(g["businessPhones"], json!(["+1 425 555 0112"]));
     assert_eq!(g["userPrincipalName"], "bo@contoso.example");
+    // Issue #16: a SCIM-created user is synced, and its source owns its profile.
+    assert_eq!(g["onPremisesSyncEnabled"], true, "{g}");
+    let (status, refused) = s
+        .graph(
+            Method::PATCH,
+            &format!("/v1.0/users/{id}"),
+            Some(json!({"displayName": "Bo Changed"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["code"], "Request_BadRequest");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("displayName"),
+        "{refused}"
+    );
+    let (_, unchanged) = s
+        .graph(Method::GET, &format!("/v1.0/users/{id}"), None)
+        .await;
+    assert_eq!(unchanged["displayName"], "bo");
     let added = s
         .audits()
         .await
