@@ -250,6 +250,20 @@ pub async fn replace_user(
     Ok((user, rec))
 }
 
+/// Deletes a user at its source's request (SCIM `DELETE`): the one way a synced user is
+/// deleted (the cloud surfaces refuse it). Its methods and SCIM record go with it.
+pub async fn delete_user(
+    app: &App,
+    tenant: &Tenant,
+    id: UserId,
+    actor: &Actor,
+) -> Result<(), DirectoryError> {
+    Ok(app
+        .store()
+        .delete_user(tenant.id, id, actor, app.clock().now())
+        .await?)
+}
+
 /// A user with its SCIM record (none for a user no client has written).
 pub async fn user(
     app: &App,

@@ -754,3 +754,54 @@ async fn a_persons_tokens_are_refused_even_a_global_administrators() {
         assert_eq!(body["schemas"], json!([ERROR]), "{body}");
     }
 }
+
+#[tokio::test]
+async fn a_synced_user_is_deleted_at_its_source_graph_refuses_and_scim_deletes() {
+    // Issue #16: Entra refuses to delete synced objects in the cloud.
+    let s = scim_app().await;
+    let id = s.create(user("vi", None, None)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, refused) = s
+        .graph(Method::DELETE, &format!("/v1.0/users/{id}"), None)
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["code"], "Request_BadRequest");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("source directory"),
+        "{refused}"
+    );
+    assert!(refused["error"]["innerError"]["request-id"].is_string());
+    let (status, _) = s
+        .graph(Method::GET, &format!("/v1.0/users/{id}"), None)
+        .await;
+    assert_eq!(status, 200, "still there");
+    // The source deletes it.
+    let a = s.call(Method::DELETE, &format!("/Users/{id}"), None).await;
+    assert_eq!(a.status, 204, "{}", a.body);
+    let (status, _) = s
+        .graph(Method::GET, &format!("/v1.0/users/{id}"), None)
+        .await;
+    assert_eq!(status, 404);
+    // A cloud user is deleted in the cloud as before.
+    let (status, cloud) = s
+        .graph(
+            Method::POST,
+            "/v1.0/users",
+            Some(json!({"userPrincipalName": "wes@contoso.example", "displayName": "Wes"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{cloud}");
+    let (status, _) = s
+        .graph(
+            Method::DELETE,
+            &format!("/v1.0/users/{}", cloud["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+}

@@ -191,3 +191,25 @@ fn a_synced_users_profile_is_read_only_in_the_cli_but_its_phone_methods_are_not(
         0
     );
 }
+
+#[test]
+fn the_cli_refuses_to_delete_a_synced_user_which_its_source_deletes() {
+    // Issue #16: Entra refuses to delete synced objects in the cloud.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    init(&data);
+    let file = dir.path().join("hr.jsonl");
+    std::fs::write(
+        &file,
+        "{\"userPrincipalName\":\"ana@contoso.example\",\"displayName\":\"Ana\",\"onPremisesSyncEnabled\":true}\n\
+         {\"userPrincipalName\":\"bo@contoso.example\",\"displayName\":\"Bo\"}\n",
+    )
+    .unwrap();
+    cli_json(&data, &["import", file.to_str().unwrap()]);
+    let (code, _, err) = cli(&data, &["user", "delete", "ana@contoso.example"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("source directory"), "{err}");
+    let ana = cli_json(&data, &["user", "show", "ana@contoso.example"]);
+    assert_eq!(ana["onPremisesSyncEnabled"], true, "still there");
+    assert_eq!(cli(&data, &["user", "delete", "bo@contoso.example"]).0, 0);
+}
