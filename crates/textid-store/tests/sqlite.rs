@@ -55,7 +55,7 @@ fn a_database_from_before_schema_migrations_gets_the_newer_files_once() {
          DROP INDEX users_given_name; DROP INDEX users_surname; DROP INDEX users_mail;
          DROP INDEX users_employee_id; DROP INDEX users_department;
          ALTER TABLE users DROP COLUMN profile;
-         DROP TABLE scim_users; DROP TABLE scim_groups;
+         DROP TABLE skipped_number_copies; DROP TABLE scim_users; DROP TABLE scim_groups;
          ALTER TABLE sms_sign_in_flows DROP COLUMN channel; PRAGMA user_version = 9;",
     )
     .unwrap();

@@ -95,6 +95,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         24,
         include_str!("../../migrations/sqlite/0024_user_profile.sql"),
     ),
+    (
+        27,
+        include_str!("../../migrations/sqlite/0027_skipped_number_copies.sql"),
+    ),
 ];
 const READERS: usize = 4;
 
