@@ -336,7 +336,7 @@ pub async fn phone_method(
         .ok_or_else(|| PhoneMethodError::NotFound(phone_type).into())
 }
 
-fn parse_number(
+pub(crate) fn parse_number(
     tenant: &Tenant,
     input: &str,
     phone_type: PhoneType,
