@@ -221,7 +221,8 @@ pub trait PhoneMethodStore: Send + Sync {
     async fn shared_numbers(&self, tenant: TenantId) -> StoreResult<Vec<SharedNumber>>;
     /// Adds, changes or deletes a phone method, or switches SMS sign-in, applying the
     /// type rules, the uniqueness rule and the tenant's refuse-shared setting atomically
-    /// (`StoreError::PhoneMethod`).
+    /// (`StoreError::PhoneMethod`). A change that stores a method forgets the
+    /// [`SkippedCopy`] of that method, if any.
     async fn change_phone_method(
         &self,
         change: PhoneMethodChange,
@@ -276,9 +277,39 @@ pub trait ProvisioningStore: Send + Sync {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
-    /// Writes an audit record of a decision that changed nothing else (e.g. seed 003's
-    /// `Copy public phone number skipped`).
+    /// Writes an audit record of a decision that changed nothing else.
     async fn record_audit(&self, record: &AuditEntry) -> StoreResult<()>;
+    /// Creates a synced user with its SCIM record and seed 003's copies in one transaction:
+    /// a copy a phone rule refuses becomes a [`SkippedCopy`] (kept and audited), any other
+    /// failure (a taken userPrincipalName: `Conflict("users_upn_unique")`) writes nothing.
+    async fn create_synced_user(
+        &self,
+        new: &NewSyncedUser,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Creates a synced group with its SCIM record and members in one transaction
+    /// (`NotFound("user")` for a member who is not a user of the tenant, writing nothing).
+    async fn create_synced_group(
+        &self,
+        new: &NewSyncedGroup,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Keeps (inserts or replaces) a copy the sync skipped, audited as `Copy public phone
+    /// number skipped`, in one transaction; `NotFound("user")` if the user is gone.
+    async fn skip_number_copy(&self, skip: &SkippedCopy, actor: &Actor) -> StoreResult<()>;
+    /// Forgets the skipped copy of a user's method of `phone_type`, if any (its public
+    /// number went away). A change that stores that method forgets it too.
+    async fn clear_skipped_copy(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        phone_type: textid_core::methods::PhoneType,
+    ) -> StoreResult<()>;
+    /// The report of skipped copies: every public number of the tenant still not copied,
+    /// newest first.
+    async fn skipped_number_copies(&self, tenant: TenantId) -> StoreResult<Vec<SkippedCopyRow>>;
 }
 
 /// The authentication methods policy of a tenant.

@@ -388,3 +388,113 @@ pub struct ScimRecord {
     /// When a SCIM client last wrote it.
     pub modified_at: DateTime<Utc>,
 }
+
+/// A synced user's public number that seed 003's rule 1 could not copy into its empty
+/// authentication number, and that is still not copied (issue #16's report of skipped
+/// copies). One per user and phone type; a later copy, an admin setting that method, or
+/// the public number going away removes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedCopy {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The synced user.
+    pub user: UserId,
+    /// The authentication number that stayed empty (`mobile` or `office`).
+    pub phone_type: textid_core::methods::PhoneType,
+    /// The public number, in display form (as the sync sent it if it does not parse).
+    pub phone_number: String,
+    /// Why: a stable code (`phoneNumberNotUnique`, `userHoldsDirectoryRole`, ...).
+    pub reason: String,
+    /// The user who holds the number, when that is the reason.
+    pub other_user: Option<UserId>,
+    /// When the sync skipped it.
+    pub skipped_at: DateTime<Utc>,
+}
+
+impl SkippedCopy {
+    /// The skip of a planned copy a phone rule refused (`None` for a change that stores
+    /// no number, which is no copy).
+    pub fn refused(
+        change: &crate::PhoneMethodChange,
+        refusal: &textid_core::methods::PhoneMethodError,
+        now: DateTime<Utc>,
+    ) -> Option<Self> {
+        use crate::PhoneMethodOp as Op;
+        let number = match &change.op {
+            Op::Add { number, .. } | Op::Update { number } => number.to_string(),
+            Op::Delete | Op::SetSmsSignIn(_) => return None,
+        };
+        let (reason, other_user) = textid_core::directory::sync::skip_reason(refusal);
+        Some(Self {
+            tenant: change.tenant,
+            user: change.user,
+            phone_type: change.phone_type,
+            phone_number: number,
+            reason: reason.to_string(),
+            other_user,
+            skipped_at: now,
+        })
+    }
+
+    /// The audit record of the skip (`Copy public phone number skipped`), by the sync.
+    pub fn audit(&self, actor: &crate::Actor) -> crate::AuditEntry {
+        let skipped = serde_json::json!({
+            "phoneType": self.phone_type,
+            "phoneNumber": self.phone_number,
+            "reason": self.reason,
+            "conflictingUserId": self.other_user,
+        });
+        crate::AuditEntry::number_copy_skipped(
+            self.tenant,
+            self.user,
+            skipped,
+            actor,
+            self.skipped_at,
+        )
+    }
+}
+
+/// A row of the report of skipped copies: the skip with the userPrincipalNames of its
+/// user and of the user holding the number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedCopyRow {
+    /// The skip.
+    pub copy: SkippedCopy,
+    /// The synced user's userPrincipalName.
+    pub upn: textid_core::directory::Upn,
+    /// The holder's userPrincipalName (`None`: no holder, or since deleted).
+    pub other_upn: Option<textid_core::directory::Upn>,
+}
+
+/// One copy a new synced user's creation makes or has already refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlannedCopy {
+    /// Add this method; a phone rule refusing it (uniqueness) makes it a skip instead.
+    Make(crate::PhoneMethodChange),
+    /// Refused before the store (e.g. a public number that does not parse).
+    Skip(SkippedCopy),
+}
+
+/// A synced user as SCIM creates it, written in one transaction: the user, its SCIM
+/// record and seed 003's copies of its public numbers (issue #16: a failure leaves
+/// nothing, so the client's retry starts over).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSyncedUser {
+    /// The user (`on_premises_sync_enabled`).
+    pub user: textid_core::directory::User,
+    /// Its SCIM record.
+    pub record: ScimRecord,
+    /// The copies of its public numbers.
+    pub copies: Vec<PlannedCopy>,
+}
+
+/// A synced group as SCIM creates it, written in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSyncedGroup {
+    /// The group.
+    pub group: textid_core::directory::Group,
+    /// Its SCIM record.
+    pub record: ScimRecord,
+    /// Its members (users of the tenant; `NotFound("user")` otherwise, writing nothing).
+    pub members: Vec<UserId>,
+}

@@ -57,7 +57,7 @@ fn a_database_from_before_schema_migrations_gets_the_newer_files_once() {
          ALTER TABLE users DROP COLUMN profile;
          DROP INDEX groups_mail_nickname; ALTER TABLE groups DROP COLUMN profile;
          DROP TABLE user_managers;
-         DROP TABLE scim_users; DROP TABLE scim_groups;
+         DROP TABLE skipped_number_copies; DROP TABLE scim_users; DROP TABLE scim_groups;
          ALTER TABLE sms_sign_in_flows DROP COLUMN channel; PRAGMA user_version = 9;",
     )
     .unwrap();

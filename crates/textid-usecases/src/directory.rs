@@ -182,13 +182,24 @@ pub async fn update_user(app: &App, user: &User, actor: &Actor) -> Result<(), Di
     }
 }
 
-/// Deletes a user.
+/// Deletes a cloud user (Graph, the CLI): a synced user is refused
+/// ([`SyncedUserError::DeletedAtSource`]), as Entra refuses to delete synced objects; its
+/// source deletes it through [`crate::provisioning::delete_user`].
 pub async fn delete_user(
     app: &App,
     tenant: &Tenant,
     user: UserId,
     actor: &Actor,
 ) -> Result<(), DirectoryError> {
+    let u = app
+        .store()
+        .user(tenant.id, user)
+        .await?
+        .ok_or_else(|| DirectoryError::NotFound {
+            what: "user",
+            key: user.to_string(),
+        })?;
+    textid_core::directory::synced::check_cloud_delete(&u)?;
     Ok(app
         .store()
         .delete_user(tenant.id, user, actor, app.clock().now())
@@ -390,7 +401,7 @@ pub async fn phone_method(
         .ok_or_else(|| PhoneMethodError::NotFound(phone_type).into())
 }
 
-fn parse_number(
+pub(crate) fn parse_number(
     tenant: &Tenant,
     input: &str,
     phone_type: PhoneType,

@@ -5,19 +5,29 @@
 //! rules ([`textid_core::directory::sync`]) decide what happens to its authentication
 //! numbers: `mobilePhone` → the `mobile` method, `businessPhones[0]` → the `office` method.
 //! A copy the uniqueness rule refuses leaves the method as it was, is audited as
-//! `Copy public phone number skipped` and never fails the sync. Nothing is texted.
+//! `Copy public phone number skipped`, is kept for the report of skipped copies until the
+//! method is stored or the public number goes away, and never fails the sync. Nothing is
+//! texted.
+//!
+//! A create is one store transaction (the user or group, its SCIM record, the user's
+//! copies): a failure leaves nothing, so the client's retry (SCIM clients retry a failed
+//! POST) starts over instead of finding a user without its `externalId` and with its
+//! public numbers already "arrived", which no later sync would copy.
 
 use rand::rngs::OsRng;
-use serde_json::{json, Value};
-use textid_core::audit::AuditRecord;
+use serde_json::Value;
 use textid_core::directory::sync::{plan_number_copy, NumberCopy};
 use textid_core::directory::UserProfile;
 use textid_core::directory::{Group, Upn, User};
-use textid_core::methods::PhoneType;
+use textid_core::methods::{PhoneMethodOp, PhoneType};
 use textid_core::phone::PhoneNumber;
+use textid_core::policy::{SmsPermission, Subject};
 use textid_core::tenant::Tenant;
 use textid_core::{GroupId, UserId};
-use textid_store::{Actor, ScimKind, ScimRecord, StoreError};
+use textid_store::{
+    Actor, NewSyncedGroup, NewSyncedUser, PhoneMethodChange, PlannedCopy, ScimKind, ScimRecord,
+    SkippedCopy, SkippedCopyRow, StoreError,
+};
 
 use crate::directory::{self as dir, DirectoryError};
 use crate::Context as App;
@@ -194,7 +204,8 @@ fn upn_conflict(e: StoreError, upn: &Upn) -> DirectoryError {
     }
 }
 
-/// Creates a synced user, then applies seed 003 to its public numbers.
+/// Creates a synced user with its SCIM record and seed 003's copies of its public numbers,
+/// in one store transaction.
 pub async fn create_user(
     app: &App,
     tenant: &Tenant,
@@ -202,16 +213,72 @@ pub async fn create_user(
     actor: &Actor,
 ) -> Result<(User, ScimRecord), DirectoryError> {
     let user = checked(tenant, UserId::random(&mut OsRng), &input, true)?;
-    app.store()
-        .create_user(&user, actor, app.clock().now())
-        .await
-        .map_err(|e| upn_conflict(e, &user.upn))?;
     let rec = record(input.external_id, input.attributes, None, app);
+    let copies = new_user_copies(app, tenant, &user).await?;
+    let new = NewSyncedUser {
+        user,
+        record: rec,
+        copies,
+    };
     app.store()
-        .put_scim_record(tenant.id, ScimKind::User, user.id.0, &rec)
-        .await?;
-    copy_public_numbers(app, tenant, None, &user, actor).await?;
-    Ok((user, rec))
+        .create_synced_user(&new, actor, app.clock().now())
+        .await
+        .map_err(|e| upn_conflict(e, &new.user.upn))?;
+    Ok((new.user, new.record))
+}
+
+/// Seed 003 for a new user: it has no authentication number, so every public number
+/// arrives into an empty one (rule 1). A new user holds no role and is in no group, so
+/// only the policy's all-users target decides whether its `mobile` signs in.
+async fn new_user_copies(
+    app: &App,
+    tenant: &Tenant,
+    user: &User,
+) -> Result<Vec<PlannedCopy>, DirectoryError> {
+    let policy = app.store().policy(tenant.id).await?;
+    let in_scope = policy.sms.permission(Subject {
+        user_id: user.id,
+        groups: &[],
+    }) == SmsPermission::SignIn;
+    let now = app.clock().now();
+    let mut copies = Vec::new();
+    for (phone_type, public) in public_numbers(user) {
+        let new = public.map(|s| display(tenant, s));
+        let NumberCopy::Add(n) = plan_number_copy(None, new.as_ref(), None) else {
+            continue;
+        };
+        copies.push(match dir::parse_number(tenant, &n, phone_type) {
+            Ok(number) => PlannedCopy::Make(PhoneMethodChange {
+                tenant: tenant.id,
+                user: user.id,
+                phone_type,
+                op: PhoneMethodOp::Add {
+                    number,
+                    enable_sms_sign_in: in_scope && phone_type.supports_sms_sign_in(),
+                },
+                made_in: None,
+            }),
+            Err(_) => PlannedCopy::Skip(skip(
+                tenant,
+                user.id,
+                (phone_type, &n),
+                Refusal::new("phoneNumberNotValid", None),
+                now,
+            )),
+        });
+    }
+    Ok(copies)
+}
+
+/// The public number of each authentication number seed 003 pairs it with.
+fn public_numbers(user: &User) -> [(PhoneType, Option<&str>); 2] {
+    [
+        (PhoneType::Mobile, user.mobile_phone.as_deref()),
+        (
+            PhoneType::Office,
+            user.business_phones.first().map(String::as_str),
+        ),
+    ]
 }
 
 /// Replaces a user's synced fields (making it a synced user), then applies seed 003.
@@ -248,6 +315,20 @@ pub async fn replace_user(
         .put_scim_record(tenant.id, ScimKind::User, id.0, &rec)
         .await?;
     Ok((user, rec))
+}
+
+/// Deletes a user at its source's request (SCIM `DELETE`): the one way a synced user is
+/// deleted (the cloud surfaces refuse it). Its methods and SCIM record go with it.
+pub async fn delete_user(
+    app: &App,
+    tenant: &Tenant,
+    id: UserId,
+    actor: &Actor,
+) -> Result<(), DirectoryError> {
+    Ok(app
+        .store()
+        .delete_user(tenant.id, id, actor, app.clock().now())
+        .await?)
 }
 
 /// A user with its SCIM record (none for a user no client has written).
@@ -319,19 +400,15 @@ async fn copy_public_numbers(
         .user_roles(tenant.id, after.id)
         .await?
         .is_empty();
-    let pairs = [
-        (
-            PhoneType::Mobile,
-            before.and_then(|u| u.mobile_phone.as_deref()),
-            after.mobile_phone.as_deref(),
-        ),
-        (
-            PhoneType::Office,
-            before.and_then(|u| u.business_phones.first().map(String::as_str)),
-            after.business_phones.first().map(String::as_str),
-        ),
-    ];
-    for (phone_type, old, new) in pairs {
+    let olds = before.map(public_numbers);
+    for (i, (phone_type, new)) in public_numbers(after).into_iter().enumerate() {
+        let old = olds.as_ref().and_then(|o| o[i].1);
+        if new.is_none() {
+            // Rule 4: the public number went away, so no copy of it is missing any more.
+            app.store()
+                .clear_skipped_copy(tenant.id, after.id, phone_type)
+                .await?;
+        }
         let current = methods
             .iter()
             .find(|m| m.method.phone_type == phone_type)
@@ -361,7 +438,14 @@ async fn copy_public_numbers(
             }
         };
         if let Err(refusal) = result {
-            audit_skipped(app, tenant, after.id, (phone_type, &number), refusal, actor).await?;
+            let skipped = skip(
+                tenant,
+                after.id,
+                (phone_type, &number),
+                refusal,
+                app.clock().now(),
+            );
+            app.store().skip_number_copy(&skipped, actor).await?;
         }
     }
     Ok(())
@@ -387,17 +471,11 @@ impl Refusal {
 
     /// A copy refused by a phone rule is a refusal; a store failure fails the sync.
     fn of(result: Result<(), DirectoryError>) -> Result<Result<(), Refusal>, DirectoryError> {
-        use textid_core::methods::PhoneMethodError as E;
         match result {
             Ok(()) => Ok(Ok(())),
             Err(DirectoryError::PhoneMethod(e)) => {
-                let other = match &e {
-                    E::NumberNotUnique { other_user } | E::NumberUsedForSignIn { other_user } => {
-                        Some(*other_user)
-                    }
-                    _ => None,
-                };
-                Ok(Err(Self::new(e.code(), other)))
+                let (reason, other) = textid_core::directory::sync::skip_reason(&e);
+                Ok(Err(Self::new(reason, other)))
             }
             Err(DirectoryError::Invalid { .. }) => Ok(Err(Self::new("phoneNumberNotValid", None))),
             Err(other) => Err(other),
@@ -405,27 +483,35 @@ impl Refusal {
     }
 }
 
-/// Audits a copy that was not made; the sync goes on.
-async fn audit_skipped(
-    app: &App,
+/// A copy that was not made, for the report and the audit log; the sync goes on.
+fn skip(
     tenant: &Tenant,
     user: UserId,
     (phone_type, number): (PhoneType, &str),
     refusal: Refusal,
-    actor: &Actor,
-) -> Result<(), DirectoryError> {
-    let skipped = json!({
-        "phoneType": phone_type,
-        "phoneNumber": number,
-        "reason": refusal.reason,
-        "conflictingUserId": refusal.other_user,
-    });
-    let entry =
-        AuditRecord::number_copy_skipped(tenant.id, user, skipped, actor, app.clock().now());
-    Ok(app.store().record_audit(&entry).await?)
+    now: chrono::DateTime<chrono::Utc>,
+) -> SkippedCopy {
+    SkippedCopy {
+        tenant: tenant.id,
+        user,
+        phone_type,
+        phone_number: number.to_string(),
+        reason: refusal.reason.to_string(),
+        other_user: refusal.other_user,
+        skipped_at: now,
+    }
 }
 
-/// Creates a synced group with its members.
+/// The report of skipped copies: every synced user's public number seed 003's rule 1
+/// could not copy and that is still not copied, newest first.
+pub async fn skipped_number_copies(
+    app: &App,
+    tenant: &Tenant,
+) -> Result<Vec<SkippedCopyRow>, DirectoryError> {
+    Ok(app.store().skipped_number_copies(tenant.id).await?)
+}
+
+/// Creates a synced group with its SCIM record and members, in one store transaction.
 pub async fn create_group(
     app: &App,
     tenant: &Tenant,
@@ -433,13 +519,25 @@ pub async fn create_group(
     actor: &Actor,
 ) -> Result<(Group, ScimRecord), DirectoryError> {
     check_members(app, tenant, &input.members).await?;
-    let g = dir::create_group(app, tenant, &input.display_name, actor).await?;
-    let rec = record(input.external_id, input.attributes, None, app);
+    let name = textid_core::directory::display_name(&input.display_name)
+        .map_err(|e| invalid("displayName", e))?;
+    let mut members = input.members;
+    members.sort_unstable_by_key(|u| u.0);
+    members.dedup();
+    let new = NewSyncedGroup {
+        group: Group {
+            id: GroupId::random(&mut OsRng),
+            tenant_id: tenant.id,
+            display_name: name.to_string(),
+            profile: Default::default(),
+        },
+        record: record(input.external_id, input.attributes, None, app),
+        members,
+    };
     app.store()
-        .put_scim_record(tenant.id, ScimKind::Group, g.id.0, &rec)
+        .create_synced_group(&new, actor, app.clock().now())
         .await?;
-    set_members(app, tenant, g.id, &input.members, actor).await?;
-    Ok((g, rec))
+    Ok((new.group, new.record))
 }
 
 /// A group with its members and SCIM record.

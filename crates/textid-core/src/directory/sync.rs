@@ -49,6 +49,21 @@ pub fn plan_number_copy<N: PartialEq + Clone>(
     }
 }
 
+/// Why a copy a phone rule refused was skipped: the rule's stable code and, for the
+/// uniqueness rule, the user who holds the number (the report of skipped copies).
+pub fn skip_reason(
+    refusal: &crate::methods::PhoneMethodError,
+) -> (&'static str, Option<crate::ids::UserId>) {
+    use crate::methods::PhoneMethodError as E;
+    let other = match refusal {
+        E::NumberNotUnique { other_user } | E::NumberUsedForSignIn { other_user } => {
+            Some(*other_user)
+        }
+        _ => None,
+    };
+    (refusal.code(), other)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

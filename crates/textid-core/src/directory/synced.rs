@@ -2,7 +2,9 @@
 //! pushes them (an on-premises directory, an HR system over SCIM), so the cloud surfaces
 //! (Graph, the CLI) may not change the fields it owns, as Entra refuses to change synced
 //! attributes. Their phone *methods* are cloud data and stay admin-managed (seed 003).
-//! `onPremisesSyncEnabled` itself is read-only on every admin surface.
+//! `onPremisesSyncEnabled` itself is read-only on every admin surface, and a synced user is
+//! deleted at its source, never in the cloud: Entra refuses to delete synced objects (the
+//! next sync would bring them back); the source's own delete (SCIM `DELETE`) still deletes.
 
 use crate::directory::User;
 
@@ -25,6 +27,9 @@ pub enum SyncedUserError {
     /// `onPremisesSyncEnabled` cannot be set or changed by an admin surface.
     #[error("Property 'onPremisesSyncEnabled' is read-only: it is set by directory synchronization (SCIM provisioning or `textid import`), not by an admin change.")]
     ReadOnly,
+    /// A cloud surface asked to delete a synced user.
+    #[error("Unable to delete this user: it is synced (onPremisesSyncEnabled is true) and its source directory owns it. Delete it (or take it out of the sync's scope) in the source directory; the sync then deletes it here.")]
+    DeletedAtSource,
 }
 
 impl SyncedUserError {
@@ -33,6 +38,7 @@ impl SyncedUserError {
         match self {
             Self::SourceOwned(_) => "syncedAttributeReadOnly",
             Self::ReadOnly => "readOnlyProperty",
+            Self::DeletedAtSource => "syncedUserDeletedAtSource",
         }
     }
 }
@@ -70,6 +76,15 @@ pub fn check_cloud_change(before: &User, after: &User) -> Result<(), SyncedUserE
         Ok(())
     } else {
         Err(SyncedUserError::SourceOwned(fields))
+    }
+}
+
+/// Checks an admin (cloud) delete of `user`: a synced user is deleted at its source.
+pub fn check_cloud_delete(user: &User) -> Result<(), SyncedUserError> {
+    if user.on_premises_sync_enabled {
+        Err(SyncedUserError::DeletedAtSource)
+    } else {
+        Ok(())
     }
 }
 
@@ -135,6 +150,19 @@ mod tests {
         assert_eq!(
             check_cloud_change(&before, &after),
             Err(SyncedUserError::ReadOnly)
+        );
+    }
+
+    #[test]
+    fn a_synced_user_is_deleted_at_its_source_and_a_cloud_user_here() {
+        assert_eq!(
+            check_cloud_delete(&user(true)),
+            Err(SyncedUserError::DeletedAtSource)
+        );
+        assert_eq!(check_cloud_delete(&user(false)), Ok(()));
+        assert_eq!(
+            SyncedUserError::DeletedAtSource.code(),
+            "syncedUserDeletedAtSource"
         );
     }
 }

@@ -129,6 +129,10 @@ pub fn routes() -> Router<App> {
             "/v1.0/reports/sharedPhoneNumbers",
             get(numbers::shared_phone_numbers),
         )
+        .route(
+            "/v1.0/reports/skippedPhoneNumberCopies",
+            get(numbers::skipped_phone_number_copies),
+        )
         .route("/v1.0/me", get(me::get))
         .route(
             "/v1.0/me/authentication/phoneMethods",

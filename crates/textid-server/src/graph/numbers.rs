@@ -2,7 +2,9 @@
 //! held by more than one user, with the methods holding it and their `smsSignInState`) and
 //! the tenant's refuse-shared mode, `policies/phoneNumberSharingPolicy`. Neither exists in
 //! Entra (which lets numbers be shared outside SMS sign-in and has no view of them: the
-//! "SMS backdoor" of seed 000), so both are textid resources in Graph's style.
+//! "SMS backdoor" of seed 000), so both are textid resources in Graph's style. So is the
+//! report of skipped copies, `reports/skippedPhoneNumberCopies`: the synced users' public
+//! numbers seed 003's rule 1 could not copy and that are still not copied.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -53,6 +55,38 @@ pub async fn shared_phone_numbers(
     Ok(Json(json!({
         "@odata.context": format!("{}/$metadata#reports/sharedPhoneNumbers", base(&app)),
         "value": value,
+    })))
+}
+
+/// One entry of the report of skipped copies.
+pub fn skipped_copy_json(row: &textid_store::SkippedCopyRow) -> Value {
+    let c = &row.copy;
+    json!({
+        "userId": c.user,
+        "userPrincipalName": row.upn,
+        "phoneMethodId": c.phone_type.method_id(),
+        "phoneType": c.phone_type,
+        "phoneNumber": c.phone_number,
+        "reason": c.reason,
+        "conflictingUserId": c.other_user,
+        "conflictingUserPrincipalName": row.other_upn,
+        "skippedDateTime": c.skipped_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    })
+}
+
+/// `GET /v1.0/reports/skippedPhoneNumberCopies`: seed 003's rule 1 conflicts (a copy "is
+/// logged in the audit log and shown in a report"), newest first. Permissions as the
+/// shared-number report: `UserAuthenticationMethod.Read.All` and `AuditLog.Read.All`.
+pub async fn skipped_phone_number_copies(
+    State(app): State<App>,
+    caller: Caller,
+) -> Result<Json<Value>, GraphError> {
+    caller.require("UserAuthenticationMethod.Read.All")?;
+    caller.require("AuditLog.Read.All")?;
+    let report = textid_usecases::provisioning::skipped_number_copies(&app, &caller.tenant).await?;
+    Ok(Json(json!({
+        "@odata.context": format!("{}/$metadata#reports/skippedPhoneNumberCopies", base(&app)),
+        "value": report.iter().map(skipped_copy_json).collect::<Vec<_>>(),
     })))
 }
 

@@ -206,8 +206,8 @@ pub(super) async fn resolve_group(
         .ok_or_else(|| GraphError::not_found(key))
 }
 
-/// Graph answers a taken userPrincipalName, and a change of a synced user's source-owned
-/// properties, with 400 `Request_BadRequest`.
+/// Graph answers a taken userPrincipalName, and a change or delete of a synced user (its
+/// source owns it), with 400 `Request_BadRequest`.
 fn upn_in_use(e: textid_usecases::DirectoryError) -> GraphError {
     match e {
         textid_usecases::DirectoryError::UpnInUse(_) => GraphError::new(
@@ -475,7 +475,7 @@ pub async fn patch(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `DELETE /v1.0/users/{id}` → 204
+/// `DELETE /v1.0/users/{id}` → 204; a synced user → 400 (it is deleted at its source).
 pub async fn delete(
     State(app): State<App>,
     caller: Caller,
@@ -483,7 +483,9 @@ pub async fn delete(
 ) -> Result<StatusCode, GraphError> {
     caller.require("User.ReadWrite.All")?;
     let u = resolve_user(&app, &caller.tenant, &user).await?;
-    dir::delete_user(&app, &caller.tenant, u.id, &caller.actor()).await?;
+    dir::delete_user(&app, &caller.tenant, u.id, &caller.actor())
+        .await
+        .map_err(upn_in_use)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

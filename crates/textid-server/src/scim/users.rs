@@ -325,10 +325,7 @@ impl Resource for Users {
     }
 
     async fn delete(app: &App, p: &Provisioner, id: &str) -> Result<(), ScimError> {
-        Ok(
-            textid_usecases::directory::delete_user(app, &p.tenant, user_id(id)?, &p.actor())
-                .await?,
-        )
+        Ok(provisioning::delete_user(app, &p.tenant, user_id(id)?, &p.actor()).await?)
     }
 }
 

@@ -533,3 +533,48 @@ async fn a_synced_users_source_owned_properties_are_read_only_in_graph_but_its_m
     .await;
     assert_eq!(status, 201, "{body}");
 }
+
+#[tokio::test]
+async fn nothing_is_ever_texted_to_a_public_number_and_the_log_says_no_user_has_it() {
+    // Issue #16 (seed 003): `mobilePhone` is address-book data. A cloud user whose only
+    // number is public has no phone method, so a sign-in start with it finds no one.
+    let mut t = spawn_oidc().await;
+    let (_, admin) = app_token(&t, &["User.ReadWrite.All", "AuditLog.Read.All"]).await;
+    let (status, ivy) = graph(
+        &t,
+        &admin,
+        Method::POST,
+        "/v1.0/users",
+        Some(json!({"userPrincipalName": "ivy@contoso.example", "displayName": "Ivy", "mobilePhone": "+1 425 555 0710"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{ivy}");
+    assert_eq!(ivy["mobilePhone"], "+1 425 555 0710");
+
+    let (public_status, public_flow) = start(&t, "+14255550710").await;
+    let (unknown_status, unknown_flow) = start(&t, "+14255550799").await;
+    assert!(t.deliver().await.is_empty(), "no SMS to a public number");
+    assert_eq!((public_status, unknown_status), (202, 202));
+    let keys = |f: &Value| {
+        let mut k: Vec<String> = f.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&public_flow), keys(&unknown_flow), "the same answer");
+
+    let (status, log) = graph(&t, &admin, Method::GET, "/v1.0/auditLogs/signIns", None).await;
+    assert_eq!(status, 200, "{log}");
+    let entry = log["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["signInIdentifier"] == "+14255550710")
+        .unwrap_or_else(|| panic!("{log}"));
+    assert_eq!(entry["status"]["errorCode"], 50034, "{entry}");
+    assert_eq!(entry["status"]["additionalDetails"], "userNotFound");
+    assert_eq!(entry["userPrincipalName"], Value::Null, "{entry}");
+    assert_eq!(
+        entry["authenticationDetails"][0]["succeeded"], false,
+        "{entry}"
+    );
+}

@@ -282,6 +282,28 @@ async fn a_provisioned_user_is_synced_and_round_trips() {
     assert_eq!(g["mobilePhone"], "+1 425 555 0111");
     assert_eq!(g["businessPhones"], json!(["+1 425 555 0112"]));
     assert_eq!(g["userPrincipalName"], "bo@contoso.example");
+    // Issue #16: a SCIM-created user is synced, and its source owns its profile.
+    assert_eq!(g["onPremisesSyncEnabled"], true, "{g}");
+    let (status, refused) = s
+        .graph(
+            Method::PATCH,
+            &format!("/v1.0/users/{id}"),
+            Some(json!({"displayName": "Bo Changed"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["code"], "Request_BadRequest");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("displayName"),
+        "{refused}"
+    );
+    let (_, unchanged) = s
+        .graph(Method::GET, &format!("/v1.0/users/{id}"), None)
+        .await;
+    assert_eq!(unchanged["displayName"], "bo");
     let added = s
         .audits()
         .await
@@ -731,4 +753,55 @@ async fn a_persons_tokens_are_refused_even_a_global_administrators() {
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["schemas"], json!([ERROR]), "{body}");
     }
+}
+
+#[tokio::test]
+async fn a_synced_user_is_deleted_at_its_source_graph_refuses_and_scim_deletes() {
+    // Issue #16: Entra refuses to delete synced objects in the cloud.
+    let s = scim_app().await;
+    let id = s.create(user("vi", None, None)).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, refused) = s
+        .graph(Method::DELETE, &format!("/v1.0/users/{id}"), None)
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["code"], "Request_BadRequest");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("source directory"),
+        "{refused}"
+    );
+    assert!(refused["error"]["innerError"]["request-id"].is_string());
+    let (status, _) = s
+        .graph(Method::GET, &format!("/v1.0/users/{id}"), None)
+        .await;
+    assert_eq!(status, 200, "still there");
+    // The source deletes it.
+    let a = s.call(Method::DELETE, &format!("/Users/{id}"), None).await;
+    assert_eq!(a.status, 204, "{}", a.body);
+    let (status, _) = s
+        .graph(Method::GET, &format!("/v1.0/users/{id}"), None)
+        .await;
+    assert_eq!(status, 404);
+    // A cloud user is deleted in the cloud as before.
+    let (status, cloud) = s
+        .graph(
+            Method::POST,
+            "/v1.0/users",
+            Some(json!({"userPrincipalName": "wes@contoso.example", "displayName": "Wes"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{cloud}");
+    let (status, _) = s
+        .graph(
+            Method::DELETE,
+            &format!("/v1.0/users/{}", cloud["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
 }

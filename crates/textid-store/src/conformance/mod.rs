@@ -148,6 +148,10 @@ cases!(
     a_scim_record_goes_with_its_user_or_group,
     a_recorded_audit_is_listed_with_the_directory_audits,
     renaming_a_group_is_audited_and_a_missing_group_is_not_found,
+    a_synced_user_is_created_with_its_record_and_copies_and_a_refused_copy_is_kept_as_skipped,
+    a_failed_synced_user_creation_leaves_nothing,
+    a_synced_group_is_created_with_its_record_and_members_or_not_at_all,
+    a_skipped_copy_is_replaced_and_forgotten_once_the_method_is_stored_or_cleared,
     // PhoneMethodStore
     phone_type_rules_hold,
     a_number_waiting_for_proof_is_marked_until_proven,

@@ -102,7 +102,13 @@ pub(super) async fn lock_user(
         .ok_or(StoreError::NotFound("user"))
 }
 
-async fn create_user(tx: &Tx<'_>, u: &User, actor: &Actor, now: DateTime<Utc>) -> StoreResult<()> {
+/// Inserts a user, with its audit record.
+pub(super) async fn create_user(
+    tx: &Tx<'_>,
+    u: &User,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     execute(
         tx,
         "INSERT INTO users (id, tenant_id, upn, display_name, account_enabled, mobile_phone, business_phones, on_premises_sync, created_at, profile)

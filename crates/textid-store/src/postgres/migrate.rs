@@ -73,6 +73,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres/0024_user_profile.sql"),
     ),
     (
+        27,
+        include_str!("../../migrations/postgres/0027_skipped_number_copies.sql"),
+    ),
+    (
         29,
         include_str!("../../migrations/postgres/0029_group_profile.sql"),
     ),

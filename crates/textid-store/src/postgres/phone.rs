@@ -186,7 +186,9 @@ async fn write_plan(
     Ok(())
 }
 
-async fn change(
+/// A phone method change in the caller's transaction. A refusal (`StoreError::PhoneMethod`)
+/// comes before any write and from no statement, so the transaction may go on.
+pub(super) async fn change(
     tx: &Tx<'_>,
     change: &PhoneMethodChange,
     actor: &Actor,
@@ -209,6 +211,10 @@ async fn change(
     };
     let plan = plan_phone_change(&current, &others, change, sharing(tx, change.tenant).await?)?;
     write_plan(tx, change.tenant, &plan, now).await?;
+    if plan.after.is_some() {
+        // The method is stored: a copy the sync skipped for it is no longer missing.
+        super::provisioning::clear_skip(tx, change.tenant, change.user, change.phone_type).await?;
+    }
     if phone_change_revokes(&plan) {
         sessions::revoke_user_except(tx, change.tenant, change.user, change.made_in, now).await?;
     }

@@ -1,20 +1,26 @@
-//! SCIM records of synced users and groups (`scim_users`, `scim_groups`), and audit records
-//! of decisions that changed nothing else. A write reads its user or group `FOR KEY SHARE`
-//! first, so a concurrent delete waits or has happened (`NotFound`).
+//! SCIM records of synced users and groups (`scim_users`, `scim_groups`), a new synced
+//! user or group written with its record (and the user's copies) in one transaction, the
+//! copies the sync skipped (`skipped_number_copies`), and audit records of decisions that
+//! changed nothing else. A write reads its user or group `FOR KEY SHARE` first, so a
+//! concurrent delete waits or has happened (`NotFound`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use textid_core::directory::Group;
-use textid_core::TenantId;
+use textid_core::directory::{Group, Upn};
+use textid_core::methods::PhoneType;
+use textid_core::{TenantId, UserId};
 use tokio_postgres::Row;
 
-use super::directory::RowLock;
-use super::groups::load_group;
+use super::directory::{create_user, lock_user, RowLock};
+use super::groups::{create_group, load_group, membership};
 use super::retry::{Replay, Tx};
 use super::rows::{execute, ms, query, query_opt, time};
-use super::{audit, PostgresStore};
-use crate::{Actor, AuditEntry, ProvisioningStore, ScimKind, ScimRecord, StoreError, StoreResult};
+use super::{audit, phone, PostgresStore};
+use crate::{
+    phone_type_from_stored, Actor, AuditEntry, NewSyncedGroup, NewSyncedUser, PlannedCopy,
+    ProvisioningStore, ScimKind, ScimRecord, SkippedCopy, SkippedCopyRow, StoreError, StoreResult,
+};
 
 /// The table of a kind, the column naming its user or group, and that owner's table.
 fn table(kind: ScimKind) -> (&'static str, &'static str, &'static str) {
@@ -130,6 +136,120 @@ async fn rename_group(
     audit::insert(tx, &AuditEntry::group_updated(&before, g, actor, now)).await
 }
 
+/// Keeps a skipped copy (replacing an older one of the method) and audits it.
+async fn write_skip(tx: &Tx<'_>, skip: &SkippedCopy, actor: &Actor) -> StoreResult<()> {
+    lock_user(tx, skip.tenant, skip.user, RowLock::KeyShare).await?;
+    execute(
+        tx,
+        "INSERT INTO skipped_number_copies (user_id, phone_type, tenant_id, phone_number, reason, other_user_id, skipped_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (user_id, phone_type) DO UPDATE SET phone_number = excluded.phone_number,
+             reason = excluded.reason, other_user_id = excluded.other_user_id, skipped_at = excluded.skipped_at",
+        &[
+            &skip.user.0,
+            &skip.phone_type.as_str(),
+            &skip.tenant.0,
+            &skip.phone_number,
+            &skip.reason,
+            &skip.other_user.map(|u| u.0),
+            &ms(skip.skipped_at),
+        ],
+    )
+    .await?;
+    audit::insert(tx, &skip.audit(actor)).await
+}
+
+/// Forgets the skipped copy of a method, in the caller's transaction.
+pub(super) async fn clear_skip(
+    tx: &Tx<'_>,
+    tenant: TenantId,
+    user: UserId,
+    phone_type: PhoneType,
+) -> StoreResult<()> {
+    execute(
+        tx,
+        "DELETE FROM skipped_number_copies WHERE tenant_id = $1 AND user_id = $2 AND phone_type = $3",
+        &[&tenant.0, &user.0, &phone_type.as_str()],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn create_synced_user(
+    tx: &Tx<'_>,
+    new: &NewSyncedUser,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let u = &new.user;
+    create_user(tx, u, actor, now).await?;
+    put(tx, u.tenant_id, ScimKind::User, u.id.0, &new.record).await?;
+    for copy in &new.copies {
+        let skip = match copy {
+            PlannedCopy::Skip(skip) => skip.clone(),
+            PlannedCopy::Make(change) => match phone::change(tx, change, actor, now).await {
+                Ok(()) => continue,
+                Err(StoreError::PhoneMethod(refusal)) => {
+                    match SkippedCopy::refused(change, &refusal, now) {
+                        Some(skip) => skip,
+                        None => return Err(StoreError::PhoneMethod(refusal)),
+                    }
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        write_skip(tx, &skip, actor).await?;
+    }
+    Ok(())
+}
+
+async fn create_synced_group(
+    tx: &Tx<'_>,
+    new: &NewSyncedGroup,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let g = &new.group;
+    create_group(tx, g, actor, now).await?;
+    put(tx, g.tenant_id, ScimKind::Group, g.id.0, &new.record).await?;
+    for u in &new.members {
+        membership(tx, (g.tenant_id, g.id, *u), true, actor, now).await?;
+    }
+    Ok(())
+}
+
+async fn skipped<C: GenericClient>(c: &C, tenant: TenantId) -> StoreResult<Vec<SkippedCopyRow>> {
+    let rows = query(
+        c,
+        "SELECT s.user_id, s.phone_type, s.phone_number, s.reason, s.other_user_id, s.skipped_at,
+                u.upn, o.upn
+         FROM skipped_number_copies s JOIN users u ON u.id = s.user_id
+         LEFT JOIN users o ON o.id = s.other_user_id
+         WHERE s.tenant_id = $1 ORDER BY s.skipped_at DESC, u.upn, s.phone_type",
+        &[&tenant.0],
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let other: Option<uuid::Uuid> = r.try_get(4)?;
+            let phone_type: String = r.try_get(1)?;
+            Ok(SkippedCopyRow {
+                copy: SkippedCopy {
+                    tenant,
+                    user: UserId(r.try_get(0)?),
+                    phone_type: phone_type_from_stored(&phone_type)?,
+                    phone_number: r.try_get(2)?,
+                    reason: r.try_get(3)?,
+                    other_user: other.map(UserId),
+                    skipped_at: time(r.try_get(5)?),
+                },
+                upn: Upn::stored(r.try_get(6)?),
+                other_upn: r.try_get::<_, Option<String>>(7)?.map(Upn::stored),
+            })
+        })
+        .collect()
+}
+
 #[async_trait]
 impl ProvisioningStore for PostgresStore {
     async fn scim_record(
@@ -186,5 +306,54 @@ impl ProvisioningStore for PostgresStore {
             Box::pin(audit::insert(tx, e))
         })
         .await
+    }
+
+    async fn create_synced_user(
+        &self,
+        new: &NewSyncedUser,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(Replay::Unsafe, &(new, actor, now), |tx, (n, a, now)| {
+            Box::pin(create_synced_user(tx, n, a, *now))
+        })
+        .await
+    }
+
+    async fn create_synced_group(
+        &self,
+        new: &NewSyncedGroup,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(Replay::Unsafe, &(new, actor, now), |tx, (n, a, now)| {
+            Box::pin(create_synced_group(tx, n, a, *now))
+        })
+        .await
+    }
+
+    async fn skip_number_copy(&self, skip: &SkippedCopy, actor: &Actor) -> StoreResult<()> {
+        self.write(Replay::Unsafe, &(skip, actor), |tx, (s, a)| {
+            Box::pin(write_skip(tx, s, a))
+        })
+        .await
+    }
+
+    async fn clear_skipped_copy(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        phone_type: PhoneType,
+    ) -> StoreResult<()> {
+        self.write(
+            Replay::Safe,
+            &(tenant, user, phone_type),
+            |tx, (t, u, p)| Box::pin(clear_skip(tx, *t, *u, *p)),
+        )
+        .await
+    }
+
+    async fn skipped_number_copies(&self, tenant: TenantId) -> StoreResult<Vec<SkippedCopyRow>> {
+        self.read(&tenant, |c, t| Box::pin(skipped(c, *t))).await
     }
 }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use textid_core::audit::AuditRecord;
 use textid_core::directory::import::ImportedUser;
 use textid_core::directory::{Group, Upn, User};
@@ -109,23 +109,70 @@ fn users(c: &Connection, sql: &str, p: impl rusqlite::Params) -> StoreResult<Vec
     rows.map(|r| to_user(r?)).collect()
 }
 
+/// Inserts a user, audited, in the caller's transaction.
+pub(super) fn insert_user(
+    tx: &Transaction<'_>,
+    u: &User,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO users (id, tenant_id, upn, display_name, account_enabled, mobile_phone, business_phones, on_premises_sync, created_at, profile)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            u.id.to_string(), u.tenant_id.to_string(), u.upn.as_str(), u.display_name,
+            u.account_enabled, u.mobile_phone, to_json(&u.business_phones), u.on_premises_sync_enabled, ms(now),
+            to_json(&u.profile)
+        ],
+    )?;
+    audit::insert(tx, &AuditRecord::user_added(u, actor, now))
+}
+
+/// Inserts a group, audited, in the caller's transaction.
+pub(super) fn insert_group(
+    tx: &Transaction<'_>,
+    g: &Group,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO groups (id, tenant_id, display_name, created_at, profile) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            g.id.to_string(),
+            g.tenant_id.to_string(),
+            g.display_name,
+            ms(now),
+            to_json(&g.profile)
+        ],
+    )?;
+    audit::insert(tx, &AuditRecord::group_added(g, actor, now))
+}
+
+/// Adds a user of the tenant to a group, audited, in the caller's transaction.
+pub(super) fn insert_member(
+    tx: &Transaction<'_>,
+    tenant: TenantId,
+    gid: GroupId,
+    uid: UserId,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    load_user(tx, tenant, uid)?.ok_or(StoreError::NotFound("user"))?;
+    tx.execute(
+        "INSERT INTO group_members (group_id, user_id) VALUES (?1, ?2)",
+        params![gid.to_string(), uid.to_string()],
+    )?;
+    audit::insert(
+        tx,
+        &AuditRecord::membership(tenant, gid, uid, true, actor, now),
+    )
+}
+
 #[async_trait]
 impl DirectoryStore for SqliteStore {
     async fn create_user(&self, user: &User, actor: &Actor, now: DateTime<Utc>) -> StoreResult<()> {
         let (u, actor) = (user.clone(), actor.clone());
-        self.write(move |tx| {
-            tx.execute(
-                "INSERT INTO users (id, tenant_id, upn, display_name, account_enabled, mobile_phone, business_phones, on_premises_sync, created_at, profile)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    u.id.to_string(), u.tenant_id.to_string(), u.upn.as_str(), u.display_name,
-                    u.account_enabled, u.mobile_phone, to_json(&u.business_phones), u.on_premises_sync_enabled, ms(now),
-                    to_json(&u.profile)
-                ],
-            )?;
-            audit::insert(tx, &AuditRecord::user_added(&u, &actor, now))
-        })
-        .await
+        self.write(move |tx| insert_user(tx, &u, &actor, now)).await
     }
 
     async fn import_users(
@@ -243,14 +290,8 @@ impl DirectoryStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         let (g, actor) = (group.clone(), actor.clone());
-        self.write(move |tx| {
-            tx.execute(
-                "INSERT INTO groups (id, tenant_id, display_name, created_at, profile) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![g.id.to_string(), g.tenant_id.to_string(), g.display_name, ms(now), to_json(&g.profile)],
-            )?;
-            audit::insert(tx, &AuditRecord::group_added(&g, &actor, now))
-        })
-        .await
+        self.write(move |tx| insert_group(tx, &g, &actor, now))
+            .await
     }
 
     async fn group(&self, tenant: TenantId, gid: GroupId) -> StoreResult<Option<Group>> {
@@ -333,15 +374,7 @@ impl DirectoryStore for SqliteStore {
         let actor = actor.clone();
         self.write(move |tx| {
             load_group(tx, tenant, gid)?.ok_or(StoreError::NotFound("group"))?;
-            load_user(tx, tenant, uid)?.ok_or(StoreError::NotFound("user"))?;
-            tx.execute(
-                "INSERT INTO group_members (group_id, user_id) VALUES (?1, ?2)",
-                params![gid.to_string(), uid.to_string()],
-            )?;
-            audit::insert(
-                tx,
-                &AuditRecord::membership(tenant, gid, uid, true, &actor, now),
-            )
+            insert_member(tx, tenant, gid, uid, &actor, now)
         })
         .await
     }

@@ -96,6 +96,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0024_user_profile.sql"),
     ),
     (
+        27,
+        include_str!("../../migrations/sqlite/0027_skipped_number_copies.sql"),
+    ),
+    (
         29,
         include_str!("../../migrations/sqlite/0029_group_profile.sql"),
     ),

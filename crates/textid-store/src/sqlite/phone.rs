@@ -227,6 +227,38 @@ fn write_plan(
     Ok(())
 }
 
+/// A phone method change in the caller's transaction. A refusal (`StoreError::PhoneMethod`)
+/// comes before any write, so the transaction may go on.
+pub(super) fn apply_change(
+    tx: &Transaction<'_>,
+    change: &PhoneMethodChange,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    load_user(tx, change.tenant, change.user)?.ok_or(StoreError::NotFound("user"))?;
+    let current: Vec<PhoneMethod> = list(tx, change.tenant, change.user)?
+        .into_iter()
+        .map(|r| r.method)
+        .collect();
+    let others = match number_to_check(&current, change) {
+        Some(n) => holders(tx, change.tenant, &n.e164(), change.user)?,
+        None => Vec::new(),
+    };
+    let plan = plan_phone_change(&current, &others, change, sharing(tx, change.tenant)?)?;
+    write_plan(tx, change.tenant, &plan, now)?;
+    if plan.after.is_some() {
+        // The method is stored: a copy the sync skipped for it is no longer missing.
+        super::provisioning::clear_skip(tx, change.tenant, change.user, change.phone_type)?;
+    }
+    if phone_change_revokes(&plan) {
+        sessions::revoke_user_except(tx, change.tenant, change.user, change.made_in, now)?;
+    }
+    audit::insert(
+        tx,
+        &AuditRecord::phone_method(change.tenant, &plan, actor, now),
+    )
+}
+
 #[async_trait]
 impl PhoneMethodStore for SqliteStore {
     async fn phone_methods(
@@ -248,27 +280,8 @@ impl PhoneMethodStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         let actor = actor.clone();
-        self.write(move |tx| {
-            load_user(tx, change.tenant, change.user)?.ok_or(StoreError::NotFound("user"))?;
-            let current: Vec<PhoneMethod> = list(tx, change.tenant, change.user)?
-                .into_iter()
-                .map(|r| r.method)
-                .collect();
-            let others = match number_to_check(&current, &change) {
-                Some(n) => holders(tx, change.tenant, &n.e164(), change.user)?,
-                None => Vec::new(),
-            };
-            let plan = plan_phone_change(&current, &others, &change, sharing(tx, change.tenant)?)?;
-            write_plan(tx, change.tenant, &plan, now)?;
-            if phone_change_revokes(&plan) {
-                sessions::revoke_user_except(tx, change.tenant, change.user, change.made_in, now)?;
-            }
-            audit::insert(
-                tx,
-                &AuditRecord::phone_method(change.tenant, &plan, &actor, now),
-            )
-        })
-        .await
+        self.write(move |tx| apply_change(tx, &change, &actor, now))
+            .await
     }
 
     async fn set_needs_confirmation(

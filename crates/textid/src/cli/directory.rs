@@ -157,6 +157,10 @@ pub enum PhoneCommand {
     /// The shared-number report: every number held by more than one user (on any
     /// method types), with the users, method types and smsSignInStates.
     Shared,
+    /// The report of skipped copies: synced users' public numbers seed 003's rule 1 could
+    /// not copy into their empty authentication number (e.g. another user signs in with
+    /// it) and that are still not copied, newest first.
+    SkippedCopies,
 }
 
 #[derive(Debug, Subcommand)]
@@ -506,6 +510,31 @@ pub async fn phone(cx: &Context, cmd: PhoneCommand) -> Result<()> {
                 },
             );
         }
+        PhoneCommand::SkippedCopies => {
+            let report = textid_usecases::provisioning::skipped_number_copies(app, t).await?;
+            emit(
+                cx,
+                json!({"value": report.iter().map(skipped_json).collect::<Vec<_>>()}),
+                || {
+                    if report.is_empty() {
+                        crate::out!("no public number is waiting to be copied");
+                    }
+                    for r in &report {
+                        crate::out!(
+                            "{:32} {:8} {:20} {:24} held by {} at {}",
+                            r.upn.as_str(),
+                            r.copy.phone_type.as_str(),
+                            r.copy.phone_number,
+                            r.copy.reason,
+                            r.other_upn.as_ref().map_or("-", |u| u.as_str()),
+                            r.copy
+                                .skipped_at
+                                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                        );
+                    }
+                },
+            );
+        }
         PhoneCommand::DisableSmsSignIn { user } => {
             let u = dir::find_user(app, t, &user).await?;
             show(
@@ -529,6 +558,20 @@ fn shared_json(n: &dir::SharedNumberView) -> Value {
             "phoneNumber": h.holder.method.number.to_string(),
             "smsSignInState": h.sms_sign_in_state,
         })).collect::<Vec<_>>(),
+    })
+}
+
+/// One entry of the report of skipped copies, shaped as the Graph report's entries.
+fn skipped_json(r: &textid_store::SkippedCopyRow) -> Value {
+    json!({
+        "userId": r.copy.user,
+        "userPrincipalName": r.upn,
+        "phoneType": r.copy.phone_type,
+        "phoneNumber": r.copy.phone_number,
+        "reason": r.copy.reason,
+        "conflictingUserId": r.copy.other_user,
+        "conflictingUserPrincipalName": r.other_upn,
+        "skippedDateTime": r.copy.skipped_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     })
 }
 

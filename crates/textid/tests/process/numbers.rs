@@ -191,3 +191,111 @@ fn a_synced_users_profile_is_read_only_in_the_cli_but_its_phone_methods_are_not(
         0
     );
 }
+
+#[test]
+fn the_cli_refuses_to_delete_a_synced_user_which_its_source_deletes() {
+    // Issue #16: Entra refuses to delete synced objects in the cloud.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    init(&data);
+    let file = dir.path().join("hr.jsonl");
+    std::fs::write(
+        &file,
+        "{\"userPrincipalName\":\"ana@contoso.example\",\"displayName\":\"Ana\",\"onPremisesSyncEnabled\":true}\n\
+         {\"userPrincipalName\":\"bo@contoso.example\",\"displayName\":\"Bo\"}\n",
+    )
+    .unwrap();
+    cli_json(&data, &["import", file.to_str().unwrap()]);
+    let (code, _, err) = cli(&data, &["user", "delete", "ana@contoso.example"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("source directory"), "{err}");
+    let ana = cli_json(&data, &["user", "show", "ana@contoso.example"]);
+    assert_eq!(ana["onPremisesSyncEnabled"], true, "still there");
+    assert_eq!(cli(&data, &["user", "delete", "bo@contoso.example"]).0, 0);
+}
+
+#[tokio::test]
+async fn the_cli_lists_the_public_numbers_a_sync_could_not_copy() {
+    // Issue #16, seed 003 rule 1: the conflict is "shown in a report".
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    super::provision(&data); // Ana signs in with +1 425 555 0101.
+    let empty = cli_json(&data, &["phone", "skipped-copies"]);
+    assert_eq!(empty, json!({"value": []}));
+    let hr = cli_json(
+        &data,
+        &[
+            "client",
+            "create",
+            "--name",
+            "HR sync",
+            "--grant",
+            "client_credentials",
+            "--role",
+            "Provisioning.ReadWrite.All",
+        ],
+    );
+    let sms = super::receiver(axum::http::StatusCode::OK).await;
+    let server = super::serve(&data, &sms.url).await;
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(format!("{}/default/oauth2/v2.0/token", server.base))
+        .basic_auth(
+            hr["clientId"].as_str().unwrap(),
+            hr["clientSecret"].as_str(),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let res = http
+        .post(format!("{}/default/scim/v2/Users", server.base))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .header("content-type", "application/scim+json")
+        .body(
+            json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "rosa@contoso.example",
+                "displayName": "Rosa",
+                "phoneNumbers": [{"type": "mobile", "value": "+1 425 555 0101"}],
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+
+    let report = cli_json(&data, &["phone", "skipped-copies"]);
+    let rows = report["value"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{report}");
+    let r = &rows[0];
+    assert_eq!(r["userPrincipalName"], "rosa@contoso.example");
+    assert_eq!(r["phoneType"], "mobile");
+    assert_eq!(r["phoneNumber"], "+1 4255550101");
+    assert_eq!(r["reason"], "phoneNumberNotUnique");
+    assert_eq!(r["conflictingUserPrincipalName"], "ana@contoso.example");
+    let (code, table, err) = cli(&data, &["phone", "skipped-copies"]);
+    assert_eq!(code, 0, "{err}");
+    for part in [
+        "rosa@contoso.example",
+        "mobile",
+        "+1 4255550101",
+        "phoneNumberNotUnique",
+        "held by ana@contoso.example",
+    ] {
+        assert!(table.contains(part), "{part}: {table}");
+    }
+    // An admin sets Rosa's method: nothing is waiting any more.
+    assert_eq!(
+        add(&data, "rosa@contoso.example", "mobile", "+14255550177").0,
+        0
+    );
+    assert_eq!(
+        cli_json(&data, &["phone", "skipped-copies"]),
+        json!({"value": []})
+    );
+}

@@ -259,3 +259,129 @@ async fn a_write_refused_for_a_taken_user_name_copies_no_number() {
         .await;
     assert_eq!(g["mobilePhone"], Value::Null);
 }
+
+/// The report of skipped copies through Graph: (userPrincipalName, phoneType, reason,
+/// conflicting userPrincipalName) of each entry, sorted.
+async fn skipped_report(
+    s: &super::Scim,
+    token: &str,
+) -> Vec<(String, String, String, Option<String>)> {
+    let (status, _, body) = crate::graph::call(
+        &s.t,
+        Method::GET,
+        "/v1.0/reports/skippedPhoneNumberCopies",
+        Some(token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mut rows: Vec<_> = body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["userPrincipalName"].as_str().unwrap().to_string(),
+                e["phoneType"].as_str().unwrap().to_string(),
+                e["reason"].as_str().unwrap().to_string(),
+                e["conflictingUserPrincipalName"].as_str().map(String::from),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[tokio::test]
+async fn the_report_of_skipped_copies_lists_each_conflict_until_it_is_resolved() {
+    // Issue #16, seed 003 rule 1: a refused copy "is logged in the audit log and shown in a
+    // report"; a later copy, an admin setting the method or the public number going away
+    // resolves it.
+    let s = scim_app().await;
+    let (_, reader) = crate::graph::app_token(
+        &s.t,
+        &["UserAuthenticationMethod.Read.All", "AuditLog.Read.All"],
+    )
+    .await;
+    let mut ids = Vec::new();
+    for name in ["hal", "kim", "lee"] {
+        ids.push(
+            s.create(user(name, Some(ANA), None)).await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let conflict = |name: &str| {
+        (
+            format!("{name}@contoso.example"),
+            "mobile".to_string(),
+            "phoneNumberNotUnique".to_string(),
+            Some("ana@contoso.example".to_string()),
+        )
+    };
+    assert_eq!(
+        skipped_report(&s, &reader).await,
+        [conflict("hal"), conflict("kim"), conflict("lee")]
+    );
+    let (status, _, body) = crate::graph::call(
+        &s.t,
+        Method::GET,
+        "/v1.0/reports/skippedPhoneNumberCopies",
+        Some(&s.graph),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "an audit read: {body}");
+    let (_, _, full) = crate::graph::call(
+        &s.t,
+        Method::GET,
+        "/v1.0/reports/skippedPhoneNumberCopies",
+        Some(&reader),
+        None,
+    )
+    .await;
+    let hal = full["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["userId"] == ids[0].as_str())
+        .unwrap();
+    assert_eq!(hal["phoneNumber"], "+1 4255550101");
+    assert_eq!(hal["conflictingUserId"], json!(s.t.ana));
+    assert_eq!(hal["phoneMethodId"], "3179e48a-750b-4051-897c-87b9720928f7");
+    assert!(hal["skippedDateTime"].as_str().unwrap().ends_with('Z'));
+    assert!(full["@odata.context"]
+        .as_str()
+        .unwrap()
+        .ends_with("$metadata#reports/skippedPhoneNumberCopies"));
+
+    // A later sync with a free number copies it.
+    let a = s
+        .patch(&ids[0], json!([{"op": "replace", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+14255550181"}]))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        s.methods(&ids[0]).await,
+        [("mobile".into(), "+1 4255550181".into())]
+    );
+    // An admin sets the method.
+    let (status, body) = s
+        .graph(
+            Method::POST,
+            &format!("/v1.0/users/{}/authentication/phoneMethods", ids[1]),
+            Some(json!({"phoneNumber": "+14255550182", "phoneType": "mobile"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(skipped_report(&s, &reader).await, [conflict("lee")]);
+    // The source deletes the public number: nothing is waiting to be copied any more.
+    let a = s
+        .patch(
+            &ids[2],
+            json!([{"op": "remove", "path": "phoneNumbers[type eq \"mobile\"]"}]),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(skipped_report(&s, &reader).await.is_empty());
+}
