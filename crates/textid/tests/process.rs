@@ -35,6 +35,11 @@ mod numbers;
 #[path = "process/passes.rs"]
 mod passes;
 
+/// `textid user revoke-sessions` and the client lifecycle against a running server
+/// (issue #14 §4).
+#[path = "process/revocation.rs"]
+mod revocation;
+
 /// OpenTelemetry traces and trace ids in log lines (issue #19).
 #[path = "process/telemetry.rs"]
 mod telemetry;
