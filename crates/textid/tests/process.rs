@@ -689,6 +689,7 @@ fn sample(key: &str, dir: &Path) -> Option<(Vec<(&'static str, String)>, String)
         "conversion_pause_seconds" => same(key_static(key), "1800"),
         "test_numbers_enabled" => same(key_static(key), "true"),
         "client_secret_overlap_seconds" => same(key_static(key), "3600"),
+        "api_session_introspection" => same(key_static(key), "token"),
         _ => None,
     }
 }

@@ -8,9 +8,11 @@ use serde_json::{json, Value};
 
 use super::{cli, cli_json, code_of, post, provision, receiver, serve, Server};
 
-async fn introspect(server: &Server, token: &str) -> Value {
+/// Introspects `token` as the app `(id, secret)`.
+async fn introspect(server: &Server, (id, secret): (&str, &str), token: &str) -> Value {
     let res = reqwest::Client::new()
         .post(format!("{}/default/api/v1/session", server.base))
+        .basic_auth(id, Some(secret))
         .json(&json!({ "sessionToken": token }))
         .send()
         .await
@@ -26,22 +28,27 @@ async fn user_revoke_sessions_ends_the_api_session_a_running_server_issued() {
     let user_id = provision(d);
     let mut sms = receiver(StatusCode::OK).await;
     let server = serve(d, &sms.url).await;
+    let (id, secret) = admin_app(d);
+    let app = (id.as_str(), secret.as_str());
     let (status, started) = post(&server.base, "", json!({"phoneNumber": "+14255550101"})).await;
     assert_eq!(status, 202, "{started}");
     let code = code_of(&sms.next().await.1);
     let (status, session) = post(
         &server.base,
         "/verify",
-        json!({"flowId": started["flowId"], "code": code}),
+        json!({"flowId": started["flowId"], "code": code, "clientId": id}),
     )
     .await;
     assert_eq!(status, 200, "{session}");
     let token = session["sessionToken"].as_str().unwrap();
-    assert_eq!(introspect(&server, token).await["active"], true);
+    assert_eq!(introspect(&server, app, token).await["active"], true);
 
     let done = cli_json(d, &["user", "revoke-sessions", "ana@contoso.example"]);
     assert_eq!(done, json!({"userId": user_id, "value": true}));
-    assert_eq!(introspect(&server, token).await, json!({"active": false}));
+    assert_eq!(
+        introspect(&server, app, token).await,
+        json!({"active": false})
+    );
     // An unknown user is an error, and says so.
     let (code, _, err) = cli(d, &["user", "revoke-sessions", "nobody@contoso.example"]);
     assert_ne!(code, 0);
