@@ -138,6 +138,42 @@ pub struct AppConfig {
     /// (`TEXTID_ADMIN_ALLOWED_ORIGINS`, serialised origins; empty: none). See
     /// [`crate::cors::admin_api`].
     pub admin_allowed_origins: Vec<String>,
+    /// Who may introspect an API session (`TEXTID_API_SESSION_INTROSPECTION`); see
+    /// [`crate::api::session`].
+    pub api_session_introspection: Introspection,
+}
+
+/// Who may ask `POST /{tenant}/api/v1/session` whether an API session is live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Introspection {
+    /// The app the session was issued to, authenticated with its client credentials
+    /// (a confidential client); the answer is inactive for any other app's session or a
+    /// session of no app. The default: a token that leaks (a log line, a proxy) is of no
+    /// use for checking who it belongs to.
+    #[default]
+    App,
+    /// Whoever holds the token, without client authentication (textid before issue #14
+    /// §1's app authentication; for apps that do not name a client at sign-in yet).
+    Token,
+}
+
+impl Introspection {
+    /// From the configuration value: `app` or `token`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "app" => Some(Self::App),
+            "token" => Some(Self::Token),
+            _ => None,
+        }
+    }
+
+    /// The configuration value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::App => "app",
+            Self::Token => "token",
+        }
+    }
 }
 
 /// Retention: the background purge job and how long the logs are kept.

@@ -36,7 +36,7 @@ use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -90,6 +90,11 @@ struct Activity {
     idle_since: AtomicU64,
     /// When the first byte after `idle_since` arrived (`u64::MAX`: none yet).
     head_started: AtomicU64,
+    /// Wakes the watchdog when the deadline may have moved (a head began, a request
+    /// began or ended): a deadline that moves earlier must not wait for the timer armed
+    /// for the old one (an idle timeout shorter than the header timeout was otherwise
+    /// only noticed when the header timer fired).
+    changed: Notify,
 }
 
 impl Activity {
@@ -100,6 +105,7 @@ impl Activity {
             served: AtomicU64::new(0),
             idle_since: AtomicU64::new(0),
             head_started: AtomicU64::new(u64::MAX),
+            changed: Notify::new(),
         }
     }
 
@@ -110,17 +116,19 @@ impl Activity {
     fn read_some(&self) {
         if self.in_flight.load(Ordering::SeqCst) == 0 {
             let now = self.now();
-            let _ = self.head_started.compare_exchange(
-                u64::MAX,
-                now,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            );
+            let first = self
+                .head_started
+                .compare_exchange(u64::MAX, now, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok();
+            if first {
+                self.changed.notify_one();
+            }
         }
     }
 
     fn begin(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
+        self.changed.notify_one();
         InFlight(self.clone())
     }
 
@@ -158,6 +166,7 @@ impl Drop for InFlight {
         a.idle_since.store(a.now(), Ordering::SeqCst);
         a.head_started.store(u64::MAX, Ordering::SeqCst);
         a.in_flight.fetch_sub(1, Ordering::SeqCst);
+        a.changed.notify_one();
     }
 }
 
@@ -403,6 +412,8 @@ async fn connection<S>(
                     return;
                 }
             }
+            // The deadline may have moved: arm the timer for the new one.
+            () = activity.changed.notified() => {}
             changed = stopping.changed(), if !shutting_down => {
                 shutting_down = true;
                 if changed.is_ok() {

@@ -20,6 +20,8 @@ pub mod scim;
 pub mod security_info;
 pub mod trace;
 
-pub use app::{build_provider, App, AppConfig, Retention, RouteConfig, SmsProviderConfig};
+pub use app::{
+    build_provider, App, AppConfig, Introspection, Retention, RouteConfig, SmsProviderConfig,
+};
 pub use http::HttpLimits;
 pub use textid_usecases::{directory, passes, proof, seal, session, sign_in};

@@ -260,6 +260,30 @@ fn countries(inputs: &[String]) -> Result<Vec<u16>, AbuseError> {
         .collect()
 }
 
+/// An allow-list as it is stored: sorted, each country once, never empty (an empty list
+/// would silently stop every code; `None` is the way back to the default).
+fn normalized_allow_list(mut list: Vec<u16>) -> Result<Vec<u16>, AbuseError> {
+    list.sort_unstable();
+    list.dedup();
+    if list.is_empty() {
+        return Err(AbuseError::EmptyAllowList);
+    }
+    Ok(list)
+}
+
+/// A whole allow-list as an admin API sends it (`textidAllowedCountryCodes` of the SMS
+/// configuration over Graph): each entry a calling code (`+44`, `44`) or a region (`GB`),
+/// checked exactly as `textid abuse countries set` checks its arguments. A caller that
+/// replaces the policy in one piece (Graph's PATCH) stores the result itself, audited
+/// with the rest of the policy.
+pub fn parse_allow_list(inputs: &[String]) -> Result<Vec<u16>, AbuseError> {
+    inputs
+        .iter()
+        .map(|s| abuse_view::parse_country(s).map_err(AbuseError::from))
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(normalized_allow_list)
+}
+
 /// The tenant's default when it has no list: its region's calling code, if it has one.
 fn default_list(tenant: &Tenant) -> Vec<u16> {
     tenant
@@ -301,17 +325,7 @@ pub async fn change_allowed_countries(
             Some(all)
         }
     };
-    let next = match next {
-        Some(mut list) => {
-            list.sort_unstable();
-            list.dedup();
-            if list.is_empty() {
-                return Err(AbuseError::EmptyAllowList);
-            }
-            Some(list)
-        }
-        None => None,
-    };
+    let next = next.map(normalized_allow_list).transpose()?;
     policy.sms.allowed_country_codes = next.clone();
     crate::directory::put_policy(app, tenant, &policy, actor).await?;
     Ok(next)

@@ -327,6 +327,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "lifetime of a session from SMS sign-in (<= 30 days)",
     ),
     (
+        "api_session_introspection",
+        "app",
+        "who may introspect an API session (POST /{tenant}/api/v1/session): app (the app it was issued to, with its client credentials) or token (whoever holds it)",
+    ),
+    (
         "client_secret_overlap_seconds",
         "86400",
         "after `textid client secret rotate`, how long the previous secret still works (0..=2592000)",
@@ -608,6 +613,8 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// Web origins whose pages may call the admin API (CORS).
     pub admin_allowed_origins: Vec<String>,
+    /// Who may introspect an API session.
+    pub api_session_introspection: textid_server::Introspection,
     /// Test numbers enabled.
     pub test_numbers: bool,
     /// HTTP timeouts, connection cap and shutdown deadline.
@@ -753,6 +760,12 @@ impl TryFrom<&RawConfig> for Config {
         };
         let admin_allowed_origins = admin_allowed_origins(raw)?;
         let test_numbers = flag(raw, "test_numbers_enabled")?;
+        let api_session_introspection = match raw.get("api_session_introspection") {
+            None => textid_server::Introspection::default(),
+            Some((v, source)) => textid_server::Introspection::parse(v).ok_or_else(|| {
+                anyhow!("api_session_introspection (from {source}): use app or token")
+            })?,
+        };
         let http = textid_server::HttpLimits {
             header_read_timeout: raw.std_seconds(
                 "http_header_read_timeout_seconds",
@@ -787,6 +800,7 @@ impl TryFrom<&RawConfig> for Config {
             limits,
             trusted_proxies,
             admin_allowed_origins,
+            api_session_introspection,
             test_numbers,
             http,
             retention,
@@ -1498,6 +1512,10 @@ impl Config {
                 l.session_lifetime.num_seconds().to_string(),
             ),
             (
+                "api_session_introspection",
+                self.api_session_introspection.as_str().to_string(),
+            ),
+            (
                 "client_secret_overlap_seconds",
                 self.client_secret_overlap.num_seconds().to_string(),
             ),
@@ -1598,6 +1616,27 @@ mod tests {
         assert!(matches!(c.sms, SmsProviderConfig::Console));
         assert_eq!(c.limits, SignInLimits::default());
         assert_eq!(c.metrics_listen, None);
+    }
+
+    #[test]
+    fn api_session_introspection_is_by_the_app_unless_the_operator_says_token() {
+        let c = Config::try_from(&RawConfig::default()).unwrap();
+        assert_eq!(
+            c.api_session_introspection,
+            textid_server::Introspection::App
+        );
+        let c = Config::try_from(&raw(&[("api_session_introspection", "token")])).unwrap();
+        assert_eq!(
+            c.api_session_introspection,
+            textid_server::Introspection::Token
+        );
+        let e = Config::try_from(&raw(&[("api_session_introspection", "anyone")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("api_session_introspection (from test): use app or token"),
+            "{e}"
+        );
     }
 
     #[test]

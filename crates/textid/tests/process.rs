@@ -35,6 +35,11 @@ mod numbers;
 #[path = "process/passes.rs"]
 mod passes;
 
+/// `textid user revoke-sessions` and the client lifecycle against a running server
+/// (issue #14 §4).
+#[path = "process/revocation.rs"]
+mod revocation;
+
 /// OpenTelemetry traces and trace ids in log lines (issue #19).
 #[path = "process/telemetry.rs"]
 mod telemetry;
@@ -699,6 +704,7 @@ fn sample(key: &str, dir: &Path) -> Option<(Vec<(&'static str, String)>, String)
         "conversion_pause_seconds" => same(key_static(key), "1800"),
         "test_numbers_enabled" => same(key_static(key), "true"),
         "client_secret_overlap_seconds" => same(key_static(key), "3600"),
+        "api_session_introspection" => same(key_static(key), "token"),
         _ => None,
     }
 }

@@ -2,7 +2,8 @@
 //! `POST /{tenant}/api/v1/sign-in/sms` `{phoneNumber, channel?}` → 202
 //! `{flowId, expiresInSeconds, resendAfterSeconds}` (`channel`: `sms`, the default, or
 //! `voice` for a call that reads the code out),
-//! `POST .../verify` → 200 `{sessionToken, userId, expiresInSeconds}`,
+//! `POST .../verify` `{flowId, code, clientId?}` → 200 `{sessionToken, userId,
+//! expiresInSeconds}` (`clientId`: the app the API session is for),
 //! `POST .../resend` `{flowId, channel?}` → 202 like start.
 //! The start answer has the same status and shape whether or not the number is registered.
 
@@ -40,6 +41,10 @@ pub struct StartRequest {
 pub struct VerifyRequest {
     flow_id: String,
     code: String,
+    /// The app (an OAuth client of the tenant) the session is for; only that app can
+    /// introspect it (see [`super::session`]).
+    #[serde(default)]
+    client_id: Option<String>,
 }
 
 /// Body of a resend.
@@ -124,13 +129,18 @@ pub async fn verify(
     let flow = flow_id(&req.flow_id)?;
     let code = OtpCode::parse(&req.code, app.config().limits.code_digits)
         .map_err(|e| ApiError::invalid("code", e))?;
+    // Checked before the code, so that a mistyped client id does not use the code up.
+    let app_id = match req.client_id.as_deref() {
+        Some(id) => Some(named_app(&app, &tenant, id).await?),
+        None => None,
+    };
     let session = sign_in::verify(
         &app,
         &tenant,
         flow,
         &code,
         SessionKind::Api,
-        app.requester(addr, &headers, None),
+        app.requester(addr, &headers, app_id),
     )
     .await?;
     Ok(Json(SessionResponse {
@@ -138,6 +148,25 @@ pub async fn verify(
         user_id: session.user_id.to_string(),
         expires_in_seconds: session.expires_in_seconds,
     }))
+}
+
+/// The client id of an enabled app of the tenant named at verify. Client ids are not
+/// secrets (they are in every authorization URL), so saying that one is unknown tells an
+/// attacker nothing about users or numbers.
+async fn named_app(
+    app: &App,
+    tenant: &textid_core::tenant::Tenant,
+    client_id: &str,
+) -> Result<String, ApiError> {
+    crate::oidc::clients::find(app, tenant, client_id)
+        .await?
+        .map(|c| c.client_id)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "clientId",
+                "must be the client_id of an enabled app of this tenant",
+            )
+        })
 }
 
 /// `POST /{tenant}/api/v1/sign-in/sms/resend`

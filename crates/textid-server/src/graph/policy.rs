@@ -42,7 +42,38 @@ fn sms_json(c: &SmsConfiguration) -> Value {
         "includeTargets": c.include_targets.iter().map(|t| json!({
             "targetType": t.target_type, "id": target_id(t.id), "isRegistrationRequired": false, "isUsableForSignIn": t.is_usable_for_sign_in,
         })).collect::<Vec<_>>(),
+        // textid's own (issue #14 §2): the calling codes codes are sent to; null is the
+        // default (the tenant's region, or every geographic country).
+        "textidAllowedCountryCodes": c.allowed_country_codes.as_ref().map(|list| {
+            list.iter().map(|code| format!("+{code}")).collect::<Vec<_>>()
+        }),
     })
+}
+
+/// `textidAllowedCountryCodes` of a patch: absent (`None`), `null` (`Some(None)`: back
+/// to the default) or a list.
+fn present<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<Vec<String>>>, D::Error> {
+    Option::<Vec<String>>::deserialize(d).map(Some)
+}
+
+/// The allow-list of a patch, checked as the CLI checks it. The message names the
+/// property, never the submitted value (issue #14 §7).
+fn allow_list(list: Option<&[String]>) -> Result<Option<Vec<u16>>, GraphError> {
+    let Some(list) = list else {
+        return Ok(None);
+    };
+    textid_usecases::abuse::parse_allow_list(list)
+        .map(Some)
+        .map_err(|e| match e {
+            textid_usecases::abuse::AbuseError::EmptyAllowList => GraphError::bad_request(
+                "textidAllowedCountryCodes cannot be empty: send null to go back to the default (the tenant's region, or every geographic country)",
+            ),
+            _ => GraphError::bad_request(
+                "textidAllowedCountryCodes: each entry must be a country calling code (\"+44\") or a region (\"GB\")",
+            ),
+        })
 }
 
 fn plain_includes(list: &[IncludeTarget]) -> Value {
@@ -182,6 +213,8 @@ pub struct PatchConfiguration {
     minimum_lifetime_in_minutes: Option<u32>,
     maximum_lifetime_in_minutes: Option<u32>,
     is_usable_once: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    textid_allowed_country_codes: Option<Option<Vec<String>>>,
 }
 
 fn parse_target_id(t: &TargetBody) -> Result<TargetId, GraphError> {
@@ -246,7 +279,8 @@ pub async fn patch_configuration(
         }
         Which::Tap => b.is_office_phone_allowed.is_some(),
     };
-    if foreign {
+    // textidAllowedCountryCodes is the Sms configuration's alone.
+    if foreign || (b.textid_allowed_country_codes.is_some() && w != Which::Sms) {
         return Err(GraphError::bad_request(
             "the body has properties of another authentication method configuration",
         ));
@@ -272,6 +306,9 @@ pub async fn patch_configuration(
             }
             if let Some(list) = &b.exclude_targets {
                 c.exclude_targets = parse_excludes(list)?;
+            }
+            if let Some(list) = &b.textid_allowed_country_codes {
+                c.allowed_country_codes = allow_list(list.as_deref())?;
             }
         }
         Which::Voice => {

@@ -245,6 +245,59 @@ async fn codes_never_verified_pause_their_prefix_and_the_operator_sees_why() {
     assert_eq!(t.deliver().await.len(), 1);
 }
 
+fn country_watch_only(c: &mut AppConfig) {
+    behind_loopback_proxy(c);
+    c.limits.abuse.watch_min_sends_prefix = 1000;
+    c.limits.abuse.watch_min_sends_country = 6;
+}
+
+#[tokio::test]
+async fn codes_never_verified_across_many_prefixes_pause_their_country() {
+    let mut t = spawn_app_with(country_watch_only).await;
+    t.enable_sms().await;
+    // Seven prefixes of +1, one number each: no prefix is watched, the country is.
+    let mut phones = Vec::new();
+    for i in 0..8 {
+        let phone = format!("+1{}5550101", 201 + i * 100);
+        let u = t.user(&format!("u{i}@contoso.example")).await;
+        t.add_phone(u, textid_core::methods::PhoneType::Mobile, &phone)
+            .await;
+        phones.push(phone);
+    }
+    let uk = "+447911123456";
+    let u = t.user("uk@contoso.example").await;
+    t.add_phone(u, textid_core::methods::PhoneType::Mobile, uk)
+        .await;
+    for (i, p) in phones.iter().take(7).enumerate() {
+        let r = start_from(&t, &format!("203.0.113.{i}"), p).await;
+        assert_eq!(r.status(), 202);
+    }
+    assert_eq!(t.deliver().await.len(), 6, "judged from 6 codes on");
+    assert_eq!(reasons(&t).await, vec!["conversionPaused".to_string()]);
+    let pauses = t.store.pauses(t.tenant.id, t.clock_now()).await.unwrap();
+    assert_eq!(pauses.len(), 1, "{pauses:?}");
+    assert_eq!(pauses[0].key, format!("country:{}:1", t.tenant.id));
+    assert!(
+        pauses[0].reason.contains("6 codes sent and 0 verified"),
+        "{pauses:?}"
+    );
+    // A prefix of +1 that never got a code is paused too: the pause is the country's.
+    assert_eq!(
+        start_from(&t, "203.0.113.40", &phones[7]).await.status(),
+        202
+    );
+    assert!(t.deliver().await.is_empty());
+    // Another country still gets its code.
+    assert_eq!(start_from(&t, "203.0.113.41", uk).await.status(), 202);
+    assert_eq!(t.deliver().await.len(), 1);
+    t.advance(Duration::hours(2));
+    assert_eq!(
+        start_from(&t, "203.0.113.42", &phones[7]).await.status(),
+        202
+    );
+    assert_eq!(t.deliver().await.len(), 1, "the pause ends");
+}
+
 #[tokio::test]
 async fn codes_that_are_verified_keep_their_prefix_open() {
     let mut t = spawn_app_with(no_prefix_budget).await;
@@ -276,6 +329,72 @@ async fn a_country_outside_the_allow_list_gets_no_sms_but_the_same_answer() {
     assert!(t.deliver().await.is_empty(), "+1 is not on the list");
     assert_eq!(start_from(&t, "203.0.113.2", uk).await.status(), 202);
     assert_eq!(t.deliver().await.len(), 1);
+    assert_eq!(reasons(&t).await, vec!["countryNotAllowed".to_string()]);
+}
+
+/// The answer's shape for `phone`: its keys and its numbers (ids aside).
+async fn shape_of_start(t: &TestApp, ip: &str, phone: &str) -> (Vec<String>, String) {
+    let r = start_from(t, ip, phone).await;
+    assert_eq!(r.status(), 202, "{phone}");
+    let b = body(r).await;
+    (
+        keys(&b),
+        format!("{} {}", b["expiresInSeconds"], b["resendAfterSeconds"]),
+    )
+}
+
+#[tokio::test]
+async fn a_tenant_in_gb_without_a_list_sends_no_sms_to_a_us_number_but_answers_alike() {
+    let mut t = spawn_app_with(behind_loopback_proxy).await;
+    t.store
+        .set_tenant_region(
+            t.tenant.id,
+            Some("GB"),
+            &textid_store::Actor::cli(),
+            t.clock_now(),
+        )
+        .await
+        .unwrap();
+    let us = register(&t, "+1425555", 1).await.remove(0);
+    let uk = "+447911123456";
+    let u = t.user("uk@contoso.example").await;
+    t.add_phone(u, textid_core::methods::PhoneType::Mobile, uk)
+        .await;
+    assert_eq!(
+        t.store
+            .policy(t.tenant.id)
+            .await
+            .unwrap()
+            .sms
+            .allowed_country_codes,
+        None
+    );
+    let withheld = shape_of_start(&t, "203.0.113.1", &us).await;
+    assert!(
+        t.deliver().await.is_empty(),
+        "+1 is not the tenant's country"
+    );
+    let sent = shape_of_start(&t, "203.0.113.2", uk).await;
+    assert_eq!(t.deliver().await.len(), 1, "+44 is");
+    assert_eq!(withheld, sent);
+    assert_eq!(reasons(&t).await, vec!["countryNotAllowed".to_string()]);
+}
+
+#[tokio::test]
+async fn a_tenant_without_a_region_or_list_sends_no_sms_to_an_international_network() {
+    let mut t = spawn_app_with(behind_loopback_proxy).await;
+    assert_eq!(t.tenant.default_region, None);
+    let us = register(&t, "+1425555", 1).await.remove(0);
+    // +882: International Networks, a favourite of SMS pumping (no country, high rates).
+    let satellite = "+8823421234";
+    let u = t.user("sat@contoso.example").await;
+    t.add_phone(u, textid_core::methods::PhoneType::Mobile, satellite)
+        .await;
+    let withheld = shape_of_start(&t, "203.0.113.1", satellite).await;
+    assert!(t.deliver().await.is_empty(), "+882 is not geographic");
+    let sent = shape_of_start(&t, "203.0.113.2", &us).await;
+    assert_eq!(t.deliver().await.len(), 1, "+1 is");
+    assert_eq!(withheld, sent);
     assert_eq!(reasons(&t).await, vec!["countryNotAllowed".to_string()]);
 }
 
@@ -423,6 +542,14 @@ async fn the_number_lock_needs_fifty_failures_lasts_minutes_and_sends_no_sms_mea
     let left = locks[0].locked_until - t.clock_now();
     assert!(left <= Duration::minutes(15), "minutes, not a day: {left}");
     let _ = flow;
+    // The admin sees why the owner got no code: the number's lock, not a client's.
+    let reasons = reasons(&t).await;
+    assert_eq!(
+        reasons.iter().filter(|r| *r == "numberLocked").count(),
+        1,
+        "{reasons:?}"
+    );
+    assert!(!reasons.iter().any(|r| r == "clientLocked"), "{reasons:?}");
     // An admin clears it; the owner signs in.
     assert!(t
         .store

@@ -94,16 +94,113 @@ async fn a_body_that_never_completes_gets_408_and_changes_nothing() {
     assert!(t.sign_in_logs().await.is_empty(), "nothing was started");
 }
 
-#[tokio::test]
-async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
-    let t = spawn_app_with(|c| quick(&mut c.http)).await;
-    let mut s = TcpStream::connect(addr(&t)).await.unwrap();
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+/// A header timeout far beyond [`BOUND`]: a close seen within the bound cannot be its.
+const LONG: Duration = Duration::from_secs(600);
+
+fn idle_only(c: &mut textid_server::AppConfig) {
+    c.http.header_read_timeout = LONG;
+    c.http.body_read_timeout = LONG;
+    c.http.idle_timeout = Duration::from_secs(1);
+}
+
+/// Sends one keep-alive request and reads its whole answer (a `Content-Length` body),
+/// leaving the connection open.
+async fn round_trip(s: &mut TcpStream, path: &str) -> String {
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
         .await
         .unwrap();
-    // One answer, then the connection stays open for the next request until idle too long.
-    let answered = read_to_close(&mut s).await;
-    assert_eq!(answered.matches("HTTP/1.1 ").count(), 1, "{answered}");
+    let mut all = Vec::new();
+    tokio::time::timeout(BOUND, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before the answer");
+            all.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&all).to_ascii_lowercase();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if body.len() >= length {
+                    break;
+                }
+            }
+        }
+    })
+    .await
+    .expect("answered");
+    String::from_utf8_lossy(&all).into_owned()
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_by_the_idle_timeout_not_the_header_timeout() {
+    let t = spawn_app_with(idle_only).await;
+    // A connection that has sent nothing yet is a slow head: the (long) header timeout
+    // is its bound, not the idle one.
+    let mut silent = TcpStream::connect(addr(&t)).await.unwrap();
+    let mut s = TcpStream::connect(addr(&t)).await.unwrap();
+    let answered = round_trip(&mut s, "/healthz").await;
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+    let idle_from = std::time::Instant::now();
+    // Then the connection waits for a next request until the idle timeout closes it.
+    assert_eq!(read_to_close(&mut s).await, "");
+    let waited = idle_from.elapsed();
+    assert!(waited < BOUND, "closed after {waited:?}");
+    assert!(waited < LONG, "before the header timeout could fire");
+    assert!(
+        waited >= Duration::from_millis(900),
+        "not before the idle timeout: {waited:?}"
+    );
+    // The silent connection outlived the idle timeout, and is served.
+    let answered = round_trip(&mut silent, "/healthz").await;
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+}
+
+fn two_connections(c: &mut textid_server::AppConfig) {
+    c.http.header_read_timeout = LONG;
+    c.http.body_read_timeout = LONG;
+    c.http.idle_timeout = LONG;
+    c.http.max_connections = 2;
+}
+
+#[tokio::test]
+async fn beyond_the_connection_cap_a_client_waits_until_a_connection_is_released() {
+    let t = spawn_app_with(two_connections).await;
+    let mut first = TcpStream::connect(addr(&t)).await.unwrap();
+    let mut second = TcpStream::connect(addr(&t)).await.unwrap();
+    round_trip(&mut first, "/healthz").await;
+    round_trip(&mut second, "/healthz").await;
+    // The third connects (the kernel's backlog) and asks; the server does not take it.
+    let mut third = TcpStream::connect(addr(&t)).await.unwrap();
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // While the server keeps answering the two it holds, the third gets nothing.
+    for _ in 0..20 {
+        round_trip(&mut first, "/healthz").await;
+        round_trip(&mut second, "/healthz").await;
+    }
+    let mut buf = [0u8; 64];
+    let pending = third.try_read(&mut buf);
+    assert!(
+        matches!(&pending, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the third connection was served: {pending:?}"
+    );
+    // One released: the third is served.
+    drop(first);
+    let mut answer = Vec::new();
+    tokio::time::timeout(BOUND, async {
+        while !String::from_utf8_lossy(&answer).contains("\r\n\r\n") {
+            let n = third.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed unanswered");
+            answer.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("served once a connection is released");
+    assert!(answer.starts_with(b"HTTP/1.1 200"));
 }
 
 #[tokio::test]

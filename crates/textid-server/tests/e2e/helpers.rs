@@ -257,6 +257,7 @@ async fn boot(
         },
         metrics_on_main_listener: true,
         admin_allowed_origins: Vec::new(),
+        api_session_introspection: textid_server::Introspection::default(),
     };
     configure(&mut config);
     let app = App::new(

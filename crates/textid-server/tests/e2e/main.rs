@@ -40,6 +40,7 @@ mod scim;
 mod security_info;
 mod sessions;
 mod sign_in;
+mod sms_countries;
 mod uniqueness;
 mod unregistered;
 mod voice;

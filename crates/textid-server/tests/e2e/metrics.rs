@@ -8,7 +8,9 @@ use chrono::Duration;
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::helpers::{expect_error, spawn_app, spawn_app_with, wrong, TestApp};
+use crate::helpers::{
+    behind_loopback_proxy, expect_error, flow_id, spawn_app, spawn_app_with, wrong, TestApp,
+};
 
 /// One parsed exposition: (metric name, labels) → value.
 #[derive(Debug)]
@@ -268,6 +270,64 @@ async fn request_latency_is_labelled_by_route_template_never_by_the_raw_path() {
             "a raw path in a label: {value}"
         );
     }
+}
+
+fn behind_proxy_relaxed(c: &mut textid_server::AppConfig) {
+    behind_loopback_proxy(c);
+    c.limits.abuse.watch_min_sends_prefix = 1000;
+    c.limits.abuse.watch_min_sends_country = 1000;
+    c.limits.abuse.prefix.limit = 1000;
+    c.limits.sends_per_window = 100;
+}
+
+/// `failures` wrong codes from `ip`, five per flow (a flow allows five tries).
+async fn guess(t: &mut TestApp, ip: &str, failures: usize) {
+    for _ in 0..failures / 5 {
+        let r = t.post_from(ip, "", &json!({ "phoneNumber": ANA })).await;
+        let flow = flow_id(r).await;
+        let bad = wrong(&t.last_code().await);
+        for _ in 0..5 {
+            let body = json!({ "flowId": flow, "code": bad });
+            expect_error(t.post_from(ip, "/verify", &body).await, 400, "invalidCode").await;
+        }
+        t.advance(Duration::seconds(31));
+    }
+}
+
+#[tokio::test]
+async fn a_start_withheld_by_a_client_lock_counts_as_refused_client_locked() {
+    let mut t = spawn_app_with(behind_proxy_relaxed).await;
+    t.user_with_mobile("ana@contoso.example", ANA).await;
+    guess(&mut t, "198.51.100.66", 10).await;
+    let start = t
+        .post_from("198.51.100.66", "", &json!({ "phoneNumber": ANA }))
+        .await;
+    assert_eq!(start.status(), 202);
+    assert!(t.deliver().await.is_empty());
+    let m = scrape(&t).await;
+    let locked = [US, ("reason", "clientLocked")];
+    assert_eq!(m.get("textid_sms_codes_refused_total", &locked), 1.0);
+    let number = [US, ("reason", "numberLocked")];
+    assert_eq!(m.get("textid_sms_codes_refused_total", &number), 0.0);
+}
+
+#[tokio::test]
+async fn a_start_withheld_by_a_number_lock_counts_as_refused_number_locked() {
+    let mut t = spawn_app_with(behind_proxy_relaxed).await;
+    t.user_with_mobile("ana@contoso.example", ANA).await;
+    for i in 0..10 {
+        guess(&mut t, &format!("198.51.100.{i}"), 5).await;
+    }
+    let start = t
+        .post_from("203.0.113.7", "", &json!({ "phoneNumber": ANA }))
+        .await;
+    assert_eq!(start.status(), 202);
+    assert!(t.deliver().await.is_empty());
+    let m = scrape(&t).await;
+    let number = [US, ("reason", "numberLocked")];
+    assert_eq!(m.get("textid_sms_codes_refused_total", &number), 1.0);
+    let client = [US, ("reason", "clientLocked")];
+    assert_eq!(m.get("textid_sms_codes_refused_total", &client), 0.0);
 }
 
 fn metrics_elsewhere(c: &mut textid_server::AppConfig) {

@@ -86,6 +86,9 @@ pub struct OidcApp {
     pub ana: UserId,
     /// The relying party's HTTP client (no redirects, no cookies).
     pub http: reqwest::Client,
+    /// The confidential app that signs in through the JSON API and introspects its
+    /// sessions (registered by the first `sessions::api_sign_in`).
+    pub api_app: Option<Rp>,
     sms: mpsc::UnboundedReceiver<WebhookRequest>,
     _server: AbortOnDrop,
     _receiver: AbortOnDrop,
@@ -133,6 +136,7 @@ pub async fn spawn_oidc_with(configure: fn(&mut AppConfig)) -> OidcApp {
         },
         metrics_on_main_listener: true,
         admin_allowed_origins: Vec::new(),
+        api_session_introspection: textid_server::Introspection::default(),
     };
     configure(&mut config);
     let app = App::new(store, Arc::new(clock.clone()), [7; 32], config).unwrap();
@@ -153,6 +157,7 @@ pub async fn spawn_oidc_with(configure: fn(&mut AppConfig)) -> OidcApp {
         tenant,
         ana,
         http: client(),
+        api_app: None,
         sms,
         _server: AbortOnDrop(server),
         _receiver: AbortOnDrop(receiver),

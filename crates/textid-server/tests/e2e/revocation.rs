@@ -226,6 +226,55 @@ async fn revoke_sign_in_sessions_ends_everything_the_user_holds() {
 }
 
 #[tokio::test]
+async fn deleting_the_user_over_graph_ends_everything_they_held() {
+    let mut t = spawn_oidc().await;
+    let held = hold_everything(&mut t).await;
+    let (_, token) = app_token(&t, &["User.ReadWrite.All"]).await;
+    held.assert_all_live(&t).await;
+    let path = format!("/v1.0/users/{}", t.ana);
+    let (status, body) = graph(&t, reqwest::Method::DELETE, &path, &token).await;
+    assert_eq!(status, 204, "{body}");
+    held.assert_all_ended(&t).await;
+}
+
+async fn enable_passes(t: &OidcApp) {
+    let mut policy = t.app.store().policy(t.tenant.id).await.unwrap();
+    policy.temporary_access_pass.state = textid_core::policy::MethodState::Enabled;
+    t.app
+        .store()
+        .put_policy(t.tenant.id, &policy, &Actor::cli(), t.clock_now())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn issuing_a_temporary_access_pass_over_graph_ends_everything_the_user_held() {
+    let mut t = spawn_oidc().await;
+    enable_passes(&t).await;
+    let held = hold_everything(&mut t).await;
+    let (_, token) = app_token(&t, &["UserAuthenticationMethod.ReadWrite.All"]).await;
+    held.assert_all_live(&t).await;
+    let res = t
+        .http
+        .post(t.url(&format!(
+            "/v1.0/users/{}/authentication/temporaryAccessPassMethods",
+            t.ana
+        )))
+        .bearer_auth(&token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    assert!(body["temporaryAccessPass"].is_string(), "{body}");
+    // A pass lets whoever holds it sign in as the user: what was signed in before the
+    // admin issued it (perhaps because the phone was lost) must not go on.
+    held.assert_all_ended(&t).await;
+}
+
+#[tokio::test]
 async fn the_revoke_sessions_use_case_of_the_cli_ends_everything() {
     let mut t = spawn_oidc().await;
     let held = hold_everything(&mut t).await;

@@ -263,6 +263,7 @@ pub async fn open(
             },
             metrics_on_main_listener: config.metrics_listen.is_none(),
             admin_allowed_origins: config.admin_allowed_origins.clone(),
+            api_session_introspection: config.api_session_introspection,
         },
     )?;
     if oidc {
