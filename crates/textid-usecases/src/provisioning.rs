@@ -166,9 +166,13 @@ fn profile_from_scim(a: &Value) -> Result<UserProfile, DirectoryError> {
     ];
     let mut profile = UserProfile::default();
     for (graph, scim, value) in pairs {
-        profile
-            .set(graph, value.as_deref())
-            .map_err(|e| invalid(scim, e))?;
+        // A value Graph's property cannot hold (longer than its limit, not a language tag)
+        // stays in the SCIM resource as the source sent it and is not copied into the
+        // Graph profile: the sync of the rest of the user goes on (as seed 003's copies
+        // never fail a sync).
+        if let Err(e) = profile.set(graph, value.as_deref()) {
+            tracing::debug!(attribute = scim, error = %e, "scim: attribute not copied into the Graph profile");
+        }
     }
     Ok(profile)
 }

@@ -805,3 +805,29 @@ async fn a_synced_user_is_deleted_at_its_source_graph_refuses_and_scim_deletes()
         .await;
     assert_eq!(status, 204);
 }
+
+/// A source value Graph's property cannot hold (an employee number longer than Graph's 16
+/// characters, a language that is no language tag) does not fail the sync: the SCIM
+/// resource keeps it as sent, the Graph profile leaves that property unset.
+#[tokio::test]
+async fn a_value_graph_cannot_hold_stays_in_the_scim_resource_and_the_sync_goes_on() {
+    let s = scim_app().await;
+    let mut sent = user("cy", None, None);
+    sent[ENTERPRISE]["employeeNumber"] = json!("EMP-0000000000000000001");
+    sent["preferredLanguage"] = json!("not a language tag at all");
+    sent["title"] = json!("Porter");
+    let a = s.call(Method::POST, "/Users", Some(sent.clone())).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let id = a.body["id"].as_str().unwrap().to_string();
+    assert_eq!(a.body[ENTERPRISE]["employeeNumber"], "EMP-0000000000000000001");
+    let (_, g) = s
+        .graph(
+            Method::GET,
+            &format!("/v1.0/users/{id}?$select=employeeId,preferredLanguage,jobTitle"),
+            None,
+        )
+        .await;
+    assert_eq!(g["employeeId"], Value::Null, "{g}");
+    assert_eq!(g["preferredLanguage"], Value::Null, "{g}");
+    assert_eq!(g["jobTitle"], "Porter", "the rest is copied: {g}");
+}
