@@ -42,8 +42,8 @@ pub use types::*;
 pub mod prelude {
     pub use crate::{
         AbuseStore, AuthRequestStore, ClientStore, DirectoryStore, KeyStore, LogStore,
-        MaintenanceStore, OutboxStore, PassStore, PhoneMethodStore, PolicyStore, ProvisioningStore,
-        RoleStore, SessionStore, SignInStore, Store, TenantStore, TokenStore,
+        MaintenanceStore, OutboxStore, PassStore, PasswordStore, PhoneMethodStore, PolicyStore,
+        ProvisioningStore, RoleStore, SessionStore, SignInStore, Store, TenantStore, TokenStore,
     };
 }
 
@@ -84,6 +84,15 @@ pub trait TenantStore: Send + Sync {
         &self,
         tenant: TenantId,
         refuse: bool,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Switches the tenant's "require MFA" setting (every password sign-in needs a second
+    /// factor, issue #15); audited, and announced as [`Changed::Tenants`].
+    async fn set_tenant_require_mfa(
+        &self,
+        tenant: TenantId,
+        require: bool,
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
@@ -629,6 +638,30 @@ pub trait PassStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
+/// Users' passwords (issue #15): argon2id PHC strings, read only by the password check.
+#[async_trait]
+pub trait PasswordStore: Send + Sync {
+    /// Sets (or, with `hash: None`, removes) a user's password and whether they must
+    /// change it at their next sign-in; audited (`AuditEntry::password`, never the hash)
+    /// and, as `textid_core::session::PASSWORD_CHANGE_REVOKES` says, ending every session
+    /// and token family of the user, in one transaction. `NotFound("user")` if missing.
+    async fn set_password(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        update: &PasswordUpdate,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// What a password sign-in needs of the user with this userPrincipalName, in one read:
+    /// the hash, the account state, the groups (for the policy) and the mobile method.
+    async fn password_account(
+        &self,
+        tenant: TenantId,
+        upn: &Upn,
+    ) -> StoreResult<Option<PasswordAccount>>;
+}
+
 /// Housekeeping.
 #[async_trait]
 pub trait MaintenanceStore: Send + Sync {
@@ -671,6 +704,7 @@ pub trait Store:
     + TokenStore
     + RoleStore
     + PassStore
+    + PasswordStore
     + MaintenanceStore
     + std::fmt::Debug
 {
@@ -693,6 +727,7 @@ impl<T> Store for T where
         + TokenStore
         + RoleStore
         + PassStore
+        + PasswordStore
         + MaintenanceStore
         + std::fmt::Debug
 {

@@ -72,6 +72,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         24,
         include_str!("../../migrations/postgres/0024_user_profile.sql"),
     ),
+    (
+        25,
+        include_str!("../../migrations/postgres/0025_passwords.sql"),
+    ),
 ];
 
 async fn apply(tx: &Tx<'_>) -> StoreResult<()> {
