@@ -1,6 +1,7 @@
 //! HTTP surfaces. Wire types live beside their handlers and convert into core types.
 
 pub mod json;
+pub mod password;
 pub mod session;
 pub mod sign_in;
 
@@ -42,6 +43,14 @@ pub fn routes(app: &App) -> Router<App> {
         .route(
             "/{tenant}/api/v1/sign-in/sms/resend",
             post(sign_in::resend).options(|| crate::cors::not_a_preflight("POST")),
+        )
+        .route(
+            "/{tenant}/api/v1/sign-in/password",
+            post(password::sign_in).options(|| crate::cors::not_a_preflight("POST")),
+        )
+        .route(
+            "/{tenant}/api/v1/sign-in/password/verify",
+            post(password::verify).options(|| crate::cors::not_a_preflight("POST")),
         )
         .route(
             "/{tenant}/api/v1/session",

@@ -32,6 +32,7 @@ mod oidc_pages;
 mod oidc_races;
 mod oidc_tokens;
 mod outbox;
+mod password;
 mod receipts;
 mod receipts_vonage;
 mod revocation;
