@@ -26,6 +26,7 @@ pub mod retention;
 pub mod secret;
 pub mod session;
 pub mod sign_in_state;
+pub mod tap;
 pub mod tenant;
 
 pub use ids::{FlowId, GroupId, MessageId, SessionId, TenantId, UserId};

@@ -627,6 +627,18 @@ pub trait PassStore: Send + Sync {
     async fn put_tap(&self, tap: &TapRecord, actor: &Actor, now: DateTime<Utc>) -> StoreResult<()>;
     /// The user's Temporary Access Pass.
     async fn tap(&self, tenant: TenantId, user: UserId) -> StoreResult<Option<TapRecord>>;
+    /// Signs in with a pass: loads the user's pass, asks [`textid_core::tap::redeem`]
+    /// whether `pass_hash` (the keyed hash of what was presented) opens it at `now`, and
+    /// marks a one-time pass used in the same transaction, so that of concurrent
+    /// redemptions of a one-time pass exactly one wins. `None`: refused (no pass, wrong,
+    /// not yet valid, expired, used). The answer is the pass as it was before.
+    async fn redeem_tap(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        pass_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(TapRecord, textid_core::tap::Redeemed)>>;
     /// Deletes the user's pass with this id; false if none.
     async fn delete_tap(
         &self,

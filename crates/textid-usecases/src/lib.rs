@@ -10,6 +10,7 @@ pub mod directory;
 pub mod import;
 pub mod maintenance;
 pub mod observe;
+pub mod pass;
 pub mod password;
 pub mod proof;
 pub mod provisioning;

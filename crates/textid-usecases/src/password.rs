@@ -15,7 +15,8 @@
 //! of the same parameters, and their failures are counted under the same key shape as a
 //! real user's, so neither the answer nor its time says which names exist. Failures count
 //! like wrong codes do (DESIGN.md §3): per user name (the lock, after many) and per (user
-//! name, client IP) (the early throttle), through the sign-in step's counters.
+//! name, client IP) (the early throttle), through the sign-in step's counters; these steps
+//! go to the store directly, not through the SMS sign-in metrics (no code is involved).
 
 use std::sync::OnceLock;
 
@@ -39,13 +40,12 @@ use textid_core::session::SessionKind;
 use textid_core::tenant::Tenant;
 use textid_core::{FlowId, SessionId, UserId};
 use textid_store::{
-    Actor, NewSession, PasswordAccount, PasswordUpdate, SignInLogEntry, StepOutcome, StepTarget,
-    StepWrite, StoreError,
+    Actor, NewSession, PasswordUpdate, SignInLogEntry, StepOutcome, StepTarget, StepWrite,
+    StoreError,
 };
 
-use crate::observe::Step;
 use crate::proof::{send_for, CodeFor};
-use crate::sign_in::{refused, run_step, IssuedSession, LogContext, Requester, SignInFailure};
+use crate::sign_in::{refused, IssuedSession, LogContext, Requester, SignInFailure};
 use crate::Context as App;
 
 /// argon2id memory cost in KiB (OWASP Password Storage Cheat Sheet: m=19456, t=2, p=1).
@@ -205,7 +205,7 @@ pub enum PasswordOutcome {
 
 /// The key under which a user name's failures are counted (the counters of the sign-in
 /// step, keyed like numbers; a `upn:` prefix never collides with an E.164 number).
-fn counter_key(user_name: &str) -> String {
+pub(crate) fn counter_key(user_name: &str) -> String {
     let folded = Upn::parse(user_name).map_or_else(
         |_| textid_core::directory::user::fold(user_name.trim()),
         |u| u.as_str().to_owned(),
@@ -261,8 +261,13 @@ pub async fn sign_in(
     };
     match after_password(need, facts) {
         AfterPassword::SignIn => {
-            let amr = vec!["pwd".to_owned()];
-            let session = issue_session(app, tenant, &key, &account, amr, &req).await?;
+            let new = SessionToIssue {
+                user_id: account.user_id,
+                amr: vec!["pwd".to_owned()],
+                kind: req.kind,
+                expires_at: None,
+            };
+            let session = issue_session(app, tenant, &key, new, &req.requester).await?;
             Ok(PasswordOutcome::SignedIn(session))
         }
         AfterPassword::NoSecondFactor => Err(PasswordFailure::SecondFactorUnavailable),
@@ -331,7 +336,7 @@ fn log_entry(log: &LogContext, user: Option<UserId>, failure: Option<&str>) -> S
 /// Counts a password attempt under `key`, like a code: refused while the name (or the
 /// name from this client IP) is locked, for right and wrong passwords alike; a wrong one
 /// adds a failure, a right one clears them. `user`: the user, when the password was right.
-async fn count_attempt(
+pub(crate) async fn count_attempt(
     app: &App,
     tenant: &Tenant,
     key: &str,
@@ -389,7 +394,10 @@ async fn count_attempt(
         }
     });
     let target = StepTarget::Number(key.to_owned());
-    let write = run_step(app, Step::Verify, tenant, target, query, decide).await?;
+    let write = app
+        .store()
+        .sms_sign_in_step(tenant.id, target, query, decide)
+        .await?;
     match write.outcome {
         Ok(_) => Ok(()),
         Err(SignInError::InvalidCode) => Err(PasswordFailure::InvalidCredentials),
@@ -397,34 +405,90 @@ async fn count_attempt(
     }
 }
 
-/// Creates the session of a sign-in proven without a code (a password alone), in one
-/// write with its log entry.
-async fn issue_session(
+/// Refuses (`temporarilyLocked`) while the user name, or the name from this client IP, is
+/// locked, writing nothing: asked before something that cannot be undone (a one-time
+/// pass consumed), so that a lock an attacker caused cannot burn the user's pass.
+pub(crate) async fn ensure_not_locked(
     app: &App,
     tenant: &Tenant,
     key: &str,
-    account: &PasswordAccount,
-    amr: Vec<String>,
-    req: &PasswordSignIn,
+    requester: &Requester,
+) -> Result<(), PasswordFailure> {
+    let now = app.clock().now();
+    let log = LogContext {
+        tenant: tenant.id,
+        now,
+        requester: requester.clone(),
+    };
+    let query = log.query(app, false);
+    let decide = Box::new(move |input: textid_store::StepInput<'_>| {
+        let lock = input
+            .counter
+            .and_then(|c| c.lock_remaining(now))
+            .or_else(|| input.abuse.client.lock_remaining(now));
+        let outcome = match lock {
+            Some(wait) => Err(SignInError::TemporarilyLocked {
+                retry_after_seconds: textid_core::flow::retry_after_seconds(wait),
+            }),
+            None => Ok(StepOutcome::CodeSent),
+        };
+        StepWrite {
+            at: now,
+            outcome,
+            flow: None,
+            counter: None,
+            message: None,
+            supersede_queued: false,
+            session: None,
+            log: None,
+            abuse: AbuseWrite::default(),
+        }
+    });
+    let target = StepTarget::Number(key.to_owned());
+    let write = app
+        .store()
+        .sms_sign_in_step(tenant.id, target, query, decide)
+        .await?;
+    write.outcome.map(|_| ()).map_err(PasswordFailure::SignIn)
+}
+
+/// A session to open for a sign-in proven without a code.
+pub(crate) struct SessionToIssue {
+    pub(crate) user_id: UserId,
+    pub(crate) amr: Vec<String>,
+    pub(crate) kind: SessionKind,
+    /// An end sooner than the normal lifetime (a pass's end).
+    pub(crate) expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Creates the session of a sign-in proven without a code (a password alone, a pass), in
+/// one write with its log entry.
+pub(crate) async fn issue_session(
+    app: &App,
+    tenant: &Tenant,
+    key: &str,
+    new: SessionToIssue,
+    requester: &Requester,
 ) -> Result<IssuedSession, PasswordFailure> {
     let now = app.clock().now();
     let token = new_token(&mut OsRng);
-    let lifetime = app.limits().session_lifetime;
+    let normal_end = now + app.limits().session_lifetime;
+    let expires_at = new.expires_at.map_or(normal_end, |e| e.min(normal_end));
     let session = NewSession {
         id: SessionId::random(&mut OsRng),
-        kind: req.kind,
-        client_id: req.requester.app_id.clone(),
-        user_id: account.user_id,
+        kind: new.kind,
+        client_id: requester.app_id.clone(),
+        user_id: new.user_id,
         token_hash: app.hasher().token(token.expose()),
-        amr,
-        expires_at: now + lifetime,
+        amr: new.amr,
+        expires_at,
     };
     let log = LogContext {
         tenant: tenant.id,
         now,
-        requester: req.requester.clone(),
+        requester: requester.clone(),
     };
-    let mut entry = log_entry(&log, Some(account.user_id), None);
+    let mut entry = log_entry(&log, Some(new.user_id), None);
     entry.event = "signedIn".into();
     let query = log.query(app, false);
     let (session_id, user_id) = (session.id, session.user_id);
@@ -440,7 +504,8 @@ async fn issue_session(
         abuse: AbuseWrite::default(),
     });
     let target = StepTarget::Number(key.to_owned());
-    run_step(app, Step::Verify, tenant, target, query, decide)
+    app.store()
+        .sms_sign_in_step(tenant.id, target, query, decide)
         .await?
         .outcome
         .map_err(PasswordFailure::SignIn)?;
@@ -448,7 +513,7 @@ async fn issue_session(
         token,
         session_id,
         user_id,
-        expires_in_seconds: u64::try_from(lifetime.num_seconds()).unwrap_or(0),
+        expires_in_seconds: u64::try_from((expires_at - now).num_seconds()).unwrap_or(0),
     })
 }
 
@@ -463,4 +528,80 @@ pub async fn set_tenant_require_mfa(
     app.store()
         .set_tenant_require_mfa(tenant.id, require, actor, app.clock().now())
         .await
+}
+
+/// Sign-in log events of password-reset codes.
+const RESET: crate::proof::Events = ("resetCodeRequested", "resetCodeVerified");
+
+/// Starts a self-service password reset for a user name: a code to the user's mobile (a
+/// text, or a call where the Voice method covers them) when the SMS policy covers them (a
+/// target with or without "use for sign-in": seed 002, SMS "for MFA and SSPR"). Every
+/// other name (unknown, disabled, no mobile, outside the policy, voice not allowed) gets
+/// the same answer, a flow that sends nothing and accepts no code.
+pub async fn start_reset(
+    app: &App,
+    tenant: &Tenant,
+    user_name: &str,
+    channel: Channel,
+    requester: Requester,
+) -> Result<SmsSignInFlow, PasswordFailure> {
+    let account = match Upn::parse(user_name) {
+        Ok(upn) => app.store().password_account(tenant.id, &upn).await?,
+        Err(_) => None,
+    };
+    let policy = app.store().policy(tenant.id).await?;
+    let target = account
+        .as_ref()
+        .filter(|a| a.account_enabled)
+        .and_then(|a| {
+            let who = Subject {
+                user_id: a.user_id,
+                groups: &a.groups,
+            };
+            let open = policy.allows_channel(who, PhoneType::Mobile, channel)
+                && (channel == Channel::Sms || app.places_calls());
+            let mobile = a.mobile.clone().filter(|_| open)?;
+            Some((a.user_id, mobile))
+        });
+    let code = CodeFor {
+        purpose: FlowPurpose::PasswordReset,
+        kind: textid_sms::MessageKind::VerificationCode,
+        events: RESET,
+    };
+    let (user, e164) = match target {
+        Some((u, m)) => (Some(u), m),
+        // Counted under the user name, like a wrong password: budgets still apply.
+        None => (None, counter_key(user_name)),
+    };
+    Ok(send_for(app, tenant, user, e164, channel, code, requester).await?)
+}
+
+/// Finishes a self-service password reset: checks the code of the reset flow, sets the
+/// new password (audited `Reset password (self-service)`), which ends every session and
+/// refresh token of the user, and tells the user's phone by SMS.
+pub async fn finish_reset(
+    app: &App,
+    tenant: &Tenant,
+    flow_id: FlowId,
+    code: &textid_core::code::OtpCode,
+    new_password: &Password,
+    requester: Requester,
+) -> Result<UserId, PasswordFailure> {
+    let check = (FlowPurpose::PasswordReset, RESET);
+    let (user, phone) =
+        crate::proof::check_for(app, tenant, None, flow_id, code, check, requester).await?;
+    let update = PasswordUpdate {
+        hash: Some(hash(new_password).await?),
+        force_change: false,
+        change: PasswordChange::SelfServiceReset,
+    };
+    let now = app.clock().now();
+    app.store()
+        .set_password(tenant.id, user, &update, &Actor::user(user), now)
+        .await?;
+    if let Ok(text) = textid_sms::template::password_reset_text(app.host()) {
+        let kind = textid_sms::MessageKind::PasswordReset;
+        crate::proof::notify(app, tenant, &phone, kind, text).await?;
+    }
+    Ok(user)
 }

@@ -244,14 +244,26 @@ pub async fn notify_number_changed(
     tenant: &Tenant,
     old_e164: &str,
 ) -> Result<(), SignInFailure> {
-    let now = app.clock().now();
     let Ok(text) = textid_sms::template::number_changed_text(app.host()) else {
         return Ok(());
     };
+    let kind = textid_sms::MessageKind::NumberChanged;
+    notify(app, tenant, old_e164, kind, text).await
+}
+
+/// Queues a notice of `kind` (no code) with `text` to `e164`, in one write.
+pub(crate) async fn notify(
+    app: &App,
+    tenant: &Tenant,
+    old_e164: &str,
+    kind: textid_sms::MessageKind,
+    text: String,
+) -> Result<(), SignInFailure> {
+    let now = app.clock().now();
     let id = textid_core::MessageId(uuid::Uuid::now_v7());
     let message = textid_core::message::NewMessage {
         id,
-        kind: textid_sms::MessageKind::NumberChanged.as_str(),
+        kind: kind.as_str(),
         channel: Channel::Sms,
         to: old_e164.to_owned(),
         sealed_body: app.sealer().seal(id.0.as_bytes(), &text, &mut OsRng),

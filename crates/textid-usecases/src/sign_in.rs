@@ -421,7 +421,9 @@ pub(crate) fn code_message(
         // A notice carries no code and is not built here; it would read as a proof code.
         (
             Channel::Sms,
-            textid_sms::MessageKind::VerificationCode | textid_sms::MessageKind::NumberChanged,
+            textid_sms::MessageKind::VerificationCode
+            | textid_sms::MessageKind::NumberChanged
+            | textid_sms::MessageKind::PasswordReset,
         ) => textid_sms::template::verification_code_text(host, code, minutes),
     }
     .ok()?;

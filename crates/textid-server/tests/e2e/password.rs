@@ -385,6 +385,11 @@ async fn wrong_passwords_lock_the_user_name_like_wrong_codes_for_known_and_unkno
         let right = t.sign_in_password(user, SECRET).await;
         expect_error(right, 429, "temporarilyLocked").await;
     }
+    // An operator clears a user name's lock by its `upn:` key.
+    textid_usecases::abuse::clear_lock(&t.app, &t.tenant, &format!("upn:{ANA}"), &Actor::cli())
+        .await
+        .unwrap();
+    assert_eq!(t.sign_in_password(ANA, SECRET).await.status(), 200);
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {

@@ -254,6 +254,9 @@ cases!(
     issuing_or_deleting_a_pass_revokes_the_users_sessions,
     deleting_a_pass_with_another_id_does_nothing,
     concurrent_deletions_of_one_pass_have_exactly_one_winner,
+    a_pass_is_redeemed_only_with_its_hash_within_its_lifetime,
+    a_one_time_pass_is_marked_used_and_then_refused,
+    concurrent_redemptions_of_a_one_time_pass_have_exactly_one_winner,
     // PasswordStore, TenantStore::set_tenant_require_mfa
     a_password_is_stored_and_read_back_with_what_sign_in_needs,
     setting_a_password_is_audited_without_the_hash,
