@@ -253,7 +253,7 @@ describe('passwords, MFA, password reset and Temporary Access Passes in Chromium
     await page.getByRole('button', { name: 'Sign in with the pass', exact: true }).click();
     await page.getByRole('heading', { name: 'Your security info' }).waitFor();
     await shot('10-security-info-after-pass');
-    await page.getByLabel('New phone number').fill(CY_MOBILE.typed);
+    await page.getByLabel('Add a phone number').fill(CY_MOBILE.typed);
     await page.getByRole('button', { name: 'Send code', exact: true }).click();
     await codeField().waitFor();
     await codeField().fill(codeOf(await receiver.next(CY_MOBILE.e164)));
