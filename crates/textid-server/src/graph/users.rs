@@ -313,6 +313,8 @@ pub struct CreateUser {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PasswordProfile {
+    #[serde(rename = "@odata.type")]
+    _odata_type: Option<String>,
     password: Option<String>,
     #[serde(default)]
     force_change_password_next_sign_in: bool,
