@@ -164,7 +164,7 @@ describe('sign-in pages in Chromium', () => {
 
   const shot = (name) => page.screenshot({ path: path.join(screenshots, `${name}.png`), fullPage: true });
   const onTextid = () => new URL(page.url()).origin === textid.base;
-  const phoneField = () => page.getByLabel('Phone number', { exact: true });
+  const phoneField = () => page.getByLabel('Phone number or user name', { exact: true });
   const codeField = () => page.getByLabel('Code', { exact: true });
 
   before(async () => {
@@ -215,7 +215,7 @@ describe('sign-in pages in Chromium', () => {
     assert.ok(onTextid(), `the phone page is served by textid (${page.url()})`);
     await shot('1-phone-page');
     await phoneField().fill(ana.typed);
-    await page.getByRole('button', { name: 'Send code', exact: true }).click();
+    await page.getByRole('button', { name: 'Next', exact: true }).click();
 
     // The code page.
     await codeField().waitFor();
@@ -307,7 +307,7 @@ describe('sign-in pages in Chromium', () => {
     assert.ok(onTextid(), `the phone page again (${page.url()})`);
     await shot('6-phone-page-prompt-login');
     await phoneField().fill(ana.typed);
-    await page.getByRole('button', { name: 'Send code', exact: true }).click();
+    await page.getByRole('button', { name: 'Next', exact: true }).click();
     await codeField().waitFor();
     await codeField().fill(codeOf(await receiver.next(ana.e164)));
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();

@@ -101,7 +101,7 @@ async function phoneAndCode(ua, page, user) {
   const phoneForm = findForm(page, 'phoneNumber');
   assert.equal(phoneForm.method, 'POST', 'the phone form posts');
   assert.match(phoneForm.label ?? '', /Phone number/, 'the phone field is labelled "Phone number"');
-  const codePage = await ua.submit(page, 'phoneNumber', { phoneNumber: user.typed }, 'Send code');
+  const codePage = await ua.submit(page, 'phoneNumber', { phoneNumber: user.typed }, 'Next');
   assert.equal(codePage.kind, 'page', 'sending the code leads to the code page');
   assert.equal(codePage.status, 200, `code page status (${ua.trace.join(', ')})`);
   const codeForm = findForm(codePage, 'code');

@@ -195,11 +195,11 @@ describe('a single-page app in Chromium (CORS + PKCE)', () => {
   it('completes the sign-in with PKCE and reads tokens and userinfo from the page', async () => {
     await page.goto(`${spa.origin}/`);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    const phone = page.getByLabel('Phone number', { exact: true });
+    const phone = page.getByLabel('Phone number or user name', { exact: true });
     await phone.waitFor();
     assert.equal(new URL(page.url()).origin, textid.base);
     await phone.fill(ana.typed);
-    await page.getByRole('button', { name: 'Send code', exact: true }).click();
+    await page.getByRole('button', { name: 'Next', exact: true }).click();
     const code = page.getByLabel('Code', { exact: true });
     await code.waitFor();
     await code.fill(codeOf(await receiver.next(ana.e164)));

@@ -472,6 +472,48 @@ impl AuditRecord {
         Self::of(c, actor, at)
     }
 
+    /// A user's password was set, changed or reset (`change` says which and by whom);
+    /// records whether they must change it at their next sign-in, never the password or
+    /// its hash.
+    pub fn password(
+        tenant: TenantId,
+        user: UserId,
+        change: crate::password::PasswordChange,
+        force_change_before: bool,
+        force_change_after: bool,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let c = Change {
+            tenant,
+            activity: change.activity(),
+            target_type: "user",
+            target_id: user.to_string(),
+            before: Some(json!({"forceChangePasswordNextSignIn": force_change_before})),
+            after: Some(json!({"forceChangePasswordNextSignIn": force_change_after})),
+        };
+        Self::of(c, actor, at)
+    }
+
+    /// The tenant's "require MFA" setting changed.
+    pub fn tenant_require_mfa(
+        tenant: TenantId,
+        before: bool,
+        after: bool,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let c = Change {
+            tenant,
+            activity: "Update tenant MFA requirement",
+            target_type: "tenant",
+            target_id: tenant.to_string(),
+            before: Some(json!({"requireMfa": before})),
+            after: Some(json!({"requireMfa": after})),
+        };
+        Self::of(c, actor, at)
+    }
+
     /// A Temporary Access Pass was issued (replacing `before`, if any) or deleted
     /// (`after` is `None`). The passes are given in their audit form ([`pass_json`]).
     pub fn pass(

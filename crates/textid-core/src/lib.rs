@@ -19,6 +19,7 @@ pub mod limits;
 pub mod message;
 pub mod methods;
 pub mod odata;
+pub mod password;
 pub mod phone;
 pub mod policy;
 pub mod retention;

@@ -318,6 +318,20 @@ impl VoiceConfiguration {
     }
 }
 
+impl TemporaryAccessPassConfiguration {
+    /// Whether this user may sign in with a pass: the method is on, an include target
+    /// covers them and no exclude target does (checked again at sign-in, so a pass stops
+    /// working when the policy stops covering its user).
+    pub fn allows(&self, subject: Subject<'_>) -> bool {
+        self.state == MethodState::Enabled
+            && !subject.excluded_by(&self.exclude_targets)
+            && self
+                .include_targets
+                .iter()
+                .any(|t| subject.matches(t.target_type, t.id))
+    }
+}
+
 impl AuthenticationMethodsPolicy {
     /// Whether a code may go to this user's phone of `phone_type` over `channel`. A text
     /// goes only to a mobile, and only when the SMS method covers the user (as a first or

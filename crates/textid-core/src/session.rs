@@ -79,6 +79,11 @@ pub const USER_DELETE_REVOKES: bool = true;
 /// signed in before must sign in again.
 pub const PASS_CHANGE_REVOKES: bool = true;
 
+/// Setting, changing or resetting a password ends the user's sessions and token families
+/// (as Entra revokes refresh tokens on a password change): a password is reset because
+/// someone else may know the old one, and what they signed in with must stop working.
+pub const PASSWORD_CHANGE_REVOKES: bool = true;
+
 #[cfg(test)]
 mod tests {
     use super::*;

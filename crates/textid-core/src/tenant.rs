@@ -25,6 +25,9 @@ pub struct Tenant {
     /// holds on any method (off by default, as in Entra).
     #[serde(default)]
     pub refuse_shared_phone_numbers: bool,
+    /// Every sign-in with a password needs a second factor (issue #15), whatever the app.
+    #[serde(default)]
+    pub require_mfa: bool,
 }
 
 impl Tenant {

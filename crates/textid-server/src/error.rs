@@ -8,6 +8,7 @@ use serde_json::json;
 use textid_core::flow::SignInError;
 use textid_core::methods::PhoneMethodError;
 use textid_store::StoreError;
+use textid_usecases::password::PasswordFailure;
 use textid_usecases::{DirectoryError, SignInFailure};
 
 /// An error answer.
@@ -144,6 +145,30 @@ impl From<SignInFailure> for ApiError {
             SignInFailure::SignIn(e) => e.into(),
             SignInFailure::Store(e) => e.into(),
         }
+    }
+}
+
+impl From<PasswordFailure> for ApiError {
+    fn from(e: PasswordFailure) -> Self {
+        let message = e.to_string();
+        let (status, code) = match e {
+            PasswordFailure::SignIn(e) => return e.into(),
+            PasswordFailure::Store(e) => return e.into(),
+            PasswordFailure::NewPassword(p) => {
+                let message = format!("newPassword: {p}");
+                return Self::new(StatusCode::BAD_REQUEST, p.code(), message);
+            }
+            PasswordFailure::InvalidCredentials => (StatusCode::BAD_REQUEST, "invalidCredentials"),
+            PasswordFailure::ChannelNotAllowed => (StatusCode::BAD_REQUEST, "channelNotAllowed"),
+            PasswordFailure::PasswordChangeRequired => {
+                (StatusCode::FORBIDDEN, "passwordChangeRequired")
+            }
+            PasswordFailure::SecondFactorUnavailable => {
+                (StatusCode::FORBIDDEN, "secondFactorUnavailable")
+            }
+            PasswordFailure::UserNotFound(_) => (StatusCode::NOT_FOUND, "userNotFound"),
+        };
+        Self::new(status, code, message)
     }
 }
 

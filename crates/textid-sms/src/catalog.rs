@@ -22,16 +22,20 @@ pub enum TextId {
     /// The notice to a number that stopped being a user's sign-in number. Placeholder:
     /// `{host}`.
     NumberChanged,
+    /// The notice to a user's phone that their password was reset (issue #15).
+    /// Placeholder: `{host}`.
+    PasswordReset,
 }
 
 impl TextId {
     /// Every id, for tests that check the whole catalog.
-    pub const ALL: [TextId; 5] = [
+    pub const ALL: [TextId; 6] = [
         Self::SignInCode,
         Self::VerificationCode,
         Self::ExpiryOneMinute,
         Self::ExpiryMinutes,
         Self::NumberChanged,
+        Self::PasswordReset,
     ];
 
     /// The stable key of this text.
@@ -42,6 +46,7 @@ impl TextId {
             Self::ExpiryOneMinute => "sms.expiry.oneMinute",
             Self::ExpiryMinutes => "sms.expiry.minutes",
             Self::NumberChanged => "sms.numberChanged",
+            Self::PasswordReset => "sms.passwordReset",
         }
     }
 }
@@ -61,6 +66,9 @@ pub mod en {
     /// [`super::TextId::NumberChanged`].
     pub const NUMBER_CHANGED: &str =
         "Your sign-in number at {host} was changed. Not you? Tell your administrator now.";
+    /// [`super::TextId::PasswordReset`].
+    pub const PASSWORD_RESET: &str =
+        "Your textid password at {host} was reset. Not you? Tell your administrator now.";
 }
 
 /// The locale of every rendered text, for [`crate::OutgoingMessage::locale`]. Only English
@@ -75,6 +83,7 @@ pub fn english(id: TextId) -> &'static str {
         TextId::ExpiryOneMinute => en::EXPIRY_ONE_MINUTE,
         TextId::ExpiryMinutes => en::EXPIRY_MINUTES,
         TextId::NumberChanged => en::NUMBER_CHANGED,
+        TextId::PasswordReset => en::PASSWORD_RESET,
     }
 }
 
@@ -92,7 +101,8 @@ mod tests {
                 "sms.verificationCode",
                 "sms.expiry.oneMinute",
                 "sms.expiry.minutes",
-                "sms.numberChanged"
+                "sms.numberChanged",
+                "sms.passwordReset"
             ]
         );
     }

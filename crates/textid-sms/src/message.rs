@@ -40,6 +40,9 @@ pub enum MessageKind {
     /// A notice, without a code, to a number that stopped being a user's sign-in number.
     #[serde(rename = "numberChanged")]
     NumberChanged,
+    /// A notice, without a code, that the user's password was reset (issue #15).
+    #[serde(rename = "passwordReset")]
+    PasswordReset,
 }
 
 impl MessageKind {
@@ -49,6 +52,7 @@ impl MessageKind {
             Self::SignInCode => "signInCode",
             Self::VerificationCode => "verificationCode",
             Self::NumberChanged => "numberChanged",
+            Self::PasswordReset => "passwordReset",
         }
     }
 
@@ -58,6 +62,7 @@ impl MessageKind {
             "signInCode" => Some(Self::SignInCode),
             "verificationCode" => Some(Self::VerificationCode),
             "numberChanged" => Some(Self::NumberChanged),
+            "passwordReset" => Some(Self::PasswordReset),
             _ => None,
         }
     }
@@ -83,6 +88,7 @@ mod tests {
             (MessageKind::SignInCode, "signInCode"),
             (MessageKind::VerificationCode, "verificationCode"),
             (MessageKind::NumberChanged, "numberChanged"),
+            (MessageKind::PasswordReset, "passwordReset"),
         ] {
             assert_eq!(kind.as_str(), s);
             assert_eq!(MessageKind::parse(s), Some(kind));

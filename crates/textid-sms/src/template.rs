@@ -99,6 +99,19 @@ pub fn number_changed_text(host: &str) -> Result<String, TemplateError> {
     one_segment(text)
 }
 
+/// The notice to a user's phone that their password was reset (issue #15): no code, no
+/// name, so a reset the user did not make is noticed.
+///
+/// ```
+/// let text = textid_sms::template::password_reset_text("login.example.com").unwrap();
+/// assert!(text.starts_with("Your textid password at login.example.com was reset."));
+/// ```
+pub fn password_reset_text(host: &str) -> Result<String, TemplateError> {
+    check_host(host)?;
+    let text = catalog::english(TextId::PasswordReset).replace("{host}", host);
+    one_segment(text)
+}
+
 /// The words a voice call says for a code (the voice channel): the message's first line
 /// with the code's characters spaced out, so a voice reads digits, not a number, and no
 /// origin-bound line (it means nothing spoken).
@@ -117,9 +130,9 @@ pub fn spoken_code_text(
 ) -> Result<String, TemplateError> {
     let first_line = match kind {
         crate::MessageKind::SignInCode => TextId::SignInCode,
-        crate::MessageKind::VerificationCode | crate::MessageKind::NumberChanged => {
-            TextId::VerificationCode
-        }
+        crate::MessageKind::VerificationCode
+        | crate::MessageKind::NumberChanged
+        | crate::MessageKind::PasswordReset => TextId::VerificationCode,
     };
     let text = render(first_line, host, code, lifetime_minutes)?;
     let first = text.lines().next().unwrap_or_default();

@@ -42,8 +42,8 @@ pub use types::*;
 pub mod prelude {
     pub use crate::{
         AbuseStore, AuthRequestStore, ClientStore, DirectoryStore, KeyStore, LogStore,
-        MaintenanceStore, OutboxStore, PassStore, PhoneMethodStore, PolicyStore, ProvisioningStore,
-        RoleStore, SessionStore, SignInStore, Store, TenantStore, TokenStore,
+        MaintenanceStore, OutboxStore, PassStore, PasswordStore, PhoneMethodStore, PolicyStore,
+        ProvisioningStore, RoleStore, SessionStore, SignInStore, Store, TenantStore, TokenStore,
     };
 }
 
@@ -84,6 +84,15 @@ pub trait TenantStore: Send + Sync {
         &self,
         tenant: TenantId,
         refuse: bool,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Switches the tenant's "require MFA" setting (every password sign-in needs a second
+    /// factor, issue #15); audited, and announced as [`Changed::Tenants`].
+    async fn set_tenant_require_mfa(
+        &self,
+        tenant: TenantId,
+        require: bool,
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
@@ -698,6 +707,18 @@ pub trait PassStore: Send + Sync {
     async fn put_tap(&self, tap: &TapRecord, actor: &Actor, now: DateTime<Utc>) -> StoreResult<()>;
     /// The user's Temporary Access Pass.
     async fn tap(&self, tenant: TenantId, user: UserId) -> StoreResult<Option<TapRecord>>;
+    /// Signs in with a pass: loads the user's pass, asks [`textid_core::tap::redeem`]
+    /// whether `pass_hash` (the keyed hash of what was presented) opens it at `now`, and
+    /// marks a one-time pass used in the same transaction, so that of concurrent
+    /// redemptions of a one-time pass exactly one wins. `None`: refused (no pass, wrong,
+    /// not yet valid, expired, used). The answer is the pass as it was before.
+    async fn redeem_tap(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        pass_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(TapRecord, textid_core::tap::Redeemed)>>;
     /// Deletes the user's pass with this id; false if none.
     async fn delete_tap(
         &self,
@@ -707,6 +728,30 @@ pub trait PassStore: Send + Sync {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
+}
+
+/// Users' passwords (issue #15): argon2id PHC strings, read only by the password check.
+#[async_trait]
+pub trait PasswordStore: Send + Sync {
+    /// Sets (or, with `hash: None`, removes) a user's password and whether they must
+    /// change it at their next sign-in; audited (`AuditEntry::password`, never the hash)
+    /// and, as `textid_core::session::PASSWORD_CHANGE_REVOKES` says, ending every session
+    /// and token family of the user, in one transaction. `NotFound("user")` if missing.
+    async fn set_password(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        update: &PasswordUpdate,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// What a password sign-in needs of the user with this userPrincipalName, in one read:
+    /// the hash, the account state, the groups (for the policy) and the mobile method.
+    async fn password_account(
+        &self,
+        tenant: TenantId,
+        upn: &Upn,
+    ) -> StoreResult<Option<PasswordAccount>>;
 }
 
 /// Housekeeping.
@@ -751,6 +796,7 @@ pub trait Store:
     + TokenStore
     + RoleStore
     + PassStore
+    + PasswordStore
     + MaintenanceStore
     + std::fmt::Debug
 {
@@ -773,6 +819,7 @@ impl<T> Store for T where
         + TokenStore
         + RoleStore
         + PassStore
+        + PasswordStore
         + MaintenanceStore
         + std::fmt::Debug
 {

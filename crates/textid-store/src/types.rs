@@ -498,3 +498,31 @@ pub struct NewSyncedGroup {
     /// Its members (users of the tenant; `NotFound("user")` otherwise, writing nothing).
     pub members: Vec<UserId>,
 }
+
+/// A password to store (issue #15).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordUpdate {
+    /// The argon2id PHC string; `None` removes the password.
+    pub hash: Option<textid_core::secret::Secret<String>>,
+    /// The user must choose a new password at their next sign-in.
+    pub force_change: bool,
+    /// Who changed it, and how (the audit activity).
+    pub change: textid_core::password::PasswordChange,
+}
+
+/// What a password sign-in reads of a user, in one statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordAccount {
+    /// The user.
+    pub user_id: UserId,
+    /// Whether the account may sign in.
+    pub account_enabled: bool,
+    /// The argon2id PHC string, if the user has a password.
+    pub password_hash: Option<textid_core::secret::Secret<String>>,
+    /// The user must choose a new password at their next sign-in.
+    pub force_change: bool,
+    /// Their groups (for the policy).
+    pub groups: Vec<GroupId>,
+    /// The number of their `mobile` method (E.164), if they have one.
+    pub mobile: Option<String>,
+}

@@ -58,6 +58,9 @@ fn a_database_from_before_schema_migrations_gets_the_newer_files_once() {
          DROP INDEX groups_mail_nickname; ALTER TABLE groups DROP COLUMN profile;
          DROP TABLE user_managers;
          DROP TABLE skipped_number_copies; DROP TABLE scim_users; DROP TABLE scim_groups;
+         ALTER TABLE users DROP COLUMN force_change_password;
+         ALTER TABLE tenants DROP COLUMN require_mfa;
+         ALTER TABLE sms_sign_in_flows DROP COLUMN purpose;
          ALTER TABLE sms_sign_in_flows DROP COLUMN channel; PRAGMA user_version = 9;",
     )
     .unwrap();

@@ -93,7 +93,11 @@ pub async fn clear_lock(
     number: &str,
     actor: &Actor,
 ) -> Result<String, AbuseError> {
-    let phone = e164(tenant, number)?;
+    // A user name's password and pass failures are counted under `upn:NAME` (issue #15).
+    let phone = match number.strip_prefix("upn:") {
+        Some(name) => crate::password::counter_key(name),
+        None => e164(tenant, number)?,
+    };
     let cleared = app
         .store()
         .clear_lock(tenant.id, &phone, actor, app.clock().now())

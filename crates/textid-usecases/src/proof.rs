@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use rand::rngs::OsRng;
 use textid_core::abuse::{self, AbuseWrite};
 use textid_core::code::OtpCode;
-use textid_core::flow::sms_sign_in::{self, SignInError, StepContext};
+use textid_core::flow::sms_sign_in::{self, FlowPurpose, SignInError, StepContext};
 use textid_core::flow::SmsSignInFlow;
 use textid_core::message::Channel;
 use textid_core::phone::PhoneNumber;
@@ -37,8 +37,52 @@ pub async fn send(
     channel: Channel,
     requester: Requester,
 ) -> Result<SmsSignInFlow, SignInFailure> {
+    let code = CodeFor {
+        purpose: FlowPurpose::Proof,
+        kind: textid_sms::MessageKind::VerificationCode,
+        events: PROOF,
+    };
+    send_for(
+        app,
+        tenant,
+        Some(user),
+        phone.e164(),
+        channel,
+        code,
+        requester,
+    )
+    .await
+}
+
+/// What a code flow of the security info page, a second factor or a password reset is
+/// for: its purpose, the message it sends, and its sign-in log events.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CodeFor {
+    pub(crate) purpose: FlowPurpose,
+    pub(crate) kind: textid_sms::MessageKind,
+    pub(crate) events: Events,
+}
+
+/// The sign-in log events of a kind of code flow: (requested, verified).
+pub(crate) type Events = (&'static str, &'static str);
+
+/// Sends a code of `code.purpose` for `user` to `e164` over `channel`, through the same
+/// step as a sign-in code (limits, budgets, locks, allow-list). `user: None` makes a flow
+/// that answers the same, sends nothing and accepts no code (a password reset for an
+/// unknown user name).
+pub(crate) async fn send_for(
+    app: &App,
+    tenant: &Tenant,
+    user: Option<UserId>,
+    e164: String,
+    channel: Channel,
+    code: CodeFor,
+    requester: Requester,
+) -> Result<SmsSignInFlow, SignInFailure> {
     let now = app.clock().now();
-    let (app2, tenant2, e164) = (app.clone(), tenant.clone(), phone.e164());
+    let (app2, tenant2) = (app.clone(), tenant.clone());
+    let target = StepTarget::Number(e164.clone());
+    let (requested, _) = code.events;
     let log = LogContext {
         tenant: tenant.id,
         now,
@@ -49,41 +93,40 @@ pub async fn send(
     let decide = Box::new(move |input: textid_store::StepInput<'_>| {
         let cx = step_context(&app2, now);
         let counter = input.counter.cloned().unwrap_or_default();
-        let mut with = sms_sign_in::start(tenant2.id, e164.clone(), Some(user), cx, &mut OsRng);
+        let mut with = sms_sign_in::start(tenant2.id, e164.clone(), user, cx, &mut OsRng);
         with.flow.channel = channel;
+        with.flow.purpose = code.purpose;
         let counter = match sms_sign_in::take_send(&counter, cx) {
             Ok(c) => c,
             Err(e) => {
                 return refused(
                     now,
                     e.clone(),
-                    log.entry(REQUESTED, Some(&with.flow), Err(&e)),
+                    log.entry(requested, Some(&with.flow), Err(&e)),
                 )
             }
         };
-        match gate(&tenant2, &e164, &q, &input, true) {
+        match gate(&tenant2, &e164, &q, &input, user.is_some()) {
             Gate::TooMany(e) => refused(
                 now,
                 e.clone(),
-                log.ip_refused(REQUESTED, Some(&with.flow), &e),
+                log.ip_refused(requested, Some(&with.flow), &e),
             ),
             Gate::Withheld(why, abuse) => {
                 with.code = None;
                 with.flow.code_hash = None;
-                let entry = log.withheld(REQUESTED, &with.flow, why);
+                let entry = log.withheld(requested, &with.flow, why);
                 sent(&app2, false, with, counter, entry, now, abuse)
             }
             Gate::Open(abuse) => {
-                let entry = log.entry(REQUESTED, Some(&with.flow), Ok(Some(user)));
-                let (code, flow) = (with.code.clone(), with.flow.clone());
+                let entry = log.entry(requested, Some(&with.flow), Ok(user));
+                let (otp, flow) = (with.code.clone(), with.flow.clone());
                 let mut write = sent(&app2, false, with, counter, entry, now, abuse);
-                let kind = textid_sms::MessageKind::VerificationCode;
-                write.message = code.and_then(|c| code_message(&app2, &flow, &c, kind, now));
+                write.message = otp.and_then(|c| code_message(&app2, &flow, &c, code.kind, now));
                 write
             }
         }
     });
-    let target = StepTarget::Number(phone.e164());
     let write = run_step(app, Step::Request, tenant, target, query, decide).await?;
     write.outcome?;
     write
@@ -103,6 +146,32 @@ pub async fn check(
     code: &OtpCode,
     requester: Requester,
 ) -> Result<String, SignInFailure> {
+    let (_, phone) = check_for(
+        app,
+        tenant,
+        Some(user),
+        flow_id,
+        code,
+        (FlowPurpose::Proof, PROOF),
+        requester,
+    )
+    .await?;
+    Ok(phone)
+}
+
+/// Checks a code of a flow of `purpose` (of `user`, when given: only the user who asked
+/// can finish it); on success the flow is finished and the answer is its owner and
+/// number (E.164). A flow of another purpose is `flowNotFound`. Wrong codes count as for
+/// a sign-in.
+pub(crate) async fn check_for(
+    app: &App,
+    tenant: &Tenant,
+    user: Option<UserId>,
+    flow_id: FlowId,
+    code: &OtpCode,
+    (purpose, (_, verified)): (FlowPurpose, Events),
+    requester: Requester,
+) -> Result<(UserId, String), SignInFailure> {
     let now = app.clock().now();
     let (app2, code, tenant_id) = (app.clone(), code.clone(), tenant.id);
     let log = LogContext {
@@ -114,11 +183,13 @@ pub async fn check(
     let q = query.clone();
     let decide = Box::new(move |input: textid_store::StepInput<'_>| {
         let cx = step_context(&app2, now);
-        // Only the user who asked for the proof can finish it.
-        let flow = input.flow.filter(|f| f.user_id == Some(user));
+        // Only a flow of this purpose, and only the user who asked for it, can finish it.
+        let flow = input
+            .flow
+            .filter(|f| f.purpose == purpose && user.is_none_or(|u| f.user_id == Some(u)));
         let (Some(flow), Some(counter)) = (flow, input.counter) else {
             let e = SignInError::FlowNotFound;
-            return refused(now, e.clone(), log.entry(VERIFIED, None, Err(&e)));
+            return refused(now, e.clone(), log.entry(verified, None, Err(&e)));
         };
         let checked = sms_sign_in::check_code(flow, counter, &code, cx);
         let abuse = match &checked.outcome {
@@ -134,7 +205,7 @@ pub async fn check(
             Err(_) => AbuseWrite::default(),
         };
         let outcome = checked.outcome.as_ref().map(|u| Some(*u));
-        let entry = log.entry(VERIFIED, Some(flow), outcome);
+        let entry = log.entry(verified, Some(flow), outcome);
         StepWrite {
             at: now,
             outcome: checked.outcome.map(StepOutcome::SignedIn),
@@ -149,10 +220,17 @@ pub async fn check(
     });
     let target = StepTarget::Flow(flow_id);
     let write = run_step(app, Step::Verify, tenant, target, query, decide).await?;
-    write.outcome?;
+    let owner = match write.outcome? {
+        StepOutcome::SignedIn(owner) => owner,
+        StepOutcome::CodeSent => {
+            return Err(
+                textid_store::StoreError::Corrupt("a check answered code sent".into()).into(),
+            )
+        }
+    };
     write
         .flow
-        .map(|f| f.phone_e164)
+        .map(|f| (owner, f.phone_e164))
         .ok_or(SignInFailure::Store(textid_store::StoreError::Corrupt(
             "a successful check wrote no flow".into(),
         )))
@@ -166,14 +244,26 @@ pub async fn notify_number_changed(
     tenant: &Tenant,
     old_e164: &str,
 ) -> Result<(), SignInFailure> {
-    let now = app.clock().now();
     let Ok(text) = textid_sms::template::number_changed_text(app.host()) else {
         return Ok(());
     };
+    let kind = textid_sms::MessageKind::NumberChanged;
+    notify(app, tenant, old_e164, kind, text).await
+}
+
+/// Queues a notice of `kind` (no code) with `text` to `e164`, in one write.
+pub(crate) async fn notify(
+    app: &App,
+    tenant: &Tenant,
+    old_e164: &str,
+    kind: textid_sms::MessageKind,
+    text: String,
+) -> Result<(), SignInFailure> {
+    let now = app.clock().now();
     let id = textid_core::MessageId(uuid::Uuid::now_v7());
     let message = textid_core::message::NewMessage {
         id,
-        kind: textid_sms::MessageKind::NumberChanged.as_str(),
+        kind: kind.as_str(),
         channel: Channel::Sms,
         to: old_e164.to_owned(),
         sealed_body: app.sealer().seal(id.0.as_bytes(), &text, &mut OsRng),
@@ -209,8 +299,7 @@ pub async fn notify_number_changed(
 }
 
 /// Sign-in log events of proofs (not sign-ins: no session follows).
-const REQUESTED: &str = "proofCodeRequested";
-const VERIFIED: &str = "proofCodeVerified";
+const PROOF: Events = ("proofCodeRequested", "proofCodeVerified");
 
 fn step_context(app: &App, now: DateTime<Utc>) -> StepContext<'_> {
     StepContext {

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use rand::rngs::OsRng;
 use textid_core::code::{new_token, OtpCode};
-use textid_core::flow::sms_sign_in::{self, SignInError, StepContext, WithCode};
+use textid_core::flow::sms_sign_in::{self, FlowPurpose, SignInError, StepContext, WithCode};
 use textid_core::flow::SmsSignInFlow;
 use textid_core::message::{Channel, NewMessage};
 use textid_core::phone::PhoneNumber;
@@ -378,9 +378,16 @@ fn ownerless(input: &StepInput<'_>) -> NoOwner {
 /// The flow as the step must see it: a flow whose owner is no longer `ready` (account
 /// disabled, number removed, policy changed) continues without owner, so it can neither
 /// sign in nor send another code, and still answers like any other flow.
+///
+/// Only a sign-in flow's owner must be the number's `ready` owner: a second-factor or
+/// password-reset flow was started for a user proven otherwise (a password, a user name)
+/// and keeps them; a proof keeps its user too.
 fn current(flow: &SmsSignInFlow, input: &StepInput<'_>) -> SmsSignInFlow {
     let mut flow = flow.clone();
-    if flow.user_id.is_some() && flow.user_id != ready_owner(input.candidate, input.policy) {
+    if flow.purpose == FlowPurpose::SignIn
+        && flow.user_id.is_some()
+        && flow.user_id != ready_owner(input.candidate, input.policy)
+    {
         flow.user_id = None;
     }
     flow
@@ -414,7 +421,9 @@ pub(crate) fn code_message(
         // A notice carries no code and is not built here; it would read as a proof code.
         (
             Channel::Sms,
-            textid_sms::MessageKind::VerificationCode | textid_sms::MessageKind::NumberChanged,
+            textid_sms::MessageKind::VerificationCode
+            | textid_sms::MessageKind::NumberChanged
+            | textid_sms::MessageKind::PasswordReset,
         ) => textid_sms::template::verification_code_text(host, code, minutes),
     }
     .ok()?;
@@ -738,6 +747,30 @@ pub async fn verify(
     kind: SessionKind,
     requester: Requester,
 ) -> Result<IssuedSession, SignInFailure> {
+    verify_for(
+        app,
+        tenant,
+        (flow_id, FlowPurpose::SignIn),
+        code,
+        kind,
+        requester,
+    )
+    .await
+}
+
+/// Checks a code of a flow of `purpose` (SMS sign-in, or the second factor after a
+/// password); a flow of another purpose is `flowNotFound`, so a code sent to prove a
+/// number, reset a password or as a second factor never signs in by itself. The session's
+/// `amr` (RFC 8176): `sms` or `tel` for SMS sign-in; `pwd`, `sms` or `tel`, and `mfa` after
+/// a password.
+pub(crate) async fn verify_for(
+    app: &App,
+    tenant: &Tenant,
+    (flow_id, purpose): (FlowId, FlowPurpose),
+    code: &OtpCode,
+    kind: SessionKind,
+    requester: Requester,
+) -> Result<IssuedSession, SignInFailure> {
     let now = app.clock().now();
     let token = new_token(&mut OsRng);
     let token_hash = app.hasher().token(token.expose());
@@ -759,7 +792,10 @@ pub async fn verify(
             limits: app2.limits(),
             hasher: app2.hasher(),
         };
-        let flow = input.flow.map(|f| current(f, &input));
+        let flow = input
+            .flow
+            .filter(|f| f.purpose == purpose)
+            .map(|f| current(f, &input));
         let (Some(flow), Some(counter)) = (flow.as_ref(), input.counter) else {
             let e = SignInError::FlowNotFound;
             return refused(now, e.clone(), log.entry("codeVerified", None, Err(&e)));
@@ -810,7 +846,12 @@ pub async fn verify(
             user_id: *user_id,
             token_hash: token_hash.clone(),
             // RFC 8176: `tel` for a code read out by a call.
-            amr: vec![flow.channel.amr().into()],
+            amr: match purpose {
+                FlowPurpose::SecondFactor => {
+                    vec!["pwd".into(), flow.channel.amr().into(), "mfa".into()]
+                }
+                _ => vec![flow.channel.amr().into()],
+            },
             expires_at: now + lifetime,
         });
         let finished = checked.flow.state == sms_sign_in::FlowState::Completed;

@@ -49,6 +49,46 @@ impl FlowState {
     }
 }
 
+/// What a code flow is for. A code completes only a flow of its own purpose: a code
+/// sent as a second factor after a password, for a password reset, or to prove a new
+/// number never signs anyone in by itself (issue #15). Stored by name, forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FlowPurpose {
+    /// SMS sign-in (a first factor).
+    #[default]
+    SignIn,
+    /// Proving a number before it is saved (security info).
+    Proof,
+    /// The second factor after a verified password.
+    SecondFactor,
+    /// Self-service password reset.
+    PasswordReset,
+}
+
+impl FlowPurpose {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SignIn => "signIn",
+            Self::Proof => "proof",
+            Self::SecondFactor => "secondFactor",
+            Self::PasswordReset => "passwordReset",
+        }
+    }
+
+    /// From the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::SignIn,
+            Self::Proof,
+            Self::SecondFactor,
+            Self::PasswordReset,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}
+
 /// A stored SMS sign-in flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmsSignInFlow {
@@ -77,6 +117,8 @@ pub struct SmsSignInFlow {
     /// How the current code was delivered (or would have been, for a flow without an
     /// owner): it decides the session's `amr` (`sms` or `tel`).
     pub channel: Channel,
+    /// What the flow is for.
+    pub purpose: FlowPurpose,
 }
 
 /// A flow plus the code to deliver (if the number has an owner).
@@ -199,6 +241,7 @@ pub fn start<R: RngCore + CryptoRng>(
         created_at: cx.now,
         state: FlowState::Pending,
         channel: Channel::Sms,
+        purpose: FlowPurpose::SignIn,
     };
     with_new_code(flow, cx, rng)
 }

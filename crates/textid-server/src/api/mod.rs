@@ -1,6 +1,7 @@
 //! HTTP surfaces. Wire types live beside their handlers and convert into core types.
 
 pub mod json;
+pub mod password;
 pub mod session;
 pub mod sign_in;
 
@@ -44,6 +45,26 @@ pub fn routes(app: &App) -> Router<App> {
             post(sign_in::resend).options(|| crate::cors::not_a_preflight("POST")),
         )
         .route(
+            "/{tenant}/api/v1/sign-in/password",
+            post(password::sign_in).options(|| crate::cors::not_a_preflight("POST")),
+        )
+        .route(
+            "/{tenant}/api/v1/sign-in/password/verify",
+            post(password::verify).options(|| crate::cors::not_a_preflight("POST")),
+        )
+        .route(
+            "/{tenant}/api/v1/sign-in/pass",
+            post(password::pass).options(|| crate::cors::not_a_preflight("POST")),
+        )
+        .route(
+            "/{tenant}/api/v1/password-reset",
+            post(password::reset_start).options(|| crate::cors::not_a_preflight("POST")),
+        )
+        .route(
+            "/{tenant}/api/v1/password-reset/verify",
+            post(password::reset_verify).options(|| crate::cors::not_a_preflight("POST")),
+        )
+        .route(
             "/{tenant}/api/v1/session",
             post(session::introspect)
                 .delete(session::sign_out)
@@ -67,6 +88,7 @@ pub fn routes(app: &App) -> Router<App> {
         .merge(crate::receipts::routes())
         .merge(crate::oidc::routes())
         .merge(crate::security_info::routes())
+        .merge(crate::pages::reset::routes())
         .merge(
             crate::graph::routes().layer(axum::middleware::from_fn_with_state(
                 app.clone(),

@@ -77,7 +77,7 @@ pub struct SessionResponse {
 
 /// The `channel` field: absent is `sms`. Whether the channel is open to the number's owner
 /// is decided without telling the caller (see `sign_in::channel_refusal`).
-fn channel(field: Option<&str>) -> Result<Channel, ApiError> {
+pub(crate) fn channel(field: Option<&str>) -> Result<Channel, ApiError> {
     field.map_or(Ok(Channel::Sms), |s| {
         Channel::parse(s).ok_or_else(|| {
             ApiError::invalid("channel", "must be \"sms\" (a text) or \"voice\" (a call)")
@@ -85,7 +85,7 @@ fn channel(field: Option<&str>) -> Result<Channel, ApiError> {
     })
 }
 
-fn flow_id(s: &str) -> Result<FlowId, ApiError> {
+pub(crate) fn flow_id(s: &str) -> Result<FlowId, ApiError> {
     s.parse().map_err(|_| {
         ApiError::invalid(
             "flowId",
@@ -143,11 +143,7 @@ pub async fn verify(
         app.requester(addr, &headers, app_id),
     )
     .await?;
-    Ok(Json(SessionResponse {
-        session_token: session.token.expose().clone(),
-        user_id: session.user_id.to_string(),
-        expires_in_seconds: session.expires_in_seconds,
-    }))
+    Ok(Json(session_response(&session)))
 }
 
 /// The client id of an enabled app of the tenant named at verify. Client ids are not
@@ -185,11 +181,22 @@ pub async fn resend(
     Ok((StatusCode::ACCEPTED, Json(flow_response(&app, &resent))))
 }
 
-fn flow_response(app: &App, flow: &textid_core::flow::SmsSignInFlow) -> FlowResponse {
+pub(crate) fn flow_response(app: &App, flow: &textid_core::flow::SmsSignInFlow) -> FlowResponse {
     let now = app.clock().now();
     FlowResponse {
         flow_id: flow.id,
         expires_in_seconds: flow.expires_in_seconds(now),
         resend_after_seconds: flow.resend_after_seconds(now, &app.config().limits),
+    }
+}
+
+/// The answer to a successful verify.
+pub(crate) fn session_response(
+    session: &textid_usecases::sign_in::IssuedSession,
+) -> SessionResponse {
+    SessionResponse {
+        session_token: session.token.expose().clone(),
+        user_id: session.user_id.to_string(),
+        expires_in_seconds: session.expires_in_seconds,
     }
 }

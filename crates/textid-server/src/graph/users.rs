@@ -12,6 +12,7 @@ use textid_core::directory::group::GroupProfile;
 use textid_core::directory::profile;
 use textid_core::directory::{Group, Upn, User};
 use textid_core::odata::schema;
+use textid_core::password::Password;
 use textid_core::tenant::Tenant;
 
 use super::auth::Caller;
@@ -365,10 +366,59 @@ pub struct CreateUser {
     account_enabled: Option<bool>,
     mobile_phone: Option<String>,
     business_phones: Option<Vec<String>>,
-    password_profile: Option<Value>,
+    password_profile: Option<PasswordProfile>,
     on_premises_sync_enabled: Option<Value>,
     #[serde(flatten)]
     rest: serde_json::Map<String, Value>,
+}
+
+/// Graph's `passwordProfile` (issue #15): write-only; reads give no password back.
+/// `forceChangePasswordNextSignInWithMfa` is accepted for scripts written for Entra and
+/// changes nothing more: the second factor follows the app's and tenant's MFA settings.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PasswordProfile {
+    #[serde(rename = "@odata.type")]
+    _odata_type: Option<String>,
+    password: Option<String>,
+    #[serde(default)]
+    force_change_password_next_sign_in: bool,
+    #[serde(default, rename = "forceChangePasswordNextSignInWithMfa")]
+    _with_mfa: Option<bool>,
+}
+
+impl PasswordProfile {
+    /// The password it sets and whether it must be changed; a missing or weak password
+    /// is a 400 that changes nothing.
+    fn parse(&self) -> Result<(Password, bool), GraphError> {
+        let pw = self.password.as_deref().ok_or_else(|| {
+            GraphError::bad_request("Property passwordProfile.password is required.")
+        })?;
+        let pw = Password::parse(pw).map_err(|e| {
+            GraphError::bad_request(format!(
+                "The specified password does not comply with password complexity requirements: {e}."
+            ))
+        })?;
+        Ok((pw, self.force_change_password_next_sign_in))
+    }
+}
+
+async fn set_password(
+    app: &App,
+    caller: &Caller,
+    user: textid_core::UserId,
+    (pw, force): (Password, bool),
+) -> Result<(), GraphError> {
+    textid_usecases::password::set_by_admin(
+        app,
+        &caller.tenant,
+        user,
+        Some(&pw),
+        force,
+        &caller.actor(),
+    )
+    .await
+    .map_err(|e| GraphError::from(crate::error::ApiError::from(e)))
 }
 
 /// `POST /v1.0/users`
@@ -378,7 +428,11 @@ pub async fn create(
     GraphJson(body): GraphJson<CreateUser>,
 ) -> Result<Response, GraphError> {
     caller.require("User.ReadWrite.All")?;
-    let _ = &body.password_profile;
+    let password = body
+        .password_profile
+        .as_ref()
+        .map(PasswordProfile::parse)
+        .transpose()?;
     refuse_sync_flag(&body.on_premises_sync_enabled)?;
     let upn = body
         .user_principal_name
@@ -413,6 +467,9 @@ pub async fn create(
         user.profile = scratch.profile;
         dir::update_user(&app, &user, &caller.actor()).await?;
     }
+    if let Some(password) = password {
+        set_password(&app, &caller, user.id, password).await?;
+    }
     let mut v = user_json(&user);
     v["@odata.context"] = json!(format!("{}/$metadata#users/$entity", base(&app)));
     Ok((StatusCode::CREATED, Json(v)).into_response())
@@ -430,6 +487,7 @@ pub struct PatchUser {
     #[serde(default, deserialize_with = "double_option")]
     mobile_phone: Option<Option<String>>,
     business_phones: Option<Vec<String>>,
+    password_profile: Option<PasswordProfile>,
     on_premises_sync_enabled: Option<Value>,
     #[serde(flatten)]
     rest: serde_json::Map<String, Value>,
@@ -450,6 +508,11 @@ pub async fn patch(
 ) -> Result<StatusCode, GraphError> {
     caller.require("User.ReadWrite.All")?;
     refuse_sync_flag(&body.on_premises_sync_enabled)?;
+    let password = body
+        .password_profile
+        .as_ref()
+        .map(PasswordProfile::parse)
+        .transpose()?;
     let mut u = resolve_user(&app, &caller.tenant, &user).await?;
     if let Some(upn) = body.user_principal_name {
         u.upn = Upn::parse(&upn).map_err(|e| GraphError::bad_request(e.to_string()))?;
@@ -472,6 +535,9 @@ pub async fn patch(
     dir::update_user(&app, &u, &caller.actor())
         .await
         .map_err(upn_in_use)?;
+    if let Some(password) = password {
+        set_password(&app, &caller, u.id, password).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

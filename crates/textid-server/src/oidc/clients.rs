@@ -70,6 +70,9 @@ pub struct Registration {
     /// public client's redirect URIs (see [`Client::web_origins`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_origins: Vec<WebOrigin>,
+    /// Every password sign-in to this app needs a second factor (issue #15).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_mfa: bool,
 }
 
 /// A registered client.
@@ -236,6 +239,7 @@ pub async fn register(
         roles: Vec::new(),
         disabled: false,
         allowed_origins,
+        require_mfa: false,
     };
     let client_id = uuid::Uuid::new_v4().to_string();
     let secret =
@@ -345,6 +349,27 @@ pub async fn set_allowed_origins(
         tenant,
         &client,
         "Update application allowed origins",
+        actor,
+    )
+    .await?;
+    Ok(client)
+}
+
+/// Sets whether every password sign-in to a client needs a second factor (issue #15).
+pub async fn set_require_mfa(
+    app: &App,
+    tenant: &Tenant,
+    client_id: &str,
+    require: bool,
+    actor: &Actor,
+) -> Result<Client, ApiError> {
+    let mut client = existing(app, tenant, client_id).await?;
+    client.registration.require_mfa = require;
+    save(
+        app,
+        tenant,
+        &client,
+        "Update application MFA requirement",
         actor,
     )
     .await?;

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Form;
 use serde::{Deserialize, Serialize};
 use textid_core::code::OtpCode;
-use textid_core::flow::sms_sign_in::SignInError;
+use textid_core::flow::sms_sign_in::{FlowPurpose, SignInError};
 use textid_core::message::Channel;
 use textid_core::phone::PhoneNumber;
 use textid_core::policy::MethodState;
@@ -69,6 +69,8 @@ struct PhonePage<'a> {
     app_name: &'a str,
     phone_number: &'a str,
     error: Option<&'a str>,
+    /// The first page of the login: a user name is accepted too (issue #15).
+    user_names: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -88,7 +90,7 @@ struct CodePage<'a> {
     offer_call: bool,
 }
 
-fn expired(app: &App) -> Response {
+pub(super) fn expired(app: &App) -> Response {
     pages::message(
         StatusCode::BAD_REQUEST,
         "error.title",
@@ -97,14 +99,14 @@ fn expired(app: &App) -> Response {
     )
 }
 
-fn error_text(e: &SignInFailure) -> &'static str {
+pub(super) fn error_text(e: &SignInFailure) -> &'static str {
     match e {
         SignInFailure::SignIn(e) => text(&format!("error.{}", e.code())),
         SignInFailure::Store(_) => text("error.invalidRequest"),
     }
 }
 
-fn render_phone(
+pub(super) fn render_phone(
     app: &App,
     tenant: &Tenant,
     id: &str,
@@ -125,6 +127,7 @@ fn render_phone(
         app_name: &client.registration.name,
         phone_number: value,
         error,
+        user_names: true,
     };
     pages::render(status, "phone.html", page, https(app), None)
 }
@@ -181,28 +184,33 @@ async fn render_code(
 /// carrier reported undelivered, issue #18): when the tenant's Voice method is on and a
 /// provider places calls. It does not depend on the number, so the page says nothing
 /// about who owns it; whether the call goes is decided per owner (`channel_refusal`).
-async fn offers_calls(app: &App, tenant: &Tenant) -> bool {
+pub(super) async fn offers_calls(app: &App, tenant: &Tenant) -> bool {
     app.places_calls()
         && crate::directory::policy(app, tenant)
             .await
             .is_ok_and(|p| p.voice.state == MethodState::Enabled)
 }
 
-fn requester(app: &App, addr: SocketAddr, headers: &HeaderMap, client: &Client) -> Requester {
+pub(super) fn requester(
+    app: &App,
+    addr: SocketAddr,
+    headers: &HeaderMap,
+    client: &Client,
+) -> Requester {
     app.requester(addr, headers, Some(client.client_id.clone()))
 }
 
 /// A posted sign-in form's request: the tenant exists, the request is live and began in
 /// this browser, and the form's CSRF token is the request's. Anything else is the
 /// "expired" page.
-struct Posted {
-    tenant: Tenant,
-    req: AuthRequest,
-    flow: Option<textid_core::FlowId>,
-    client: Client,
+pub(super) struct Posted {
+    pub(super) tenant: Tenant,
+    pub(super) req: AuthRequest,
+    pub(super) flow: Option<textid_core::FlowId>,
+    pub(super) client: Client,
 }
 
-async fn posted(
+pub(super) async fn posted(
     app: &App,
     tenant: &str,
     request: &str,
@@ -277,6 +285,12 @@ pub async fn phone_submit(
         Ok(p) => p,
         Err(page) => return page,
     };
+    // A user name goes on to the password and pass page, whoever it names (issue #15).
+    if super::login_password::is_user_name(&form.phone_number) {
+        let ctx = (form.request.as_str(), &req, &client);
+        let name = form.phone_number.trim();
+        return super::login_password::render_choice(&app, &tenant, ctx, name, false, None).await;
+    }
     let phone = match PhoneNumber::parse(&form.phone_number, tenant.default_region.as_deref()) {
         Ok(p) if p.extension().is_none() => p,
         _ => {
@@ -384,16 +398,31 @@ pub async fn code_submit(
         .await;
     };
     let previous = browser_session(&app, &tenant, &headers).await;
-    let session = match sign_in::verify(
-        &app,
-        &tenant,
-        flow_id,
-        &code,
-        SessionKind::Browser,
-        requester(&app, addr, &headers, &client),
-    )
-    .await
-    {
+    let stored = app
+        .store()
+        .sms_flow(tenant.id, flow_id)
+        .await
+        .ok()
+        .flatten();
+    // A code after a password completes a second-factor flow; any other, an SMS sign-in.
+    let second_factor = stored
+        .as_ref()
+        .is_some_and(|f| f.purpose == FlowPurpose::SecondFactor);
+    let who = requester(&app, addr, &headers, &client);
+    let verified = if second_factor {
+        textid_usecases::password::verify_second_factor(
+            &app,
+            &tenant,
+            flow_id,
+            &code,
+            SessionKind::Browser,
+            who,
+        )
+        .await
+    } else {
+        sign_in::verify(&app, &tenant, flow_id, &code, SessionKind::Browser, who).await
+    };
+    let session = match verified {
         Ok(s) => s,
         Err(SignInFailure::SignIn(SignInError::FlowNotFound)) => {
             let _ = app.store().set_auth_request_flow(&form.request, None).await;
@@ -420,34 +449,67 @@ pub async fn code_submit(
             .await
         }
     };
-    if let Some(old) = previous {
+    let channel = stored.as_ref().map_or(Channel::Sms, |f| f.channel).amr();
+    let amr = if second_factor {
+        vec!["pwd".to_owned(), channel.to_owned(), "mfa".to_owned()]
+    } else {
+        vec![channel.to_owned()]
+    };
+    let done = Completed {
+        request: &form.request,
+        previous,
+        amr,
+        phone: stored.map(|f| f.phone_e164),
+    };
+    complete(&app, &tenant, &req, session, done, None).await
+}
+
+/// What a finished sign-in hands to [`complete`].
+pub(super) struct Completed<'a> {
+    /// The authorization request's id.
+    pub(super) request: &'a str,
+    /// The browser session this sign-in replaces.
+    pub(super) previous: Option<textid_store::SessionRecord>,
+    /// How the user signed in.
+    pub(super) amr: Vec<String>,
+    /// The number a code went to, for the `phone_number` claim.
+    pub(super) phone: Option<String>,
+}
+
+/// Ends a sign-in on the pages: the previous browser session revoked, the new one's
+/// cookie set, and back to the app with an authorization code, or to `then` instead (a
+/// pass sign-in goes on to register a phone; the app gets its code from the SSO session
+/// when it asks again).
+pub(super) async fn complete(
+    app: &App,
+    tenant: &Tenant,
+    req: &AuthRequest,
+    session: sign_in::IssuedSession,
+    done: Completed<'_>,
+    then: Option<String>,
+) -> Response {
+    if let Some(old) = done.previous {
         let _ = app.store().revoke_session(old.id, app.clock().now()).await;
     }
-    let flow = app
-        .store()
-        .sms_flow(tenant.id, flow_id)
-        .await
-        .ok()
-        .flatten();
-    let _ = app.store().delete_auth_request(&form.request).await;
+    let _ = app.store().delete_auth_request(done.request).await;
     let signed_in = SignedIn {
         user: session.user_id,
         session: session.session_id,
         auth_time: app.clock().now(),
-        amr: vec![flow
-            .as_ref()
-            .map_or(Channel::Sms, |f| f.channel)
-            .amr()
-            .to_string()],
-        phone: flow.map(|f| f.phone_e164),
+        amr: done.amr,
+        phone: done.phone,
     };
-    match issue_code(&app, &tenant, &req, signed_in).await {
+    let location = match then {
+        Some(then) => Ok(Some(then)),
+        None => issue_code(app, tenant, req, signed_in).await,
+    };
+    match location {
         Ok(Some(location)) => {
             let mut res = see_other(&location);
             let max_age = i64::try_from(session.expires_in_seconds).unwrap_or(0);
             if let Ok(v) = set_cookie(
-                &app,
-                session_cookie_name(&app),
+                app,
+                session_cookie_name(app),
                 session.token.expose(),
                 Some(max_age),
             )

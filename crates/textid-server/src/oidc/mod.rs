@@ -14,6 +14,7 @@ pub mod clients;
 pub mod endpoints;
 pub mod keys;
 pub mod login;
+pub mod login_password;
 pub mod token;
 
 use std::sync::{Arc, RwLock};
@@ -130,6 +131,11 @@ pub fn routes() -> Router<App> {
             get(login::code_page).post(login::code_submit),
         )
         .route("/{tenant}/login/resend", post(login::resend))
+        .route(
+            "/{tenant}/login/password",
+            post(login_password::password_submit),
+        )
+        .route("/{tenant}/login/pass", post(login_password::pass_submit))
         .route("/static/{name}", get(crate::pages::asset))
 }
 

@@ -3,6 +3,7 @@
 //! `textid.js` only adds WebOTP autofill and the resend countdown.
 
 pub mod catalog;
+pub mod reset;
 
 use std::sync::OnceLock;
 
@@ -15,6 +16,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
     ("phone.html", include_str!("templates/phone.html")),
     ("code.html", include_str!("templates/code.html")),
+    ("choose.html", include_str!("templates/choose.html")),
+    ("reset.html", include_str!("templates/reset.html")),
     ("message.html", include_str!("templates/message.html")),
     ("logout.html", include_str!("templates/logout.html")),
     (

@@ -244,7 +244,7 @@ async fn profile_properties_are_written_read_selected_filtered_and_checked() {
             "givenName": "Kim", "surname": "Park", "jobTitle": "Charge nurse",
             "department": "Ward 7", "usageLocation": "gb", "employeeId": "E1001",
             "mailNickname": "kim", "otherMails": ["kim@home.example"],
-            "passwordProfile": {"password": "x", "forceChangePasswordNextSignIn": true}
+            "passwordProfile": {"password": "Ward-Seven-Charge-Nurse", "forceChangePasswordNextSignIn": true}
         }),
     )
     .await;

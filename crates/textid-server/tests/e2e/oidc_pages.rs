@@ -64,8 +64,11 @@ async fn the_code_field_invites_one_time_code_autofill() {
     let input = page.input("code");
     assert!(input.contains("autocomplete=\"one-time-code\""), "{input}");
     assert!(input.contains("inputmode=\"numeric\""), "{input}");
-    let phone = form.page.input("phoneNumber");
-    assert!(phone.contains("type=\"tel\""), "{phone}");
+    // The first field takes a phone number or a user name (issue #15): a text field that
+    // password managers fill with the user name.
+    let first = form.page.input("phoneNumber");
+    assert!(first.contains("type=\"text\""), "{first}");
+    assert!(first.contains("autocomplete=\"username\""), "{first}");
 }
 
 #[tokio::test]

@@ -819,7 +819,10 @@ async fn a_value_graph_cannot_hold_stays_in_the_scim_resource_and_the_sync_goes_
     let a = s.call(Method::POST, "/Users", Some(sent.clone())).await;
     assert_eq!(a.status, 201, "{}", a.body);
     let id = a.body["id"].as_str().unwrap().to_string();
-    assert_eq!(a.body[ENTERPRISE]["employeeNumber"], "EMP-0000000000000000001");
+    assert_eq!(
+        a.body[ENTERPRISE]["employeeNumber"],
+        "EMP-0000000000000000001"
+    );
     let (_, g) = s
         .graph(
             Method::GET,

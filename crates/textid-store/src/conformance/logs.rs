@@ -172,7 +172,10 @@ pub async fn sign_in_logs_answer_graph_queries(s: Arc<dyn Store>) {
     );
     let window =
         "createdDateTime ge 2026-03-01T12:00:05Z and createdDateTime le 2026-03-01T12:00:15Z";
-    assert_eq!(run(Some(window), true, 10).await, std::slice::from_ref(&bad_code));
+    assert_eq!(
+        run(Some(window), true, 10).await,
+        std::slice::from_ref(&bad_code)
+    );
     // The next page after the newest, by keyset on (createdDateTime, id).
     let id = schema::SIGN_IN.property("id").unwrap();
     let rest = Listing {

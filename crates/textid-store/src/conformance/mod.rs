@@ -29,6 +29,7 @@ mod maintenance;
 mod oauth;
 mod outbox;
 mod passes;
+mod passwords;
 mod phone;
 mod provisioning;
 mod roles;
@@ -39,7 +40,8 @@ mod tokens;
 
 pub use self::{
     abuse::*, directory::*, import::*, listing::*, logs::*, maintenance::*, oauth::*, outbox::*,
-    passes::*, phone::*, provisioning::*, roles::*, shared::*, sign_in::*, tenants::*, tokens::*,
+    passes::*, passwords::*, phone::*, provisioning::*, roles::*, shared::*, sign_in::*,
+    tenants::*, tokens::*,
 };
 
 use std::future::Future;
@@ -261,6 +263,15 @@ cases!(
     issuing_or_deleting_a_pass_revokes_the_users_sessions,
     deleting_a_pass_with_another_id_does_nothing,
     concurrent_deletions_of_one_pass_have_exactly_one_winner,
+    a_pass_is_redeemed_only_with_its_hash_within_its_lifetime,
+    a_one_time_pass_is_marked_used_and_then_refused,
+    concurrent_redemptions_of_a_one_time_pass_have_exactly_one_winner,
+    // PasswordStore, TenantStore::set_tenant_require_mfa
+    a_password_is_stored_and_read_back_with_what_sign_in_needs,
+    setting_a_password_is_audited_without_the_hash,
+    setting_a_password_revokes_the_users_sessions_and_token_families,
+    setting_the_password_of_a_missing_user_is_not_found,
+    the_tenant_mfa_requirement_is_stored_audited_and_notified,
     // AbuseStore (and the abuse rows of the sign-in step)
     counters_added_outside_a_step_are_seen_by_the_next_step,
     budget_increments_are_summed_over_shards_and_read_back,
@@ -537,6 +548,7 @@ fn flow(t: &Tenant, phone: &str, owner: Option<UserId>, at: DateTime<Utc>) -> Sm
         created_at: at,
         state: FlowState::Pending,
         channel: textid_core::message::Channel::Sms,
+        purpose: Default::default(),
     }
 }
 

@@ -188,3 +188,108 @@ pub async fn issuing_or_deleting_a_pass_revokes_the_users_sessions(s: Arc<dyn St
     assert_eq!(held.alive(&*s, later(4)).await, [false; 5]);
     assert_eq!(bystander.alive(&*s, later(4)).await, [true; 5]);
 }
+
+pub async fn a_pass_is_redeemed_only_with_its_hash_within_its_lifetime(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let u = user(&*s, &t, "ana").await;
+    let p = TapRecord {
+        is_usable_once: false,
+        ..pass(&t, u, 0)
+    };
+    s.put_tap(&p, &Actor::cli(), now()).await.unwrap();
+    // Starts at later(60), lasts 120 minutes.
+    let ends = later(60) + Duration::minutes(120);
+    assert!(s
+        .redeem_tap(t.id, u, &p.pass_hash, later(59))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        s.redeem_tap(t.id, u, &hash(), later(61))
+            .await
+            .unwrap()
+            .is_none(),
+        "wrong"
+    );
+    let (read, redeemed) = s
+        .redeem_tap(t.id, u, &p.pass_hash, later(61))
+        .await
+        .unwrap()
+        .expect("a live pass with its hash");
+    assert_eq!(read.id, p.id);
+    assert_eq!(redeemed.ends_at, ends);
+    assert!(!redeemed.consume);
+    // A multi-use pass works again, and is not marked used.
+    assert!(s
+        .redeem_tap(t.id, u, &p.pass_hash, later(62))
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(s.tap(t.id, u).await.unwrap().unwrap().used_at, None);
+    assert!(
+        s.redeem_tap(t.id, u, &p.pass_hash, ends)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
+    // Only the user's own pass, only in its tenant.
+    let v = user(&*s, &t, "vic").await;
+    assert!(s
+        .redeem_tap(t.id, v, &p.pass_hash, later(61))
+        .await
+        .unwrap()
+        .is_none());
+    let other = tenant(&*s).await;
+    assert!(s
+        .redeem_tap(other.id, u, &p.pass_hash, later(61))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+pub async fn a_one_time_pass_is_marked_used_and_then_refused(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let u = user(&*s, &t, "ana").await;
+    let p = pass(&t, u, 0);
+    s.put_tap(&p, &Actor::cli(), now()).await.unwrap();
+    let (_, redeemed) = s
+        .redeem_tap(t.id, u, &p.pass_hash, later(61))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(redeemed.consume);
+    assert_eq!(
+        s.tap(t.id, u).await.unwrap().unwrap().used_at,
+        Some(later(61))
+    );
+    assert!(s
+        .redeem_tap(t.id, u, &p.pass_hash, later(62))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+pub async fn concurrent_redemptions_of_a_one_time_pass_have_exactly_one_winner(s: Arc<dyn Store>) {
+    let mut wins = Vec::new();
+    for _ in 0..ROUNDS {
+        let t = tenant(&*s).await;
+        let u = user(&*s, &t, "ana").await;
+        let p = pass(&t, u, 0);
+        s.put_tap(&p, &Actor::cli(), now()).await.unwrap();
+        let h = p.pass_hash.clone();
+        wins.push(
+            race(|_| {
+                let (s, h) = (s.clone(), h.clone());
+                async move {
+                    s.redeem_tap(t.id, u, &h, later(61))
+                        .await
+                        .unwrap()
+                        .is_some()
+                }
+            })
+            .await,
+        );
+    }
+    one_winner_each_round(&wins);
+}

@@ -6,7 +6,7 @@ use chrono::Duration;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use textid_core::code::{OtpCode, SecretHasher};
-use textid_core::flow::sms_sign_in::{self, FlowState, SignInError, StepContext};
+use textid_core::flow::sms_sign_in::{self, FlowPurpose, FlowState, SignInError, StepContext};
 use textid_core::flow::PhoneCounter;
 use textid_core::limits::SignInLimits;
 use textid_core::methods::PhoneType;
@@ -287,7 +287,16 @@ pub async fn a_flow_is_read_back_only_in_its_tenant(s: Arc<dyn Store>) {
     let u = user(&*s, &t, "ana").await;
     let owned = flow(&t, A_NUMBER, Some(u), now());
     let ownerless = flow(&t, "+14255550199", None, later(1));
-    for f in [&owned, &ownerless] {
+    // Each purpose is read back as written (issue #15: a code completes only its own kind).
+    let second = SmsSignInFlow {
+        purpose: FlowPurpose::SecondFactor,
+        ..flow(&t, "+14255550198", Some(u), later(2))
+    };
+    let reset = SmsSignInFlow {
+        purpose: FlowPurpose::PasswordReset,
+        ..flow(&t, "+14255550197", Some(u), later(3))
+    };
+    for f in [&owned, &ownerless, &second, &reset] {
         let put_it = Put::flow(f);
         put(
             &*s,

@@ -73,6 +73,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres/0024_user_profile.sql"),
     ),
     (
+        25,
+        include_str!("../../migrations/postgres/0025_passwords.sql"),
+    ),
+    (
         27,
         include_str!("../../migrations/postgres/0027_skipped_number_copies.sql"),
     ),

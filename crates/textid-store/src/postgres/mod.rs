@@ -33,6 +33,7 @@ mod maintenance;
 mod migrate;
 mod outbox;
 mod passes;
+mod passwords;
 mod phone;
 mod policy;
 mod provisioning;

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use textid_core::audit::{pass_json, AuditRecord};
 use textid_core::session::PASS_CHANGE_REVOKES;
+use textid_core::tap::{self, Redeemed};
 use textid_core::{TenantId, UserId};
 
 use super::directory::{lock_user, RowLock};
@@ -16,6 +17,45 @@ use super::retry::{Replay, Tx};
 use super::rows::{count, execute, int, ms, query_opt, time};
 use super::{audit, locks, sessions, PostgresStore};
 use crate::{Actor, PassStore, StoreResult, TapRecord};
+
+fn facts(t: &TapRecord) -> tap::PassFacts<'_> {
+    tap::PassFacts {
+        hash: &t.pass_hash,
+        start_at: t.start_at,
+        lifetime_minutes: t.lifetime_minutes,
+        is_usable_once: t.is_usable_once,
+        used_at: t.used_at,
+    }
+}
+
+/// A redemption: the pass row locked (`FOR UPDATE`), the decision of core, and for a
+/// one-time pass an update that only succeeds while it is unused, so that of concurrent
+/// redemptions exactly one wins.
+async fn redeem(
+    tx: &Tx<'_>,
+    (tenant, user): (TenantId, UserId),
+    presented: &[u8],
+    now: DateTime<Utc>,
+) -> StoreResult<Option<(TapRecord, Redeemed)>> {
+    let Some(t) = load_with(tx, tenant, user, " FOR UPDATE").await? else {
+        return Ok(None);
+    };
+    let Some(redeemed) = tap::redeem(facts(&t), presented, now) else {
+        return Ok(None);
+    };
+    if redeemed.consume {
+        let n = execute(
+            tx,
+            "UPDATE temporary_access_passes SET used_at = $2 WHERE id = $1 AND used_at IS NULL",
+            &[&t.id, &ms(now)],
+        )
+        .await?;
+        if n != 1 {
+            return Ok(None);
+        }
+    }
+    Ok(Some((t, redeemed)))
+}
 
 fn audit_form(t: &TapRecord) -> serde_json::Value {
     pass_json(t.id, t.start_at, t.lifetime_minutes, t.is_usable_once)
@@ -26,14 +66,20 @@ async fn load<C: GenericClient>(
     tenant: TenantId,
     user: UserId,
 ) -> StoreResult<Option<TapRecord>> {
-    let Some(r) = query_opt(
-        c,
+    load_with(c, tenant, user, "").await
+}
+
+async fn load_with<C: GenericClient>(
+    c: &C,
+    tenant: TenantId,
+    user: UserId,
+    lock: &str,
+) -> StoreResult<Option<TapRecord>> {
+    let sql = format!(
         "SELECT id, pass_hash, created_at, start_at, lifetime_minutes, is_usable_once, used_at
-         FROM temporary_access_passes WHERE tenant_id = $1 AND user_id = $2",
-        &[&tenant.0, &user.0],
-    )
-    .await?
-    else {
+         FROM temporary_access_passes WHERE tenant_id = $1 AND user_id = $2{lock}"
+    );
+    let Some(r) = query_opt(c, &sql, &[&tenant.0, &user.0]).await? else {
         return Ok(None);
     };
     Ok(Some(TapRecord {
@@ -119,6 +165,21 @@ impl PassStore for PostgresStore {
     async fn tap(&self, tenant: TenantId, user: UserId) -> StoreResult<Option<TapRecord>> {
         self.read(&(tenant, user), |c, (t, u)| Box::pin(load(c, *t, *u)))
             .await
+    }
+
+    async fn redeem_tap(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        pass_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(TapRecord, Redeemed)>> {
+        self.write(
+            Replay::Unsafe,
+            &((tenant, user), pass_hash, now),
+            |tx, (k, h, now)| Box::pin(redeem(tx, *k, h, *now)),
+        )
+        .await
     }
 
     async fn delete_tap(

@@ -21,7 +21,7 @@
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use textid_core::code::Digest;
-use textid_core::flow::sms_sign_in::FlowState;
+use textid_core::flow::sms_sign_in::{FlowPurpose, FlowState};
 use textid_core::flow::{PhoneCounter, SmsSignInFlow};
 use textid_core::message::Channel;
 use textid_core::policy::AuthenticationMethodsPolicy;
@@ -49,7 +49,7 @@ macro_rules! candidate_sql {
 }
 macro_rules! flow_sql {
     () => {
-        "SELECT phone, user_id, code_hash, code_expires_at, attempts, sends, last_sent_at, created_at, state, channel
+        "SELECT phone, user_id, code_hash, code_expires_at, attempts, sends, last_sent_at, created_at, state, channel, purpose
      FROM sms_sign_in_flows WHERE id = $1 AND tenant_id = $2"
     };
 }
@@ -127,6 +127,7 @@ fn to_flow(fid: FlowId, tenant: TenantId, r: &Row) -> StoreResult<SmsSignInFlow>
     let hash: Option<Vec<u8>> = r.try_get(2)?;
     let state: String = r.try_get(8)?;
     let channel: String = r.try_get(9)?;
+    let purpose: String = r.try_get(10)?;
     Ok(SmsSignInFlow {
         id: fid,
         tenant_id: tenant,
@@ -146,6 +147,8 @@ fn to_flow(fid: FlowId, tenant: TenantId, r: &Row) -> StoreResult<SmsSignInFlow>
             .ok_or_else(|| StoreError::Corrupt(format!("flow state {state}")))?,
         channel: Channel::parse(&channel)
             .ok_or_else(|| StoreError::Corrupt(format!("flow channel {channel}")))?,
+        purpose: FlowPurpose::parse(&purpose)
+            .ok_or_else(|| StoreError::Corrupt(format!("flow purpose {purpose}")))?,
     })
 }
 
@@ -165,8 +168,8 @@ async fn load_flow<C: GenericClient>(
 async fn save_flow(tx: &Tx<'_>, f: &SmsSignInFlow) -> StoreResult<()> {
     execute(
         tx,
-        "INSERT INTO sms_sign_in_flows (id, tenant_id, phone, user_id, code_hash, code_expires_at, attempts, sends, last_sent_at, created_at, state, channel)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+        "INSERT INTO sms_sign_in_flows (id, tenant_id, phone, user_id, code_hash, code_expires_at, attempts, sends, last_sent_at, created_at, state, channel, purpose)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
          ON CONFLICT (id) DO UPDATE SET code_hash = excluded.code_hash, code_expires_at = excluded.code_expires_at,
              attempts = excluded.attempts, sends = excluded.sends, last_sent_at = excluded.last_sent_at, state = excluded.state,
              channel = excluded.channel",
@@ -174,7 +177,7 @@ async fn save_flow(tx: &Tx<'_>, f: &SmsSignInFlow) -> StoreResult<()> {
             &f.id.0, &f.tenant_id.0, &f.phone_e164, &f.user_id.map(|u| u.0),
             &f.code_hash.as_ref().map(|h| h.0.as_slice()), &ms(f.code_expires_at), &int(f.attempts),
             &int(f.sends), &ms(f.last_sent_at), &ms(f.created_at), &f.state.as_str(),
-            &f.channel.as_str(),
+            &f.channel.as_str(), &f.purpose.as_str(),
         ],
     )
     .await?;

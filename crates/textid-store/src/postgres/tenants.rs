@@ -24,13 +24,14 @@ fn to_tenant(r: &Row) -> StoreResult<Tenant> {
         default_region: r.try_get(2)?,
         sign_in_origins: origins_from_stored(r.try_get(3)?),
         refuse_shared_phone_numbers: r.try_get(4)?,
+        require_mfa: r.try_get(5)?,
     })
 }
 
 async fn by_name<C: GenericClient>(c: &C, name: &str) -> StoreResult<Option<Tenant>> {
     query_opt(
         c,
-        "SELECT id, name, default_region, sign_in_origins, refuse_shared_phone_numbers FROM tenants WHERE name = $1",
+        "SELECT id, name, default_region, sign_in_origins, refuse_shared_phone_numbers, require_mfa FROM tenants WHERE name = $1",
         &[&name],
     )
     .await?
@@ -149,6 +150,19 @@ async fn set_refuse_shared(
     .await
 }
 
+async fn set_require_mfa(
+    tx: &Tx<'_>,
+    tenant: TenantId,
+    require: bool,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    set_setting(tx, tenant, "require_mfa", &require, |before: bool| {
+        AuditRecord::tenant_require_mfa(tenant, before, require, actor, now)
+    })
+    .await
+}
+
 #[async_trait]
 impl TenantStore for PostgresStore {
     async fn ensure_tenant(&self, name: &str, now: DateTime<Utc>) -> StoreResult<Tenant> {
@@ -167,7 +181,7 @@ impl TenantStore for PostgresStore {
             Box::pin(async move {
                 query_opt(
                     c,
-                    "SELECT id, name, default_region, sign_in_origins, refuse_shared_phone_numbers FROM tenants WHERE id = $1",
+                    "SELECT id, name, default_region, sign_in_origins, refuse_shared_phone_numbers, require_mfa FROM tenants WHERE id = $1",
                     &[&tid.0],
                 )
                 .await?
@@ -229,6 +243,25 @@ impl TenantStore for PostgresStore {
             &(tenant, refuse, actor, now),
             |tx, (tenant, refuse, actor, now)| {
                 Box::pin(set_refuse_shared(tx, *tenant, *refuse, actor, *now))
+            },
+        )
+        .await?;
+        self.changed(Changed::Tenants);
+        Ok(())
+    }
+
+    async fn set_tenant_require_mfa(
+        &self,
+        tenant: TenantId,
+        require: bool,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(
+            Replay::Unsafe,
+            &(tenant, require, actor, now),
+            |tx, (tenant, require, actor, now)| {
+                Box::pin(set_require_mfa(tx, *tenant, *require, actor, *now))
             },
         )
         .await?;

@@ -21,6 +21,7 @@ mod logs;
 mod maintenance;
 mod outbox;
 mod passes;
+mod passwords;
 mod phone;
 mod policy;
 mod provisioning;
@@ -94,6 +95,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         24,
         include_str!("../../migrations/sqlite/0024_user_profile.sql"),
+    ),
+    (
+        25,
+        include_str!("../../migrations/sqlite/0025_passwords.sql"),
     ),
     (
         27,

@@ -6,11 +6,22 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use textid_core::audit::{pass_json, AuditRecord};
 use textid_core::session::PASS_CHANGE_REVOKES;
+use textid_core::tap::{self, Redeemed};
 use textid_core::{TenantId, UserId};
 
 use super::rows::{id, ms, time};
 use super::{audit, sessions, SqliteStore};
 use crate::{Actor, PassStore, StoreResult, TapRecord};
+
+fn facts(t: &TapRecord) -> tap::PassFacts<'_> {
+    tap::PassFacts {
+        hash: &t.pass_hash,
+        start_at: t.start_at,
+        lifetime_minutes: t.lifetime_minutes,
+        is_usable_once: t.is_usable_once,
+        used_at: t.used_at,
+    }
+}
 
 fn audit_form(t: &TapRecord) -> serde_json::Value {
     pass_json(t.id, t.start_at, t.lifetime_minutes, t.is_usable_once)
@@ -86,6 +97,37 @@ impl PassStore for SqliteStore {
 
     async fn tap(&self, tenant: TenantId, user: UserId) -> StoreResult<Option<TapRecord>> {
         self.read(move |c| load(c, tenant, user)).await
+    }
+
+    async fn redeem_tap(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        pass_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(TapRecord, Redeemed)>> {
+        let presented = pass_hash.to_vec();
+        self.write(move |tx| {
+            let Some(t) = load(tx, tenant, user)? else {
+                return Ok(None);
+            };
+            let Some(redeemed) = tap::redeem(facts(&t), &presented, now) else {
+                return Ok(None);
+            };
+            if redeemed.consume {
+                // The single writer already orders redemptions; the condition keeps the
+                // rule in the statement as on PostgreSQL.
+                let n = tx.execute(
+                    "UPDATE temporary_access_passes SET used_at = ?2 WHERE id = ?1 AND used_at IS NULL",
+                    params![t.id.to_string(), ms(now)],
+                )?;
+                if n != 1 {
+                    return Ok(None);
+                }
+            }
+            Ok(Some((t, redeemed)))
+        })
+        .await
     }
 
     async fn delete_tap(

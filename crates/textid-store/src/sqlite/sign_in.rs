@@ -4,7 +4,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use textid_core::code::Digest;
-use textid_core::flow::sms_sign_in::FlowState;
+use textid_core::flow::sms_sign_in::{FlowPurpose, FlowState};
 use textid_core::flow::{PhoneCounter, SmsSignInFlow};
 use textid_core::message::Channel;
 use textid_core::{FlowId, TenantId};
@@ -92,7 +92,7 @@ fn holding(c: &Connection, tenant: TenantId, phone: &str) -> StoreResult<Option<
 fn load_flow(tx: &Connection, tenant: TenantId, fid: FlowId) -> StoreResult<Option<SmsSignInFlow>> {
     let row = tx
         .prepare_cached(
-            "SELECT phone, user_id, code_hash, code_expires_at, attempts, sends, last_sent_at, created_at, state, channel
+            "SELECT phone, user_id, code_hash, code_expires_at, attempts, sends, last_sent_at, created_at, state, channel, purpose
              FROM sms_sign_in_flows WHERE id = ?1 AND tenant_id = ?2",
         )?
         .query_row(params![fid.to_string(), tenant.to_string()], |r| {
@@ -100,11 +100,23 @@ fn load_flow(tx: &Connection, tenant: TenantId, fid: FlowId) -> StoreResult<Opti
                 r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<Vec<u8>>>(2)?,
                 r.get::<_, i64>(3)?, r.get::<_, u32>(4)?, r.get::<_, u32>(5)?, r.get::<_, i64>(6)?,
                 r.get::<_, i64>(7)?, r.get::<_, String>(8)?, r.get::<_, String>(9)?,
+                r.get::<_, String>(10)?,
             ))
         })
         .optional()?;
-    let Some((phone, uid, hash, expires, attempts, sends, last_sent, created, state, channel)) =
-        row
+    let Some((
+        phone,
+        uid,
+        hash,
+        expires,
+        attempts,
+        sends,
+        last_sent,
+        created,
+        state,
+        channel,
+        purpose,
+    )) = row
     else {
         return Ok(None);
     };
@@ -125,13 +137,15 @@ fn load_flow(tx: &Connection, tenant: TenantId, fid: FlowId) -> StoreResult<Opti
             .ok_or_else(|| StoreError::Corrupt(format!("flow state {state}")))?,
         channel: Channel::parse(&channel)
             .ok_or_else(|| StoreError::Corrupt(format!("flow channel {channel}")))?,
+        purpose: FlowPurpose::parse(&purpose)
+            .ok_or_else(|| StoreError::Corrupt(format!("flow purpose {purpose}")))?,
     }))
 }
 
 fn save_flow(tx: &Transaction<'_>, f: &SmsSignInFlow) -> StoreResult<()> {
     tx.prepare_cached(
-        "INSERT INTO sms_sign_in_flows (id, tenant_id, phone, user_id, code_hash, code_expires_at, attempts, sends, last_sent_at, created_at, state, channel)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+        "INSERT INTO sms_sign_in_flows (id, tenant_id, phone, user_id, code_hash, code_expires_at, attempts, sends, last_sent_at, created_at, state, channel, purpose)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT (id) DO UPDATE SET code_hash = excluded.code_hash, code_expires_at = excluded.code_expires_at,
              attempts = excluded.attempts, sends = excluded.sends, last_sent_at = excluded.last_sent_at, state = excluded.state,
              channel = excluded.channel",
@@ -139,7 +153,7 @@ fn save_flow(tx: &Transaction<'_>, f: &SmsSignInFlow) -> StoreResult<()> {
     .execute(params![
         f.id.to_string(), f.tenant_id.to_string(), f.phone_e164, f.user_id.map(|u| u.to_string()),
         f.code_hash.as_ref().map(|h| h.0.to_vec()), ms(f.code_expires_at), f.attempts, f.sends,
-        ms(f.last_sent_at), ms(f.created_at), f.state.as_str(), f.channel.as_str()
+        ms(f.last_sent_at), ms(f.created_at), f.state.as_str(), f.channel.as_str(), f.purpose.as_str()
     ])?;
     Ok(())
 }

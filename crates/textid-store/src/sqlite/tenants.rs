@@ -12,25 +12,35 @@ use super::rows::{id, ms, to_json};
 use super::{audit, SqliteStore};
 use crate::{Actor, Changed, StoreError, StoreResult, TenantStore};
 
-type TenantRow = (String, String, Option<String>, String, bool);
+type TenantRow = (String, String, Option<String>, String, bool, bool);
 
 fn tenant_row(r: &Row<'_>) -> rusqlite::Result<TenantRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 
-fn to_tenant((tid, name, region, origins, refuse_shared): TenantRow) -> StoreResult<Tenant> {
+fn to_tenant(
+    (tid, name, region, origins, refuse_shared, require_mfa): TenantRow,
+) -> StoreResult<Tenant> {
     Ok(Tenant {
         id: id(&tid)?,
         name,
         default_region: region,
         sign_in_origins: origins_from_stored(&origins),
         refuse_shared_phone_numbers: refuse_shared,
+        require_mfa,
     })
 }
 
 fn by_name(c: &Connection, name: &str) -> StoreResult<Option<Tenant>> {
     c.prepare_cached(
-        "SELECT id, name, default_region, sign_in_origins, refuse_shared_phone_numbers FROM tenants WHERE name = ?1",
+        "SELECT id, name, default_region, sign_in_origins, refuse_shared_phone_numbers, require_mfa FROM tenants WHERE name = ?1",
     )?
     .query_row([name], tenant_row)
     .optional()?
@@ -52,6 +62,7 @@ impl TenantStore for SqliteStore {
                 default_region: None,
                 sign_in_origins: Vec::new(),
                 refuse_shared_phone_numbers: false,
+                require_mfa: false,
             };
             tx.execute(
                 "INSERT INTO tenants (id, name, default_region, policy, created_at) VALUES (?1, ?2, NULL, ?3, ?4)",
@@ -70,7 +81,7 @@ impl TenantStore for SqliteStore {
     async fn tenant_by_id(&self, tid: TenantId) -> StoreResult<Option<Tenant>> {
         self.read(move |c| {
             c.prepare_cached(
-                "SELECT id, name, default_region, sign_in_origins, refuse_shared_phone_numbers FROM tenants WHERE id = ?1",
+                "SELECT id, name, default_region, sign_in_origins, refuse_shared_phone_numbers, require_mfa FROM tenants WHERE id = ?1",
             )?
             .query_row([tid.to_string()], tenant_row)
             .optional()?
@@ -143,6 +154,20 @@ impl TenantStore for SqliteStore {
                 AuditRecord::tenant_refuse_shared_phone_numbers(tenant, before, refuse, &actor, now)
             },
         )
+        .await
+    }
+
+    async fn set_tenant_require_mfa(
+        &self,
+        tenant: TenantId,
+        require: bool,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let actor = actor.clone();
+        self.set_setting(tenant, "require_mfa", require, move |before: bool| {
+            AuditRecord::tenant_require_mfa(tenant, before, require, &actor, now)
+        })
         .await
     }
 }

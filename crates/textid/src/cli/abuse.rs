@@ -23,7 +23,8 @@ pub enum LockCommand {
     List,
     /// Clear a number's lock and its wrong-code counts (every client IP); audited.
     Clear {
-        /// The number, e.g. "+1 4255550101".
+        /// The number, e.g. "+1 4255550101", or `upn:NAME` for a user name locked after
+        /// wrong passwords or passes.
         number: String,
     },
 }

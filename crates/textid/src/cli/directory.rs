@@ -70,6 +70,19 @@ pub enum UserCommand {
         /// The role.
         role: String,
     },
+    /// Set a user's password, read from standard input (one line), or generated with
+    /// --generate and printed once. 8 to 256 characters, not one of the 10,000 most common
+    /// passwords. Ends the user's sessions.
+    SetPassword {
+        /// Id or userPrincipalName.
+        user: String,
+        /// Generate a random password (16 characters) and print it.
+        #[arg(long)]
+        generate: bool,
+        /// The user must choose a new password at their next sign-in.
+        #[arg(long)]
+        force_change: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,6 +206,16 @@ pub enum TenantCommand {
         /// true or false.
         #[arg(action = clap::ArgAction::Set)]
         refuse: bool,
+    },
+    /// Require a second factor (a code to the user's mobile) for every password sign-in
+    /// to any app of the tenant (`true`), or only where the app requires it (`false`, the
+    /// default).
+    SetRequireMfa {
+        /// The tenant.
+        name: String,
+        /// true or false.
+        #[arg(action = clap::ArgAction::Set)]
+        require: bool,
     },
     /// Set the web origins whose pages may call the tenant's JSON sign-in API directly
     /// (CORS), e.g. `https://app.contoso.example`; none (the default): no browser page of
@@ -340,6 +363,11 @@ pub async fn user(cx: &Context, cmd: UserCommand) -> Result<()> {
                 crate::out!("ended every session of {}", u.upn)
             });
         }
+        UserCommand::SetPassword {
+            user,
+            generate,
+            force_change,
+        } => set_password(cx, &user, generate, force_change).await?,
         UserCommand::Delete { user } => {
             let u = dir::find_user(app, t, &user).await?;
             dir::delete_user(app, t, u.id, &actor).await?;
@@ -348,6 +376,44 @@ pub async fn user(cx: &Context, cmd: UserCommand) -> Result<()> {
             });
         }
     }
+    Ok(())
+}
+
+async fn set_password(cx: &Context, key: &str, generate: bool, force_change: bool) -> Result<()> {
+    use textid_core::password::Password;
+    let u = dir::find_user(&cx.app, &cx.tenant, key).await?;
+    let password = if generate {
+        Password::generate(&mut rand::rngs::OsRng)
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| anyhow::anyhow!("reading the password from standard input: {e}"))?;
+        let line = line.strip_suffix('\n').unwrap_or(&line);
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        Password::parse(line).map_err(|e| super::UsageError(e.to_string()))?
+    };
+    textid_usecases::password::set_by_admin(
+        &cx.app,
+        &cx.tenant,
+        u.id,
+        Some(&password),
+        force_change,
+        &Actor::cli(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let shown = generate.then(|| password.expose().to_owned());
+    emit(
+        cx,
+        json!({"userId": u.id, "password": shown, "forceChangePasswordNextSignIn": force_change}),
+        || {
+            crate::out!("set the password of {}", u.upn);
+            if let Some(p) = &shown {
+                crate::out!("password: {p}");
+            }
+        },
+    );
     Ok(())
 }
 
@@ -588,6 +654,7 @@ pub async fn tenant(app: &App, cmd: TenantCommand, json_out: bool) -> Result<()>
                     "id": t.id, "name": t.name, "defaultRegion": t.default_region,
                     "signInOrigins": t.sign_in_origins,
                     "refuseSharedPhoneNumbers": t.refuse_shared_phone_numbers,
+                    "requireMfa": t.require_mfa,
                 }));
             } else {
                 crate::out!("tenant {}  {}", t.id, t.name);
@@ -600,6 +667,7 @@ pub async fn tenant(app: &App, cmd: TenantCommand, json_out: bool) -> Result<()>
                     "  refuse shared phone numbers: {}",
                     t.refuse_shared_phone_numbers
                 );
+                crate::out!("  require MFA: {}", t.require_mfa);
             }
         }
         TenantCommand::SetRefuseSharedPhoneNumbers { name, refuse } => {
@@ -621,6 +689,28 @@ pub async fn tenant(app: &App, cmd: TenantCommand, json_out: bool) -> Result<()>
             } else {
                 crate::out!(
                     "tenant {}: phone numbers may be shared outside SMS sign-in (Entra's default)",
+                    t.name
+                );
+            }
+        }
+        TenantCommand::SetRequireMfa { name, require } => {
+            let t = app
+                .store()
+                .tenant_by_name(&name)
+                .await?
+                .ok_or_else(|| super::UsageError(format!("no tenant named '{name}'")))?;
+            textid_usecases::password::set_tenant_require_mfa(app, &t, require, &Actor::cli())
+                .await?;
+            if json_out {
+                print_json(&json!({"id": t.id, "name": t.name, "requireMfa": require}));
+            } else if require {
+                crate::out!(
+                    "tenant {}: every password sign-in needs a second factor",
+                    t.name
+                );
+            } else {
+                crate::out!(
+                    "tenant {}: a password sign-in needs a second factor only where the app requires it",
                     t.name
                 );
             }

@@ -52,6 +52,9 @@ pub enum ClientCommand {
         /// Remove every origin set with --allowed-origin.
         #[arg(long)]
         clear_allowed_origins: bool,
+        /// Require a second factor for every password sign-in to this app (true/false).
+        #[arg(long, action = clap::ArgAction::Set)]
+        require_mfa: Option<bool>,
     },
     /// List registered apps.
     List,
@@ -115,7 +118,7 @@ fn client_json(c: &clients::Client) -> serde_json::Value {
         "redirectUris": r.redirect_uris, "postLogoutRedirectUris": r.post_logout_redirect_uris,
         "grantTypes": r.grant_types, "idTokenSignedResponseAlg": r.id_token_signed_response_alg, "roles": r.roles,
         "accountEnabled": !r.disabled, "allowedOrigins": r.allowed_origins,
-        "webOrigins": c.web_origins(),
+        "webOrigins": c.web_origins(), "requireMfa": r.require_mfa,
     })
 }
 
@@ -205,10 +208,28 @@ pub async fn client(cx: &Context, cmd: ClientCommand) -> Result<()> {
             client_id,
             allowed_origins,
             clear_allowed_origins,
+            require_mfa,
         } => {
+            if let Some(require) = require_mfa {
+                let c = clients::set_require_mfa(
+                    &cx.app,
+                    &cx.tenant,
+                    &client_id,
+                    require,
+                    &Actor::cli(),
+                )
+                .await?;
+                if allowed_origins.is_empty() && !clear_allowed_origins {
+                    emit(cx, &c, || {
+                        crate::out!("app {} requires MFA: {}", c.client_id, require);
+                    });
+                    return Ok(());
+                }
+            }
             if allowed_origins.is_empty() && !clear_allowed_origins {
                 return Err(UsageError(
-                    "nothing to change: give --allowed-origin or --clear-allowed-origins".into(),
+                    "nothing to change: give --allowed-origin, --clear-allowed-origins or --require-mfa"
+                        .into(),
                 )
                 .into());
             }
