@@ -129,7 +129,12 @@ async fn verify_mfa(t: &TestApp, flow: &str, code: &str) -> reqwest::Response {
 
 #[tokio::test]
 async fn a_password_alone_signs_in_with_amr_pwd_when_no_mfa_is_required() {
-    let mut t = spawn_app().await;
+    // The session is checked with the token alone (`api_session_introspection = "token"`);
+    // app-authenticated introspection has its own tests (`sessions`).
+    let mut t = crate::helpers::spawn_app_with(|c| {
+        c.api_session_introspection = textid_server::Introspection::Token;
+    })
+    .await;
     let u = ana(&t).await;
     let response = t.sign_in_password(ANA, SECRET).await;
     assert_eq!(response.status(), 200);

@@ -24,11 +24,20 @@ async fn post(t: &OidcApp, path: &str, body: &Value) -> reqwest::Response {
         .unwrap()
 }
 
-async fn password_session(t: &OidcApp, password: &str) -> reqwest::Response {
+/// A password sign-in for the test's API app (registered on first use), so that the app
+/// can introspect the session (issue #14 §1).
+async fn password_session(t: &mut OidcApp, password: &str) -> reqwest::Response {
+    if t.api_app.is_none() {
+        t.api_app = Some(
+            t.register(textid_oidc::ClientType::Confidential, None)
+                .await,
+        );
+    }
+    let client_id = t.api_app.as_ref().map(|rp| rp.id.clone());
     post(
         t,
         "/sign-in/password",
-        &json!({"userName": ANA_UPN, "password": password}),
+        &json!({"userName": ANA_UPN, "password": password, "clientId": client_id}),
     )
     .await
 }
@@ -48,7 +57,7 @@ async fn a_forgotten_password_is_reset_with_a_code_and_every_session_and_refresh
     .await
     .unwrap();
     // Ana holds an API session and an app's refresh token.
-    let api: Value = password_session(&t, OLD).await.json().await.unwrap();
+    let api: Value = password_session(&mut t, OLD).await.json().await.unwrap();
     let api_token = api["sessionToken"].as_str().unwrap().to_owned();
     let rp = t.register(ClientType::Confidential, None).await;
     let tokens = t.tokens(&rp, &Authz::new("openid offline_access")).await;
@@ -85,11 +94,7 @@ async fn a_forgotten_password_is_reset_with_a_code_and_every_session_and_refresh
     .await;
     assert_eq!(done.status(), 204);
     // Every session and refresh token ended.
-    let seen: Value = post(&t, "/session", &json!({"sessionToken": api_token}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let seen = crate::sessions::introspect(&t, &api_token).await;
     assert_eq!(seen["active"], false);
     let refreshed = t.refresh(&rp, &refresh).await;
     assert_eq!(refreshed.status(), 400);
@@ -101,8 +106,8 @@ async fn a_forgotten_password_is_reset_with_a_code_and_every_session_and_refresh
     assert!(notice.text().contains("password"), "{}", notice.text());
     assert!(!notice.text().contains('#'), "no code in the notice");
     // The old password is gone, the new one works; the flow cannot be used again.
-    assert_eq!(password_session(&t, OLD).await.status(), 400);
-    assert_eq!(password_session(&t, NEW).await.status(), 200);
+    assert_eq!(password_session(&mut t, OLD).await.status(), 400);
+    assert_eq!(password_session(&mut t, NEW).await.status(), 200);
     let again = post(
         &t,
         "/password-reset/verify",

@@ -6,9 +6,11 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 use textid_core::policy::MethodState;
+use textid_oidc::ClientType;
 use textid_store::Actor;
 
 use crate::graph::{app_token, call};
+
 use crate::oidc_helpers::{spawn_oidc, OidcApp};
 
 const ANA: &str = "ana@contoso.example";
@@ -35,25 +37,29 @@ async fn issue(t: &OidcApp, token: &str, user: &str, once: bool) -> (String, Str
     )
 }
 
+/// Signs in with a pass for the test's API app (a confidential client, so that the app
+/// can introspect the session: issue #14 §1).
 async fn sign_in(t: &OidcApp, user: &str, pass: &str) -> reqwest::Response {
+    let mut body = json!({"userName": user, "temporaryAccessPass": pass});
+    if let Some(rp) = &t.api_app {
+        body["clientId"] = json!(rp.id);
+    }
     t.http
         .post(t.url("/default/api/v1/sign-in/pass"))
-        .json(&json!({"userName": user, "temporaryAccessPass": pass}))
+        .json(&body)
         .send()
         .await
         .unwrap()
 }
 
+/// The test's API app, registered before any sign-in.
+async fn with_api_app(mut t: OidcApp) -> OidcApp {
+    t.api_app = Some(t.register(ClientType::Confidential, None).await);
+    t
+}
+
 async fn introspect(t: &OidcApp, token: &str) -> Value {
-    t.http
-        .post(t.url("/default/api/v1/session"))
-        .json(&json!({ "sessionToken": token }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    crate::sessions::introspect(t, token).await
 }
 
 async fn error_code(response: reqwest::Response) -> (u16, String) {
@@ -67,7 +73,7 @@ async fn error_code(response: reqwest::Response) -> (u16, String) {
 
 #[tokio::test]
 async fn a_one_time_pass_signs_in_once_and_graph_then_says_one_time_used() {
-    let t = spawn_oidc().await;
+    let t = with_api_app(spawn_oidc().await).await;
     enable_passes(&t).await;
     let (_, token) = app_token(&t, &["UserAuthenticationMethod.ReadWrite.All"]).await;
     let (id, pass) = issue(&t, &token, ANA, true).await;
@@ -97,7 +103,7 @@ async fn a_one_time_pass_signs_in_once_and_graph_then_says_one_time_used() {
 async fn concurrent_redemptions_of_a_one_time_pass_have_exactly_one_winner() {
     const ROUNDS: usize = 4;
     const RACERS: usize = 6;
-    let t = spawn_oidc().await;
+    let t = with_api_app(spawn_oidc().await).await;
     enable_passes(&t).await;
     let (_, token) = app_token(&t, &["UserAuthenticationMethod.ReadWrite.All"]).await;
     let mut winners = Vec::new();
@@ -136,7 +142,7 @@ async fn concurrent_redemptions_of_a_one_time_pass_have_exactly_one_winner() {
 
 #[tokio::test]
 async fn a_multi_use_pass_works_within_its_lifetime_and_its_sessions_end_with_it() {
-    let t = spawn_oidc().await;
+    let t = with_api_app(spawn_oidc().await).await;
     enable_passes(&t).await;
     let (_, token) = app_token(&t, &["UserAuthenticationMethod.ReadWrite.All"]).await;
     let (_, pass) = issue(&t, &token, ANA, false).await;
@@ -163,7 +169,7 @@ async fn a_multi_use_pass_works_within_its_lifetime_and_its_sessions_end_with_it
 
 #[tokio::test]
 async fn a_pass_is_refused_like_a_wrong_one_when_the_policy_or_account_no_longer_allows_it() {
-    let t = spawn_oidc().await;
+    let t = with_api_app(spawn_oidc().await).await;
     enable_passes(&t).await;
     let (_, token) = app_token(&t, &["UserAuthenticationMethod.ReadWrite.All"]).await;
     let (_, pass) = issue(&t, &token, ANA, false).await;
