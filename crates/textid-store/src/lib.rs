@@ -12,6 +12,7 @@
 //! database's constraints as the backstop, so two concurrent requests cannot both win.
 
 pub mod conformance;
+mod deleted;
 mod error;
 mod listing;
 mod oauth;
@@ -41,9 +42,9 @@ pub use types::*;
 /// The aggregate traits, for callers that hold a `dyn Store`: `use textid_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        AbuseStore, AuthRequestStore, ClientStore, DirectoryStore, KeyStore, LogStore,
-        MaintenanceStore, OutboxStore, PassStore, PhoneMethodStore, PolicyStore, ProvisioningStore,
-        RoleStore, SessionStore, SignInStore, Store, TenantStore, TokenStore,
+        AbuseStore, AuthRequestStore, ClientStore, DeletedItemStore, DirectoryStore, KeyStore,
+        LogStore, MaintenanceStore, OutboxStore, PassStore, PhoneMethodStore, PolicyStore,
+        ProvisioningStore, RoleStore, SessionStore, SignInStore, Store, TenantStore, TokenStore,
     };
 }
 
@@ -180,6 +181,49 @@ pub trait DirectoryStore: Send + Sync {
     async fn members(&self, tenant: TenantId, group: GroupId) -> StoreResult<Vec<User>>;
     /// The groups a user belongs to.
     async fn groups_of(&self, tenant: TenantId, user: UserId) -> StoreResult<Vec<GroupId>>;
+}
+
+/// Soft-deleted users and groups (Entra's deleted items, issue #17). `delete_user` and
+/// `delete_group` of [`DirectoryStore`] move the object here with what restore brings
+/// back (a user's phone methods, memberships and SCIM attributes; a group's members); the
+/// purge removes it 30 days after its deletion. A deleted user's numbers stay reserved:
+/// the uniqueness rule sees them as held by a deleted user until it is purged.
+#[async_trait]
+pub trait DeletedItemStore: Send + Sync {
+    /// Deleted users or groups of the tenant by id, after `after` (exclusive), at most
+    /// `limit`.
+    async fn deleted_items(
+        &self,
+        tenant: TenantId,
+        kind: DeletedKind,
+        after: Option<uuid::Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<DeletedItem>>;
+    /// A deleted user or group by id.
+    async fn deleted_item(
+        &self,
+        tenant: TenantId,
+        id: uuid::Uuid,
+    ) -> StoreResult<Option<DeletedItem>>;
+    /// Restores a deleted item, audited; `NotFound` if there is none with this id,
+    /// `Conflict("users_upn_unique")` if another user has taken its userPrincipalName
+    /// (nothing is written).
+    async fn restore_deleted(
+        &self,
+        tenant: TenantId,
+        id: uuid::Uuid,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<DeletedItem>;
+    /// Deletes a deleted item for good (its numbers are free again), audited; `NotFound`
+    /// if there is none with this id.
+    async fn purge_deleted(
+        &self,
+        tenant: TenantId,
+        id: uuid::Uuid,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<DeletedItem>;
 }
 
 /// Phone authentication methods and the uniqueness rule.
@@ -652,7 +696,8 @@ pub trait MaintenanceStore: Send + Sync {
     /// Deletes what ended before `before`: flows started, counters whose window and lock
     /// ended (and that count no failures), finished messages, ended sessions, expired
     /// authorization requests, authorization codes, refresh tokens and access-token
-    /// records, and revoked token families none of whose tokens is left. Never the
+    /// records, revoked token families none of whose tokens is left, and deleted users and
+    /// groups whose 30 days to be restored ended before `before`. Never the live
     /// directory, the logs or queued messages. Returns how many rows went. (The list is
     /// `purge::ENDED`, shared by both backends.)
     async fn purge(&self, before: DateTime<Utc>) -> StoreResult<u64>;
@@ -675,6 +720,7 @@ pub trait Store:
     TenantStore
     + AbuseStore
     + DirectoryStore
+    + DeletedItemStore
     + PhoneMethodStore
     + PolicyStore
     + ProvisioningStore
@@ -697,6 +743,7 @@ impl<T> Store for T where
     T: TenantStore
         + AbuseStore
         + DirectoryStore
+        + DeletedItemStore
         + PhoneMethodStore
         + PolicyStore
         + ProvisioningStore

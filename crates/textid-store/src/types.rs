@@ -388,3 +388,34 @@ pub struct ScimRecord {
     /// When a SCIM client last wrote it.
     pub modified_at: DateTime<Utc>,
 }
+
+/// What a deleted item is (Graph's `microsoft.graph.user` / `microsoft.graph.group` casts
+/// of `/directory/deletedItems`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeletedKind {
+    /// Deleted users.
+    User,
+    /// Deleted groups.
+    Group,
+}
+
+/// The object of a deleted item, as it was when it was deleted. (A user is much larger
+/// than a group; items are read a page at a time, so the size is left unboxed.)
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
+pub enum DeletedObject {
+    /// A user.
+    User(textid_core::directory::User),
+    /// A group.
+    Group(textid_core::directory::Group),
+}
+
+/// A soft-deleted user or group (issue #17), restorable until it is purged
+/// ([`crate::DeletedItemStore`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeletedItem {
+    /// The object as it was.
+    pub object: DeletedObject,
+    /// When it was deleted (Graph's `deletedDateTime`).
+    pub deleted_at: DateTime<Utc>,
+}

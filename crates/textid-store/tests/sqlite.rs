@@ -55,6 +55,9 @@ fn a_database_from_before_schema_migrations_gets_the_newer_files_once() {
          DROP INDEX users_given_name; DROP INDEX users_surname; DROP INDEX users_mail;
          DROP INDEX users_employee_id; DROP INDEX users_department;
          ALTER TABLE users DROP COLUMN profile;
+         DROP TABLE deleted_phone_methods; DROP TABLE deleted_user_memberships;
+         DROP TABLE deleted_scim_users; DROP TABLE deleted_users;
+         DROP TABLE deleted_group_members; DROP TABLE deleted_scim_groups; DROP TABLE deleted_groups;
          DROP TABLE scim_users; DROP TABLE scim_groups;
          ALTER TABLE sms_sign_in_flows DROP COLUMN channel; PRAGMA user_version = 9;",
     )

@@ -392,9 +392,9 @@ impl Refusal {
             Ok(()) => Ok(Ok(())),
             Err(DirectoryError::PhoneMethod(e)) => {
                 let other = match &e {
-                    E::NumberNotUnique { other_user } | E::NumberUsedForSignIn { other_user } => {
-                        Some(*other_user)
-                    }
+                    E::NumberNotUnique { other_user }
+                    | E::NumberUsedForSignIn { other_user }
+                    | E::NumberHeldByDeletedUser { other_user } => Some(*other_user),
                     _ => None,
                 };
                 Ok(Err(Self::new(e.code(), other)))

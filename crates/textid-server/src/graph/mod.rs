@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod batch;
+pub mod deleted;
 pub mod error;
 pub mod logs;
 pub mod me;
@@ -45,6 +46,30 @@ pub fn routes() -> Router<App> {
             get(objects::directory_object),
         )
         .route("/v1.0/organization", get(objects::organization))
+        .route(
+            "/v1.0/directory/deletedItems/microsoft.graph.user",
+            get(deleted::list_users),
+        )
+        .route(
+            "/v1.0/directory/deletedItems/graph.user",
+            get(deleted::list_users),
+        )
+        .route(
+            "/v1.0/directory/deletedItems/microsoft.graph.group",
+            get(deleted::list_groups),
+        )
+        .route(
+            "/v1.0/directory/deletedItems/graph.group",
+            get(deleted::list_groups),
+        )
+        .route(
+            "/v1.0/directory/deletedItems/{id}",
+            get(deleted::get).delete(deleted::purge),
+        )
+        .route(
+            "/v1.0/directory/deletedItems/{id}/restore",
+            post(deleted::restore),
+        )
         .route("/v1.0/$batch", post(batch::batch))
         .route("/v1.0/groups/$count", get(users::count_groups))
         .route(

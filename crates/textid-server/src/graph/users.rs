@@ -148,7 +148,7 @@ pub(super) async fn resolve_group(
 
 /// Graph answers a taken userPrincipalName, and a change of a synced user's source-owned
 /// properties, with 400 `Request_BadRequest`.
-fn upn_in_use(e: textid_usecases::DirectoryError) -> GraphError {
+pub(super) fn upn_in_use(e: textid_usecases::DirectoryError) -> GraphError {
     match e {
         textid_usecases::DirectoryError::UpnInUse(_) => GraphError::new(
             StatusCode::BAD_REQUEST,

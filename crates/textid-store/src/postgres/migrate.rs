@@ -72,6 +72,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         24,
         include_str!("../../migrations/postgres/0024_user_profile.sql"),
     ),
+    (
+        30,
+        include_str!("../../migrations/postgres/0030_deleted_items.sql"),
+    ),
 ];
 
 async fn apply(tx: &Tx<'_>) -> StoreResult<()> {

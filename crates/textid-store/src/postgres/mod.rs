@@ -20,6 +20,7 @@ mod audit;
 mod auth_requests;
 mod clients;
 mod counters;
+mod deleted;
 mod directory;
 mod errors;
 mod groups;

@@ -17,7 +17,7 @@ use crate::{Actor, Cond, DirectoryStore, Listing, StoreError, StoreResult};
 const USER_COLUMNS: &str =
     "u.id, u.tenant_id, u.upn, u.display_name, u.account_enabled, u.mobile_phone, u.business_phones, u.on_premises_sync, u.profile";
 
-type UserRow = (
+pub(super) type UserRow = (
     String,
     String,
     String,
@@ -29,7 +29,7 @@ type UserRow = (
     String,
 );
 
-fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
+pub(super) fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -43,7 +43,7 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
     ))
 }
 
-fn to_user(
+pub(super) fn to_user(
     (uid, tid, upn, name, enabled, mobile, business, sync, profile): UserRow,
 ) -> StoreResult<User> {
     Ok(User {
@@ -74,11 +74,11 @@ pub(super) fn load_user(
     .transpose()
 }
 
-fn group_row(r: &Row<'_>) -> rusqlite::Result<(String, String, String)> {
+pub(super) fn group_row(r: &Row<'_>) -> rusqlite::Result<(String, String, String)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
 }
 
-fn to_group((gid, tid, name): (String, String, String)) -> StoreResult<Group> {
+pub(super) fn to_group((gid, tid, name): (String, String, String)) -> StoreResult<Group> {
     Ok(Group {
         id: id(&gid)?,
         tenant_id: id(&tid)?,
@@ -224,6 +224,7 @@ impl DirectoryStore for SqliteStore {
                 // stay revoked.
                 sessions::revoke_user(tx, tenant, uid, now)?;
             }
+            super::deleted::archive_user(tx, tenant, uid, now)?;
             tx.execute(
                 "DELETE FROM users WHERE tenant_id = ?1 AND id = ?2",
                 params![tenant.to_string(), uid.to_string()],
@@ -292,6 +293,7 @@ impl DirectoryStore for SqliteStore {
         let actor = actor.clone();
         self.write(move |tx| {
             let before = load_group(tx, tenant, gid)?.ok_or(StoreError::NotFound("group"))?;
+            super::deleted::archive_group(tx, tenant, gid, now)?;
             tx.execute(
                 "DELETE FROM groups WHERE tenant_id = ?1 AND id = ?2",
                 params![tenant.to_string(), gid.to_string()],

@@ -13,6 +13,7 @@ mod audit;
 mod auth_requests;
 pub mod backup;
 mod clients;
+mod deleted;
 mod directory;
 mod import;
 mod keys;
@@ -94,6 +95,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         24,
         include_str!("../../migrations/sqlite/0024_user_profile.sql"),
+    ),
+    (
+        30,
+        include_str!("../../migrations/sqlite/0030_deleted_items.sql"),
     ),
 ];
 const READERS: usize = 4;
