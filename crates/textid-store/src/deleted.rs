@@ -72,3 +72,24 @@ pub(crate) fn statement(sql: &str, postgres: bool) -> String {
         sql.to_string()
     }
 }
+
+/// Users or groups that left after `?2`, by id after `?3`, at most `?4`: deleted ones
+/// (restorable, `0`) and tombstones (gone for good, `1`).
+pub(crate) fn removed(kind: crate::DeletedKind) -> String {
+    let (table, kind) = match kind {
+        crate::DeletedKind::User => ("deleted_users", "user"),
+        crate::DeletedKind::Group => ("deleted_groups", "group"),
+    };
+    format!(
+        "SELECT id, 0 AS purged FROM {table} WHERE tenant_id = ?1 AND change_seq > ?2 AND id > ?3
+         UNION ALL SELECT id, 1 FROM directory_tombstones WHERE tenant_id = ?1 AND kind = '{kind}' AND change_seq > ?2 AND id > ?3
+         ORDER BY id LIMIT ?4"
+    )
+}
+
+/// A group's membership changes after `?3`, oldest first.
+pub(crate) const MEMBER_CHANGES: &str = "SELECT user_id, added FROM group_member_changes
+     WHERE tenant_id = ?1 AND group_id = ?2 AND change_seq > ?3 ORDER BY change_seq";
+
+/// The tenant's latest change sequence.
+pub(crate) const VERSION: &str = "SELECT seq FROM directory_versions WHERE tenant_id = ?1";

@@ -42,9 +42,10 @@ pub use types::*;
 /// The aggregate traits, for callers that hold a `dyn Store`: `use textid_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        AbuseStore, AuthRequestStore, ClientStore, DeletedItemStore, DirectoryStore, KeyStore,
-        LogStore, MaintenanceStore, OutboxStore, PassStore, PhoneMethodStore, PolicyStore,
-        ProvisioningStore, RoleStore, SessionStore, SignInStore, Store, TenantStore, TokenStore,
+        AbuseStore, AuthRequestStore, ClientStore, DeletedItemStore, DeltaStore, DirectoryStore,
+        KeyStore, LogStore, MaintenanceStore, OutboxStore, PassStore, PhoneMethodStore,
+        PolicyStore, ProvisioningStore, RoleStore, SessionStore, SignInStore, Store, TenantStore,
+        TokenStore,
     };
 }
 
@@ -224,6 +225,50 @@ pub trait DeletedItemStore: Send + Sync {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<DeletedItem>;
+}
+
+/// Delta queries (issue #17): a per-tenant change sequence that every write of a user, a
+/// group or a membership advances in its own transaction (database triggers, so no write
+/// path can miss it), read back as "what changed after sequence N". Sequences become
+/// visible in their order. Tombstones of purged objects and membership changes are kept 30
+/// days (`MaintenanceStore::purge`).
+#[async_trait]
+pub trait DeltaStore: Send + Sync {
+    /// The tenant's latest change sequence (0 before its first change).
+    async fn directory_version(&self, tenant: TenantId) -> StoreResult<i64>;
+    /// Users changed (created, updated, restored) after `since`, by id after `after`, at
+    /// most `limit`.
+    async fn changed_users(
+        &self,
+        tenant: TenantId,
+        since: i64,
+        after: Option<uuid::Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>>;
+    /// Groups changed (created, updated, restored, membership changed) after `since`.
+    async fn changed_groups(
+        &self,
+        tenant: TenantId,
+        since: i64,
+        after: Option<uuid::Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<Group>>;
+    /// Users or groups deleted, or gone for good, after `since`, by id after `after`.
+    async fn removed_objects(
+        &self,
+        tenant: TenantId,
+        kind: DeletedKind,
+        since: i64,
+        after: Option<uuid::Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<Removed>>;
+    /// A group's membership changes after `since`, oldest first.
+    async fn member_changes(
+        &self,
+        tenant: TenantId,
+        group: GroupId,
+        since: i64,
+    ) -> StoreResult<Vec<MemberChange>>;
 }
 
 /// Phone authentication methods and the uniqueness rule.
@@ -721,6 +766,7 @@ pub trait Store:
     + AbuseStore
     + DirectoryStore
     + DeletedItemStore
+    + DeltaStore
     + PhoneMethodStore
     + PolicyStore
     + ProvisioningStore
@@ -744,6 +790,7 @@ impl<T> Store for T where
         + AbuseStore
         + DirectoryStore
         + DeletedItemStore
+        + DeltaStore
         + PhoneMethodStore
         + PolicyStore
         + ProvisioningStore

@@ -97,6 +97,15 @@ pub(crate) const ENDED: &[Rule] = &[
         table: "deleted_groups",
         condition: "deleted_at < :before - 2592000000",
     },
+    // What a delta token older than 30 days would need (the API refuses such tokens).
+    Rule {
+        table: "directory_tombstones",
+        condition: "at < :before - 2592000000",
+    },
+    Rule {
+        table: "group_member_changes",
+        condition: "at < :before - 2592000000",
+    },
 ];
 
 /// The logs, kept for the configured retention: `MaintenanceStore::purge_logs`.

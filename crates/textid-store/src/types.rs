@@ -419,3 +419,23 @@ pub struct DeletedItem {
     /// When it was deleted (Graph's `deletedDateTime`).
     pub deleted_at: DateTime<Utc>,
 }
+
+/// A user or group that left the directory after a delta token (`/users/delta`'s
+/// `@removed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Removed {
+    /// Its id.
+    pub id: uuid::Uuid,
+    /// Gone for good (purged or deleted permanently: Graph's reason `deleted`); otherwise
+    /// in the deleted items, restorable (reason `changed`).
+    pub purged: bool,
+}
+
+/// A membership added or removed after a delta token (`members@delta`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberChange {
+    /// The member.
+    pub user: UserId,
+    /// Added (otherwise removed).
+    pub added: bool,
+}

@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod batch;
 pub mod deleted;
+pub mod delta;
 pub mod error;
 pub mod logs;
 pub mod me;
@@ -32,6 +33,10 @@ pub fn routes() -> Router<App> {
     Router::new()
         .route("/v1.0/users", get(users::list).post(users::create))
         .route("/v1.0/users/$count", get(users::count))
+        .route("/v1.0/users/delta", get(delta::users))
+        .route("/v1.0/users/delta()", get(delta::users))
+        .route("/v1.0/groups/delta", get(delta::groups))
+        .route("/v1.0/groups/delta()", get(delta::groups))
         .route("/v1.0/users/{user}/memberOf", get(objects::member_of))
         .route(
             "/v1.0/users/{user}/transitiveMemberOf",

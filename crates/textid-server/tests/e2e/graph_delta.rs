@@ -281,3 +281,247 @@ async fn deleted_items_page_with_top_and_refuse_what_they_do_not_support() {
     let (status, _) = send(&t, &tok, Method::GET, &format!("/v1.0/groups/{gid}"), None).await;
     assert_eq!(status, 200);
 }
+
+/// Every page of a delta round from `path` with pages of `size`: the objects, and the
+/// deltaLink's path.
+async fn delta_round(t: &OidcApp, tok: &str, path: &str, size: u32) -> (Vec<Value>, String) {
+    let mut next = path.to_owned();
+    let mut objects = Vec::new();
+    loop {
+        let res = t
+            .http
+            .get(t.url(&next))
+            .bearer_auth(tok)
+            .header("Prefer", format!("odata.maxpagesize={size}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let page: Value = res.json().await.unwrap();
+        let value = page["value"].as_array().unwrap();
+        assert!(value.len() <= size as usize, "{page}");
+        objects.extend(value.iter().cloned());
+        let link = |k: &str| {
+            page[k]
+                .as_str()
+                .map(|l| l.strip_prefix(&t.base).unwrap().to_owned())
+        };
+        match (link("@odata.nextLink"), link("@odata.deltaLink")) {
+            (Some(n), None) => next = n,
+            (None, Some(d)) => return (objects, d),
+            other => panic!("a page has a nextLink or a deltaLink: {other:?}"),
+        }
+    }
+}
+
+fn id_set(objects: &[Value]) -> Vec<String> {
+    let mut ids: Vec<String> = objects
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn user_delta_rounds_return_everything_then_each_change_once() {
+    let t = spawn_oidc().await;
+    let (_, tok) = app_token(&t, WRITER).await;
+    let mut everyone = vec![t.ana.to_string()];
+    for name in ["jo", "kit", "lou", "max"] {
+        everyone.push(create_user(&t, &tok, name).await);
+    }
+    everyone.sort();
+    let (first, delta) = delta_round(&t, &tok, "/v1.0/users/delta", 2).await;
+    assert_eq!(
+        id_set(&first),
+        everyone,
+        "the first round has every user once"
+    );
+    assert!(first.iter().all(|u| u["userPrincipalName"].is_string()));
+
+    // Nothing changed: an empty round.
+    let (none, delta) = delta_round(&t, &tok, &delta, 2).await;
+    assert_eq!(none, Vec::<Value>::new());
+
+    let new = create_user(&t, &tok, "ned").await;
+    let (patched, deleted) = (everyone[1].clone(), everyone[2].clone());
+    let (status, _) = send(
+        &t,
+        &tok,
+        Method::PATCH,
+        &format!("/v1.0/users/{patched}"),
+        Some(json!({"jobTitle": "Porter"})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _) = send(
+        &t,
+        &tok,
+        Method::DELETE,
+        &format!("/v1.0/users/{deleted}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (changes, delta) = delta_round(&t, &tok, &delta, 2).await;
+    let mut want = vec![new.clone(), patched.clone(), deleted.clone()];
+    want.sort();
+    assert_eq!(
+        id_set(&changes),
+        want,
+        "each change once, nothing unchanged: {changes:?}"
+    );
+    let gone = changes
+        .iter()
+        .find(|o| o["id"] == deleted.as_str())
+        .unwrap();
+    assert_eq!(gone["@removed"]["reason"], "changed", "restorable");
+    let p = changes
+        .iter()
+        .find(|o| o["id"] == patched.as_str())
+        .unwrap();
+    assert_eq!(p["jobTitle"], "Porter");
+
+    // Gone for good: "deleted".
+    let (status, _) = send(
+        &t,
+        &tok,
+        Method::DELETE,
+        &format!("/v1.0/directory/deletedItems/{deleted}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (changes, delta) = delta_round(&t, &tok, &delta, 2).await;
+    assert_eq!(
+        changes,
+        vec![json!({"id": deleted, "@removed": {"reason": "deleted"}})]
+    );
+
+    // $select, latest, bad tokens, old tokens.
+    let (status, page) = send(
+        &t,
+        &tok,
+        Method::GET,
+        "/v1.0/users/delta?$select=displayName",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        page["value"][0].get("userPrincipalName").is_none(),
+        "{page}"
+    );
+    assert!(page["value"][0]["displayName"].is_string());
+    let (status, page) = send(
+        &t,
+        &tok,
+        Method::GET,
+        "/v1.0/users/delta?$deltatoken=latest",
+        None,
+    )
+    .await;
+    assert_eq!((status, page["value"].clone()), (200, json!([])));
+    assert!(page["@odata.deltaLink"].is_string());
+    for bad in [
+        "$deltatoken=bogus",
+        "$skiptoken=bogus",
+        "$filter=id%20eq%20'x'",
+    ] {
+        let (status, err) = send(
+            &t,
+            &tok,
+            Method::GET,
+            &format!("/v1.0/users/delta?{bad}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 400, "{bad}: {err}");
+        assert_eq!(err["error"]["code"], "badRequest");
+    }
+    t.clock.advance(chrono::Duration::days(31));
+    let (_, tok) = app_token(&t, WRITER).await;
+    let (status, err) = send(&t, &tok, Method::GET, &delta, None).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (410, Some("syncStateNotFound"))
+    );
+}
+
+#[tokio::test]
+async fn group_delta_carries_membership_changes() {
+    let t = spawn_oidc().await;
+    let (_, tok) = app_token(&t, WRITER).await;
+    let (status, g) = send(
+        &t,
+        &tok,
+        Method::POST,
+        "/v1.0/groups",
+        Some(json!({"displayName": "Nurses"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let gid = g["id"].as_str().unwrap().to_owned();
+    let (status, other) = send(
+        &t,
+        &tok,
+        Method::POST,
+        "/v1.0/groups",
+        Some(json!({"displayName": "Porters"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let member = create_user(&t, &tok, "ora").await;
+    let add = json!({"@odata.id": format!("{}/v1.0/directoryObjects/{member}", t.base)});
+    let (status, _) = send(
+        &t,
+        &tok,
+        Method::POST,
+        &format!("/v1.0/groups/{gid}/members/$ref"),
+        Some(add.clone()),
+    )
+    .await;
+    assert_eq!(status, 204);
+
+    let (first, delta) = delta_round(&t, &tok, "/v1.0/groups/delta", 1).await;
+    assert_eq!(first.len(), 2);
+    let nurses = first.iter().find(|g| g["id"] == gid.as_str()).unwrap();
+    assert_eq!(nurses["members@delta"][0]["id"], member.as_str());
+
+    let (status, _) = send(
+        &t,
+        &tok,
+        Method::DELETE,
+        &format!("/v1.0/groups/{gid}/members/{member}/$ref"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (changes, delta) = delta_round(&t, &tok, &delta, 10).await;
+    assert_eq!(
+        changes.len(),
+        1,
+        "only the group whose members changed: {changes:?}"
+    );
+    assert_eq!(changes[0]["id"], gid.as_str());
+    assert_eq!(
+        changes[0]["members@delta"],
+        json!([{"@odata.type": "#microsoft.graph.user", "id": member, "@removed": {"reason": "deleted"}}])
+    );
+    let porters = other["id"].as_str().unwrap();
+    let (status, _) = send(
+        &t,
+        &tok,
+        Method::DELETE,
+        &format!("/v1.0/groups/{porters}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (changes, _) = delta_round(&t, &tok, &delta, 10).await;
+    assert_eq!(
+        changes,
+        vec![json!({"id": porters, "@removed": {"reason": "changed"}})]
+    );
+}

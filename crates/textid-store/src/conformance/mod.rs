@@ -22,6 +22,7 @@
 
 mod abuse;
 mod deleted;
+mod delta;
 mod directory;
 mod import;
 mod listing;
@@ -39,9 +40,9 @@ mod tenants;
 mod tokens;
 
 pub use self::{
-    abuse::*, deleted::*, directory::*, import::*, listing::*, logs::*, maintenance::*, oauth::*,
-    outbox::*, passes::*, phone::*, provisioning::*, roles::*, shared::*, sign_in::*, tenants::*,
-    tokens::*,
+    abuse::*, deleted::*, delta::*, directory::*, import::*, listing::*, logs::*, maintenance::*,
+    oauth::*, outbox::*, passes::*, phone::*, provisioning::*, roles::*, shared::*, sign_in::*,
+    tenants::*, tokens::*,
 };
 
 use std::future::Future;
@@ -120,6 +121,9 @@ cases!(
     a_deleted_group_is_restored_with_its_members,
     restoring_or_purging_a_missing_deleted_item_is_not_found,
     deleted_items_are_purged_thirty_days_after_their_deletion,
+    // DeltaStore
+    every_user_group_and_membership_write_advances_the_change_sequence,
+    deleted_and_purged_objects_are_removed_after_the_sequence,
     adding_a_user_is_audited,
     a_upn_is_unique_per_tenant,
     concurrent_creations_of_one_upn_have_exactly_one_winner,

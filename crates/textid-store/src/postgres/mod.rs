@@ -21,6 +21,7 @@ mod auth_requests;
 mod clients;
 mod counters;
 mod deleted;
+mod delta;
 mod directory;
 mod errors;
 mod groups;

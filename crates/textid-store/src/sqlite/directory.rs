@@ -14,7 +14,7 @@ use super::rows::{id, json, ms, to_json};
 use super::{audit, sessions, SqliteStore};
 use crate::{Actor, Cond, DirectoryStore, Listing, StoreError, StoreResult};
 
-const USER_COLUMNS: &str =
+pub(super) const USER_COLUMNS: &str =
     "u.id, u.tenant_id, u.upn, u.display_name, u.account_enabled, u.mobile_phone, u.business_phones, u.on_premises_sync, u.profile";
 
 pub(super) type UserRow = (

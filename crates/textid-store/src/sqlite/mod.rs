@@ -14,6 +14,7 @@ mod auth_requests;
 pub mod backup;
 mod clients;
 mod deleted;
+mod delta;
 mod directory;
 mod import;
 mod keys;
