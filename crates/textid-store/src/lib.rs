@@ -741,8 +741,9 @@ pub trait MaintenanceStore: Send + Sync {
     /// Deletes what ended before `before`: flows started, counters whose window and lock
     /// ended (and that count no failures), finished messages, ended sessions, expired
     /// authorization requests, authorization codes, refresh tokens and access-token
-    /// records, revoked token families none of whose tokens is left, and deleted users and
-    /// groups whose 30 days to be restored ended before `before`. Never the live
+    /// records, revoked token families none of whose tokens is left, deleted users and
+    /// groups whose 30 days to be restored ended before `before`, and the delta
+    /// tombstones and membership changes older than 30 days. Never the live
     /// directory, the logs or queued messages. Returns how many rows went. (The list is
     /// `purge::ENDED`, shared by both backends.)
     async fn purge(&self, before: DateTime<Utc>) -> StoreResult<u64>;
