@@ -27,7 +27,7 @@ pub(crate) fn archive_user() -> [String; 4] {
 
 /// Puts a deleted user back (the user row first: a UPN taken meanwhile fails on
 /// `users_upn_unique`, and nothing is written). Memberships come back for the groups that
-/// still exist. The deleted rows are removed after with [`forget_user`].
+/// still exist. The deleted rows are removed after with [`FORGET_USER`].
 pub(crate) fn restore_user() -> [String; 4] {
     [
         format!("INSERT INTO users ({USER}) SELECT {USER} FROM deleted_users WHERE tenant_id = ?1 AND id = ?2"),

@@ -289,7 +289,7 @@ pub async fn get(
 }
 
 /// Body of a user create: textid's own fields, and Graph's profile properties in `rest`
-/// (anything else is refused by [`apply_profile`], naming it).
+/// (anything else is refused by `apply_profile`, naming it).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateUser {

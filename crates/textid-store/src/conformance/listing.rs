@@ -20,7 +20,7 @@ fn by(resource: &'static Resource, name: &str, descending: bool) -> Order {
     }
 }
 
-/// A user of [`directory`]: name, display name, enabled, mobile, business phones.
+/// A user of [`directory()`]: name, display name, enabled, mobile, business phones.
 type Profile = (
     &'static str,
     &'static str,
