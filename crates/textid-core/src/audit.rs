@@ -187,6 +187,58 @@ impl AuditRecord {
         Self::of(c, actor, at)
     }
 
+    /// A deleted user was restored (issue #17).
+    pub fn user_restored(u: &User, actor: &Actor, at: DateTime<Utc>) -> Self {
+        let c = Change {
+            tenant: u.tenant_id,
+            activity: "Restore user",
+            target_type: "user",
+            target_id: u.id.to_string(),
+            before: None,
+            after: Some(user_json(u)),
+        };
+        Self::of(c, actor, at)
+    }
+
+    /// A deleted user was deleted for good (Entra's "Hard Delete user").
+    pub fn user_hard_deleted(before: &User, actor: &Actor, at: DateTime<Utc>) -> Self {
+        let c = Change {
+            tenant: before.tenant_id,
+            activity: "Hard delete user",
+            target_type: "user",
+            target_id: before.id.to_string(),
+            before: Some(user_json(before)),
+            after: None,
+        };
+        Self::of(c, actor, at)
+    }
+
+    /// A deleted group was restored (issue #17).
+    pub fn group_restored(g: &Group, actor: &Actor, at: DateTime<Utc>) -> Self {
+        let c = Change {
+            tenant: g.tenant_id,
+            activity: "Restore group",
+            target_type: "group",
+            target_id: g.id.to_string(),
+            before: None,
+            after: Some(group_json(g)),
+        };
+        Self::of(c, actor, at)
+    }
+
+    /// A deleted group was deleted for good.
+    pub fn group_hard_deleted(g: &Group, actor: &Actor, at: DateTime<Utc>) -> Self {
+        let c = Change {
+            tenant: g.tenant_id,
+            activity: "Hard delete group",
+            target_type: "group",
+            target_id: g.id.to_string(),
+            before: Some(group_json(g)),
+            after: None,
+        };
+        Self::of(c, actor, at)
+    }
+
     /// A group was deleted.
     pub fn group_deleted(g: &Group, actor: &Actor, at: DateTime<Utc>) -> Self {
         let c = Change {

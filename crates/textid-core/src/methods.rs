@@ -124,6 +124,22 @@ pub struct NumberHolder {
     pub phone_type: PhoneType,
     /// Whether it is switched on for SMS sign-in.
     pub sms_sign_in_enabled: bool,
+    /// The other user is deleted (restorable): the number stays theirs until they are
+    /// purged or deleted for good (issue #17, as in Entra).
+    pub deleted: bool,
+}
+
+impl NumberHolder {
+    /// The refusal naming this holder: `live` for a live holder, or the deleted-user one.
+    fn refusal(&self, live: fn(UserId) -> PhoneMethodError) -> PhoneMethodError {
+        if self.deleted {
+            PhoneMethodError::NumberHeldByDeletedUser {
+                other_user: self.user_id,
+            }
+        } else {
+            live(self.user_id)
+        }
+    }
 }
 
 /// Why a phone method change is refused.
@@ -157,6 +173,12 @@ pub enum PhoneMethodError {
         /// The user who signs in with the number.
         other_user: UserId,
     },
+    /// The number is on a method of a deleted user, who can still be restored with it.
+    #[error("Phone number cannot be added because it belongs to a deleted user ({other_user}) in your tenant, who can be restored with it. Restore that user and remove the number from them, or delete the user permanently (DELETE /directory/deletedItems/{other_user}) first.")]
+    NumberHeldByDeletedUser {
+        /// The deleted user.
+        other_user: UserId,
+    },
     /// The tenant refuses shared numbers (refuse-shared mode) and another user holds this
     /// number on a phone method of any type.
     #[error("Phone number cannot be added because another user in your tenant already has it on a phone method, and this tenant refuses shared phone numbers. Give this user a number of their own, or remove the number from the other user ({other_user}) first.")]
@@ -178,9 +200,9 @@ impl PhoneMethodError {
             Self::MobileRequired => "mobileRequired",
             Self::AlternateMobileExists => "alternateMobileExists",
             Self::NotSupported(_) => "smsSignInNotSupported",
-            Self::NumberNotUnique { .. } | Self::NumberUsedForSignIn { .. } => {
-                "phoneNumberNotUnique"
-            }
+            Self::NumberNotUnique { .. }
+            | Self::NumberUsedForSignIn { .. }
+            | Self::NumberHeldByDeletedUser { .. } => "phoneNumberNotUnique",
             Self::NumberShared { .. } => "phoneNumberShared",
             Self::Phone(e) => e.code(),
         }
@@ -196,15 +218,11 @@ pub fn check_uniqueness(
     enable_sms_sign_in: bool,
 ) -> Result<(), PhoneMethodError> {
     if let Some(h) = others.iter().find(|h| h.sms_sign_in_enabled) {
-        return Err(PhoneMethodError::NumberUsedForSignIn {
-            other_user: h.user_id,
-        });
+        return Err(h.refusal(|other_user| PhoneMethodError::NumberUsedForSignIn { other_user }));
     }
     if enable_sms_sign_in {
         if let Some(h) = others.first() {
-            return Err(PhoneMethodError::NumberNotUnique {
-                other_user: h.user_id,
-            });
+            return Err(h.refusal(|other_user| PhoneMethodError::NumberNotUnique { other_user }));
         }
     }
     Ok(())
@@ -246,9 +264,9 @@ pub fn check_sharing(
     sharing: NumberSharing,
 ) -> Result<(), PhoneMethodError> {
     match (sharing, others.first()) {
-        (NumberSharing::Refused, Some(h)) => Err(PhoneMethodError::NumberShared {
-            other_user: h.user_id,
-        }),
+        (NumberSharing::Refused, Some(h)) => {
+            Err(h.refusal(|other_user| PhoneMethodError::NumberShared { other_user }))
+        }
         _ => Ok(()),
     }
 }
@@ -421,6 +439,7 @@ mod tests {
 
     fn holder(enabled: bool) -> NumberHolder {
         NumberHolder {
+            deleted: false,
             user_id: UserId(Uuid::from_u128(2)),
             phone_type: PhoneType::Office,
             sms_sign_in_enabled: enabled,
@@ -450,6 +469,26 @@ mod tests {
         // Outside sign-in scope, Entra lets several users share a number.
         assert_eq!(check_uniqueness(&[holder(false)], false), Ok(()));
         assert_eq!(check_uniqueness(&[], true), Ok(()));
+    }
+
+    #[test]
+    fn a_deleted_holder_is_named_as_deleted_and_counts_like_a_live_one() {
+        // Issue #17: a deleted user keeps their numbers until purged (Entra).
+        let deleted = |enabled| NumberHolder {
+            deleted: true,
+            ..holder(enabled)
+        };
+        for (holders, enable) in [([deleted(true)], false), ([deleted(false)], true)] {
+            assert!(matches!(
+                check_uniqueness(&holders, enable),
+                Err(PhoneMethodError::NumberHeldByDeletedUser { .. })
+            ));
+        }
+        assert!(matches!(
+            check_sharing(&[deleted(false)], NumberSharing::Refused),
+            Err(PhoneMethodError::NumberHeldByDeletedUser { .. })
+        ));
+        assert_eq!(check_uniqueness(&[deleted(false)], false), Ok(()));
     }
 
     fn add(number: &str) -> PhoneMethodChange {

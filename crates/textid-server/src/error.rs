@@ -179,6 +179,7 @@ impl From<PhoneMethodError> for ApiError {
             PhoneMethodError::AlreadyExists(_)
             | PhoneMethodError::NumberNotUnique { .. }
             | PhoneMethodError::NumberUsedForSignIn { .. }
+            | PhoneMethodError::NumberHeldByDeletedUser { .. }
             | PhoneMethodError::NumberShared { .. }
             | PhoneMethodError::AlternateMobileExists => StatusCode::CONFLICT,
             _ => StatusCode::BAD_REQUEST,

@@ -12,6 +12,7 @@
 //! database's constraints as the backstop, so two concurrent requests cannot both win.
 
 pub mod conformance;
+mod deleted;
 mod error;
 mod listing;
 mod oauth;
@@ -41,9 +42,10 @@ pub use types::*;
 /// The aggregate traits, for callers that hold a `dyn Store`: `use textid_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        AbuseStore, AuthRequestStore, ClientStore, DirectoryStore, KeyStore, LogStore,
-        MaintenanceStore, OutboxStore, PassStore, PasswordStore, PhoneMethodStore, PolicyStore,
-        ProvisioningStore, RoleStore, SessionStore, SignInStore, Store, TenantStore, TokenStore,
+        AbuseStore, AuthRequestStore, ClientStore, DeletedItemStore, DeltaStore, DirectoryStore,
+        KeyStore, LogStore, MaintenanceStore, OutboxStore, PassStore, PasswordStore,
+        PhoneMethodStore, PolicyStore, ProvisioningStore, RoleStore, SessionStore, SignInStore,
+        Store, TenantStore, TokenStore,
     };
 }
 
@@ -213,6 +215,93 @@ pub trait DirectoryStore: Send + Sync {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+}
+
+/// Soft-deleted users and groups (Entra's deleted items, issue #17). `delete_user` and
+/// `delete_group` of [`DirectoryStore`] move the object here with what restore brings
+/// back (a user's phone methods, memberships and SCIM attributes; a group's members); the
+/// purge removes it 30 days after its deletion. A deleted user's numbers stay reserved:
+/// the uniqueness rule sees them as held by a deleted user until it is purged.
+#[async_trait]
+pub trait DeletedItemStore: Send + Sync {
+    /// Deleted users or groups of the tenant by id, after `after` (exclusive), at most
+    /// `limit`.
+    async fn deleted_items(
+        &self,
+        tenant: TenantId,
+        kind: DeletedKind,
+        after: Option<uuid::Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<DeletedItem>>;
+    /// A deleted user or group by id.
+    async fn deleted_item(
+        &self,
+        tenant: TenantId,
+        id: uuid::Uuid,
+    ) -> StoreResult<Option<DeletedItem>>;
+    /// Restores a deleted item, audited; `NotFound` if there is none with this id,
+    /// `Conflict("users_upn_unique")` if another user has taken its userPrincipalName
+    /// (nothing is written).
+    async fn restore_deleted(
+        &self,
+        tenant: TenantId,
+        id: uuid::Uuid,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<DeletedItem>;
+    /// Deletes a deleted item for good (its numbers are free again), audited; `NotFound`
+    /// if there is none with this id.
+    async fn purge_deleted(
+        &self,
+        tenant: TenantId,
+        id: uuid::Uuid,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<DeletedItem>;
+}
+
+/// Delta queries (issue #17): a per-tenant change sequence that every write of a user, a
+/// group or a membership advances in its own transaction (database triggers, so no write
+/// path can miss it), read back as "what changed after sequence N". Sequences become
+/// visible in their order. Tombstones of purged objects and membership changes are kept 30
+/// days (`MaintenanceStore::purge`).
+#[async_trait]
+pub trait DeltaStore: Send + Sync {
+    /// The tenant's latest change sequence (0 before its first change).
+    async fn directory_version(&self, tenant: TenantId) -> StoreResult<i64>;
+    /// Users changed (created, updated, restored) after `since`, by id after `after`, at
+    /// most `limit`.
+    async fn changed_users(
+        &self,
+        tenant: TenantId,
+        since: i64,
+        after: Option<uuid::Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>>;
+    /// Groups changed (created, updated, restored, membership changed) after `since`.
+    async fn changed_groups(
+        &self,
+        tenant: TenantId,
+        since: i64,
+        after: Option<uuid::Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<Group>>;
+    /// Users or groups deleted, or gone for good, after `since`, by id after `after`.
+    async fn removed_objects(
+        &self,
+        tenant: TenantId,
+        kind: DeletedKind,
+        since: i64,
+        after: Option<uuid::Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<Removed>>;
+    /// A group's membership changes after `since`, oldest first.
+    async fn member_changes(
+        &self,
+        tenant: TenantId,
+        group: GroupId,
+        since: i64,
+    ) -> StoreResult<Vec<MemberChange>>;
 }
 
 /// Phone authentication methods and the uniqueness rule.
@@ -760,7 +849,9 @@ pub trait MaintenanceStore: Send + Sync {
     /// Deletes what ended before `before`: flows started, counters whose window and lock
     /// ended (and that count no failures), finished messages, ended sessions, expired
     /// authorization requests, authorization codes, refresh tokens and access-token
-    /// records, and revoked token families none of whose tokens is left. Never the
+    /// records, revoked token families none of whose tokens is left, deleted users and
+    /// groups whose 30 days to be restored ended before `before`, and the delta
+    /// tombstones and membership changes older than 30 days. Never the live
     /// directory, the logs or queued messages. Returns how many rows went. (The list is
     /// `purge::ENDED`, shared by both backends.)
     async fn purge(&self, before: DateTime<Utc>) -> StoreResult<u64>;
@@ -783,6 +874,8 @@ pub trait Store:
     TenantStore
     + AbuseStore
     + DirectoryStore
+    + DeletedItemStore
+    + DeltaStore
     + PhoneMethodStore
     + PolicyStore
     + ProvisioningStore
@@ -806,6 +899,8 @@ impl<T> Store for T where
     T: TenantStore
         + AbuseStore
         + DirectoryStore
+        + DeletedItemStore
+        + DeltaStore
         + PhoneMethodStore
         + PolicyStore
         + ProvisioningStore

@@ -4,6 +4,7 @@
 //! and a conformance case for it.
 //!
 //! Every timestamp is stored as milliseconds since the epoch in both backends.
+//! `2592000000` is 30 days (how long a deleted item can be restored).
 
 /// One table: rows matching `condition` (with `:before` the cut-off) are deleted.
 #[derive(Debug)]
@@ -84,6 +85,26 @@ pub(crate) const ENDED: &[Rule] = &[
         condition: "revoked_at < :before \
                     AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = revoked_families.family_id) \
                     AND NOT EXISTS (SELECT 1 FROM issued_access_tokens i WHERE i.family_id = revoked_families.family_id)",
+    },
+    // A deleted user or group can be restored for 30 days after its deletion (Entra's
+    // deleted items); then it goes for good, with the numbers it kept reserved (issue #17).
+    // Its methods, memberships and SCIM rows cascade.
+    Rule {
+        table: "deleted_users",
+        condition: "deleted_at < :before - 2592000000",
+    },
+    Rule {
+        table: "deleted_groups",
+        condition: "deleted_at < :before - 2592000000",
+    },
+    // What a delta token older than 30 days would need (the API refuses such tokens).
+    Rule {
+        table: "directory_tombstones",
+        condition: "at < :before - 2592000000",
+    },
+    Rule {
+        table: "group_member_changes",
+        condition: "at < :before - 2592000000",
     },
 ];
 

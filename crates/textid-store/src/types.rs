@@ -526,3 +526,54 @@ pub struct PasswordAccount {
     /// The number of their `mobile` method (E.164), if they have one.
     pub mobile: Option<String>,
 }
+
+/// What a deleted item is (Graph's `microsoft.graph.user` / `microsoft.graph.group` casts
+/// of `/directory/deletedItems`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeletedKind {
+    /// Deleted users.
+    User,
+    /// Deleted groups.
+    Group,
+}
+
+/// The object of a deleted item, as it was when it was deleted. (A user is much larger
+/// than a group; items are read a page at a time, so the size is left unboxed.)
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
+pub enum DeletedObject {
+    /// A user.
+    User(textid_core::directory::User),
+    /// A group.
+    Group(textid_core::directory::Group),
+}
+
+/// A soft-deleted user or group (issue #17), restorable until it is purged
+/// ([`crate::DeletedItemStore`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeletedItem {
+    /// The object as it was.
+    pub object: DeletedObject,
+    /// When it was deleted (Graph's `deletedDateTime`).
+    pub deleted_at: DateTime<Utc>,
+}
+
+/// A user or group that left the directory after a delta token (`/users/delta`'s
+/// `@removed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Removed {
+    /// Its id.
+    pub id: uuid::Uuid,
+    /// Gone for good (purged or deleted permanently: Graph's reason `deleted`); otherwise
+    /// in the deleted items, restorable (reason `changed`).
+    pub purged: bool,
+}
+
+/// A membership added or removed after a delta token (`members@delta`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberChange {
+    /// The member.
+    pub user: UserId,
+    /// Added (otherwise removed).
+    pub added: bool,
+}

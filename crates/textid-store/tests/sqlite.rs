@@ -61,6 +61,17 @@ fn a_database_from_before_schema_migrations_gets_the_newer_files_once() {
          ALTER TABLE users DROP COLUMN force_change_password;
          ALTER TABLE tenants DROP COLUMN require_mfa;
          ALTER TABLE sms_sign_in_flows DROP COLUMN purpose;
+         DROP TRIGGER users_stamp_insert; DROP TRIGGER users_stamp_update;
+         DROP TRIGGER groups_stamp_insert; DROP TRIGGER groups_stamp_update;
+         DROP TRIGGER group_members_stamp_insert; DROP TRIGGER group_members_stamp_delete;
+         DROP TRIGGER deleted_users_stamp; DROP TRIGGER deleted_groups_stamp;
+         DROP TRIGGER deleted_users_tombstone; DROP TRIGGER deleted_groups_tombstone;
+         DROP TABLE directory_versions; DROP TABLE directory_tombstones; DROP TABLE group_member_changes;
+         DROP INDEX users_change; DROP INDEX groups_change;
+         ALTER TABLE users DROP COLUMN change_seq; ALTER TABLE groups DROP COLUMN change_seq;
+         DROP TABLE deleted_phone_methods; DROP TABLE deleted_user_memberships;
+         DROP TABLE deleted_scim_users; DROP TABLE deleted_users;
+         DROP TABLE deleted_group_members; DROP TABLE deleted_scim_groups; DROP TABLE deleted_groups;
          ALTER TABLE sms_sign_in_flows DROP COLUMN channel; PRAGMA user_version = 9;",
     )
     .unwrap();

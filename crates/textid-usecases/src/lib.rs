@@ -6,6 +6,7 @@
 //! (HTTP status, Graph error, CLI exit), never by comparing strings. No web framework here.
 
 pub mod abuse;
+pub mod deleted_items;
 pub mod directory;
 pub mod import;
 pub mod maintenance;

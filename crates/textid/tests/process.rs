@@ -19,6 +19,10 @@ use tokio::sync::mpsc;
 #[path = "process/abuse.rs"]
 mod abuse;
 
+/// Deleted users from the CLI (issue #17).
+#[path = "process/deleted.rs"]
+mod deleted;
+
 /// Backup, restore and the CLI's edges (issue #19).
 #[path = "process/deploy.rs"]
 mod deploy;

@@ -109,6 +109,7 @@ pub fn plan_import(
                             user_id: m.user_id,
                             phone_type: m.phone_type,
                             sms_sign_in_enabled: m.sms_sign_in_enabled,
+                            deleted: false,
                         });
                 }
                 users.push((row.user.clone(), plans));
@@ -240,6 +241,7 @@ mod tests {
                 user_id: UserId(uuid::Uuid::new_v4()),
                 phone_type: PhoneType::Mobile,
                 sms_sign_in_enabled: true,
+                deleted: false,
             }],
         );
         let rows = vec![

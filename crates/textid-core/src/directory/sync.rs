@@ -56,9 +56,9 @@ pub fn skip_reason(
 ) -> (&'static str, Option<crate::ids::UserId>) {
     use crate::methods::PhoneMethodError as E;
     let other = match refusal {
-        E::NumberNotUnique { other_user } | E::NumberUsedForSignIn { other_user } => {
-            Some(*other_user)
-        }
+        E::NumberNotUnique { other_user }
+        | E::NumberUsedForSignIn { other_user }
+        | E::NumberHeldByDeletedUser { other_user } => Some(*other_user),
         _ => None,
     };
     (refusal.code(), other)

@@ -10,6 +10,8 @@
 
 pub mod auth;
 pub mod batch;
+pub mod deleted;
+pub mod delta;
 pub mod error;
 pub mod expand;
 pub mod logs;
@@ -32,6 +34,10 @@ pub fn routes() -> Router<App> {
     Router::new()
         .route("/v1.0/users", get(users::list).post(users::create))
         .route("/v1.0/users/$count", get(users::count))
+        .route("/v1.0/users/delta", get(delta::users))
+        .route("/v1.0/users/delta()", get(delta::users))
+        .route("/v1.0/groups/delta", get(delta::groups))
+        .route("/v1.0/groups/delta()", get(delta::groups))
         .route("/v1.0/users/{user}/memberOf", get(objects::member_of))
         .route(
             "/v1.0/users/{user}/transitiveMemberOf",
@@ -46,6 +52,30 @@ pub fn routes() -> Router<App> {
             get(objects::directory_object),
         )
         .route("/v1.0/organization", get(objects::organization))
+        .route(
+            "/v1.0/directory/deletedItems/microsoft.graph.user",
+            get(deleted::list_users),
+        )
+        .route(
+            "/v1.0/directory/deletedItems/graph.user",
+            get(deleted::list_users),
+        )
+        .route(
+            "/v1.0/directory/deletedItems/microsoft.graph.group",
+            get(deleted::list_groups),
+        )
+        .route(
+            "/v1.0/directory/deletedItems/graph.group",
+            get(deleted::list_groups),
+        )
+        .route(
+            "/v1.0/directory/deletedItems/{id}",
+            get(deleted::get).delete(deleted::purge),
+        )
+        .route(
+            "/v1.0/directory/deletedItems/{id}/restore",
+            post(deleted::restore),
+        )
         .route("/v1.0/$batch", post(batch::batch))
         .route("/v1.0/groups/$count", get(users::count_groups))
         .route(

@@ -209,7 +209,7 @@ pub(super) async fn resolve_group(
 
 /// Graph answers a taken userPrincipalName, and a change or delete of a synced user (its
 /// source owns it), with 400 `Request_BadRequest`.
-fn upn_in_use(e: textid_usecases::DirectoryError) -> GraphError {
+pub(super) fn upn_in_use(e: textid_usecases::DirectoryError) -> GraphError {
     match e {
         textid_usecases::DirectoryError::UpnInUse(_) => GraphError::new(
             StatusCode::BAD_REQUEST,

@@ -12,6 +12,7 @@ mod abuse;
 mod bounds;
 mod concurrency;
 mod graph;
+mod graph_delta;
 mod graph_objects;
 mod graph_query;
 mod graph_relations;

@@ -280,8 +280,16 @@ pub async fn deleting_a_user_removes_methods_memberships_roles_pass_and_sessions
         .unwrap()
         .is_none());
     assert!(s.group(t.id, g).await.unwrap().is_some(), "the group stays");
-    // The number is free again.
+    // The number stays the deleted user's until they are deleted for good (issue #17).
     let v = user(&*s, &t, "vic").await;
+    let refused = apply(&*s, add(&t, v, PhoneType::Mobile, "+14255550101", true)).await;
+    assert_eq!(
+        rule(refused.unwrap_err()),
+        PhoneMethodError::NumberHeldByDeletedUser { other_user: u }
+    );
+    s.purge_deleted(t.id, u.0, &Actor::cli(), later(2))
+        .await
+        .unwrap();
     apply(&*s, add(&t, v, PhoneType::Mobile, "+14255550101", true))
         .await
         .unwrap();

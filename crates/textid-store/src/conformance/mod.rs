@@ -21,6 +21,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod abuse;
+mod deleted;
+mod delta;
 mod directory;
 mod import;
 mod listing;
@@ -39,9 +41,9 @@ mod tenants;
 mod tokens;
 
 pub use self::{
-    abuse::*, directory::*, import::*, listing::*, logs::*, maintenance::*, oauth::*, outbox::*,
-    passes::*, passwords::*, phone::*, provisioning::*, roles::*, shared::*, sign_in::*,
-    tenants::*, tokens::*,
+    abuse::*, deleted::*, delta::*, directory::*, import::*, listing::*, logs::*, maintenance::*,
+    oauth::*, outbox::*, passes::*, passwords::*, phone::*, provisioning::*, roles::*, shared::*,
+    sign_in::*, tenants::*, tokens::*,
 };
 
 use std::future::Future;
@@ -112,6 +114,17 @@ cases!(
     the_policy_of_a_missing_tenant_is_not_found,
     // DirectoryStore
     a_created_user_is_found_by_id_and_upn,
+    // DeletedItemStore
+    a_deleted_user_is_listed_as_it_was_and_is_gone_from_the_directory,
+    restoring_a_user_brings_back_their_methods_and_memberships,
+    a_deleted_users_number_stays_reserved_until_they_are_deleted_for_good,
+    restoring_a_user_whose_upn_was_taken_is_a_conflict,
+    a_deleted_group_is_restored_with_its_members,
+    restoring_or_purging_a_missing_deleted_item_is_not_found,
+    deleted_items_are_purged_thirty_days_after_their_deletion,
+    // DeltaStore
+    every_user_group_and_membership_write_advances_the_change_sequence,
+    deleted_and_purged_objects_are_removed_after_the_sequence,
     adding_a_user_is_audited,
     a_upn_is_unique_per_tenant,
     concurrent_creations_of_one_upn_have_exactly_one_winner,

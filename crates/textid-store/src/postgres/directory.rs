@@ -47,7 +47,7 @@ pub(super) enum RowLock {
     Update,
 }
 
-fn to_user(r: &Row) -> StoreResult<User> {
+pub(super) fn to_user(r: &Row) -> StoreResult<User> {
     let upn: String = r.try_get(2)?;
     Ok(User {
         id: UserId(r.try_get(0)?),
@@ -155,6 +155,7 @@ async fn delete_user(
         // revoked.
         sessions::revoke_user(tx, tenant, uid, now).await?;
     }
+    super::deleted::archive_user(tx, tenant, uid, now).await?;
     execute(
         tx,
         "DELETE FROM users WHERE tenant_id = $1 AND id = $2",

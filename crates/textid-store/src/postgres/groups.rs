@@ -108,6 +108,7 @@ pub(super) async fn delete_group(
     let before = load_group(tx, tenant, gid, Some(RowLock::Update))
         .await?
         .ok_or(StoreError::NotFound("group"))?;
+    super::deleted::archive_group(tx, tenant, gid, now).await?;
     execute(
         tx,
         "DELETE FROM groups WHERE tenant_id = $1 AND id = $2",

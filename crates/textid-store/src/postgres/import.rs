@@ -122,9 +122,11 @@ async fn load_existing(
         let mut holders: HashMap<String, Vec<NumberHolder>> = HashMap::new();
         for r in query(
             tx,
-            "SELECT number, user_id, phone_type, sms_sign_in_enabled FROM phone_methods
+            "SELECT number, user_id, phone_type, sms_sign_in_enabled, FALSE AS deleted FROM phone_methods
              WHERE tenant_id = $1 AND number = ANY($2)
-             ORDER BY number, sms_sign_in_enabled DESC, user_id",
+             UNION ALL SELECT number, user_id, phone_type, sms_sign_in_enabled, TRUE FROM deleted_phone_methods
+             WHERE tenant_id = $1 AND number = ANY($2)
+             ORDER BY number, sms_sign_in_enabled DESC, deleted, user_id",
             &[&tenant.0, &numbers],
         )
         .await?
@@ -137,6 +139,7 @@ async fn load_existing(
                     user_id: UserId(r.try_get(1)?),
                     phone_type: phone_type_from_stored(&t)?,
                     sms_sign_in_enabled: r.try_get(3)?,
+                    deleted: r.try_get(4)?,
                 });
         }
         // A number in two chunks is read twice: keep one list.

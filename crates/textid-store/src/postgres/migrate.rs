@@ -84,6 +84,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         29,
         include_str!("../../migrations/postgres/0029_group_profile.sql"),
     ),
+    (
+        30,
+        include_str!("../../migrations/postgres/0030_deleted_items.sql"),
+    ),
 ];
 
 async fn apply(tx: &Tx<'_>) -> StoreResult<()> {

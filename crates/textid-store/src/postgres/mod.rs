@@ -20,6 +20,8 @@ mod audit;
 mod auth_requests;
 mod clients;
 mod counters;
+mod deleted;
+mod delta;
 mod directory;
 mod errors;
 mod groups;

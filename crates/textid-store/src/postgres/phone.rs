@@ -70,9 +70,11 @@ async fn holders(
 ) -> StoreResult<Vec<NumberHolder>> {
     let rows = query(
         tx,
-        "SELECT user_id, phone_type, sms_sign_in_enabled FROM phone_methods
+        "SELECT user_id, phone_type, sms_sign_in_enabled, FALSE AS deleted FROM phone_methods
          WHERE tenant_id = $1 AND number = $2 AND user_id <> $3
-         ORDER BY sms_sign_in_enabled DESC, user_id",
+         UNION ALL SELECT user_id, phone_type, sms_sign_in_enabled, TRUE FROM deleted_phone_methods
+         WHERE tenant_id = $1 AND number = $2 AND user_id <> $3
+         ORDER BY sms_sign_in_enabled DESC, deleted, user_id",
         &[&tenant.0, &number, &except.0],
     )
     .await?;
@@ -83,6 +85,7 @@ async fn holders(
                 user_id: UserId(r.try_get(0)?),
                 phone_type: phone_type_from_stored(&t)?,
                 sms_sign_in_enabled: r.try_get(2)?,
+                deleted: r.try_get(3)?,
             })
         })
         .collect()

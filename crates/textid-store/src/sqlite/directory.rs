@@ -14,10 +14,10 @@ use super::rows::{id, json, ms, to_json};
 use super::{audit, sessions, SqliteStore};
 use crate::{Actor, Cond, DirectoryStore, Listing, StoreError, StoreResult};
 
-const USER_COLUMNS: &str =
+pub(super) const USER_COLUMNS: &str =
     "u.id, u.tenant_id, u.upn, u.display_name, u.account_enabled, u.mobile_phone, u.business_phones, u.on_premises_sync, u.profile";
 
-type UserRow = (
+pub(super) type UserRow = (
     String,
     String,
     String,
@@ -29,7 +29,7 @@ type UserRow = (
     String,
 );
 
-fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
+pub(super) fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -43,7 +43,7 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
     ))
 }
 
-fn to_user(
+pub(super) fn to_user(
     (uid, tid, upn, name, enabled, mobile, business, sync, profile): UserRow,
 ) -> StoreResult<User> {
     Ok(User {
@@ -74,13 +74,13 @@ pub(super) fn load_user(
     .transpose()
 }
 
-type GroupRow = (String, String, String, String);
+pub(super) type GroupRow = (String, String, String, String);
 
-fn group_row(r: &Row<'_>) -> rusqlite::Result<GroupRow> {
+pub(super) fn group_row(r: &Row<'_>) -> rusqlite::Result<GroupRow> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
 }
 
-fn to_group((gid, tid, name, profile): GroupRow) -> StoreResult<Group> {
+pub(super) fn to_group((gid, tid, name, profile): GroupRow) -> StoreResult<Group> {
     Ok(Group {
         id: id(&gid)?,
         tenant_id: id(&tid)?,
@@ -274,6 +274,7 @@ impl DirectoryStore for SqliteStore {
                 // stay revoked.
                 sessions::revoke_user(tx, tenant, uid, now)?;
             }
+            super::deleted::archive_user(tx, tenant, uid, now)?;
             tx.execute(
                 "DELETE FROM users WHERE tenant_id = ?1 AND id = ?2",
                 params![tenant.to_string(), uid.to_string()],
@@ -354,6 +355,7 @@ impl DirectoryStore for SqliteStore {
         let actor = actor.clone();
         self.write(move |tx| {
             let before = load_group(tx, tenant, gid)?.ok_or(StoreError::NotFound("group"))?;
+            super::deleted::archive_group(tx, tenant, gid, now)?;
             tx.execute(
                 "DELETE FROM groups WHERE tenant_id = ?1 AND id = ?2",
                 params![tenant.to_string(), gid.to_string()],

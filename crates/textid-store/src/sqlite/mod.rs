@@ -13,6 +13,8 @@ mod audit;
 mod auth_requests;
 pub mod backup;
 mod clients;
+mod deleted;
+mod delta;
 mod directory;
 mod import;
 mod keys;
@@ -107,6 +109,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         29,
         include_str!("../../migrations/sqlite/0029_group_profile.sql"),
+    ),
+    (
+        30,
+        include_str!("../../migrations/sqlite/0030_deleted_items.sql"),
     ),
 ];
 const READERS: usize = 4;

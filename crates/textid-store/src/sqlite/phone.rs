@@ -59,9 +59,14 @@ fn list(c: &Connection, tenant: TenantId, uid: UserId) -> StoreResult<Vec<PhoneM
     Ok(out)
 }
 
-/// The other holders of a number, most significant first.
-pub(super) const HOLDERS: &str = "SELECT user_id, phone_type, sms_sign_in_enabled FROM phone_methods
-     WHERE tenant_id = ?1 AND number = ?2 AND user_id <> ?3 ORDER BY sms_sign_in_enabled DESC, user_id";
+/// The other holders of a number, most significant first; deleted users hold theirs until
+/// they are purged (issue #17).
+pub(super) const HOLDERS: &str =
+    "SELECT user_id, phone_type, sms_sign_in_enabled, 0 AS deleted FROM phone_methods
+     WHERE tenant_id = ?1 AND number = ?2 AND user_id <> ?3
+     UNION ALL SELECT user_id, phone_type, sms_sign_in_enabled, 1 FROM deleted_phone_methods
+     WHERE tenant_id = ?1 AND number = ?2 AND user_id <> ?3
+     ORDER BY sms_sign_in_enabled DESC, deleted, user_id";
 
 fn holders(
     tx: &Transaction<'_>,
@@ -86,15 +91,17 @@ pub(super) fn holders_with(
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, bool>(2)?,
+                r.get::<_, bool>(3)?,
             ))
         },
     )?;
     rows.map(|r| {
-        let (u, t, enabled) = r?;
+        let (u, t, enabled, deleted) = r?;
         Ok(NumberHolder {
             user_id: id(&u)?,
             phone_type: phone_type_from_stored(&t)?,
             sms_sign_in_enabled: enabled,
+            deleted,
         })
     })
     .collect()

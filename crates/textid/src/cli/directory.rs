@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 use textid_core::abuse_view::Withheld;
 use textid_core::methods::PhoneType;
 use textid_server::App;
-use textid_store::Actor;
+use textid_store::{Actor, DeletedKind, DeletedObject};
+use textid_usecases::deleted_items;
 use textid_usecases::directory as dir;
 
 use super::output::{group_json, phone_json, phone_line, print_json, user_json, user_line};
@@ -44,10 +45,27 @@ pub enum UserCommand {
         /// Id or userPrincipalName.
         user: String,
     },
-    /// Delete a user with their methods.
+    /// Delete a user: kept with their methods for 30 days, restorable (`user restore`),
+    /// their numbers reserved meanwhile (Entra's deleted items).
     Delete {
         /// Id or userPrincipalName.
         user: String,
+    },
+    /// List deleted users, restorable until 30 days after their deletion.
+    Deleted {
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Restore a deleted user with their phone methods and group memberships.
+    Restore {
+        /// Id of the deleted user.
+        id: uuid::Uuid,
+    },
+    /// Delete a deleted user for good: their numbers are free again.
+    Purge {
+        /// Id of the deleted user.
+        id: uuid::Uuid,
     },
     /// End every session of a user (API and browser) and revoke every refresh token and
     /// access token issued to them (Graph's revokeSignInSessions).
@@ -372,7 +390,24 @@ pub async fn user(cx: &Context, cmd: UserCommand) -> Result<()> {
             let u = dir::find_user(app, t, &user).await?;
             dir::delete_user(app, t, u.id, &actor).await?;
             emit(cx, json!({"deleted": u.id}), || {
-                crate::out!("deleted user {}", u.upn)
+                crate::out!(
+                    "deleted user {} (restorable for 30 days: textid user restore {})",
+                    u.upn,
+                    u.id
+                )
+            });
+        }
+        UserCommand::Deleted { limit } => deleted_users(cx, limit).await?,
+        UserCommand::Restore { id } => {
+            let item = deleted_items::restore(app, t, id, &actor).await?;
+            if let DeletedObject::User(u) = &item.object {
+                emit(cx, user_json(u), || crate::out!("restored user {}", u.upn));
+            }
+        }
+        UserCommand::Purge { id } => {
+            deleted_items::purge(app, t, id, &actor).await?;
+            emit(cx, json!({"purged": id}), || {
+                crate::out!("deleted user {id} for good")
             });
         }
     }
@@ -414,6 +449,31 @@ async fn set_password(cx: &Context, key: &str, generate: bool, force_change: boo
             }
         },
     );
+    Ok(())
+}
+
+async fn deleted_users(cx: &Context, limit: u32) -> Result<()> {
+    let items = deleted_items::list(&cx.app, &cx.tenant, DeletedKind::User, None, limit).await?;
+    let rows: Vec<(textid_core::directory::User, String)> = items
+        .into_iter()
+        .filter_map(|i| match i.object {
+            DeletedObject::User(u) => Some((u, i.deleted_at.to_rfc3339())),
+            DeletedObject::Group(_) => None,
+        })
+        .collect();
+    let json_rows: Vec<Value> = rows
+        .iter()
+        .map(|(u, at)| {
+            let mut v = user_json(u);
+            v["deletedDateTime"] = json!(at);
+            v
+        })
+        .collect();
+    emit(cx, json!({"value": json_rows}), || {
+        for (u, at) in &rows {
+            crate::out!("{}  deleted {at}", user_line(u));
+        }
+    });
     Ok(())
 }
 
