@@ -258,7 +258,8 @@ describe('passwords, MFA, password reset and Temporary Access Passes in Chromium
     await codeField().waitFor();
     await codeField().fill(codeOf(await receiver.next(CY_MOBILE.e164)));
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-    await page.getByText('signed out everywhere').waitFor();
+    // A security info change ends the user's other sessions; this browser stays signed in.
+    await page.getByText('your other sessions were signed out').waitFor();
     await shot('11-phone-registered');
     const methods = await cli(dataDir, ['phone', 'list', cy.upn]);
     assert.match(JSON.stringify(methods), /\+1 4255550177/);
