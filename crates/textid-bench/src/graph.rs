@@ -140,7 +140,12 @@ pub async fn run(args: GraphArgs) -> Result<()> {
                 }
                 samples.push(took);
                 read += 1;
-                next = body["@odata.nextLink"].as_str().map(str::to_owned);
+                // The link names the server's public URL; the bench may reach it at
+                // another address (a listener on port 0): keep the path and query.
+                next = body["@odata.nextLink"].as_str().and_then(|l| {
+                    l.find("/v1.0/")
+                        .map(|i| format!("{}{}", args.target, &l[i..]))
+                });
             }
         }
         let pages = samples.len();
