@@ -22,6 +22,7 @@ use base64::Engine;
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use textid_core::odata::schema;
 use textid_store::{DeletedKind, Removed};
 use uuid::Uuid;
 
@@ -133,6 +134,34 @@ fn page_size(headers: &HeaderMap) -> u32 {
         .map_or(PAGE, |n| n.clamp(1, MAX_PAGE))
 }
 
+/// The properties of `$select`, by their Graph names; `members` for groups (the
+/// `members@delta` annotation). Anything else is a 400 that names it, so a link this
+/// answer builds from them only ever holds property names.
+fn selected(kind: Kind, list: &str) -> Result<Vec<String>, GraphError> {
+    let resource = match kind {
+        Kind::Users => &schema::USER,
+        Kind::Groups => &schema::GROUP,
+    };
+    list.split(',')
+        .map(|name| {
+            let name = name.trim();
+            if matches!(kind, Kind::Groups) && name.eq_ignore_ascii_case("members") {
+                return Ok("members".to_owned());
+            }
+            resource
+                .property(name)
+                .map(|p| p.name.to_owned())
+                .ok_or_else(|| {
+                    GraphError::bad_request(format!(
+                        "$select: '{}' is not a property of {} textid can select",
+                        name.chars().take(64).collect::<String>(),
+                        resource.name
+                    ))
+                })
+        })
+        .collect()
+}
+
 /// `$select`: the selected properties (and `id`, `@odata.type`, `@removed`) only.
 fn project(mut v: Value, select: Option<&Vec<String>>) -> Value {
     if let (Some(keep), Some(obj)) = (select, v.as_object_mut()) {
@@ -199,9 +228,7 @@ async fn delta(
             "Query option {other} is not supported on delta: textid takes $select, $skiptoken and $deltatoken."
         )));
     }
-    let select: Option<Vec<String>> = q
-        .get("$select")
-        .map(|s| s.split(',').map(|p| p.trim().to_owned()).collect());
+    let select = q.get("$select").map(|s| selected(kind, s)).transpose()?;
     let (mut round, latest) = round(app, caller, q).await?;
     let size = page_size(headers);
     let tenant = caller.tenant.id;

@@ -428,6 +428,9 @@ async fn user_delta_rounds_return_everything_then_each_change_once() {
         "$deltatoken=bogus",
         "$skiptoken=bogus",
         "$filter=id%20eq%20'x'",
+        "$select=nope",
+        "$select=%11",
+        "$select=members",
     ] {
         let (status, err) = send(
             &t,
