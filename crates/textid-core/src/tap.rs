@@ -243,6 +243,26 @@ pub fn session_end(
     (now + lifetime).min(pass_ends_at)
 }
 
+/// The `amr` of a sign-in with a pass (a session opened with one carries it).
+pub const AMR: &str = "tap";
+
+/// When the tokens of a sign-in must end at the latest: for a sign-in with a pass, the end
+/// of the session it opened (never after the pass's end, [`session_end`]), refresh tokens
+/// included, whatever their own lifetime; for any other sign-in, no bound beyond the
+/// tokens' own lifetimes (`None`).
+pub fn tokens_end(amr: &[String], session_ends_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    amr.iter().any(|a| a == AMR).then_some(session_ends_at)
+}
+
+/// When a token issued at `now` for `lifetime` ends, bound by [`tokens_end`]'s answer.
+pub fn token_end(
+    now: DateTime<Utc>,
+    lifetime: Duration,
+    bound: Option<DateTime<Utc>>,
+) -> DateTime<Utc> {
+    bound.map_or(now + lifetime, |b| (now + lifetime).min(b))
+}
+
 #[cfg(test)]
 mod redemption_tests {
     use super::*;
@@ -295,6 +315,22 @@ mod redemption_tests {
     fn a_session_ends_with_the_pass_when_that_is_sooner() {
         assert_eq!(session_end(at(50), Duration::hours(8), at(60)), at(60));
         assert_eq!(session_end(at(50), Duration::minutes(5), at(60)), at(55));
+    }
+
+    #[test]
+    fn only_the_tokens_of_a_pass_sign_in_are_bound_to_its_session() {
+        let pass = vec!["tap".to_owned()];
+        let sms = vec!["sms".to_owned()];
+        assert_eq!(tokens_end(&pass, at(60)), Some(at(60)));
+        assert_eq!(tokens_end(&sms, at(60)), None);
+        // A 30-day refresh token of a pass sign-in ends with the pass; an hour's access
+        // token issued long before the end keeps its hour.
+        assert_eq!(token_end(at(50), Duration::days(30), Some(at(60))), at(60));
+        assert_eq!(token_end(at(0), Duration::minutes(5), Some(at(60))), at(5));
+        assert_eq!(
+            token_end(at(50), Duration::days(30), None),
+            at(50) + Duration::days(30)
+        );
     }
 }
 

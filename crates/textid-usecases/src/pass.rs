@@ -19,7 +19,7 @@ use crate::sign_in::{IssuedSession, Requester};
 use crate::Context as App;
 
 /// The `amr` of a session opened with a pass.
-pub const PASS_AMR: &str = "tap";
+pub const PASS_AMR: &str = textid_core::tap::AMR;
 
 /// A pass sign-in request.
 #[derive(Debug)]

@@ -92,6 +92,10 @@ pub struct Grant {
     pub sid: Option<String>,
     /// The number the user signed in with.
     pub phone: Option<String>,
+    /// When every token of this grant ends at the latest (unix seconds): the end of a
+    /// sign-in with a Temporary Access Pass (issue #15: tokens never outlive the pass).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<i64>,
 }
 
 /// A redirect (303 See Other, so a form post becomes a GET).
@@ -330,6 +334,7 @@ async fn run(app: App, tenant: String, headers: HeaderMap, q: AuthorizeQuery) ->
                 auth_time: s.created_at,
                 amr: s.amr.clone(),
                 phone: mobile_number(&app, &tenant, user.id).await,
+                session_ends_at: s.expires_at,
             };
             match issue_code(&app, &tenant, &req, signed_in).await {
                 Ok(Some(location)) => return see_other(&location),
@@ -403,6 +408,8 @@ pub struct SignedIn {
     pub amr: Vec<String>,
     /// Their mobile number (E.164), for the `phone_number` claim.
     pub phone: Option<String>,
+    /// When their session ends.
+    pub session_ends_at: DateTime<Utc>,
 }
 
 /// Issues an authorization code for a signed-in user; returns the redirect location, or
@@ -421,7 +428,9 @@ pub async fn issue_code(
         auth_time,
         amr,
         phone,
+        session_ends_at,
     } = signed_in;
+    let ends_at = textid_core::tap::tokens_end(&amr, session_ends_at).map(|e| e.timestamp());
     let grant = Grant {
         sub: user,
         scope: req.scope.clone(),
@@ -432,6 +441,7 @@ pub async fn issue_code(
         code_challenge: Some(req.code_challenge.clone()),
         sid: Some(session.to_string()),
         phone,
+        ends_at,
     };
     let record = GrantRecord {
         family_id: uuid::Uuid::new_v4().to_string(),

@@ -492,12 +492,16 @@ pub(super) async fn complete(
         let _ = app.store().revoke_session(old.id, app.clock().now()).await;
     }
     let _ = app.store().delete_auth_request(done.request).await;
+    let now = app.clock().now();
+    let lifetime = i64::try_from(session.expires_in_seconds).unwrap_or(i64::MAX);
     let signed_in = SignedIn {
         user: session.user_id,
         session: session.session_id,
-        auth_time: app.clock().now(),
+        auth_time: now,
         amr: done.amr,
         phone: done.phone,
+        session_ends_at: now
+            + chrono::Duration::try_seconds(lifetime).unwrap_or(chrono::Duration::MAX),
     };
     let location = match then {
         Some(then) => Ok(Some(then)),

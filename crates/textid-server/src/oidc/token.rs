@@ -439,6 +439,19 @@ async fn issue(
                 "the user no longer exists or is disabled",
             )
         })?;
+    // A sign-in with a pass bounds every token of its grant (issue #15).
+    let bound = grant
+        .ends_at
+        .and_then(|e| chrono::DateTime::from_timestamp(e, 0));
+    if bound.is_some_and(|b| now >= b) {
+        return Err(err(
+            ErrorCode::InvalidGrant,
+            "the Temporary Access Pass this sign-in used has ended; sign in again",
+        ));
+    }
+    let access_end =
+        textid_core::tap::token_end(now, Duration::seconds(TOKEN_LIFETIME_SECONDS), bound);
+    let expires_in = (access_end - now).num_seconds();
     let keys = app.oidc().map_err(|_| OAuthError::server_error())?.keys();
     // RFC 6749 §6: a refresh may narrow the scope of the new access token; the rotated
     // refresh token keeps the original grant.
@@ -449,7 +462,7 @@ async fn issue(
         iss: issuer(app, tenant),
         sub: user.id.to_string(),
         aud: api_audience(app),
-        exp: now.timestamp() + TOKEN_LIFETIME_SECONDS,
+        exp: access_end.timestamp(),
         iat: now.timestamp(),
         tid: tenant.id.to_string(),
         azp: client.client_id.clone(),
@@ -474,13 +487,7 @@ async fn issue(
         .and_then(|s| s.parse().ok())
         .map(textid_core::SessionId);
     app.store()
-        .record_access_token(
-            &jti,
-            &record.family_id,
-            Some(user.id),
-            session,
-            now + Duration::seconds(TOKEN_LIFETIME_SECONDS),
-        )
+        .record_access_token(&jti, &record.family_id, Some(user.id), session, access_end)
         .await
         .map_err(store_failure)?;
     let phone = scopes
@@ -492,7 +499,7 @@ async fn issue(
         iss: issuer(app, tenant),
         sub: user.id.to_string(),
         aud: client.client_id.clone(),
-        exp: now.timestamp() + TOKEN_LIFETIME_SECONDS,
+        exp: access_end.timestamp(),
         iat: now.timestamp(),
         auth_time: grant.auth_time,
         nonce: grant.nonce.clone(),
@@ -512,7 +519,7 @@ async fn issue(
     let mut answer = json!({
         "access_token": access,
         "token_type": "Bearer",
-        "expires_in": TOKEN_LIFETIME_SECONDS,
+        "expires_in": expires_in,
         "scope": scope,
         "id_token": id_token,
     });
@@ -520,7 +527,8 @@ async fn issue(
         let refresh = new_token(&mut OsRng);
         let hash = app.hasher().token(refresh.expose());
         let auth_time = chrono::DateTime::from_timestamp(grant.auth_time, 0).unwrap_or(now);
-        let expires = auth_time + Duration::days(REFRESH_ABSOLUTE_DAYS);
+        let expires =
+            textid_core::tap::token_end(auth_time, Duration::days(REFRESH_ABSOLUTE_DAYS), bound);
         let mut next = record.clone();
         next.document = serde_json::to_value(Grant {
             code_challenge: None,

@@ -196,9 +196,8 @@ async fn a_forced_change_asks_for_a_new_password_on_the_page() {
     Callback::parse(REDIRECT_URI, changed.location()).code();
 }
 
-#[tokio::test]
-async fn a_pass_signs_in_on_the_pages_and_goes_on_to_the_security_info_page() {
-    let t = spawn_oidc().await;
+/// Enables passes and issues Ana one for `minutes`; returns it.
+async fn ana_pass(t: &OidcApp, once: bool, minutes: u32) -> String {
     let mut policy = textid_server::directory::policy(&t.app, &t.tenant)
         .await
         .unwrap();
@@ -206,23 +205,24 @@ async fn a_pass_signs_in_on_the_pages_and_goes_on_to_the_security_info_page() {
     textid_server::directory::put_policy(&t.app, &t.tenant, &policy, &Actor::cli())
         .await
         .unwrap();
-    let (_, token) = app_token(&t, &["UserAuthenticationMethod.ReadWrite.All"]).await;
+    let (_, token) = app_token(t, &["UserAuthenticationMethod.ReadWrite.All"]).await;
     let path = format!("/v1.0/users/{ANA_UPN}/authentication/temporaryAccessPassMethods");
     let (status, _, created) = call(
-        &t,
+        t,
         Method::POST,
         &path,
         Some(&token),
-        Some(json!({"isUsableOnce": true})),
+        Some(json!({"isUsableOnce": once, "lifetimeInMinutes": minutes})),
     )
     .await;
-    assert_eq!(status, 201);
-    let pass = created["temporaryAccessPass"].as_str().unwrap();
-    let rp = t.register(ClientType::Confidential, None).await;
-    let browser = t.browser();
-    let form = t.login_form(&browser, &rp, &Authz::new("openid")).await;
-    submit_name(&browser, &form, ANA_UPN).await;
-    let answer = browser
+    assert_eq!(status, 201, "{created}");
+    created["temporaryAccessPass"].as_str().unwrap().to_owned()
+}
+
+/// Signs Ana in with `pass` on the pages of `form`'s request; returns where it led.
+async fn submit_pass(browser: &Browser, form: &LoginForm, pass: &str) -> Page {
+    submit_name(browser, form, ANA_UPN).await;
+    browser
         .post(
             "/default/login/pass",
             &[
@@ -232,9 +232,76 @@ async fn a_pass_signs_in_on_the_pages_and_goes_on_to_the_security_info_page() {
                 ("temporaryAccessPass", pass),
             ],
         )
-        .await;
+        .await
+}
+
+#[tokio::test]
+async fn a_pass_signs_in_on_the_pages_and_goes_on_to_the_security_info_page() {
+    let t = spawn_oidc().await;
+    let pass = ana_pass(&t, true, 60).await;
+    let rp = t.register(ClientType::Confidential, None).await;
+    let browser = t.browser();
+    let form = t.login_form(&browser, &rp, &Authz::new("openid")).await;
+    let answer = submit_pass(&browser, &form, &pass).await;
     assert_eq!(answer.location(), "/default/security-info");
     let page = browser.get("/default/security-info").await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("Your security info"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn no_token_of_a_pass_sign_in_outlives_the_pass_not_even_an_offline_refresh_token() {
+    // Issue #15: "tokens and sessions never outlive the pass". A refresh token of
+    // offline_access lives 30 days after an SMS sign-in; after a pass sign-in, it, the
+    // access token and the ID token end with the pass.
+    let mut t = spawn_oidc().await;
+    let pass = ana_pass(&t, false, 60).await;
+    let start = t.clock_now().timestamp();
+    let rp = t.register(ClientType::Confidential, None).await;
+    let browser = t.browser();
+    let offline = Authz::new("openid offline_access");
+    let form = t.login_form(&browser, &rp, &offline).await;
+    submit_pass(&browser, &form, &pass).await;
+    t.advance(30 * 60);
+    let callback = t.sso(&browser, &rp, &offline).await;
+    let tokens = ok_json(t.exchange(rp.auth(), &callback, &offline).await).await;
+    let pass_end = start + 60 * 60;
+    assert_eq!(
+        jwt_part(tokens["id_token"].as_str().unwrap(), 1)["amr"],
+        json!(["tap"])
+    );
+    assert_eq!(
+        tokens["expires_in"],
+        30 * 60,
+        "the access token ends with the pass"
+    );
+    for kind in ["id_token", "access_token"] {
+        let claims = jwt_part(tokens[kind].as_str().unwrap(), 1);
+        assert_eq!(claims["exp"], pass_end, "{kind}");
+    }
+    t.advance(20 * 60);
+    let refreshed = ok_json(
+        t.refresh(&rp, tokens["refresh_token"].as_str().unwrap())
+            .await,
+    )
+    .await;
+    assert_eq!(refreshed["expires_in"], 10 * 60);
+    t.advance(10 * 60);
+    let after = t
+        .refresh(&rp, refreshed["refresh_token"].as_str().unwrap())
+        .await;
+    crate::oidc_helpers::expect_oauth_error(after, 400, "invalid_grant").await;
+    // The SSO session ended with the pass too: the pages ask for a sign-in again.
+    let again = browser.get(&t.authorize_url(&rp, &offline)).await;
+    assert!(
+        again.location().starts_with("/default/login?request="),
+        "the sign-in page, not a code: {}",
+        again.location()
+    );
+
+    // The same app's tokens after an SMS sign-in are not bound that way.
+    let sms = t.tokens(&rp, &offline).await;
+    assert_eq!(sms["expires_in"], 3600);
+    t.advance(2 * 60 * 60);
+    ok_json(t.refresh(&rp, sms["refresh_token"].as_str().unwrap()).await).await;
 }
