@@ -310,7 +310,19 @@ pub async fn verify_second_factor(
     requester: Requester,
 ) -> Result<IssuedSession, SignInFailure> {
     let target = (flow_id, FlowPurpose::SecondFactor);
-    crate::sign_in::verify_for(app, tenant, target, code, kind, requester).await
+    let session = crate::sign_in::verify_for(app, tenant, target, code, kind, requester).await?;
+    // The account may have been disabled or deleted since the password was checked. Read
+    // after the session is written: a disable that commits later revokes it with every
+    // other session of the user (`session::user_update_revokes`), one that committed
+    // before is seen here, so no session of a disabled account survives either order.
+    let user = app.store().user(tenant.id, session.user_id).await?;
+    if !user.is_some_and(|u| u.account_enabled) {
+        app.store()
+            .revoke_session(session.session_id, app.clock().now())
+            .await?;
+        return Err(SignInError::FlowNotFound.into());
+    }
+    Ok(session)
 }
 
 /// Sign-in log events of second-factor codes.

@@ -226,6 +226,41 @@ async fn the_tenant_requirement_sends_a_code_to_the_mobile_and_signs_in_with_pwd
 }
 
 #[tokio::test]
+async fn an_account_disabled_between_the_password_and_the_code_gets_no_session() {
+    // The password was right and the code is right, but the admin disabled the account
+    // while the code was on its way: no session, and the flow is gone.
+    let mut t = spawn_app().await;
+    ana(&t).await;
+    t.require_mfa(true).await;
+    let flow = flow_id(t.sign_in_password(ANA, SECRET).await).await;
+    let sms = t.deliver().await.remove(0);
+    let mut a = textid_server::directory::find_user(&t.app, &t.tenant, ANA)
+        .await
+        .unwrap();
+    a.account_enabled = false;
+    textid_server::directory::update_user(&t.app, &a, &Actor::cli())
+        .await
+        .unwrap();
+    expect_error(
+        verify_mfa(&t, &flow, &sms.code()).await,
+        404,
+        "flowNotFound",
+    )
+    .await;
+    // Enabled again, the same code does not come back to life either.
+    a.account_enabled = true;
+    textid_server::directory::update_user(&t.app, &a, &Actor::cli())
+        .await
+        .unwrap();
+    expect_error(
+        verify_mfa(&t, &flow, &sms.code()).await,
+        404,
+        "flowNotFound",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn the_client_requirement_applies_to_that_app_only() {
     let mut t = spawn_app().await;
     ana(&t).await;
