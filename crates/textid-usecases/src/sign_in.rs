@@ -201,14 +201,24 @@ pub fn channel_refusal(
     policy: &AuthenticationMethodsPolicy,
     channel: Channel,
 ) -> Option<ChannelRefusal> {
+    let who = candidate.map(|c| Subject {
+        user_id: c.user_id,
+        groups: &c.groups,
+    });
+    subject_channel_refusal(app, who, policy, channel)
+}
+
+/// [`channel_refusal`] for a known user (`None`: nobody, refused like a refused channel).
+pub fn subject_channel_refusal(
+    app: &App,
+    who: Option<Subject<'_>>,
+    policy: &AuthenticationMethodsPolicy,
+    channel: Channel,
+) -> Option<ChannelRefusal> {
     if channel == Channel::Sms {
         return None;
     }
-    let allowed = candidate.is_some_and(|c| {
-        let who = Subject {
-            user_id: c.user_id,
-            groups: &c.groups,
-        };
+    let allowed = who.is_some_and(|who| {
         policy.allows_channel(who, textid_core::methods::PhoneType::Mobile, channel)
     });
     if !allowed {
@@ -648,6 +658,16 @@ pub async fn resend(
     };
     let query = log.query(app, true);
     let q = query.clone();
+    // A second-factor (or reset, or proof) flow's number need not be on for SMS sign-in,
+    // so the step's sign-in candidate does not say whether its user may take a call: the
+    // user's groups are read here for the policy the step reads.
+    let flow_user = match app.store().sms_flow(tenant.id, flow_id).await? {
+        Some(f) if f.purpose != FlowPurpose::SignIn && channel != Channel::Sms => match f.user_id {
+            Some(u) => Some((u, app.store().groups_of(tenant.id, u).await?)),
+            None => None,
+        },
+        _ => None,
+    };
     let decide = Box::new(move |input: textid_store::StepInput<'_>| {
         let limits = app2.limits();
         let cx = StepContext {
@@ -669,12 +689,19 @@ pub async fn resend(
             Ok(ok) => ok,
         };
         with.flow.channel = channel;
-        let refusal = flow.user_id.and(channel_refusal(
-            &app2,
-            input.candidate,
-            input.policy,
-            channel,
-        ));
+        let refusal = match (flow.purpose, &flow_user) {
+            (FlowPurpose::SignIn, _) | (_, None) => {
+                channel_refusal(&app2, input.candidate, input.policy, channel)
+            }
+            (_, Some((user_id, groups))) => {
+                let who = (flow.user_id == Some(*user_id)).then_some(Subject {
+                    user_id: *user_id,
+                    groups,
+                });
+                subject_channel_refusal(&app2, who, input.policy, channel)
+            }
+        };
+        let refusal = flow.user_id.and(refusal);
         if let Some(code) = test_code(&app2, &input) {
             let mut with = with;
             with.flow.code_hash = with

@@ -324,6 +324,49 @@ async fn a_voice_second_factor_signs_in_with_tel() {
 }
 
 #[tokio::test]
+async fn a_second_factor_texted_first_can_be_resent_as_a_call() {
+    // "Call me instead" after a text, for a mobile that is not on for SMS sign-in (the
+    // target has no "use for sign-in"): the call carries a new code, and the text's stops.
+    let mut t = spawn_app().await;
+    ana(&t).await;
+    t.require_mfa(true).await;
+    let flow = flow_id(t.sign_in_password(ANA, SECRET).await).await;
+    let texted = t.last_code().await;
+    t.advance(chrono::Duration::seconds(31));
+    let resend = json!({"flowId": flow, "channel": "voice"});
+    // The Voice method is off: answered like any resend, nothing sent.
+    assert_eq!(
+        t.post_json("default", "/resend", &resend).await.status(),
+        202
+    );
+    assert!(t.deliver().await.is_empty());
+    t.set_policy(|p| p.voice.state = MethodState::Enabled).await;
+    // The cooldown grows with each resend.
+    let early = t.post_json("default", "/resend", &resend).await;
+    let wait = expect_error(early, 429, "tooManyRequests")
+        .await
+        .retry_after;
+    t.advance(chrono::Duration::seconds(wait.unwrap() + 1));
+    assert_eq!(
+        t.post_json("default", "/resend", &resend).await.status(),
+        202
+    );
+    let mut sent = t.deliver().await;
+    assert_eq!(sent.len(), 1, "one call");
+    let call = sent.remove(0);
+    assert_eq!(
+        (call.json()["channel"].as_str(), call.json()["to"].as_str()),
+        (Some("voice"), Some(ANA_PHONE))
+    );
+    let called = spoken_code(&call.text());
+    if called != texted {
+        expect_error(verify_mfa(&t, &flow, &texted).await, 400, "invalidCode").await;
+    }
+    let verified = verify_mfa(&t, &flow, &called).await;
+    assert_eq!(amr_of(&t, verified).await, ["pwd", "tel", "mfa"]);
+}
+
+#[tokio::test]
 async fn a_second_factor_code_never_completes_an_sms_sign_in_nor_the_reverse() {
     let mut t = spawn_app().await;
     // SMS usable for sign-in too, so both kinds of flow send a code to the same number.
