@@ -7,7 +7,8 @@
 //   3. "Forgot your password?": user name, a code to the phone, a new password, then a
 //      sign-in with it;
 //   4. a new worker's first sign-in with a Temporary Access Pass, then registering a phone
-//      on the security info page.
+//      on the security info page, then "Continue to the app": the app's ID token says
+//      amr ["tap"].
 // Screenshots of each page go to ${ARTIFACTS_DIR:-artifacts}/screenshots/password-*.png.
 
 import { after, before, describe, it } from 'node:test';
@@ -236,7 +237,7 @@ describe('passwords, MFA, password reset and Temporary Access Passes in Chromium
     assert.deepEqual(app.claims().amr, ['pwd', 'sms', 'mfa']);
   });
 
-  it("signs a new worker in with a Temporary Access Pass, then registers their phone", async () => {
+  it("signs a new worker in with a Temporary Access Pass, registers their phone, then goes back to the app", async () => {
     const res = await fetch(
       `${textid.base}/v1.0/users/${cy.upn}/authentication/temporaryAccessPassMethods`,
       {
@@ -263,5 +264,9 @@ describe('passwords, MFA, password reset and Temporary Access Passes in Chromium
     await shot('11-phone-registered');
     const methods = await cli(dataDir, ['phone', 'list', cy.upn]);
     assert.match(JSON.stringify(methods), /\+1 4255550177/);
+    // Then back to the app that sent the worker to sign in, signed in with the pass.
+    await page.getByRole('link', { name: 'Continue to the app', exact: true }).click();
+    await page.waitForURL((u) => u.origin === appOrigin && u.pathname === '/callback');
+    assert.deepEqual(app.claims().amr, ['tap']);
   });
 });

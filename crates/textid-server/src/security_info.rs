@@ -77,6 +77,10 @@ struct PageState {
     csrf: String,
     binding_hash: String,
     pending: Option<Pending>,
+    /// The app's authorization request to go back to (after a pass sign-in, which leads
+    /// here to register a phone): a path of this tenant's `/authorize`, checked.
+    #[serde(default)]
+    continue_to: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,6 +94,46 @@ struct Pending {
 #[derive(Debug, Deserialize)]
 pub struct StateQuery {
     request: Option<String>,
+}
+
+/// `GET /{tenant}/security-info?continue=…`
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    #[serde(rename = "continue")]
+    continue_to: Option<String>,
+}
+
+/// Where "Continue to the app" may lead: only this tenant's authorization endpoint (it
+/// checks the app and its redirect URI again), never another site.
+fn continue_target(tenant: &Tenant, raw: Option<&str>) -> Option<String> {
+    let raw = raw?;
+    let prefix = format!("/{}/oauth2/v2.0/authorize?", tenant.name);
+    (raw.starts_with(&prefix)
+        && raw.len() <= 4096
+        && !raw
+            .chars()
+            .any(|c| c == '\\' || c.is_control() || c.is_whitespace()))
+    .then(|| raw.to_owned())
+}
+
+/// The `continue` parameter that brings a browser back to `req` after this page.
+pub fn continue_query(tenant: &Tenant, req: &crate::oidc::authorize::AuthRequest) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("client_id", &req.client_id)
+        .append_pair("response_type", "code")
+        .append_pair("redirect_uri", &req.redirect_uri)
+        .append_pair("scope", &req.scope)
+        .append_pair("code_challenge", &req.code_challenge)
+        .append_pair("code_challenge_method", "S256");
+    for (k, v) in [("state", &req.state), ("nonce", &req.nonce)] {
+        if let Some(v) = v {
+            q.append_pair(k, v);
+        }
+    }
+    let target = format!("/{}/oauth2/v2.0/authorize?{}", tenant.name, q.finish());
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("continue", &target)
+        .finish()
 }
 
 /// Every form: the state id, its CSRF token, and the fields of the action.
@@ -125,6 +169,7 @@ struct InfoPage<'a> {
     phone_number: &'a str,
     error: Option<String>,
     notice: Option<&'a str>,
+    continue_to: Option<&'a str>,
 }
 
 fn expired(app: &App) -> Response {
@@ -146,6 +191,7 @@ async fn new_state(
     app: &App,
     tenant: &Tenant,
     headers: &HeaderMap,
+    continue_to: Option<String>,
 ) -> Option<(String, PageState, Option<String>)> {
     let existing = cookie(headers, binding_cookie_name(app)).filter(|b| b.len() >= 32);
     let (binding, set) = match existing {
@@ -160,6 +206,7 @@ async fn new_state(
         csrf: new_token(&mut OsRng).expose().clone(),
         binding_hash: hex(&app.hasher().token(&binding).0),
         pending: None,
+        continue_to,
     };
     let id = new_token(&mut OsRng).expose()[..32].to_string();
     save_state(app, tenant, &id, &state).await?;
@@ -222,7 +269,7 @@ fn with_cookie(mut res: Response, set: Option<String>) -> Response {
 
 /// Starts a sign-in for this page (none, or one too old for a change).
 async fn to_sign_in(app: &App, tenant: &Tenant, headers: &HeaderMap) -> Response {
-    match new_state(app, tenant, headers).await {
+    match new_state(app, tenant, headers, None).await {
         Some((id, _, set)) => with_cookie(
             see_other(&format!("{}/sign-in?request={id}", base(tenant))),
             set,
@@ -236,14 +283,20 @@ fn recent(app: &App, s: &SessionRecord) -> bool {
 }
 
 /// `GET /{tenant}/security-info`
-async fn page(State(app): State<App>, Path(tenant): Path<String>, headers: HeaderMap) -> Response {
+async fn page(
+    State(app): State<App>,
+    Path(tenant): Path<String>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Response {
     let Ok(tenant) = app.tenant(&tenant).await else {
         return expired(&app);
     };
     let Some(session) = browser_session(&app, &tenant, &headers).await else {
         return to_sign_in(&app, &tenant, &headers).await;
     };
-    let Some((id, state, set)) = new_state(&app, &tenant, &headers).await else {
+    let continue_to = continue_target(&tenant, q.continue_to.as_deref());
+    let Some((id, state, set)) = new_state(&app, &tenant, &headers, continue_to).await else {
         return expired(&app);
     };
     let view = View {
@@ -293,6 +346,7 @@ async fn render_info(
         phone_number: typed,
         notice,
         error: error.clone(),
+        continue_to: view.state.continue_to.as_deref(),
     };
     let status = if error.is_some() {
         StatusCode::CONFLICT
@@ -379,7 +433,13 @@ async fn changer(app: &App, tenant: &Tenant, headers: &HeaderMap) -> Result<Chan
 
 /// Signs the user out of their other sessions after a change (every session but this
 /// browser's, and every token issued to them), and says so.
-async fn signed_out_elsewhere(app: &App, tenant: &Tenant, by: Changer, text_id: &str) -> Response {
+async fn signed_out_elsewhere(
+    app: &App,
+    tenant: &Tenant,
+    by: Changer,
+    text_id: &str,
+    continue_to: Option<&str>,
+) -> Response {
     let actor = Actor::user(by.user);
     let now = app.clock().now();
     let store = app.store();
@@ -395,7 +455,14 @@ async fn signed_out_elsewhere(app: &App, tenant: &Tenant, by: Changer, text_id: 
             https(app),
         );
     }
-    pages::message(StatusCode::OK, "security.title", text(text_id), https(app))
+    let link = continue_to.map(|href| (href, text("security.continue")));
+    pages::message_with_link(
+        StatusCode::OK,
+        "security.title",
+        text(text_id),
+        link,
+        https(app),
+    )
 }
 
 fn phone_type(form: &PageForm) -> Option<PhoneType> {
@@ -634,10 +701,12 @@ async fn verify(
                 let e164 = old.method.number.e164();
                 let _ = crate::proof::notify_number_changed(&app, &tenant, &e164).await;
             }
-            signed_out_elsewhere(&app, &tenant, by, "security.saved").await
+            let then = state.continue_to.as_deref();
+            signed_out_elsewhere(&app, &tenant, by, "security.saved", then).await
         }
         Err(e) => {
-            let Some((id, state, set)) = new_state(&app, &tenant, &headers).await else {
+            let again = state.continue_to.clone();
+            let Some((id, state, set)) = new_state(&app, &tenant, &headers, again).await else {
                 return expired(&app);
             };
             let view = View {
@@ -671,7 +740,10 @@ async fn remove(
         return expired(&app);
     };
     match dir::remove_own_phone_method(&app, &tenant, user, t, Some(by.session)).await {
-        Ok(()) => signed_out_elsewhere(&app, &tenant, by, "security.removed").await,
+        Ok(()) => {
+            let then = state.continue_to.as_deref();
+            signed_out_elsewhere(&app, &tenant, by, "security.removed", then).await
+        }
         Err(e) => {
             let view = View {
                 id: &form.request,

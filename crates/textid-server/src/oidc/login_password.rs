@@ -229,7 +229,9 @@ pub async fn pass_submit(
                 amr: vec![textid_usecases::pass::PASS_AMR.into()],
                 phone: None,
             };
-            let then = format!("/{}/security-info", tenant.name);
+            // On to register a phone, with the way back to the app.
+            let back = crate::security_info::continue_query(&tenant, &req);
+            let then = format!("/{}/security-info?{back}", tenant.name);
             complete(&app, &tenant, &req, session, done, Some(then)).await
         }
         Err(e) => {

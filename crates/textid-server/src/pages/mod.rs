@@ -97,12 +97,24 @@ pub fn render(
 
 /// A page with one message (errors, signed out).
 pub fn message(status: StatusCode, title_id: &str, text: &str, https: bool) -> Response {
+    message_with_link(status, title_id, text, None, https)
+}
+
+/// [`message`] with a link under the text (`(href, label)`), e.g. back to an app.
+pub fn message_with_link(
+    status: StatusCode,
+    title_id: &str,
+    text: &str,
+    link: Option<(&str, &str)>,
+    https: bool,
+) -> Response {
     let texts = catalog::texts("en");
     let title = texts.get(title_id).copied().unwrap_or(title_id);
+    let (href, label) = link.unzip();
     render(
         status,
         "message.html",
-        minijinja::context! { title => title, text => text },
+        minijinja::context! { title => title, text => text, href => href, label => label },
         https,
         None,
     )

@@ -241,12 +241,52 @@ async fn a_pass_signs_in_on_the_pages_and_goes_on_to_the_security_info_page() {
     let pass = ana_pass(&t, true, 60).await;
     let rp = t.register(ClientType::Confidential, None).await;
     let browser = t.browser();
-    let form = t.login_form(&browser, &rp, &Authz::new("openid")).await;
+    let authz = Authz::new("openid");
+    let form = t.login_form(&browser, &rp, &authz).await;
     let answer = submit_pass(&browser, &form, &pass).await;
-    assert_eq!(answer.location(), "/default/security-info");
-    let page = browser.get("/default/security-info").await;
+    let to = answer.location().to_owned();
+    assert!(to.starts_with("/default/security-info?continue="), "{to}");
+    let page = browser.get(&to).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("Your security info"), "{}", page.body);
+    // "Continue to the app" goes back to the app's request: the SSO session answers with
+    // a code for it, its state byte for byte, and the code redeems with its verifier.
+    let href = continue_href(&page.body);
+    assert!(
+        href.starts_with("/default/oauth2/v2.0/authorize?"),
+        "{href}"
+    );
+    let callback = Callback::parse(REDIRECT_URI, browser.get(&href).await.location());
+    assert_eq!(callback.get("state"), authz.state);
+    let tokens = ok_json(t.exchange(rp.auth(), &callback, &authz).await).await;
+    assert_eq!(
+        jwt_part(tokens["id_token"].as_str().unwrap(), 1)["amr"],
+        json!(["tap"])
+    );
+    // The way back leads only to this tenant's authorization endpoint.
+    for elsewhere in [
+        "https://evil.example/",
+        "//evil.example/default/oauth2/v2.0/authorize?x",
+        "/default/oauth2/v2.0/logout?post_logout_redirect_uri=https://evil.example",
+    ] {
+        let q = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("continue", elsewhere)
+            .finish();
+        let page = browser.get(&format!("/default/security-info?{q}")).await;
+        assert_eq!(page.status, 200);
+        assert!(!page.body.contains("id=\"continue\""), "{elsewhere}");
+    }
+}
+
+/// The `href` of the page's "Continue to the app" link, unescaped.
+fn continue_href(body: &str) -> String {
+    let at = body.find("id=\"continue\"").expect("a continue link");
+    let start = body[at..].find("href=\"").unwrap() + at + 6;
+    let end = body[start..].find('"').unwrap() + start;
+    body[start..end]
+        .replace("&amp;", "&")
+        .replace("&#x2f;", "/")
+        .replace("&#x2F;", "/")
 }
 
 #[tokio::test]
