@@ -1337,6 +1337,73 @@ async def query_steps(c: Checks, graph: GraphServiceClient, base: str, S: dict[s
 
     await c.run("12 an advanced operator without ConsistencyLevel → 400 Request_UnsupportedQuery (as Graph)", advanced_without_header)
 
+    # -- the sign-in log's query options: the whole log read once, page by page; each
+    # filtered, ordered or paged answer compared with what this script computes from it.
+    async def sign_in_attempts() -> None:
+        for i in range(6):
+            number = f"+1425555030{i}"
+            status, body = http_json("POST", f"{base}/default/api/v1/sign-in/sms", {"phoneNumber": number})
+            eq(status, 202, f"start for {number}: {body}")
+            if i % 2 == 0:
+                status, body = http_json(
+                    "POST", f"{base}/default/api/v1/sign-in/sms/verify", {"flowId": body["flowId"], "code": "000000"}
+                )
+                eq(status, 400, f"a wrong code for {number}: {body}")
+
+    logged = await c.run("12 sign-in attempts for six unregistered numbers, three with a wrong code", sign_in_attempts)
+
+    def sign_in_query(**kw: Any) -> RequestConfiguration:
+        return RequestConfiguration(query_parameters=SignInsRequestBuilder.SignInsRequestBuilderGetQueryParameters(**kw))
+
+    async def every_sign_in(**kw: Any) -> list[Any]:
+        got: list[Any] = []
+        first = await graph.audit_logs.sign_ins.get(sign_in_query(**kw))
+        assert first is not None and first.value is not None
+        await PageIterator(first, graph.request_adapter).iterate(lambda s: got.append(s) or True)
+        return got
+
+    async def sign_in_filters() -> None:
+        everything = await every_sign_in(top=7)
+        ids = [s.id for s in everything]
+        assert len(ids) == len(set(ids)), "a page repeated an entry"
+
+        def number(s: Any) -> str:
+            return (s.additional_data or {}).get("signInIdentifier") or ""
+
+        def code(s: Any) -> int:
+            return (s.status.error_code if s.status else None) or 0
+
+        ours = [s for s in everything if number(s).startswith("+1425555030")]
+        assert len(ours) >= 9, f"six starts and three wrong codes, logged: {len(ours)}"
+        assert any(code(s) != 0 for s in ours) and any(code(s) == 0 for s in ours), "both outcomes present"
+        times = sorted({s.created_date_time for s in everything})
+        lo, hi = times[len(times) // 4], times[3 * len(times) // 4]
+        stamp = lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # noqa: E731
+        for f, keep in [
+            ("signInIdentifier eq '+14255550300'", lambda s: number(s) == "+14255550300"),
+            ("startswith(signInIdentifier,'+1425555030')", lambda s: number(s).startswith("+1425555030")),
+            (f"userPrincipalName eq '{ANA_UPN}'", lambda s: s.user_principal_name == ANA_UPN),
+            ("status/errorCode ne 0", lambda s: code(s) != 0),
+            ("status/errorCode eq 0 and startswith(signInIdentifier,'+1425555030')",
+             lambda s: code(s) == 0 and number(s).startswith("+1425555030")),
+            ("signInIdentifier in ('+14255550301', '+14255550302') or userPrincipalName eq 'nobody@contoso.example'",
+             lambda s: number(s) in ("+14255550301", "+14255550302")),
+            (f"createdDateTime ge {stamp(lo)} and createdDateTime le {stamp(hi)}",
+             lambda s: lo <= s.created_date_time <= hi),
+        ]:
+            got = await every_sign_in(filter=f, top=3)
+            eq(sorted(s.id for s in got), sorted(s.id for s in everything if keep(s)), f"$filter={f}")
+        oldest_first = await every_sign_in(orderby=["createdDateTime asc"], top=4)
+        eq(sorted(s.id for s in oldest_first), sorted(ids), "$orderby asc pages hold every entry once")
+        stamps = [s.created_date_time for s in oldest_first]
+        eq(stamps, sorted(stamps), "$orderby=createdDateTime asc, across pages")
+        newest_first = await every_sign_in(orderby=["createdDateTime desc"], top=4)
+        stamps = [s.created_date_time for s in newest_first]
+        eq(stamps, sorted(stamps, reverse=True), "$orderby=createdDateTime desc, across pages")
+        await expect_error(graph.audit_logs.sign_ins.get(sign_in_query(filter="riskLevel eq 'high'")), 400)
+
+    await c.run("12 audit_logs.sign_ins.get: $filter on number, user, status/errorCode, time, in/or; $orderby; paged $top", sign_in_filters, logged)
+
 
 async def amain(server: Server, data_dir: Path) -> Checks:
     c = Checks()
