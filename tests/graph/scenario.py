@@ -1072,6 +1072,26 @@ async def steps(
         groups = await graph.directory.deleted_items.graph_group.get()
         assert groups is not None and groups.value is not None
         assert group in {g.id for g in groups.value}, "deletedItems/graph.group"
+        # The query options of /users, through the SDK's request builder, checked against
+        # the unfiltered list above.
+        from msgraph.generated.directory.deleted_items.graph_user.graph_user_request_builder import (
+            GraphUserRequestBuilder,
+        )
+
+        params = GraphUserRequestBuilder.GraphUserRequestBuilderGetQueryParameters
+        q = params(filter=f"userPrincipalName eq '{BO_UPN}'", select=["userPrincipalName", "deletedDateTime"])
+        only_bo = await graph.directory.deleted_items.graph_user.get(RequestConfiguration(query_parameters=q))
+        assert only_bo is not None and only_bo.value is not None
+        eq([u.id for u in only_bo.value], [bo], "$filter userPrincipalName eq bo")
+        eq(only_bo.value[0].display_name, None, "$select left displayName out")
+        q = params(orderby=["deletedDateTime desc"], top=1, count=True)
+        rc = RequestConfiguration(query_parameters=q)
+        rc.headers.add("ConsistencyLevel", "eventual")
+        newest = await graph.directory.deleted_items.graph_user.get(rc)
+        assert newest is not None and newest.value is not None
+        eq(newest.odata_count, len(res.value), "@odata.count of the deleted users")
+        latest = max(res.value, key=lambda u: (u.deleted_date_time, u.id))
+        eq(newest.value[0].deleted_date_time, latest.deleted_date_time, "$orderby=deletedDateTime desc")
         item = graph.directory.deleted_items.by_directory_object_id(bo)
         restored = await item.restore.post()
         assert restored is not None
@@ -1083,7 +1103,7 @@ async def steps(
         await item.delete()
         await expect_error(item.get(), 404, "Request_ResourceNotFound")
 
-    await c.run("10b deleted_items: graph_user/graph_group list, restore, delete for good", deleted_items, deleted)
+    await c.run("10b deleted_items: graph_user/graph_group list ($filter, $select, $orderby, $count), restore, delete for good", deleted_items, deleted)
 
     async def delta_rounds() -> None:
         page = await graph.users.delta.get()

@@ -233,6 +233,22 @@ pub trait DeletedItemStore: Send + Sync {
         after: Option<uuid::Uuid>,
         limit: u32,
     ) -> StoreResult<Vec<DeletedItem>>;
+    /// Deleted users or groups of the tenant that a Graph query selects
+    /// (`textid_core::odata::schema::DELETED_USER` or `DELETED_GROUP`: the condition, the
+    /// order then id, at most `limit`).
+    async fn query_deleted(
+        &self,
+        tenant: TenantId,
+        kind: DeletedKind,
+        listing: &Listing,
+    ) -> StoreResult<Vec<DeletedItem>>;
+    /// How many deleted users or groups of the tenant satisfy `cond`.
+    async fn count_deleted(
+        &self,
+        tenant: TenantId,
+        kind: DeletedKind,
+        cond: Option<&Cond>,
+    ) -> StoreResult<u64>;
     /// A deleted user or group by id.
     async fn deleted_item(
         &self,

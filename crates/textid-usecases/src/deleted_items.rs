@@ -11,6 +11,26 @@ use uuid::Uuid;
 use crate::directory::DirectoryError;
 use crate::Context as App;
 
+/// Deleted users or groups a Graph query selects (`schema::DELETED_USER` / `DELETED_GROUP`).
+pub async fn query(
+    app: &App,
+    tenant: &Tenant,
+    kind: DeletedKind,
+    listing: &textid_store::Listing,
+) -> Result<Vec<DeletedItem>, DirectoryError> {
+    Ok(app.store().query_deleted(tenant.id, kind, listing).await?)
+}
+
+/// How many deleted users or groups satisfy `cond`.
+pub async fn count(
+    app: &App,
+    tenant: &Tenant,
+    kind: DeletedKind,
+    cond: Option<&textid_store::Cond>,
+) -> Result<u64, DirectoryError> {
+    Ok(app.store().count_deleted(tenant.id, kind, cond).await?)
+}
+
 /// Deleted users or groups of the tenant by id, after `after`, at most `limit`.
 pub async fn list(
     app: &App,

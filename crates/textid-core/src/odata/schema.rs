@@ -65,7 +65,7 @@ pub enum Type {
 }
 
 /// One filterable, selectable property of a resource.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Property {
     /// Graph's name (`displayName`).
     pub name: &'static str,
@@ -131,176 +131,225 @@ const fn profile_text(name: &'static str, column: &'static str, searchable: bool
     }
 }
 
+/// The properties of [`USER`].
+const USER_PROPERTIES: [Property; 27] = [
+    Property {
+        name: "id",
+        column: "id",
+        ty: Type::Guid,
+        default: Ops::EQ.with(Ops::IN),
+        advanced: Ops::NE.with(Ops::NOT),
+        orderable: false,
+        searchable: false,
+    },
+    Property {
+        name: "userPrincipalName",
+        column: "upn",
+        ty: Type::FoldedText,
+        default: TEXT_DEFAULT,
+        advanced: Ops::NE.with(Ops::NOT).with(Ops::ENDS),
+        orderable: true,
+        searchable: true,
+    },
+    Property {
+        name: "displayName",
+        column: "display_name",
+        ty: Type::Text,
+        default: TEXT_DEFAULT,
+        advanced: TEXT_ADVANCED,
+        orderable: true,
+        searchable: true,
+    },
+    Property {
+        name: "accountEnabled",
+        column: "account_enabled",
+        ty: Type::Bool,
+        default: Ops::EQ.with(Ops::IN),
+        advanced: FLAG_ADVANCED,
+        orderable: false,
+        searchable: false,
+    },
+    Property {
+        name: "mobilePhone",
+        column: "mobile_phone",
+        ty: Type::Text,
+        default: TEXT_DEFAULT,
+        advanced: TEXT_ADVANCED,
+        orderable: false,
+        searchable: false,
+    },
+    Property {
+        name: "businessPhones",
+        column: "business_phones",
+        ty: Type::TextList,
+        default: Ops::EQ.with(Ops::STARTS).with(Ops::RANGE),
+        advanced: Ops::NOT,
+        orderable: false,
+        searchable: false,
+    },
+    Property {
+        name: "onPremisesSyncEnabled",
+        column: "on_premises_sync",
+        ty: Type::Bool,
+        default: Ops::EQ.with(Ops::IN),
+        advanced: FLAG_ADVANCED,
+        orderable: false,
+        searchable: false,
+    },
+    Property {
+        name: "createdDateTime",
+        column: "created_at",
+        ty: Type::Time,
+        default: Ops::RANGE.with(Ops::EQ).with(Ops::IN),
+        advanced: Ops::NE.with(Ops::NOT),
+        orderable: false,
+        searchable: false,
+    },
+    profile_text("givenName", "profile.givenName", true),
+    profile_text("surname", "profile.surname", true),
+    profile_text("jobTitle", "profile.jobTitle", false),
+    profile_text("department", "profile.department", false),
+    profile_text("companyName", "profile.companyName", false),
+    profile_text("officeLocation", "profile.officeLocation", false),
+    profile_text("employeeId", "profile.employeeId", false),
+    profile_text("employeeType", "profile.employeeType", false),
+    profile_text("usageLocation", "profile.usageLocation", false),
+    profile_text("preferredLanguage", "profile.preferredLanguage", false),
+    profile_text("mail", "profile.mail", true),
+    profile_text("mailNickname", "profile.mailNickname", false),
+    profile_text("streetAddress", "profile.streetAddress", false),
+    profile_text("city", "profile.city", false),
+    profile_text("state", "profile.state", false),
+    profile_text("postalCode", "profile.postalCode", false),
+    profile_text("country", "profile.country", false),
+    profile_text("faxNumber", "profile.faxNumber", false),
+    Property {
+        name: "otherMails",
+        column: "profile.otherMails",
+        ty: Type::TextList,
+        default: Ops::EQ.with(Ops::STARTS).with(Ops::RANGE),
+        advanced: Ops::NOT,
+        orderable: false,
+        searchable: false,
+    },
+];
+
 /// Graph's `user`, as far as textid stores it (Graph's user resource documents the
 /// operators per property; `ne`, `not`, `endsWith` and `null` are advanced for every
 /// directory object).
 pub static USER: Resource = Resource {
     name: "User",
     type_name: "microsoft.graph.user",
-    properties: &[
-        Property {
-            name: "id",
-            column: "id",
-            ty: Type::Guid,
-            default: Ops::EQ.with(Ops::IN),
-            advanced: Ops::NE.with(Ops::NOT),
-            orderable: false,
-            searchable: false,
-        },
-        Property {
-            name: "userPrincipalName",
-            column: "upn",
-            ty: Type::FoldedText,
-            default: TEXT_DEFAULT,
-            advanced: Ops::NE.with(Ops::NOT).with(Ops::ENDS),
-            orderable: true,
-            searchable: true,
-        },
-        Property {
-            name: "displayName",
-            column: "display_name",
-            ty: Type::Text,
-            default: TEXT_DEFAULT,
-            advanced: TEXT_ADVANCED,
-            orderable: true,
-            searchable: true,
-        },
-        Property {
-            name: "accountEnabled",
-            column: "account_enabled",
-            ty: Type::Bool,
-            default: Ops::EQ.with(Ops::IN),
-            advanced: FLAG_ADVANCED,
-            orderable: false,
-            searchable: false,
-        },
-        Property {
-            name: "mobilePhone",
-            column: "mobile_phone",
-            ty: Type::Text,
-            default: TEXT_DEFAULT,
-            advanced: TEXT_ADVANCED,
-            orderable: false,
-            searchable: false,
-        },
-        Property {
-            name: "businessPhones",
-            column: "business_phones",
-            ty: Type::TextList,
-            default: Ops::EQ.with(Ops::STARTS).with(Ops::RANGE),
-            advanced: Ops::NOT,
-            orderable: false,
-            searchable: false,
-        },
-        Property {
-            name: "onPremisesSyncEnabled",
-            column: "on_premises_sync",
-            ty: Type::Bool,
-            default: Ops::EQ.with(Ops::IN),
-            advanced: FLAG_ADVANCED,
-            orderable: false,
-            searchable: false,
-        },
-        Property {
-            name: "createdDateTime",
-            column: "created_at",
-            ty: Type::Time,
-            default: Ops::RANGE.with(Ops::EQ).with(Ops::IN),
-            advanced: Ops::NE.with(Ops::NOT),
-            orderable: false,
-            searchable: false,
-        },
-        profile_text("givenName", "profile.givenName", true),
-        profile_text("surname", "profile.surname", true),
-        profile_text("jobTitle", "profile.jobTitle", false),
-        profile_text("department", "profile.department", false),
-        profile_text("companyName", "profile.companyName", false),
-        profile_text("officeLocation", "profile.officeLocation", false),
-        profile_text("employeeId", "profile.employeeId", false),
-        profile_text("employeeType", "profile.employeeType", false),
-        profile_text("usageLocation", "profile.usageLocation", false),
-        profile_text("preferredLanguage", "profile.preferredLanguage", false),
-        profile_text("mail", "profile.mail", true),
-        profile_text("mailNickname", "profile.mailNickname", false),
-        profile_text("streetAddress", "profile.streetAddress", false),
-        profile_text("city", "profile.city", false),
-        profile_text("state", "profile.state", false),
-        profile_text("postalCode", "profile.postalCode", false),
-        profile_text("country", "profile.country", false),
-        profile_text("faxNumber", "profile.faxNumber", false),
-        Property {
-            name: "otherMails",
-            column: "profile.otherMails",
-            ty: Type::TextList,
-            default: Ops::EQ.with(Ops::STARTS).with(Ops::RANGE),
-            advanced: Ops::NOT,
-            orderable: false,
-            searchable: false,
-        },
-    ],
+    properties: &USER_PROPERTIES,
 };
+
+/// The properties of [`GROUP`].
+const GROUP_PROPERTIES: [Property; 7] = [
+    Property {
+        name: "id",
+        column: "id",
+        ty: Type::Guid,
+        default: Ops::EQ.with(Ops::IN),
+        advanced: Ops::NE.with(Ops::NOT),
+        orderable: false,
+        searchable: false,
+    },
+    Property {
+        name: "displayName",
+        column: "display_name",
+        ty: Type::Text,
+        default: TEXT_DEFAULT,
+        advanced: TEXT_ADVANCED,
+        orderable: true,
+        searchable: true,
+    },
+    Property {
+        name: "description",
+        column: "profile.description",
+        ty: Type::Text,
+        default: Ops::EQ.with(Ops::RANGE).with(Ops::STARTS),
+        advanced: TEXT_ADVANCED,
+        orderable: false,
+        searchable: true,
+    },
+    profile_text("mailNickname", "profile.mailNickname", false),
+    Property {
+        name: "securityEnabled",
+        column: "profile.securityEnabled",
+        ty: Type::Bool,
+        default: Ops::EQ.with(Ops::IN),
+        advanced: FLAG_ADVANCED,
+        orderable: false,
+        searchable: false,
+    },
+    Property {
+        name: "mailEnabled",
+        column: "profile.mailEnabled",
+        ty: Type::Bool,
+        default: Ops::EQ,
+        advanced: FLAG_ADVANCED,
+        orderable: false,
+        searchable: false,
+    },
+    Property {
+        name: "groupTypes",
+        column: "profile.groupTypes",
+        ty: Type::TextList,
+        default: Ops::EQ,
+        advanced: Ops::NOT,
+        orderable: false,
+        searchable: false,
+    },
+];
 
 /// Graph's `group`, as far as textid stores it.
 pub static GROUP: Resource = Resource {
     name: "Group",
     type_name: "microsoft.graph.group",
-    properties: &[
-        Property {
-            name: "id",
-            column: "id",
-            ty: Type::Guid,
-            default: Ops::EQ.with(Ops::IN),
-            advanced: Ops::NE.with(Ops::NOT),
-            orderable: false,
-            searchable: false,
-        },
-        Property {
-            name: "displayName",
-            column: "display_name",
-            ty: Type::Text,
-            default: TEXT_DEFAULT,
-            advanced: TEXT_ADVANCED,
-            orderable: true,
-            searchable: true,
-        },
-        Property {
-            name: "description",
-            column: "profile.description",
-            ty: Type::Text,
-            default: Ops::EQ.with(Ops::RANGE).with(Ops::STARTS),
-            advanced: TEXT_ADVANCED,
-            orderable: false,
-            searchable: true,
-        },
-        profile_text("mailNickname", "profile.mailNickname", false),
-        Property {
-            name: "securityEnabled",
-            column: "profile.securityEnabled",
-            ty: Type::Bool,
-            default: Ops::EQ.with(Ops::IN),
-            advanced: FLAG_ADVANCED,
-            orderable: false,
-            searchable: false,
-        },
-        Property {
-            name: "mailEnabled",
-            column: "profile.mailEnabled",
-            ty: Type::Bool,
-            default: Ops::EQ,
-            advanced: FLAG_ADVANCED,
-            orderable: false,
-            searchable: false,
-        },
-        Property {
-            name: "groupTypes",
-            column: "profile.groupTypes",
-            ty: Type::TextList,
-            default: Ops::EQ,
-            advanced: Ops::NOT,
-            orderable: false,
-            searchable: false,
-        },
-    ],
+    properties: &GROUP_PROPERTIES,
+};
+
+/// `deletedDateTime` of a deleted item (`/directory/deletedItems`): when it was deleted.
+const DELETED_AT: Property = Property {
+    name: "deletedDateTime",
+    column: "deleted_at",
+    ty: Type::Time,
+    default: Ops::RANGE.with(Ops::EQ).with(Ops::IN),
+    advanced: Ops::NE.with(Ops::NOT),
+    orderable: true,
+    searchable: false,
+};
+
+/// `properties` and `deletedDateTime` (`M` must be `N + 1`).
+const fn with_deleted_at<const N: usize, const M: usize>(
+    properties: [Property; N],
+) -> [Property; M] {
+    assert!(M == N + 1);
+    let mut out = [DELETED_AT; M];
+    let mut i = 0;
+    while i < N {
+        out[i] = properties[i];
+        i += 1;
+    }
+    out
+}
+
+const DELETED_USER_PROPERTIES: [Property; 28] = with_deleted_at(USER_PROPERTIES);
+const DELETED_GROUP_PROPERTIES: [Property; 8] = with_deleted_at(GROUP_PROPERTIES);
+
+/// A deleted user (`/directory/deletedItems/microsoft.graph.user`): the user's properties
+/// and `deletedDateTime`, which orders (Graph's `$orderby=deletedDateTime`).
+pub static DELETED_USER: Resource = Resource {
+    name: "User",
+    type_name: "microsoft.graph.user",
+    properties: &DELETED_USER_PROPERTIES,
+};
+
+/// A deleted group (`/directory/deletedItems/microsoft.graph.group`).
+pub static DELETED_GROUP: Resource = Resource {
+    name: "Group",
+    type_name: "microsoft.graph.group",
+    properties: &DELETED_GROUP_PROPERTIES,
 };
 
 /// Graph's `signIn`, as textid logs it (the columns of the sign-in log joined with the

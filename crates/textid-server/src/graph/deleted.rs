@@ -4,17 +4,18 @@
 //! here are Graph's shapes and permissions (`User.*` or `Group.*` by the object's kind,
 //! or `Directory.*`).
 //!
-//! Paging: `$top` (1..=999, default 100) and an opaque `$skiptoken` (base64url of the last
-//! id); other query options are refused with a 400 that says so, rather than ignored.
+//! Listing takes the query options of `/users` and `/groups` (the shared query layer, the
+//! same operators, the advanced ones with `ConsistencyLevel: eventual`), on the object's
+//! properties and on `deletedDateTime`, which also orders (`$orderby=deletedDateTime
+//! desc`); `$top` with `@odata.nextLink`, `$count`. `$expand` is refused.
 
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde_json::{json, Value};
+use textid_core::odata::schema;
 use textid_store::{DeletedItem, DeletedKind, DeletedObject};
 use textid_usecases::deleted_items;
 use uuid::Uuid;
@@ -22,11 +23,9 @@ use uuid::Uuid;
 use super::auth::Caller;
 use super::base;
 use super::error::{GraphError, GraphPath};
-use super::users::{group_json, upn_in_use, user_json};
+use super::query;
+use super::users::{group_json, upn_in_use, user_full_json, user_json};
 use crate::app::App;
-
-const DEFAULT_TOP: u32 = 100;
-const MAX_TOP: u32 = 999;
 
 /// The permission Graph asks for to read (`write: false`) or change an object of `kind`.
 fn require(caller: &Caller, kind: DeletedKind, write: bool) -> Result<(), GraphError> {
@@ -46,9 +45,11 @@ fn kind_of(item: &DeletedItem) -> DeletedKind {
     }
 }
 
-/// A deleted item in Graph's shape: the object's default properties and `deletedDateTime`.
-fn item_json(item: &DeletedItem) -> Value {
+/// A deleted item in Graph's shape: the object's default properties (every property, for a
+/// `$select` to pick from, when `full`) and `deletedDateTime`.
+fn item_json(item: &DeletedItem, full: bool) -> Value {
     let mut v = match &item.object {
+        DeletedObject::User(u) if full => user_full_json(u),
         DeletedObject::User(u) => user_json(u),
         DeletedObject::Group(g) => group_json(g),
     };
@@ -70,73 +71,56 @@ fn id_of(key: &str) -> Result<Uuid, GraphError> {
     key.parse().map_err(|_| GraphError::not_found(key))
 }
 
-/// `$top` and `$skiptoken`; anything else is refused.
-fn paging(q: &HashMap<String, String>) -> Result<(u32, Option<Uuid>), GraphError> {
-    if let Some(other) = q.keys().find(|k| *k != "$top" && *k != "$skiptoken") {
-        return Err(GraphError::bad_request(format!(
-            "Query option {other} is not supported on deletedItems: textid pages them by id with $top and $skiptoken only."
-        )));
-    }
-    let top = match q.get("$top") {
-        None => DEFAULT_TOP,
-        Some(t) => t
-            .parse::<u32>()
-            .ok()
-            .filter(|t| (1..=MAX_TOP).contains(t))
-            .ok_or_else(|| {
-                GraphError::bad_request(format!("$top must be a whole number from 1 to {MAX_TOP}"))
-            })?,
-    };
-    let after = match q.get("$skiptoken") {
-        None => None,
-        Some(t) => Some(
-            URL_SAFE_NO_PAD
-                .decode(t)
-                .ok()
-                .and_then(|b| Uuid::from_slice(&b).ok())
-                .ok_or_else(|| {
-                    GraphError::bad_request(
-                        "$skiptoken is not valid: use the @odata.nextLink of the previous page as it is",
-                    )
-                })?,
-        ),
-    };
-    Ok((top, after))
-}
-
 async fn list(
     app: &App,
     caller: &Caller,
     kind: DeletedKind,
+    headers: &HeaderMap,
     q: &HashMap<String, String>,
 ) -> Result<Json<Value>, GraphError> {
     require(caller, kind, false)?;
-    let (top, after) = paging(q)?;
-    let mut items = deleted_items::list(app, &caller.tenant, kind, after, top + 1).await?;
-    let more = items.len() > top as usize;
-    items.truncate(top as usize);
+    let (resource, path, default_order) = match kind {
+        DeletedKind::User => (&schema::DELETED_USER, "users", "userPrincipalName"),
+        DeletedKind::Group => (&schema::DELETED_GROUP, "groups", "displayName"),
+    };
+    if q.contains_key("$expand") {
+        return Err(GraphError::bad_request(
+            "$expand is not supported on deleted items: read the object after restoring it",
+        ));
+    }
+    let c = query::collection(resource, q, headers, default_order)?;
+    let tenant = &caller.tenant;
+    let rows = deleted_items::query(app, tenant, kind, &c.listing()).await?;
+    let count = match c.query.count {
+        true => Some(deleted_items::count(app, tenant, kind, c.query.cond.as_ref()).await?),
+        false => None,
+    };
     let cast = match kind {
         DeletedKind::User => "microsoft.graph.user",
         DeletedKind::Group => "microsoft.graph.group",
     };
-    let mut page = json!({
-        "@odata.context": format!("{}/$metadata#{}", base(app), match kind {
-            DeletedKind::User => "users",
-            DeletedKind::Group => "groups",
-        }),
-        "value": items.iter().map(item_json).collect::<Vec<_>>(),
-    });
-    if let (true, Some(last)) = (more, items.last()) {
-        let id = match &last.object {
-            DeletedObject::User(u) => u.id.0,
-            DeletedObject::Group(g) => g.id.0,
-        };
-        page["@odata.nextLink"] = json!(format!(
-            "{}/directory/deletedItems/{cast}?$top={top}&$skiptoken={}",
-            base(app),
-            URL_SAFE_NO_PAD.encode(id.as_bytes())
-        ));
-    }
+    let full = c.query.select.is_some();
+    let page = c.page(
+        rows,
+        format!("{}/$metadata#{path}", base(app)),
+        format!("{}/directory/deletedItems/{cast}", base(app)),
+        count,
+        |item| item_json(item, full),
+        |item, order| {
+            let (id, name, upn) = match &item.object {
+                DeletedObject::User(u) => {
+                    (u.id.0, u.display_name.clone(), u.upn.as_str().to_owned())
+                }
+                DeletedObject::Group(g) => (g.id.0, g.display_name.clone(), String::new()),
+            };
+            let key = match order {
+                "deletedDateTime" => item.deleted_at.timestamp_millis().to_string(),
+                "displayName" => name,
+                _ => upn,
+            };
+            (key, id)
+        },
+    );
     Ok(Json(page))
 }
 
@@ -144,18 +128,20 @@ async fn list(
 pub async fn list_users(
     State(app): State<App>,
     caller: Caller,
+    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, GraphError> {
-    list(&app, &caller, DeletedKind::User, &q).await
+    list(&app, &caller, DeletedKind::User, &headers, &q).await
 }
 
 /// `GET /v1.0/directory/deletedItems/microsoft.graph.group` (also `graph.group`).
 pub async fn list_groups(
     State(app): State<App>,
     caller: Caller,
+    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, GraphError> {
-    list(&app, &caller, DeletedKind::Group, &q).await
+    list(&app, &caller, DeletedKind::Group, &headers, &q).await
 }
 
 /// `GET /v1.0/directory/deletedItems/{id}`
@@ -168,7 +154,7 @@ pub async fn get(
         .await
         .map_err(|_| GraphError::not_found(&key))?;
     require(&caller, kind_of(&item), false)?;
-    Ok(Json(item_json(&item)))
+    Ok(Json(item_json(&item, false)))
 }
 
 /// `POST /v1.0/directory/deletedItems/{id}/restore` → 200 with the object; 400

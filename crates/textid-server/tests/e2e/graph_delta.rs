@@ -200,38 +200,93 @@ async fn a_taken_upn_blocks_restore_and_a_permanent_delete_frees_the_number() {
 }
 
 #[tokio::test]
-async fn deleted_items_page_with_top_and_refuse_what_they_do_not_support() {
+async fn deleted_items_answer_the_query_options_of_their_collection() {
     let t = spawn_oidc().await;
     let (_, tok) = app_token(&t, WRITER).await;
+    // Deleted a minute apart, in another order than their names.
     let mut deleted = Vec::new();
-    for name in ["gil", "hal", "ivy"] {
+    for name in ["hal", "ivy", "gil"] {
         let id = create_user(&t, &tok, name).await;
+        t.advance(60);
         let (status, _) = send(&t, &tok, Method::DELETE, &format!("/v1.0/users/{id}"), None).await;
         assert_eq!(status, 204);
-        deleted.push(id);
+        deleted.push((name, id));
     }
-    deleted.sort();
-    let mut seen = Vec::new();
-    let mut next = Some(format!(
-        "{}/v1.0/directory/deletedItems/microsoft.graph.user?$top=2",
-        t.base
-    ));
-    while let Some(url) = next {
-        let path = url.strip_prefix(&t.base).unwrap().to_owned();
-        let (status, page) = send(&t, &tok, Method::GET, &path, None).await;
-        assert_eq!(status, 200, "{page}");
-        assert!(page["value"].as_array().unwrap().len() <= 2);
-        seen.extend(ids(&page));
-        next = page["@odata.nextLink"].as_str().map(str::to_owned);
-    }
-    assert_eq!(seen, deleted);
+    let id_of = |name: &str| deleted.iter().find(|(n, _)| *n == name).unwrap().1.clone();
+    let every_page = |first: String| {
+        let (t, tok) = (&t, &tok);
+        async move {
+            let mut seen = Vec::new();
+            let mut next = Some(first);
+            while let Some(path) = next {
+                let (status, page) = send(t, tok, Method::GET, &path, None).await;
+                assert_eq!(status, 200, "{path}: {page}");
+                assert!(page["value"].as_array().unwrap().len() <= 2);
+                seen.extend(page["value"].as_array().unwrap().iter().cloned());
+                next = page["@odata.nextLink"]
+                    .as_str()
+                    .map(|l| l.strip_prefix(&t.base).unwrap().to_owned());
+            }
+            seen
+        }
+    };
+    let base = "/v1.0/directory/deletedItems/microsoft.graph.user";
+    // By userPrincipalName by default, two a page.
+    let by_name = every_page(format!("{base}?$top=2")).await;
+    let names: Vec<&str> = by_name
+        .iter()
+        .map(|u| u["displayName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["gil", "hal", "ivy"]);
+    assert!(by_name.iter().all(|u| u["deletedDateTime"].is_string()));
+    // Newest deletion first, across pages.
+    let newest = every_page(format!("{base}?$top=2&$orderby=deletedDateTime%20desc")).await;
+    let order: Vec<String> = newest
+        .iter()
+        .map(|u| u["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(order, [id_of("gil"), id_of("ivy"), id_of("hal")]);
+    // $filter and $select, as on /users.
+    let picked = every_page(format!(
+        "{base}?$filter=startswith(displayName,'h')%20or%20displayName%20eq%20'ivy'&$select=displayName,deletedDateTime"
+    ))
+    .await;
+    let mut keys: Vec<Vec<String>> = picked
+        .iter()
+        .map(|u| u.as_object().unwrap().keys().cloned().collect())
+        .collect();
+    keys.dedup();
+    assert_eq!(
+        keys,
+        [["deletedDateTime", "displayName", "id"]],
+        "{picked:?}"
+    );
+    assert_eq!(picked.len(), 2);
+    // $count with ConsistencyLevel: eventual, as Graph.
+    let counted: Value = t
+        .http
+        .get(t.url(&format!(
+            "{base}?$count=true&$filter=displayName%20ne%20'gil'"
+        )))
+        .bearer_auth(&tok)
+        .header("ConsistencyLevel", "eventual")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(counted["@odata.count"], 2, "{counted}");
 
     for bad in [
         "$skiptoken=nope",
         "$top=0",
-        "$filter=displayName%20eq%20'gil'",
+        "$filter=nope%20eq%201",
+        "$orderby=jobTitle",
+        "$expand=manager",
+        "$filter=displayName%20ne%20'gil'",
     ] {
-        let path = format!("/v1.0/directory/deletedItems/microsoft.graph.user?{bad}");
+        let path = format!("{base}?{bad}");
         let (status, err) = send(&t, &tok, Method::GET, &path, None).await;
         assert_eq!(status, 400, "{bad}: {err}");
         assert!(err["error"]["message"].is_string());

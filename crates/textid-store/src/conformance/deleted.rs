@@ -219,6 +219,122 @@ pub async fn a_deleted_group_is_restored_with_its_members(s: Arc<dyn Store>) {
         .is_empty());
 }
 
+/// Graph queries on deleted items: `$filter` on the object's properties (profile ones
+/// included) and on `deletedDateTime`, `$orderby=deletedDateTime`, counts, per tenant.
+pub async fn deleted_items_answer_graph_queries(s: Arc<dyn Store>) {
+    use textid_core::odata::query::Order;
+    use textid_core::odata::schema::{self, DELETED_GROUP, DELETED_USER};
+    let t = tenant(&*s).await;
+    let mut ids = Vec::new();
+    for (i, (name, job)) in [("ana", "Nurse"), ("bo", "Porter"), ("cy", "Nurse")]
+        .into_iter()
+        .enumerate()
+    {
+        let mut u = new_user(&t, name);
+        u.profile.set("jobTitle", Some(job)).unwrap();
+        s.create_user(&u, &Actor::cli(), now()).await.unwrap();
+        let minute = i64::try_from(i).unwrap() + 1;
+        s.delete_user(t.id, u.id, &Actor::cli(), later(minute))
+            .await
+            .unwrap();
+        ids.push(u.id);
+    }
+    let g = group(&*s, &t, "Frontline").await;
+    s.delete_group(t.id, g, &Actor::cli(), later(9))
+        .await
+        .unwrap();
+    let cond = |filter: &str| {
+        let expr = textid_core::odata::filter::parse(filter).unwrap();
+        Some(schema::check(&DELETED_USER, &expr, true).unwrap())
+    };
+    let by_deletion = |descending| Order {
+        prop: DELETED_USER.property("deletedDateTime").unwrap(),
+        descending,
+    };
+    let users = |items: Vec<DeletedItem>| -> Vec<UserId> {
+        items
+            .into_iter()
+            .map(|i| match i.object {
+                DeletedObject::User(u) => u.id,
+                DeletedObject::Group(_) => panic!("a group among users"),
+            })
+            .collect()
+    };
+    let listing = |cond, descending, limit| Listing {
+        cond,
+        order: by_deletion(descending),
+        limit,
+    };
+    let all = s
+        .query_deleted(t.id, DeletedKind::User, &listing(None, true, 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        users(all),
+        vec![ids[2], ids[1], ids[0]],
+        "newest deletion first"
+    );
+    let nurses = s
+        .query_deleted(
+            t.id,
+            DeletedKind::User,
+            &listing(cond("jobTitle eq 'nurse'"), false, 10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(users(nurses), vec![ids[0], ids[2]]);
+    let since = later(2).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let recent = cond(&format!("deletedDateTime ge {since}"));
+    let first = s
+        .query_deleted(t.id, DeletedKind::User, &listing(recent.clone(), false, 1))
+        .await
+        .unwrap();
+    assert_eq!(users(first), vec![ids[1]]);
+    assert_eq!(
+        s.count_deleted(t.id, DeletedKind::User, recent.as_ref())
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        s.count_deleted(t.id, DeletedKind::User, None)
+            .await
+            .unwrap(),
+        3
+    );
+    let expr = textid_core::odata::filter::parse("displayName eq 'Frontline'").unwrap();
+    let groups = s
+        .query_deleted(
+            t.id,
+            DeletedKind::Group,
+            &Listing {
+                cond: Some(schema::check(&DELETED_GROUP, &expr, true).unwrap()),
+                order: Order {
+                    prop: DELETED_GROUP.property("deletedDateTime").unwrap(),
+                    descending: false,
+                },
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].deleted_at, later(9));
+    assert_eq!(
+        s.count_deleted(t.id, DeletedKind::Group, None)
+            .await
+            .unwrap(),
+        1
+    );
+    let stranger = tenant(&*s).await;
+    assert_eq!(
+        s.count_deleted(stranger.id, DeletedKind::User, None)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
 pub async fn restoring_or_purging_a_missing_deleted_item_is_not_found(s: Arc<dyn Store>) {
     let t = tenant(&*s).await;
     let u = user(&*s, &t, "ana").await;

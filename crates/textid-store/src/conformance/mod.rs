@@ -120,6 +120,7 @@ cases!(
     a_deleted_users_number_stays_reserved_until_they_are_deleted_for_good,
     restoring_a_user_whose_upn_was_taken_is_a_conflict,
     a_deleted_group_is_restored_with_its_members,
+    deleted_items_answer_graph_queries,
     restoring_or_purging_a_missing_deleted_item_is_not_found,
     deleted_items_are_purged_thirty_days_after_their_deletion,
     // DeltaStore

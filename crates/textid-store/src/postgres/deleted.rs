@@ -16,10 +16,11 @@ use super::directory::to_user;
 use super::groups::to_group;
 use super::retry::{Replay, Tx};
 use super::rows::{execute, limit, ms, query, query_opt, time};
-use super::{audit, PostgresStore};
+use super::{audit, listing, PostgresStore};
 use crate::deleted::{self, statement, DELETED_USER_COLUMNS, FORGET_GROUP, FORGET_USER};
 use crate::{
-    Actor, DeletedItem, DeletedItemStore, DeletedKind, DeletedObject, StoreError, StoreResult,
+    Actor, Cond, DeletedItem, DeletedItemStore, DeletedKind, DeletedObject, Listing, StoreError,
+    StoreResult,
 };
 
 /// Copies a user about to be deleted into the deleted tables.
@@ -170,6 +171,47 @@ impl DeletedItemStore for PostgresStore {
     ) -> StoreResult<Vec<DeletedItem>> {
         self.read(&(tenant, kind, after, limit), |c, (t, k, a, l)| {
             Box::pin(list(c, *t, *k, *a, *l))
+        })
+        .await
+    }
+
+    async fn query_deleted(
+        &self,
+        tenant: TenantId,
+        kind: DeletedKind,
+        listing: &Listing,
+    ) -> StoreResult<Vec<DeletedItem>> {
+        self.read(&(tenant, kind, listing), |c, (t, k, l)| {
+            Box::pin(async move {
+                let (rows, item): (_, fn(&Row) -> StoreResult<DeletedItem>) = match k {
+                    DeletedKind::User => (
+                        listing::query(c, &user_sql(""), "u", *t, l).await?,
+                        user_item,
+                    ),
+                    DeletedKind::Group => (
+                        listing::query(c, &group_sql(""), "g", *t, l).await?,
+                        group_item,
+                    ),
+                };
+                rows.iter().map(item).collect()
+            })
+        })
+        .await
+    }
+
+    async fn count_deleted(
+        &self,
+        tenant: TenantId,
+        kind: DeletedKind,
+        cond: Option<&Cond>,
+    ) -> StoreResult<u64> {
+        self.read(&(tenant, kind, cond), |c, (t, k, cond)| {
+            Box::pin(async move {
+                match k {
+                    DeletedKind::User => listing::count(c, "deleted_users", "u", *t, *cond).await,
+                    DeletedKind::Group => listing::count(c, "deleted_groups", "g", *t, *cond).await,
+                }
+            })
         })
         .await
     }

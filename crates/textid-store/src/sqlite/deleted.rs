@@ -9,10 +9,11 @@ use uuid::Uuid;
 
 use super::directory::{group_row, to_group, to_user, user_row};
 use super::rows::{ms, time};
-use super::{audit, SqliteStore};
+use super::{audit, listing, SqliteStore};
 use crate::deleted::{self, DELETED_USER_COLUMNS, FORGET_GROUP, FORGET_USER};
 use crate::{
-    Actor, DeletedItem, DeletedItemStore, DeletedKind, DeletedObject, StoreError, StoreResult,
+    Actor, Cond, DeletedItem, DeletedItemStore, DeletedKind, DeletedObject, Listing, StoreError,
+    StoreResult,
 };
 
 /// Copies a user about to be deleted into the deleted tables.
@@ -171,6 +172,36 @@ impl DeletedItemStore for SqliteStore {
     ) -> StoreResult<Vec<DeletedItem>> {
         self.read(move |c| list(c, tenant, kind, after, limit))
             .await
+    }
+
+    async fn query_deleted(
+        &self,
+        tenant: TenantId,
+        kind: DeletedKind,
+        listing: &Listing,
+    ) -> StoreResult<Vec<DeletedItem>> {
+        let listing = listing.clone();
+        self.read(move |c| match kind {
+            DeletedKind::User => listing::query(c, &user_sql(""), "u", tenant, &listing, user_item),
+            DeletedKind::Group => {
+                listing::query(c, &group_sql(""), "g", tenant, &listing, group_item)
+            }
+        })
+        .await
+    }
+
+    async fn count_deleted(
+        &self,
+        tenant: TenantId,
+        kind: DeletedKind,
+        cond: Option<&Cond>,
+    ) -> StoreResult<u64> {
+        let cond = cond.cloned();
+        self.read(move |c| match kind {
+            DeletedKind::User => listing::count(c, "deleted_users", "u", tenant, cond.as_ref()),
+            DeletedKind::Group => listing::count(c, "deleted_groups", "g", tenant, cond.as_ref()),
+        })
+        .await
     }
 
     async fn deleted_item(&self, tenant: TenantId, id: Uuid) -> StoreResult<Option<DeletedItem>> {
