@@ -68,6 +68,7 @@ fn a_database_from_before_schema_migrations_gets_the_newer_files_once() {
          DROP TRIGGER deleted_users_tombstone; DROP TRIGGER deleted_groups_tombstone;
          DROP TABLE directory_versions; DROP TABLE directory_tombstones; DROP TABLE group_member_changes;
          DROP INDEX users_change; DROP INDEX groups_change;
+         DROP INDEX users_display_name; DROP INDEX groups_display_name;
          ALTER TABLE users DROP COLUMN change_seq; ALTER TABLE groups DROP COLUMN change_seq;
          DROP TABLE deleted_phone_methods; DROP TABLE deleted_user_memberships;
          DROP TABLE deleted_scim_users; DROP TABLE deleted_users;

@@ -88,6 +88,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         30,
         include_str!("../../migrations/postgres/0030_deleted_items.sql"),
     ),
+    (
+        31,
+        include_str!("../../migrations/postgres/0031_display_name_indexes.sql"),
+    ),
 ];
 
 async fn apply(tx: &Tx<'_>) -> StoreResult<()> {

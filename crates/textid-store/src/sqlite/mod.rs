@@ -114,6 +114,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         30,
         include_str!("../../migrations/sqlite/0030_deleted_items.sql"),
     ),
+    (
+        31,
+        include_str!("../../migrations/sqlite/0031_display_name_indexes.sql"),
+    ),
 ];
 const READERS: usize = 4;
 
