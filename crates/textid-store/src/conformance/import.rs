@@ -97,6 +97,53 @@ pub async fn an_import_writes_users_methods_and_audits_as_one_by_one_creation_wo
     );
 }
 
+/// Imported users advance the tenant's change sequence like one-by-one creation (a block
+/// reserved at once on PostgreSQL): the next delta round lists them, once, and a later
+/// change of one of them is after them all.
+pub async fn imported_users_are_in_the_next_delta_round(s: Arc<dyn Store>) {
+    let t = tenant(&*s).await;
+    let early = user(&*s, &t, "early").await;
+    let before = s.directory_version(t.id).await.unwrap();
+    let rows: Vec<ImportedUser> = (0..5)
+        .map(|i| imported(&t, i + 2, &format!("bulk{i}"), &[]))
+        .collect();
+    let ids: Vec<UserId> = rows.iter().map(|r| r.user.id).collect();
+    s.import_users(t.id, rows, false, &Actor::cli(), now())
+        .await
+        .unwrap();
+    let after = s.directory_version(t.id).await.unwrap();
+    assert_eq!(after, before + 5, "one sequence per imported user");
+    let mut changed: Vec<UserId> = s
+        .changed_users(t.id, before, None, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|u| u.id)
+        .collect();
+    changed.sort_by_key(|u| u.0);
+    let mut want = ids.clone();
+    want.sort_by_key(|u| u.0);
+    assert_eq!(changed, want, "the imported users, not the earlier one");
+    assert!(!changed.contains(&early));
+    let mut u = s.user(t.id, ids[2]).await.unwrap().unwrap();
+    u.display_name = "Changed".into();
+    s.update_user(&u, &Actor::cli(), now()).await.unwrap();
+    let later: Vec<UserId> = s
+        .changed_users(t.id, after, None, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|u| u.id)
+        .collect();
+    assert_eq!(later, vec![ids[2]]);
+    // A second import continues the sequence.
+    let more = vec![imported(&t, 2, "bulk9", &[])];
+    s.import_users(t.id, more, false, &Actor::cli(), now())
+        .await
+        .unwrap();
+    assert_eq!(s.directory_version(t.id).await.unwrap(), after + 2);
+}
+
 pub async fn an_import_without_sms_sign_in_leaves_mobiles_disabled(s: Arc<dyn Store>) {
     let t = tenant(&*s).await;
     let row = imported(&t, 2, "ana", &[(PhoneType::Mobile, "+14255550101")]);

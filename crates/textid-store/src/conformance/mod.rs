@@ -156,6 +156,7 @@ cases!(
     removing_a_member_who_is_not_one_is_not_found,
     membership_changes_are_audited,
     an_import_writes_users_methods_and_audits_as_one_by_one_creation_would,
+    imported_users_are_in_the_next_delta_round,
     an_import_without_sms_sign_in_leaves_mobiles_disabled,
     a_refused_import_names_every_problem_and_writes_nothing,
     an_import_and_a_single_claim_of_one_number_have_exactly_one_winner,

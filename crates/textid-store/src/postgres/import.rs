@@ -18,7 +18,7 @@ use textid_core::{TenantId, UserId};
 
 use super::locks;
 use super::retry::Tx;
-use super::rows::{execute, ms, query, to_json};
+use super::rows::{execute, ms, query, query_opt, to_json};
 use crate::{phone_type_from_stored, Actor, StoreError, StoreResult};
 
 /// Rows per statement.
@@ -56,13 +56,29 @@ pub(super) async fn import(
                     .map(|p| AuditRecord::phone_method(tenant, p, actor, now)),
             );
         }
+        // The chunk's change sequences (delta queries), reserved with one update of the
+        // tenant's row: its last is `last`, its first `last - n + 1` (migration 0032).
+        let n = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+        let last: i64 = query_opt(
+            tx,
+            "INSERT INTO directory_versions (tenant_id, seq) VALUES ($1, $2)
+             ON CONFLICT (tenant_id) DO UPDATE SET seq = directory_versions.seq + $2
+             RETURNING seq",
+            &[&tenant.0, &n],
+        )
+        .await?
+        .ok_or(StoreError::Corrupt(
+            "no directory version was returned".into(),
+        ))?
+        .try_get(0)?;
+        let first = last - n + 1;
         execute(
             tx,
-            "INSERT INTO users (id, tenant_id, upn, display_name, account_enabled, mobile_phone, business_phones, on_premises_sync, created_at)
-             SELECT id, $1, upn, name, enabled, mobile, business, synced, $8
+            "INSERT INTO users (id, tenant_id, upn, display_name, account_enabled, mobile_phone, business_phones, on_premises_sync, created_at, change_seq)
+             SELECT id, $1, upn, name, enabled, mobile, business, synced, $8, $10 + i - 1
              FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::bool[], $6::text[], $7::jsonb[], $9::bool[])
-                  AS r(id, upn, name, enabled, mobile, business, synced)",
-            &[&tenant.0, &ids, &upns, &names, &enabled, &mobiles, &business, &at, &synced],
+                  WITH ORDINALITY AS r(id, upn, name, enabled, mobile, business, synced, i)",
+            &[&tenant.0, &ids, &upns, &names, &enabled, &mobiles, &business, &at, &synced, &first],
         )
         .await?;
         let methods: Vec<_> = chunk

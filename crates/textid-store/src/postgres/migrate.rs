@@ -92,6 +92,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         31,
         include_str!("../../migrations/postgres/0031_display_name_indexes.sql"),
     ),
+    (
+        32,
+        include_str!("../../migrations/postgres/0032_import_stamps.sql"),
+    ),
 ];
 
 async fn apply(tx: &Tx<'_>) -> StoreResult<()> {
