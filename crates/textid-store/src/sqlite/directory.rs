@@ -184,8 +184,24 @@ impl DirectoryStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<usize> {
         let actor = actor.clone();
-        self.write(move |tx| super::import::import(tx, tenant, rows, sms_sign_in, &actor, now))
+        let imported = self
+            .write(move |tx| super::import::import(tx, tenant, rows, sms_sign_in, &actor, now))
+            .await?;
+        // Without statistics SQLite may answer a count of a large tenant through any index
+        // that starts with the tenant (a lookup per row: 52 ms instead of 21 ms at 100,000
+        // users): gather them (sampled) now that the tables grew at once.
+        if let Err(e) = self
+            .write(|tx| {
+                tx.execute_batch(
+                    "PRAGMA analysis_limit = 1000; ANALYZE users; ANALYZE phone_methods;",
+                )?;
+                Ok(())
+            })
             .await
+        {
+            tracing::warn!(error = %e, "ANALYZE after an import failed");
+        }
+        Ok(imported)
     }
 
     async fn user(&self, tenant: TenantId, uid: UserId) -> StoreResult<Option<User>> {

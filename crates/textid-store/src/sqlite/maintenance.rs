@@ -68,7 +68,14 @@ impl SqliteStore {
 #[async_trait]
 impl MaintenanceStore for SqliteStore {
     async fn purge(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        self.write(move |tx| purge(tx, ENDED, before)).await
+        self.write(move |tx| {
+            let n = purge(tx, ENDED, before)?;
+            // SQLite's advice for long-lived connections: refresh the planner's statistics
+            // of tables that changed much since (a directory grown through the API).
+            tx.execute_batch("PRAGMA analysis_limit = 1000; PRAGMA optimize;")?;
+            Ok(n)
+        })
+        .await
     }
 
     async fn purge_logs(&self, before: DateTime<Utc>) -> StoreResult<u64> {
