@@ -72,7 +72,7 @@ impl MaintenanceStore for SqliteStore {
             let n = purge(tx, ENDED, before)?;
             // SQLite's advice for long-lived connections: refresh the planner's statistics
             // of tables that changed much since (a directory grown through the API).
-            tx.execute_batch("PRAGMA analysis_limit = 1000; PRAGMA optimize;")?;
+            tx.execute_batch("PRAGMA analysis_limit = 0; PRAGMA optimize;")?;
             Ok(n)
         })
         .await
