@@ -99,6 +99,7 @@ from msgraph.generated.models.temporary_access_pass_authentication_method_config
 )
 from msgraph.generated.models.user import User
 from msgraph.generated.models.user_collection_response import UserCollectionResponse
+from msgraph.generated.groups.groups_request_builder import GroupsRequestBuilder
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 from msgraph_core import GraphClientFactory
 from msgraph_core.tasks.page_iterator import PageIterator
@@ -1356,6 +1357,81 @@ async def query_steps(c: Checks, graph: GraphServiceClient, base: str, S: dict[s
         await expect_error(graph.users.get(RequestConfiguration(query_parameters=q)), 400, "Request_UnsupportedQuery")
 
     await c.run("12 an advanced operator without ConsistencyLevel → 400 Request_UnsupportedQuery (as Graph)", advanced_without_header)
+
+    # -- groups: 30 created in $batch calls, then the query options of /groups through the
+    # SDK, each answer compared with what this script computes from the groups it created.
+    kinds = ["Nurses", "Porters", "Kitchen"]
+    teams = [
+        {"name": f"{kinds[i % 3]} {i:02d}", "nick": f"qg{i:02d}", "description": f"Team {i}", "mail": i % 5 == 0}
+        for i in range(30)
+    ]
+
+    async def group_batches() -> None:
+        for start in range(0, 30, 15):
+            reqs = [
+                {
+                    "id": str(k),
+                    "method": "POST",
+                    "url": "/groups",
+                    "headers": {"Content-Type": "application/json"},
+                    "body": {
+                        "displayName": g["name"], "mailNickname": g["nick"], "description": g["description"],
+                        "securityEnabled": True, "mailEnabled": g["mail"],
+                    },
+                }
+                for k, g in enumerate(teams[start : start + 15])
+            ]
+            status, body = http_json("POST", f"{base}/v1.0/$batch", {"requests": reqs}, auth)
+            assert status == 200, f"$batch: {status} {body}"
+            assert all(r["status"] == 201 for r in body["responses"]), f"group creates: {body}"
+
+    grouped = await c.run("12 $batch creates 30 groups", group_batches)
+
+    def ours(gs: list[Any]) -> list[str]:
+        names = {g["name"] for g in teams}
+        return sorted(g.display_name for g in gs if g.display_name in names)
+
+    async def every_group(rc: RequestConfiguration, eventual: bool = False) -> list[Any]:
+        got: list[Any] = []
+        first = await graph.groups.get(rc)
+        assert first is not None and first.value is not None
+        it = PageIterator(first, graph.request_adapter)
+        if eventual:
+            it.headers.add("ConsistencyLevel", "eventual")
+        await it.iterate(lambda g: got.append(g) or True)
+        return got
+
+    async def group_queries() -> None:
+        params = GroupsRequestBuilder.GroupsRequestBuilderGetQueryParameters
+        for f, keep in [
+            ("startswith(displayName,'nurses')", lambda g: g["name"].startswith("Nurses")),
+            ("displayName eq 'Porters 04'", lambda g: g["name"] == "Porters 04"),
+            ("mailEnabled eq true and startswith(mailNickname,'qg')", lambda g: g["mail"]),
+            ("displayName in ('Kitchen 02', 'Nurses 03')", lambda g: g["name"] in ("Kitchen 02", "Nurses 03")),
+        ]:
+            got = await every_group(RequestConfiguration(query_parameters=params(filter=f, top=4)))
+            eq(ours(got), sorted(g["name"] for g in teams if keep(g)), f"groups $filter={f}")
+        # $select: only the selected properties (and id).
+        picked = await every_group(RequestConfiguration(query_parameters=params(
+            filter="startswith(mailNickname,'qg')", select=["displayName", "description"], top=7)))
+        eq(len(picked), 30, "$select with a filter, every page")
+        assert all(g.mail_nickname is None and g.description for g in picked), "$select left mailNickname out"
+        # $orderby with $filter (advanced: ConsistencyLevel and $count), across pages.
+        rc = advanced(params(filter="startswith(displayName,'kitchen')", orderby=["displayName desc"], count=True, top=3))
+        first = await graph.groups.get(rc)
+        assert first is not None
+        want = sorted((g["name"] for g in teams if g["name"].startswith("Kitchen")), reverse=True)
+        eq(first.odata_count, len(want), "@odata.count of the kitchen groups")
+        got = await every_group(rc, eventual=True)
+        eq([g.display_name for g in got], want, "groups $orderby=displayName desc, every page")
+        # $search and /groups/$count.
+        found = await graph.groups.get(advanced(params(search='"displayName:porters"', top=999)))
+        assert found is not None and found.value is not None
+        eq(ours(found.value), sorted(g["name"] for g in teams if g["name"].startswith("Porters")), "groups $search")
+        n = await graph.groups.count.get(advanced(None))
+        assert isinstance(n, int) and n >= 30, f"/groups/$count {n!r}"
+
+    await c.run("12 groups.get $filter (startswith, eq, and, in), $select, $orderby + $count, $search, groups.count", group_queries, grouped)
 
     # -- the sign-in log's query options: the whole log read once, page by page; each
     # filtered, ordered or paged answer compared with what this script computes from it.
