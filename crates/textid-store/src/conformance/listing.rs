@@ -166,6 +166,9 @@ pub async fn query_users_search_matches_the_start_of_a_token(s: Arc<dyn Store>) 
         ("\"displayName:ada\"", &["eve.adams"]),
         ("\"displayName:ara\"", &[]),
         ("\"userPrincipalName:adams\"", &["eve.adams"]),
+        // A separator in the text is a separator too.
+        ("\"userPrincipalName:eve.ad\"", &["eve.adams"]),
+        ("\"userPrincipalName:ve.ad\"", &[]),
         (
             "\"displayName:ana\" OR \"displayName:dave\"",
             &["ana", "dave"],
