@@ -76,13 +76,27 @@ fn write(
     }
     let plan = plan_import(&rows, &existing, sms_sign_in).map_err(StoreError::Import)?;
     drop(rows);
+    // The users' change sequences (delta queries), reserved at once: the last is `last`,
+    // the first `last - n + 1` (migration 0033; the trigger stamps only inserts without one).
+    let n = i64::try_from(plan.users.len()).unwrap_or(i64::MAX);
+    tx.execute(
+        "INSERT OR IGNORE INTO directory_versions (tenant_id, seq) VALUES (?1, 0)",
+        params![t],
+    )?;
+    let last: i64 = tx.query_row(
+        "UPDATE directory_versions SET seq = seq + ?2 WHERE tenant_id = ?1 RETURNING seq",
+        params![t, n],
+        |r| r.get(0),
+    )?;
+    let mut seq = last - n;
     let mut users = tx.prepare(
-        "INSERT INTO users (id, tenant_id, upn, display_name, account_enabled, mobile_phone, business_phones, on_premises_sync, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO users (id, tenant_id, upn, display_name, account_enabled, mobile_phone, business_phones, on_premises_sync, created_at, change_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
     let mut methods = tx.prepare(phone::INSERT_METHOD)?;
     let mut audits = audit::inserter(tx)?;
     for (u, plans) in &plan.users {
+        seq += 1;
         users.execute(params![
             u.id.to_string(),
             t,
@@ -92,7 +106,8 @@ fn write(
             u.mobile_phone,
             to_json(&u.business_phones),
             u.on_premises_sync_enabled,
-            ms(now)
+            ms(now),
+            seq
         ])?;
         audit::insert_with(&mut audits, &AuditRecord::user_added(u, actor, now))?;
         for p in plans {

@@ -118,6 +118,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         31,
         include_str!("../../migrations/sqlite/0031_display_name_indexes.sql"),
     ),
+    (
+        33,
+        include_str!("../../migrations/sqlite/0033_import_stamps.sql"),
+    ),
 ];
 const READERS: usize = 4;
 
