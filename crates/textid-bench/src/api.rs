@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -54,6 +54,16 @@ pub struct ApiArgs {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// The server's PostgreSQL database (postgres://...): commits per sign-in are read from
+    /// its `pg_stat_database.xact_commit` (every node's, and anything else on that
+    /// database). Without it, from the server's `textid_db_commits_total` (SQLite).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Stop after this many sign-ins (complete or failed) in the measured window instead
+    /// of at the end of --duration (which then only bounds the run): a fixed amount of
+    /// work, for counting instructions per sign-in under callgrind (scripts/instructions).
+    #[arg(long)]
+    pub signins: Option<u64>,
     /// How long a client waits for a code before it counts an error.
     #[arg(long, default_value = "30s", value_parser = crate::stats::parse_duration)]
     pub code_timeout: Duration,
@@ -68,6 +78,10 @@ struct Ctx {
     code_timeout: Duration,
     window_start: Instant,
     window_end: Instant,
+    /// With --signins: sign-ins still to start in the window.
+    remaining: Option<AtomicI64>,
+    /// With --signins: told when every client has ended.
+    done: tokio::sync::Notify,
 }
 
 impl Ctx {
@@ -208,6 +222,11 @@ async fn client(ctx: Arc<Ctx>, numbers: Vec<String>) -> TaskLog {
     let mut log = TaskLog::default();
     let mut i = 0usize;
     while Instant::now() < ctx.window_end {
+        if let Some(left) = &ctx.remaining {
+            if Instant::now() >= ctx.window_start && left.fetch_sub(1, Ordering::SeqCst) <= 0 {
+                break;
+            }
+        }
         let Some(number) = numbers.get(i % numbers.len()) else {
             break;
         };
@@ -302,6 +321,57 @@ fn usage(before: &ProcSample, after: &ProcSample, signins: usize, window: Durati
     }
 }
 
+/// Where the server's commits are counted.
+enum CommitCounter {
+    /// Its `textid_db_commits_total` (SQLite counts its group commits).
+    Metrics,
+    /// PostgreSQL's own count for the database.
+    Postgres(tokio_postgres::Client),
+}
+
+impl CommitCounter {
+    async fn new(database_url: Option<&str>) -> Result<Self> {
+        let Some(url) = database_url else {
+            return Ok(Self::Metrics);
+        };
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .with_context(|| "--database-url: connecting to PostgreSQL")?;
+        tokio::spawn(connection);
+        Ok(Self::Postgres(client))
+    }
+
+    async fn read(&self, http: &reqwest::Client, metrics_url: &str) -> Option<u64> {
+        match self {
+            Self::Metrics => {
+                let text = http.get(metrics_url).send().await.ok()?.text().await.ok()?;
+                commits_in(&text)
+            }
+            Self::Postgres(c) => {
+                // Statistics as of now, not as cached at the transaction's first read.
+                c.batch_execute("SELECT pg_stat_clear_snapshot()")
+                    .await
+                    .ok()?;
+                let row = c
+                    .query_one(
+                        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+                        &[],
+                    )
+                    .await
+                    .ok()?;
+                u64::try_from(row.get::<_, i64>(0)).ok()
+            }
+        }
+    }
+}
+
+fn commits_in(exposition: &str) -> Option<u64> {
+    exposition
+        .lines()
+        .find_map(|l| l.strip_prefix("textid_db_commits_total "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// Runs the scenario and prints the report.
 pub async fn run(args: ApiArgs) -> Result<()> {
     if args.concurrency == 0 {
@@ -345,6 +415,10 @@ pub async fn run(args: ApiArgs) -> Result<()> {
         code_timeout: args.code_timeout,
         window_start,
         window_end,
+        remaining: args
+            .signins
+            .map(|n| AtomicI64::new(i64::try_from(n).unwrap_or(i64::MAX))),
+        done: tokio::sync::Notify::new(),
     });
     println!(
         "{} clients over {} numbers against {target} (tenant {}): warm-up {:?}, measuring {:?}",
@@ -355,23 +429,40 @@ pub async fn run(args: ApiArgs) -> Result<()> {
         args.duration
     );
 
-    // Readings of /proc at the window's edges, taken by a task of their own.
+    // Readings of /proc (and the server's commit count) at the window's edges, taken by
+    // a task of their own.
     let monitor = {
         let server_pid = server_pid.clone();
+        let ctx = ctx.clone();
+        let http = ctx.http.clone();
+        let metrics_url = format!("{target}/metrics");
+        let counter = CommitCounter::new(args.database_url.as_deref()).await?;
         tokio::spawn(async move {
             tokio::time::sleep_until(window_start.into()).await;
+            let commits_before = counter.read(&http, &metrics_url).await;
             let server_before = server_pid.as_deref().map(ProcSample::read);
             let bench_before = ProcSample::read("self");
             let machine_before = MachineCpu::read();
-            tokio::time::sleep_until(window_end.into()).await;
+            tokio::select! {
+                () = tokio::time::sleep_until(window_end.into()) => {}
+                () = ctx.done.notified() => {}
+            }
+            let ended = Instant::now();
             let server_after = server_pid.as_deref().map(ProcSample::read);
             let bench_after = ProcSample::read("self");
             let machine_after = MachineCpu::read();
+            let commits_after = counter.read(&http, &metrics_url).await;
             let machine = match (machine_before, machine_after) {
                 (Ok(b), Ok(a)) => Some(a.busy.saturating_sub(b.busy)),
                 _ => None,
             };
+            let commits = match (commits_before, commits_after) {
+                (Some(b), Some(a)) => Some(a.saturating_sub(b)),
+                _ => None,
+            };
             (
+                ended,
+                commits,
                 server_before,
                 server_after,
                 bench_before,
@@ -389,7 +480,8 @@ pub async fn run(args: ApiArgs) -> Result<()> {
     while let Some(log) = tasks.join_next().await {
         logs.push(log.context("a client task failed")?);
     }
-    let (server_before, server_after, bench_before, bench_after, machine_busy) =
+    ctx.done.notify_one();
+    let (ended, commits, server_before, server_after, bench_before, bench_after, machine_busy) =
         monitor.await.context("the /proc monitor failed")?;
 
     let mut samples: Vec<Sample> = Vec::new();
@@ -407,7 +499,12 @@ pub async fn run(args: ApiArgs) -> Result<()> {
         }
     }
     let signins = samples.len();
-    let window = args.duration;
+    // With --signins the window ended when the last sign-in did.
+    let window = if args.signins.is_some() {
+        ended.saturating_duration_since(window_start)
+    } else {
+        args.duration
+    };
     let rate = signins as f64 / window.as_secs_f64();
     let pick = |f: fn(&Sample) -> u64| -> Summary {
         let mut v: Vec<u64> = samples.iter().map(f).collect();
@@ -434,6 +531,9 @@ pub async fn run(args: ApiArgs) -> Result<()> {
     ];
     let total = steps[4].2;
     let errors_total: u64 = errors.values().sum();
+    let commits_per_signin = commits
+        .filter(|_| signins > 0)
+        .map(|c| c as f64 / signins as f64);
 
     let server = match (server_before, server_after) {
         (Some(Ok(b)), Some(Ok(a))) => Some(usage(&b, &a, signins, window)),
@@ -510,6 +610,19 @@ pub async fn run(args: ApiArgs) -> Result<()> {
         }
         None => println!("server: no --server-pid, no CPU or memory figures"),
     }
+    match commits_per_signin {
+        Some(c) => println!(
+            "server commits: {c:.2} /sign-in ({})",
+            if args.database_url.is_some() {
+                "pg_stat_database.xact_commit, read-only transactions included"
+            } else {
+                "textid_db_commits_total"
+            }
+        ),
+        None => println!(
+            "server commits: n/a (no textid_db_commits_total at {target}/metrics; on PostgreSQL give --database-url)"
+        ),
+    }
     if let Some(u) = &bench {
         println!(
             "bench itself: cpu {} ms/sign-in ({:.2} cores), peak RSS {:.1} MB",
@@ -563,13 +676,14 @@ pub async fn run(args: ApiArgs) -> Result<()> {
     };
     println!();
     println!(
-        "BENCH scenario=api label={label} concurrency={} duration_s={:.1} signins={signins} signins_per_s={rate:.1} p50_ms={:.2} p99_ms={:.2} cpu_ms_per_signin={} ctxsw_per_signin={} rss_mb={} errors={errors_total} other_cores={}",
+        "BENCH scenario=api label={label} concurrency={} duration_s={:.1} signins={signins} signins_per_s={rate:.1} p50_ms={:.2} p99_ms={:.2} cpu_ms_per_signin={} ctxsw_per_signin={} commits_per_signin={} rss_mb={} errors={errors_total} other_cores={}",
         args.concurrency,
         window.as_secs_f64(),
         ms(total.p50),
         ms(total.p99),
         fmt(server.and_then(|u| u.cpu_ms_per_signin), 3),
         fmt(server.and_then(|u| u.ctxsw_per_signin), 2),
+        fmt(commits_per_signin, 2),
         fmt(server.map(|u| u.peak_rss_mb), 1),
         fmt(other_cores, 2),
     );
@@ -613,6 +727,7 @@ pub async fn run(args: ApiArgs) -> Result<()> {
             })),
             "cpu_ms_per_signin": server.and_then(|u| u.cpu_ms_per_signin),
             "ctxsw_per_signin": server.and_then(|u| u.ctxsw_per_signin),
+            "commits_per_signin": commits_per_signin,
             "rss_mb": server.map(|u| u.peak_rss_mb),
             "machine": {"cpus": cpus, "busy_cores": machine_cores, "other_cores": other_cores},
             "bench": bench.map(|u| json!({
@@ -688,5 +803,12 @@ mod tests {
             usage(&before, &after, 0, Duration::from_secs(1)).cpu_ms_per_signin,
             None
         );
+    }
+
+    #[test]
+    fn the_commit_count_is_read_from_the_exposition() {
+        let text = "# TYPE textid_db_commits counter\ntextid_db_commits_total 1234\ntextid_db_commits_created 1.0\n";
+        assert_eq!(commits_in(text), Some(1234));
+        assert_eq!(commits_in("textid_outbox_depth 0\n"), None);
     }
 }

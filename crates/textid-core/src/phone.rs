@@ -214,10 +214,34 @@ pub fn is_known_region(region: &str) -> bool {
 /// The ISO 3166 alpha-2 region of an E.164 number (`+14255550101` → `US`), as
 /// libphonenumber assigns it; `None` when it cannot tell. A label for counting by country
 /// (metrics), never the number itself.
+///
+/// Answers from a bounded memo of the numbers seen lately: libphonenumber tells a `+1`
+/// number's region by matching it against each NANP region's patterns, and a sign-in asks
+/// for its number's region several times (routing, metrics of each step and delivery).
 pub fn region_of(e164: &str) -> Option<String> {
-    let n = phonenumber::parse(None, e164).ok()?;
-    n.country().id().map(|id| id.as_ref().to_string())
+    let mut memo = REGIONS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(region) = memo.get(e164) {
+        return region.clone();
+    }
+    let region = phonenumber::parse(None, e164)
+        .ok()
+        .and_then(|n| n.country().id().map(|id| id.as_ref().to_string()));
+    if memo.len() >= REGIONS_REMEMBERED {
+        // Bounded whatever numbers an attacker sends: start again rather than grow.
+        memo.clear();
+    }
+    memo.insert(e164.to_string(), region.clone());
+    region
 }
+
+/// How many numbers' regions [`region_of`] remembers (about 1 MB at most).
+const REGIONS_REMEMBERED: usize = 16_384;
+
+static REGIONS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
+> = std::sync::LazyLock::new(Default::default);
 
 /// Splits `... x123` / `... ext. 123` / `...;ext=123` into the number and its extension.
 fn split_extension(input: &str) -> Result<(&str, Option<String>), PhoneError> {
@@ -327,11 +351,24 @@ mod tests {
 
     #[test]
     fn the_region_of_a_number_is_its_iso_code() {
-        assert_eq!(region_of("+14255550101").as_deref(), Some("US"));
+        // Twice: the second answer comes from the memo, and must be the same.
+        for _ in 0..2 {
+            assert_eq!(region_of("+14255550101").as_deref(), Some("US"));
+            assert_eq!(region_of("+16135550123").as_deref(), Some("CA"));
+            assert_eq!(region_of("+358401234567").as_deref(), Some("FI"));
+            assert_eq!(region_of("+442079460958").as_deref(), Some("GB"));
+            assert_eq!(region_of("not a number"), None);
+        }
+    }
+
+    #[test]
+    fn the_region_memo_stays_bounded() {
+        for i in 0..REGIONS_REMEMBERED + 10 {
+            region_of(&format!("+1425555{:04}", i % 10_000));
+            region_of(&format!("+35840{i:07}"));
+        }
+        assert!(REGIONS.lock().unwrap().len() <= REGIONS_REMEMBERED);
         assert_eq!(region_of("+16135550123").as_deref(), Some("CA"));
-        assert_eq!(region_of("+358401234567").as_deref(), Some("FI"));
-        assert_eq!(region_of("+442079460958").as_deref(), Some("GB"));
-        assert_eq!(region_of("not a number"), None);
     }
 
     #[test]

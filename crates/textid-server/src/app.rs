@@ -289,7 +289,7 @@ impl App {
                 source,
             }
         })?;
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::new(store.commits().is_some()));
         let receipts: Arc<dyn ReceiptSink> = Arc::new(crate::receipts::StoreReceipts::new(
             store.clone(),
             clock.clone(),

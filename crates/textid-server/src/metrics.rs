@@ -12,7 +12,10 @@
 //!   ([`crate::receipts`]), each message's receipt once;
 //! - `textid_outbox_depth` and `textid_outbox_oldest_age_seconds`: read from the store
 //!   at scrape time (every node reports the same shared outbox);
-//! - `textid_http_request_duration_seconds`: a middleware around every route.
+//! - `textid_http_request_duration_seconds`: a middleware around every route;
+//! - `textid_db_commits_total`: the store's own count of write transactions committed,
+//!   read at scrape time (SQLite, where one commit carries a group of writes; absent on
+//!   PostgreSQL, whose `pg_stat_database` counts them).
 //!
 //! Invariant: every label comes from a closed set, so that an attacker cannot grow the
 //! series without bound, and no label carries a secret or a number: `country` is the
@@ -90,18 +93,20 @@ pub struct Metrics {
     receipts: Family<ReceiptLabels, Counter>,
     outbox_depth: Gauge,
     outbox_oldest_age: Gauge<f64, AtomicU64>,
+    commits: Counter,
     http: Family<HttpLabels, Histogram, fn() -> Histogram>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        Self::new()
+        Self::new(false)
     }
 }
 
 impl Metrics {
-    /// A registry with every metric at zero.
-    pub fn new() -> Self {
+    /// A registry with every metric at zero; `textid_db_commits_total` only where the
+    /// store counts its commits (`store_counts_commits`).
+    pub fn new(store_counts_commits: bool) -> Self {
         let m = Self {
             registry: Registry::with_prefix("textid"),
             requested: Family::default(),
@@ -113,14 +118,15 @@ impl Metrics {
             receipts: Family::default(),
             outbox_depth: Gauge::default(),
             outbox_oldest_age: Gauge::default(),
+            commits: Counter::default(),
             http: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
         };
-        m.registered()
+        m.registered(store_counts_commits)
     }
 
     /// Registers every metric under its documented name (counters get their `_total`
     /// suffix from the encoder). The registry holds clones: each shares its value.
-    fn registered(mut self) -> Self {
+    fn registered(mut self, commits: bool) -> Self {
         let r = &mut self.registry;
         r.register(
             "sms_codes_requested",
@@ -167,6 +173,13 @@ impl Metrics {
             "Age of the oldest message waiting in the outbox; 0 when none waits",
             self.outbox_oldest_age.clone(),
         );
+        if commits {
+            r.register(
+                "db_commits",
+                "Write transactions the store committed (SQLite: one per group commit)",
+                self.commits.clone(),
+            );
+        }
         r.register(
             "http_request_duration_seconds",
             "Time to answer an HTTP request, by method, route template and status",
@@ -212,8 +225,15 @@ impl Metrics {
     fn encode(
         &self,
         stats: textid_store::OutboxStats,
+        commits: Option<u64>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<String, std::fmt::Error> {
+        if let Some(total) = commits {
+            // The store's count only grows: concurrent scrapes catch the counter up to it.
+            self.commits
+                .inner()
+                .fetch_max(total, std::sync::atomic::Ordering::Relaxed);
+        }
         self.outbox_depth
             .set(i64::try_from(stats.queued).unwrap_or(i64::MAX));
         let age = stats.oldest_queued_at.map_or(0.0, |at| {
@@ -280,7 +300,7 @@ pub(crate) async fn scrape(State(app): State<App>) -> Result<Response, ApiError>
     let stats = app.store().outbox_stats().await?;
     let body = app
         .metrics()
-        .encode(stats, app.clock().now())
+        .encode(stats, app.store().commits(), app.clock().now())
         .map_err(|e| ApiError::internal(&e))?;
     let mut res = body.into_response();
     res.headers_mut()
@@ -301,8 +321,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_commit_count_is_exposed_only_where_the_store_counts_commits() {
+        let text = |counts: bool, commits: Option<u64>| {
+            Metrics::new(counts)
+                .encode(
+                    textid_store::OutboxStats::default(),
+                    commits,
+                    chrono::DateTime::UNIX_EPOCH,
+                )
+                .unwrap()
+        };
+        assert!(text(true, Some(7)).contains("textid_db_commits_total 7\n"));
+        assert!(!text(false, None).contains("textid_db_commits"));
+    }
+
+    #[test]
     fn names_are_the_documented_ones_and_labels_bounded() {
-        let m = Metrics::new();
+        let m = Metrics::new(true);
         m.sign_in(&SignInEvent {
             country: "US".into(),
             kind: SignInEventKind::CodeRefused("globalBudgetExceeded"),
@@ -319,10 +354,12 @@ mod tests {
         let text = m
             .encode(
                 textid_store::OutboxStats::default(),
+                Some(42),
                 chrono::DateTime::UNIX_EPOCH,
             )
             .unwrap();
         for line in [
+            "textid_db_commits_total 42",
             r#"textid_sms_codes_refused_total{country="US",reason="globalBudgetExceeded"} 1"#,
             r#"textid_sms_codes_sent_total{country="FI"} 1"#,
             r#"textid_sms_provider_errors_total{provider="webhook",kind="transient"} 1"#,

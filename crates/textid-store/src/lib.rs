@@ -882,6 +882,12 @@ pub trait MaintenanceStore: Send + Sync {
     /// Notifications of changes that cached values depend on, from this node and from
     /// every other node on the same database.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Changed>;
+    /// Write transactions this process committed so far, where the backend counts them
+    /// itself (SQLite: one per group commit); `None` where the database server does
+    /// (PostgreSQL's `pg_stat_database.xact_commit`).
+    fn commits(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Every persistence operation of textid: one trait per aggregate, composed. A backend

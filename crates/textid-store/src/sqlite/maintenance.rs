@@ -37,7 +37,7 @@ fn versions(c: &Connection) -> StoreResult<HashMap<String, i64>> {
 /// Polls the versions until the store is dropped.
 fn watch(
     conn: Connection,
-    alive: std::sync::Weak<std::sync::Mutex<Connection>>,
+    alive: std::sync::Weak<super::writer::Writer>,
     tx: broadcast::Sender<Changed>,
 ) {
     let mut seen = versions(&conn).unwrap_or_default();
@@ -89,6 +89,10 @@ impl MaintenanceStore for SqliteStore {
 
     async fn database_time(&self) -> StoreResult<Option<DateTime<Utc>>> {
         Ok(None)
+    }
+
+    fn commits(&self) -> Option<u64> {
+        Some(self.writer.commits())
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Changed> {

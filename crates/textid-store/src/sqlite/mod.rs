@@ -1,6 +1,7 @@
 //! The SQLite backend: the embedded default. One file in WAL mode; one writer connection
-//! (SQLite admits one writer at a time, so write transactions queue on it instead of
-//! spinning on `SQLITE_BUSY`) and a small pool of reader connections. Every call runs on
+//! owned by one thread (SQLite admits one writer at a time, so write transactions queue on
+//! it instead of spinning on `SQLITE_BUSY`), which commits the transactions queued together
+//! as one group (`writer`), and a small pool of reader connections whose calls run on
 //! tokio's blocking pool. Write transactions are `BEGIN IMMEDIATE`, so a decision taken
 //! inside one sees rows no other writer can change before it commits.
 //!
@@ -33,6 +34,7 @@ mod sessions;
 mod sign_in;
 mod tenants;
 mod tokens;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -124,6 +126,9 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
 ];
 const READERS: usize = 4;
+/// Prepared statements kept per connection: more than the hot paths use together, so
+/// that none is compiled again while the server runs.
+const STATEMENTS_CACHED: usize = 256;
 
 /// Options of the SQLite backend.
 #[derive(Debug, Clone, Default)]
@@ -136,7 +141,7 @@ pub struct SqliteOptions {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     path: PathBuf,
-    writer: Arc<Mutex<Connection>>,
+    writer: Arc<writer::Writer>,
     readers: Arc<Mutex<Vec<Connection>>>,
     options: SqliteOptions,
     changes: broadcast::Sender<Changed>,
@@ -159,7 +164,7 @@ fn open_connection(path: &Path, options: &SqliteOptions) -> StoreResult<Connecti
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
     ))?;
-    conn.set_prepared_statement_cache_capacity(64);
+    conn.set_prepared_statement_cache_capacity(STATEMENTS_CACHED);
     Ok(conn)
 }
 
@@ -185,7 +190,7 @@ impl SqliteStore {
         }
         Ok(Self {
             path,
-            writer: Arc::new(Mutex::new(writer)),
+            writer: Arc::new(writer::Writer::start(writer)?),
             readers: Arc::new(Mutex::new(Vec::new())),
             options,
             changes: broadcast::channel(64).0,
@@ -225,16 +230,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
     {
-        let writer = self.writer.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = writer.lock().map_err(|_| poisoned())?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let value = f(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        })
-        .await
-        .map_err(|e| StoreError::Backend(Box::new(e)))?
+        self.writer.write(f).await
     }
 }
 
