@@ -378,6 +378,39 @@ mod tests {
         assert_eq!(n, back);
     }
 
+    /// Validity is libphonenumber's `is_valid`, not "of a known type": the two read the
+    /// national number differently (with and without leading zeros), and the type alone
+    /// would accept numbers such as +7 07750011082 that `is_valid` refuses.
+    #[test]
+    fn a_number_is_accepted_exactly_when_libphonenumber_calls_it_valid() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
+        let (mut accepted, mut refused) = (0, 0);
+        for _ in 0..3000 {
+            let cc = ["1", "44", "358", "49", "33", "91", "7", "61"][rng.gen_range(0..8)];
+            let len = rng.gen_range(6..=11);
+            let national: String = (0..len)
+                .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+                .collect();
+            let input = format!("+{cc}{national}");
+            let Ok(parsed) = phonenumber::parse(None, &input) else {
+                continue;
+            };
+            let ours = PhoneNumber::parse(&input, None);
+            assert_eq!(ours.is_ok(), parsed.is_valid(), "{input}: {ours:?}");
+            if ours.is_ok() {
+                accepted += 1;
+            } else {
+                refused += 1;
+            }
+        }
+        // The generator reaches both answers, many times each.
+        assert!(
+            accepted > 100 && refused > 100,
+            "{accepted} accepted, {refused} refused"
+        );
+    }
+
     proptest! {
         // Any separator layout of a valid number parses to the same E.164 form.
         #[test]

@@ -124,7 +124,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
         33,
         include_str!("../../migrations/sqlite/0033_import_stamps.sql"),
     ),
+    (
+        34,
+        include_str!("../../migrations/sqlite/0034_check_lists.sql"),
+    ),
 ];
+/// Migrations that edit table definitions in place (`writable_schema`): the runner bumps
+/// `schema_version` after them, as SQLite's procedure asks, so that every connection
+/// (this one included) reads the definitions again.
+const EDITS_SCHEMA_IN_PLACE: &[i64] = &[34];
 const READERS: usize = 4;
 /// Prepared statements kept per connection: more than the hot paths use together, so
 /// that none is compiled again while the server runs.
@@ -301,6 +309,10 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
         )?;
         if !applied {
             tx.execute_batch(sql)?;
+            if EDITS_SCHEMA_IN_PLACE.contains(version) {
+                let cookie: i64 = tx.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
+                tx.execute_batch(&format!("PRAGMA schema_version = {}", cookie + 1))?;
+            }
             tx.execute(
                 "INSERT INTO schema_migrations (version) VALUES (?1)",
                 [version],
@@ -344,5 +356,92 @@ fn constraint_name(message: &str) -> String {
         "oauth_clients".into()
     } else {
         message.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Migration 0034 edits three CHECK constraints in place: the definitions read back
+    /// without value lists, the database stays sound, and the constraints still refuse
+    /// a value outside the list and take every value in it.
+    #[tokio::test]
+    async fn check_lists_are_or_chains_that_still_refuse_what_they_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        for table in ["outbox", "sms_sign_in_flows", "phone_methods"] {
+            let sql: String = conn
+                .query_row(
+                    "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                    [table],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            for list in [
+                "CHECK (status IN (",
+                "CHECK (purpose IN (",
+                "CHECK (phone_type IN (",
+            ] {
+                assert!(!sql.contains(list), "{table} still checks {list}...: {sql}");
+            }
+        }
+        let ok: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+
+        // The writer (which ran the migration) reads the new definitions too: each
+        // constraint still refuses an outsider and takes each listed value.
+        let outcomes = store
+            .write(|tx| {
+                let insert = |status: &str| {
+                    tx.execute(
+                        "INSERT INTO outbox (id, tenant_id, kind, channel, recipient, locale, status, next_attempt_at, created_at)
+                         VALUES (?1, 't', 'k', 'sms', '+1', 'en', ?1, 0, 0)",
+                        [status],
+                    )
+                    .is_ok()
+                };
+                tx.execute_batch(
+                    "INSERT INTO tenants (id, name, policy, created_at) VALUES ('t', 't', '{}', 0)",
+                )?;
+                Ok(["queued", "delivered", "failed", "sent", ""].map(insert))
+            })
+            .await
+            .unwrap();
+        assert_eq!(outcomes, [true, true, true, false, false]);
+        let purposes = store
+            .write(|tx| {
+                let insert = |purpose: &str| {
+                    tx.execute(
+                        "INSERT INTO sms_sign_in_flows (id, tenant_id, phone, code_expires_at, attempts, sends, last_sent_at, created_at, state, purpose)
+                         VALUES (?1, 't', '+1', 0, 0, 0, 0, 0, 'pending', ?1)",
+                        [purpose],
+                    )
+                    .is_ok()
+                };
+                Ok(["signIn", "proof", "secondFactor", "passwordReset", "other"].map(insert))
+            })
+            .await
+            .unwrap();
+        assert_eq!(purposes, [true, true, true, true, false]);
+
+        // And its compiled inserts build no temporary b-tree for the check any more.
+        let opcodes: Vec<String> = store
+            .write(|tx| {
+                let mut s = tx.prepare(
+                    "EXPLAIN INSERT INTO outbox (id, tenant_id, kind, channel, recipient, locale, status, next_attempt_at, created_at)
+                     VALUES ('x', 't', 'k', 'sms', '+1', 'en', 'queued', 0, 0)",
+                )?;
+                let ops = s.query_map([], |r| r.get::<_, String>(1))?.collect::<Result<_, _>>()?;
+                Ok(ops)
+            })
+            .await
+            .unwrap();
+        assert!(opcodes.iter().any(|o| o == "Insert"), "{opcodes:?}");
+        assert!(!opcodes.iter().any(|o| o == "OpenEphemeral"), "{opcodes:?}");
     }
 }
