@@ -70,12 +70,14 @@ pub struct ApiArgs {
 }
 
 /// What a client task shares with the others.
-struct Ctx {
-    http: reqwest::Client,
+pub(crate) struct Ctx {
+    /// Which sign-in.
+    pub flow: Flow,
+    pub http: reqwest::Client,
     start_url: String,
     verify_url: String,
-    waiters: Arc<Waiters>,
-    code_timeout: Duration,
+    pub waiters: Arc<Waiters>,
+    pub code_timeout: Duration,
     window_start: Instant,
     window_end: Instant,
     /// With --signins: sign-ins still to start in the window.
@@ -90,19 +92,46 @@ impl Ctx {
     }
 }
 
-/// The step times of one complete sign-in, in microseconds.
-#[derive(Debug, Clone, Copy)]
-struct Sample {
-    /// Start request sent → 202 read.
-    start: u64,
-    /// 202 read → code in the client's hands (0 when it came first).
-    code_wait: u64,
-    /// Start request sent → the receiver got the message.
-    delivery: u64,
-    /// Verify request sent → 200 read.
-    verify: u64,
+/// The step times of one complete sign-in, in microseconds: `steps` in the scenario's
+/// order ([`API_STEPS`], [`crate::oidc::STEPS`]), then the whole sign-in.
+#[derive(Debug, Clone)]
+pub(crate) struct Sample {
+    /// Each step's time.
+    pub steps: Vec<u64>,
     /// The whole sign-in.
-    total: u64,
+    pub total: u64,
+}
+
+/// The steps of an API sample, as reported: label and JSON key.
+const API_STEPS: &[(&str, &str)] = &[
+    ("start (POST sign-in/sms -> 202)", "start"),
+    ("code wait (202 -> code in hand)", "code_wait"),
+    ("code delivery (start sent -> webhook)", "delivery"),
+    ("verify (POST verify -> 200)", "verify"),
+];
+
+/// Which sign-in the clients make.
+pub(crate) enum Flow {
+    /// Through the JSON API.
+    Api,
+    /// Through OpenID Connect and the sign-in pages.
+    Oidc(Box<crate::oidc::Oidc>),
+}
+
+impl Flow {
+    fn name(&self) -> &'static str {
+        match self {
+            Flow::Api => "api",
+            Flow::Oidc(_) => "oidc",
+        }
+    }
+
+    fn steps(&self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Flow::Api => API_STEPS,
+            Flow::Oidc(_) => crate::oidc::STEPS,
+        }
+    }
 }
 
 /// What one client task saw.
@@ -124,13 +153,13 @@ struct Started {
     flow_id: String,
 }
 
-fn us(d: Duration) -> u64 {
+pub(crate) fn us(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// `"{step} {status} {error.code}"` for an error answer (reads the body, which also keeps
 /// the connection reusable).
-async fn http_error(step: &str, resp: reqwest::Response) -> String {
+pub(crate) async fn http_error(step: &str, resp: reqwest::Response) -> String {
     let status = resp.status().as_u16();
     let code = resp
         .json::<Value>()
@@ -141,7 +170,7 @@ async fn http_error(step: &str, resp: reqwest::Response) -> String {
     format!("{step} {status} {code}")
 }
 
-fn transport_error(step: &str, e: &reqwest::Error) -> String {
+pub(crate) fn transport_error(step: &str, e: &reqwest::Error) -> String {
     let what = if e.is_timeout() {
         "timeout"
     } else if e.is_connect() {
@@ -208,10 +237,12 @@ async fn sign_in(ctx: &Ctx, number: &str) -> Result<Sample, String> {
         .map_err(|e| transport_error("verify", &e))?;
     let t3 = Instant::now();
     Ok(Sample {
-        start: us(t1 - t0),
-        code_wait: us(t2 - t1),
-        delivery: us(delivered.at.saturating_duration_since(t0)),
-        verify: us(t3 - t2),
+        steps: vec![
+            us(t1 - t0),
+            us(t2 - t1),
+            us(delivered.at.saturating_duration_since(t0)),
+            us(t3 - t2),
+        ],
         total: us(t3 - t0),
     })
 }
@@ -231,7 +262,10 @@ async fn client(ctx: Arc<Ctx>, numbers: Vec<String>) -> TaskLog {
             break;
         };
         i = i.wrapping_add(1);
-        let result = sign_in(&ctx, number).await;
+        let result = match &ctx.flow {
+            Flow::Api => sign_in(&ctx, number).await,
+            Flow::Oidc(o) => crate::oidc::sign_in(&ctx, o, number).await,
+        };
         let done = Instant::now();
         let inside = ctx.in_window(done);
         match result {
@@ -374,6 +408,19 @@ fn commits_in(exposition: &str) -> Option<u64> {
 
 /// Runs the scenario and prints the report.
 pub async fn run(args: ApiArgs) -> Result<()> {
+    run_flow(args, |_, _| Box::pin(async { Ok(Flow::Api) })).await
+}
+
+/// What builds the scenario's [`Flow`], given the HTTP client and the target.
+pub(crate) type MakeFlow = for<'a> fn(
+    &'a reqwest::Client,
+    &'a str,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Flow>> + Send + 'a>,
+>;
+
+/// Runs the clients of `flow` and prints the report.
+pub(crate) async fn run_flow(args: ApiArgs, make_flow: MakeFlow) -> Result<()> {
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
     }
@@ -402,12 +449,16 @@ pub async fn run(args: ApiArgs) -> Result<()> {
         .pool_max_idle_per_host(args.concurrency * 2)
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
+        // Each step's answer is looked at (the OIDC scenario's redirects carry its cookies).
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
         .build()?;
     let begin = Instant::now();
     let window_start = begin + args.warmup;
     let window_end = window_start + args.duration;
+    let flow = make_flow(&http, target).await?;
     let ctx = Arc::new(Ctx {
+        flow,
         http,
         start_url: format!("{target}/{}/api/v1/sign-in/sms", args.tenant),
         verify_url: format!("{target}/{}/api/v1/sign-in/sms/verify", args.tenant),
@@ -506,30 +557,20 @@ pub async fn run(args: ApiArgs) -> Result<()> {
         args.duration
     };
     let rate = signins as f64 / window.as_secs_f64();
-    let pick = |f: fn(&Sample) -> u64| -> Summary {
+    let pick = |f: &dyn Fn(&Sample) -> u64| -> Summary {
         let mut v: Vec<u64> = samples.iter().map(f).collect();
         summarize(&mut v)
     };
-    let steps = [
-        (
-            "start (POST sign-in/sms -> 202)",
-            "start",
-            pick(|s| s.start),
-        ),
-        (
-            "code wait (202 -> code in hand)",
-            "code_wait",
-            pick(|s| s.code_wait),
-        ),
-        (
-            "code delivery (start sent -> webhook)",
-            "delivery",
-            pick(|s| s.delivery),
-        ),
-        ("verify (POST verify -> 200)", "verify", pick(|s| s.verify)),
-        ("whole sign-in", "signin", pick(|s| s.total)),
-    ];
-    let total = steps[4].2;
+    let scenario = ctx.flow.name();
+    let mut steps: Vec<(&str, &str, Summary)> = ctx
+        .flow
+        .steps()
+        .iter()
+        .enumerate()
+        .map(|(i, (label, key))| (*label, *key, pick(&|s: &Sample| s.steps[i])))
+        .collect();
+    let total = pick(&|s: &Sample| s.total);
+    steps.push(("whole sign-in", "signin", total));
     let errors_total: u64 = errors.values().sum();
     let commits_per_signin = commits
         .filter(|_| signins > 0)
@@ -562,7 +603,7 @@ pub async fn run(args: ApiArgs) -> Result<()> {
     // The readable table.
     println!();
     println!(
-        "scenario api  label {}  concurrency {}  window {:.1} s  users {}",
+        "scenario {scenario}  label {}  concurrency {}  window {:.1} s  users {}",
         if args.label.is_empty() {
             "-"
         } else {
@@ -676,7 +717,7 @@ pub async fn run(args: ApiArgs) -> Result<()> {
     };
     println!();
     println!(
-        "BENCH scenario=api label={label} concurrency={} duration_s={:.1} signins={signins} signins_per_s={rate:.1} p50_ms={:.2} p99_ms={:.2} cpu_ms_per_signin={} ctxsw_per_signin={} commits_per_signin={} rss_mb={} errors={errors_total} other_cores={}",
+        "BENCH scenario={scenario} label={label} concurrency={} duration_s={:.1} signins={signins} signins_per_s={rate:.1} p50_ms={:.2} p99_ms={:.2} cpu_ms_per_signin={} ctxsw_per_signin={} commits_per_signin={} rss_mb={} errors={errors_total} other_cores={}",
         args.concurrency,
         window.as_secs_f64(),
         ms(total.p50),
@@ -699,7 +740,7 @@ pub async fn run(args: ApiArgs) -> Result<()> {
             })
             .collect();
         let report = json!({
-            "scenario": "api",
+            "scenario": scenario,
             "label": args.label,
             "target": target,
             "tenant": args.tenant,

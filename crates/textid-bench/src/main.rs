@@ -6,6 +6,8 @@
 //!   server's webhook provider to the bench's own loopback receiver, verify) and reports
 //!   throughput, step latencies, errors and, for a server on this machine, its CPU time,
 //!   context switches and memory per sign-in;
+//! - `oidc` runs complete OpenID Connect sign-ins through the sign-in pages, as a browser
+//!   and a public client with PKCE make them, and reports as `api` does;
 //! - `graph` pages through `/v1.0/users` with Graph's query options and reports the
 //!   latency of each page.
 //!
@@ -16,6 +18,7 @@
 
 mod api;
 mod graph;
+mod oidc;
 mod procfs;
 mod provision;
 mod receiver;
@@ -37,6 +40,10 @@ enum Command {
     /// Run complete API sign-ins (start, code via the bench's webhook receiver, verify)
     /// at a fixed concurrency and report throughput, latencies and server cost.
     Api(api::ApiArgs),
+    /// Run complete OpenID Connect sign-ins through the sign-in pages (authorize with
+    /// PKCE, phone page, code page, redirect, token; a sample of ID tokens verified
+    /// against the JWKS) and report as `api` does.
+    Oidc(oidc::OidcArgs),
     /// Create users with unique mobile numbers through the Graph-compatible API and write
     /// the numbers to a users file.
     Provision(provision::ProvisionArgs),
@@ -64,6 +71,7 @@ fn run(cli: Cli) -> Result<()> {
     runtime.block_on(async {
         match cli.command {
             Command::Api(args) => api::run(args).await,
+            Command::Oidc(args) => oidc::run(args).await,
             Command::Provision(args) => provision::run(args).await,
             Command::Graph(args) => graph::run(args).await,
         }
