@@ -133,6 +133,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// `schema_version` after them, as SQLite's procedure asks, so that every connection
 /// (this one included) reads the definitions again.
 const EDITS_SCHEMA_IN_PLACE: &[i64] = &[34];
+/// Reader connections, and reads at once: enough to keep both of a small machine's cores
+/// busy while one read waits for the disk.
 const READERS: usize = 4;
 /// Prepared statements kept per connection: more than the hot paths use together, so
 /// that none is compiled again while the server runs.
@@ -151,6 +153,9 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Arc<writer::Writer>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// At most [`READERS`] reads at once, so that every read finds an open connection
+    /// (opening one costs the schema's parse and the first preparation of each statement).
+    reading: Arc<tokio::sync::Semaphore>,
     options: SqliteOptions,
     changes: broadcast::Sender<Changed>,
     watching: Arc<std::sync::Once>,
@@ -200,6 +205,7 @@ impl SqliteStore {
             path,
             writer: Arc::new(writer::Writer::start(writer)?),
             readers: Arc::new(Mutex::new(Vec::new())),
+            reading: Arc::new(tokio::sync::Semaphore::new(READERS)),
             options,
             changes: broadcast::channel(64).0,
             watching: Arc::new(std::sync::Once::new()),
@@ -216,17 +222,22 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
+        let permit = self
+            .reading
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = match this.readers.lock().map_err(|_| poisoned())?.pop() {
                 Some(c) => c,
                 None => open_connection(&this.path, &this.options)?,
             };
             let result = f(&conn);
-            let mut pool = this.readers.lock().map_err(|_| poisoned())?;
-            if pool.len() < READERS {
-                pool.push(conn);
-            }
+            // Never more than READERS connections: one per permit.
+            this.readers.lock().map_err(|_| poisoned())?.push(conn);
             result
         })
         .await
