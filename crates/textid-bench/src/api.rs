@@ -87,6 +87,23 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
+    /// The code the webhook receiver gets for `number` (registered as `rx`), within
+    /// `code_timeout`.
+    pub(crate) async fn code_for(
+        &self,
+        number: &str,
+        rx: tokio::sync::oneshot::Receiver<receiver::Delivered>,
+    ) -> Result<receiver::Delivered, String> {
+        match tokio::time::timeout(self.code_timeout, rx).await {
+            Ok(Ok(d)) => Ok(d),
+            Ok(Err(_)) => Err("code waiter dropped".into()),
+            Err(_) => {
+                self.waiters.forget(number);
+                Err("code timeout".into())
+            }
+        }
+    }
+
     fn in_window(&self, t: Instant) -> bool {
         t >= self.window_start && t < self.window_end
     }
@@ -213,14 +230,7 @@ async fn sign_in(ctx: &Ctx, number: &str) -> Result<Sample, String> {
         }
     };
     let t1 = Instant::now();
-    let delivered = match tokio::time::timeout(ctx.code_timeout, rx).await {
-        Ok(Ok(d)) => d,
-        Ok(Err(_)) => return Err("code waiter dropped".into()),
-        Err(_) => {
-            ctx.waiters.forget(number);
-            return Err("code timeout".into());
-        }
-    };
+    let delivered = ctx.code_for(number, rx).await?;
     let t2 = Instant::now();
     let resp = ctx
         .http
@@ -408,19 +418,11 @@ fn commits_in(exposition: &str) -> Option<u64> {
 
 /// Runs the scenario and prints the report.
 pub async fn run(args: ApiArgs) -> Result<()> {
-    run_flow(args, |_, _| Box::pin(async { Ok(Flow::Api) })).await
+    run_flow(args, Flow::Api).await
 }
 
-/// What builds the scenario's [`Flow`], given the HTTP client and the target.
-pub(crate) type MakeFlow = for<'a> fn(
-    &'a reqwest::Client,
-    &'a str,
-) -> std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<Flow>> + Send + 'a>,
->;
-
 /// Runs the clients of `flow` and prints the report.
-pub(crate) async fn run_flow(args: ApiArgs, make_flow: MakeFlow) -> Result<()> {
+pub(crate) async fn run_flow(args: ApiArgs, flow: Flow) -> Result<()> {
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
     }
@@ -456,7 +458,6 @@ pub(crate) async fn run_flow(args: ApiArgs, make_flow: MakeFlow) -> Result<()> {
     let begin = Instant::now();
     let window_start = begin + args.warmup;
     let window_end = window_start + args.duration;
-    let flow = make_flow(&http, target).await?;
     let ctx = Arc::new(Ctx {
         flow,
         http,

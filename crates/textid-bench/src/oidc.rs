@@ -309,14 +309,7 @@ pub async fn sign_in(ctx: &Ctx, o: &Oidc, number: &str) -> Result<Sample, String
     page(resp, "code-page").await?;
     let t2 = Instant::now();
 
-    let delivered = match tokio::time::timeout(ctx.code_timeout, rx).await {
-        Ok(Ok(d)) => d,
-        Ok(Err(_)) => return Err("code waiter dropped".into()),
-        Err(_) => {
-            ctx.waiters.forget(number);
-            return Err("code timeout".into());
-        }
-    };
+    let delivered = ctx.code_for(number, rx).await?;
     let t3 = Instant::now();
 
     let code_path = code_page
@@ -482,32 +475,19 @@ pub async fn run(args: OidcArgs) -> anyhow::Result<()> {
         redirect_uri,
         verify_every,
     } = args;
+    let target = run.target.trim_end_matches('/').to_string();
     let tenant = run.tenant.clone();
-    SETUP
-        .set((client_id, redirect_uri, verify_every, tenant))
-        .map_err(|_| anyhow::anyhow!("the oidc scenario runs once per process"))?;
-    crate::api::run_flow(run, |http, target| {
-        Box::pin(async move {
-            let (client_id, redirect_uri, verify_every, tenant) = SETUP
-                .get()
-                .ok_or_else(|| anyhow::anyhow!("no oidc setup"))?
-                .clone();
-            let (issuer, keys) = discover(http, target, &tenant).await?;
-            Ok(crate::api::Flow::Oidc(Box::new(Oidc {
-                authorize_url: format!("{target}/{tenant}/oauth2/v2.0/authorize"),
-                token_url: format!("{target}/{tenant}/oauth2/v2.0/token"),
-                target: target.to_string(),
-                client_id,
-                redirect_uri,
-                issuer,
-                keys,
-                verify_every,
-                started: std::sync::atomic::AtomicU64::new(0),
-            })))
-        })
-    })
-    .await
+    let (issuer, keys) = discover(&reqwest::Client::new(), &target, &tenant).await?;
+    let flow = crate::api::Flow::Oidc(Box::new(Oidc {
+        authorize_url: format!("{target}/{tenant}/oauth2/v2.0/authorize"),
+        token_url: format!("{target}/{tenant}/oauth2/v2.0/token"),
+        target,
+        client_id,
+        redirect_uri,
+        issuer,
+        keys,
+        verify_every,
+        started: std::sync::atomic::AtomicU64::new(0),
+    }));
+    crate::api::run_flow(run, flow).await
 }
-
-/// The app's settings, for the flow builder (a plain function pointer).
-static SETUP: std::sync::OnceLock<(String, String, u64, String)> = std::sync::OnceLock::new();

@@ -147,8 +147,9 @@ fn run(mut conn: Connection, jobs: mpsc::Receiver<Box<dyn Job>>, commits: &Atomi
                 Err(_) => break,
             }
         }
-        commit_group(&mut conn, group);
+        // Counted before any job is answered, so that an answered job's group is counted.
         commits.fetch_add(1, Ordering::Relaxed);
+        commit_group(&mut conn, group);
     }
 }
 
@@ -247,13 +248,18 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn jobs_queued_together_commit_as_one_group_and_a_failed_job_leaves_nothing() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A writer on a new WAL database in `dir` with one table `t (x)`.
+    fn writer_of_t(dir: &tempfile::TempDir) -> Writer {
         let conn = Connection::open(dir.path().join("w.db")).unwrap();
         conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER PRIMARY KEY)")
             .unwrap();
-        let writer = Writer::start(conn).unwrap();
+        Writer::start(conn).unwrap()
+    }
+
+    #[tokio::test]
+    async fn jobs_queued_together_commit_as_one_group_and_a_failed_job_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer_of_t(&dir);
 
         // A first job holds the writer until the others are queued behind it.
         let (running, is_running) = mpsc::channel();
@@ -307,10 +313,7 @@ mod tests {
     #[tokio::test]
     async fn a_job_that_panics_is_an_error_and_the_writer_goes_on() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = Connection::open(dir.path().join("w.db")).unwrap();
-        conn.execute_batch("CREATE TABLE t (x INTEGER PRIMARY KEY)")
-            .unwrap();
-        let writer = Writer::start(conn).unwrap();
+        let writer = writer_of_t(&dir);
         let panicked = writer
             .write(|tx| {
                 insert(7)(tx)?;
