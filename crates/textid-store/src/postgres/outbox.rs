@@ -113,8 +113,14 @@ async fn claim<C: GenericClient>(
 
 /// One statement records every outcome of a batch: a delivered or failed message ends
 /// (its sealed body wiped); a retry sets the next attempt of a message still queued.
-async fn finish<C: GenericClient>(
-    c: &C,
+///
+/// Sent unprepared (`execute_typed`: the unnamed statement, one round trip), so it is
+/// planned for each batch on the table as it is then. Prepared, a connection kept the
+/// generic plan it made while the outbox was small: a hash join over a sequential scan of
+/// the whole outbox (every message finished since the last purge, dead versions
+/// included), a cost that grew with the table until autovacuum next analyzed it.
+async fn finish(
+    c: &tokio_postgres::Client,
     outcomes: &[(MessageId, DeliveryOutcome)],
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
@@ -143,8 +149,8 @@ async fn finish<C: GenericClient>(
         providers.push(handover.0);
         carrier_ids.push(handover.1);
     }
-    execute(
-        c,
+    use tokio_postgres::types::Type;
+    c.execute_typed(
         "UPDATE outbox o SET
              status = CASE WHEN v.kind = 'retry' THEN o.status ELSE v.kind END,
              sealed_body = CASE WHEN v.kind = 'retry' THEN o.sealed_body END,
@@ -156,7 +162,15 @@ async fn finish<C: GenericClient>(
          FROM unnest($1::UUID[], $3::TEXT[], $4::BIGINT[], $5::TEXT[], $6::TEXT[], $7::TEXT[])
               AS v(id, kind, at, error, provider, carrier_id)
          WHERE o.id = v.id AND (v.kind <> 'retry' OR o.status = 'queued')",
-        &[&ids, &ms(now), &kinds, &ats, &errors, &providers, &carrier_ids],
+        &[
+            (&ids, Type::UUID_ARRAY),
+            (&ms(now), Type::INT8),
+            (&kinds, Type::TEXT_ARRAY),
+            (&ats, Type::INT8_ARRAY),
+            (&errors, Type::TEXT_ARRAY),
+            (&providers, Type::TEXT_ARRAY),
+            (&carrier_ids, Type::TEXT_ARRAY),
+        ],
     )
     .await?;
     Ok(())
