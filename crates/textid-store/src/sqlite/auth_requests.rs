@@ -74,7 +74,8 @@ impl AuthRequestStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<(serde_json::Value, Option<FlowId>)>> {
         let id = id.to_string();
-        self.read(move |c| auth_request(c, &id, tenant, now)).await
+        self.lookup(move |c| auth_request(c, &id, tenant, now))
+            .await
     }
 
     async fn set_auth_request_flow(&self, id: &str, flow: Option<FlowId>) -> StoreResult<()> {

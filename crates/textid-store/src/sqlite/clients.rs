@@ -177,7 +177,7 @@ impl ClientStore for SqliteStore {
 
     async fn client(&self, tenant: TenantId, client_id: &str) -> StoreResult<Option<ClientRecord>> {
         let client_id = client_id.to_string();
-        self.read(move |c| client(c, tenant, &client_id)).await
+        self.lookup(move |c| client(c, tenant, &client_id)).await
     }
 
     async fn list_clients(&self, tenant: TenantId) -> StoreResult<Vec<ClientRecord>> {

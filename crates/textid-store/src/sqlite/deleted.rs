@@ -205,7 +205,7 @@ impl DeletedItemStore for SqliteStore {
     }
 
     async fn deleted_item(&self, tenant: TenantId, id: Uuid) -> StoreResult<Option<DeletedItem>> {
-        self.read(move |c| load(c, tenant, id)).await
+        self.lookup(move |c| load(c, tenant, id)).await
     }
 
     async fn restore_deleted(

@@ -20,7 +20,7 @@ fn after(a: Option<Uuid>) -> String {
 #[async_trait]
 impl DeltaStore for SqliteStore {
     async fn directory_version(&self, tenant: TenantId) -> StoreResult<i64> {
-        self.read(move |c| {
+        self.lookup(move |c| {
             Ok(c.prepare_cached(VERSION)?
                 .query_row([tenant.to_string()], |r| r.get(0))
                 .optional()?

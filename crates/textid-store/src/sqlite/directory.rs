@@ -207,12 +207,12 @@ impl DirectoryStore for SqliteStore {
     }
 
     async fn user(&self, tenant: TenantId, uid: UserId) -> StoreResult<Option<User>> {
-        self.read(move |c| load_user(c, tenant, uid)).await
+        self.lookup(move |c| load_user(c, tenant, uid)).await
     }
 
     async fn user_by_upn(&self, tenant: TenantId, upn: &Upn) -> StoreResult<Option<User>> {
         let upn = upn.clone();
-        self.read(move |c| {
+        self.lookup(move |c| {
             c.prepare_cached(&format!(
                 "SELECT {USER_COLUMNS} FROM users u WHERE u.tenant_id = ?1 AND u.upn = ?2"
             ))?
@@ -314,7 +314,7 @@ impl DirectoryStore for SqliteStore {
     }
 
     async fn group(&self, tenant: TenantId, gid: GroupId) -> StoreResult<Option<Group>> {
-        self.read(move |c| load_group(c, tenant, gid)).await
+        self.lookup(move |c| load_group(c, tenant, gid)).await
     }
 
     async fn update_group(
@@ -438,7 +438,7 @@ impl DirectoryStore for SqliteStore {
     }
 
     async fn manager(&self, tenant: TenantId, uid: UserId) -> StoreResult<Option<User>> {
-        self.read(move |c| {
+        self.lookup(move |c| {
             let sql = format!(
                 "SELECT {USER_COLUMNS} FROM users u JOIN user_managers m ON m.manager_id = u.id
                  WHERE m.tenant_id = ?1 AND m.user_id = ?2"
@@ -503,7 +503,7 @@ impl DirectoryStore for SqliteStore {
     }
 
     async fn groups_of(&self, tenant: TenantId, uid: UserId) -> StoreResult<Vec<GroupId>> {
-        self.read(move |c| {
+        self.lookup(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT m.group_id FROM group_members m JOIN groups g ON g.id = m.group_id
                  WHERE g.tenant_id = ?1 AND m.user_id = ?2 ORDER BY m.group_id",

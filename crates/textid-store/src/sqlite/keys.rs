@@ -43,7 +43,7 @@ fn add_signing_key(
 #[async_trait]
 impl KeyStore for SqliteStore {
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-        self.read(signing_keys).await
+        self.lookup(signing_keys).await
     }
 
     async fn add_signing_key(&self, key: &SigningKeyRecord, now: DateTime<Utc>) -> StoreResult<()> {

@@ -83,7 +83,7 @@ impl MaintenanceStore for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+        self.lookup(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
     }
 

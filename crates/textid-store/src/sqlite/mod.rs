@@ -217,6 +217,42 @@ impl SqliteStore {
         &self.path
     }
 
+    /// A read of a bounded amount of work (a row or a few by key): run at once on the
+    /// calling thread when a reader connection is free, else as [`Self::read`]. A point
+    /// read takes microseconds, less than handing it to the blocking pool and back (two
+    /// thread wake-ups: most of the context switches of an OpenID Connect sign-in were
+    /// these hops). Reads whose work grows with the data (lists, logs, counts) use
+    /// [`Self::read`], so that they never hold a runtime thread.
+    async fn lookup<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let Ok(permit) = self.reading.clone().try_acquire_owned() else {
+            return self.read(f).await;
+        };
+        self.with_reader(permit, f)
+    }
+
+    /// Runs `f` on a reader connection (kept or, the first time, opened), holding
+    /// `permit` (one per connection).
+    fn with_reader<T>(
+        &self,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        f: impl FnOnce(&Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let conn = match self.readers.lock().map_err(|_| poisoned())?.pop() {
+            Some(c) => c,
+            None => open_connection(&self.path, &self.options)?,
+        };
+        let result = f(&conn);
+        // Never more than READERS connections: one per permit.
+        self.readers.lock().map_err(|_| poisoned())?.push(conn);
+        drop(permit);
+        result
+    }
+
+    /// A read on the blocking pool (see [`Self::lookup`] for which reads are not).
     async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -229,19 +265,9 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
         let this = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let conn = match this.readers.lock().map_err(|_| poisoned())?.pop() {
-                Some(c) => c,
-                None => open_connection(&this.path, &this.options)?,
-            };
-            let result = f(&conn);
-            // Never more than READERS connections: one per permit.
-            this.readers.lock().map_err(|_| poisoned())?.push(conn);
-            result
-        })
-        .await
-        .map_err(|e| StoreError::Backend(Box::new(e)))?
+        tokio::task::spawn_blocking(move || this.with_reader(permit, f))
+            .await
+            .map_err(|e| StoreError::Backend(Box::new(e)))?
     }
 
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
@@ -454,5 +480,46 @@ mod tests {
             .unwrap();
         assert!(opcodes.iter().any(|o| o == "Insert"), "{opcodes:?}");
         assert!(!opcodes.iter().any(|o| o == "OpenEphemeral"), "{opcodes:?}");
+    }
+
+    /// A lookup runs on the caller's thread while a reader connection is free; with all
+    /// of them taken it waits for one (on the blocking pool) instead of opening more. One
+    /// runtime thread: a lookup run in place runs on it, any other thread is the pool's.
+    #[tokio::test]
+    async fn lookups_run_in_place_and_wait_when_every_reader_is_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("t.db"), SqliteOptions::default()).unwrap();
+        let here = std::thread::current().id();
+        let ran_on = store
+            .lookup(|c| {
+                c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
+                Ok(std::thread::current().id())
+            })
+            .await
+            .unwrap();
+        assert_eq!(ran_on, here);
+
+        let held = store
+            .reading
+            .clone()
+            .acquire_many_owned(READERS as u32)
+            .await
+            .unwrap();
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let waiting = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let on = store.lookup(|_| Ok(std::thread::current().id())).await;
+                let _ = tx.send(());
+                on
+            })
+        };
+        // The spawned lookup runs until it waits for a permit, then this test goes on.
+        tokio::task::yield_now().await;
+        assert!(rx.try_recv().is_err());
+        drop(held);
+        let ran_on = waiting.await.unwrap().unwrap();
+        assert_ne!(ran_on, here, "ran on the blocking pool");
+        assert!(store.readers.lock().unwrap().len() <= READERS);
     }
 }

@@ -96,7 +96,7 @@ impl PassStore for SqliteStore {
     }
 
     async fn tap(&self, tenant: TenantId, user: UserId) -> StoreResult<Option<TapRecord>> {
-        self.read(move |c| load(c, tenant, user)).await
+        self.lookup(move |c| load(c, tenant, user)).await
     }
 
     async fn redeem_tap(

@@ -67,7 +67,7 @@ impl PasswordStore for SqliteStore {
         upn: &Upn,
     ) -> StoreResult<Option<PasswordAccount>> {
         let upn = upn.as_str().to_owned();
-        self.read(move |c| {
+        self.lookup(move |c| {
             let row = c
                 .prepare_cached(
                     "SELECT u.id, u.account_enabled, u.password_hash, u.force_change_password,

@@ -273,7 +273,7 @@ impl PhoneMethodStore for SqliteStore {
         tenant: TenantId,
         user: UserId,
     ) -> StoreResult<Vec<PhoneMethodRecord>> {
-        self.read(move |c| list(c, tenant, user)).await
+        self.lookup(move |c| list(c, tenant, user)).await
     }
 
     async fn shared_numbers(&self, tenant: TenantId) -> StoreResult<Vec<SharedNumber>> {

@@ -23,7 +23,7 @@ pub(super) fn load(c: &Connection, tenant: TenantId) -> StoreResult<Authenticati
 #[async_trait]
 impl PolicyStore for SqliteStore {
     async fn policy(&self, tenant: TenantId) -> StoreResult<AuthenticationMethodsPolicy> {
-        self.read(move |c| load(c, tenant)).await
+        self.lookup(move |c| load(c, tenant)).await
     }
 
     async fn put_policy(

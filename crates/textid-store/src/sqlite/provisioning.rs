@@ -217,7 +217,7 @@ impl ProvisioningStore for SqliteStore {
         kind: ScimKind,
         rid: uuid::Uuid,
     ) -> StoreResult<Option<ScimRecord>> {
-        self.read(move |c| {
+        self.lookup(move |c| {
             c.prepare_cached(&select(kind, true))?
                 .query_row(params![tenant.to_string(), rid.to_string()], record)
                 .optional()?

@@ -13,7 +13,7 @@ use crate::{Actor, RoleStore, StoreError, StoreResult};
 #[async_trait]
 impl RoleStore for SqliteStore {
     async fn user_roles(&self, tenant: TenantId, user: UserId) -> StoreResult<Vec<String>> {
-        self.read(move |c| {
+        self.lookup(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT role FROM directory_role_assignments WHERE tenant_id = ?1 AND user_id = ?2 ORDER BY role",
             )?;

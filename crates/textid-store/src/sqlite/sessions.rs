@@ -70,7 +70,7 @@ impl SessionStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<SessionRecord>> {
         let hash = hash.to_vec();
-        self.read(move |c| {
+        self.lookup(move |c| {
             let row = c
                 .prepare_cached(
                     "SELECT id, tenant_id, user_id, amr, created_at, expires_at, client_id FROM sessions

@@ -292,7 +292,7 @@ impl SignInStore for SqliteStore {
         phone: &str,
     ) -> StoreResult<Option<SignInCandidate>> {
         let phone = phone.to_string();
-        self.read(move |c| candidate(c, tenant, &phone)).await
+        self.lookup(move |c| candidate(c, tenant, &phone)).await
     }
 
     async fn sms_sign_in_step(
@@ -307,6 +307,6 @@ impl SignInStore for SqliteStore {
     }
 
     async fn sms_flow(&self, tenant: TenantId, fid: FlowId) -> StoreResult<Option<SmsSignInFlow>> {
-        self.read(move |c| load_flow(c, tenant, fid)).await
+        self.lookup(move |c| load_flow(c, tenant, fid)).await
     }
 }

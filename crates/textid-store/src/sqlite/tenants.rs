@@ -75,11 +75,11 @@ impl TenantStore for SqliteStore {
 
     async fn tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>> {
         let name = name.to_string();
-        self.read(move |c| by_name(c, &name)).await
+        self.lookup(move |c| by_name(c, &name)).await
     }
 
     async fn tenant_by_id(&self, tid: TenantId) -> StoreResult<Option<Tenant>> {
-        self.read(move |c| {
+        self.lookup(move |c| {
             c.prepare_cached(
                 "SELECT id, name, default_region, sign_in_origins, refuse_shared_phone_numbers, require_mfa FROM tenants WHERE id = ?1",
             )?

@@ -327,7 +327,7 @@ impl TokenStore for SqliteStore {
 
     async fn refresh_token_client(&self, token_hash: &[u8]) -> StoreResult<Option<String>> {
         let hash = token_hash.to_vec();
-        self.read(move |c| refresh_token_client(c, &hash)).await
+        self.lookup(move |c| refresh_token_client(c, &hash)).await
     }
 
     async fn revoke_refresh_token(
@@ -361,6 +361,6 @@ impl TokenStore for SqliteStore {
 
     async fn access_token_revoked(&self, jti: &str) -> StoreResult<bool> {
         let jti = jti.to_string();
-        self.read(move |c| access_token_revoked(c, &jti)).await
+        self.lookup(move |c| access_token_revoked(c, &jti)).await
     }
 }
