@@ -488,11 +488,18 @@ pub(super) async fn complete(
     done: Completed<'_>,
     then: Option<String>,
 ) -> Response {
-    if let Some(old) = done.previous {
-        let _ = app.store().revoke_session(old.id, app.clock().now()).await;
-    }
-    let _ = app.store().delete_auth_request(done.request).await;
     let now = app.clock().now();
+    // The previous session's end, the request's deletion and the code are independent
+    // writes: sent together, they share the database's next commit instead of waiting for
+    // one each.
+    let revoke = async {
+        if let Some(old) = done.previous {
+            let _ = app.store().revoke_session(old.id, now).await;
+        }
+    };
+    let forget = async {
+        let _ = app.store().delete_auth_request(done.request).await;
+    };
     let lifetime = i64::try_from(session.expires_in_seconds).unwrap_or(i64::MAX);
     let signed_in = SignedIn {
         user: session.user_id,
@@ -503,10 +510,13 @@ pub(super) async fn complete(
         session_ends_at: now
             + chrono::Duration::try_seconds(lifetime).unwrap_or(chrono::Duration::MAX),
     };
-    let location = match then {
-        Some(then) => Ok(Some(then)),
-        None => issue_code(app, tenant, req, signed_in).await,
+    let issue = async {
+        match then {
+            Some(then) => Ok(Some(then)),
+            None => issue_code(app, tenant, req, signed_in).await,
+        }
     };
+    let ((), (), location) = tokio::join!(revoke, forget, issue);
     match location {
         Ok(Some(location)) => {
             let mut res = see_other(&location);
