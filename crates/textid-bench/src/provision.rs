@@ -35,9 +35,10 @@ pub struct ProvisionArgs {
     pub users: usize,
     /// Leading digits of every number, in international form; the rest is a counter of the
     /// width that makes valid numbers. The default (+1 425 555 xxxx, NANP's 555 exchange)
-    /// has room for 10 000; others: +1206555, +61491570 (1000 numbers).
-    #[arg(long, default_value = "+1425555")]
-    pub prefix: String,
+    /// has room for 10 000, so beyond 10 000 users the default is +12062 (room for a
+    /// million); others: +1206555, +61491570 (1000 numbers).
+    #[arg(long)]
+    pub prefix: Option<String>,
     /// First value of the counter.
     #[arg(long, default_value_t = 0)]
     pub first: u64,
@@ -53,6 +54,16 @@ pub struct ProvisionArgs {
     /// Where to write the numbers (E.164, one a line).
     #[arg(long, default_value = "users.txt")]
     pub out: PathBuf,
+}
+
+/// The prefix whose numbers hold `users` of them: NANP's 555 exchange of area 425 up to its
+/// 10 000 lines, area 206's 2xx exchanges beyond.
+pub fn default_prefix(users: usize) -> &'static str {
+    if users <= 10_000 {
+        "+1425555"
+    } else {
+        "+12062"
+    }
 }
 
 /// `count` numbers `prefix` + a zero-padded counter from `first`, in E.164, each valid
@@ -237,7 +248,11 @@ async fn token(http: &reqwest::Client, args: &ProvisionArgs, target: &str) -> Re
 
 /// Runs `provision`.
 pub async fn run(args: ProvisionArgs) -> Result<()> {
-    let numbers = generate(&args.prefix, args.first, args.users)?;
+    let prefix = args
+        .prefix
+        .clone()
+        .unwrap_or_else(|| default_prefix(args.users).into());
+    let numbers = generate(&prefix, args.first, args.users)?;
     let target = args.target.trim_end_matches('/').to_string();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency.max(1) * 2)
@@ -352,6 +367,17 @@ pub async fn run(args: ProvisionArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_prefix_has_room_for_the_users_asked() {
+        assert_eq!(default_prefix(10_000), "+1425555");
+        let p = default_prefix(1_000_000);
+        // A million numbers take six digits after it: the last one is valid too.
+        assert_eq!(generate(p, 999_999, 1).unwrap(), vec!["+12062999999"]);
+        let n = generate(p, 0, 20_000).unwrap();
+        assert_eq!(n.first().unwrap(), "+12062000000");
+        assert_eq!(n.last().unwrap(), "+12062019999");
+    }
 
     #[test]
     fn numbers_fill_the_prefix_to_a_valid_length() {

@@ -13,6 +13,7 @@ use textid_core::{FlowId, MessageId, TenantId};
 
 use super::retry::{Replay, Tx};
 use deadpool_postgres::GenericClient;
+use tokio_postgres::types::Type;
 
 use super::rows::{count, execute, limit, ms, query, query_opt, time};
 use super::PostgresStore;
@@ -149,7 +150,6 @@ async fn finish(
         providers.push(handover.0);
         carrier_ids.push(handover.1);
     }
-    use tokio_postgres::types::Type;
     c.execute_typed(
         "UPDATE outbox o SET
              status = CASE WHEN v.kind = 'retry' THEN o.status ELSE v.kind END,
