@@ -859,21 +859,13 @@ async fn sign_in_phone(
         }
     };
     let requester = app.requester(addr, &headers, None);
-    match sign_in::start(&app, &tenant, &phone, Channel::Sms, requester).await {
-        Ok(flow) => {
-            let linked = app
-                .store()
-                .set_auth_request_flow(&form.request, Some(flow.id))
-                .await;
-            if linked.is_err() {
-                return expired(&app);
-            }
-            see_other(&format!(
-                "{}/sign-in/code?request={}",
-                base(&tenant),
-                form.request
-            ))
-        }
+    let linked = Some(form.request.as_str());
+    match sign_in::start(&app, &tenant, &phone, Channel::Sms, requester, linked).await {
+        Ok(_) => see_other(&format!(
+            "{}/sign-in/code?request={}",
+            base(&tenant),
+            form.request
+        )),
         Err(e) => {
             let e = Some(failure_text(&e));
             render_phone(&app, &tenant, &form.request, &state, &typed, e)

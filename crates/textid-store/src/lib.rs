@@ -739,11 +739,16 @@ pub trait TokenStore: Send + Sync {
     /// family. A code presented by another client is `Invalid` and stays unused. A code
     /// whose browser session is no longer live at `now` (revoked, expired, gone) is
     /// `SessionEnded` and spent, decided in the redemption's transaction.
+    ///
+    /// On a first redemption, the access token that `admit` returns for its grant is
+    /// recorded in the same transaction (as [`TokenStore::record_access_token`] would,
+    /// bound to its session and family).
     async fn redeem_code(
         &self,
         code_hash: &[u8],
         client_id: &str,
         now: DateTime<Utc>,
+        admit: Admit,
     ) -> StoreResult<Redemption>;
     /// Stores a refresh token (by keyed hash); `Conflict("family_revoked")` if its family
     /// was revoked meanwhile.

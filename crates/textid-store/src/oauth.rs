@@ -39,6 +39,26 @@ pub struct ClientRecord {
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
 }
 
+/// An access token recorded with a code's first redemption, in its transaction (so that
+/// the token request waits for one commit, not two): see [`crate::TokenStore::redeem_code`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessTokenRecord {
+    /// The token's `jti`.
+    pub jti: String,
+    /// Its user.
+    pub user: Option<textid_core::UserId>,
+    /// The browser session it is bound to (revoked with it), if any.
+    pub session: Option<textid_core::SessionId>,
+    /// When it expires.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Decides, from the grant of a code's first redemption, the access token to record with
+/// it (`None`: the grant is not admitted, e.g. a PKCE verifier that does not match, and
+/// nothing is recorded; the code is spent all the same). Called at most once per attempt
+/// of the redemption's transaction.
+pub type Admit = Box<dyn Fn(&GrantRecord) -> Option<AccessTokenRecord> + Send + Sync>;
+
 /// A grant carried by a code or a refresh token (server-defined JSON), with its family:
 /// every token issued from one authorization code shares the family id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

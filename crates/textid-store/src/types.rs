@@ -152,6 +152,10 @@ pub struct StepWrite {
     pub log: Option<SignInLogEntry>,
     /// Budget increments, pauses and the (number, client IP) counter to write.
     pub abuse: textid_core::abuse::AbuseWrite,
+    /// An OpenID Connect authorization request (its id) to point at the written flow, in
+    /// the step's transaction (the phone page's step: one commit, not two). Nothing is
+    /// linked without a flow; a request that is gone links nothing.
+    pub link_request: Option<String>,
 }
 
 /// The successful outcome of a step.

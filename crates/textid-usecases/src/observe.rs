@@ -140,6 +140,7 @@ mod tests {
                 app_id: None,
             }),
             abuse: Default::default(),
+            link_request: None,
         }
     }
 

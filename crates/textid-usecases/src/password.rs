@@ -403,6 +403,7 @@ pub(crate) async fn count_attempt(
                 client: Some(client),
                 ..AbuseWrite::default()
             },
+            link_request: None,
         }
     });
     let target = StepTarget::Number(key.to_owned());
@@ -454,6 +455,7 @@ pub(crate) async fn ensure_not_locked(
             session: None,
             log: None,
             abuse: AbuseWrite::default(),
+            link_request: None,
         }
     });
     let target = StepTarget::Number(key.to_owned());
@@ -514,6 +516,7 @@ pub(crate) async fn issue_session(
         session: Some(session.clone()),
         log: Some(entry.clone()),
         abuse: AbuseWrite::default(),
+        link_request: None,
     });
     let target = StepTarget::Number(key.to_owned());
     app.store()

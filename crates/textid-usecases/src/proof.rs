@@ -216,6 +216,7 @@ pub(crate) async fn check_for(
             session: None,
             log: Some(entry),
             abuse,
+            link_request: None,
         }
     });
     let target = StepTarget::Flow(flow_id);
@@ -286,6 +287,7 @@ pub(crate) async fn notify(
         session: None,
         log: None,
         abuse: AbuseWrite::default(),
+        link_request: None,
     });
     let target = StepTarget::Number(old_e164.to_owned());
     let queued = app

@@ -305,6 +305,7 @@ pub(crate) fn refused(at: DateTime<Utc>, outcome: SignInError, log: SignInLogEnt
         session: None,
         log: Some(log),
         abuse: AbuseWrite::default(),
+        link_request: None,
     }
 }
 
@@ -474,6 +475,7 @@ pub(crate) fn sent(
         session: None,
         log: Some(log),
         abuse,
+        link_request: None,
     }
 }
 
@@ -514,6 +516,9 @@ pub(crate) async fn run_step(
 /// channel, gets the same answer and no message. A flow whose call was refused keeps its
 /// owner, so a resend by text still works.
 ///
+/// `request`, an OpenID Connect authorization request's id (the sign-in pages), is pointed
+/// at the new flow in the step's own transaction when the step succeeds.
+///
 /// Traced as `sign_in.start` with the tenant and, once known, the flow id; never the
 /// number (all arguments skipped).
 #[tracing::instrument(
@@ -527,6 +532,7 @@ pub async fn start(
     phone: &PhoneNumber,
     channel: Channel,
     requester: Requester,
+    request: Option<&str>,
 ) -> Result<SmsSignInFlow, SignInFailure> {
     let now = app.clock().now();
     let (app2, tenant2, e164) = (app.clone(), tenant.clone(), phone.e164());
@@ -538,7 +544,7 @@ pub async fn start(
     };
     let query = log.query(app, true);
     let q = query.clone();
-    let decide = Box::new(move |input: textid_store::StepInput<'_>| {
+    let decide = move |input: textid_store::StepInput<'_>| {
         let limits = app2.limits();
         let cx = StepContext {
             now,
@@ -616,6 +622,14 @@ pub async fn start(
                 sent(&app2, false, with, counter, entry, now, abuse)
             }
         }
+    };
+    let link = request.map(str::to_string);
+    let decide = Box::new(move |input: textid_store::StepInput<'_>| {
+        let mut write = decide(input);
+        if write.outcome.is_ok() {
+            write.link_request.clone_from(&link);
+        }
+        write
     });
     let write = run_step(
         app,
@@ -893,6 +907,7 @@ pub(crate) async fn verify_for(
             session,
             log: Some(entry),
             abuse,
+            link_request: None,
         }
     });
     let write = run_step(

@@ -113,7 +113,7 @@ pub async fn start(
     }
     let channel = channel(req.channel.as_deref())?;
     let requester = app.requester(addr, &headers, None);
-    let started = sign_in::start(&app, &tenant, &phone, channel, requester).await?;
+    let started = sign_in::start(&app, &tenant, &phone, channel, requester, None).await?;
     Ok((StatusCode::ACCEPTED, Json(flow_response(&app, &started))))
 }
 

@@ -311,23 +311,14 @@ pub async fn phone_submit(
         &phone,
         Channel::Sms,
         requester(&app, addr, &headers, &client),
+        Some(&form.request),
     )
     .await
     {
-        Ok(flow) => {
-            if app
-                .store()
-                .set_auth_request_flow(&form.request, Some(flow.id))
-                .await
-                .is_err()
-            {
-                return expired(&app);
-            }
-            see_other(&format!(
-                "/{}/login/code?request={}",
-                tenant.name, form.request
-            ))
-        }
+        Ok(_) => see_other(&format!(
+            "/{}/login/code?request={}",
+            tenant.name, form.request
+        )),
         Err(e) => render_phone(
             &app,
             &tenant,

@@ -16,7 +16,7 @@ use textid_core::code::new_token;
 use textid_core::tenant::Tenant;
 use textid_oidc::token::{self, new_jti, AccessTokenClaims, IdTokenClaims, TokenType};
 use textid_oidc::{pkce, Algorithm, BasicCredentials, ClientType, ErrorCode, OAuthError};
-use textid_store::{GrantRecord, Redemption};
+use textid_store::{AccessTokenRecord, GrantRecord, Redemption};
 
 use super::authorize::Grant;
 use super::clients::{self, Client, GrantType};
@@ -272,9 +272,26 @@ async fn authorization_code(
         .ok_or_else(|| err(ErrorCode::InvalidRequest, "redirect_uri is required"))?;
     let now = app.clock().now();
     let hash = app.hasher().token(code);
+    // The access token is recorded in the redemption's own transaction (one commit), for
+    // a grant that passes the same checks as below; the code is spent either way.
+    let checks = CodeChecks {
+        redirect_uri: redirect_uri.clone(),
+        verifier: verifier.clone(),
+        now,
+        jti: new_jti(&mut OsRng),
+    };
+    let admit = {
+        let (checks, tenant) = (checks.clone(), tenant.id);
+        Box::new(move |record: &GrantRecord| {
+            let grant: Grant = serde_json::from_value(record.document.clone()).ok()?;
+            (record.tenant_id == tenant)
+                .then(|| checks.access(&grant).ok())
+                .flatten()
+        })
+    };
     let redemption = app
         .store()
-        .redeem_code(&hash.0, &client.client_id, now)
+        .redeem_code(&hash.0, &client.client_id, now, admit)
         .await
         .map_err(|_| OAuthError::server_error())?;
     let (record, grant) = redeemed(
@@ -283,20 +300,95 @@ async fn authorization_code(
         "the code was already used; the tokens issued from it are revoked",
         "the code is invalid or expired",
     )?;
-    if &grant.redirect_uri != redirect_uri {
+    let access = checks.access(&grant)?;
+    issue(
+        app,
+        tenant,
+        client,
+        &record,
+        &grant,
+        Issued::Code(now, access),
+    )
+    .await
+}
+
+/// What a code's redemption is checked against (RFC 6749 §4.1.3, RFC 7636), and the access
+/// token it will carry.
+#[derive(Clone)]
+struct CodeChecks {
+    redirect_uri: String,
+    verifier: String,
+    now: chrono::DateTime<chrono::Utc>,
+    jti: String,
+}
+
+impl CodeChecks {
+    /// The access token to record for `grant`, or why the code is refused.
+    fn access(&self, grant: &Grant) -> Result<AccessTokenRecord, OAuthFailure> {
+        if grant.redirect_uri != self.redirect_uri {
+            return Err(err(
+                ErrorCode::InvalidGrant,
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+        let challenge = grant.code_challenge.as_deref().unwrap_or("");
+        if !pkce::verify_s256(&self.verifier, challenge) {
+            return Err(err(
+                ErrorCode::InvalidGrant,
+                "code_verifier does not match the code_challenge",
+            ));
+        }
+        access_record(grant, self.now, self.jti.clone())
+    }
+}
+
+/// The access token issued for `grant` at `now`: its lifetime (bounded by a pass's end),
+/// and the browser session it is bound to (issue #19: a grant without `offline_access`
+/// lives in the session it was made in, so ending that session revokes its access tokens;
+/// `offline_access` asks for access independent of the session).
+fn access_record(
+    grant: &Grant,
+    now: chrono::DateTime<chrono::Utc>,
+    jti: String,
+) -> Result<AccessTokenRecord, OAuthFailure> {
+    let bound = pass_end(grant);
+    if bound.is_some_and(|b| now >= b) {
         return Err(err(
             ErrorCode::InvalidGrant,
-            "redirect_uri does not match the authorization request",
+            "the Temporary Access Pass this sign-in used has ended; sign in again",
         ));
     }
-    let challenge = grant.code_challenge.as_deref().unwrap_or("");
-    if !pkce::verify_s256(verifier, challenge) {
-        return Err(err(
-            ErrorCode::InvalidGrant,
-            "code_verifier does not match the code_challenge",
-        ));
-    }
-    issue(app, tenant, client, &record, &grant, None).await
+    let offline = grant.scope.split(' ').any(|s| s == "offline_access");
+    Ok(AccessTokenRecord {
+        jti,
+        user: Some(grant.sub),
+        session: grant
+            .sid
+            .as_deref()
+            .filter(|_| !offline)
+            .and_then(|s| s.parse().ok())
+            .map(textid_core::SessionId),
+        expires_at: textid_core::tap::token_end(
+            now,
+            Duration::seconds(TOKEN_LIFETIME_SECONDS),
+            bound,
+        ),
+    })
+}
+
+/// A sign-in with a pass bounds every token of its grant (issue #15).
+fn pass_end(grant: &Grant) -> Option<chrono::DateTime<chrono::Utc>> {
+    grant
+        .ends_at
+        .and_then(|e| chrono::DateTime::from_timestamp(e, 0))
+}
+
+/// How the access token of an issue is recorded.
+enum Issued<'a> {
+    /// With the code's redemption, already (at that time).
+    Code(chrono::DateTime<chrono::Utc>, AccessTokenRecord),
+    /// A refresh, narrowing the scope to this one if given: recorded by [`issue`].
+    Refresh(Option<&'a str>),
 }
 
 /// The grant of a first redemption (the store has already checked the client), or the
@@ -356,15 +448,8 @@ async fn refresh(
             ));
         }
     }
-    issue(
-        app,
-        tenant,
-        client,
-        &record,
-        &grant,
-        form.get("scope").map(String::as_str),
-    )
-    .await
+    let scope = form.get("scope").map(String::as_str);
+    issue(app, tenant, client, &record, &grant, Issued::Refresh(scope)).await
 }
 
 async fn client_credentials(
@@ -424,9 +509,8 @@ async fn issue(
     client: &Client,
     record: &GrantRecord,
     grant: &Grant,
-    requested_scope: Option<&str>,
+    issued: Issued<'_>,
 ) -> Result<Value, OAuthFailure> {
-    let now = app.clock().now();
     let user = app
         .store()
         .user(tenant.id, grant.sub)
@@ -439,25 +523,33 @@ async fn issue(
                 "the user no longer exists or is disabled",
             )
         })?;
-    // A sign-in with a pass bounds every token of its grant (issue #15).
-    let bound = grant
-        .ends_at
-        .and_then(|e| chrono::DateTime::from_timestamp(e, 0));
-    if bound.is_some_and(|b| now >= b) {
-        return Err(err(
-            ErrorCode::InvalidGrant,
-            "the Temporary Access Pass this sign-in used has ended; sign in again",
-        ));
-    }
-    let access_end =
-        textid_core::tap::token_end(now, Duration::seconds(TOKEN_LIFETIME_SECONDS), bound);
+    let (now, access, requested_scope) = match issued {
+        Issued::Code(now, access) => (now, access, None),
+        Issued::Refresh(scope) => {
+            let now = app.clock().now();
+            let access = access_record(grant, now, new_jti(&mut OsRng))?;
+            app.store()
+                .record_access_token(
+                    &access.jti,
+                    &record.family_id,
+                    access.user,
+                    access.session,
+                    access.expires_at,
+                )
+                .await
+                .map_err(store_failure)?;
+            (now, access, scope)
+        }
+    };
+    let (jti, access_end) = (access.jti, access.expires_at);
+    let bound = pass_end(grant);
+    let offline = grant.scope.split(' ').any(|s| s == "offline_access");
     let expires_in = (access_end - now).num_seconds();
     let keys = app.oidc().map_err(|_| OAuthError::server_error())?.keys();
     // RFC 6749 §6: a refresh may narrow the scope of the new access token; the rotated
     // refresh token keeps the original grant.
     let scope = requested_scope.unwrap_or(&grant.scope).to_string();
     let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
-    let jti = new_jti(&mut OsRng);
     let access_claims = AccessTokenClaims {
         iss: issuer(app, tenant),
         sub: user.id.to_string(),
@@ -476,20 +568,6 @@ async fn issue(
         .ok_or_else(OAuthError::server_error)?;
     let access = token::sign(at_key, &access_claims, TokenType::AccessToken)
         .map_err(|_| OAuthError::server_error())?;
-    // Issue #19: a grant without offline_access lives in the browser session it was made
-    // in, so ending that session (sign-out) revokes its access tokens too; offline_access
-    // asks for access independent of the session, so its tokens are not bound.
-    let offline = grant.scope.split(' ').any(|s| s == "offline_access");
-    let session = grant
-        .sid
-        .as_deref()
-        .filter(|_| !offline)
-        .and_then(|s| s.parse().ok())
-        .map(textid_core::SessionId);
-    app.store()
-        .record_access_token(&jti, &record.family_id, Some(user.id), session, access_end)
-        .await
-        .map_err(store_failure)?;
     let phone = scopes
         .contains(&"phone")
         .then(|| grant.phone.clone())

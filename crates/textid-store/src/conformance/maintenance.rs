@@ -240,12 +240,16 @@ pub async fn purge_removes_expired_requests_codes_tokens_and_ended_families_only
         .unwrap()
         .is_some());
     assert_eq!(
-        s.redeem_code(&c_old, "app", before_old).await.unwrap(),
+        s.redeem_code(&c_old, "app", before_old, no_token())
+            .await
+            .unwrap(),
         Redemption::Invalid,
         "the expired code is gone"
     );
     assert_eq!(
-        s.redeem_code(&c_far, "app", before_old).await.unwrap(),
+        s.redeem_code(&c_far, "app", before_old, no_token())
+            .await
+            .unwrap(),
         Redemption::Redeemed(g.clone())
     );
     assert_eq!(s.refresh_token_client(&rt_ended).await.unwrap(), None);

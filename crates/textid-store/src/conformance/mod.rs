@@ -247,9 +247,11 @@ cases!(
     an_authorization_request_is_found_in_its_tenant,
     an_expired_authorization_request_is_not_found,
     a_sign_in_flow_can_be_attached_to_an_authorization_request_and_detached,
+    a_step_links_the_authorization_request_it_names_to_the_flow_it_writes,
     a_deleted_authorization_request_is_not_found,
     // TokenStore
     a_code_is_redeemed_once_and_reuse_revokes_its_family,
+    a_first_redemption_records_the_access_token_its_grant_admits,
     revoking_a_session_revokes_the_access_tokens_bound_to_it_only,
     concurrent_redemptions_of_one_code_have_exactly_one_winner,
     a_code_presented_by_another_client_is_invalid_and_stays_usable,
@@ -630,6 +632,7 @@ struct Put {
     session: Option<NewSession>,
     log: Option<SignInLogEntry>,
     abuse: textid_core::abuse::AbuseWrite,
+    link_request: Option<String>,
 }
 
 impl Put {
@@ -714,6 +717,7 @@ async fn try_put_with(
             session: p.session.clone(),
             log: p.log.clone(),
             abuse: p.abuse.clone(),
+            link_request: p.link_request.clone(),
         }),
     )
     .await
@@ -790,6 +794,7 @@ async fn observe_with(
                     session: None,
                     log: None,
                     abuse: Default::default(),
+                    link_request: None,
                 }
             }),
         )
@@ -817,6 +822,11 @@ async fn listed(s: &dyn Store, t: &Tenant, id: MessageId) -> MessageRecord {
 // ---- OAuth -----------------------------------------------------------------------------
 
 /// A random keyed hash of a code or token.
+/// A redemption's [`Admit`] that records no access token.
+fn no_token() -> Admit {
+    Box::new(|_| None)
+}
+
 fn hash() -> Vec<u8> {
     digest().0.to_vec()
 }
@@ -912,7 +922,9 @@ impl Holdings {
             found(SessionKind::Api, &self.api).await,
             !s.access_token_revoked(&self.jti).await.unwrap(),
             matches!(
-                s.redeem_code(&self.code, "app", at).await.unwrap(),
+                s.redeem_code(&self.code, "app", at, no_token())
+                    .await
+                    .unwrap(),
                 Redemption::Redeemed(_)
             ),
             matches!(

@@ -298,6 +298,56 @@ pub async fn a_sign_in_flow_can_be_attached_to_an_authorization_request_and_deta
     );
 }
 
+/// The phone page's step points its authorization request at the new flow in the step's
+/// own transaction; a step that writes no flow, or names a request that is gone, links
+/// nothing and still commits.
+pub async fn a_step_links_the_authorization_request_it_names_to_the_flow_it_writes(
+    s: Arc<dyn Store>,
+) {
+    let t = tenant(&*s).await;
+    let (id, other) = (request_id(), request_id());
+    let doc = json!({"client_id": "app"});
+    for rid in [&id, &other] {
+        s.put_auth_request(rid, t.id, &doc, now(), later(600))
+            .await
+            .unwrap();
+    }
+    let number = "+14255550177";
+    let f = flow(&t, number, None, now());
+    let linked = Put {
+        link_request: Some(id.clone()),
+        ..Put::flow(&f)
+    };
+    put(&*s, &t, StepTarget::Number(number.into()), now(), linked).await;
+    assert_eq!(
+        s.auth_request(&id, t.id, now()).await.unwrap(),
+        Some((doc.clone(), Some(f.id)))
+    );
+    assert_eq!(
+        s.auth_request(&other, t.id, now()).await.unwrap(),
+        Some((doc.clone(), None))
+    );
+    // Without a flow to point at, the request is left as it is.
+    let no_flow = Put {
+        link_request: Some(other.clone()),
+        ..Put::default()
+    };
+    put(&*s, &t, StepTarget::Number(number.into()), now(), no_flow).await;
+    assert_eq!(
+        s.auth_request(&other, t.id, now()).await.unwrap(),
+        Some((doc, None))
+    );
+    // A request that is gone: the step commits, and no request appears.
+    let (gone, g) = (request_id(), flow(&t, number, None, now()));
+    let to_gone = Put {
+        link_request: Some(gone.clone()),
+        ..Put::flow(&g)
+    };
+    put(&*s, &t, StepTarget::Number(number.into()), now(), to_gone).await;
+    assert_eq!(s.sms_flow(t.id, g.id).await.unwrap(), Some(g));
+    assert_eq!(s.auth_request(&gone, t.id, now()).await.unwrap(), None);
+}
+
 pub async fn a_deleted_authorization_request_is_not_found(s: Arc<dyn Store>) {
     let t = tenant(&*s).await;
     let (id, kept) = (request_id(), request_id());
@@ -367,7 +417,9 @@ pub async fn deleting_a_client_revokes_its_token_families_and_is_audited(s: Arc<
     // Re-registering the id does not bring the old grants back.
     s.create_client(&client(&t, "app"), later(2)).await.unwrap();
     assert_eq!(
-        s.redeem_code(&c, "app", later(3)).await.unwrap(),
+        s.redeem_code(&c, "app", later(3), no_token())
+            .await
+            .unwrap(),
         Redemption::Invalid
     );
     assert_eq!(

@@ -29,6 +29,7 @@ fn nothing() -> StepWrite {
         session: None,
         log: None,
         abuse: Default::default(),
+        link_request: None,
     }
 }
 
@@ -56,6 +57,7 @@ fn verify_decision(code: OtpCode, hasher: SecretHasher) -> Decide {
             session: None,
             log: None,
             abuse: Default::default(),
+            link_request: None,
         }
     })
 }
@@ -715,25 +717,33 @@ pub async fn a_code_whose_browser_session_ended_is_refused_and_spent(s: Arc<dyn 
     );
     s.revoke_session(signed_out.id, later(1)).await.unwrap();
     assert_eq!(
-        s.redeem_code(&gone, "app", later(2)).await.unwrap(),
+        s.redeem_code(&gone, "app", later(2), no_token())
+            .await
+            .unwrap(),
         Redemption::SessionEnded
     );
     assert!(
         !matches!(
-            s.redeem_code(&gone, "app", later(3)).await.unwrap(),
+            s.redeem_code(&gone, "app", later(3), no_token())
+                .await
+                .unwrap(),
             Redemption::Redeemed(_)
         ),
         "spent, not redeemable later"
     );
     assert_eq!(
-        s.redeem_code(&kept, "app", later(2)).await.unwrap(),
+        s.redeem_code(&kept, "app", later(2), no_token())
+            .await
+            .unwrap(),
         Redemption::Redeemed(kept_grant)
     );
     // Expired: the session's lifetime ended before the code's.
     let short = live_session(&*s, &t, later(10)).await;
     let outlived = code(&*s, &with(&short)).await;
     assert_eq!(
-        s.redeem_code(&outlived, "app", later(10)).await.unwrap(),
+        s.redeem_code(&outlived, "app", later(10), no_token())
+            .await
+            .unwrap(),
         Redemption::SessionEnded
     );
     // Every session of the user revoked (e.g. by an admin).
@@ -743,19 +753,25 @@ pub async fn a_code_whose_browser_session_ended_is_refused_and_spent(s: Arc<dyn 
         .await
         .unwrap();
     assert!(!matches!(
-        s.redeem_code(&c, "app", later(2)).await.unwrap(),
+        s.redeem_code(&c, "app", later(2), no_token())
+            .await
+            .unwrap(),
         Redemption::Redeemed(_)
     ));
     // Another client's presentation is still refused without spending the code.
     let other = live_session(&*s, &t, later(3600)).await;
     let c = code(&*s, &with(&other)).await;
     assert_eq!(
-        s.redeem_code(&c, "intruder", later(1)).await.unwrap(),
+        s.redeem_code(&c, "intruder", later(1), no_token())
+            .await
+            .unwrap(),
         Redemption::Invalid
     );
     s.revoke_session(other.id, later(2)).await.unwrap();
     assert_eq!(
-        s.redeem_code(&c, "app", later(3)).await.unwrap(),
+        s.redeem_code(&c, "app", later(3), no_token())
+            .await
+            .unwrap(),
         Redemption::SessionEnded
     );
 }
@@ -788,7 +804,9 @@ pub async fn a_code_issued_at_the_instant_of_revocation_is_never_redeemable(s: A
         .await
         .unwrap();
     assert_eq!(
-        s.redeem_code(&before, "app", now()).await.unwrap(),
+        s.redeem_code(&before, "app", now(), no_token())
+            .await
+            .unwrap(),
         Redemption::Invalid
     );
     // Issued at the same instant, just after it in commit order: refused.
@@ -822,7 +840,7 @@ pub async fn a_code_issued_at_the_instant_of_revocation_is_never_redeemable(s: A
         revoke.unwrap();
         if issue.is_ok() {
             assert_eq!(
-                s.redeem_code(&h, "app", now()).await.unwrap(),
+                s.redeem_code(&h, "app", now(), no_token()).await.unwrap(),
                 Redemption::Invalid
             );
         }
@@ -830,7 +848,9 @@ pub async fn a_code_issued_at_the_instant_of_revocation_is_never_redeemable(s: A
     // A grant without a session (stored before sessions were recorded) is unaffected.
     let plain = code(&*s, &grant(&t)).await;
     assert!(matches!(
-        s.redeem_code(&plain, "app", now()).await.unwrap(),
+        s.redeem_code(&plain, "app", now(), no_token())
+            .await
+            .unwrap(),
         Redemption::Redeemed(_)
     ));
 }

@@ -27,7 +27,7 @@ pub async fn a_code_is_redeemed_once_and_reuse_revokes_its_family(s: Arc<dyn Sto
     let g = grant(&t);
     let c = code(&*s, &g).await;
     assert_eq!(
-        s.redeem_code(&c, "app", now()).await.unwrap(),
+        s.redeem_code(&c, "app", now(), no_token()).await.unwrap(),
         Redemption::Redeemed(g.clone())
     );
     // Tokens issued from the code are revoked by its replay, and only they are.
@@ -36,7 +36,9 @@ pub async fn a_code_is_redeemed_once_and_reuse_revokes_its_family(s: Arc<dyn Sto
     let (their_refresh, their_jti) = issued(&*s, &bystander).await;
     assert!(!s.access_token_revoked(&jti).await.unwrap());
     assert_eq!(
-        s.redeem_code(&c, "app", later(1)).await.unwrap(),
+        s.redeem_code(&c, "app", later(1), no_token())
+            .await
+            .unwrap(),
         Redemption::Reused
     );
     assert_eq!(
@@ -47,7 +49,9 @@ pub async fn a_code_is_redeemed_once_and_reuse_revokes_its_family(s: Arc<dyn Sto
     );
     assert!(s.access_token_revoked(&jti).await.unwrap());
     assert_eq!(
-        s.redeem_code(&c, "app", later(3)).await.unwrap(),
+        s.redeem_code(&c, "app", later(3), no_token())
+            .await
+            .unwrap(),
         Redemption::Reused,
         "still a replay"
     );
@@ -69,7 +73,7 @@ pub async fn concurrent_redemptions_of_one_code_have_exactly_one_winner(s: Arc<d
             race(|_| {
                 let (s, c, g) = (s.clone(), c.clone(), g.clone());
                 async move {
-                    match s.redeem_code(&c, "app", now()).await.unwrap() {
+                    match s.redeem_code(&c, "app", now(), no_token()).await.unwrap() {
                         Redemption::Redeemed(got) => {
                             assert_eq!(got, g);
                             true
@@ -93,12 +97,14 @@ pub async fn a_code_presented_by_another_client_is_invalid_and_stays_usable(s: A
     let c = code(&*s, &g).await;
     for _ in 0..2 {
         assert_eq!(
-            s.redeem_code(&c, "intruder", now()).await.unwrap(),
+            s.redeem_code(&c, "intruder", now(), no_token())
+                .await
+                .unwrap(),
             Redemption::Invalid
         );
     }
     assert_eq!(
-        s.redeem_code(&c, "app", now()).await.unwrap(),
+        s.redeem_code(&c, "app", now(), no_token()).await.unwrap(),
         Redemption::Redeemed(g)
     );
 }
@@ -109,20 +115,22 @@ pub async fn an_expired_code_is_spent(s: Arc<dyn Store>) {
     let c = code(&*s, &g).await;
     let expired = now() + Duration::minutes(1);
     assert_eq!(
-        s.redeem_code(&c, "app", expired).await.unwrap(),
+        s.redeem_code(&c, "app", expired, no_token()).await.unwrap(),
         Redemption::Invalid
     );
     // The attempt spent it: presented again (even on a clock that lags behind, before
     // its end) it is a replay, never a redemption.
     assert_eq!(
-        s.redeem_code(&c, "app", now()).await.unwrap(),
+        s.redeem_code(&c, "app", now(), no_token()).await.unwrap(),
         Redemption::Reused
     );
 }
 
 pub async fn an_unknown_code_is_invalid(s: Arc<dyn Store>) {
     assert_eq!(
-        s.redeem_code(&hash(), "app", now()).await.unwrap(),
+        s.redeem_code(&hash(), "app", now(), no_token())
+            .await
+            .unwrap(),
         Redemption::Invalid
     );
 }
@@ -134,7 +142,7 @@ pub async fn a_code_of_a_revoked_family_is_invalid(s: Arc<dyn Store>) {
     let (refresh, _) = issued(&*s, &g).await;
     assert!(s.revoke_refresh_token(&refresh, now()).await.unwrap());
     assert_eq!(
-        s.redeem_code(&c, "app", now()).await.unwrap(),
+        s.redeem_code(&c, "app", now(), no_token()).await.unwrap(),
         Redemption::Invalid
     );
 }
@@ -288,11 +296,13 @@ pub async fn an_access_token_of_a_revoked_family_is_revoked(s: Arc<dyn Store>) {
     let t = tenant(&*s).await;
     let g = grant(&t);
     let c = code(&*s, &g).await;
-    assert!(redeemed(&s.redeem_code(&c, "app", now()).await.unwrap()));
+    assert!(redeemed(
+        &s.redeem_code(&c, "app", now(), no_token()).await.unwrap()
+    ));
     let (_, jti) = issued(&*s, &g).await;
     assert!(!s.access_token_revoked(&jti).await.unwrap());
     assert_eq!(
-        s.redeem_code(&c, "app", now()).await.unwrap(),
+        s.redeem_code(&c, "app", now(), no_token()).await.unwrap(),
         Redemption::Reused
     );
     assert!(s.access_token_revoked(&jti).await.unwrap());
@@ -364,6 +374,94 @@ pub async fn revoking_a_session_revokes_the_access_tokens_bound_to_it_only(s: Ar
     assert!(!s.access_token_revoked(&elsewhere).await.unwrap());
     s.revoke_session(sid, later(2)).await.unwrap();
     assert!(s.access_token_revoked(&bound).await.unwrap());
+}
+
+/// The token request's one commit: a code's first redemption records the access token
+/// that `admit` returns for its grant, bound to its session and family; a grant that is
+/// not admitted spends the code and records nothing; a replay or another client's attempt
+/// never asks.
+pub async fn a_first_redemption_records_the_access_token_its_grant_admits(s: Arc<dyn Store>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let t = tenant(&*s).await;
+    let sid = live_session(&*s, &t, later(3600)).await.id;
+    let g = GrantRecord {
+        session_id: Some(sid),
+        ..grant(&t)
+    };
+    let c = code(&*s, &g).await;
+    let asked = Arc::new(AtomicUsize::new(0));
+    let admit = |jti: &str, admitted: bool| -> Admit {
+        let (jti, asked) = (jti.to_string(), asked.clone());
+        Box::new(move |grant: &GrantRecord| {
+            asked.fetch_add(1, Ordering::SeqCst);
+            admitted.then(|| AccessTokenRecord {
+                jti: jti.clone(),
+                user: grant.user_id,
+                session: grant.session_id,
+                expires_at: later(3600),
+            })
+        })
+    };
+    assert_eq!(
+        s.redeem_code(&c, "intruder", now(), admit("never", true))
+            .await
+            .unwrap(),
+        Redemption::Invalid
+    );
+    assert_eq!(asked.load(Ordering::SeqCst), 0, "another client's attempt");
+    assert_eq!(
+        s.redeem_code(&c, "app", now(), admit("bound", true))
+            .await
+            .unwrap(),
+        Redemption::Redeemed(g.clone())
+    );
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+    assert!(!s.access_token_revoked("bound").await.unwrap());
+    // Recorded and bound: the session's end revokes it.
+    s.revoke_session(sid, later(1)).await.unwrap();
+    assert!(s.access_token_revoked("bound").await.unwrap());
+    assert_eq!(
+        s.redeem_code(&c, "app", later(2), admit("replayed", true))
+            .await
+            .unwrap(),
+        Redemption::Reused
+    );
+    assert_eq!(asked.load(Ordering::SeqCst), 1, "a replay never asks");
+
+    // Not admitted: the code is spent, nothing is recorded (its family's revocation by a
+    // replay reaches no token of that jti).
+    let other = grant(&t);
+    let c2 = code(&*s, &other).await;
+    assert_eq!(
+        s.redeem_code(&c2, "app", now(), admit("refused", false))
+            .await
+            .unwrap(),
+        Redemption::Redeemed(other.clone())
+    );
+    assert_eq!(asked.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        s.redeem_code(&c2, "app", later(1), no_token())
+            .await
+            .unwrap(),
+        Redemption::Reused
+    );
+    assert!(!s.access_token_revoked("refused").await.unwrap());
+    // The family's revocation reaches a token recorded with a redemption.
+    let third = grant(&t);
+    let c3 = code(&*s, &third).await;
+    assert!(redeemed(
+        &s.redeem_code(&c3, "app", now(), admit("family", true))
+            .await
+            .unwrap()
+    ));
+    assert!(!s.access_token_revoked("family").await.unwrap());
+    assert_eq!(
+        s.redeem_code(&c3, "app", later(1), no_token())
+            .await
+            .unwrap(),
+        Redemption::Reused
+    );
+    assert!(s.access_token_revoked("family").await.unwrap());
 }
 
 /// Issue #19: the sign-out and the recording of an access token bound to the session race

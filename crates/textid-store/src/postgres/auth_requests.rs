@@ -6,10 +6,22 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use textid_core::{FlowId, TenantId};
 
-use super::retry::Replay;
+use super::retry::{Replay, Tx};
 use super::rows::{execute, json, ms, query_opt};
 use super::PostgresStore;
 use crate::{AuthRequestStore, StoreResult};
+
+/// Points an authorization request at a flow (or at none); a request that is gone is
+/// left gone. Also part of a sign-in step's transaction ([`crate::StepWrite::link_request`]).
+pub(super) async fn set_flow(tx: &Tx<'_>, id: &str, flow: Option<FlowId>) -> StoreResult<()> {
+    execute(
+        tx,
+        "UPDATE auth_requests SET flow_id = $2 WHERE id = $1",
+        &[&id, &flow.map(|f| f.0)],
+    )
+    .await?;
+    Ok(())
+}
 
 #[async_trait]
 impl AuthRequestStore for PostgresStore {
@@ -62,15 +74,7 @@ impl AuthRequestStore for PostgresStore {
 
     async fn set_auth_request_flow(&self, id: &str, flow: Option<FlowId>) -> StoreResult<()> {
         self.write(Replay::Safe, &(id, flow), |tx, (id, flow)| {
-            Box::pin(async move {
-                execute(
-                    tx,
-                    "UPDATE auth_requests SET flow_id = $2 WHERE id = $1",
-                    &[id, &flow.map(|f| f.0)],
-                )
-                .await?;
-                Ok(())
-            })
+            Box::pin(set_flow(tx, id, *flow))
         })
         .await
     }

@@ -30,7 +30,7 @@ use tokio_postgres::Row;
 
 use super::retry::{Replay, Tx};
 use super::rows::{count, execute, int, json, ms, query_opt, time};
-use super::{abuse, logs, outbox, policy, PostgresStore};
+use super::{abuse, auth_requests, logs, outbox, policy, PostgresStore};
 use crate::{
     Decide, NumberHolding, SignInCandidate, SignInStore, StepInput, StepTarget, StepWrite,
     StoreError, StoreResult,
@@ -367,6 +367,12 @@ async fn step(
             None => Ok(()),
         }
     };
+    let link = async {
+        match (&write.link_request, &write.flow) {
+            (Some(request), Some(f)) => auth_requests::set_flow(tx, request, Some(f.id)).await,
+            _ => Ok(()),
+        }
+    };
     tokio::try_join!(
         abuse_rows,
         flow_row,
@@ -374,7 +380,8 @@ async fn step(
         superseded,
         message,
         session,
-        log
+        log,
+        link
     )?;
     Ok(write)
 }

@@ -19,7 +19,7 @@ use textid_core::{SessionId, UserId};
 use super::retry::{Replay, Tx};
 use super::rows::{execute, json, ms, query_opt, to_json};
 use super::{locks, PostgresStore};
-use crate::{GrantRecord, Redemption, StoreError, StoreResult, TokenStore};
+use crate::{Admit, GrantRecord, Redemption, StoreError, StoreResult, TokenStore};
 
 /// Which single-use secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,11 +264,30 @@ impl TokenStore for PostgresStore {
         code_hash: &[u8],
         client_id: &str,
         now: DateTime<Utc>,
+        admit: Admit,
     ) -> StoreResult<Redemption> {
         self.write(
             Replay::Unsafe,
-            &(code_hash, client_id, now),
-            |tx, (h, c, now)| Box::pin(redeem(tx, Kind::Code, h, c, *now)),
+            &(code_hash, client_id, now, admit),
+            |tx, (h, c, now, admit)| {
+                Box::pin(async move {
+                    let redemption = redeem(tx, Kind::Code, h, c, *now).await?;
+                    if let Redemption::Redeemed(g) = &redemption {
+                        if let Some(a) = admit(g) {
+                            record_access(
+                                tx,
+                                &a.jti,
+                                &g.family_id,
+                                a.user,
+                                a.session,
+                                a.expires_at,
+                            )
+                            .await?;
+                        }
+                    }
+                    Ok(redemption)
+                })
+            },
         )
         .await
     }

@@ -39,7 +39,11 @@ fn auth_request(
         .transpose()
 }
 
-fn set_auth_request_flow(tx: &Transaction<'_>, rid: &str, flow: Option<FlowId>) -> StoreResult<()> {
+pub(super) fn set_auth_request_flow(
+    tx: &Transaction<'_>,
+    rid: &str,
+    flow: Option<FlowId>,
+) -> StoreResult<()> {
     tx.execute(
         "UPDATE auth_requests SET flow_id = ?2 WHERE id = ?1",
         params![rid, flow.map(|f| f.to_string())],

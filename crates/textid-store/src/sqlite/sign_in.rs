@@ -12,7 +12,7 @@ use textid_core::{FlowId, TenantId};
 use async_trait::async_trait;
 
 use super::rows::{id, ms, opt_id, time};
-use super::{abuse, logs, outbox, policy, SqliteStore};
+use super::{abuse, auth_requests, logs, outbox, policy, SqliteStore};
 use crate::{
     Decide, NumberHolding, SignInCandidate, SignInStore, StepInput, StepTarget, StepWrite,
     StoreError, StoreResult,
@@ -280,6 +280,9 @@ fn step(
     }
     if let Some(l) = &write.log {
         logs::insert(tx, l)?;
+    }
+    if let (Some(request), Some(f)) = (&write.link_request, &write.flow) {
+        auth_requests::set_auth_request_flow(tx, request, Some(f.id))?;
     }
     Ok(write)
 }

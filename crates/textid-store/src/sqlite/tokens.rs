@@ -10,7 +10,7 @@ use textid_core::{SessionId, UserId};
 
 use super::rows::{json, ms, to_json};
 use super::SqliteStore;
-use crate::{GrantRecord, Redemption, StoreError, StoreResult, TokenStore};
+use crate::{Admit, GrantRecord, Redemption, StoreError, StoreResult, TokenStore};
 
 fn insert_code(
     tx: &Transaction<'_>,
@@ -119,6 +119,7 @@ fn redeem_code(
     hash: &[u8],
     client_id: &str,
     now: DateTime<Utc>,
+    admit: &Admit,
 ) -> StoreResult<Redemption> {
     let row = tx
         .prepare_cached(
@@ -149,7 +150,20 @@ fn redeem_code(
         expired: expires <= ms(now),
         session_ended,
     });
-    apply(tx, "oauth_codes", hash, grant, verdict, now)
+    let redemption = apply(tx, "oauth_codes", hash, grant, verdict, now)?;
+    if let Redemption::Redeemed(grant) = &redemption {
+        if let Some(a) = admit(grant) {
+            record_access_token(
+                tx,
+                &a.jti,
+                &grant.family_id,
+                a.user,
+                a.session,
+                a.expires_at,
+            )?;
+        }
+    }
+    Ok(redemption)
 }
 
 fn insert_refresh_token(
@@ -296,9 +310,10 @@ impl TokenStore for SqliteStore {
         code_hash: &[u8],
         client_id: &str,
         now: DateTime<Utc>,
+        admit: Admit,
     ) -> StoreResult<Redemption> {
         let (hash, client) = (code_hash.to_vec(), client_id.to_string());
-        self.write(move |tx| redeem_code(tx, &hash, &client, now))
+        self.write(move |tx| redeem_code(tx, &hash, &client, now, &admit))
             .await
     }
 

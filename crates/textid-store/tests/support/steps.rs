@@ -33,6 +33,7 @@ pub fn nothing(outcome: Result<StepOutcome, SignInError>) -> StepWrite {
         session: None,
         log: None,
         abuse: Default::default(),
+        link_request: None,
     }
 }
 
