@@ -349,6 +349,7 @@ struct Usage {
     ctxsw_per_signin: Option<f64>,
     peak_rss_mb: f64,
     rss_mb: f64,
+    rss_anon_mb: f64,
 }
 
 fn usage(before: &ProcSample, after: &ProcSample, signins: usize, window: Duration) -> Usage {
@@ -362,6 +363,7 @@ fn usage(before: &ProcSample, after: &ProcSample, signins: usize, window: Durati
         ctxsw_per_signin: per(ctxsw),
         peak_rss_mb: after.hwm_kb as f64 / 1024.0,
         rss_mb: after.rss_kb as f64 / 1024.0,
+        rss_anon_mb: after.rss_anon_kb as f64 / 1024.0,
     }
 }
 
@@ -640,14 +642,15 @@ pub(crate) async fn run_flow(args: ApiArgs, flow: Flow) -> Result<()> {
     match &server {
         Some(u) => {
             println!(
-                "server (pid {}): cpu {} ms/sign-in ({:.0} ms/s = {:.2} cores), context switches {} /sign-in, peak RSS {:.1} MB, RSS now {:.1} MB",
+                "server (pid {}): cpu {} ms/sign-in ({:.0} ms/s = {:.2} cores), context switches {} /sign-in, peak RSS {:.1} MB, RSS now {:.1} MB (anonymous {:.1} MB, the rest file-backed: the binary, a mapped database)",
                 args.server_pid.unwrap_or_default(),
                 fmt(u.cpu_ms_per_signin, 3),
                 u.cpu_ms_per_s,
                 u.cpu_ms_per_s / 1000.0,
                 fmt(u.ctxsw_per_signin, 2),
                 u.peak_rss_mb,
-                u.rss_mb
+                u.rss_mb,
+                u.rss_anon_mb
             );
         }
         None => println!("server: no --server-pid, no CPU or memory figures"),
@@ -718,7 +721,7 @@ pub(crate) async fn run_flow(args: ApiArgs, flow: Flow) -> Result<()> {
     };
     println!();
     println!(
-        "BENCH scenario={scenario} label={label} concurrency={} duration_s={:.1} signins={signins} signins_per_s={rate:.1} p50_ms={:.2} p99_ms={:.2} cpu_ms_per_signin={} ctxsw_per_signin={} commits_per_signin={} rss_mb={} errors={errors_total} other_cores={}",
+        "BENCH scenario={scenario} label={label} concurrency={} duration_s={:.1} signins={signins} signins_per_s={rate:.1} p50_ms={:.2} p99_ms={:.2} cpu_ms_per_signin={} ctxsw_per_signin={} commits_per_signin={} rss_mb={} errors={errors_total} other_cores={} rss_anon_mb={}",
         args.concurrency,
         window.as_secs_f64(),
         ms(total.p50),
@@ -728,6 +731,7 @@ pub(crate) async fn run_flow(args: ApiArgs, flow: Flow) -> Result<()> {
         fmt(commits_per_signin, 2),
         fmt(server.map(|u| u.peak_rss_mb), 1),
         fmt(other_cores, 2),
+        fmt(server.map(|u| u.rss_anon_mb), 1),
     );
 
     if let Some(path) = &args.json {
@@ -766,6 +770,7 @@ pub(crate) async fn run_flow(args: ApiArgs, flow: Flow) -> Result<()> {
                 "rss_mb": u.peak_rss_mb,
                 "rss_peak_mb": u.peak_rss_mb,
                 "rss_now_mb": u.rss_mb,
+                "rss_anon_now_mb": u.rss_anon_mb,
             })),
             "cpu_ms_per_signin": server.and_then(|u| u.cpu_ms_per_signin),
             "ctxsw_per_signin": server.and_then(|u| u.ctxsw_per_signin),
@@ -824,6 +829,7 @@ mod tests {
             nonvoluntary_ctxt: 10,
             hwm_kb: 1024,
             rss_kb: 1024,
+            rss_anon_kb: 512,
         };
         let after = ProcSample {
             utime_ticks: 300,
@@ -832,6 +838,7 @@ mod tests {
             nonvoluntary_ctxt: 10,
             hwm_kb: 20480,
             rss_kb: 10240,
+            rss_anon_kb: 6144,
         };
         let u = usage(&before, &after, 100, Duration::from_secs(2));
         let ticks = clock_ticks() as f64;
@@ -841,6 +848,7 @@ mod tests {
         assert_eq!(u.ctxsw_per_signin, Some(20.0));
         assert_eq!(u.peak_rss_mb, 20.0);
         assert_eq!(u.rss_mb, 10.0);
+        assert_eq!(u.rss_anon_mb, 6.0);
         assert_eq!(
             usage(&before, &after, 0, Duration::from_secs(1)).cpu_ms_per_signin,
             None

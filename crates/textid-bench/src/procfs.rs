@@ -17,6 +17,9 @@ pub struct ProcSample {
     pub hwm_kb: u64,
     /// Current resident set size (VmRSS), in kB.
     pub rss_kb: u64,
+    /// Of which anonymous memory (RssAnon: the heap and stacks), in kB; the rest is
+    /// file-backed (RssFile: the binary, and a memory-mapped database) or shared memory.
+    pub rss_anon_kb: u64,
 }
 
 impl ProcSample {
@@ -92,6 +95,12 @@ pub fn parse_status(status: &str) -> Result<ProcSample> {
             "nonvoluntary_ctxt_switches" => &mut sample.nonvoluntary_ctxt,
             "VmHWM" => &mut sample.hwm_kb,
             "VmRSS" => &mut sample.rss_kb,
+            "RssAnon" => {
+                // Optional (Linux 4.5 and later): not among the four required.
+                let kb = value.split_whitespace().next().and_then(|v| v.parse().ok());
+                sample.rss_anon_kb = kb.unwrap_or_default();
+                continue;
+            }
             _ => continue,
         };
         let number = value
@@ -193,6 +202,7 @@ mod tests {
 
     const STATUS: &str = "Name:\ttextid\nUmask:\t0022\nState:\tS (sleeping)\n\
         VmPeak:\t 1234567 kB\nVmSize:\t 1200000 kB\nVmHWM:\t   48212 kB\nVmRSS:\t   40100 kB\n\
+        RssAnon:\t   31000 kB\nRssFile:\t    9100 kB\nRssShmem:\t       0 kB\n\
         Threads:\t5\nvoluntary_ctxt_switches:\t15321\nnonvoluntary_ctxt_switches:\t842\n";
 
     #[test]
@@ -210,6 +220,7 @@ mod tests {
         assert_eq!(s.ctxt(), 16163);
         assert_eq!(s.hwm_kb, 48212);
         assert_eq!(s.rss_kb, 40100);
+        assert_eq!(s.rss_anon_kb, 31000);
         assert!(parse_status("Name:\tx\nVmRSS:\t1 kB\n").is_err());
         assert_eq!(parse_ctxt(STATUS), (15321, 842));
         assert_eq!(parse_ctxt("Name:\tx\n"), (0, 0));

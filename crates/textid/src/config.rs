@@ -53,6 +53,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "normal (survives a process crash) or full (also survives power loss)",
     ),
     (
+        "sqlite_mmap_size",
+        "0",
+        "bytes of the SQLite database read through a memory map (e.g. 2GiB, SQLite's limit; 0: off): faster reads of a large directory, but the mapped file counts in resident memory and a storage I/O error stops the process (SIGBUS)",
+    ),
+    (
         "secret_key",
         "generated into {data_dir}/secret.key",
         "32 bytes, base64: keys code and token hashes and outbox sealing; the same on every node",
@@ -599,6 +604,8 @@ pub struct Config {
     pub database: Database,
     /// `synchronous = FULL`.
     pub sqlite_full_sync: bool,
+    /// SQLite's `mmap_size` in bytes (0: off).
+    pub sqlite_mmap_size: u64,
     /// The server secret, if configured (otherwise generated in the data dir).
     pub secret_key: Option<Secret<[u8; 32]>>,
     /// The key-encryption key, if configured (otherwise generated in the data dir).
@@ -709,6 +716,12 @@ impl TryFrom<&RawConfig> for Config {
                 bail!("sqlite_synchronous (from {source}): '{v}' must be normal or full")
             }
         };
+        let sqlite_mmap_size = match raw.get("sqlite_mmap_size") {
+            None => 0,
+            Some((v, source)) => parse_size::parse_size(v.trim()).map_err(|e| {
+                anyhow!("sqlite_mmap_size (from {source}): '{v}' is not a size such as 0, 512MiB or 2GiB ({e})")
+            })?,
+        };
         let secret_key = raw
             .get("secret_key")
             .map(|(v, source)| {
@@ -794,6 +807,7 @@ impl TryFrom<&RawConfig> for Config {
             data_dir,
             database,
             sqlite_full_sync,
+            sqlite_mmap_size,
             secret_key,
             key_encryption_key,
             sms,
@@ -1280,6 +1294,7 @@ impl Config {
                 }
                 .into(),
             ),
+            ("sqlite_mmap_size", self.sqlite_mmap_size.to_string()),
             (
                 "secret_key",
                 if self.secret_key.is_some() {
@@ -1616,6 +1631,22 @@ mod tests {
         assert!(matches!(c.sms, SmsProviderConfig::Console));
         assert_eq!(c.limits, SignInLimits::default());
         assert_eq!(c.metrics_listen, None);
+    }
+
+    #[test]
+    fn the_sqlite_memory_map_is_off_unless_given_a_size() {
+        assert_eq!(Config::try_from(&raw(&[])).unwrap().sqlite_mmap_size, 0);
+        for (given, bytes) in [("2GiB", 2u64 << 30), ("512 MiB", 512 << 20), ("4096", 4096)] {
+            let c = Config::try_from(&raw(&[("sqlite_mmap_size", given)])).unwrap();
+            assert_eq!(c.sqlite_mmap_size, bytes, "{given}");
+        }
+        let e = Config::try_from(&raw(&[("sqlite_mmap_size", "lots")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sqlite_mmap_size (from test): 'lots' is not a size"),
+            "{e}"
+        );
     }
 
     #[test]

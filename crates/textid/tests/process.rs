@@ -556,6 +556,10 @@ fn sample(key: &str, dir: &Path) -> Option<(Vec<(&'static str, String)>, String)
             same("database_url", &url)
         }
         "sqlite_synchronous" => same("sqlite_synchronous", "full"),
+        "sqlite_mmap_size" => Some((
+            vec![("sqlite_mmap_size", "256MiB".to_string())],
+            "268435456".into(),
+        )),
         "secret_key" => Some((vec![("secret_key", key_b64(1))], "<configured>".into())),
         "key_encryption_key" => Some((
             vec![("key_encryption_key", key_b64(2))],

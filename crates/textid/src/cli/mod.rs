@@ -190,9 +190,20 @@ pub async fn open_store(config: &Config) -> Result<(Arc<dyn Store>, Arc<dyn Cloc
                 path,
                 SqliteOptions {
                     synchronous_full: config.sqlite_full_sync,
+                    mmap_size: config.sqlite_mmap_size,
                 },
             )
             .with_context(|| format!("opening database {}", path.display()))?;
+            if config.sqlite_mmap_size > 0 {
+                let mapped = store.mmap_size().await?;
+                if mapped < config.sqlite_mmap_size {
+                    tracing::warn!(
+                        asked = config.sqlite_mmap_size,
+                        mapped,
+                        "sqlite_mmap_size is above SQLite's limit: maps {mapped} bytes"
+                    );
+                }
+            }
             Ok((Arc::new(store), Arc::new(SystemClock)))
         }
         Database::Postgres(url) => {
