@@ -44,15 +44,14 @@ pub(super) fn set_auth_request_flow(
     rid: &str,
     flow: Option<FlowId>,
 ) -> StoreResult<()> {
-    tx.execute(
-        "UPDATE auth_requests SET flow_id = ?2 WHERE id = ?1",
-        params![rid, flow.map(|f| f.to_string())],
-    )?;
+    tx.prepare_cached("UPDATE auth_requests SET flow_id = ?2 WHERE id = ?1")?
+        .execute(params![rid, flow.map(|f| f.to_string())])?;
     Ok(())
 }
 
 fn delete_auth_request(tx: &Transaction<'_>, rid: &str) -> StoreResult<()> {
-    tx.execute("DELETE FROM auth_requests WHERE id = ?1", [rid])?;
+    tx.prepare_cached("DELETE FROM auth_requests WHERE id = ?1")?
+        .execute([rid])?;
     Ok(())
 }
 

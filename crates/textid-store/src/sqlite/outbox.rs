@@ -99,20 +99,23 @@ fn finish(
 ) -> StoreResult<()> {
     let id = mid.to_string();
     match outcome {
-        DeliveryOutcome::Delivered(h) => tx.execute(
-            "UPDATE outbox SET status = 'delivered', sealed_body = NULL, finished_at = ?2, last_error = NULL,
-                 provider = ?3, provider_message_id = ?4
-             WHERE id = ?1",
-            params![id, ms(now), h.provider, h.provider_message_id],
-        )?,
-        DeliveryOutcome::Retry { at, error } => tx.execute(
-            "UPDATE outbox SET next_attempt_at = ?2, last_error = ?3 WHERE id = ?1 AND status = 'queued'",
-            params![id, ms(*at), error],
-        )?,
-        DeliveryOutcome::Failed { error } => tx.execute(
-            "UPDATE outbox SET status = 'failed', sealed_body = NULL, finished_at = ?2, last_error = ?3 WHERE id = ?1",
-            params![id, ms(now), error],
-        )?,
+        DeliveryOutcome::Delivered(h) => tx
+            .prepare_cached(
+                "UPDATE outbox SET status = 'delivered', sealed_body = NULL, finished_at = ?2, last_error = NULL,
+                     provider = ?3, provider_message_id = ?4
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, ms(now), h.provider, h.provider_message_id])?,
+        DeliveryOutcome::Retry { at, error } => tx
+            .prepare_cached(
+                "UPDATE outbox SET next_attempt_at = ?2, last_error = ?3 WHERE id = ?1 AND status = 'queued'",
+            )?
+            .execute(params![id, ms(*at), error])?,
+        DeliveryOutcome::Failed { error } => tx
+            .prepare_cached(
+                "UPDATE outbox SET status = 'failed', sealed_body = NULL, finished_at = ?2, last_error = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id, ms(now), error])?,
     };
     Ok(())
 }

@@ -107,10 +107,10 @@ impl SessionStore for SqliteStore {
 
     async fn revoke_session(&self, sid: SessionId, now: DateTime<Utc>) -> StoreResult<()> {
         self.write(move |tx| {
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                params![sid.to_string(), ms(now)],
-            )?;
+            )?
+            .execute(params![sid.to_string(), ms(now)])?;
             tx.prepare_cached(
                 "INSERT OR IGNORE INTO revoked_access_tokens (jti, family_id, expires_at)
                  SELECT jti, family_id, expires_at FROM issued_access_tokens WHERE session_id = ?1",

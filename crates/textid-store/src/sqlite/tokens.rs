@@ -266,10 +266,10 @@ fn revoke_access_token(
     jti: &str,
     expires_at: DateTime<Utc>,
 ) -> StoreResult<()> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT OR IGNORE INTO revoked_access_tokens (jti, expires_at) VALUES (?1, ?2)",
-        params![jti, ms(expires_at)],
-    )?;
+    )?
+    .execute(params![jti, ms(expires_at)])?;
     Ok(())
 }
 
