@@ -114,23 +114,51 @@ impl PhoneNumber {
             ),
             (false, None) => return Err(PhoneError::MissingCountryCode),
         };
+        // A number parsed before is not parsed again: libphonenumber's patterns cost tens of
+        // microseconds a number (each through a shared cache keyed by the pattern's text).
+        // Only numbers that parsed are remembered: an error carries the input as typed.
+        let key = match region {
+            Some(r) => format!("{}:{digits}", r.as_ref()),
+            None => digits.clone(),
+        };
+        if let Some((country_code, national, kind)) = parsed_before(&key) {
+            return Ok(Self {
+                country_code,
+                national,
+                extension,
+                kind,
+            });
+        }
         let parsed = phonenumber::parse(region, &digits).map_err(|e| match e {
             phonenumber::ParseError::InvalidCountryCode => PhoneError::InvalidCountryCode,
             _ => PhoneError::NotPossible(trimmed.to_string()),
         })?;
-        if !parsed.is_valid() {
+        // `is_valid` and `number_type` each look up the number's region among those of its
+        // country code (for +1, the regions' patterns one by one) and type the number against
+        // it. They read the national number differently: `is_valid` as written (leading
+        // zeros kept, e.g. Italy), `number_type` as its value; where the two readings are
+        // one, "valid" is "of a known type", and the work is done once.
+        let typed = parsed.number_type(&phonenumber::metadata::DATABASE);
+        let valid = if parsed.national().to_string() == parsed.national().value().to_string() {
+            typed != phonenumber::Type::Unknown
+        } else {
+            parsed.is_valid()
+        };
+        if !valid {
             return Err(PhoneError::NotPossible(trimmed.to_string()));
         }
-        let kind = match parsed.number_type(&phonenumber::metadata::DATABASE) {
+        let kind = match typed {
             phonenumber::Type::PremiumRate | phonenumber::Type::SharedCost => NumberKind::Costly,
             phonenumber::Type::Pager | phonenumber::Type::Voicemail | phonenumber::Type::Uan => {
                 NumberKind::NotPersonal
             }
             _ => NumberKind::Ordinary,
         };
+        let (country_code, national) = (parsed.code().value(), parsed.national().to_string());
+        remember_parsed(key, (country_code, national.clone(), kind));
         Ok(Self {
-            country_code: parsed.code().value(),
-            national: parsed.national().to_string(),
+            country_code,
+            national,
             extension,
             kind,
         })
@@ -237,6 +265,34 @@ pub fn region_of(e164: &str) -> Option<String> {
 }
 
 /// How many numbers' regions [`region_of`] remembers (about 1 MB at most).
+/// What [`PhoneNumber::parse`] made of a number (country code, national number, kind),
+/// by its digits (and default region, for a national form).
+type Parsed = (u16, String, NumberKind);
+
+const PARSED_REMEMBERED: usize = 16_384;
+
+static PARSED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, Parsed>>> =
+    std::sync::LazyLock::new(Default::default);
+
+fn parsed_before(key: &str) -> Option<Parsed> {
+    PARSED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(key)
+        .cloned()
+}
+
+fn remember_parsed(key: String, parsed: Parsed) {
+    let mut memo = PARSED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if memo.len() >= PARSED_REMEMBERED {
+        // Bounded whatever numbers an attacker sends: start again rather than grow.
+        memo.clear();
+    }
+    memo.insert(key, parsed);
+}
+
 const REGIONS_REMEMBERED: usize = 16_384;
 
 static REGIONS: std::sync::LazyLock<
@@ -359,6 +415,62 @@ mod tests {
             assert_eq!(region_of("+442079460958").as_deref(), Some("GB"));
             assert_eq!(region_of("not a number"), None);
         }
+    }
+
+    /// A number parsed again comes from the memo and reads the same; the memo keeps the
+    /// default region apart (the same national digits are two numbers in two regions),
+    /// remembers no error, and stays bounded.
+    #[test]
+    fn a_number_parsed_again_is_the_same_and_the_memo_stays_bounded() {
+        let cases = [
+            (
+                "+1 425 555 0101",
+                None,
+                "+14255550101",
+                NumberKind::Ordinary,
+            ),
+            (
+                "(425) 555-0101",
+                Some("US"),
+                "+14255550101",
+                NumberKind::Ordinary,
+            ),
+            (
+                "020 7946 0958",
+                Some("GB"),
+                "+442079460958",
+                NumberKind::Ordinary,
+            ),
+            ("+1 900 555 0100", None, "+19005550100", NumberKind::Costly),
+        ];
+        for round in 0..2 {
+            for (input, region, e164, kind) in cases {
+                let p = PhoneNumber::parse(input, region);
+                let p = p.unwrap_or_else(|e| panic!("{input} {region:?}: {e}"));
+                assert_eq!((p.e164().as_str(), p.kind()), (e164, kind), "round {round}");
+            }
+            let e = PhoneNumber::parse("+1 425 555", None).unwrap_err();
+            assert_eq!(
+                e,
+                PhoneError::NotPossible("+1 425 555".into()),
+                "round {round}"
+            );
+            // The same digits with another default region are another question (the
+            // Netherlands' 020 numbers are a digit shorter than London's).
+            let nl = PhoneNumber::parse("020 7946 0958", Some("NL"));
+            assert!(matches!(nl, Err(PhoneError::NotPossible(_))), "{nl:?}");
+        }
+        assert!(parsed_before("+14255550101").is_some());
+        assert!(parsed_before("GB:02079460958").is_some());
+        assert!(
+            parsed_before("+1425555").is_none(),
+            "an error is not remembered"
+        );
+        for i in 0..PARSED_REMEMBERED + 10 {
+            PhoneNumber::parse(&format!("+1425555{:04}", i % 10_000), None).unwrap();
+            PhoneNumber::parse(&format!("+35840{i:07}"), None).unwrap();
+        }
+        assert!(PARSED.lock().unwrap().len() <= PARSED_REMEMBERED);
     }
 
     #[test]
