@@ -76,7 +76,9 @@ impl Digest {
 /// The server's hashing key for codes and tokens. Its `Debug` hides the key.
 #[derive(Clone)]
 pub struct SecretHasher {
-    key: Secret<[u8; 32]>,
+    /// HMAC-SHA256 keyed once (its inner and outer pads hashed): each digest clones it
+    /// instead of hashing the key's two blocks again. Holds no more than the key does.
+    keyed: Hmac<Sha256>,
 }
 
 impl std::fmt::Debug for SecretHasher {
@@ -88,17 +90,17 @@ impl std::fmt::Debug for SecretHasher {
 impl SecretHasher {
     /// A hasher with this key.
     pub fn new(key: [u8; 32]) -> Self {
-        Self {
-            key: Secret::new(key),
-        }
+        let key = Secret::new(key);
+        #[allow(clippy::expect_used)]
+        let keyed =
+            Hmac::<Sha256>::new_from_slice(key.expose()).expect("HMAC accepts keys of any length");
+        Self { keyed }
     }
 
     /// HMAC-SHA256 over a domain label and length-prefixed parts, so that no two
     /// different inputs (or purposes) share a digest.
     pub fn digest(&self, domain: &str, parts: &[&[u8]]) -> Digest {
-        #[allow(clippy::expect_used)]
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose())
-            .expect("HMAC accepts keys of any length");
+        let mut mac = self.keyed.clone();
         for part in std::iter::once(domain.as_bytes()).chain(parts.iter().copied()) {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part);
@@ -129,9 +131,11 @@ impl SecretHasher {
 pub fn new_token<R: RngCore + CryptoRng>(rng: &mut R) -> Secret<String> {
     let mut bytes = [0u8; 32];
     rng.fill_bytes(&mut bytes);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(64);
     for b in bytes {
-        s.push_str(&format!("{b:02x}"));
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
     Secret::new(s)
 }
@@ -141,6 +145,35 @@ mod tests {
     use super::*;
     use rand::rngs::StdRng;
     use rand::SeedableRng;
+
+    /// A digest is HMAC-SHA256 under the key over the length-prefixed domain and parts,
+    /// the same whether the key's pads are hashed per digest or once (stored hashes of
+    /// codes and tokens stay valid).
+    #[test]
+    fn a_digest_is_the_hmac_of_the_length_prefixed_parts() {
+        let key = [7u8; 32];
+        let h = SecretHasher::new(key);
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+        for part in [&b"textid/token/v1"[..], b"abc"] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        let expected: [u8; 32] = mac.finalize().into_bytes().into();
+        for _ in 0..2 {
+            assert_eq!(h.token("abc").0, expected);
+        }
+    }
+
+    #[test]
+    fn tokens_are_the_hex_of_32_random_bytes() {
+        let mut rng = StdRng::seed_from_u64(11);
+        let token = new_token(&mut rng);
+        let mut bytes = [0u8; 32];
+        StdRng::seed_from_u64(11).fill_bytes(&mut bytes);
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(token.expose(), &hex);
+        assert_eq!(hex.len(), 64);
+    }
 
     #[test]
     fn codes_have_exactly_six_digits_and_keep_leading_zeros() {
