@@ -12,7 +12,7 @@ use std::fmt;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::DecodingKey;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use rand::{CryptoRng, RngCore};
 use rsa::pkcs1::EncodeRsaPrivateKey;
@@ -128,7 +128,64 @@ pub struct SigningKey {
     created_at: DateTime<Utc>,
     private_pkcs8_der: SecretBytes,
     public_jwk: Value,
-    encoding: EncodingKey,
+    signer: std::sync::Arc<Signer>,
+}
+
+/// A private key parsed into the signer (ring) once, at load: parsing checks the key (for
+/// ECDSA it derives the public point, for RSA it checks the factors), work that signing
+/// with a DER key would repeat on every token.
+enum Signer {
+    Rs256(ring::signature::RsaKeyPair),
+    Es256(ring::signature::EcdsaKeyPair),
+    EdDsa(ring::signature::Ed25519KeyPair),
+}
+
+impl Signer {
+    fn load(alg: Algorithm, der: &[u8], pkcs1: Option<&[u8]>) -> Result<Self, String> {
+        let rng = ring::rand::SystemRandom::new();
+        Ok(match alg {
+            Algorithm::RS256 => Self::Rs256(
+                ring::signature::RsaKeyPair::from_der(pkcs1.unwrap_or(der))
+                    .map_err(|e| e.to_string())?,
+            ),
+            Algorithm::ES256 => Self::Es256(
+                ring::signature::EcdsaKeyPair::from_pkcs8(
+                    &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    der,
+                    &rng,
+                )
+                .map_err(|e| e.to_string())?,
+            ),
+            Algorithm::EdDSA => Self::EdDsa(
+                ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
+                    .map_err(|e| e.to_string())?,
+            ),
+        })
+    }
+
+    /// The JWS signature of `message` (RFC 7518 §3: PKCS#1 v1.5 with SHA-256; ECDSA P-256
+    /// as the 64-byte `r || s`; Ed25519).
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {
+        let rng = ring::rand::SystemRandom::new();
+        match self {
+            Self::Rs256(key) => {
+                let mut signature = vec![0; key.public().modulus_len()];
+                key.sign(
+                    &ring::signature::RSA_PKCS1_SHA256,
+                    &rng,
+                    message,
+                    &mut signature,
+                )
+                .map_err(|e| e.to_string())?;
+                Ok(signature)
+            }
+            Self::Es256(key) => key
+                .sign(&rng, message)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|e| e.to_string()),
+            Self::EdDsa(key) => Ok(key.sign(message).as_ref().to_vec()),
+        }
+    }
 }
 
 /// A signing key as the database keeps it: the PKCS#8 DER sealed with the
@@ -193,14 +250,14 @@ impl SigningKey {
         created_at: DateTime<Utc>,
     ) -> Result<Self, KeyError> {
         let invalid = |reason: String| KeyError::InvalidPrivateKey { alg, reason };
-        let (der, encoding, public) = match alg {
+        let (der, signer, public) = match alg {
             Algorithm::RS256 => {
                 let key = rsa::RsaPrivateKey::from_pkcs8_der(pkcs8_der)
                     .map_err(|e| invalid(e.to_string()))?;
                 if key.size() * 8 < RSA_MIN_BITS {
                     return Err(invalid(format!("modulus under {RSA_MIN_BITS} bits")));
                 }
-                // jsonwebtoken's signer (ring) reads RSA keys as PKCS#1 RSAPrivateKey.
+                // The signer (ring) reads RSA keys as PKCS#1 RSAPrivateKey.
                 let pkcs1 = key.to_pkcs1_der().map_err(|e| invalid(e.to_string()))?;
                 let der = key.to_pkcs8_der().map_err(|e| invalid(e.to_string()))?;
                 let public = json!({
@@ -208,8 +265,9 @@ impl SigningKey {
                     "n": URL_SAFE_NO_PAD.encode(key.n().to_bytes_be()),
                     "e": URL_SAFE_NO_PAD.encode(key.e().to_bytes_be()),
                 });
-                let encoding = EncodingKey::from_rsa_der(pkcs1.as_bytes());
-                (der.as_bytes().to_vec(), encoding, public)
+                let signer = Signer::load(alg, der.as_bytes(), Some(pkcs1.as_bytes()))
+                    .map_err(|e| invalid(format!("refused by the signer: {e}")))?;
+                (der.as_bytes().to_vec(), signer, public)
             }
             Algorithm::ES256 => {
                 let key = p256::SecretKey::from_pkcs8_der(pkcs8_der)
@@ -225,8 +283,9 @@ impl SigningKey {
                     "x": URL_SAFE_NO_PAD.encode(x),
                     "y": URL_SAFE_NO_PAD.encode(y),
                 });
-                let encoding = EncodingKey::from_ec_der(der.as_bytes());
-                (der.as_bytes().to_vec(), encoding, public)
+                let signer = Signer::load(alg, der.as_bytes(), None)
+                    .map_err(|e| invalid(format!("refused by the signer: {e}")))?;
+                (der.as_bytes().to_vec(), signer, public)
             }
             Algorithm::EdDSA => {
                 let key = ed25519_dalek::SigningKey::from_pkcs8_der(pkcs8_der)
@@ -237,11 +296,13 @@ impl SigningKey {
                     "crv": "Ed25519",
                     "x": URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes()),
                 });
-                let encoding = EncodingKey::from_ed_der(der.as_bytes());
-                (der.as_bytes().to_vec(), encoding, public)
+                let signer = Signer::load(alg, der.as_bytes(), None)
+                    .map_err(|e| invalid(format!("refused by the signer: {e}")))?;
+                (der.as_bytes().to_vec(), signer, public)
             }
         };
-        jsonwebtoken::crypto::sign(b"textid key check", &encoding, alg.to_jwt())
+        signer
+            .sign(b"textid key check")
             .map_err(|e| invalid(format!("refused by the signer: {e}")))?;
         let mut public_jwk = public;
         if let Value::Object(members) = &mut public_jwk {
@@ -255,7 +316,7 @@ impl SigningKey {
             created_at,
             private_pkcs8_der: SecretBytes::new(der),
             public_jwk,
-            encoding,
+            signer: std::sync::Arc::new(signer),
         })
     }
 
@@ -311,8 +372,9 @@ impl SigningKey {
         )
     }
 
-    pub(crate) fn encoding_key(&self) -> &EncodingKey {
-        &self.encoding
+    /// The JWS signature of `message` with this key.
+    pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {
+        self.signer.sign(message)
     }
 }
 

@@ -224,11 +224,26 @@ pub fn sign(
     claims: &impl Serialize,
     typ: TokenType,
 ) -> Result<String, TokenError> {
-    let mut header = jsonwebtoken::Header::new(key.alg().to_jwt());
-    header.typ = Some(typ.as_str().to_string());
-    header.kid = Some(key.kid().to_string());
-    jsonwebtoken::encode(&header, claims, key.encoding_key())
-        .map_err(|e| TokenError::Signing(e.to_string()))
+    /// The header, members in the order JOSE libraries write them.
+    #[derive(Serialize)]
+    struct Header<'a> {
+        typ: &'a str,
+        alg: &'a str,
+        kid: &'a str,
+    }
+    let header = Header {
+        typ: typ.as_str(),
+        alg: key.alg().as_str(),
+        kid: key.kid(),
+    };
+    let failed = |e: serde_json::Error| TokenError::Signing(e.to_string());
+    let mut token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(failed)?);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(claims).map_err(failed)?, &mut token);
+    let signature = key.sign(token.as_bytes()).map_err(TokenError::Signing)?;
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+    Ok(token)
 }
 
 /// Verifies `token` against `keys` and `expected` at `now`, then reads its claims as `T`.
