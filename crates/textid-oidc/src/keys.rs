@@ -141,13 +141,13 @@ enum Signer {
 }
 
 impl Signer {
-    fn load(alg: Algorithm, der: &[u8], pkcs1: Option<&[u8]>) -> Result<Self, String> {
+    /// `der`: PKCS#1 RSAPrivateKey for RS256 (what ring reads), PKCS#8 for the others.
+    fn load(alg: Algorithm, der: &[u8]) -> Result<Self, String> {
         let rng = ring::rand::SystemRandom::new();
         Ok(match alg {
-            Algorithm::RS256 => Self::Rs256(
-                ring::signature::RsaKeyPair::from_der(pkcs1.unwrap_or(der))
-                    .map_err(|e| e.to_string())?,
-            ),
+            Algorithm::RS256 => {
+                Self::Rs256(ring::signature::RsaKeyPair::from_der(der).map_err(|e| e.to_string())?)
+            }
             Algorithm::ES256 => Self::Es256(
                 ring::signature::EcdsaKeyPair::from_pkcs8(
                     &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
@@ -265,7 +265,7 @@ impl SigningKey {
                     "n": URL_SAFE_NO_PAD.encode(key.n().to_bytes_be()),
                     "e": URL_SAFE_NO_PAD.encode(key.e().to_bytes_be()),
                 });
-                let signer = Signer::load(alg, der.as_bytes(), Some(pkcs1.as_bytes()))
+                let signer = Signer::load(alg, pkcs1.as_bytes())
                     .map_err(|e| invalid(format!("refused by the signer: {e}")))?;
                 (der.as_bytes().to_vec(), signer, public)
             }
@@ -283,7 +283,7 @@ impl SigningKey {
                     "x": URL_SAFE_NO_PAD.encode(x),
                     "y": URL_SAFE_NO_PAD.encode(y),
                 });
-                let signer = Signer::load(alg, der.as_bytes(), None)
+                let signer = Signer::load(alg, der.as_bytes())
                     .map_err(|e| invalid(format!("refused by the signer: {e}")))?;
                 (der.as_bytes().to_vec(), signer, public)
             }
@@ -296,7 +296,7 @@ impl SigningKey {
                     "crv": "Ed25519",
                     "x": URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes()),
                 });
-                let signer = Signer::load(alg, der.as_bytes(), None)
+                let signer = Signer::load(alg, der.as_bytes())
                     .map_err(|e| invalid(format!("refused by the signer: {e}")))?;
                 (der.as_bytes().to_vec(), signer, public)
             }

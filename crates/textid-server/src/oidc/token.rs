@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Duration;
 use rand::rngs::OsRng;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use textid_core::code::new_token;
 use textid_core::tenant::Tenant;
@@ -283,7 +284,8 @@ async fn authorization_code(
     let admit = {
         let (checks, tenant) = (checks.clone(), tenant.id);
         Box::new(move |record: &GrantRecord| {
-            let grant: Grant = serde_json::from_value(record.document.clone()).ok()?;
+            // Runs on the store's writer: read in place, not from a copy of the document.
+            let grant = Grant::deserialize(&record.document).ok()?;
             (record.tenant_id == tenant)
                 .then(|| checks.access(&grant).ok())
                 .flatten()
@@ -410,8 +412,7 @@ fn redeemed(
         }
         _ => return Err(err(ErrorCode::InvalidGrant, invalid)),
     };
-    let grant =
-        serde_json::from_value(record.document.clone()).map_err(|_| OAuthError::server_error())?;
+    let grant = Grant::deserialize(&record.document).map_err(|_| OAuthError::server_error())?;
     Ok((record, grant))
 }
 
