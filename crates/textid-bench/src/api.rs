@@ -342,7 +342,7 @@ pub fn split(numbers: &[String], n: usize) -> Vec<Vec<String>> {
 }
 
 /// Server (or bench) resource use over the measured window.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Usage {
     cpu_ms_per_signin: Option<f64>,
     cpu_ms_per_s: f64,
@@ -350,6 +350,11 @@ struct Usage {
     peak_rss_mb: f64,
     rss_mb: f64,
     rss_anon_mb: f64,
+    /// Kilobytes sent to storage per sign-in (`/proc/PID/io` `write_bytes`).
+    written_kb_per_signin: Option<f64>,
+    /// The thread that used the most CPU, and how many cores it used: on a server whose
+    /// cores are not all busy, the serial part that bounds throughput.
+    busiest_thread: Option<(String, f64)>,
 }
 
 fn usage(before: &ProcSample, after: &ProcSample, signins: usize, window: Duration) -> Usage {
@@ -364,6 +369,12 @@ fn usage(before: &ProcSample, after: &ProcSample, signins: usize, window: Durati
         peak_rss_mb: after.hwm_kb as f64 / 1024.0,
         rss_mb: after.rss_kb as f64 / 1024.0,
         rss_anon_mb: after.rss_anon_kb as f64 / 1024.0,
+        written_kb_per_signin: per(after
+            .storage_write_bytes
+            .saturating_sub(before.storage_write_bytes) as f64
+            / 1024.0),
+        busiest_thread: crate::procfs::busiest_thread(before, after)
+            .map(|(name, t)| (name, t as f64 / ticks / window.as_secs_f64())),
     }
 }
 
@@ -595,7 +606,7 @@ pub(crate) async fn run_flow(args: ApiArgs, flow: Flow) -> Result<()> {
     // on a shared machine, other work skews the figures; this says how much there was.
     let cores = |ticks: u64| ticks as f64 / clock_ticks() as f64 / window.as_secs_f64();
     let machine_cores = machine_busy.map(cores);
-    let other_cores = match (machine_cores, server, bench) {
+    let other_cores = match (machine_cores, &server, &bench) {
         (Some(m), Some(s), Some(b)) => {
             Some((m - s.cpu_ms_per_s / 1000.0 - b.cpu_ms_per_s / 1000.0).max(0.0))
         }
@@ -651,6 +662,13 @@ pub(crate) async fn run_flow(args: ApiArgs, flow: Flow) -> Result<()> {
                 u.peak_rss_mb,
                 u.rss_mb,
                 u.rss_anon_mb
+            );
+            println!(
+                "server storage writes: {} kB/sign-in; busiest thread: {}",
+                fmt(u.written_kb_per_signin, 1),
+                u.busiest_thread
+                    .as_ref()
+                    .map_or("n/a".to_string(), |(n, c)| format!("{n} at {c:.2} cores"))
             );
         }
         None => println!("server: no --server-pid, no CPU or memory figures"),
@@ -721,17 +739,28 @@ pub(crate) async fn run_flow(args: ApiArgs, flow: Flow) -> Result<()> {
     };
     println!();
     println!(
-        "BENCH scenario={scenario} label={label} concurrency={} duration_s={:.1} signins={signins} signins_per_s={rate:.1} p50_ms={:.2} p99_ms={:.2} cpu_ms_per_signin={} ctxsw_per_signin={} commits_per_signin={} rss_mb={} errors={errors_total} other_cores={} rss_anon_mb={}",
+        "BENCH scenario={scenario} label={label} concurrency={} duration_s={:.1} signins={signins} signins_per_s={rate:.1} p50_ms={:.2} p99_ms={:.2} cpu_ms_per_signin={} ctxsw_per_signin={} commits_per_signin={} rss_mb={} errors={errors_total} other_cores={} rss_anon_mb={} written_kb_per_signin={} busiest_thread={} busiest_thread_cores={}",
         args.concurrency,
         window.as_secs_f64(),
         ms(total.p50),
         ms(total.p99),
-        fmt(server.and_then(|u| u.cpu_ms_per_signin), 3),
-        fmt(server.and_then(|u| u.ctxsw_per_signin), 2),
+        fmt(server.as_ref().and_then(|u| u.cpu_ms_per_signin), 3),
+        fmt(server.as_ref().and_then(|u| u.ctxsw_per_signin), 2),
         fmt(commits_per_signin, 2),
-        fmt(server.map(|u| u.peak_rss_mb), 1),
+        fmt(server.as_ref().map(|u| u.peak_rss_mb), 1),
         fmt(other_cores, 2),
-        fmt(server.map(|u| u.rss_anon_mb), 1),
+        fmt(server.as_ref().map(|u| u.rss_anon_mb), 1),
+        fmt(server.as_ref().and_then(|u| u.written_kb_per_signin), 1),
+        server
+            .as_ref()
+            .and_then(|u| u.busiest_thread.as_ref())
+            .map_or("n/a".to_string(), |(n, _)| n.replace(char::is_whitespace, "_")),
+        fmt(
+            server
+                .as_ref()
+                .and_then(|u| u.busiest_thread.as_ref().map(|(_, c)| *c)),
+            2
+        ),
     );
 
     if let Some(path) = &args.json {
@@ -762,7 +791,7 @@ pub(crate) async fn run_flow(args: ApiArgs, flow: Flow) -> Result<()> {
             "errors_by_kind": errors,
             "errors_outside_window": errors_outside,
             "webhook_unexpected": unexpected,
-            "server": server.map(|u| json!({
+            "server": server.as_ref().map(|u| json!({
                 "pid": args.server_pid,
                 "cpu_ms_per_signin": u.cpu_ms_per_signin,
                 "cores": u.cpu_ms_per_s / 1000.0,
@@ -771,13 +800,15 @@ pub(crate) async fn run_flow(args: ApiArgs, flow: Flow) -> Result<()> {
                 "rss_peak_mb": u.peak_rss_mb,
                 "rss_now_mb": u.rss_mb,
                 "rss_anon_now_mb": u.rss_anon_mb,
+                "written_kb_per_signin": u.written_kb_per_signin,
+                "busiest_thread": u.busiest_thread.as_ref().map(|(n, c)| json!({"name": n, "cores": c})),
             })),
-            "cpu_ms_per_signin": server.and_then(|u| u.cpu_ms_per_signin),
-            "ctxsw_per_signin": server.and_then(|u| u.ctxsw_per_signin),
+            "cpu_ms_per_signin": server.as_ref().and_then(|u| u.cpu_ms_per_signin),
+            "ctxsw_per_signin": server.as_ref().and_then(|u| u.ctxsw_per_signin),
             "commits_per_signin": commits_per_signin,
-            "rss_mb": server.map(|u| u.peak_rss_mb),
+            "rss_mb": server.as_ref().map(|u| u.peak_rss_mb),
             "machine": {"cpus": cpus, "busy_cores": machine_cores, "other_cores": other_cores},
-            "bench": bench.map(|u| json!({
+            "bench": bench.as_ref().map(|u| json!({
                 "cpu_ms_per_signin": u.cpu_ms_per_signin,
                 "cores": u.cpu_ms_per_s / 1000.0,
                 "rss_peak_mb": u.peak_rss_mb,
@@ -830,6 +861,8 @@ mod tests {
             hwm_kb: 1024,
             rss_kb: 1024,
             rss_anon_kb: 512,
+            storage_write_bytes: 1 << 20,
+            threads: vec![(7, "textid-sqlite-w".into(), 10)],
         };
         let after = ProcSample {
             utime_ticks: 300,
@@ -839,12 +872,19 @@ mod tests {
             hwm_kb: 20480,
             rss_kb: 10240,
             rss_anon_kb: 6144,
+            storage_write_bytes: 3 << 20,
+            threads: vec![(7, "textid-sqlite-w".into(), 10 + 2 * clock_ticks())],
         };
         let u = usage(&before, &after, 100, Duration::from_secs(2));
         let ticks = clock_ticks() as f64;
         let cpu_ms = 300.0 * 1000.0 / ticks;
         assert!((u.cpu_ms_per_signin.unwrap() - cpu_ms / 100.0).abs() < 1e-9);
         assert!((u.cpu_ms_per_s - cpu_ms / 2.0).abs() < 1e-9);
+        // 2 MiB over 100 sign-ins; the writer busy 2 s of the 2 s window: one core.
+        assert!((u.written_kb_per_signin.unwrap() - 20.48).abs() < 1e-9);
+        let (name, cores) = u.busiest_thread.clone().unwrap();
+        assert_eq!(name, "textid-sqlite-w");
+        assert!((cores - 1.0).abs() < 1e-9);
         assert_eq!(u.ctxsw_per_signin, Some(20.0));
         assert_eq!(u.peak_rss_mb, 20.0);
         assert_eq!(u.rss_mb, 10.0);

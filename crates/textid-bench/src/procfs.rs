@@ -3,7 +3,7 @@
 use anyhow::{anyhow, Context, Result};
 
 /// One reading of a process's counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProcSample {
     /// User CPU time, in clock ticks.
     pub utime_ticks: u64,
@@ -20,6 +20,12 @@ pub struct ProcSample {
     /// Of which anonymous memory (RssAnon: the heap and stacks), in kB; the rest is
     /// file-backed (RssFile: the binary, and a memory-mapped database) or shared memory.
     pub rss_anon_kb: u64,
+    /// Bytes the process caused to be sent to storage (`write_bytes` of `/proc/PID/io`:
+    /// counted when a written page is dirtied, so a database's WAL appends and
+    /// checkpoints, not its socket writes); zero when that file cannot be read.
+    pub storage_write_bytes: u64,
+    /// Each thread's id, name and CPU time (user plus system, clock ticks).
+    pub threads: Vec<(u64, String, u64)>,
 }
 
 impl ProcSample {
@@ -36,6 +42,9 @@ impl ProcSample {
         let mut sample = parse_status(&status)?;
         sample.utime_ticks = utime_ticks;
         sample.stime_ticks = stime_ticks;
+        if let Ok(io) = std::fs::read_to_string(format!("/proc/{pid}/io")) {
+            sample.storage_write_bytes = parse_io_write_bytes(&io).unwrap_or_default();
+        }
         if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
             let (mut voluntary, mut nonvoluntary) = (0, 0);
             for task in tasks.flatten() {
@@ -46,6 +55,12 @@ impl ProcSample {
                 let (v, n) = parse_ctxt(&text);
                 voluntary += v;
                 nonvoluntary += n;
+                let tid = task.file_name().to_string_lossy().parse().unwrap_or(0);
+                if let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) {
+                    if let (Ok((u, s)), Some(name)) = (parse_stat(&stat), parse_comm(&stat)) {
+                        sample.threads.push((tid, name, u + s));
+                    }
+                }
             }
             sample.voluntary_ctxt = voluntary;
             sample.nonvoluntary_ctxt = nonvoluntary;
@@ -80,6 +95,39 @@ pub fn parse_stat(stat: &str) -> Result<(u64, u64)> {
             .with_context(|| format!("/proc/PID/stat: field {n} is not a number"))
     };
     Ok((field(14)?, field(15)?))
+}
+
+/// The command (thread) name of a `/proc/PID/stat` text: between the first `(` and the
+/// last `)`.
+pub fn parse_comm(stat: &str) -> Option<String> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    (open < close).then(|| stat[open + 1..close].to_string())
+}
+
+/// `write_bytes` of a `/proc/PID/io` text.
+pub fn parse_io_write_bytes(io: &str) -> Option<u64> {
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The thread that used the most CPU time between two readings: its name and its CPU
+/// time in clock ticks. A thread is matched by its id, so one that started between the
+/// readings counts from zero.
+pub fn busiest_thread(before: &ProcSample, after: &ProcSample) -> Option<(String, u64)> {
+    after
+        .threads
+        .iter()
+        .map(|(tid, name, ticks)| {
+            let was = before
+                .threads
+                .iter()
+                .find(|(t, _, _)| t == tid)
+                .map_or(0, |(_, _, t)| *t);
+            (name.clone(), ticks.saturating_sub(was))
+        })
+        .max_by_key(|(_, ticks)| *ticks)
 }
 
 /// Context switches and memory from the text of `/proc/PID/status` (CPU fields zero).
@@ -224,6 +272,31 @@ mod tests {
         assert!(parse_status("Name:\tx\nVmRSS:\t1 kB\n").is_err());
         assert_eq!(parse_ctxt(STATUS), (15321, 842));
         assert_eq!(parse_ctxt("Name:\tx\n"), (0, 0));
+    }
+
+    #[test]
+    fn thread_names_storage_writes_and_the_busiest_thread() {
+        assert_eq!(parse_comm(STAT).as_deref(), Some("textid (a) b"));
+        assert_eq!(parse_comm("12 textid S"), None);
+        let io = "rchar: 10\nwchar: 900\nsyscr: 1\nsyscw: 2\nread_bytes: 0\nwrite_bytes: 4096\ncancelled_write_bytes: 0\n";
+        assert_eq!(parse_io_write_bytes(io), Some(4096));
+        assert_eq!(parse_io_write_bytes("rchar: 10\n"), None);
+        let at = |threads: &[(u64, &str, u64)]| ProcSample {
+            threads: threads
+                .iter()
+                .map(|(t, n, k)| (*t, (*n).to_string(), *k))
+                .collect(),
+            ..ProcSample::default()
+        };
+        let before = at(&[(1, "main", 500), (2, "writer", 100)]);
+        // The main thread has the most time in all, the writer the most in between; a
+        // thread new since the first reading counts from zero.
+        let after = at(&[(1, "main", 550), (2, "writer", 300), (3, "new", 120)]);
+        assert_eq!(
+            busiest_thread(&before, &after),
+            Some(("writer".into(), 200))
+        );
+        assert_eq!(busiest_thread(&before, &at(&[])), None);
     }
 
     #[test]

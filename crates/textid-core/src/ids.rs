@@ -21,6 +21,22 @@ macro_rules! id_type {
                 rng.fill_bytes(&mut bytes);
                 Self(uuid::Builder::from_random_bytes(bytes).into_uuid())
             }
+
+            /// A new time-ordered (v7) id: the unix milliseconds of `at`, then 74 bits
+            /// from `rng` (as many as a v4 id has, less 48). For rows written on every
+            /// sign-in: ids made close in time sort together, so the index on the id
+            /// takes new rows on its last page instead of on a random page each (one
+            /// page written per commit, not one per row). The id tells when it was
+            /// made, as the row's own timestamps do.
+            pub fn time_ordered(
+                at: chrono::DateTime<chrono::Utc>,
+                rng: &mut impl rand::RngCore,
+            ) -> Self {
+                let mut bytes = [0u8; 10];
+                rng.fill_bytes(&mut bytes);
+                let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+                Self(uuid::Builder::from_unix_timestamp_millis(millis, &bytes).into_uuid())
+            }
         }
 
         impl fmt::Display for $name {
@@ -62,3 +78,33 @@ id_type!(
     /// A session issued after a successful sign-in.
     SessionId
 );
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use rand::rngs::OsRng;
+
+    use super::*;
+
+    #[test]
+    fn time_ordered_ids_sort_by_their_time_and_keep_74_random_bits() {
+        let t = |ms: i64| Utc.timestamp_millis_opt(ms).single().unwrap();
+        let (a, b) = (
+            FlowId::time_ordered(t(1_765_000_000_000), &mut OsRng),
+            FlowId::time_ordered(t(1_765_000_000_001), &mut OsRng),
+        );
+        assert!(a < b, "{a} sorts before {b}");
+        assert!(a.to_string() < b.to_string(), "and so does its text");
+        assert_eq!(a.0.get_version_num(), 7);
+        let (secs, nanos) = a.0.get_timestamp().unwrap().to_unix();
+        assert_eq!((secs, nanos), (1_765_000_000, 0));
+        // The same millisecond: different ids (the random part), same leading 48 bits.
+        let (c, d) = (
+            SessionId::time_ordered(t(1_765_000_000_000), &mut OsRng),
+            SessionId::time_ordered(t(1_765_000_000_000), &mut OsRng),
+        );
+        assert_ne!(c, d);
+        assert_eq!(c.0.as_bytes()[..6], d.0.as_bytes()[..6]);
+        assert_ne!(c.0.as_bytes()[6..], d.0.as_bytes()[6..]);
+    }
+}

@@ -489,7 +489,7 @@ pub(crate) async fn issue_session(
     let normal_end = now + app.limits().session_lifetime;
     let expires_at = new.expires_at.map_or(normal_end, |e| e.min(normal_end));
     let session = NewSession {
-        id: SessionId::random(&mut OsRng),
+        id: SessionId::time_ordered(now, &mut OsRng),
         kind: new.kind,
         client_id: requester.app_id.clone(),
         user_id: new.user_id,

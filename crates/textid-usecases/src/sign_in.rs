@@ -815,7 +815,7 @@ pub(crate) async fn verify_for(
     let now = app.clock().now();
     let token = new_token(&mut OsRng);
     let token_hash = app.hasher().token(token.expose());
-    let session_id = SessionId::random(&mut OsRng);
+    let session_id = SessionId::time_ordered(now, &mut OsRng);
     let lifetime = app.limits().session_lifetime;
     let tenant_id = tenant.id;
     let (app2, code) = (app.clone(), code.clone());

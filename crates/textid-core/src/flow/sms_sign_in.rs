@@ -229,7 +229,7 @@ pub fn start<R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> WithCode {
     let flow = SmsSignInFlow {
-        id: FlowId::random(rng),
+        id: FlowId::time_ordered(cx.now, rng),
         tenant_id,
         phone_e164,
         user_id,
