@@ -50,6 +50,11 @@ impl Channel {
 /// Delivery tries before a message is given up.
 pub const MAX_DELIVERY_ATTEMPTS: u32 = 8;
 
+/// How long a claimed message is leased to the worker that holds it (seconds). Short, so
+/// that another node delivers a crashed node's messages within about this time; a worker
+/// still delivering renews the lease every few seconds.
+pub const DELIVERY_LEASE_SECONDS: i64 = 10;
+
 /// A queued message as the worker sees it.
 #[derive(Debug, Clone)]
 pub struct QueuedMessage {
@@ -94,6 +99,12 @@ pub struct NewMessage {
     pub locale: String,
     /// When it was queued.
     pub queued_at: DateTime<Utc>,
+    /// `Some(end)`: stored already claimed (its first try counted, leased until `end`), for
+    /// the queuing process's own worker, which is handed the message in memory once the
+    /// write commits, instead of claiming it back from the store. If that worker never
+    /// gets to it (a crash), any worker claims it when the lease runs out. `None`: queued
+    /// for whichever worker claims it first.
+    pub leased_until: Option<DateTime<Utc>>,
 }
 
 /// The wait after `attempts` tries before the next: 2 s after the first, then 4 s, 8 s,

@@ -6,30 +6,64 @@
 //! lease, if any, runs out), so nothing acknowledged is lost; a message whose delivery
 //! succeeded but whose outcome was not recorded before a crash is sent again, with the
 //! same id (the receiver's idempotency key).
+//!
+//! A message queued by this process is not claimed back from the store: it is stored
+//! already leased to this worker and handed over in memory once its write commits
+//! ([`textid_usecases::Context::attach_delivery`]), so a code goes out without another
+//! write, and another commit, before it. The lease is what makes this safe: should this
+//! process die before it records the outcome, the message is claimed by any worker when
+//! the lease runs out, exactly like a claimed one.
+
+use std::collections::HashSet;
 
 use chrono::Duration;
-use textid_core::message::{retry_delay, QueuedMessage, MAX_DELIVERY_ATTEMPTS};
+use textid_core::message::{
+    retry_delay, QueuedMessage, DELIVERY_LEASE_SECONDS, MAX_DELIVERY_ATTEMPTS,
+};
 use textid_core::MessageId;
 use textid_sms::{Channel, MessageKind, OutgoingMessage, SendError};
 use textid_store::{DeliveryOutcome, Handover};
 use textid_usecases::observe::UNKNOWN_COUNTRY;
+use textid_usecases::HandedOff;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::app::App;
 
-/// How long a claimed message is leased to this worker. Short, so that another node
-/// delivers a crashed node's messages within about this time; a worker still delivering
-/// renews the lease every [`HEARTBEAT`].
-const LEASE_SECONDS: i64 = 10;
+/// How long a claimed message is leased to this worker (see
+/// [`DELIVERY_LEASE_SECONDS`]); a worker still delivering renews the lease every
+/// [`HEARTBEAT`].
+const LEASE_SECONDS: i64 = DELIVERY_LEASE_SECONDS;
 /// How often a worker renews the lease of the messages it is still delivering.
 const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(3);
+/// A message handed over in memory is delivered only while at least this much of its
+/// lease is left (more than a [`HEARTBEAT`], which renews it); one that waited longer is
+/// left to be claimed when its lease ends, so that it is never tried by two workers.
+const HAND_OFF_MARGIN_SECONDS: i64 = 5;
 /// Messages claimed at once.
 const BATCH: u32 = 64;
 
 /// Runs until `stop` turns true; a batch under way is finished (and its outcomes
-/// recorded) before it returns, so a graceful shutdown leaves no message leased.
-pub async fn run(app: App, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// recorded) before it returns, so a graceful shutdown leaves no message leased. Takes
+/// the messages this process queues in memory (see the module's notes) and claims the
+/// others from the store.
+pub async fn run(app: App, stop: watch::Receiver<bool>) {
+    match app.cx().attach_delivery() {
+        Some(handed) => {
+            tokio::join!(
+                claim_loop(app.clone(), stop.clone()),
+                hand_off_loop(app, handed, stop)
+            );
+        }
+        None => claim_loop(app, stop).await,
+    }
+}
+
+/// Claims due messages from the store (queued by another node or process, retries, and
+/// leases that ran out) whenever woken, and at the poll interval.
+async fn claim_loop(app: App, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
         if let Err(e) = drain(&app).await {
             tracing::warn!(error = %e, "outbox: claim failed");
@@ -56,41 +90,109 @@ pub async fn drain(app: &App) -> Result<usize, textid_store::StoreError> {
             return Ok(total);
         }
         total += batch.len();
-        let mut pending: std::collections::HashSet<MessageId> =
-            batch.iter().map(|m| m.id).collect();
-        let mut tasks = JoinSet::new();
+        let mut deliveries = Deliveries::default();
         for message in batch {
-            let app = app.clone();
-            let span = crate::trace::delivery_span(&message);
-            tasks.spawn(
-                async move {
-                    let id = message.id;
-                    (id, deliver(&app, message).await)
-                }
-                .instrument(span),
-            );
+            deliveries.start(app, message);
         }
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         heartbeat.tick().await;
-        while !tasks.is_empty() {
+        while !deliveries.tasks.is_empty() {
             tokio::select! {
-                done = tasks.join_next() => {
-                    // The deliveries that completed meanwhile are recorded with this one, in
-                    // one write.
-                    let mut outcomes = Vec::new();
-                    let mut next = done;
-                    while let Some(joined) = next {
-                        if let Ok((id, outcome)) = joined {
-                            pending.remove(&id);
-                            outcomes.push((id, outcome));
-                        }
-                        next = tasks.try_join_next();
-                    }
-                    finish(app, &outcomes).await;
-                }
-                _ = heartbeat.tick() => renew(app, &pending).await,
+                Some(done) = deliveries.tasks.join_next() => deliveries.record(app, done).await,
+                _ = heartbeat.tick() => renew(app, &deliveries.pending).await,
             }
         }
+    }
+}
+
+/// Delivers the messages handed over in memory as they come, each at once (not in
+/// batches: a code is on a person's critical path), until `stop`; then delivers those
+/// already handed over and records every outcome.
+async fn hand_off_loop(
+    app: App,
+    mut handed: UnboundedReceiver<HandedOff>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut deliveries = Deliveries::default();
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut open = !*stop.borrow();
+    while open || !deliveries.tasks.is_empty() {
+        tokio::select! {
+            next = handed.recv(), if open => match next {
+                Some(h) => {
+                    deliveries.hand_off(&app, h);
+                    while let Ok(h) = handed.try_recv() {
+                        deliveries.hand_off(&app, h);
+                    }
+                }
+                None => open = false,
+            },
+            Some(done) = deliveries.tasks.join_next(), if !deliveries.tasks.is_empty() => {
+                deliveries.record(&app, done).await;
+            }
+            _ = heartbeat.tick(), if !deliveries.pending.is_empty() => {
+                renew(&app, &deliveries.pending).await;
+            }
+            _ = stop.changed(), if open => {
+                open = false;
+                while let Ok(h) = handed.try_recv() {
+                    deliveries.hand_off(&app, h);
+                }
+            }
+        }
+    }
+}
+
+/// Deliveries under way, and the messages whose lease they hold.
+#[derive(Default)]
+struct Deliveries {
+    tasks: JoinSet<(MessageId, DeliveryOutcome)>,
+    pending: HashSet<MessageId>,
+}
+
+impl Deliveries {
+    /// Starts delivering `message` (claimed, or handed over) in its own task and span.
+    fn start(&mut self, app: &App, message: QueuedMessage) {
+        self.pending.insert(message.id);
+        let app = app.clone();
+        let span = crate::trace::delivery_span(&message);
+        self.tasks.spawn(
+            async move {
+                let id = message.id;
+                (id, deliver(&app, message).await)
+            }
+            .instrument(span),
+        );
+    }
+
+    /// Starts a message handed over in memory while enough of its lease is left (see
+    /// [`HAND_OFF_MARGIN_SECONDS`]).
+    fn hand_off(&mut self, app: &App, (message, lease_end): HandedOff) {
+        if app.clock().now() + Duration::seconds(HAND_OFF_MARGIN_SECONDS) < lease_end {
+            self.start(app, message);
+        } else {
+            tracing::warn!(message_id = %message.id, "outbox: a message waited too long to be handed over; it is claimed when its lease ends");
+        }
+    }
+
+    /// Records `done`'s outcome, with those of the deliveries that completed meanwhile,
+    /// in one write.
+    async fn record(
+        &mut self,
+        app: &App,
+        done: Result<(MessageId, DeliveryOutcome), tokio::task::JoinError>,
+    ) {
+        let mut outcomes = Vec::new();
+        let mut next = Some(done);
+        while let Some(joined) = next {
+            if let Ok((id, outcome)) = joined {
+                self.pending.remove(&id);
+                outcomes.push((id, outcome));
+            }
+            next = self.tasks.try_join_next();
+        }
+        finish(app, &outcomes).await;
     }
 }
 
@@ -104,7 +206,7 @@ async fn finish(app: &App, outcomes: &[(MessageId, DeliveryOutcome)]) {
     }
 }
 
-async fn renew(app: &App, pending: &std::collections::HashSet<MessageId>) {
+async fn renew(app: &App, pending: &HashSet<MessageId>) {
     let ids: Vec<MessageId> = pending.iter().copied().collect();
     let until = app.clock().now() + Duration::seconds(LEASE_SECONDS);
     if let Err(e) = app.store().renew_lease(&ids, until).await {

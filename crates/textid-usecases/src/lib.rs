@@ -20,12 +20,18 @@ pub mod seal;
 pub mod session;
 pub mod sign_in;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
+use chrono::{DateTime, Utc};
 use textid_core::clock::Clock;
 use textid_core::code::SecretHasher;
 use textid_core::limits::SignInLimits;
+use textid_core::message::{NewMessage, QueuedMessage, DELIVERY_LEASE_SECONDS};
+use textid_core::tenant::Tenant;
+use textid_core::FlowId;
 use textid_store::Store;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::sync::Notify;
 
 pub use directory::DirectoryError;
@@ -52,6 +58,21 @@ struct Inner {
     places_calls: bool,
     outbox_wakeup: Notify,
     observer: Arc<dyn Observer>,
+    hand_off: HandOff,
+}
+
+/// A message handed to this process's delivery worker in memory, with the end of the
+/// lease it was stored with.
+pub type HandedOff = (QueuedMessage, DateTime<Utc>);
+
+/// The way from a committed step to this process's delivery worker, once one is attached
+/// ([`Context::attach_delivery`]). Unattached (the CLI, a test that steps the queue
+/// itself), messages are queued for any worker to claim.
+#[derive(Debug)]
+struct HandOff {
+    sender: UnboundedSender<HandedOff>,
+    receiver: Mutex<Option<UnboundedReceiver<HandedOff>>>,
+    attached: AtomicBool,
 }
 
 /// The parts of a [`Context`].
@@ -94,8 +115,61 @@ impl Context {
                 places_calls: parts.places_calls,
                 outbox_wakeup: Notify::new(),
                 observer: parts.observer,
+                hand_off: {
+                    let (sender, receiver) = unbounded_channel();
+                    HandOff {
+                        sender,
+                        receiver: Mutex::new(Some(receiver)),
+                        attached: AtomicBool::new(false),
+                    }
+                },
             }),
         }
+    }
+
+    /// Attaches this process's delivery worker: from now on a message queued here is
+    /// stored already claimed (leased, its first try counted) and handed to the worker
+    /// through the returned receiver once its write commits, so the worker need not
+    /// claim it back from the store (a write, and a commit to wait for, fewer per code
+    /// sent). The first call takes the receiver; a later one gets `None`.
+    pub fn attach_delivery(&self) -> Option<UnboundedReceiver<HandedOff>> {
+        let receiver = self.inner.hand_off.receiver.lock().ok()?.take()?;
+        self.inner.hand_off.attached.store(true, Ordering::Release);
+        Some(receiver)
+    }
+
+    /// The lease a message queued at `now` is stored with: `Some` when a worker is
+    /// attached ([`Self::attach_delivery`]).
+    pub(crate) fn hand_off_lease(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.inner
+            .hand_off
+            .attached
+            .load(Ordering::Acquire)
+            .then(|| now + chrono::Duration::seconds(DELIVERY_LEASE_SECONDS))
+    }
+
+    /// After the write that stored `m` committed: hands a leased message to the attached
+    /// worker, or wakes the worker that claims queued ones. A leased message whose
+    /// worker has stopped waits for its lease to end; then any worker claims it.
+    pub(crate) fn queued(&self, tenant: &Tenant, flow: Option<FlowId>, m: &NewMessage) {
+        let Some(lease) = m.leased_until else {
+            self.wake_outbox();
+            return;
+        };
+        let message = QueuedMessage {
+            id: m.id,
+            tenant_id: tenant.id,
+            tenant_name: tenant.name.clone(),
+            kind: m.kind.to_owned(),
+            channel: m.channel.as_str().to_owned(),
+            to: m.to.clone(),
+            sealed_body: m.sealed_body.clone(),
+            locale: m.locale.clone(),
+            flow_id: flow,
+            attempts: 1,
+            created_at: m.queued_at,
+        };
+        let _ = self.inner.hand_off.sender.send((message, lease));
     }
 
     /// The store.

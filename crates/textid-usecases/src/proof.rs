@@ -270,6 +270,7 @@ pub(crate) async fn notify(
         sealed_body: app.sealer().seal(id.0.as_bytes(), &text, &mut OsRng),
         locale: textid_sms::catalog::LOCALE.into(),
         queued_at: now,
+        leased_until: app.hand_off_lease(now),
     };
     let query = LogContext {
         tenant: tenant.id,
@@ -294,8 +295,8 @@ pub(crate) async fn notify(
         .store()
         .sms_sign_in_step(tenant.id, target, query, decide)
         .await?;
-    if queued.message.is_some() {
-        app.wake_outbox();
+    if let Some(m) = &queued.message {
+        app.queued(tenant, None, m);
     }
     Ok(())
 }

@@ -447,6 +447,7 @@ pub(crate) fn code_message(
         sealed_body: app.sealer().seal(id.0.as_bytes(), &text, &mut OsRng),
         locale: textid_sms::catalog::LOCALE.into(),
         queued_at: now,
+        leased_until: app.hand_off_lease(now),
     })
 }
 
@@ -502,8 +503,8 @@ pub(crate) async fn run_step(
         .store()
         .sms_sign_in_step(tenant.id, target, query, decide)
         .await?;
-    if write.message.is_some() {
-        app.wake_outbox();
+    if let Some(m) = &write.message {
+        app.queued(tenant, write.flow.as_ref().map(|f| f.id), m);
     }
     for event in observe::events(step, &write) {
         app.observer().sign_in(&event);

@@ -166,6 +166,15 @@ impl Receiver {
         self.statuses.lock().unwrap().extend(statuses);
     }
 
+    /// The next request, waiting for it (a worker running beside the test delivers it);
+    /// fails the test after 30 s without one.
+    pub async fn next(&mut self) -> WebhookRequest {
+        tokio::time::timeout(std::time::Duration::from_secs(30), self.requests.recv())
+            .await
+            .expect("a webhook request within 30 s")
+            .expect("the receiver is running")
+    }
+
     /// Every request received so far and not yet taken.
     pub fn take(&mut self) -> Vec<WebhookRequest> {
         let mut out = Vec::new();

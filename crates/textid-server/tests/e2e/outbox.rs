@@ -7,7 +7,7 @@ use textid_core::clock::Clock;
 use textid_core::message::{retry_delay, MAX_DELIVERY_ATTEMPTS};
 use textid_store::prelude::*;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with};
 
 const ANA: &str = "+1 425 555 0101";
 
@@ -181,4 +181,75 @@ async fn a_code_replaced_by_a_resend_before_its_delivery_is_not_sent() {
         delivered.len()
     );
     assert_eq!(t.verify(&flow, &delivered[0].code()).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_code_queued_beside_an_attached_worker_is_stored_leased_and_handed_over_not_claimed() {
+    let mut t = spawn_app().await;
+    t.user_with_mobile("ana@contoso.example", ANA).await;
+    // What the server's delivery worker does when it starts (here without running it, so
+    // the test steps each part itself).
+    let mut handed = t.app.cx().attach_delivery().expect("the first attach");
+    assert!(t.app.cx().attach_delivery().is_none(), "one worker only");
+    let flow = t.start_flow(ANA).await;
+
+    let (m, lease_end) = handed
+        .try_recv()
+        .expect("handed over once its write committed");
+    assert!(handed.try_recv().is_err(), "exactly one message");
+    assert_eq!(
+        (
+            m.flow_id.map(|f| f.to_string()),
+            m.attempts,
+            m.kind.as_str()
+        ),
+        (Some(flow), 1, "signInCode")
+    );
+    assert_eq!(lease_end, t.clock.now() + Duration::seconds(10));
+    // Stored as claimed by this worker: its first try counted, and no claim takes it...
+    let stored = t.messages().await;
+    assert_eq!(
+        (stored[0].id, stored[0].status.as_str(), stored[0].attempts),
+        (m.id, "queued", 1)
+    );
+    assert!(t.deliver().await.is_empty(), "leased: not claimed");
+    t.advance(Duration::seconds(10) - Duration::milliseconds(1));
+    assert!(t.deliver().await.is_empty(), "not before the lease ends");
+    // ...until the lease ends with no outcome recorded (the worker died): then any worker
+    // claims it, as its second try, under the same id.
+    t.advance(Duration::milliseconds(1));
+    let sent = t.deliver().await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].header("webhook-id"), m.id.to_string());
+    let after = t.messages().await;
+    assert_eq!(
+        (after[0].status.as_str(), after[0].attempts),
+        ("delivered", 2)
+    );
+}
+
+#[tokio::test]
+async fn the_running_worker_delivers_a_handed_over_code_and_records_its_outcome() {
+    let mut t = spawn_app_with(|c| c.delivery_worker = true).await;
+    t.user_with_mobile("ana@contoso.example", ANA).await;
+    let flow = t.start_flow(ANA).await;
+    let sent = t.sms.next().await;
+    let response = t.verify(&flow, &sent.code()).await;
+    assert_eq!(response.status(), 200);
+    // The receiver answered before the worker recorded the outcome: wait for the record.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let stored = t.messages().await;
+        if stored[0].status == "delivered" {
+            assert_eq!((stored[0].attempts, stored.len()), (1, 1), "{stored:?}");
+            assert_eq!(sent.header("webhook-id"), stored[0].id.to_string());
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never recorded: {stored:?}"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert!(t.sms.take().is_empty(), "sent once");
 }

@@ -215,6 +215,7 @@ cases!(
     a_revoked_session_is_no_longer_found,
     // OutboxStore
     claimed_messages_are_not_claimed_again_until_the_lease_ends,
+    a_message_queued_leased_is_claimed_only_when_its_lease_ends,
     concurrent_claims_hand_out_each_message_once,
     a_claim_takes_at_most_its_limit,
     a_retried_message_is_claimed_again_at_its_time,
@@ -579,6 +580,7 @@ fn message(to: &str, at: DateTime<Utc>) -> NewMessage {
         sealed_body: uuid::Uuid::new_v4().as_bytes().to_vec(),
         locale: "en".into(),
         queued_at: at,
+        leased_until: None,
     }
 }
 

@@ -69,6 +69,40 @@ pub async fn claimed_messages_are_not_claimed_again_until_the_lease_ends(s: Arc<
     assert_eq!((listed.status.as_str(), listed.attempts), ("queued", 2));
 }
 
+pub async fn a_message_queued_leased_is_claimed_only_when_its_lease_ends(s: Arc<dyn Store>) {
+    let _turn = claiming().await;
+    let t = tenant(&*s).await;
+    let f = flow(&t, A_NUMBER, None, now());
+    let m = NewMessage {
+        leased_until: Some(later(10)),
+        ..message(A_NUMBER, now())
+    };
+    let put_it = Put {
+        message: Some(m.clone()),
+        ..Put::flow(&f)
+    };
+    put(&*s, &t, StepTarget::Number(A_NUMBER.into()), now(), put_it).await;
+    // Stored as claimed by the queuing worker: its first try counted, not due before then.
+    let listed_now = listed(&*s, &t, m.id).await;
+    assert_eq!(
+        (listed_now.status.as_str(), listed_now.attempts),
+        ("queued", 1)
+    );
+    assert!(claim(&*s, &t, now(), 30).await.is_empty());
+    assert!(claim(&*s, &t, later(9), 30).await.is_empty());
+    // That worker renews the lease while it delivers...
+    s.renew_lease(&[m.id], later(20)).await.unwrap();
+    assert!(claim(&*s, &t, later(15), 30).await.is_empty());
+    // ...and if it never records an outcome (it crashed), any worker claims the message
+    // once the lease has run out: its second try.
+    let again = claim(&*s, &t, later(21), 30).await;
+    assert_eq!(ids(&again), [m.id]);
+    assert_eq!(
+        (again[0].attempts, &again[0].sealed_body, again[0].flow_id),
+        (2, &m.sealed_body, Some(f.id))
+    );
+}
+
 pub async fn concurrent_claims_hand_out_each_message_once(s: Arc<dyn Store>) {
     let _turn = claiming().await;
     let mut wins = Vec::new();

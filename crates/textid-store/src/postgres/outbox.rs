@@ -31,10 +31,11 @@ pub(super) async fn insert(
     execute(
         tx,
         "INSERT INTO outbox (id, tenant_id, kind, channel, recipient, sealed_body, locale, flow_id, status, attempts, next_attempt_at, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', 0, 0, $9)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9, $10, $11)",
         &[
             &m.id.0, &tenant.0, &m.kind, &m.channel.as_str(), &m.to, &m.sealed_body, &m.locale,
-            &flow.map(|f| f.0), &ms(m.queued_at),
+            &flow.map(|f| f.0), &i32::from(m.leased_until.is_some()),
+            &m.leased_until.map_or(0, ms), &ms(m.queued_at),
         ],
     )
     .await?;

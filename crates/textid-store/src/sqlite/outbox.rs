@@ -23,11 +23,12 @@ pub(super) fn insert(
 ) -> StoreResult<()> {
     tx.prepare_cached(
         "INSERT INTO outbox (id, tenant_id, kind, channel, recipient, sealed_body, locale, flow_id, status, attempts, next_attempt_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', 0, 0, ?9)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?10, ?11)",
     )?
     .execute(params![
         m.id.to_string(), tenant.to_string(), m.kind, m.channel.as_str(), m.to, m.sealed_body, m.locale,
-        flow.map(|f| f.to_string()), ms(m.queued_at)
+        flow.map(|f| f.to_string()), u32::from(m.leased_until.is_some()),
+        m.leased_until.map_or(0, ms), ms(m.queued_at)
     ])?;
     Ok(())
 }

@@ -46,6 +46,7 @@ pub fn message(to: &str) -> NewMessage {
         sealed_body: vec![1, 2, 3],
         locale: "en".into(),
         queued_at: now(),
+        leased_until: None,
     }
 }
 

@@ -271,7 +271,8 @@ async fn a_node_killed_while_delivering_leaves_its_messages_to_the_other_within_
     let client = reqwest::Client::new();
     fleet.sms.hold(true);
     let flow = fleet::start(&client, fleet.url(0), ANA).await;
-    // The first node claimed the message and is delivering it (the receiver holds it).
+    // The first node is delivering the message (queued leased to its own worker and
+    // handed over in memory; the receiver holds it).
     let first = fleet.sms.wait_for("the first try", |s| !s.is_empty()).await;
     fleet.nodes[0].kill().await;
     let killed_at = tokio::time::Instant::now();
