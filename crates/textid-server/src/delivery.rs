@@ -14,7 +14,7 @@
 //! process die before it records the outcome, the message is claimed by any worker when
 //! the lease runs out, exactly like a claimed one.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::Duration;
 use textid_core::message::{
@@ -39,9 +39,11 @@ const LEASE_SECONDS: i64 = DELIVERY_LEASE_SECONDS;
 /// How often a worker renews the lease of the messages it is still delivering.
 const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(3);
 /// A message handed over in memory is delivered only while at least this much of its
-/// lease is left (more than a [`HEARTBEAT`], which renews it); one that waited longer is
-/// left to be claimed when its lease ends, so that it is never tried by two workers.
-const HAND_OFF_MARGIN_SECONDS: i64 = 5;
+/// lease is left: as much as a claimed message has at its first [`HEARTBEAT`] (which
+/// renews it), so that a slow renewal is as safe for either. One that waited longer (a
+/// stalled process) is left to be claimed when its lease ends, so that it is never tried
+/// by two workers at once.
+const HAND_OFF_MARGIN_SECONDS: i64 = LEASE_SECONDS - HEARTBEAT.as_secs() as i64;
 /// Messages claimed at once.
 const BATCH: u32 = 64;
 
@@ -98,7 +100,7 @@ pub async fn drain(app: &App) -> Result<usize, textid_store::StoreError> {
         heartbeat.tick().await;
         while !deliveries.tasks.is_empty() {
             tokio::select! {
-                Some(done) = deliveries.tasks.join_next() => deliveries.record(app, done).await,
+                Some(done) = deliveries.tasks.join_next_with_id() => deliveries.record(app, done).await,
                 _ = heartbeat.tick() => renew(app, &deliveries.pending).await,
             }
         }
@@ -106,8 +108,9 @@ pub async fn drain(app: &App) -> Result<usize, textid_store::StoreError> {
 }
 
 /// Delivers the messages handed over in memory as they come, each at once (not in
-/// batches: a code is on a person's critical path), until `stop`; then delivers those
-/// already handed over and records every outcome.
+/// batches: a code is on a person's critical path), until `stop`. Then it closes the
+/// hand-over (messages queued from then on are stored unleased, for the claims), delivers
+/// every message handed over before that, and records every outcome.
 async fn hand_off_loop(
     app: App,
     mut handed: UnboundedReceiver<HandedOff>,
@@ -116,11 +119,20 @@ async fn hand_off_loop(
     let mut deliveries = Deliveries::default();
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut open = !*stop.borrow();
+    if *stop.borrow() {
+        handed.close();
+    }
+    // `recv` answers `None` once the hand-over is closed and every message sent before
+    // was taken.
+    let mut open = true;
     while open || !deliveries.tasks.is_empty() {
         tokio::select! {
             next = handed.recv(), if open => match next {
                 Some(h) => {
+                    if deliveries.pending.is_empty() {
+                        // The first renewal a full heartbeat from now, not at once.
+                        heartbeat.reset();
+                    }
                     deliveries.hand_off(&app, h);
                     while let Ok(h) = handed.try_recv() {
                         deliveries.hand_off(&app, h);
@@ -128,18 +140,13 @@ async fn hand_off_loop(
                 }
                 None => open = false,
             },
-            Some(done) = deliveries.tasks.join_next(), if !deliveries.tasks.is_empty() => {
+            Some(done) = deliveries.tasks.join_next_with_id(), if !deliveries.tasks.is_empty() => {
                 deliveries.record(&app, done).await;
             }
             _ = heartbeat.tick(), if !deliveries.pending.is_empty() => {
                 renew(&app, &deliveries.pending).await;
             }
-            _ = stop.changed(), if open => {
-                open = false;
-                while let Ok(h) = handed.try_recv() {
-                    deliveries.hand_off(&app, h);
-                }
-            }
+            _ = stop.changed(), if !handed.is_closed() => handed.close(),
         }
     }
 }
@@ -149,21 +156,28 @@ async fn hand_off_loop(
 struct Deliveries {
     tasks: JoinSet<(MessageId, DeliveryOutcome)>,
     pending: HashSet<MessageId>,
+    /// The message of each task, for a task that ends without an outcome (a panic).
+    of_task: HashMap<tokio::task::Id, MessageId>,
 }
+
+/// A delivery task's end: its id and outcome, or how it failed.
+type Joined = Result<(tokio::task::Id, (MessageId, DeliveryOutcome)), tokio::task::JoinError>;
 
 impl Deliveries {
     /// Starts delivering `message` (claimed, or handed over) in its own task and span.
     fn start(&mut self, app: &App, message: QueuedMessage) {
-        self.pending.insert(message.id);
+        let id = message.id;
+        self.pending.insert(id);
         let app = app.clone();
         let span = crate::trace::delivery_span(&message);
-        self.tasks.spawn(
+        let task = self.tasks.spawn(
             async move {
                 let id = message.id;
                 (id, deliver(&app, message).await)
             }
             .instrument(span),
         );
+        self.of_task.insert(task.id(), id);
     }
 
     /// Starts a message handed over in memory while enough of its lease is left (see
@@ -177,20 +191,26 @@ impl Deliveries {
     }
 
     /// Records `done`'s outcome, with those of the deliveries that completed meanwhile,
-    /// in one write.
-    async fn record(
-        &mut self,
-        app: &App,
-        done: Result<(MessageId, DeliveryOutcome), tokio::task::JoinError>,
-    ) {
+    /// in one write. A task that ended without an outcome (it panicked) leaves its
+    /// message's lease to run out, when the message is claimed again.
+    async fn record(&mut self, app: &App, done: Joined) {
         let mut outcomes = Vec::new();
         let mut next = Some(done);
         while let Some(joined) = next {
-            if let Ok((id, outcome)) = joined {
+            let task = match &joined {
+                Ok((task, _)) => *task,
+                Err(e) => e.id(),
+            };
+            if let Some(id) = self.of_task.remove(&task) {
                 self.pending.remove(&id);
-                outcomes.push((id, outcome));
             }
-            next = self.tasks.try_join_next();
+            match joined {
+                Ok((_, (id, outcome))) => outcomes.push((id, outcome)),
+                Err(e) => {
+                    tracing::error!(error = %e, "outbox: a delivery ended without an outcome; its message is claimed again when the lease ends")
+                }
+            }
+            next = self.tasks.try_join_next_with_id();
         }
         finish(app, &outcomes).await;
     }

@@ -139,18 +139,17 @@ impl Context {
     }
 
     /// The lease a message queued at `now` is stored with: `Some` when a worker is
-    /// attached ([`Self::attach_delivery`]).
+    /// attached ([`Self::attach_delivery`]) and still taking messages (it closes the
+    /// hand-over when it stops).
     pub(crate) fn hand_off_lease(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.inner
-            .hand_off
-            .attached
-            .load(Ordering::Acquire)
+        let h = &self.inner.hand_off;
+        (h.attached.load(Ordering::Acquire) && !h.sender.is_closed())
             .then(|| now + chrono::Duration::seconds(DELIVERY_LEASE_SECONDS))
     }
 
     /// After the write that stored `m` committed: hands a leased message to the attached
     /// worker, or wakes the worker that claims queued ones. A leased message whose
-    /// worker has stopped waits for its lease to end; then any worker claims it.
+    /// worker stopped in between waits for its lease to end; then any worker claims it.
     pub(crate) fn queued(&self, tenant: &Tenant, flow: Option<FlowId>, m: &NewMessage) {
         let Some(lease) = m.leased_until else {
             self.wake_outbox();
@@ -169,7 +168,9 @@ impl Context {
             attempts: 1,
             created_at: m.queued_at,
         };
-        let _ = self.inner.hand_off.sender.send((message, lease));
+        if self.inner.hand_off.sender.send((message, lease)).is_err() {
+            self.wake_outbox();
+        }
     }
 
     /// The store.

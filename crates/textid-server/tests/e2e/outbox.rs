@@ -253,3 +253,24 @@ async fn the_running_worker_delivers_a_handed_over_code_and_records_its_outcome(
     }
     assert!(t.sms.take().is_empty(), "sent once");
 }
+
+#[tokio::test]
+async fn once_the_worker_has_closed_the_hand_over_codes_are_queued_for_any_worker_to_claim() {
+    let mut t = spawn_app().await;
+    t.user_with_mobile("ana@contoso.example", ANA).await;
+    let mut handed = t.app.cx().attach_delivery().unwrap();
+    // What the worker does when the server stops.
+    handed.close();
+    t.start_flow(ANA).await;
+    assert!(handed.try_recv().is_err(), "nothing handed over");
+    let stored = t.messages().await;
+    assert_eq!(
+        (stored[0].status.as_str(), stored[0].attempts),
+        ("queued", 0)
+    );
+    assert_eq!(
+        t.deliver().await.len(),
+        1,
+        "claimed at once, not after a lease"
+    );
+}
