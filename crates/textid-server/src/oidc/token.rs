@@ -279,7 +279,7 @@ async fn authorization_code(
         redirect_uri: redirect_uri.clone(),
         verifier: verifier.clone(),
         now,
-        jti: new_jti(&mut OsRng),
+        jti: new_jti(now, &mut OsRng),
     };
     let admit = {
         let (checks, tenant) = (checks.clone(), tenant.id);
@@ -464,7 +464,7 @@ async fn client_credentials(
     let key = keys
         .signer(Algorithm::ES256)
         .ok_or_else(OAuthError::server_error)?;
-    let jti = new_jti(&mut OsRng);
+    let jti = new_jti(now, &mut OsRng);
     let claims = AccessTokenClaims {
         iss: issuer(app, tenant),
         sub: client.client_id.clone(),
@@ -528,7 +528,7 @@ async fn issue(
         Issued::Code(now, access) => (now, access, None),
         Issued::Refresh(scope) => {
             let now = app.clock().now();
-            let access = access_record(grant, now, new_jti(&mut OsRng))?;
+            let access = access_record(grant, now, new_jti(now, &mut OsRng))?;
             app.store()
                 .record_access_token(
                     &access.jti,
