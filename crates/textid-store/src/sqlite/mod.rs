@@ -297,6 +297,16 @@ impl SqliteStore {
     {
         self.writer.write(f).await
     }
+
+    /// A write without a savepoint of its own in its group (see `writer`): only for a
+    /// transaction that fails before it writes, or when the database fails.
+    async fn write_unisolated<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        self.writer.write_unisolated(f).await
+    }
 }
 
 /// Creates `path` (empty) if missing, and makes it owner-only.

@@ -305,7 +305,10 @@ impl SignInStore for SqliteStore {
         query: AbuseQuery,
         decide: Decide,
     ) -> StoreResult<StepWrite> {
-        self.write(move |tx| step(tx, tenant, &target, &query, decide))
+        // Unisolated: the step reads, decides, and only then writes rows that no
+        // constraint refuses (the flow, the number's counter, the message, the session,
+        // the log, the budgets), so it fails before writing or only when the database does.
+        self.write_unisolated(move |tx| step(tx, tenant, &target, &query, decide))
             .await
     }
 

@@ -12,6 +12,16 @@
 //! What this buys under load: one commit (one WAL append of each page touched, however
 //! many jobs touched it) instead of one per call, and no blocking-pool hop nor lock hand-
 //! over per call. Alone, a job commits at once: the thread never waits for company.
+//!
+//! A savepoint has a price: SQLite copies each page a job is first to change inside it
+//! (4 KiB) so that it can put it back (about a sixth of the writer's instructions in a
+//! grouped sign-in step). A job that can fail only before it writes, or not at all short
+//! of the database failing (the sign-in step: it reads, decides, then writes rows no
+//! constraint refuses), runs without one ([`Writer::write_unisolated`]). Should such a job
+//! fail all the same, its writes cannot be undone alone: the group's transaction is rolled
+//! back, it gets its error, the jobs before it in the group get [`StoreError::Busy`]
+//! (nothing of theirs was written: try again), and the jobs after it run in a new
+//! transaction.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +41,8 @@ pub(super) trait Job: Send {
     fn run(self: Box<Self>, tx: &Transaction<'_>) -> Box<dyn Answer>;
     /// The job could not run (the group's transaction could not begin).
     fn refuse(self: Box<Self>, error: StoreError);
+    /// Whether the job runs in a savepoint of its own (see the module's notes).
+    fn isolated(&self) -> bool;
 }
 
 /// A job's result, held until the group's commit.
@@ -44,6 +56,7 @@ pub(super) trait Answer: Send {
 struct Write<T, F> {
     f: F,
     reply: oneshot::Sender<StoreResult<T>>,
+    isolated: bool,
 }
 
 struct Held<T> {
@@ -57,7 +70,7 @@ where
     F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
 {
     fn run(self: Box<Self>, tx: &Transaction<'_>) -> Box<dyn Answer> {
-        let Write { f, reply } = *self;
+        let Write { f, reply, .. } = *self;
         let result = match catch_unwind(AssertUnwindSafe(|| f(tx))) {
             Ok(r) => r,
             Err(_) => Err(StoreError::Corrupt(
@@ -69,6 +82,10 @@ where
 
     fn refuse(self: Box<Self>, error: StoreError) {
         let _ = self.reply.send(Err(error));
+    }
+
+    fn isolated(&self) -> bool {
+        self.isolated
     }
 }
 
@@ -126,9 +143,28 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
     {
+        self.queue_job(f, true).await
+    }
+
+    /// As [`Self::write`], without a savepoint of its own: for a job that fails only
+    /// before it writes, or when the database fails (see the module's notes for what
+    /// happens to its group if it fails after writing all the same).
+    pub(super) async fn write_unisolated<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        self.queue_job(f, false).await
+    }
+
+    async fn queue_job<T, F>(&self, f: F, isolated: bool) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Box::new(Write { f, reply }))
+            .send(Box::new(Write { f, reply, isolated }))
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
@@ -184,9 +220,12 @@ fn commit_group(conn: &mut Connection, group: Vec<Box<dyn Job>>) {
             return;
         }
         for job in pending.by_ref() {
-            if let Err(e) = statement(&tx, "SAVEPOINT job") {
-                job.refuse(e);
-                continue;
+            let isolated = job.isolated();
+            if isolated {
+                if let Err(e) = statement(&tx, "SAVEPOINT job") {
+                    job.refuse(e);
+                    continue;
+                }
             }
             let answer = job.run(&tx);
             if tx.is_autocommit() {
@@ -196,6 +235,19 @@ fn commit_group(conn: &mut Connection, group: Vec<Box<dyn Job>>) {
                     a.deliver(Err(&e));
                 }
                 answer.deliver(Err(&e));
+                aborted = true;
+                break;
+            }
+            if !isolated {
+                if answer.succeeded() {
+                    answers.push(answer);
+                    continue;
+                }
+                // Its writes, if any, cannot be undone alone: the whole group's are.
+                for a in answers.drain(..) {
+                    a.deliver(Err(&StoreError::Busy));
+                }
+                answer.deliver(Ok(()));
                 aborted = true;
                 break;
             }
@@ -330,5 +382,65 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n, 0);
+    }
+
+    #[tokio::test]
+    async fn an_unisolated_job_shares_the_group_and_its_failure_rolls_the_group_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer_of_t(&dir);
+        async fn rows(writer: &Writer) -> Vec<i64> {
+            writer
+                .write(|tx| {
+                    let mut s = tx.prepare("SELECT x FROM t ORDER BY x")?;
+                    let rows = s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+                    Ok(rows)
+                })
+                .await
+                .unwrap()
+        }
+        for round in 0..2 {
+            let fails = round == 1;
+            let (running, is_running) = mpsc::channel();
+            let (release, released) = mpsc::channel::<()>();
+            let base = 10 * round;
+            let mut first = Box::pin(writer.write(move |tx| {
+                running.send(()).unwrap();
+                released.recv().unwrap();
+                insert(base)(tx)
+            }));
+            queue(&mut first);
+            is_running.recv().unwrap();
+            let commits = writer.commits();
+            let mut before = Box::pin(writer.write(insert(base + 1)));
+            let mut unisolated = Box::pin(writer.write_unisolated(move |tx| {
+                insert(base + 2)(tx)?;
+                if fails {
+                    return Err::<(), _>(StoreError::NotFound("row"));
+                }
+                Ok(())
+            }));
+            let mut after = Box::pin(writer.write(insert(base + 3)));
+            queue(&mut before);
+            queue(&mut unisolated);
+            queue(&mut after);
+            release.send(()).unwrap();
+            first.await.unwrap();
+            if fails {
+                // Its write could not be undone alone: the group's transaction was rolled
+                // back; the job before it is told to try again, the one after it ran in a
+                // new transaction.
+                assert!(matches!(unisolated.await, Err(StoreError::NotFound("row"))));
+                assert!(matches!(before.await, Err(StoreError::Busy)));
+                after.await.unwrap();
+                assert_eq!(writer.commits() - commits, 1);
+                assert_eq!(rows(&writer).await, vec![0, 1, 2, 3, 10, 13]);
+            } else {
+                before.await.unwrap();
+                unisolated.await.unwrap();
+                after.await.unwrap();
+                assert_eq!(writer.commits() - commits, 1, "one group of three");
+                assert_eq!(rows(&writer).await, vec![0, 1, 2, 3]);
+            }
+        }
     }
 }
