@@ -14,7 +14,6 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use rand::{CryptoRng, RngCore};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -102,26 +101,8 @@ pub struct AccessTokenClaims {
     /// Granted app roles; absent when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
-    /// Unique token id, see [`new_jti`].
+    /// Unique token id (textid issues time-ordered UUIDs).
     pub jti: String,
-}
-
-/// A fresh `jti` issued at `now`: a time-ordered (version 7) UUID, the millisecond then 74
-/// random bits, so that the record of the tokens issued together lands on one page of
-/// its index (the token's `iat` tells the time already).
-pub fn new_jti(now: DateTime<Utc>, rng: &mut (impl RngCore + CryptoRng)) -> String {
-    time_ordered_id(now, rng)
-}
-
-/// A time-ordered (version 7) UUID as text: the unix millisecond of `now`, then 74 bits
-/// from `rng`. For ids that are keys of rows written on every sign-in (see `jti`).
-pub fn time_ordered_id(now: DateTime<Utc>, rng: &mut (impl RngCore + CryptoRng)) -> String {
-    let mut bytes = [0u8; 10];
-    rng.fill_bytes(&mut bytes);
-    let millis = u64::try_from(now.timestamp_millis()).unwrap_or(0);
-    uuid::Builder::from_unix_timestamp_millis(millis, &bytes)
-        .into_uuid()
-        .to_string()
 }
 
 /// The JOSE `typ` header of a token kind.
@@ -389,8 +370,6 @@ fn check_claims(
 #[cfg(test)]
 mod tests {
     use chrono::Duration;
-    use rand::rngs::StdRng;
-    use rand::SeedableRng;
     use serde_json::json;
 
     use super::*;
@@ -430,7 +409,7 @@ mod tests {
             client_id: "app-1".into(),
             scp: Some("User.Read openid".into()),
             roles: vec![],
-            jti: new_jti(DateTime::<Utc>::UNIX_EPOCH, &mut StdRng::seed_from_u64(5)),
+            jti: "0193a4c2-7d00-7000-8000-000000000005".into(),
         }
     }
 
@@ -829,22 +808,5 @@ mod tests {
         let value = serde_json::to_value(app_only).unwrap();
         assert!(value.get("scp").is_none());
         assert_eq!(value["roles"], json!(["Directory.Read.All"]));
-    }
-
-    #[test]
-    fn jti_is_a_time_ordered_uuid_with_random_bits() {
-        let mut rng = StdRng::seed_from_u64(9);
-        let at = |ms| DateTime::<Utc>::from_timestamp_millis(ms).unwrap();
-        let a = new_jti(at(1_765_000_000_000), &mut rng);
-        let b = new_jti(at(1_765_000_000_000), &mut rng);
-        let c = new_jti(at(1_765_000_000_001), &mut rng);
-        assert_ne!(a, b, "the same millisecond: the random bits differ");
-        assert!(a < c && b < c, "later sorts after");
-        let parsed = uuid::Uuid::parse_str(&a).unwrap();
-        assert_eq!(parsed.get_version_num(), 7);
-        assert_eq!(
-            parsed.get_timestamp().unwrap().to_unix(),
-            (1_765_000_000, 0)
-        );
     }
 }

@@ -451,7 +451,7 @@ pub async fn issue_code(
         ends_at,
     };
     let record = GrantRecord {
-        family_id: textid_oidc::token::time_ordered_id(now, &mut OsRng),
+        family_id: textid_core::ids::time_ordered_uuid(now, &mut OsRng).to_string(),
         tenant_id: tenant.id,
         client_id: req.client_id.clone(),
         user_id: Some(user),

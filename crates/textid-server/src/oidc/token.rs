@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use textid_core::code::new_token;
 use textid_core::tenant::Tenant;
-use textid_oidc::token::{self, new_jti, AccessTokenClaims, IdTokenClaims, TokenType};
+use textid_oidc::token::{self, AccessTokenClaims, IdTokenClaims, TokenType};
 use textid_oidc::{pkce, Algorithm, BasicCredentials, ClientType, ErrorCode, OAuthError};
 use textid_store::{AccessTokenRecord, GrantRecord, Redemption};
 
@@ -279,7 +279,7 @@ async fn authorization_code(
         redirect_uri: redirect_uri.clone(),
         verifier: verifier.clone(),
         now,
-        jti: new_jti(now, &mut OsRng),
+        jti: new_jti(now),
     };
     let admit = {
         let (checks, tenant) = (checks.clone(), tenant.id);
@@ -464,7 +464,7 @@ async fn client_credentials(
     let key = keys
         .signer(Algorithm::ES256)
         .ok_or_else(OAuthError::server_error)?;
-    let jti = new_jti(now, &mut OsRng);
+    let jti = new_jti(now);
     let claims = AccessTokenClaims {
         iss: issuer(app, tenant),
         sub: client.client_id.clone(),
@@ -528,7 +528,7 @@ async fn issue(
         Issued::Code(now, access) => (now, access, None),
         Issued::Refresh(scope) => {
             let now = app.clock().now();
-            let access = access_record(grant, now, new_jti(now, &mut OsRng))?;
+            let access = access_record(grant, now, new_jti(now))?;
             app.store()
                 .record_access_token(
                     &access.jti,
@@ -621,4 +621,10 @@ async fn issue(
         answer["refresh_token"] = json!(refresh.expose());
     }
     Ok(answer)
+}
+
+/// A fresh access token id (`jti`) issued at `now`: time-ordered, so that the records of
+/// the tokens issued together share their index's last page.
+fn new_jti(now: chrono::DateTime<chrono::Utc>) -> String {
+    textid_core::ids::time_ordered_uuid(now, &mut OsRng).to_string()
 }
